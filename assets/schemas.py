@@ -1,0 +1,98 @@
+"""pandera schemas of the core tables: what every row an analyst queries is promised to be."""
+
+import pandera.pandas as pa
+from pandera.typing import Series
+
+ORDER_STATUSES = ["Pending", "Unshipped", "Partially Shipped", "Shipped", "Canceled", "Unfulfillable",
+                  "Pending Availability"]
+
+
+class CoreTable(pa.DataFrameModel):
+    class Config:
+        coerce = True  # DuckDB hands over int32 and object columns; the contract is about values
+
+
+class Orders(CoreTable):
+    order_id: Series[str] = pa.Field(unique=True, str_startswith="SO-")
+    channel: Series[str]
+    channel_order_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    marketplace_id: Series[str] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(isin=ORDER_STATUSES)
+    payment_status: Series[str] = pa.Field(isin=["Unpaid", "Paid"])
+    account_id: Series[str] = pa.Field(str_startswith="ACC-")
+    contact_id: Series[str] = pa.Field(nullable=True)
+    currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
+    total_amount: Series[float] = pa.Field(nullable=True, ge=0)
+    is_shipped: Series[bool]
+
+    @pa.dataframe_check(error="a Pending order must be Unpaid and under the Amazon Pending Account")
+    def pending_orders_are_unpaid(cls, df):
+        pending = df["status"].isin(["Pending", "Pending Availability"])
+        return ~pending | ((df["payment_status"] == "Unpaid") & (df["account_id"] == "ACC-PENDING"))
+
+
+class OrderLines(CoreTable):
+    order_id: Series[str]
+    line_number: Series[int] = pa.Field(ge=1)
+    line_type: Series[str] = pa.Field(isin=["product", "gift_wrap"])
+    product_id: Series[str] = pa.Field(nullable=True)
+    product_code: Series[str] = pa.Field(nullable=True)
+    quantity: Series[int] = pa.Field(ge=1)
+    canceled_quantity: Series[int] = pa.Field(ge=0)
+    unit_price: Series[float] = pa.Field(nullable=True, ge=0)
+    line_amount: Series[float] = pa.Field(nullable=True, ge=0)
+    notes: Series[str] = pa.Field(nullable=True)
+
+    class Config:
+        coerce = True
+        unique = ["order_id", "line_number"]
+
+    @pa.dataframe_check(error="canceled_quantity exceeds quantity")
+    def canceled_within_ordered(cls, df):
+        return df["canceled_quantity"] <= df["quantity"]
+
+    @pa.dataframe_check(error="a product line needs a product")
+    def product_lines_have_products(cls, df):
+        return (df["line_type"] != "product") | (df["product_id"].notna() & df["product_code"].notna())
+
+
+class Accounts(CoreTable):
+    account_id: Series[str] = pa.Field(unique=True, str_startswith="ACC-")
+    account_name: Series[str] = pa.Field(nullable=True)
+    is_placeholder: Series[bool]
+
+
+class Contacts(CoreTable):
+    contact_id: Series[str] = pa.Field(unique=True, str_startswith="CON-")
+    account_id: Series[str] = pa.Field(str_startswith="ACC-")
+    email: Series[str] = pa.Field(nullable=True)
+    country_code: Series[str] = pa.Field(nullable=True)
+
+
+class Products(CoreTable):
+    product_id: Series[str] = pa.Field(unique=True, str_startswith="PRD-")
+    product_code: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    product_name: Series[str]
+    list_price: Series[float] = pa.Field(nullable=True, ge=0)
+    is_placeholder: Series[bool]
+
+    @pa.dataframe_check(error="a placeholder product must be named 'Generic Product'")
+    def placeholders_are_generic(cls, df):
+        return ~df["is_placeholder"] | (df["product_name"] == "Generic Product")
+
+
+class InventoryMovements(CoreTable):
+    product_code: Series[str]
+    quantity_delta: Series[int] = pa.Field(ne=0)
+    reason: Series[str] = pa.Field(isin=["order", "cancel", "return", "adjustment"])
+
+
+# the table each schema guards, and the column naming the order a failing row belongs to
+SCHEMAS = {
+    "orders": Orders,
+    "order_lines": OrderLines,
+    "accounts": Accounts,
+    "contacts": Contacts,
+    "products": Products,
+    "inventory_movements": InventoryMovements,
+}

@@ -1,0 +1,55 @@
+"""The Dagster code location: assets, checks, the sync job per channel and its schedule."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    RunRequest,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+
+from assets.core import core_tables
+from assets.extract import raw_amazon_orders
+from pipelines.resources import AmazonSellerResource, WarehouseResource
+
+WAREHOUSE_TAG = "amazon-orders/warehouse"
+
+sync_job = define_asset_job(
+    "sync_job",
+    selection=AssetSelection.assets(raw_amazon_orders, core_tables),
+    description="Extract one channel's changed orders, then bring the core tables up to date.",
+    # dagster.yaml lets one run at a time write to a warehouse
+    tags={WAREHOUSE_TAG: "default"},
+)
+
+
+def _sync_cron() -> str:
+    return os.environ.get("AMAZON_ORDERS_SYNC_CRON", "*/15 * * * *")
+
+
+@schedule(
+    job=sync_job,
+    cron_schedule=_sync_cron(),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Sync every channel (AMAZON_ORDERS_SYNC_CRON, every 15 minutes by default).",
+)
+def sync_job_schedule(context):
+    channels = context.instance.get_dynamic_partitions(channels_partitions.name)
+    if not channels:
+        return SkipReason("no channel yet: add one with `amazon-orders channel add`")
+    return [RunRequest(run_key=f"{channel}:{context.scheduled_execution_time.isoformat()}",
+                       partition_key=channel) for channel in channels]
+
+
+defs = Definitions(
+    assets=[raw_amazon_orders, core_tables],
+    jobs=[sync_job],
+    schedules=[sync_job_schedule],
+    resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
+)

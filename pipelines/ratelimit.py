@@ -1,0 +1,49 @@
+"""Client-side pacing to Amazon's usage plan: a token bucket that survives between runs."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+# searchOrders' published usage plan.
+SEARCH_ORDERS_RATE = 0.0056
+SEARCH_ORDERS_BURST = 20
+
+
+@dataclass
+class TokenBucket:
+    rate: float = SEARCH_ORDERS_RATE
+    burst: float = SEARCH_ORDERS_BURST
+    tokens: float = SEARCH_ORDERS_BURST
+    checked_at: float = field(default_factory=time.time)
+    clock: Callable[[], float] = time.time
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + max(0.0, now - self.checked_at) * self.rate)
+        self.checked_at = now
+
+    def wait_time(self) -> float:
+        """Seconds until a request may be sent."""
+        self._refill()
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self._refill()
+        self.tokens -= 1
+
+    def empty(self) -> None:
+        """The server said 429: it is the authority on how much burst is left."""
+        self._refill()
+        self.tokens = min(self.tokens, 0.0)
+
+    def observe_rate(self, header: str | None) -> None:
+        """Follow `x-amzn-RateLimit-Limit` when the server sends one."""
+        try:
+            rate = float(header) if header else None
+        except ValueError:
+            return
+        if rate and rate > 0:
+            self._refill()
+            self.rate = rate

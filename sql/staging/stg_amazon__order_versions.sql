@@ -1,0 +1,71 @@
+-- grain: one row per raw version of an order that changed since the last transform
+with
+
+changed as (
+    select * from changed_orders
+),
+
+versions as (
+    select
+        raw.ingest_id,
+        raw.channel,
+        raw.amazon_order_id,
+        raw.fetched_at,
+        from_json(raw.payload, '{
+            "createdTime": "VARCHAR",
+            "lastUpdatedTime": "VARCHAR",
+            "programs": ["VARCHAR"],
+            "salesChannel": {"marketplaceId": "VARCHAR"},
+            "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
+            "recipient": {"deliveryAddress": {
+                "name": "VARCHAR", "addressLine1": "VARCHAR", "addressLine2": "VARCHAR",
+                "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
+                "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
+            "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}},
+            "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
+            "orderItems": [{
+                "orderItemId": "VARCHAR",
+                "quantityOrdered": "VARCHAR",
+                "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
+                            "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
+                "proceeds": {"breakdowns": [{"type": "VARCHAR",
+                                             "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
+                "cancellation": {"cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
+                "fulfillment": {"quantityFulfilled": "VARCHAR",
+                                "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
+            }]
+        }') as o,
+        json_type(raw.payload, '$.orderItems') as items_json_type
+    from raw_amazon_orders as raw
+    inner join changed
+        on raw.channel = changed.channel
+        and raw.amazon_order_id = changed.amazon_order_id
+),
+
+final as (
+    select
+        ingest_id,
+        channel,
+        amazon_order_id,
+        fetched_at,
+        o.createdTime as created_time,
+        try_cast(o.createdTime as timestamptz)::timestamp as created_at,
+        o.lastUpdatedTime as last_updated_time,
+        try_cast(o.lastUpdatedTime as timestamptz)::timestamp as amazon_updated_at,
+        o.salesChannel.marketplaceId as marketplace_id,
+        coalesce(list_contains(o.programs, 'AMAZON_BUSINESS'), false)
+            or o.buyer.buyerCompanyName is not null as is_business,
+        nullif(trim(o.buyer.buyerName), '') as buyer_name,
+        nullif(lower(trim(o.buyer.buyerEmail)), '') as buyer_email,
+        nullif(trim(o.buyer.buyerCompanyName), '') as buyer_company,
+        o.recipient.deliveryAddress as address,
+        o.proceeds.grandTotal.amount as grand_total,
+        o.proceeds.grandTotal.currencyCode as grand_total_currency,
+        o.fulfillment.fulfillmentStatus as fulfillment_status,
+        o.fulfillment.fulfilledBy as fulfilled_by,
+        items_json_type,
+        o.orderItems as items
+    from versions
+)
+
+select * from final

@@ -1,0 +1,103 @@
+"""Fixtures: a sandbox marketplace over HTTP, a temporary warehouse and a real Dagster instance."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines import cli
+from pipelines.sandbox import Item, Marketplace, SandboxServer
+from pipelines.warehouse import connect
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "lwa-secret-" + "7f3a9c1e5b"
+REFRESH_TOKEN = "Atzr|refresh-" + "4d8e2b6f0a"
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path, monkeypatch):
+    """Credentials as a seller sets them, and a Dagster instance configured by the project's dagster.yaml."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("LWA_APP_ID", "amzn1.application-oa2-client.test")
+    monkeypatch.setenv("LWA_CLIENT_SECRET", SECRET)
+    monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH_TOKEN)
+    monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
+    monkeypatch.delenv("AMAZON_ORDERS_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def marketplace():
+    return Marketplace(seed=7)
+
+
+@pytest.fixture
+def sandbox(marketplace):
+    # a fast usage plan so paging tests do not wait on Amazon's real 0.0056 requests/s
+    with SandboxServer(marketplace, speedup=5000) as server:
+        yield server
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "warehouse.duckdb")
+
+
+class Shop:
+    """The product under test, driven through its CLI, and the marketplace it is connected to."""
+
+    def __init__(self, db, marketplace, sandbox, capsys):
+        self.db, self.marketplace, self.sandbox, self.capsys = db, marketplace, sandbox, capsys
+
+    def run(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = cli.main(["--db", self.db, *args])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def ok(self, *args: str) -> str:
+        code, out, err = self.run(*args)
+        assert code == 0, f"{args} failed: {err}{out}"
+        return out
+
+    def add_channel(self, name="Amazon US", start=None, marketplaces=("ATVPDKIKX0DER",)):
+        start = start or self.marketplace.now
+        args = ["channel", "add", name, "--start", start.isoformat(), "--endpoint", self.sandbox.url,
+                "--token-url", self.sandbox.token_url]
+        for marketplace_id in marketplaces:
+            args += ["--marketplace", marketplace_id]
+        return self.ok(*args)
+
+    def sync(self, *args: str) -> str:
+        # Amazon only serves what is at least two minutes old
+        self.marketplace.advance(minutes=3)
+        return self.ok("sync", *args)
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        con = connect(self.db, read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def one(self, sql: str, params=None):
+        rows = self.query(sql, params)
+        assert len(rows) == 1, rows
+        return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+    def place(self, *items: Item, **kwargs) -> str:
+        self.marketplace.advance(seconds=1)
+        return self.marketplace.place_order(list(items), **kwargs)
+
+
+@pytest.fixture
+def shop(db, marketplace, sandbox, capsys):
+    shop = Shop(db, marketplace, sandbox, capsys)
+    shop.marketplace.advance(minutes=1)
+    return shop

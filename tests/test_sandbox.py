@@ -1,0 +1,449 @@
+"""Tests for the SP-API sandbox: the simulated marketplace and its Amazon-like HTTP server."""
+
+import re
+import time
+import types
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
+
+SEARCH = "/orders/2026-01-01/orders"
+US = "ATVPDKIKX0DER"
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+SINCE = "2025-12-31T00:00:00Z"
+
+
+@pytest.fixture
+def market():
+    return Marketplace(seed=7)
+
+
+@pytest.fixture
+def server(market):
+    # A generous burst so tests that are not about rate limits never hit one.
+    with SandboxServer(market, search_burst=1000, get_burst=1000) as srv:
+        yield srv
+
+
+def api(srv, timeout=5.0):
+    """An httpx client that talks to the sandbox with a valid access token."""
+    token = httpx.post(
+        srv.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "r", "client_id": "c", "client_secret": "s"},
+    ).json()["access_token"]
+    return httpx.Client(base_url=srv.url, headers={"x-amz-access-token": token}, timeout=timeout)
+
+
+def place(market, count, **kwargs):
+    ids = []
+    for n in range(count):
+        ids.append(market.place_order([Item(f"SKU-{n % 7}", quantity=1 + n % 3)], **kwargs))
+        market.advance(seconds=1)
+    market.advance(minutes=5)  # past the 2-minute margin, so every order is searchable
+    return ids
+
+
+def error_code(response):
+    return response.json()["errors"][0]["code"]
+
+
+# -- marketplace ---------------------------------------------------------------------------
+
+
+def test_ids_times_and_determinism():
+    first, second = Marketplace(seed=3), Marketplace(seed=3)
+    ids = [m.place_order([Item("A"), Item("B")]) for m in (first, second)]
+    assert ids[0] == ids[1]
+    assert re.fullmatch(r"\d{3}-\d{7}-\d{7}", ids[0])
+    order = first.order(ids[0])
+    assert all(re.fullmatch(r"\d{14}", item["orderItemId"]) for item in order["orderItems"])
+    assert order["createdTime"] == order["lastUpdatedTime"] == "2026-01-01T00:00:00Z"
+    assert order["orderItems"][0]["product"]["asin"] == first.order(first.place_order([Item("A")]))["orderItems"][0]["product"]["asin"]
+    assert Marketplace(seed=4).place_order([Item("A")]) != ids[0]
+
+
+def test_pending_order_gains_details_on_confirm(market):
+    order_id = market.place_order([Item("GIFT", 2, "10.00", gift_message="Hi", gift_wrap_level="PREMIUM", gift_wrap_charge="3.00")])
+    pending = market.order(order_id)
+    assert pending["fulfillment"]["fulfillmentStatus"] == "PENDING"
+    assert not {"buyer", "recipient", "proceeds"} & pending.keys()
+    item = pending["orderItems"][0]
+    assert "price" not in item["product"] and "proceeds" not in item
+    assert item["quantityOrdered"] == 2 and item["product"]["sellerSku"] == "GIFT"
+    assert item["fulfillment"]["packing"]["giftOption"] == {"giftMessage": "Hi", "giftWrapLevel": "PREMIUM"}
+
+    market.advance(minutes=3)
+    market.confirm(order_id)
+    confirmed = market.order(order_id)
+    assert confirmed["lastUpdatedTime"] == "2026-01-01T00:03:00Z" > pending["lastUpdatedTime"]
+    assert confirmed["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+    assert confirmed["buyer"]["buyerEmail"].endswith("@marketplace.amazon.com")
+    assert confirmed["recipient"]["deliveryAddress"]["countryCode"] == "US"
+    item = confirmed["orderItems"][0]
+    assert item["product"]["price"]["unitPrice"] == {"amount": "10.00", "currencyCode": "USD"}
+    breakdowns = {b["type"]: b["subtotal"]["amount"] for b in item["proceeds"]["breakdowns"]}
+    assert breakdowns == {"ITEM": "20.00", "TAX": "1.60", "GIFT_WRAP": "3.00"}
+    assert item["proceeds"]["proceedsTotal"]["amount"] == "24.60"
+    assert confirmed["proceeds"]["grandTotal"]["amount"] == "24.60"
+
+
+def test_business_buyer_and_currency(market):
+    buyer = Buyer("Ana Ruiz", "ana@example.com", company="Ruiz SA", country_code="MX")
+    order_id = market.place_order([Item("A", unit_price="100")], marketplace_id="A1VC38T7YXB528", buyer=buyer, business=True)
+    market.confirm(order_id)
+    order = market.order(order_id)
+    assert order["programs"] == ["AMAZON_BUSINESS"]
+    assert order["buyer"] == {"buyerName": "Ana Ruiz", "buyerEmail": "ana@example.com", "buyerCompanyName": "Ruiz SA"}
+    assert order["salesChannel"] == {"channelName": "AMAZON", "marketplaceId": "A1VC38T7YXB528", "marketplaceName": "Amazon.co.jp"}
+    assert order["orderItems"][0]["product"]["price"]["unitPrice"] == {"amount": "100", "currencyCode": "JPY"}
+
+
+def test_ship_cancel_and_item_cancel(market):
+    shipped = market.place_order([Item("A", 2), Item("B", 1)], status="UNSHIPPED")
+    market.cancel_item(shipped, "B")
+    partial = market.order(shipped)
+    assert partial["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+    assert partial["orderItems"][1]["cancellation"]["cancellationRequest"]["requester"] == "BUYER"
+    assert partial["orderItems"][1]["fulfillment"]["quantityUnfulfilled"] == 0
+    market.ship(shipped)
+    order = market.order(shipped)
+    assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert [i["fulfillment"]["quantityFulfilled"] for i in order["orderItems"]] == [2, 0]
+    assert [i["fulfillment"]["quantityUnfulfilled"] for i in order["orderItems"]] == [0, 0]
+    assert order["packages"][0]["packageItems"] == [{"orderItemId": order["orderItems"][0]["orderItemId"], "quantity": 2}]
+
+    cancelled = market.place_order([Item("A"), Item("B")], status="UNSHIPPED")
+    market.cancel(cancelled, reason="Out of stock")
+    order = market.order(cancelled)
+    assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
+    assert all(i["cancellation"]["cancellationExecution"]["cancelReason"] == "Out of stock" for i in order["orderItems"])
+    with pytest.raises(ValueError):
+        market.ship(cancelled)
+
+
+def test_simulate_is_seeded():
+    runs = []
+    for _ in range(2):
+        market = Marketplace(seed=11)
+        counts = market.simulate(hours=24, orders_per_hour=20, skus=["A", "B", "C", "D"])
+        runs.append((counts, market.now, market.search(time_field="createdTime", after=START, before=market.now)))
+    assert runs[0] == runs[1]
+    counts, now, results = runs[0]
+    assert now == START + timedelta(hours=24)
+    assert counts["placed"] == len(results) > 300
+    assert 0 < counts["shipped"] < counts["confirmed"] <= counts["placed"]
+    statuses = {order["fulfillment"]["fulfillmentStatus"] for order, _ in results}
+    assert {"PENDING", "UNSHIPPED", "SHIPPED", "CANCELLED"} <= statuses
+
+
+# -- token endpoint and auth -------------------------------------------------------------------
+
+
+def test_token_endpoint(server):
+    form = {"grant_type": "refresh_token", "refresh_token": "Atzr|secret-refresh", "client_id": "cid", "client_secret": "top-secret"}
+    ok = httpx.post(server.token_url, data=form)
+    assert ok.status_code == 200
+    body = ok.json()
+    assert body["access_token"].startswith("Atza|sandbox.")
+    assert (body["token_type"], body["expires_in"], body["refresh_token"]) == ("bearer", 3600, "Atzr|secret-refresh")
+
+    missing = httpx.post(server.token_url, data={k: v for k, v in form.items() if k != "client_secret"})
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    server.inject("token_invalid_grant")
+    assert httpx.post(server.token_url, data=form).json()["error"] == "invalid_grant"
+    assert "top-secret" not in missing.text
+    assert "secret" not in repr(server.requests)
+
+
+def test_api_requires_access_token(server):
+    response = httpx.get(server.url + SEARCH, params={"lastUpdatedAfter": SINCE}, headers={"x-amz-access-token": "Atza|real"})
+    assert response.status_code == 403
+    assert response.json() == {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
+
+
+# -- searchOrders rules ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"lastUpdatedAfter": SINCE, "createdAfter": SINCE},
+        {"createdAfter": SINCE, "lastUpdatedBefore": SINCE},
+        {"lastUpdatedAfter": SINCE, "createdBefore": SINCE},
+        {"lastUpdatedAfter": "yesterday"},
+        {"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2026-01-01T00:00:00Z"},  # later than now - 2 min
+        {"createdAfter": "2025-12-31T12:00:00Z", "createdBefore": "2025-12-31T11:00:00Z"},
+        {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "0"},
+        {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "101"},
+        {"lastUpdatedAfter": SINCE, "includedData": "BUYER,SHOE_SIZE"},
+        {"lastUpdatedAfter": SINCE, "paginationToken": "no-such-token"},
+    ],
+)
+def test_invalid_input(server, params):
+    with api(server) as client:
+        response = client.get(SEARCH, params=params)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["code"] == "InvalidInput" and error["message"] and error["details"] == ""
+
+
+def test_ignores_client_library_marketplace_params(server, market):
+    place(market, 2)
+    params = {"lastUpdatedAfter": SINCE, "MarketplaceId": US, "MarketplaceIds": US, "marketplace_ids": US}
+    with api(server) as client:
+        assert len(client.get(SEARCH, params=params).json()["orders"]) == 2
+
+
+def test_effective_before_bound_is_echoed(server, market):
+    place(market, 3)  # clock is now 00:05:03
+    with api(server) as client:
+        default = client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).json()
+        assert default["lastUpdatedBefore"] == "2026-01-01T00:03:03Z"
+        given = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2026-01-01T00:00:01Z"}).json()
+        assert given["lastUpdatedBefore"] == "2026-01-01T00:00:01Z" and len(given["orders"]) == 2
+        created = client.get(SEARCH, params={"createdAfter": SINCE}).json()
+        assert created["createdBefore"] == "2026-01-01T00:03:03Z" and "lastUpdatedBefore" not in created
+
+        first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
+        market.advance(hours=1)
+        last = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]}).json()
+        assert last["lastUpdatedBefore"] == first["lastUpdatedBefore"] == "2026-01-01T00:03:03Z"
+
+
+def test_filters_and_sorting(server, market):
+    us = place(market, 2)
+    uk = market.place_order([Item("A")], marketplace_id="A1F83G8C2ARO7P", fulfilled_by="AMAZON")
+    market.advance(minutes=5)
+    market.touch(us[0])  # now the most recently updated
+    market.advance(minutes=5)
+    with api(server) as client:
+
+        def ids(**params):
+            return [o["orderId"] for o in client.get(SEARCH, params={"lastUpdatedAfter": SINCE, **params}).json()["orders"]]
+
+        assert ids() == [us[1], uk, us[0]]
+        assert ids(marketplaceIds=f"{US},A2EUQ1WTGCTBG2") == [us[1], us[0]]
+        assert ids(fulfilledBy="AMAZON") == [uk]
+        assert ids(fulfillmentStatuses="UNSHIPPED,SHIPPED") == []
+        assert ids(lastUpdatedAfter="2026-01-01T00:10:00Z") == [us[0]]
+        assert [o["orderId"] for o in client.get(SEARCH, params={"createdAfter": SINCE}).json()["orders"]] == [*us, uk]
+
+
+def test_pagination_snapshot_survives_changes(server, market):
+    ids = place(market, 250)
+    seen, pages = [], []
+    with api(server) as client:
+        response = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "100", "marketplaceIds": US})
+        while True:
+            body = response.json()
+            pages.append(len(body["orders"]))
+            seen += [o["orderId"] for o in body["orders"]]
+            # Changes between pages would reorder a live query; the snapshot must not move.
+            market.confirm(ids[len(seen) % 250])
+            market.place_order([Item("LATE")])
+            market.advance(minutes=5)
+            if "pagination" not in body:
+                break
+            token = body["pagination"]["nextToken"]
+            response = client.get(SEARCH, params={"paginationToken": token, "lastUpdatedAfter": "2030-01-01T00:00:00Z"})
+            # The same token gives the same page, so a client may retry safely.
+            assert client.get(SEARCH, params={"paginationToken": token}).json() == response.json()
+    assert pages == [100, 100, 50]
+    assert sorted(seen) == sorted(ids)
+
+
+def test_pending_order_in_search_gains_buyer_after_confirm(server, market):
+    [order_id] = place(market, 1)
+    params = {"lastUpdatedAfter": SINCE, "includedData": "BUYER,RECIPIENT,PROCEEDS"}
+    with api(server) as client:
+        [pending] = client.get(SEARCH, params=params).json()["orders"]
+        assert not {"buyer", "recipient", "proceeds"} & pending.keys()
+        assert "price" not in pending["orderItems"][0]["product"]
+        market.confirm(order_id)
+        market.advance(minutes=3)
+        [confirmed] = client.get(SEARCH, params={**params, "lastUpdatedAfter": pending["lastUpdatedTime"]}).json()["orders"]
+    assert confirmed["lastUpdatedTime"] > pending["lastUpdatedTime"]
+    assert {"buyer", "recipient", "proceeds"} <= confirmed.keys()
+    assert confirmed["orderItems"][0]["product"]["price"]["unitPrice"]["currencyCode"] == "USD"
+
+
+def test_included_data_projection(server, market):
+    order_id = market.place_order([Item("A", gift_message="Hi"), Item("B")], status="UNSHIPPED")
+    market.cancel_item(order_id, "B")
+    market.ship(order_id)
+    market.advance(minutes=5)
+    with api(server) as client:
+
+        def fetch(included):
+            params = {"lastUpdatedAfter": SINCE, "includedData": included} if included else {"lastUpdatedAfter": SINCE}
+            return client.get(SEARCH, params=params).json()["orders"][0]
+
+        bare = fetch(None)
+        assert set(bare) == {"orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "salesChannel", "orderItems"}
+        assert set(bare["orderItems"][0]) == {"orderItemId", "quantityOrdered", "product"}
+        assert "price" in bare["orderItems"][0]["product"]
+        assert set(fetch("BUYER")) - set(bare) == {"buyer"}
+        full = fetch("BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,CANCELLATION,PACKAGES,TAX")
+        assert set(full) - set(bare) == {"buyer", "recipient", "proceeds", "fulfillment", "packages"}
+        assert set(full["orderItems"][0]) - set(bare["orderItems"][0]) == {"proceeds", "fulfillment"}
+        assert "cancellation" in full["orderItems"][1]
+        assert full == market.order(order_id)
+
+        got = client.get(f"{SEARCH}/{order_id}", params={"includedData": "FULFILLMENT"}).json()["order"]
+        assert got["fulfillment"]["fulfillmentStatus"] == "SHIPPED" and "buyer" not in got
+        missing = client.get(f"{SEARCH}/111-0000000-0000000")
+        assert missing.status_code == 404 and error_code(missing) == "NotFound"
+
+
+def test_put_raw_orders_are_returned_verbatim(server, market):
+    place(market, 1)
+    hostile = {"orderId": "RAW-1", "lastUpdatedTime": "not a date", "orderItems": "nope", "extra": [1, None]}
+    market.put_raw(hostile)
+    market.put_raw({"orderId": "RAW-2", "lastUpdatedTime": "2020-01-01T00:00:00Z"})  # outside the window
+    with api(server) as client:
+        orders = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "includedData": "BUYER"}).json()["orders"]
+        assert orders[-1] == hostile and len(orders) == 2
+        assert client.get(f"{SEARCH}/RAW-1").json() == {"order": hostile}
+
+
+# -- rate limits and faults ------------------------------------------------------------------------
+
+
+def test_rate_limit_exhausted_burst(market):
+    with SandboxServer(market, search_burst=3) as srv, api(srv) as client:
+        statuses = [client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        throttled = client.get(SEARCH, params={"lastUpdatedAfter": SINCE})
+        assert throttled.json() == {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}
+        assert throttled.headers["x-amzn-RateLimit-Limit"] == "0.0056" and throttled.headers["x-amzn-RequestId"]
+        srv.reset_rate_limits()
+        assert client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code == 200
+
+
+def test_rate_limit_refills_with_speedup(market):
+    with SandboxServer(market, get_rate=0.5, get_burst=1, speedup=40) as srv, api(srv) as client:  # 20 requests/s
+        order_id = market.place_order([Item("A")])
+        responses = [client.get(f"{SEARCH}/{order_id}") for _ in range(20)]
+        assert responses[0].headers["x-amzn-RateLimit-Limit"] == "20"
+        assert 429 in [r.status_code for r in responses]
+        time.sleep(0.06)
+        assert client.get(f"{SEARCH}/{order_id}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "check"),
+    [
+        ("429", 429, lambda r: error_code(r) == "QuotaExceeded"),
+        ("429_nobody", 429, lambda r: r.content == b""),
+        ("500", 500, lambda r: error_code(r) == "InternalFailure"),
+        ("503", 503, lambda r: error_code(r) == "ServiceUnavailable"),
+        ("expired_token", 403, lambda r: "expired" in r.json()["errors"][0]["message"]),
+        ("non_json", 200, lambda r: r.text == "<html>Service error</html>"),
+        ("truncated", 200, lambda r: r.text.startswith('{"orders": [')),
+    ],
+)
+def test_injected_faults(server, market, kind, status, check):
+    place(market, 3)
+    with api(server) as client:
+        server.inject(kind, count=2)
+        faulted = [client.get(SEARCH, params={"lastUpdatedAfter": SINCE}) for _ in range(2)]
+        healthy = client.get(SEARCH, params={"lastUpdatedAfter": SINCE})
+    for response in faulted:
+        assert response.status_code == status and check(response)
+        assert response.headers["x-amzn-RequestId"]
+    if kind == "truncated":
+        with pytest.raises(ValueError):
+            faulted[0].json()
+    assert len(healthy.json()["orders"]) == 3
+    assert [r["status"] for r in server.requests[-3:]] == [status, status, 200]
+
+
+def test_slow_fault_times_out_client(server, market):
+    server.slow_seconds = 0.5
+    server.inject("slow")
+    with api(server, timeout=0.1) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.get(SEARCH, params={"lastUpdatedAfter": SINCE})
+        assert client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code == 200
+
+
+def test_pagination_faults(server, market):
+    place(market, 6)
+    with api(server) as client:
+        first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
+        server.inject("repeat_order")
+        second = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]}).json()
+        assert [o["orderId"] for o in second["orders"]][:1] == [first["orders"][-1]["orderId"]]
+        assert len(second["orders"]) == 3
+
+        server.inject("invalid_pagination_token")
+        token = second["pagination"]["nextToken"]
+        for _ in range(2):  # the snapshot is gone, so a retry fails too
+            response = client.get(SEARCH, params={"paginationToken": token})
+            assert response.status_code == 400 and error_code(response) == "InvalidInput"
+
+
+def test_random_faults_are_seeded(market):
+    runs = []
+    for _ in range(2):
+        with SandboxServer(market, search_burst=100, fault_rates={"500": 0.3, "503": 0.2}, fault_seed=5) as srv, api(srv) as client:
+            runs.append([client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code for _ in range(30)])
+    assert runs[0] == runs[1]
+    assert {200, 500, 503} == set(runs[0])
+
+
+def test_pagination_token_expires(server, market):
+    place(market, 3)
+    server.token_ttl = timedelta(minutes=10)
+    with api(server) as client:
+        first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "1"}).json()
+        market.advance(minutes=11)
+        response = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]})
+    assert response.status_code == 400 and "paginationToken" in response.json()["errors"][0]["message"]
+
+
+# -- admin endpoints and the real client -----------------------------------------------------------
+
+
+def test_admin_endpoints(server, market):
+    with httpx.Client(base_url=server.url + "/_sandbox") as admin:
+        assert admin.get("/clock").json() == {"now": "2026-01-01T00:00:00Z"}
+        assert admin.post("/advance", json={"seconds": 90}).json() == {"now": "2026-01-01T00:01:30Z"}
+        order_id = admin.post("/orders", json={"items": [{"sku": "A", "quantity": 2, "gift_message": "Hi"}], "marketplace_id": US}).json()["orderId"]
+        assert admin.post(f"/orders/{order_id}/confirm").json()["order"]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+        assert admin.post(f"/orders/{order_id}/ship").status_code == 200
+        assert admin.post(f"/orders/{order_id}/cancel").status_code == 400  # already shipped
+        assert admin.post("/orders/nope/confirm").status_code == 404
+        counts = admin.post("/simulate", json={"hours": 2, "orders_per_hour": 10, "skus": ["A", "B"]}).json()["counts"]
+        assert counts["placed"] > 0
+    assert market.order(order_id)["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert server.requests == []  # admin calls are not API requests
+
+
+def test_real_sp_api_client(server, market):
+    from sp_api.api import OrdersV20260101
+    from sp_api.auth import AccessTokenClient
+
+    place(market, 15)
+
+    class SandboxTokenClient(AccessTokenClient):
+        scheme = "http://"
+        host = server.url.removeprefix("http://")
+        path = "/auth/o2/token"
+
+    client = OrdersV20260101(
+        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=US, region="us-east-1"),
+        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
+        auth_token_client_class=SandboxTokenClient,
+    )
+    first = client.search_orders(lastUpdatedAfter=SINCE, marketplaceIds=[US], includedData=["BUYER"], maxResultsPerPage=10)
+    assert len(first.payload["orders"]) == 10 and first.next_token
+    assert first.payload["lastUpdatedBefore"] == "2026-01-01T00:03:15Z"
+    second = client.search_orders(paginationToken=first.next_token)
+    assert len(second.payload["orders"]) == 5 and second.next_token is None
+    order_id = second.payload["orders"][0]["orderId"]
+    assert client.get_order(order_id, includedData=["FULFILLMENT"]).payload["order"]["orderId"] == order_id
