@@ -61,7 +61,8 @@ def test_ids_times_and_determinism():
     order = first.order(ids[0])
     assert all(re.fullmatch(r"\d{14}", item["orderItemId"]) for item in order["orderItems"])
     assert order["createdTime"] == order["lastUpdatedTime"] == "2026-01-01T00:00:00Z"
-    assert order["orderItems"][0]["product"]["asin"] == first.order(first.place_order([Item("A")]))["orderItems"][0]["product"]["asin"]
+    same_sku = first.order(first.place_order([Item("A")]))
+    assert same_sku["orderItems"][0]["product"]["asin"] == order["orderItems"][0]["product"]["asin"]
     assert Marketplace(seed=4).place_order([Item("A")]) != ids[0]
 
 
@@ -318,7 +319,8 @@ def test_rate_limit_exhausted_burst(market):
         statuses = [client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         throttled = client.get(SEARCH, params={"lastUpdatedAfter": SINCE})
-        assert throttled.json() == {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}
+        quota = {"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}
+        assert throttled.json() == {"errors": [quota]}
         assert throttled.headers["x-amzn-RateLimit-Limit"] == "0.0056" and throttled.headers["x-amzn-RequestId"]
         srv.reset_rate_limits()
         assert client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code == 200
@@ -413,7 +415,8 @@ def test_admin_endpoints(server, market):
     with httpx.Client(base_url=server.url + "/_sandbox") as admin:
         assert admin.get("/clock").json() == {"now": "2026-01-01T00:00:00Z"}
         assert admin.post("/advance", json={"seconds": 90}).json() == {"now": "2026-01-01T00:01:30Z"}
-        order_id = admin.post("/orders", json={"items": [{"sku": "A", "quantity": 2, "gift_message": "Hi"}], "marketplace_id": US}).json()["orderId"]
+        new_order = {"items": [{"sku": "A", "quantity": 2, "gift_message": "Hi"}], "marketplace_id": US}
+        order_id = admin.post("/orders", json=new_order).json()["orderId"]
         assert admin.post(f"/orders/{order_id}/confirm").json()["order"]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
         assert admin.post(f"/orders/{order_id}/ship").status_code == 200
         assert admin.post(f"/orders/{order_id}/cancel").status_code == 400  # already shipped

@@ -342,14 +342,18 @@ class Marketplace:
             }
             self._touch(order)
 
-    def put_raw(self, order: dict) -> None:
-        """Store any dict as an order, verbatim (for fault tests); it replaces an order with the same id."""
+    def put_raw(self, order: dict, *, replace: bool = True) -> None:
+        """Store any dict as an order, verbatim (for fault tests); it replaces an order with the same id.
+
+        With ``replace=False`` an order already stored under the same id stays, so a search
+        serves both (the same order twice in a page); the new one is then not addressable.
+        """
         with self._lock:
             order_id = order.get("orderId") if isinstance(order, dict) else None
-            if isinstance(order_id, str):
+            if isinstance(order_id, str) and (replace or (order_id not in self._orders and order_id not in self._raw)):
                 self._orders.pop(order_id, None)
                 key = order_id
-            else:  # no usable id: searchable but not addressable
+            else:  # no usable id (or a kept duplicate): searchable but not addressable
                 key = f"\0raw-{next(self._raw_seq)}"
             self._raw[key] = copy.deepcopy(order)
 

@@ -34,7 +34,9 @@ INCLUDED_DATA = (
 )
 # Which order and item fields each includedData value adds. EXPENSE, PROMOTION, TAX, PAYMENT
 # and FULFILLMENT_ORDERS are accepted, but the simulator has no such data.
-_ORDER_FIELDS = {"BUYER": "buyer", "RECIPIENT": "recipient", "PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment", "PACKAGES": "packages"}
+_ORDER_FIELDS = {
+    "BUYER": "buyer", "RECIPIENT": "recipient", "PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment", "PACKAGES": "packages",
+}
 _ITEM_FIELDS = {"PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment", "CANCELLATION": "cancellation"}
 _BASE_ORDER_FIELDS = ("orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "salesChannel")
 _BASE_ITEM_FIELDS = ("orderItemId", "quantityOrdered", "product")
@@ -127,9 +129,8 @@ def _errors(status: int, code: str, message: str, details: str | None = None, he
 
 
 def _csv(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [part.strip() for part in value.split(",") if part.strip()]
+    """A comma-separated list parameter; None when absent or empty."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()] or None
 
 
 class SandboxServer:
@@ -253,7 +254,8 @@ class SandboxServer:
             if not form.get(name):
                 return _json(400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}), recorded
         if form["grant_type"] != "refresh_token":
-            return _json(400, {"error": "unsupported_grant_type", "error_description": "Only refresh_token is supported"}), recorded
+            description = "Only refresh_token is supported"
+            return _json(400, {"error": "unsupported_grant_type", "error_description": description}), recorded
         return _json(200, {
             "access_token": ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
             "token_type": "bearer",

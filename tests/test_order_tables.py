@@ -1,0 +1,238 @@
+"""The order-management tables: Agiliron's rules for Amazon orders, each shown through real syncs."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from pipelines.channels import add_channel
+from pipelines.sandbox import Buyer, Item
+from pipelines.transform import transform
+from pipelines.warehouse import connect
+
+CORE_SNAPSHOT = {
+    "orders": "select * exclude (source_ingest_id) from orders order by order_id",
+    "order_lines": "select * from order_lines order by order_id, line_number",
+    "accounts": "select account_id, account_name, is_placeholder, is_business from accounts order by account_id",
+    "contacts": "select * exclude (source_updated_at) from contacts order by contact_id",
+    "products": "select * from products order by product_id",
+    "ledger": "select order_id, product_code, reason, sum(quantity_delta) from inventory_movements group by all having sum(quantity_delta) <> 0 order by all",
+    "inventory": "select * from inventory where on_hand <> 0 order by product_code",
+    "quarantine": "select ingest_id, reason from quarantine order by all",
+}
+
+
+def snapshot(shop) -> dict:
+    return {name: shop.query(sql) for name, sql in CORE_SNAPSHOT.items()}
+
+
+def catalog(tmp_path, *rows: str) -> str:
+    path = tmp_path / "catalog.csv"
+    path.write_text("product_code,product_name,list_price,on_hand\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def on_hand(shop, sku: str) -> int:
+    rows = shop.query("select on_hand from inventory where product_code = ?", [sku])
+    return rows[0][0] if rows else 0
+
+
+def test_a_pending_order_shows_up_unpaid_under_the_pending_account_and_reserves_stock(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    order = shop.place(Item("MUG-01", 3, "12.50"))
+    shop.sync()
+    status, payment, account, total = shop.one(
+        "select o.status, o.payment_status, a.account_name, o.total_amount from orders o join accounts a using (account_id)")
+    assert (status, payment, account, total) == ("Pending", "Unpaid", "Amazon Pending Account", None)
+    assert shop.one("select is_placeholder from accounts where account_id = 'ACC-PENDING'") is True
+    assert shop.one("select quantity, unit_price from order_lines") == (3, None)
+    assert shop.one("select channel, channel_order_id from orders") == ("Amazon US", order)
+    assert on_hand(shop, "MUG-01") == 7
+
+
+def test_when_amazon_fills_in_the_details_the_same_order_is_updated_in_place(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    order = shop.place(Item("MUG-01", 3, "12.50"), buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"))
+    shop.sync()
+    pending_id = shop.one("select order_id from orders")
+    shop.marketplace.confirm(order)
+    shop.sync()
+    row = shop.one("select order_id, status, payment_status, total_amount > 0 from orders")
+    assert row == (pending_id, "Unshipped", "Paid", True)
+    assert shop.one("select a.account_name from orders join accounts a using (account_id)") == "Ada Lovelace"
+    assert shop.one("select full_name, email from contacts") == ("Ada Lovelace", "ada@marketplace.amazon.com")
+    assert shop.one("select unit_price from order_lines") == 12.5
+    assert shop.one("select count(*) from orders") == 1
+    assert on_hand(shop, "MUG-01") == 7  # not booked twice
+
+
+def test_the_same_buyer_reuses_the_account_and_a_business_order_belongs_to_the_company(shop):
+    shop.add_channel()
+    ada = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
+    first = shop.place(Item("A", 1, "1.00"), buyer=ada)
+    second = shop.place(Item("B", 1, "1.00"), buyer=ada)
+    firm = shop.place(Item("C", 1, "1.00"), buyer=Buyer("Bob Buyer", "bob@marketplace.amazon.com", company="Acme GmbH"),
+                      business=True)
+    for order in (first, second, firm):
+        shop.marketplace.confirm(order)
+    shop.sync()
+    accounts = shop.query("select channel_order_id, account_id from orders order by purchased_at")
+    assert accounts[0][1] == accounts[1][1]
+    assert shop.one("select count(*) from contacts where email = 'ada@marketplace.amazon.com'") == 1
+    name, is_business = shop.one(
+        "select a.account_name, o.is_business from orders o join accounts a using (account_id) where channel_order_id = ?",
+        [firm])
+    assert (name, is_business) == ("Acme GmbH", True)
+
+
+def test_an_unknown_sku_gets_one_generic_placeholder_that_the_real_product_replaces(shop, tmp_path):
+    shop.add_channel()
+    for _ in range(2):
+        order = shop.place(Item("NEW-SKU", 1, "4.50", title="Brand new thing", asin="B0TEST0001"))
+        shop.marketplace.confirm(order)
+    shop.sync()
+    shop.marketplace.advance(minutes=10)
+    shop.marketplace.touch(order)
+    shop.sync()
+    assert shop.query("select product_name, is_placeholder from products") == [("Generic Product", True)]
+    notes = shop.query("select notes from order_lines")
+    assert all(n[0].startswith("SKU: NEW-SKU; ASIN: B0TEST0001; Title: Brand new thing; Unit price: 4.50 USD") for n in notes)
+    product_id = shop.one("select product_id from products")
+    shop.ok("products", "import", catalog(tmp_path, "NEW-SKU,The new thing,4.50,5"))
+    assert shop.query("select product_id, product_name, is_placeholder from products") == [
+        (product_id, "The new thing", False)]
+    assert shop.query("select distinct product_id, notes from order_lines") == [(product_id, None)]
+
+
+def test_gift_wrap_is_its_own_line_right_after_the_item_with_the_message_exactly_as_sent(shop):
+    shop.add_channel()
+    message = "Joyeux anniversaire 🎉 — 生日快乐\nLove, Zoë"
+    order = shop.place(Item("MUG-01", 1, "10.00"), Item("TEA-02", 2, "3.00", gift_message=message,
+                                                        gift_wrap_level="Premium", gift_wrap_charge="2.99"),
+                       Item("PEN-03", 1, "1.00", gift_message="Hi", gift_wrap_level="Basic"))
+    shop.marketplace.confirm(order)
+    shop.sync()
+    lines = shop.query("select line_number, line_type, product_code, line_amount, notes from order_lines order by line_number")
+    assert [(l[0], l[1], l[2]) for l in lines] == [
+        (1, "product", "MUG-01"), (2, "product", "TEA-02"), (3, "gift_wrap", None), (4, "product", "PEN-03"),
+        (5, "gift_wrap", None)]
+    assert lines[2][3] == Decimal("2.99") and lines[4][3] == 0
+    assert lines[2][4] == f"Gift message: {message}\nGift wrap level: Premium"
+
+
+def test_a_cancelled_order_returns_its_stock_unless_it_was_shipped_here_first(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    cancelled = shop.place(Item("MUG-01", 2, "12.50"))
+    shipped_then_cancelled = shop.place(Item("MUG-01", 3, "12.50"))
+    shop.marketplace.confirm(shipped_then_cancelled)
+    shop.sync()
+    assert on_hand(shop, "MUG-01") == 5
+    shop.ok("ship", shipped_then_cancelled)
+    shop.marketplace.cancel(cancelled)
+    shop.marketplace.cancel(shipped_then_cancelled)
+    shop.sync()
+    assert shop.query("select status from orders order by channel_order_id") == [("Canceled",), ("Canceled",)]
+    assert on_hand(shop, "MUG-01") == 7  # only the unshipped order's 2 came back
+    assert shop.query("select order_id, quantity_delta from inventory_movements where reason = 'cancel'") == [
+        (shop.one("select order_id from orders where channel_order_id = ?", [cancelled]), 2)]
+    code, _, err = shop.run("ship", cancelled)
+    assert code == 1 and "Canceled" in err
+
+
+def test_an_item_cancelled_alone_returns_only_that_quantity(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10", "TEA-02,Tea,3.00,10"))
+    order = shop.place(Item("MUG-01", 2, "12.50"), Item("TEA-02", 4, "3.00"))
+    shop.marketplace.confirm(order)
+    shop.sync()
+    shop.marketplace.cancel_item(order, "TEA-02")
+    shop.sync()
+    assert shop.one("select status from orders") == "Unshipped"
+    assert shop.query("select product_code, canceled_quantity from order_lines order by line_number") == [
+        ("MUG-01", 0), ("TEA-02", 4)]
+    assert (on_hand(shop, "MUG-01"), on_hand(shop, "TEA-02")) == (8, 10)
+
+
+def order_versions(shop) -> tuple[str, list[dict]]:
+    """Three versions of one order as Amazon would send them: pending, paid, an item cancelled."""
+    order = shop.place(Item("MUG-01", 2, "5.00"), Item("TEA-02", 1, "3.00"))
+    versions = [shop.marketplace.order(order)]
+    shop.marketplace.advance(minutes=1)
+    shop.marketplace.confirm(order)
+    versions.append(shop.marketplace.order(order))
+    shop.marketplace.advance(minutes=1)
+    shop.marketplace.cancel_item(order, "MUG-01")
+    versions.append(shop.marketplace.order(order))
+    return order, versions
+
+
+def land_in_order(path, versions: list[dict], arrival: list[int]) -> dict:
+    """Land the versions one by one in the given order, transforming after each, and snapshot the tables."""
+    con = connect(path)
+    add_channel(con, "Amazon US", ["ATVPDKIKX0DER"], start="2025-01-01T00:00:00Z")
+    for index in arrival:
+        text = json.dumps(versions[index], sort_keys=True)
+        con.execute(
+            "insert into raw_amazon_orders (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at) "
+            "values ('Amazon US', ?, ?, ?, md5(?), now()::timestamp)",
+            [versions[index]["orderId"], versions[index]["lastUpdatedTime"], text, text],
+        )
+        transform(con)
+    tables = {name: con.execute(sql).fetchall() for name, sql in CORE_SNAPSHOT.items() if name != "quarantine"}
+    con.close()
+    return tables
+
+
+def test_an_older_version_never_overwrites_a_newer_one(shop, tmp_path):
+    _, versions = order_versions(shop)
+    newest_last = land_in_order(tmp_path / "a.duckdb", versions, [0, 1, 2])
+    pending_last = land_in_order(tmp_path / "b.duckdb", versions, [2, 1, 0])
+    assert pending_last == newest_last
+    status = [row[4] for row in pending_last["orders"]]
+    assert status == ["Unshipped"]
+
+
+def test_versions_received_in_any_order_give_the_same_ledger(shop, tmp_path):
+    _, versions = order_versions(shop)
+    runs = [land_in_order(tmp_path / f"{n}.duckdb", versions, arrival)
+            for n, arrival in enumerate([[0, 1, 2], [1, 0, 2], [2, 0, 1], [1, 2, 0]])]
+    assert all(run == runs[0] for run in runs)
+    assert runs[0]["inventory"] == [("TEA-02", -1)]
+
+
+def test_a_rebuild_from_raw_equals_the_incremental_tables_and_keeps_local_ids(shop, tmp_path):
+    shop.add_channel(marketplaces=("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"))
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,50", "TEA-02,Tea,3.00,50"))
+    shop.marketplace.simulate(hours=3, orders_per_hour=40, skus=["MUG-01", "TEA-02", "NEW-9"], cancel_rate=0.1,
+                              item_cancel_rate=0.05, gift_rate=0.2, business_rate=0.2)
+    shop.sync()
+    shipped = shop.one("select channel_order_id from orders where status = 'Unshipped' limit 1")
+    shop.ok("ship", shipped)
+    shop.marketplace.simulate(hours=2, orders_per_hour=40, skus=["MUG-01", "TEA-02", "NEW-9"], cancel_rate=0.1)
+    shop.sync()
+    incremental = snapshot(shop)
+    assert len(incremental["orders"]) > 150
+    shop.ok("rebuild")
+    assert snapshot(shop) == incremental
+
+
+def test_running_the_same_sync_twice_changes_nothing(shop):
+    shop.add_channel()
+    shop.marketplace.simulate(hours=2, orders_per_hour=30, skus=["MUG-01", "TEA-02"])
+    shop.sync()
+    first = snapshot(shop)
+    movements = shop.one("select count(*) from inventory_movements")
+    shop.ok("sync")
+    assert snapshot(shop) == first
+    assert shop.one("select count(*) from inventory_movements") == movements
+
+
+def test_a_bad_catalog_is_refused_whole_with_its_line_number(shop, tmp_path):
+    shop.add_channel()
+    code, _, err = shop.run("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10", "TEA-02,Tea,cheap,5"))
+    assert code == 1
+    assert "line 3: list_price 'cheap' is not a number" in err
+    assert shop.one("select count(*) from products") == 0
