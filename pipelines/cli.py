@@ -45,7 +45,8 @@ def cmd_channel_list(args) -> None:
 
 
 # -- sync ---------------------------------------------------------------------------------------
-def run_sync(db, channel: str | None = None, until: str | None = None, *, quiet: bool = False) -> list[dict]:
+def run_sync(db, channel: str | None = None, until: str | None = None, *, quiet: bool = False,
+             log_level: str = "INFO") -> list[dict]:
     """Run the Dagster sync job once per channel, recorded in the project's Dagster instance."""
     from pipelines.channels import get_channel, list_channels
     from pipelines.definitions import defs
@@ -67,7 +68,7 @@ def run_sync(db, channel: str | None = None, until: str | None = None, *, quiet:
         run_config = {
             "ops": {"raw_amazon_orders": {"config": {"until": until}}},
             # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
-            "loggers": {"console": {"config": {"log_level": "INFO"}}},
+            "loggers": {"console": {"config": {"log_level": log_level}}},
         }
         result = job.execute_in_process(instance=instance, partition_key=name, run_config=run_config,
                                         raise_on_error=False)
