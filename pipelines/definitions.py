@@ -15,7 +15,7 @@ from dagster import (
 )
 
 from assets.core import core_tables
-from assets.extract import raw_amazon_orders
+from assets.extract import channels_partitions, raw_amazon_orders
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
 WAREHOUSE_TAG = "amazon-orders/warehouse"
@@ -43,8 +43,7 @@ def sync_job_schedule(context):
     channels = context.instance.get_dynamic_partitions(channels_partitions.name)
     if not channels:
         return SkipReason("no channel yet: add one with `amazon-orders channel add`")
-    return [RunRequest(run_key=f"{channel}:{context.scheduled_execution_time.isoformat()}",
-                       partition_key=channel) for channel in channels]
+    return [RunRequest(partition_key=channel) for channel in channels]
 
 
 defs = Definitions(

@@ -1,0 +1,134 @@
+"""What the back office and the operations lead use: returns, status, read-only queries, the schedule."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import build_parser
+from pipelines.sandbox import Item
+
+from test_order_tables import catalog, on_hand
+
+
+@pytest.fixture
+def shipped_order(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10", "TEA-02,Tea,3.00,10"))
+    order = shop.place(Item("MUG-01", 3, "12.50"), Item("TEA-02", 2, "3.00"))
+    shop.marketplace.confirm(order)
+    shop.marketplace.cancel_item(order, "TEA-02")
+    shop.marketplace.ship(order)
+    shop.sync()
+    return order
+
+
+def test_a_return_books_the_stock_back_and_records_the_lines(shop, shipped_order):
+    out = shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "2", "--reason", "chipped")
+    assert "RET-000001" in out
+    assert on_hand(shop, "MUG-01") == 9
+    assert shop.one("select r.reason, l.product_code, l.quantity, l.is_restocked from sales_returns r "
+                    "join sales_return_lines l using (return_id)") == ("chipped", "MUG-01", 2, True)
+    assert shop.one("select count(*) from inventory_movements where reason = 'return'") == 1
+
+
+def test_a_return_without_restock_leaves_stock_alone(shop, shipped_order):
+    shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "1", "--no-restock")
+    assert on_hand(shop, "MUG-01") == 7
+
+
+@pytest.mark.parametrize("args, message", [
+    (["999-0000000-0000000", "--sku", "MUG-01", "--quantity", "1"], "no order with Channel Order ID"),
+    (["{order}", "--sku", "NOPE", "--quantity", "1"], "SKU 'NOPE' is not on order"),
+    (["{order}", "--sku", "MUG-01", "--quantity", "4"], "at most 3"),
+    (["{order}", "--sku", "TEA-02", "--quantity", "1"], "2 cancelled, 0 already returned, so at most 0"),
+    (["{order}", "--sku", "MUG-01", "--quantity", "0"], "--quantity must be at least 1"),
+])
+def test_a_bad_return_is_refused_with_one_line_and_nothing_written(shop, shipped_order, args, message):
+    args = [a.format(order=shipped_order) for a in args]
+    before = shop.query("select count(*) from sales_returns union all select count(*) from inventory_movements")
+    code, out, err = shop.run("return", *args)
+    assert code == 1
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert shop.query("select count(*) from sales_returns union all select count(*) from inventory_movements") == before
+
+
+def test_returns_add_up_against_what_was_ordered(shop, shipped_order):
+    shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "2")
+    code, _, err = shop.run("return", shipped_order, "--sku", "MUG-01", "--quantity", "2")
+    assert code == 1 and "2 already returned, so at most 1" in err
+
+
+def test_a_cancelled_order_cannot_be_returned(shop, tmp_path):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "1.00"))
+    shop.marketplace.cancel(order)
+    shop.sync()
+    code, _, err = shop.run("return", order, "--sku", "MUG-01", "--quantity", "1")
+    assert code == 1 and "Canceled" in err
+
+
+def test_status_shows_watermark_last_sync_statuses_pending_and_placeholders(shop):
+    shop.add_channel()
+    shop.place(Item("LAMP-99", 1, "1.00"))
+    shop.sync()
+    out = shop.ok("status")
+    assert "Amazon US" in out and " ok " in out
+    assert "Pending orders: 1" in out and "Placeholders waiting for a real product: 1" in out
+    watermark = shop.one("select strftime(watermark, '%Y-%m-%dT%H:%M:%SZ') from channel_sync_state")
+    assert watermark in out
+
+
+def test_sql_prints_a_table_and_refuses_writes(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "1.00"))
+    shop.sync()
+    out = shop.ok("sql", "select status, count(*) as n from orders group by status")
+    assert "Pending" in out
+    for query in ("delete from orders", "insert into channels values (1)", "drop table orders",
+                  "copy orders to '/tmp/x.csv'", "attach '/tmp/other.duckdb'", "select 1; delete from orders"):
+        code, _, err = shop.run("sql", query)
+        assert code == 1, query
+        assert err.startswith("amazon-orders: query refused"), err
+    assert shop.one("select count(*) from orders") == 1
+
+
+def test_every_command_explains_itself_with_an_example():
+    parser = build_parser()
+    actions = [a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict)]
+    for name, sub in actions[0].choices.items():
+        nested = [a for a in sub._actions if hasattr(a, "choices") and isinstance(a.choices, dict)]
+        for command in (nested[0].choices.values() if nested else [sub]):
+            assert "example:" in (command.epilog or ""), name
+
+
+def test_the_schedule_runs_every_fifteen_minutes_from_a_fresh_instance():
+    from dagster import DefaultScheduleStatus
+
+    from pipelines.definitions import defs
+
+    schedule = defs.resolve_schedule_def("sync_job_schedule")
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+
+
+def test_the_schedule_asks_for_one_run_per_channel(shop):
+    from dagster import build_schedule_context
+
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+
+    shop.add_channel("Amazon US")
+    shop.add_channel("Amazon CA", marketplaces=("A2EUQ1WTGCTBG2",))
+    with build_schedule_context(instance=get_instance()) as context:
+        requests = defs.resolve_schedule_def("sync_job_schedule").evaluate_tick(context).run_requests
+    assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
+
+
+def test_cli_runs_are_recorded_in_the_dagster_instance(shop):
+    from pipelines.instance import get_instance
+
+    shop.add_channel()
+    shop.sync()
+    runs = get_instance().get_runs()
+    assert [r.job_name for r in runs] == ["sync_job"]
+    assert runs[0].tags.get("dagster/partition") == "Amazon US"
