@@ -43,7 +43,8 @@ def sync_job_schedule(context):
     channels = context.instance.get_dynamic_partitions(channels_partitions.name)
     if not channels:
         return SkipReason("no channel yet: add one with `amazon-orders channel add`")
-    return [RunRequest(partition_key=channel) for channel in channels]
+    tick = context.scheduled_execution_time
+    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
 
 
 defs = Definitions(
