@@ -119,7 +119,10 @@ def test_the_schedule_asks_for_one_run_per_channel(shop):
 
     shop.add_channel("Amazon US")
     shop.add_channel("Amazon CA", marketplaces=("A2EUQ1WTGCTBG2",))
-    with build_schedule_context(instance=get_instance()) as context:
+    from datetime import datetime, timezone
+
+    tick = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
+    with build_schedule_context(instance=get_instance(), scheduled_execution_time=tick) as context:
         requests = defs.resolve_schedule_def("sync_job_schedule").evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
 
