@@ -122,7 +122,8 @@ def test_the_schedule_asks_for_one_run_per_channel(shop):
     from datetime import datetime, timezone
 
     tick = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
-    with build_schedule_context(instance=get_instance(), scheduled_execution_time=tick) as context:
+    with build_schedule_context(instance=get_instance(), scheduled_execution_time=tick,
+                                repository_def=defs.get_repository_def()) as context:
         requests = defs.resolve_schedule_def("sync_job_schedule").evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
 
