@@ -124,6 +124,15 @@ def cmd_return(args) -> None:
     _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
 
 
+def cmd_purge_pii(args) -> None:
+    from pipelines.privacy import purge_pii
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        result = purge_pii(con, args.days)
+    _say(f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
+         f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)")
+
+
 # -- reading ------------------------------------------------------------------------------------
 def cmd_status(args) -> None:
     from pipelines.sync_report import status_report
@@ -237,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--reason")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
     ret.add_argument("--channel")
+
+    purge = _command(sub, "purge-pii", cmd_purge_pii,
+                     "Remove buyer names, emails, phones and street addresses from orders shipped or "
+                     "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
+                     "amazon-orders purge-pii --days 30")
+    purge.add_argument("--days", type=int, default=30)
 
     _command(sub, "status", cmd_status,
              "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine.",

@@ -9,6 +9,7 @@ from dagster import (
     DefaultScheduleStatus,
     Definitions,
     RunRequest,
+    ScheduleDefinition,
     SkipReason,
     define_asset_job,
     schedule,
@@ -16,6 +17,7 @@ from dagster import (
 
 from assets.core import core_tables
 from assets.extract import channels_partitions, raw_amazon_orders
+from assets.privacy import purged_buyer_pii
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
 WAREHOUSE_TAG = "amazon-orders/warehouse"
@@ -47,9 +49,23 @@ def sync_job_schedule(context):
     return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
 
 
+purge_pii_job = define_asset_job(
+    "purge_pii_job",
+    selection=AssetSelection.assets(purged_buyer_pii),
+    description="Remove buyer PII from orders shipped or cancelled more than 30 days ago.",
+    tags={WAREHOUSE_TAG: "default"},
+)
+
+purge_pii_job_schedule = ScheduleDefinition(
+    job=purge_pii_job,
+    cron_schedule="0 3 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 03:00 UTC.",
+)
+
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables],
-    jobs=[sync_job],
-    schedules=[sync_job_schedule],
+    assets=[raw_amazon_orders, core_tables, purged_buyer_pii],
+    jobs=[sync_job, purge_pii_job],
+    schedules=[sync_job_schedule, purge_pii_job_schedule],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
 )

@@ -16,6 +16,7 @@ identified as (
         buyer_email,
         buyer_company,
         address,
+        purged_ids,
         -- Amazon's (anonymised) buyer email identifies a buyer; a name and postcode when it is withheld
         coalesce(
             'email:' || buyer_email,
@@ -31,6 +32,8 @@ final as (
         amazon_updated_at,
         is_business and buyer_company is not null as is_business,
         case
+            -- once its PII is purged, an order keeps the ids it had
+            when purged_ids.account_id is not null then purged_ids.account_id
             -- pending orders sit under one placeholder account until Amazon tells who bought them
             when is_pending or buyer_key is null then 'ACC-PENDING'
             when is_business and buyer_company is not null
@@ -41,7 +44,10 @@ final as (
             when is_business and buyer_company is not null then buyer_company
             else coalesce(buyer_name, address.name, buyer_email)
         end as account_name,
-        case when not is_pending then 'CON-' || substr(md5(buyer_key), 1, 16) end as contact_id,
+        coalesce(
+            purged_ids.contact_id,
+            case when not is_pending then 'CON-' || substr(md5(buyer_key), 1, 16) end
+        ) as contact_id,
         coalesce(buyer_name, address.name, buyer_email) as full_name,
         buyer_email as email,
         address.phone as phone,

@@ -22,6 +22,7 @@ versions as (
                 "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
                 "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
             "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}},
+            "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR"},
             "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
             "orderItems": [{
                 "orderItemId": "VARCHAR",
@@ -63,6 +64,7 @@ final as (
         o.proceeds.grandTotal.currencyCode as grand_total_currency,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
+        o._amazon_orders as purged_ids,
         items_json_type,
         o.orderItems as items
     from versions
