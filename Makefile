@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test test-crash ui bench
+.PHONY: demo test test-crash ui bench postgres
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,scale]'
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml:
@@ -20,7 +20,12 @@ $(DAGSTER_HOME)/dagster.yaml:
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/amazon-orders --db data/demo.duckdb demo
 
-test: $(STAMP)
+# The scale-out test runs Dagster on a local PostgreSQL server: Debian's package, installed once.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) postgres
 	$(BIN)/python -m pytest -q
 
 test-crash: $(STAMP)
