@@ -48,7 +48,7 @@ def status_report(con: duckdb.DuckDBPyConnection) -> str:
             select
                 c.channel,
                 strftime(s.watermark, '%Y-%m-%dT%H:%M:%SZ') as watermark,
-                round(date_diff('second', s.watermark, ?::timestamp) / 60.0, 1) as lag_minutes,
+                greatest(round(date_diff('second', s.watermark, ?::timestamp) / 60.0, 1), 0) as lag_minutes,
                 r.status as last_sync,
                 strftime(r.finished_at, '%Y-%m-%dT%H:%M:%SZ') as last_sync_at,
                 r.orders_fetched as last_fetched,
