@@ -11,6 +11,7 @@ from pipelines.channels import add_channel
 from pipelines.cli import run_sync
 from pipelines.operations import create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
+from pipelines.sync_report import table
 from pipelines.warehouse import connect, open_for_writing, warehouse_path
 
 CATALOG = """product_code,product_name,list_price,on_hand
@@ -34,7 +35,7 @@ def _show(db: str, title: str, sql: str) -> None:
     con = connect(db, read_only=True)
     try:
         print(f"\n{title}")
-        print(con.sql(sql).df().to_markdown(index=False, tablefmt="simple"))
+        print(table(con, sql))
     finally:
         con.close()
 

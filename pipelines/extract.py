@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,8 +21,8 @@ from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import exceptions as spe
 from sp_api.base.credential_provider import MissingCredentials
 
+from pipelines import amazon
 from pipelines.amazon import (
-    HTTP_TIMEOUT_SECONDS,
     INCLUDED_DATA,
     PAGE_SIZE,
     MalformedResponse,
@@ -38,6 +39,8 @@ OVERLAP = timedelta(minutes=5)
 # Amazon refuses before-bounds later than two minutes ago.
 SETTLE = timedelta(minutes=2)
 MAX_ATTEMPTS = 6
+# A refused pagination token restarts the window; a server that refuses every token must not loop forever.
+MAX_WINDOW_RESTARTS = 3
 MAX_BACKOFF_SECONDS = 60.0
 
 RETRYABLE = (
@@ -49,6 +52,10 @@ RETRYABLE = (
     httpx.TimeoutException,
     httpx.TransportError,
 )
+
+
+class PaginationTokenRefused(RuntimeError):
+    """Amazon kept refusing the paging cursor of a window, however often it was restarted."""
 
 
 class SyncError(RuntimeError):
@@ -78,7 +85,8 @@ def describe(error: BaseException) -> str:
     if isinstance(error, AuthorizationError):
         return f"LWA token request refused: HTTP {error.status_code} {error.error_code}"
     if isinstance(error, httpx.TimeoutException):
-        return f"no answer within {HTTP_TIMEOUT_SECONDS:.0f} s (timeout)"
+        # the timeout the client was built with (read at call time, as orders_client does)
+        return f"no answer within {amazon.HTTP_TIMEOUT_SECONDS:g} s (timeout)"
     if isinstance(error, httpx.TransportError):
         return f"connection failed ({type(error).__name__})"
     if isinstance(error, MissingCredentials):
@@ -92,6 +100,17 @@ def _is_expired_token(error: spe.SellingApiException) -> bool:
 
 def _is_bad_pagination_token(error: spe.SellingApiException) -> bool:
     return "token" in (getattr(error, "message", "") or "").lower()
+
+
+# JSON may escape a lone UTF-16 surrogate ("\ud83d"); such a character has no UTF-8 form.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _payload_text(order) -> str:
+    """The order as JSON text for the raw layer: as sent, except that a lone surrogate (which neither
+    UTF-8 nor DuckDB can hold, and which would fail the whole page) becomes U+FFFD."""
+    text = json.dumps(order, sort_keys=True, ensure_ascii=False)
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 class _Extractor:
@@ -181,7 +200,7 @@ class _Extractor:
             if created is not None and created < self.channel.start_at:
                 self.result.skipped_before_start += 1
                 continue
-            text = json.dumps(order, sort_keys=True, ensure_ascii=False)
+            text = _payload_text(order)
             rows.append({
                 "amazon_order_id": order_id if isinstance(order_id, str) else None,
                 "last_updated_time": updated if isinstance(updated, str) else None,
@@ -247,8 +266,8 @@ class _Extractor:
             self.result.watermark = s["watermark"]
             return self.result
         self.result.window = (s["window_after"], s["window_before"])
-        asked_before = s["window_before"]
         local_bound = utcnow() - SETTLE
+        restarts = 0
         while True:
             params = {"marketplaceIds": list(self.channel.marketplace_ids), "includedData": INCLUDED_DATA,
                       "maxResultsPerPage": PAGE_SIZE}
@@ -256,13 +275,20 @@ class _Extractor:
                 params["paginationToken"] = s["next_token"]
             else:
                 params["lastUpdatedAfter"] = iso(s["window_after"])
-                if asked_before:
-                    params["lastUpdatedBefore"] = iso(asked_before)
+                # once Amazon has echoed the window's bound, a restarted window asks for that same window
+                if s["window_before"]:
+                    params["lastUpdatedBefore"] = iso(s["window_before"])
             try:
                 page = self._call(params)
             except spe.SellingApiBadRequestException as error:
                 if not (s["next_token"] and _is_bad_pagination_token(error)):
                     raise
+                restarts += 1
+                if restarts > MAX_WINDOW_RESTARTS:
+                    raise PaginationTokenRefused(
+                        f"Amazon refused the pagination token {restarts} times; the window "
+                        f"{iso(s['window_after'])}..{iso(s['window_before'])} starts again next sync"
+                    ) from None
                 # The saved cursor is gone (expired or refused): page the window again from its start.
                 self.progress(f"{self.channel.name}: pagination token refused; restarting the window")
                 s["next_token"] = None

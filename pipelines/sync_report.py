@@ -35,16 +35,19 @@ def summarise_run(result, channel: str) -> dict:
     return figures
 
 
-def _table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
+def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
+    """A query's rows as a plain-text table, blanks for nulls."""
     frame = con.execute(query, params or []).df()
-    return frame.to_markdown(index=False, tablefmt="simple") if not frame.empty else "(none)"
+    if frame.empty:
+        return "(none)"
+    return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
 
 
 def status_report(con: duckdb.DuckDBPyConnection) -> str:
     now = utcnow()
     sections = [
         "Channels",
-        _table(con, """
+        table(con, """
             select
                 c.channel,
                 strftime(s.watermark, '%Y-%m-%dT%H:%M:%SZ') as watermark,
@@ -62,7 +65,7 @@ def status_report(con: duckdb.DuckDBPyConnection) -> str:
         """, [now]),
         "",
         "Orders by status",
-        _table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
+        table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
         "",
         "Pending orders: {}   Placeholders waiting for a real product: {}   Quarantined order versions: {}".format(
             *con.execute("""
@@ -72,7 +75,7 @@ def status_report(con: duckdb.DuckDBPyConnection) -> str:
             """).fetchone()
         ),
     ]
-    quarantine = _table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
+    quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
     return "\n".join(sections)
