@@ -35,6 +35,7 @@ CHECKED_ROWS = {
     "accounts": "select * from accounts",
     "contacts": "select * from contacts",
     "products": "select * from products",
+    "inventory": "select * from inventory",
 }
 
 

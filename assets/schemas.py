@@ -87,7 +87,12 @@ class InventoryMovements(CoreTable):
     reason: Series[str] = pa.Field(isin=["order", "cancel", "return", "adjustment"])
 
 
-# the table each schema guards, and the column naming the order a failing row belongs to
+class Inventory(CoreTable):
+    product_code: Series[str] = pa.Field(unique=True)
+    on_hand: Series[int]
+
+
+# the table each schema guards
 SCHEMAS = {
     "orders": Orders,
     "order_lines": OrderLines,
@@ -95,4 +100,5 @@ SCHEMAS = {
     "contacts": Contacts,
     "products": Products,
     "inventory_movements": InventoryMovements,
+    "inventory": Inventory,
 }

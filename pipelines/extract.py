@@ -98,6 +98,10 @@ def _is_expired_token(error: spe.SellingApiException) -> bool:
     return "expired" in (getattr(error, "message", "") or "").lower()
 
 
+def _is_window_not_open(error: spe.SellingApiBadRequestException) -> bool:
+    return "lastupdatedbefore" in (getattr(error, "message", "") or "").lower()
+
+
 def _is_bad_pagination_token(error: spe.SellingApiException) -> bool:
     return "token" in (getattr(error, "message", "") or "").lower()
 
@@ -281,6 +285,11 @@ class _Extractor:
             try:
                 page = self._call(params)
             except spe.SellingApiBadRequestException as error:
+                if not s["next_token"] and _is_window_not_open(error):
+                    # the watermark is within Amazon's last two minutes: nothing can be fetched yet
+                    self.progress(f"{self.channel.name}: nothing to fetch until two minutes after the watermark")
+                    self.result.watermark = s["watermark"]
+                    return self.result
                 if not (s["next_token"] and _is_bad_pagination_token(error)):
                     raise
                 restarts += 1

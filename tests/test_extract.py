@@ -146,3 +146,13 @@ def test_the_dagster_definitions_validate():
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_sync_right_after_adding_a_channel_waits_for_amazons_two_minutes(shop):
+    shop.add_channel()
+    start = shop.one("select start_at from channels")
+    shop.ok("sync")  # Amazon only serves changes older than two minutes: none yet
+    assert shop.one("select status, pages, watermark from sync_runs") == ("ok", 0, start)
+    order = shop.place(Item("MUG-01", 1, "1.00"))
+    shop.sync()
+    assert shop.query("select channel_order_id from orders") == [(order,)]

@@ -236,3 +236,30 @@ def test_a_bad_catalog_is_refused_whole_with_its_line_number(shop, tmp_path):
     assert code == 1
     assert "line 3: list_price 'cheap' is not a number" in err
     assert shop.one("select count(*) from products") == 0
+
+
+def test_a_bad_version_is_quarantined_with_its_reason_and_the_checks_say_so(shop):
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+
+    shop.add_channel()
+    good = shop.place(Item("MUG-01", 1, "5.00"))
+    bad = shop.marketplace.order(shop.place(Item("MUG-01", 1, "5.00")))
+    shop.marketplace._orders.pop(bad["orderId"])  # noqa: SLF001 - served verbatim instead
+    bad["orderItems"][0]["quantityOrdered"] = -2
+    shop.marketplace.put_raw(bad)
+    shop.ok("sync")  # registers the channel partition
+    shop.marketplace.advance(minutes=3)
+    shop.ok("rebuild")
+    result = defs.resolve_job_def("sync_job").execute_in_process(instance=get_instance(), partition_key="Amazon US")
+    assert result.success
+    assert shop.query("select channel_order_id from orders") == [(good,)]
+    assert shop.query("select amazon_order_id, reason from quarantine") == [
+        (bad["orderId"], "item 1: quantityOrdered '-2' is not a whole number of at least 1")]
+    assert shop.one("select count(*) from raw_amazon_orders where amazon_order_id = ?", [bad["orderId"]]) == 1
+    evaluations = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"orders", "order_lines", "accounts", "contacts", "products", "inventory_movements",
+                                "inventory"}
+    assert all(e.passed for e in evaluations.values())
+    metadata = evaluations["orders"].metadata
+    assert metadata["quarantined_versions"].value == 1 and metadata["rows_failed"].value == 0
