@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.transform import book_ledger
+from pipelines.warehouse import transaction
 
 
 class OperationError(ValueError):
@@ -74,8 +75,7 @@ def read_catalog(path: str | Path) -> list[CatalogRow]:
 def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
     """Upsert the catalog; a placeholder with the same code becomes the real product."""
     rows = read_catalog(path)
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("create or replace temp table catalog_import (product_code varchar, product_name varchar, "
                     "list_price decimal(18, 2), on_hand integer)")
         con.executemany("insert into catalog_import values (?, ?, ?, ?)",
@@ -111,10 +111,6 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
             where c.on_hand is not null and c.on_hand <> coalesce(i.on_hand, 0)
             """
         ).fetchone()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return {"products": len(rows), "placeholders_replaced": replaced, "stock_adjustments": adjusted}
 
 
@@ -144,8 +140,7 @@ def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel:
     if is_shipped:
         raise OperationError(f"order {channel_order_id} is already marked shipped")
     shipment_id = f"SHP-{order_id[3:]}"
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute("insert into shipments values (?, ?, now()::timestamp)", [shipment_id, order_id])
         con.execute(
             """
@@ -158,10 +153,6 @@ def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel:
         )
         con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
         _book_for_order(con, order_id)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return shipment_id
 
 
@@ -199,15 +190,10 @@ def create_return(
             f"cannot return {quantity} of {sku} on order {channel_order_id}: {ordered} ordered, "
             f"{canceled} cancelled, {returned} already returned, so at most {returnable}"
         )
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         number = con.execute("select count(*) + 1 from sales_returns").fetchone()[0]
         return_id = f"RET-{number:06d}"
         con.execute("insert into sales_returns values (?, ?, now()::timestamp, ?)", [return_id, order_id, reason])
         con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, quantity, restock])
         _book_for_order(con, order_id)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return return_id

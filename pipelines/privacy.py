@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from pipelines.warehouse import transaction
+
 # JSON merge patch (RFC 7396): a null removes the key.
 PURGE_PATCH = """{
     "buyer": {"buyerName": null, "buyerEmail": null},
@@ -33,8 +35,7 @@ class PurgeResult:
 def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
     if days < 0:
         raise ValueError(f"--days must be zero or more (got {days})")
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         con.execute(
             """
             create or replace temp table purgeable as
@@ -46,7 +47,7 @@ def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
             [days],
         )
         raw_versions = con.execute(
-            f"""
+            """
             update raw_amazon_orders as raw
             set payload = json_merge_patch(
                 json_merge_patch(raw.payload, ?),
@@ -78,9 +79,5 @@ def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
             """
         ).fetchone()[0]
         orders = con.execute("select count(*) from purgeable").fetchone()[0]
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     con.execute("checkpoint")  # write the redacted blocks out rather than leave them in the WAL
     return PurgeResult(orders, raw_versions, contacts, accounts)

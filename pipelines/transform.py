@@ -12,6 +12,7 @@ import duckdb
 import pandera.errors
 
 from assets.schemas import SCHEMAS
+from pipelines.warehouse import transaction
 from sql import read_sql
 
 # Materialised in this order as temp tables named after their file (core models get `_changed`).
@@ -83,8 +84,7 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
 
 def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> TransformResult:
     result = TransformResult()
-    con.execute("begin transaction")
-    try:
+    with transaction(con):
         if rebuild:
             _reset(con)
         last = con.execute(
@@ -164,8 +164,4 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
         ).fetchall())
         result.versions_quarantined = sum(result.quarantine_reasons.values())
         con.execute("create or replace table last_transform_orders as select order_id from orders_changed")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
     return result

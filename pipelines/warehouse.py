@@ -86,3 +86,15 @@ def open_for_writing(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnec
         finally:
             con.close()
             _owner_only(path)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a refused or failed step leaves the warehouse as it was."""
+    con.execute("begin transaction")
+    try:
+        yield con
+    except BaseException:
+        con.execute("rollback")
+        raise
+    con.execute("commit")
