@@ -83,7 +83,7 @@ def describe(error: BaseException) -> str:
         status = getattr(error, "code", "?")
         return f"HTTP {status} {getattr(error, 'amzn_code', '') or ''}: {getattr(error, 'message', '') or ''}".strip()
     if isinstance(error, AuthorizationError):
-        return f"LWA token request refused: HTTP {error.status_code} {error.error_code}"
+        return f"LWA token request failed: HTTP {error.status_code} {error.error_code}"
     if isinstance(error, httpx.TimeoutException):
         # the timeout the client was built with (read at call time, as orders_client does)
         return f"no answer within {amazon.HTTP_TIMEOUT_SECONDS:g} s (timeout)"
@@ -92,6 +92,15 @@ def describe(error: BaseException) -> str:
     if isinstance(error, MissingCredentials):
         return "no SP-API credentials: set LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN"
     return f"{type(error).__name__}: {error}"
+
+
+def _is_transient(error: BaseException) -> bool:
+    """Worth another try: the Orders API or the network failing, or LWA answering 429 or 5xx (an LWA 4xx,
+    such as a revoked refresh token, is final)."""
+    if isinstance(error, AuthorizationError):
+        status = error.status_code if isinstance(error.status_code, int) else 0
+        return status == 429 or status >= 500
+    return isinstance(error, RETRYABLE)
 
 
 def _is_expired_token(error: spe.SellingApiException) -> bool:
@@ -179,7 +188,9 @@ class _Extractor:
                 forget_access_token(self.client)
                 refreshed = True
                 continue
-            except RETRYABLE as error:
+            except (*RETRYABLE, AuthorizationError) as error:
+                if not _is_transient(error):
+                    raise
                 if isinstance(error, spe.SellingApiRequestThrottledException):
                     self.bucket.observe_rate((error.headers or {}).get("x-amzn-RateLimit-Limit"))
                     self.bucket.empty()
@@ -263,12 +274,19 @@ class _Extractor:
 
     def run(self, until: datetime | None) -> SyncResult:
         s = self.state
-        resumed = bool(s["next_token"])
-        if resumed:
+        if s["next_token"]:
             self.progress(f"{self.channel.name}: resuming an interrupted window at its last page")
-        elif not self._open_window(until):
-            self.result.watermark = s["watermark"]
-            return self.result
+            self._page_window()
+            # The interrupted window is complete, but it ends where it was cut when it opened: go on to
+            # what changed since, so one sync after a crash still brings the channel up to date.
+        if self._open_window(until):
+            self._page_window()
+        self.result.watermark = s["watermark"]
+        return self.result
+
+    def _page_window(self) -> None:
+        """Page the open window (from its saved cursor, if any) until its last page has landed."""
+        s = self.state
         self.result.window = (s["window_after"], s["window_before"])
         local_bound = utcnow() - SETTLE
         restarts = 0
@@ -288,8 +306,7 @@ class _Extractor:
                 if not s["next_token"] and _is_window_not_open(error):
                     # the watermark is within Amazon's last two minutes: nothing can be fetched yet
                     self.progress(f"{self.channel.name}: nothing to fetch until two minutes after the watermark")
-                    self.result.watermark = s["watermark"]
-                    return self.result
+                    return
                 if not (s["next_token"] and _is_bad_pagination_token(error)):
                     raise
                 restarts += 1
@@ -314,8 +331,6 @@ class _Extractor:
             )
             if not page["next_token"]:
                 break
-        self.result.watermark = s["watermark"]
-        return self.result
 
 
 def _record_run(con, result: SyncResult, started_at: datetime, status: str, error: str | None) -> None:
