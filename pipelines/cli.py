@@ -68,16 +68,16 @@ def run_sync(db, channel: str | None = None, until: str | None = None, *, quiet:
         run_config = {
             "ops": {"raw_amazon_orders": {"config": {"until": until}}},
             # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
-            "loggers": {"console": {"config": {"log_level": log_level}}},
+            "loggers": {"cli_progress": {"config": {"log_level": log_level}}},
         }
         result = job.execute_in_process(instance=instance, partition_key=name, run_config=run_config,
                                         raise_on_error=False)
         report = summarise_run(result, name)
         reports.append(report)
-        if not quiet:
-            _say(report["line"])
         if not result.success:
-            failures.append(report["error"])
+            failures.append(report["error"])  # said once, as the command's error line
+        elif not quiet:
+            _say(report["line"])
     if failures:
         raise CommandError("; ".join(failures))
     return reports

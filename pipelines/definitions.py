@@ -18,6 +18,7 @@ from dagster import (
 from assets.core import core_tables
 from assets.extract import channels_partitions, raw_amazon_orders
 from assets.privacy import purged_buyer_pii
+from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
 WAREHOUSE_TAG = "amazon-orders/warehouse"
@@ -68,4 +69,5 @@ defs = Definitions(
     jobs=[sync_job, purge_pii_job],
     schedules=[sync_job_schedule, purge_pii_job_schedule],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
+    loggers={"cli_progress": cli_progress},
 )

@@ -56,21 +56,40 @@ def writer_lock(path: Path, wait_seconds: float = 600, on_wait=None) -> Iterator
         os.close(fd)  # closing releases the lock
 
 
-def connect(db: str | os.PathLike | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+@contextmanager
+def _owner_only_files() -> Iterator[None]:
+    """Files DuckDB creates meanwhile (the database, each new .wal) are readable by their owner only."""
+    old_umask = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old_umask)
+
+
+def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
+            busy_wait_seconds: float = 2.0) -> duckdb.DuckDBPyConnection:
     """Open (and on first use create) the warehouse, readable by its owner only."""
     path = warehouse_path(db)
     if read_only:
         if not path.exists():
             raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
-        con = duckdb.connect(str(path), read_only=True)
+        deadline = time.monotonic() + busy_wait_seconds
+        while True:
+            try:
+                con = duckdb.connect(str(path), read_only=True)
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    # DuckDB lets no reader in while another process writes
+                    raise WarehouseBusy(f"warehouse {path} is busy with a sync; try again when it ends") from None
+                time.sleep(0.2)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        old_umask = os.umask(0o077)
-        try:
+        with _owner_only_files():
             con = duckdb.connect(str(path))
-        finally:
-            os.umask(old_umask)
-        con.execute(read_sql("warehouse/schema.sql"))
+            con.execute(read_sql("warehouse/schema.sql"))
         _owner_only(path)
     con.execute("set TimeZone = 'UTC'")
     return con
@@ -79,7 +98,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False) -> 
 @contextmanager
 def open_for_writing(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
     path = warehouse_path(db)
-    with writer_lock(path, on_wait=on_wait):
+    with writer_lock(path, on_wait=on_wait), _owner_only_files():
         con = connect(path)
         try:
             yield con

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-import duckdb
 import pytest
 
 from conftest import ROOT
@@ -86,9 +85,6 @@ def test_two_syncs_at_once(tmp_path, marketplace, sandbox, slow_server):
     assert any("0 added" in out for out, _ in outputs)
 
 
-@pytest.mark.xfail(strict=True, raises=duckdb.IOException, reason=(
-    "pipelines/cli.py: `status` and `sql` open the warehouse read-only without handling DuckDB's file lock, "
-    "so while a sync writes they die with an uncaught duckdb.IOException traceback instead of one line"))
 def test_reading_while_a_sync_writes_gives_one_clear_line(tmp_path, capsys):
     db = tmp_path / "warehouse.duckdb"
     connect(db).close()

@@ -20,7 +20,7 @@ from pipelines.channels import add_channel
 from pipelines.extract import SyncError, sync_channel
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.transform import transform
-from pipelines.warehouse import connect
+from pipelines.warehouse import connect, open_for_writing
 
 
 def secret_forms() -> dict[str, bytes]:
@@ -138,14 +138,9 @@ def test_the_warehouse_is_readable_by_its_owner_only(shop):
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pipelines/warehouse.py: connect() sets umask 0o077 only around duckdb.connect(); a WAL that DuckDB creates "
-    "later (after any checkpoint, e.g. the automatic one past wal_autocheckpoint in a large sync) gets the "
-    "process umask, 0o644, and holds buyer PII until the connection closes (or for good after a crash)"))
 def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketplace, sandbox, monkeypatch):
     db = tmp_path / "warehouse.duckdb"
-    con = connect(db)
-    try:
+    with open_for_writing(db) as con:
         # what a sync of a few thousand orders does: DuckDB checkpoints once the WAL passes 16 MB
         con.execute("set wal_autocheckpoint = '100KB'")
         channel = add_channel(con, "Amazon US", ["ATVPDKIKX0DER"], start=marketplace.now, endpoint=sandbox.url,
@@ -165,8 +160,6 @@ def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketp
         look()
         assert seen, "no WAL was seen during the sync"
         assert all(mode & 0o077 == 0 for mode in seen), [oct(mode) for mode in seen]
-    finally:
-        con.close()
 
 
 REFUSED = [
