@@ -15,7 +15,7 @@ from dagster import (
     schedule,
 )
 
-from assets.core import core_tables
+from assets.core import core_tables, core_tables_match_schemas
 from assets.extract import channels_partitions, raw_amazon_orders
 from assets.privacy import purged_buyer_pii
 from pipelines.progress import cli_progress
@@ -66,6 +66,7 @@ purge_pii_job_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, purged_buyer_pii],
+    asset_checks=[core_tables_match_schemas],
     jobs=[sync_job, purge_pii_job],
     schedules=[sync_job_schedule, purge_pii_job_schedule],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},

@@ -26,12 +26,16 @@ def summarise_run(result, channel: str) -> dict:
         figures["error"] = _innermost_error(failures[0].step_failure_data.error) if failures else "run failed"
         figures["line"] = f"{channel}: FAILED: {figures['error']}"
         return figures
-    figures["line"] = (
-        f"{channel}: {figures.get('pages', 0)} page(s), {figures.get('orders_fetched', 0)} orders fetched, "
-        f"{figures.get('orders_added', 0)} added, {figures.get('orders_updated', 0)} updated, "
-        f"{figures.get('pending_orders', 0)} pending, {figures.get('placeholders_created', 0)} placeholders created, "
-        f"{figures.get('quarantined_versions_this_run', 0)} quarantined; watermark {figures.get('watermark')}"
-    )
+    fetched = f"{channel}: {figures.get('pages', 0)} page(s), {figures.get('orders_fetched', 0)} orders fetched"
+    if "orders_added" not in figures:  # the core tables were not materialised: nothing new
+        changes = "no new order versions"
+    else:
+        changes = (
+            f"{figures['orders_added']} added, {figures['orders_updated']} updated, "
+            f"{figures['pending_orders']} pending, {figures['placeholders_created']} placeholders created, "
+            f"{figures['quarantined_versions_this_run']} quarantined"
+        )
+    figures["line"] = f"{fetched}, {changes}; watermark {figures.get('watermark')}"
     return figures
 
 
