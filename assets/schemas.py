@@ -1,5 +1,7 @@
 """pandera schemas of the core tables: what every row an analyst queries is promised to be."""
 
+import pandas as pd
+import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
@@ -102,3 +104,43 @@ SCHEMAS = {
     "inventory_movements": InventoryMovements,
     "inventory": Inventory,
 }
+
+
+# Keys are checked in SQL over the whole set: pandera's `unique` sees one chunk at a time.
+KEYS = {
+    "orders": ["order_id"],
+    "order_lines": ["order_id", "line_number"],
+    "accounts": ["account_id"],
+    "contacts": ["contact_id"],
+    "products": ["product_code"],
+    "inventory": ["product_code"],
+}
+
+
+def failing_rows(con, query: str, schema: type[pa.DataFrameModel], chunk_rows: int = 100_000):
+    """Validate a query's rows chunk by chunk (pandas memory stays bounded at any size).
+
+    Yields (row, check, column) for each failure, `row` being the failing row as a dict.
+    """
+    table = next((name for name, model in SCHEMAS.items() if model is schema), None)
+    if table in KEYS:
+        key = ", ".join(KEYS[table])
+        duplicates = con.execute(
+            f"select {key} from ({query}) group by {key} having count(*) > 1"
+        ).df()
+        for row in duplicates.to_dict("records"):
+            yield row, "duplicate key", key
+    result = con.execute(query)
+    vectors = max(1, chunk_rows // 2048)
+    while True:
+        frame = result.fetch_df_chunk(vectors)
+        if frame.empty:
+            return
+        try:
+            schema.validate(frame, lazy=True)
+        except pandera.errors.SchemaErrors as errors:
+            cases = errors.failure_cases
+            for index, check, column in cases[["index", "check", "column"]].itertuples(index=False):
+                # table-wide checks (a duplicate key) have no row index
+                row = frame.loc[int(index)].to_dict() if pd.notna(index) else {}
+                yield row, str(check), column

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
-import pandera.errors
 
-from assets.schemas import SCHEMAS
+from assets.schemas import SCHEMAS, failing_rows
 from pipelines.warehouse import transaction
 from sql import read_sql
 
@@ -52,13 +51,9 @@ def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Validate the candidate rows of each order table; return {order_id: reason} for failures."""
     failures: dict[str, str] = {}
     for table in ("orders", "order_lines"):
-        frame = con.execute(f"select * from {table}_changed").df()
-        try:
-            SCHEMAS[table].validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as errors:
-            cases = errors.failure_cases.dropna(subset=["index"])
-            for index, check, column in cases[["index", "check", "column"]].itertuples(index=False):
-                failures.setdefault(frame.loc[int(index), "order_id"], f"{table}.{column or 'row'}: {check}")
+        for row, check, column in failing_rows(con, f"select * from {table}_changed", SCHEMAS[table]):
+            if row.get("order_id"):
+                failures.setdefault(row["order_id"], f"{table}.{column or 'row'}: {check}")
     return failures
 
 

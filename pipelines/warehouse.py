@@ -88,7 +88,11 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _owner_only_files():
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), config={
+                # bounded memory at any history size: DuckDB spills to <warehouse>.tmp beyond it
+                "memory_limit": os.environ.get("AMAZON_ORDERS_MEMORY_LIMIT", "1GB"),
+                "preserve_insertion_order": False,
+            })
             con.execute(read_sql("warehouse/schema.sql"))
         _owner_only(path)
     con.execute("set TimeZone = 'UTC'")

@@ -14,22 +14,26 @@ issues as (
 ),
 
 valid as (
-    select versions.*
+    select versions.ingest_id, versions.channel, versions.amazon_order_id, versions.amazon_updated_at
     from versions
     inner join channels using (channel)
     anti join issues using (ingest_id)
     where versions.created_at >= channels.start_at
 ),
 
+newest as (
+    -- an aggregate over narrow rows, not a window over wide ones
+    select arg_max(ingest_id, (amazon_updated_at, ingest_id)) as ingest_id
+    from valid
+    group by channel, amazon_order_id
+),
+
 final as (
     select
-        'SO-' || substr(md5(channel || '|' || amazon_order_id), 1, 16) as order_id,
-        *
-    from valid
-    qualify row_number() over (
-        partition by channel, amazon_order_id
-        order by amazon_updated_at desc, ingest_id desc
-    ) = 1
+        'SO-' || substr(md5(versions.channel || '|' || versions.amazon_order_id), 1, 16) as order_id,
+        versions.*
+    from versions
+    semi join newest using (ingest_id)
 )
 
 select * from final

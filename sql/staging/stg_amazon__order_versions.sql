@@ -35,8 +35,7 @@ versions as (
                 "fulfillment": {"quantityFulfilled": "VARCHAR",
                                 "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
             }]
-        }') as o,
-        json_type(raw.payload, '$.orderItems') as items_json_type
+        }') as o
     from raw_amazon_orders as raw
     inner join changed
         on raw.channel = changed.channel
@@ -65,7 +64,6 @@ final as (
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
         o._amazon_orders as purged_ids,
-        items_json_type,
         o.orderItems as items
     from versions
 )
