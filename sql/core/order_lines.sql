@@ -1,4 +1,5 @@
 -- grain: one row per order line: each item, then its gift wrap right after it when it has one
+-- (line numbers come from stg_amazon__order_items)
 with
 
 current_versions as (
@@ -28,8 +29,7 @@ order_items as (
 product_lines as (
     select
         order_id,
-        item_index,
-        0 as position_in_item,
+        line_number,
         'product' as line_type,
         'PRD-' || substr(md5(product_code), 1, 16) as product_id,
         product_code,
@@ -42,11 +42,11 @@ product_lines as (
         end as canceled_quantity,
         unit_price_amount as unit_price,
         unit_price_amount * quantity as line_amount,
-        'SKU: ' || product_code
-            || '; ASIN: ' || coalesce(asin, '')
-            || '; Title: ' || coalesce(title, '')
-            || '; Unit price: ' || coalesce(unit_price || ' ' || coalesce(unit_price_currency, order_currency, ''), 'not yet known')
-            as amazon_data,
+        {
+            'sku': product_code, 'asin': asin, 'title': title,
+            'unit_price': unit_price, 'currency': coalesce(unit_price_currency, order_currency),
+            'gift_message': null, 'gift_wrap_level': null
+        } as amazon_data,
         amazon_order_item_id
     from order_items
 ),
@@ -54,8 +54,7 @@ product_lines as (
 gift_wrap_lines as (
     select
         order_id,
-        item_index,
-        1 as position_in_item,
+        line_number + 1,
         'gift_wrap' as line_type,
         null as product_id,
         null as product_code,
@@ -64,12 +63,13 @@ gift_wrap_lines as (
         case when is_order_canceled or is_item_canceled then 1 else 0 end as canceled_quantity,
         coalesce(list_sum(list_transform(gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)::decimal(18, 2) as unit_price,
         coalesce(list_sum(list_transform(gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)::decimal(18, 2) as line_amount,
-        -- exactly as Amazon sent them
-        'Gift message: ' || coalesce(gift_option.giftMessage, '') || chr(10)
-            || 'Gift wrap level: ' || coalesce(gift_option.giftWrapLevel, '') as amazon_data,
+        {
+            'sku': null, 'asin': null, 'title': null, 'unit_price': null, 'currency': null,
+            'gift_message': gift_option.giftMessage, 'gift_wrap_level': gift_option.giftWrapLevel
+        } as amazon_data,
         amazon_order_item_id
     from order_items
-    where gift_option is not null or len(gift_wrap_charges) > 0
+    where has_gift_wrap
 ),
 
 lines as (
@@ -81,8 +81,7 @@ lines as (
 final as (
     select
         lines.order_id,
-        row_number() over (partition by lines.order_id order by lines.item_index, lines.position_in_item)::integer
-            as line_number,
+        lines.line_number,
         lines.line_type,
         lines.product_id,
         lines.product_code,
@@ -91,10 +90,18 @@ final as (
         lines.canceled_quantity,
         lines.unit_price,
         lines.line_amount,
-        -- Amazon's data for the line stays in its notes while its product is a placeholder
+        -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product
+        -- line while its product is a placeholder (written out only for those lines)
         case
-            when lines.line_type = 'gift_wrap' or products.is_placeholder is distinct from false
-                then lines.amazon_data
+            when lines.line_type = 'gift_wrap'
+                then 'Gift message: ' || coalesce(lines.amazon_data.gift_message, '') || chr(10)
+                    || 'Gift wrap level: ' || coalesce(lines.amazon_data.gift_wrap_level, '')
+            when products.is_placeholder is distinct from false
+                then 'SKU: ' || lines.amazon_data.sku
+                    || '; ASIN: ' || coalesce(lines.amazon_data.asin, '')
+                    || '; Title: ' || coalesce(lines.amazon_data.title, '')
+                    || '; Unit price: ' || coalesce(lines.amazon_data.unit_price || ' '
+                        || coalesce(lines.amazon_data.currency, ''), 'not yet known')
         end as notes,
         lines.amazon_order_item_id
     from lines

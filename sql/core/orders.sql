@@ -26,7 +26,7 @@ statuses as (
             when 'UNFULFILLABLE' then 'Unfulfillable'
         end as status,
         try_cast(grand_total as decimal(18, 2)) as total_amount,
-        coalesce(grand_total_currency, items[1].product.price.unitPrice.currencyCode) as currency
+        coalesce(grand_total_currency, first_item_currency) as currency
     from current_versions
 ),
 

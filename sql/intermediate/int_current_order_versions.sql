@@ -1,4 +1,5 @@
--- grain: one row per changed order: its newest valid version (Amazon's lastUpdatedTime decides)
+-- grain: one row per changed order whose newest valid new version is newer than what the tables hold
+-- (Amazon's lastUpdatedTime decides; the tables already hold the newest of the older versions)
 with
 
 channels as (
@@ -23,17 +24,32 @@ valid as (
 
 newest as (
     -- an aggregate over narrow rows, not a window over wide ones
-    select arg_max(ingest_id, (amazon_updated_at, ingest_id)) as ingest_id
+    select
+        channel,
+        amazon_order_id,
+        max(amazon_updated_at) as amazon_updated_at,
+        arg_max(ingest_id, (amazon_updated_at, ingest_id)) as ingest_id
     from valid
     group by channel, amazon_order_id
+),
+
+superseded as (
+    select newest.ingest_id
+    from newest
+    inner join orders
+        on orders.channel = newest.channel
+        and orders.channel_order_id = newest.amazon_order_id
+    where (orders.amazon_updated_at, orders.source_ingest_id) > (newest.amazon_updated_at, newest.ingest_id)
 ),
 
 final as (
     select
         'SO-' || substr(md5(versions.channel || '|' || versions.amazon_order_id), 1, 16) as order_id,
-        versions.*
+        -- the items are read from stg_amazon__order_items: leaving them out keeps this table narrow
+        versions.* exclude (items)
     from versions
     semi join newest using (ingest_id)
+    anti join superseded using (ingest_id)
 )
 
 select * from final

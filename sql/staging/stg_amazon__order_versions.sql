@@ -1,9 +1,5 @@
--- grain: one row per raw version of an order that changed since the last transform
+-- grain: one row per order version landed since the last transform ($last_ingest_id, $upto_ingest_id]
 with
-
-changed as (
-    select * from changed_orders
-),
 
 versions as (
     select
@@ -37,9 +33,10 @@ versions as (
             }]
         }') as o
     from raw_amazon_orders as raw
-    inner join changed
-        on raw.channel = changed.channel
-        and raw.amazon_order_id = changed.amazon_order_id
+    -- ingest_id grows with every landing, so this reads only the newest row groups
+    where raw.ingest_id > $last_ingest_id
+        and raw.ingest_id <= $upto_ingest_id
+        and raw.amazon_order_id is not null
 ),
 
 final as (
@@ -63,6 +60,7 @@ final as (
         o.proceeds.grandTotal.currencyCode as grand_total_currency,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
+        o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,
         o._amazon_orders as purged_ids,
         o.orderItems as items
     from versions
