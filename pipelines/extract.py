@@ -191,13 +191,16 @@ class _Extractor:
             except (*RETRYABLE, AuthorizationError) as error:
                 if not _is_transient(error):
                     raise
-                if isinstance(error, spe.SellingApiRequestThrottledException):
-                    self.bucket.observe_rate((error.headers or {}).get("x-amzn-RateLimit-Limit"))
-                    self.bucket.empty()
                 attempt += 1
                 self.result.retries.append(describe(error))
                 if attempt >= MAX_ATTEMPTS:
                     raise
+                if isinstance(error, spe.SellingApiRequestThrottledException):
+                    # the server's bucket is empty: the next token, not a guess, says when to retry
+                    self.bucket.observe_rate((error.headers or {}).get("x-amzn-RateLimit-Limit"))
+                    self.bucket.empty()
+                    self.progress(f"{self.channel.name}: {describe(error)}; retry {attempt} when the rate allows")
+                    continue
                 delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))
                 self.progress(f"{self.channel.name}: {describe(error)}; retry {attempt} in {delay:.0f} s")
                 self.sleep(delay)
