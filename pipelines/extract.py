@@ -140,15 +140,18 @@ class _Extractor:
         if self.state["rate_tokens"] is not None:
             self.bucket.tokens = self.state["rate_tokens"]
             self.bucket.checked_at = self.state["rate_checked_epoch"]
+            # the rate the server last announced, not the published default
+            self.bucket.rate = self.state["rate_per_second"] or self.bucket.rate
 
     # -- state -----------------------------------------------------------------------------------
     def _load_state(self) -> dict:
         row = self.con.execute(
-            "select watermark, window_after, window_before, next_token, rate_tokens, rate_checked_epoch "
+            "select watermark, window_after, window_before, next_token, rate_tokens, rate_checked_epoch, rate_per_second "
             "from channel_sync_state where channel = ?",
             [self.channel.name],
         ).fetchone()
-        keys = ["watermark", "window_after", "window_before", "next_token", "rate_tokens", "rate_checked_epoch"]
+        keys = ["watermark", "window_after", "window_before", "next_token", "rate_tokens", "rate_checked_epoch",
+                "rate_per_second"]
         if row is None:
             return dict.fromkeys(keys) | {"watermark": self.channel.start_at, "first": True}
         return dict(zip(keys, row)) | {"first": False}
@@ -157,14 +160,17 @@ class _Extractor:
         s = self.state
         self.con.execute(
             """
-            insert into channel_sync_state values (?, ?, ?, ?, ?, ?, ?)
+            insert into channel_sync_state by name
+            select ? as channel, ? as watermark, ? as window_after, ? as window_before, ? as next_token,
+                   ? as rate_tokens, ? as rate_checked_epoch, ? as rate_per_second
             on conflict (channel) do update set
                 watermark = excluded.watermark, window_after = excluded.window_after,
                 window_before = excluded.window_before, next_token = excluded.next_token,
-                rate_tokens = excluded.rate_tokens, rate_checked_epoch = excluded.rate_checked_epoch
+                rate_tokens = excluded.rate_tokens, rate_checked_epoch = excluded.rate_checked_epoch,
+                rate_per_second = excluded.rate_per_second
             """,
             [self.channel.name, s["watermark"], s["window_after"], s["window_before"], s["next_token"],
-             self.bucket.tokens, self.bucket.checked_at],
+             self.bucket.tokens, self.bucket.checked_at, self.bucket.rate],
         )
 
     # -- calls -----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from typing import Callable
 # searchOrders' published usage plan.
 SEARCH_ORDERS_RATE = 0.0056
 SEARCH_ORDERS_BURST = 20
+MARGIN_TOKENS = 0.02
 
 
 @dataclass
@@ -25,9 +26,13 @@ class TokenBucket:
         self.checked_at = now
 
     def wait_time(self) -> float:
-        """Seconds until a request may be sent."""
+        """Seconds until a request may be sent.
+
+        The server counts a token when the request arrives, a little after it leaves: a request
+        that waited for its token waits a small margin more, so that jitter is not a 429.
+        """
         self._refill()
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1 else (1 + MARGIN_TOKENS - self.tokens) / self.rate
 
     def take(self) -> None:
         self._refill()

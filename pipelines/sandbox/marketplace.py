@@ -397,8 +397,15 @@ class Marketplace:
             (("fulfillment", "fulfillmentStatus"), statuses),
             (("fulfillment", "fulfilledBy"), fulfilled_by),
         ]
+        stamp = {"lastUpdatedTime": "updated", "createdTime": "created"}[time_field]
         with self._lock:
-            candidates = [(self._render(o), False) for o in self._orders.values()]
+            # filter on the stored fields first: rendering every order is what a search costs
+            candidates = [
+                (self._render(o), False)
+                for o in self._orders.values()
+                if after <= parse_time(getattr(o, stamp)) <= before
+                and (marketplace_ids is None or o.marketplace_id in marketplace_ids)
+            ]
             candidates += [(copy.deepcopy(o), True) for o in self._raw.values()]
         hits = []
         for order, is_raw in candidates:

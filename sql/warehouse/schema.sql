@@ -23,8 +23,12 @@ create table if not exists channel_sync_state (
     window_before timestamp,
     next_token varchar,
     rate_tokens double,
-    rate_checked_epoch double
+    rate_checked_epoch double,
+    rate_per_second double
 );
+
+-- warehouses created before the rate was kept
+alter table channel_sync_state add column if not exists rate_per_second double;
 
 create table if not exists sync_runs (
     run_id varchar,
