@@ -54,7 +54,8 @@ def _orders_per_day(con) -> str:
 
 
 def _check(con, table: str) -> AssetCheckResult:
-    rows = con.execute(f"select count(*) from ({CHECKED_ROWS[table]})").fetchone()[0]
+    # fetchall, not fetchone: DuckDB opens no relation while a result is only partly read
+    rows = con.execute(f"select count(*) from ({CHECKED_ROWS[table]})").fetchall()[0][0]
     failures = pd.DataFrame(list(failing_rows(con, CHECKED_ROWS[table], SCHEMAS[table])),
                             columns=["row", "check", "column"])
     quarantined = dict(con.execute("select reason, count(*) from quarantine group by reason order by 2 desc").fetchall())

@@ -1,6 +1,8 @@
 """pandera schemas of the core tables: what every row an analyst queries is promised to be."""
 
+import numpy as np
 import pandas as pd
+import pyarrow
 import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -130,17 +132,24 @@ def failing_rows(con, query: str, schema: type[pa.DataFrameModel], chunk_rows: i
         ).df()
         for row in duplicates.to_dict("records"):
             yield row, "duplicate key", key
-    result = con.execute(query)
-    vectors = max(1, chunk_rows // 2048)
-    while True:
-        frame = result.fetch_df_chunk(vectors)
-        if frame.empty:
-            return
-        try:
-            schema.validate(frame, lazy=True)
-        except pandera.errors.SchemaErrors as errors:
-            cases = errors.failure_cases
-            for index, check, column in cases[["index", "check", "column"]].itertuples(index=False):
-                # table-wide checks (a duplicate key) have no row index
-                row = frame.loc[int(index)].to_dict() if pd.notna(index) else {}
-                yield row, str(check), column
+    # Arrow batches with strings left in Arrow (pandas' own str dtype) and decimals as floats:
+    # no Python object per value on the way into pandas
+    relation = con.sql(query)
+    decimals = [f'"{name}"::double as "{name}"' for name, kind in zip(relation.columns, relation.types)
+                if str(kind).startswith("DECIMAL")]
+    if decimals:
+        relation = con.sql(f"select * replace ({', '.join(decimals)}) from ({query})")
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    failures = []
+    with relation.to_arrow_reader(chunk_rows) as batches:  # closed, so the connection is free again
+        for batch in batches:
+            frame = batch.to_pandas(types_mapper={pyarrow.string(): text, pyarrow.string_view(): text}.get)
+            try:
+                schema.validate(frame, lazy=True)
+            except pandera.errors.SchemaErrors as errors:
+                cases = errors.failure_cases
+                for index, check, column in cases[["index", "check", "column"]].itertuples(index=False):
+                    # table-wide checks (a duplicate key) have no row index
+                    row = frame.loc[int(index)].to_dict() if pd.notna(index) else {}
+                    failures.append((row, str(check), column))
+    yield from failures

@@ -14,7 +14,7 @@ products as (
     select * from products
 ),
 
-order_items as (
+order_items as not materialized (
     select
         current_versions.order_id,
         current_versions.fulfillment_status = 'CANCELLED' as is_order_canceled,

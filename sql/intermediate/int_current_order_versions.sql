@@ -6,7 +6,7 @@ channels as (
     select * from channels
 ),
 
-versions as (
+versions as not materialized (
     select * from stg_amazon__order_versions
 ),
 

@@ -1,4 +1,4 @@
--- grain: one row per problem found in a staged order version (such a version is quarantined)
+-- grain: one row per order version, item or repeated item id with problems (the version is quarantined)
 with
 
 channels as (
@@ -6,7 +6,18 @@ channels as (
 ),
 
 versions as (
-    select versions.*
+    -- only what the rules read: this is scanned twice, so it stays narrow
+    select
+        versions.ingest_id,
+        versions.created_time,
+        versions.created_at,
+        versions.last_updated_time,
+        versions.amazon_updated_at,
+        versions.fetched_at,
+        coalesce(len(versions.items), 0) as item_count,
+        versions.fulfillment_status,
+        versions.grand_total,
+        versions.grand_total_currency
     from stg_amazon__order_versions as versions
     inner join channels using (channel)
     -- orders created before the channel's start are not ours to import, valid or not
@@ -19,11 +30,11 @@ items as (
     semi join versions using (ingest_id)
 ),
 
--- each rule yields its reason or null; one pass over the rows checks them all
+-- each rule yields its reason or null, joined in one line; one pass over the rows checks them all
 order_checks as (
     select
         ingest_id,
-        [
+        concat_ws('; ',
             case when created_at is null
                 then 'createdTime ' || coalesce('''' || created_time || ''' is not an ISO 8601 time', 'is missing') end,
             case when amazon_updated_at is null
@@ -33,7 +44,7 @@ order_checks as (
             case when amazon_updated_at > fetched_at + interval 1 day
                 then 'lastUpdatedTime ' || last_updated_time || ' is in the future' end,
             -- from_json leaves orderItems null when it is not a list
-            case when coalesce(len(items), 0) = 0
+            case when item_count = 0
                 then 'orderItems is missing or empty' end,
             case when fulfillment_status is null or fulfillment_status not in (
                     'PENDING_AVAILABILITY', 'PENDING', 'UNSHIPPED', 'PARTIALLY_SHIPPED', 'SHIPPED', 'CANCELLED',
@@ -46,14 +57,14 @@ order_checks as (
             case when grand_total_currency is not null
                     and grand_total_currency not in (select currency_code from iso_currencies)
                 then 'grandTotal currency ''' || grand_total_currency || ''' is not an ISO 4217 code' end
-        ] as reasons
+        ) as reason
     from versions
 ),
 
 item_checks as (
     select
         ingest_id,
-        [
+        concat_ws('; ',
             case when quantity_ordered is null
                     or not regexp_full_match(quantity_ordered, '[0-9]{1,9}')
                     or quantity_ordered::integer < 1
@@ -75,7 +86,7 @@ item_checks as (
             case when len(list_filter(gift_wrap_charges,
                                       lambda c: try_cast(c.subtotal.amount as decimal(18, 2)) is null)) > 0
                 then 'item ' || item_index || ': gift-wrap charge is not a number' end
-        ] as reasons
+        ) as reason
     from items
 ),
 
@@ -88,9 +99,9 @@ duplicate_items as (
 ),
 
 final as (
-    select ingest_id, unnest(list_filter(reasons, lambda r: r is not null)) as reason from order_checks
+    select * from order_checks where reason <> ''
     union all
-    select ingest_id, unnest(list_filter(reasons, lambda r: r is not null)) from item_checks
+    select * from item_checks where reason <> ''
     union all
     select * from duplicate_items
 )
