@@ -93,5 +93,5 @@ def test_a_small_run_of_the_benchmarks_reports_correct_results(tmp_path):
     assert any(f.startswith("Incremental transform") for f in figures)
     assert any(f.startswith("`amazon-orders sync`") for f in figures)
     text = markdown.read_text()
-    assert "<!-- results:start -->" in text and "| Figure | Size | Value | Baseline | Ratio | Target | Result |" in text
+    assert "<!-- results:quick:start -->" in text and "| Figure | Size | Value | Baseline | Ratio | Target | Result |" in text
     assert not (tmp_path / "work" / "bench_2000.duckdb").exists()  # cleaned up

@@ -1,0 +1,222 @@
+"""Measurements that run in a process of their own: `python -m benchmarks.probe KIND DB [ARGS]`.
+
+Each prints one JSON line (prefixed with PROBE_RESULT) with its timings and its own resident-set
+peak; the runner also reads the child's peak from wait4(), so no measurement sees another's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+
+STARTED = time.perf_counter()
+
+
+def _peak_rss_mb() -> float:
+    """This process image's high-water mark (VmHWM; ru_maxrss would include the parent's at fork)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _emit(result: dict) -> None:
+    result["self_peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    print("PROBE_RESULT " + json.dumps(result, default=str), flush=True)
+
+
+def baseline(db: str) -> dict:
+    import duckdb
+
+    from benchmarks.baseline import drop_baseline, run_baseline
+
+    con = duckdb.connect(db)
+    con.execute("set TimeZone = 'UTC'")
+    result = run_baseline(con)
+    drop_baseline(con)
+    con.close()
+    return result
+
+
+def baseline_capped(db: str) -> dict:
+    """The baseline under the memory limit the product's connect() sets (if it sets one)."""
+    import duckdb
+
+    from benchmarks.baseline import drop_baseline, run_baseline
+    from pipelines.warehouse import connect
+
+    product = connect(db)
+    limit = product.execute("select current_setting('memory_limit')").fetchone()[0]
+    product.close()
+    con = duckdb.connect(db)
+    default = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"set memory_limit = '{limit.replace('i', '')}'")
+    con.execute("set TimeZone = 'UTC'")
+    result = run_baseline(con)
+    drop_baseline(con)
+    con.close()
+    return result | {"memory_limit": limit, "default_memory_limit": default}
+
+
+def rebuild(db: str, profile: bool = False) -> dict:
+    from pipelines.transform import transform
+    from pipelines.warehouse import connect
+
+    con = connect(db)
+    if profile:
+        from benchmarks.profile import profile_transform
+
+        result = profile_transform(con, rebuild=True)
+        con.close()
+        return {"profile": result, "seconds": result["total_seconds"]}
+    started = time.perf_counter()
+    outcome = transform(con, rebuild=True)
+    seconds = time.perf_counter() - started
+    con.close()
+    return {"seconds": seconds, "orders_changed": outcome.orders_changed,
+            "versions_quarantined": outcome.versions_quarantined, "movements_booked": outcome.movements_booked}
+
+
+def incremental(db: str, profile: bool = False) -> dict:
+    from pipelines.transform import transform
+    from pipelines.warehouse import connect
+
+    con = connect(db)
+    if profile:
+        from benchmarks.profile import profile_transform
+
+        result = profile_transform(con, rebuild=False)
+        con.close()
+        return {"profile": result, "seconds": result["total_seconds"]}
+    started = time.perf_counter()
+    outcome = transform(con)
+    seconds = time.perf_counter() - started
+    con.close()
+    return {"seconds": seconds, "orders_changed": outcome.orders_changed, "orders_updated": outcome.orders_updated,
+            "movements_booked": outcome.movements_booked}
+
+
+def extract(db: str, channel_name: str) -> dict:
+    from pipelines.channels import get_channel
+    from pipelines.extract import sync_channel
+    from pipelines.warehouse import connect
+
+    import pipelines.extract as extract_module
+
+    # where the client's time goes: the HTTP calls (python-amazon-sp-api) and landing pages in DuckDB
+    spent = {"http_seconds": 0.0, "land_seconds": 0.0, "sleep_seconds": 0.0}
+
+    def timed(name, function):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += time.perf_counter() - started
+        return wrapper
+
+    extract_module.search_orders_page = timed("http_seconds", extract_module.search_orders_page)
+    extract_module._Extractor._land = timed("land_seconds", extract_module._Extractor._land)
+    con = connect(db)
+    channel = get_channel(con, channel_name)
+    started = time.perf_counter()
+    result = sync_channel(con, channel, run_id=f"bench-extract-{time.time_ns()}",
+                          sleep=timed("sleep_seconds", time.sleep))
+    seconds = time.perf_counter() - started
+    con.close()
+    return {"seconds": seconds, "pages": result.pages, "api_calls": result.api_calls,
+            "orders_fetched": result.orders_fetched, "orders_stored": result.orders_stored,
+            "rate_limit_wait_seconds": result.rate_limit_wait_seconds, "retries": result.retries,
+            **{k: round(v, 3) for k, v in spent.items()}}
+
+
+def nochange_dagster(db: str, channel_name: str | None = None) -> dict:
+    """The CLI's sync path in-process: imports, then run_sync (Dagster execute_in_process)."""
+    import_started = time.perf_counter()
+    import pipelines.cli as cli
+    import pipelines.definitions  # noqa: F401  (what run_sync imports: dagster, assets, pandera)
+
+    imported = time.perf_counter()
+    reports = cli.run_sync(db, channel_name, quiet=True)
+    finished = time.perf_counter()
+    return {"import_seconds": imported - import_started, "run_sync_seconds": finished - imported,
+            "since_interpreter_start_seconds": finished - STARTED,
+            "lines": [report["line"] for report in reports]}
+
+
+def nochange_direct(db: str, channel_name: str | None = None) -> dict:
+    """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
+    import_started = time.perf_counter()
+    from assets.core import SCHEMAS, _check, _orders_per_day
+    from pipelines.channels import get_channel, list_channels
+    from pipelines.extract import sync_channel
+    from pipelines.transform import transform
+    from pipelines.warehouse import open_for_writing
+
+    imported = time.perf_counter()
+    extract_seconds = transform_seconds = checks_seconds = 0.0
+    with open_for_writing(db) as con:
+        channels = [get_channel(con, channel_name)] if channel_name else list_channels(con)
+    for channel in channels:
+        with open_for_writing(db) as con:
+            started = time.perf_counter()
+            sync_channel(con, channel, run_id=f"bench-direct-{time.time_ns()}")
+            extract_seconds += time.perf_counter() - started
+        with open_for_writing(db) as con:
+            started = time.perf_counter()
+            transform(con)
+            transform_seconds += time.perf_counter() - started
+            # what the core asset does after the transform: metadata queries and blocking checks
+            started = time.perf_counter()
+            for sql in ("select count(*) from orders where status = 'Pending'",
+                        "select count(*) from products where is_placeholder",
+                        "select count(*) from quarantine"):
+                con.execute(sql).fetchone()
+            _orders_per_day(con)
+            per_table = {}
+            for table in SCHEMAS:
+                table_started = time.perf_counter()
+                _check(con, table)
+                per_table[table] = round(time.perf_counter() - table_started, 3)
+            checks_seconds += time.perf_counter() - started
+    return {"import_seconds": imported - import_started, "extract_seconds": extract_seconds,
+            "transform_seconds": transform_seconds, "work_seconds": extract_seconds + transform_seconds,
+            "checks_seconds": checks_seconds, "checks_per_table_seconds": per_table}
+
+
+def imports_only() -> dict:
+    started = time.perf_counter()
+    import pipelines.cli  # noqa: F401
+    import pipelines.definitions  # noqa: F401
+
+    return {"import_seconds": time.perf_counter() - started, "since_interpreter_start_seconds": time.perf_counter() - STARTED}
+
+
+KINDS = {
+    "baseline": baseline,
+    "baseline-capped": baseline_capped,
+    "rebuild": rebuild,
+    "rebuild-profile": lambda db: rebuild(db, profile=True),
+    "incremental": incremental,
+    "incremental-profile": lambda db: incremental(db, profile=True),
+    "extract": extract,
+    "nochange-dagster": nochange_dagster,
+    "nochange-direct": nochange_direct,
+    "imports": imports_only,
+}
+
+
+def main(argv: list[str]) -> int:
+    kind, *args = argv
+    _emit(KINDS[kind](*args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
