@@ -297,6 +297,8 @@ class _Extractor:
         """Page the open window (from its saved cursor, if any) until its last page has landed."""
         s = self.state
         self.result.window = (s["window_after"], s["window_before"])
+        bound = iso(s["window_before"]) if s["window_before"] else "Amazon's now - 2 min"
+        self.progress(f"{self.channel.name}: window {iso(s['window_after'])} .. {bound}")
         local_bound = utcnow() - SETTLE
         restarts = 0
         while True:
@@ -339,6 +341,7 @@ class _Extractor:
                 f"{self.result.orders_stored} new versions"
             )
             if not page["next_token"]:
+                self.progress(f"{self.channel.name}: window done, watermark {iso(s['watermark'])}")
                 break
 
 
