@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from sp_api.auth import access_token_client
 
 from pipelines import cli
 from pipelines.sandbox import Item, Marketplace, SandboxServer
@@ -28,6 +29,9 @@ def environment(tmp_path, monkeypatch):
     monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH_TOKEN)
     monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
     monkeypatch.delenv("AMAZON_ORDERS_DB", raising=False)
+    # python-amazon-sp-api caches access tokens process-wide by token URL: a later test's sandbox
+    # may get an earlier one's port
+    access_token_client.cache.clear()
     return home
 
 
