@@ -385,30 +385,34 @@ class Marketplace:
         marketplace_ids: list[str] | None = None,
         statuses: list[str] | None = None,
         fulfilled_by: list[str] | None = None,
-    ) -> list[tuple[dict, bool]]:
+        render: bool = True,
+    ) -> list[tuple[dict | str, bool]]:
         """Orders whose ``time_field`` (lastUpdatedTime or createdTime) is within [after, before],
         sorted by (that time, orderId), as (copy, is_raw) pairs.
 
-        A put_raw order is kept when a field cannot be read from it: an unparseable time,
-        a missing marketplace or status never filters it out.
+        With ``render=False`` a simulated order comes as its id, to be rendered when it is served:
+        rendering is what a search costs. A put_raw order is kept when a field cannot be read from
+        it: an unparseable time, a missing marketplace or status never filters it out.
         """
+        stamp = {"lastUpdatedTime": "updated", "createdTime": "created"}[time_field]
         filters = [
             (("salesChannel", "marketplaceId"), marketplace_ids),
             (("fulfillment", "fulfillmentStatus"), statuses),
             (("fulfillment", "fulfilledBy"), fulfilled_by),
         ]
-        stamp = {"lastUpdatedTime": "updated", "createdTime": "created"}[time_field]
-        with self._lock:
-            # filter on the stored fields first: rendering every order is what a search costs
-            candidates = [
-                (self._render(o), False)
-                for o in self._orders.values()
-                if after <= parse_time(getattr(o, stamp)) <= before
-                and (marketplace_ids is None or o.marketplace_id in marketplace_ids)
-            ]
-            candidates += [(copy.deepcopy(o), True) for o in self._raw.values()]
         hits = []
-        for order, is_raw in candidates:
+        with self._lock:
+            for o in self._orders.values():
+                moment = parse_time(getattr(o, stamp))
+                if not after <= moment <= before or any(
+                    wanted is not None and value not in wanted
+                    for value, wanted in ((o.marketplace_id, marketplace_ids), (o.status, statuses),
+                                          (o.fulfilled_by, fulfilled_by))
+                ):
+                    continue
+                hits.append((moment, o.order_id, self._render(o) if render else o.order_id, False))
+            raw = [copy.deepcopy(o) for o in self._raw.values()]
+        for order in raw:
             moment = parse_time(_dig(order, time_field))
             if moment is not None and not after <= moment <= before:
                 continue
@@ -417,7 +421,7 @@ class Marketplace:
                 for path, wanted in filters
             ):
                 continue
-            hits.append((moment, str(_dig(order, "orderId")), order, is_raw))
+            hits.append((moment, str(_dig(order, "orderId")), order, True))
         # Orders whose time cannot be read sort last.
         hits.sort(key=lambda hit: (hit[0] is None, hit[0] or after, hit[1]))
         return [(order, is_raw) for _, _, order, is_raw in hits]

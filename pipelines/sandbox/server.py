@@ -99,9 +99,11 @@ class _TokenBucket:
 
 @dataclass
 class _Snapshot:
-    """A search result frozen at its first page, so later changes never shift pages."""
+    """A search result whose membership and order are frozen at its first page, so later changes
+    never shift pages (an order changed meanwhile is served as it is now, as Amazon may)."""
 
-    orders: list[dict]
+    orders: list[tuple[dict | str, bool]]  # (put_raw order, True) or (simulated order id, False)
+    included: set[str]
     page_size: int
     bound_key: str
     bound: str
@@ -382,18 +384,20 @@ class SandboxServer:
         if marketplace_ids and len(marketplace_ids) > 50:
             raise _InvalidInput("marketplaceIds may contain at most 50 values.")
 
-        results = self.marketplace.search(
+        # the result's order is fixed now; each order is rendered when its page is served
+        orders = self.marketplace.search(
             time_field=prefix + "Time",
             after=after,
             before=before,
             marketplace_ids=marketplace_ids,
             statuses=statuses,
             fulfilled_by=fulfilled_by,
+            render=False,
         )
-        orders = [order if is_raw else project(order, included) for order, is_raw in results]
-        payload = {"orders": orders[:page_size]}
+        payload = {"orders": self._render_page(orders[:page_size], included)}
         if len(orders) > page_size:
-            snapshot = _Snapshot(orders, page_size, before_key, format_time(before), self.marketplace.now + self.token_ttl)
+            snapshot = _Snapshot(orders, included, page_size, before_key, format_time(before),
+                                 self.marketplace.now + self.token_ttl)
             with self._lock:
                 snapshot_id = secrets.token_hex(8)
                 self._snapshots[snapshot_id] = snapshot
@@ -417,11 +421,15 @@ class SandboxServer:
             page = snapshot.orders[offset:end]
             if repeat_order:  # fault: the last order of the previous page comes again
                 page = snapshot.orders[offset - 1 : offset] + page
-            payload = {"orders": page}
+            payload = {"orders": self._render_page(page, snapshot.included)}
             if end < len(snapshot.orders):
                 payload["pagination"] = {"nextToken": self._page_token(snapshot_id, end)}
             payload[snapshot.bound_key] = snapshot.bound
             return payload
+
+    def _render_page(self, entries: list[tuple[dict | str, bool]], included: set[str]) -> list[dict]:
+        """A put_raw order as it was stored; a simulated one as it is now, projected by includedData."""
+        return [entry if is_raw else project(self.marketplace.order(entry), included) for entry, is_raw in entries]
 
     def _page_token(self, snapshot_id: str, offset: int) -> str:
         """Token for the page of a snapshot that starts at ``offset`` (caller holds the lock)."""
