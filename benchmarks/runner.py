@@ -198,23 +198,6 @@ def first_wait_of_next_sync(db: Path, channel: str = "Sandbox") -> float:
     return max(0.0, 1 - tokens) / SEARCH_RATE
 
 
-def refill_bucket(db: Path, channel: str | None = None) -> None:
-    """Let a schedule interval pass for the client's bucket: at the sped-up rate it is full again.
-
-    (The client restores its persisted tokens but refills them at the published rate, not the one
-    the server announced, so without this a sync right after another waits up to 1/0.0056 s.)
-    """
-    from pipelines.warehouse import connect
-
-    con = connect(db)
-    try:
-        con.execute("update channel_sync_state set rate_tokens = ?, rate_checked_epoch = ?"
-                    + (" where channel = ?" if channel else ""),
-                    [float(SEARCH_BURST), time.time()] + ([channel] if channel else []))
-    finally:
-        con.close()
-
-
 def import_breakdown(env: dict, top: int = 8) -> list[dict]:
     """The slowest top-level imports of the sync path (python -X importtime)."""
     done = run_process([sys.executable, "-X", "importtime", "-c", "import pipelines.cli, pipelines.definitions"], env)
@@ -305,8 +288,8 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
                 "client_land_seconds": result["land_seconds"],
                 "land_ms_per_page": round(1000 * result["land_seconds"] / max(1, pages), 1),
                 "client_sleep_seconds": result["sleep_seconds"],
-                # what a sync started right away would wait before its first call: the client restores its
-                # tokens but not the rate it learnt, so it refills at the published 0.0056/s (see BENCHMARKS.md)
+                # what a sync started right away would wait before its first call (the client keeps its
+                # bucket and the rate the server announced between syncs)
                 "next_sync_first_wait_seconds": round(first_wait_of_next_sync(db), 1),
                 "process_wall_seconds": round(result["process_wall_seconds"], 3),
             }
@@ -333,7 +316,6 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
         # more activity: new orders, and confirmations, shipments and cancellations of earlier ones
         sandbox.simulate(hours=max(1.0, n_orders / rate_per_hour / 5), **simulate)
         sandbox.advance(minutes=10)
-        refill_bucket(db, "Sandbox")
         follow_up = one_sync("follow-up", visible_since(watermark))
     return {"orders_in_marketplace": initial["changed_orders"], "speedup": speedup, "rate_per_second": rate,
             "burst": SEARCH_BURST, "syncs": [initial, follow_up]}
@@ -377,8 +359,7 @@ def bench_nochange(db: Path, sandbox, env: dict, repeats: int, channel: str | No
 
     The first sync (not measured) fetches the sandbox's orders and creates the Dagster storage. Each
     measured run follows a quiet quarter of an hour on the marketplace, so the window holds nothing.
-    The sandbox's own time (it renders every order for each search) is measured on the server and
-    kept out of the split.
+    The sandbox's own time is measured on the server and kept out of the split.
     """
     extra = ["--channel", channel] if channel else []
     command = [cli_path(), "--db", str(db), "sync", *extra]
@@ -386,7 +367,6 @@ def bench_nochange(db: Path, sandbox, env: dict, repeats: int, channel: str | No
 
     def quiet_period():
         sandbox.advance(minutes=15)  # a schedule tick with no activity on the marketplace
-        refill_bucket(db, channel)
         sandbox.reset_stats()
 
     def served() -> tuple[float, list]:

@@ -9,7 +9,9 @@ from typing import Callable
 # searchOrders' published usage plan.
 SEARCH_ORDERS_RATE = 0.0056
 SEARCH_ORDERS_BURST = 20
+# a paced request waits 2% of a token's time more, and at least the few ms a request is on the way
 MARGIN_TOKENS = 0.02
+MARGIN_SECONDS = 0.005
 
 
 @dataclass
@@ -32,7 +34,9 @@ class TokenBucket:
         that waited for its token waits a small margin more, so that jitter is not a 429.
         """
         self._refill()
-        return 0.0 if self.tokens >= 1 else (1 + MARGIN_TOKENS - self.tokens) / self.rate
+        if self.tokens >= 1:
+            return 0.0
+        return (1 - self.tokens) / self.rate + max(MARGIN_TOKENS / self.rate, MARGIN_SECONDS)
 
     def take(self) -> None:
         self._refill()

@@ -136,3 +136,33 @@ def test_cli_runs_are_recorded_in_the_dagster_instance(shop):
     runs = get_instance().get_runs()
     assert [r.job_name for r in runs] == ["sync_job"]
     assert runs[0].tags.get("dagster/partition") == "Amazon US"
+
+
+def test_a_sync_materialisation_carries_what_an_operator_reads(shop):
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+
+    shop.add_channel()
+    shop.place(Item("LAMP-99", 2, "1.00"))
+    shop.sync()  # registers the channel's partition
+    shop.place(Item("MUG-01", 1, "1.00"))
+    shop.marketplace.advance(minutes=3)
+    result = defs.resolve_job_def("sync_job").execute_in_process(instance=get_instance(), partition_key="Amazon US")
+    extract = result.asset_materializations_for_node("raw_amazon_orders")[0].metadata
+    assert extract["orders_fetched"].value == 1 and extract["watermark_lag_minutes"].value is not None
+    orders = {m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("core_tables")}
+    figures = orders["orders"]
+    assert (figures["orders_added"].value, figures["orders_updated"].value) == (1, 0)
+    assert figures["pending_orders"].value == 2 and figures["placeholders_waiting"].value == 2
+    assert "Pending" in figures["orders_per_day_by_status"].value
+
+
+def test_the_demo_runs_and_runs_again(tmp_path, capsys):
+    from pipelines.demo import run_demo
+
+    db = str(tmp_path / "demo.duckdb")
+    for _ in range(2):
+        run_demo(db=db)
+        out = capsys.readouterr().out
+        assert "5 added" in out and "5 updated" in out
+        assert "RET-000001" in out and "Generic Product" in out and "Gift message: Happy birthday" in out
