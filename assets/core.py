@@ -44,13 +44,18 @@ CHECKED_ROWS = {
 
 
 def _orders_per_day(con) -> str:
+    """Orders per day by status over the two weeks up to the newest order."""
     rows = con.execute(
         """
-        pivot (select purchased_at::date as day, status from orders where purchased_at >= current_date - 14)
+        pivot (
+            select purchased_at::date as day, status
+            from orders
+            where purchased_at >= (select max(purchased_at) from orders)::date - 13
+        )
         on status using count(*) group by day order by day
         """
     ).df()
-    return rows.to_markdown(index=False) if not rows.empty else "no orders in the last 14 days"
+    return rows.to_markdown(index=False) if not rows.empty else "no orders yet"
 
 
 def _check(con, table: str) -> AssetCheckResult:

@@ -149,7 +149,7 @@ def test_a_sync_materialisation_carries_what_an_operator_reads(shop):
     shop.marketplace.advance(minutes=3)
     result = defs.resolve_job_def("sync_job").execute_in_process(instance=get_instance(), partition_key="Amazon US")
     extract = result.asset_materializations_for_node("raw_amazon_orders")[0].metadata
-    assert extract["orders_fetched"].value == 1 and extract["watermark_lag_minutes"].value is not None
+    assert extract["new_order_versions"].value == 1 and extract["watermark_lag_minutes"].value is not None
     orders = {m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("core_tables")}
     figures = orders["orders"]
     assert (figures["orders_added"].value, figures["orders_updated"].value) == (1, 0)
