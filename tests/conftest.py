@@ -17,6 +17,30 @@ SECRET = "lwa-secret-" + "7f3a9c1e5b"
 REFRESH_TOKEN = "Atzr|refresh-" + "4d8e2b6f0a"
 
 
+# The core tables as an analyst reads them. source_ingest_id points into the raw layer, whose ids depend on
+# how it was filled (a retried or restarted window lands the same versions under other ids): it is left out.
+CORE_TABLES = {
+    "orders": "select * exclude (source_ingest_id) from orders order by all",
+    "order_lines": "select * from order_lines order by all",
+    "accounts": "select * from accounts order by all",
+    "contacts": "select * from contacts order by all",
+    "products": "select * from products order by all",
+    "inventory": "select product_code, on_hand from inventory order by all",
+}
+
+
+def core_tables(con) -> dict[str, list[tuple]]:
+    return {table: con.execute(query).fetchall() for table, query in CORE_TABLES.items()}
+
+
+def warehouse_tables(db) -> dict[str, list[tuple]]:
+    con = connect(db, read_only=True)
+    try:
+        return core_tables(con)
+    finally:
+        con.close()
+
+
 @pytest.fixture(autouse=True)
 def environment(tmp_path, monkeypatch):
     """Credentials as a seller sets them, and a Dagster instance configured by the project's dagster.yaml."""

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, warehouse_tables
 from pipelines import cli
 from pipelines.sandbox import SandboxServer
 from pipelines.warehouse import connect
@@ -16,22 +16,6 @@ from pipelines.warehouse import connect
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 CHANNEL = "Amazon US"
 MARKETPLACES = ("ATVPDKIKX0DER", "A1F83G8C2ARO7P")
-CORE_TABLES = {
-    "orders": "select * exclude (source_ingest_id) from orders order by all",
-    "order_lines": "select * from order_lines order by all",
-    "accounts": "select * from accounts order by all",
-    "contacts": "select * from contacts order by all",
-    "products": "select * from products order by all",
-    "inventory": "select product_code, on_hand from inventory order by all",
-}
-
-
-def tables(db) -> dict:
-    con = connect(db, read_only=True)
-    try:
-        return {table: con.execute(query).fetchall() for table, query in CORE_TABLES.items()}
-    finally:
-        con.close()
 
 
 def add_channel(db, server, start):
@@ -67,7 +51,7 @@ def test_two_syncs_at_once(tmp_path, marketplace, sandbox, slow_server):
         assert "FAILED" not in out and "Traceback" not in err
 
     assert cli.main(["--db", str(reference), "sync"]) == 0
-    assert tables(shared) == tables(reference)
+    assert warehouse_tables(shared) == warehouse_tables(reference)
 
     con = connect(shared, read_only=True)
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, warehouse_tables
 from pipelines import cli
 from pipelines.sandbox import SandboxServer
 from pipelines.warehouse import connect
@@ -30,22 +30,6 @@ AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 CHANNEL = "Amazon US"
 MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
 SKUS = [f"SKU-{n:02d}" for n in range(12)]
-CORE_TABLES = {
-    "orders": "select * exclude (source_ingest_id) from orders order by all",
-    "order_lines": "select * from order_lines order by all",
-    "accounts": "select * from accounts order by all",
-    "contacts": "select * from contacts order by all",
-    "products": "select * from products order by all",
-    "inventory": "select product_code, on_hand from inventory order by all",
-}
-
-
-def tables(db) -> dict:
-    con = connect(db, read_only=True)
-    try:
-        return {table: con.execute(query).fetchall() for table, query in CORE_TABLES.items()}
-    finally:
-        con.close()
 
 
 def differences(got: dict, expected: dict, limit: int = 6) -> str:
@@ -172,7 +156,7 @@ def crash_and_recover(tmp_path, marketplace, sandbox, slow_server, *, seed: int,
                 assert owner_only(path), f"{path.name} is readable by others after a crash"
     cli_ok(crashed, "sync")  # to completion
     cli_ok(reference, "sync")  # never interrupted
-    got, expected = tables(crashed), tables(reference)
+    got, expected = warehouse_tables(crashed), warehouse_tables(reference)
     assert got == expected, f"tables differ after kills at {killer.phases}:\n{differences(got, expected)}"
     con = connect(crashed, read_only=True)
     try:

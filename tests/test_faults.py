@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from conftest import core_tables
 from pipelines import amazon, extract
 from pipelines.channels import add_channel
 from pipelines.extract import SyncError, sync_channel
@@ -24,21 +25,6 @@ from pipelines.warehouse import connect
 CHANNEL = "Amazon US"
 MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P")
 SKUS = [f"SKU-{n:02d}" for n in range(12)]
-
-# The core tables as an analyst reads them. source_ingest_id points into the raw layer, whose ids depend on
-# how it was filled (a retried or restarted window lands the same versions under other ids): it is left out.
-CORE_TABLES = {
-    "orders": "select * exclude (source_ingest_id) from orders order by all",
-    "order_lines": "select * from order_lines order by all",
-    "accounts": "select * from accounts order by all",
-    "contacts": "select * from contacts order by all",
-    "products": "select * from products order by all",
-    "inventory": "select product_code, on_hand from inventory order by all",
-}
-
-
-def core_tables(con) -> dict[str, list[tuple]]:
-    return {table: con.execute(query).fetchall() for table, query in CORE_TABLES.items()}
 
 
 class VirtualClock:
