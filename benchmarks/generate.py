@@ -26,6 +26,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
+from pipelines.sandbox import marketplace
+
 from pipelines.channels import add_channel, get_channel
 
 GENERATOR_VERSION = 1
@@ -47,23 +49,14 @@ MARKETPLACES = [
     (8, "A1RKKUPIHCS9HS", "Amazon.es", "ES", "EUR", 2, "0.21", "0.92", "marketplace.amazon.es", "Amazon EU", 0.94),
     (9, "A1VC38T7YXB528", "Amazon.co.jp", "JP", "JPY", 0, "0.10", "150", "marketplace.amazon.co.jp", "Amazon JP", 1.00),
 ]
-PLACES = {  # the sandbox's places, so addresses look the same
-    "US": [("Seattle", "WA", "98101", "+1 206"), ("Austin", "TX", "78701", "+1 512"), ("Columbus", "OH", "43215", "+1 614")],
-    "CA": [("Toronto", "ON", "M5V 2T6", "+1 416"), ("Vancouver", "BC", "V6B 1A1", "+1 604")],
-    "MX": [("Ciudad de México", "CDMX", "06600", "+52 55"), ("Guadalajara", "JAL", "44100", "+52 33")],
-    "GB": [("London", "England", "SW1A 1AA", "+44 20"), ("Manchester", "England", "M1 1AE", "+44 161")],
-    "DE": [("Berlin", "Berlin", "10115", "+49 30"), ("München", "Bayern", "80331", "+49 89")],
-    "FR": [("Paris", "Île-de-France", "75001", "+33 1"), ("Lyon", "Auvergne-Rhône-Alpes", "69001", "+33 4")],
-    "IT": [("Milano", "MI", "20121", "+39 02"), ("Roma", "RM", "00184", "+39 06")],
-    "ES": [("Madrid", "Madrid", "28013", "+34 91"), ("Barcelona", "Barcelona", "08001", "+34 93")],
-    "JP": [("Tokyo", "Tokyo", "100-0001", "+81 3"), ("Osaka", "Osaka", "530-0001", "+81 6")],
-}
-FIRST_NAMES = ["Alex", "Maria", "Kenji", "Sofia", "Liam", "Emma", "Noah", "Yuki", "Lucas", "Chloe", "Mateo", "Anna"]
-LAST_NAMES = ["Smith", "García", "Tanaka", "Müller", "Rossi", "Martin", "Brown", "Dubois", "Kowalski", "Silva"]
-STREETS = ["Main Street", "Oak Avenue", "Station Road", "Market Street", "Park Lane", "High Street", "Hill Road"]
-COMPANY_WORDS = ["Acme", "Northwind", "Blue Harbor", "Summit", "Greenfield", "Atlas", "Riverside"]
+# the sandbox's names and places, so generated buyers look like the sandbox's
+PLACES = marketplace._PLACES
+FIRST_NAMES = marketplace._FIRST_NAMES
+LAST_NAMES = marketplace._LAST_NAMES
+STREETS = marketplace._STREETS
+COMPANY_WORDS = marketplace._COMPANY_WORDS
 COMPANY_SUFFIXES = ["LLC", "Ltd", "GmbH", "Inc"]
-GIFT_MESSAGES = ["Happy birthday!", "Congratulations!", "Merry Christmas!", "With love", "Thank you!"]
+GIFT_MESSAGES = marketplace._GIFT_MESSAGES
 CANCEL_REASON = "Buyer requested cancellation"
 
 # the status mix: cumulative shares of a uniform draw
