@@ -64,7 +64,8 @@ def baseline_capped(db: str) -> dict:
     return result | {"memory_limit": limit, "default_memory_limit": default}
 
 
-def rebuild(db: str, profile: bool = False) -> dict:
+def transform_run(db: str, *, rebuild: bool, profile: bool = False) -> dict:
+    """A full rebuild or an incremental transform, timed (or profiled statement by statement)."""
     from pipelines.transform import transform
     from pipelines.warehouse import connect
 
@@ -72,34 +73,15 @@ def rebuild(db: str, profile: bool = False) -> dict:
     if profile:
         from benchmarks.profile import profile_transform
 
-        result = profile_transform(con, rebuild=True)
+        result = profile_transform(con, rebuild=rebuild)
         con.close()
         return {"profile": result, "seconds": result["total_seconds"]}
     started = time.perf_counter()
-    outcome = transform(con, rebuild=True)
-    seconds = time.perf_counter() - started
-    con.close()
-    return {"seconds": seconds, "orders_changed": outcome.orders_changed,
-            "versions_quarantined": outcome.versions_quarantined, "movements_booked": outcome.movements_booked}
-
-
-def incremental(db: str, profile: bool = False) -> dict:
-    from pipelines.transform import transform
-    from pipelines.warehouse import connect
-
-    con = connect(db)
-    if profile:
-        from benchmarks.profile import profile_transform
-
-        result = profile_transform(con, rebuild=False)
-        con.close()
-        return {"profile": result, "seconds": result["total_seconds"]}
-    started = time.perf_counter()
-    outcome = transform(con)
+    outcome = transform(con, rebuild=rebuild)
     seconds = time.perf_counter() - started
     con.close()
     return {"seconds": seconds, "orders_changed": outcome.orders_changed, "orders_updated": outcome.orders_updated,
-            "movements_booked": outcome.movements_booked}
+            "versions_quarantined": outcome.versions_quarantined, "movements_booked": outcome.movements_booked}
 
 
 def extract(db: str, channel_name: str) -> dict:
@@ -201,10 +183,10 @@ def imports_only() -> dict:
 KINDS = {
     "baseline": baseline,
     "baseline-capped": baseline_capped,
-    "rebuild": rebuild,
-    "rebuild-profile": lambda db: rebuild(db, profile=True),
-    "incremental": incremental,
-    "incremental-profile": lambda db: incremental(db, profile=True),
+    "rebuild": lambda db: transform_run(db, rebuild=True),
+    "rebuild-profile": lambda db: transform_run(db, rebuild=True, profile=True),
+    "incremental": lambda db: transform_run(db, rebuild=False),
+    "incremental-profile": lambda db: transform_run(db, rebuild=False, profile=True),
     "extract": extract,
     "nochange-dagster": nochange_dagster,
     "nochange-direct": nochange_direct,

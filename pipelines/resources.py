@@ -8,7 +8,7 @@ from typing import Optional
 import duckdb
 from dagster import ConfigurableResource
 
-from pipelines.warehouse import connect, open_for_writing, warehouse_path
+from pipelines.warehouse import open_for_writing, warehouse_path
 
 
 class WarehouseResource(ConfigurableResource):
@@ -24,14 +24,6 @@ class WarehouseResource(ConfigurableResource):
     def writer(self, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
         with open_for_writing(self.resolved_path, on_wait=on_wait) as con:
             yield con
-
-    @contextmanager
-    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = connect(self.resolved_path, read_only=True)
-        try:
-            yield con
-        finally:
-            con.close()
 
 
 class AmazonSellerResource(ConfigurableResource):

@@ -7,7 +7,7 @@ transaction together with the position it reached in the raw layer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import duckdb
 
@@ -36,7 +36,6 @@ class TransformResult:
     versions_quarantined: int = 0
     placeholders_created: int = 0
     movements_booked: int = 0
-    quarantine_reasons: dict[str, int] = field(default_factory=dict)
 
 
 def _temp_name(model: str) -> str:
@@ -154,10 +153,8 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             "insert into transform_state values ('core', ?) on conflict (name) do update set last_ingest_id = excluded.last_ingest_id",
             [upto],
         )
-        result.quarantine_reasons = dict(con.execute(
-            "select reason, count(*) from quarantine where ingest_id > ? and ingest_id <= ? group by reason",
-            [last, upto],
-        ).fetchall())
-        result.versions_quarantined = sum(result.quarantine_reasons.values())
+        result.versions_quarantined = con.execute(
+            "select count(*) from quarantine where ingest_id > ? and ingest_id <= ?", [last, upto]
+        ).fetchone()[0]
         con.execute("create or replace table last_transform_orders as select order_id from orders_changed")
     return result

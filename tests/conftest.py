@@ -44,7 +44,12 @@ def warehouse_tables(db) -> dict[str, list[tuple]]:
 @pytest.fixture(autouse=True)
 def environment(tmp_path, monkeypatch):
     """Credentials as a seller sets them, and a Dagster instance configured by the project's dagster.yaml."""
-    home = tmp_path / "dagster_home"
+    return seller_environment(tmp_path, monkeypatch)
+
+
+def seller_environment(folder: Path, monkeypatch) -> Path:
+    """Set the variables a seller sets and a fresh DAGSTER_HOME under `folder`; return that home."""
+    home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))

@@ -19,13 +19,12 @@ import copy
 import hashlib
 import json
 import math
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from conftest import REFRESH_TOKEN, ROOT, SECRET
+from conftest import seller_environment
 from pipelines import cli
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.warehouse import connect
@@ -132,18 +131,10 @@ def _snapshot(db) -> dict:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bad_payloads")
-    home = tmp / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     db = str(tmp / "warehouse.duckdb")
     market = Marketplace(seed=11, start=START)
     with pytest.MonkeyPatch.context() as env, SandboxServer(market, speedup=5000) as server:
-        env.setenv("DAGSTER_HOME", str(home))
-        env.setenv("LWA_APP_ID", "amzn1.application-oa2-client.test")
-        env.setenv("LWA_CLIENT_SECRET", SECRET)
-        env.setenv("SP_API_REFRESH_TOKEN", REFRESH_TOKEN)
-        env.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
-        env.delenv("AMAZON_ORDERS_DB", raising=False)
+        seller_environment(tmp, env)  # module-scoped, so not the per-test autouse fixture
 
         def run(*args):
             return cli.main(["--db", db, *args])
