@@ -108,30 +108,31 @@ SCHEMAS = {
 }
 
 
-# Keys are checked in SQL over the whole set: pandera's `unique` sees one chunk at a time.
-KEYS = {
-    "orders": ["order_id"],
-    "order_lines": ["order_id", "line_number"],
-    "accounts": ["account_id"],
-    "contacts": ["contact_id"],
-    "products": ["product_code"],
-    "inventory": ["product_code"],
-}
+def keys(schema: pa.DataFrameSchema) -> list[list[str]]:
+    """The column sets the schema declares unique, one column (`unique=True`) or several (`Config.unique`)."""
+    declared = [[name] for name, column in schema.columns.items() if column.unique]
+    return declared + ([list(schema.unique)] if schema.unique else [])
 
 
-def failing_rows(con, query: str, schema: type[pa.DataFrameModel], chunk_rows: int = 100_000):
+def without_keys(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The schema for one chunk: uniqueness is checked in SQL over the whole set, not chunk by chunk."""
+    chunk = schema.update_columns({name: {"unique": False} for name, column in schema.columns.items() if column.unique})
+    chunk.unique = None
+    return chunk
+
+
+def failing_rows(con, query: str, model: type[pa.DataFrameModel], chunk_rows: int = 100_000):
     """Validate a query's rows chunk by chunk (pandas memory stays bounded at any size).
 
     Yields (row, check, column) for each failure, `row` being the failing row as a dict.
     """
-    table = next((name for name, model in SCHEMAS.items() if model is schema), None)
-    if table in KEYS:
-        key = ", ".join(KEYS[table])
-        duplicates = con.execute(
-            f"select {key} from ({query}) group by {key} having count(*) > 1"
-        ).df()
+    schema = model.to_schema()
+    for key in keys(schema):
+        columns = ", ".join(key)
+        duplicates = con.execute(f"select {columns} from ({query}) group by {columns} having count(*) > 1").df()
         for row in duplicates.to_dict("records"):
-            yield row, "duplicate key", key
+            yield row, "duplicate key", columns
+    schema = without_keys(schema)
     # Arrow batches with strings left in Arrow (pandas' own str dtype) and decimals as floats:
     # no Python object per value on the way into pandas
     relation = con.sql(query)
@@ -149,7 +150,7 @@ def failing_rows(con, query: str, schema: type[pa.DataFrameModel], chunk_rows: i
             except pandera.errors.SchemaErrors as errors:
                 cases = errors.failure_cases
                 for index, check, column in cases[["index", "check", "column"]].itertuples(index=False):
-                    # table-wide checks (a duplicate key) have no row index
+                    # a failure of a whole column (its type, say) has no row index
                     row = frame.loc[int(index)].to_dict() if pd.notna(index) else {}
                     failures.append((row, str(check), column))
     yield from failures

@@ -47,6 +47,12 @@ def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict | None
     con.execute(f"create or replace temp table {_temp_name(model)} as {read_sql(model + '.sql')}", params)
 
 
+def _drop(con: duckdb.DuckDBPyConnection, *models: str) -> None:
+    """Temp tables live in memory: dropping each once nothing reads it keeps later steps from spilling."""
+    for model in models:
+        con.execute(f"drop table {_temp_name(model)}")
+
+
 def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Validate the candidate rows of each order table; return {order_id: reason} for failures."""
     failures: dict[str, str] = {}
@@ -105,8 +111,10 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             """,
             [last, upto],
         )
+        _drop(con, "staging/stg_amazon__order_versions", "intermediate/int_order_version_issues")
         for model in ORDER_MODELS:
             _materialise(con, model)
+        _drop(con, "staging/stg_amazon__order_items")
         rejected = _pandera_failures(con)
         if rejected:
             # a version the SQL rules let through but the table contract refuses: keep the old rows
@@ -120,6 +128,7 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
                 con.execute(f"delete from {table}_changed where order_id in (select order_id from rejected)")
         for model in DERIVED_MODELS:
             _materialise(con, model)
+        _drop(con, "intermediate/int_current_order_versions", "intermediate/int_order_buyers")
 
         result.orders_changed = con.execute("select count(*) from orders_changed").fetchone()[0]
         result.orders_updated = con.execute(
@@ -146,6 +155,7 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
                 # after the reset nothing matches: a plain insert does the same, faster
                 else f"insert into {table} by name select * from {table}_changed"
             )
+        _drop(con, "core/order_lines", *DERIVED_MODELS)
         con.execute("create or replace temp table ledger_orders as select order_id from orders_changed")
         result.movements_booked = book_ledger(con)
 

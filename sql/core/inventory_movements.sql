@@ -80,15 +80,21 @@ booked as (
     group by all
 ),
 
+products as (
+    -- every SKU on an order line has a product by now, if only its placeholder
+    select product_id, product_code from products
+),
+
 final as (
     select
-        'PRD-' || substr(md5(product_code), 1, 16) as product_id,
+        products.product_id,
         product_code,
         order_id,
         (coalesce(targets.quantity, 0) - coalesce(booked.quantity, 0))::integer as quantity_delta,
         reason
     from targets
     full outer join booked using (order_id, product_code, reason)
+    left join products using (product_code)
     where coalesce(targets.quantity, 0) <> coalesce(booked.quantity, 0)
 )
 

@@ -14,94 +14,53 @@ products as (
     select * from products
 ),
 
-order_items as not materialized (
+lines as (
     select
         current_versions.order_id,
         current_versions.fulfillment_status = 'CANCELLED' as is_order_canceled,
-        current_versions.grand_total_currency as order_currency,
+        coalesce(items.unit_price_currency, current_versions.grand_total_currency) as currency,
         items.*,
         items.quantity_ordered::integer as quantity,
-        try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount
+        try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount,
+        case when items.has_gift_wrap then coalesce(list_sum(list_transform(
+            items.gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)
+        end as gift_wrap_amount,
+        -- a gift-wrapped item yields a second line, its wrap: one pass over the items makes both
+        unnest(if(items.has_gift_wrap, [false, true], [false])) as is_gift_wrap
     from current_versions
     inner join items using (ingest_id)
-),
-
-product_lines as (
-    select
-        order_id,
-        line_number,
-        'product' as line_type,
-        'PRD-' || substr(md5(product_code), 1, 16) as product_id,
-        product_code,
-        coalesce(title, product_code) as description,
-        quantity,
-        case
-            when is_order_canceled then quantity
-            when is_item_canceled then greatest(quantity - coalesce(quantity_fulfilled::integer, 0), 0)
-            else 0
-        end as canceled_quantity,
-        unit_price_amount as unit_price,
-        unit_price_amount * quantity as line_amount,
-        {
-            'sku': product_code, 'asin': asin, 'title': title,
-            'unit_price': unit_price, 'currency': coalesce(unit_price_currency, order_currency),
-            'gift_message': null, 'gift_wrap_level': null
-        } as amazon_data,
-        amazon_order_item_id
-    from order_items
-),
-
-gift_wrap_lines as (
-    select
-        order_id,
-        line_number + 1,
-        'gift_wrap' as line_type,
-        null as product_id,
-        null as product_code,
-        'Gift wrap' as description,
-        1 as quantity,
-        case when is_order_canceled or is_item_canceled then 1 else 0 end as canceled_quantity,
-        coalesce(list_sum(list_transform(gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)::decimal(18, 2) as unit_price,
-        coalesce(list_sum(list_transform(gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)::decimal(18, 2) as line_amount,
-        {
-            'sku': null, 'asin': null, 'title': null, 'unit_price': null, 'currency': null,
-            'gift_message': gift_option.giftMessage, 'gift_wrap_level': gift_option.giftWrapLevel
-        } as amazon_data,
-        amazon_order_item_id
-    from order_items
-    where has_gift_wrap
-),
-
-lines as (
-    select * from product_lines
-    union all
-    select * from gift_wrap_lines
 ),
 
 final as (
     select
         lines.order_id,
-        lines.line_number,
-        lines.line_type,
-        lines.product_id,
-        lines.product_code,
-        lines.description,
-        lines.quantity,
-        lines.canceled_quantity,
-        lines.unit_price,
-        lines.line_amount,
+        lines.line_number + lines.is_gift_wrap::integer as line_number,
+        if(lines.is_gift_wrap, 'gift_wrap', 'product') as line_type,
+        if(lines.is_gift_wrap, null, 'PRD-' || substr(md5(lines.product_code), 1, 16)) as product_id,
+        if(lines.is_gift_wrap, null, lines.product_code) as product_code,
+        if(lines.is_gift_wrap, 'Gift wrap', coalesce(lines.title, lines.product_code)) as description,
+        if(lines.is_gift_wrap, 1, lines.quantity) as quantity,
+        case
+            when lines.is_gift_wrap then (lines.is_order_canceled or lines.is_item_canceled)::integer
+            when lines.is_order_canceled then lines.quantity
+            when lines.is_item_canceled
+                then greatest(lines.quantity - coalesce(lines.quantity_fulfilled::integer, 0), 0)
+            else 0
+        end as canceled_quantity,
+        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount) as unit_price,
+        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount * lines.quantity) as line_amount,
         -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product
         -- line while its product is a placeholder (written out only for those lines)
         case
-            when lines.line_type = 'gift_wrap'
-                then 'Gift message: ' || coalesce(lines.amazon_data.gift_message, '') || chr(10)
-                    || 'Gift wrap level: ' || coalesce(lines.amazon_data.gift_wrap_level, '')
+            when lines.is_gift_wrap
+                then 'Gift message: ' || coalesce(lines.gift_option.giftMessage, '') || chr(10)
+                    || 'Gift wrap level: ' || coalesce(lines.gift_option.giftWrapLevel, '')
             when products.is_placeholder is distinct from false
-                then 'SKU: ' || lines.amazon_data.sku
-                    || '; ASIN: ' || coalesce(lines.amazon_data.asin, '')
-                    || '; Title: ' || coalesce(lines.amazon_data.title, '')
-                    || '; Unit price: ' || coalesce(lines.amazon_data.unit_price || ' '
-                        || coalesce(lines.amazon_data.currency, ''), 'not yet known')
+                then 'SKU: ' || lines.product_code
+                    || '; ASIN: ' || coalesce(lines.asin, '')
+                    || '; Title: ' || coalesce(lines.title, '')
+                    || '; Unit price: ' || coalesce(lines.unit_price || ' ' || coalesce(lines.currency, ''),
+                                                    'not yet known')
         end as notes,
         lines.amazon_order_item_id
     from lines

@@ -24,10 +24,9 @@ versions as (
     where versions.created_at is null or versions.created_at >= channels.start_at
 ),
 
-items as (
-    select items.*
-    from stg_amazon__order_items as items
-    semi join versions using (ingest_id)
+items as not materialized (
+    -- read twice straight from the staged items (a shared copy would cost more than a second scan)
+    select * from stg_amazon__order_items
 ),
 
 -- each rule yields its reason or null, joined in one line; one pass over the rows checks them all
@@ -98,12 +97,16 @@ duplicate_items as (
     having count(*) > 1
 ),
 
-final as (
+checks as (
     select * from order_checks where reason <> ''
     union all
     select * from item_checks where reason <> ''
     union all
     select * from duplicate_items
+),
+
+final as (
+    select * from checks semi join versions using (ingest_id)
 )
 
 select * from final
