@@ -25,7 +25,7 @@ STAGING_MODELS = [
 ]
 ORDER_MODELS = ["core/orders", "core/order_lines"]
 # these read the order models once pandera has passed them
-DERIVED_MODELS = ["core/accounts", "core/contacts", "core/products"]
+BUYER_MODELS = ["core/accounts", "core/contacts"]
 
 
 @dataclass
@@ -44,7 +44,10 @@ def _temp_name(model: str) -> str:
 
 
 def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict | None = None) -> None:
-    con.execute(f"create or replace temp table {_temp_name(model)} as {read_sql(model + '.sql')}", params)
+    sql = read_sql(model + ".sql")
+    # DuckDB refuses parameters a statement does not use
+    used = {name: value for name, value in (params or {}).items() if f"${name}" in sql}
+    con.execute(f"create or replace temp table {_temp_name(model)} as {sql}", used or None)
 
 
 def _drop(con: duckdb.DuckDBPyConnection, *models: str) -> None:
@@ -86,24 +89,47 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> TransformResult:
+    """Stage and validate the new versions, then write what they change in one transaction.
+
+    The staging runs before the transaction: its temp tables are scratch, and DuckDB gives back the
+    memory of a dropped one only outside a transaction (inside it they would all spill to disk).
+    The caller's writer lock keeps the warehouse still meanwhile.
+    """
     result = TransformResult()
+    last = 0 if rebuild else con.execute(
+        "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
+    ).fetchone()[0]
+    upto = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
+    window = {"last_ingest_id": last, "upto_ingest_id": upto}
+    for model in STAGING_MODELS:
+        _materialise(con, model, window)
+    _drop(con, "staging/stg_amazon__order_versions")
+    for model in ORDER_MODELS:
+        _materialise(con, model)
+    _drop(con, "staging/stg_amazon__order_items")
+    rejected = _pandera_failures(con)
+    # a version the SQL rules let through but the table contract refuses: the tables keep its order's old rows
+    con.execute("create or replace temp table rejected(order_id varchar, reason varchar)")
+    if rejected:
+        con.executemany("insert into rejected values (?, ?)", list(rejected.items()))
+        for table in ("orders", "order_lines"):
+            con.execute(f"delete from {table}_changed where order_id in (select order_id from rejected)")
+    for model in BUYER_MODELS:
+        _materialise(con, model)
+
     with transaction(con):
         if rebuild:
             _reset(con)
-        last = con.execute(
-            "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
-        ).fetchone()[0]
-        upto = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
-        window = {"last_ingest_id": last, "upto_ingest_id": upto}
-        _materialise(con, STAGING_MODELS[0], window)
-        for model in STAGING_MODELS[1:]:
-            _materialise(con, model)
         con.execute(
             """
             insert into quarantine
-            select ingest_id, channel, amazon_order_id, reason, now()::timestamp
-            from int_order_version_issues
-            inner join stg_amazon__order_versions using (ingest_id)
+            select ingest_id, raw.channel, raw.amazon_order_id, issues.reason, now()::timestamp
+            from int_order_version_issues as issues
+            inner join raw_amazon_orders as raw using (ingest_id)
+            union all
+            select ingest_id, channel, amazon_order_id, rejected.reason, now()::timestamp
+            from rejected
+            inner join int_current_order_versions using (order_id)
             union all
             select ingest_id, channel, null, 'orderId is missing or not a string', now()::timestamp
             from raw_amazon_orders
@@ -111,24 +137,8 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             """,
             [last, upto],
         )
-        _drop(con, "staging/stg_amazon__order_versions", "intermediate/int_order_version_issues")
-        for model in ORDER_MODELS:
-            _materialise(con, model)
-        _drop(con, "staging/stg_amazon__order_items")
-        rejected = _pandera_failures(con)
-        if rejected:
-            # a version the SQL rules let through but the table contract refuses: keep the old rows
-            con.execute("create or replace temp table rejected(order_id varchar, reason varchar)")
-            con.executemany("insert into rejected values (?, ?)", list(rejected.items()))
-            con.execute(
-                "insert into quarantine select c.ingest_id, c.channel, c.amazon_order_id, r.reason, now()::timestamp "
-                "from rejected r join int_current_order_versions c using (order_id)"
-            )
-            for table in ("orders", "order_lines"):
-                con.execute(f"delete from {table}_changed where order_id in (select order_id from rejected)")
-        for model in DERIVED_MODELS:
-            _materialise(con, model)
-        _drop(con, "intermediate/int_current_order_versions", "intermediate/int_order_buyers")
+        # placeholders are looked up after the reset, which removes them
+        _materialise(con, "core/products")
 
         result.orders_changed = con.execute("select count(*) from orders_changed").fetchone()[0]
         result.orders_updated = con.execute(
@@ -155,7 +165,6 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
                 # after the reset nothing matches: a plain insert does the same, faster
                 else f"insert into {table} by name select * from {table}_changed"
             )
-        _drop(con, "core/order_lines", *DERIVED_MODELS)
         con.execute("create or replace temp table ledger_orders as select order_id from orders_changed")
         result.movements_booked = book_ledger(con)
 
@@ -167,4 +176,5 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             "select count(*) from quarantine where ingest_id > ? and ingest_id <= ?", [last, upto]
         ).fetchone()[0]
         con.execute("create or replace table last_transform_orders as select order_id from orders_changed")
+    _drop(con, *STAGING_MODELS[2:], *ORDER_MODELS, *BUYER_MODELS, "core/products")
     return result

@@ -1,5 +1,6 @@
 -- grain: one row per changed order whose newest valid new version is newer than what the tables hold
--- (Amazon's lastUpdatedTime decides; the tables already hold the newest of the older versions)
+-- (Amazon's lastUpdatedTime decides; the tables already hold the newest of the versions up to
+-- $last_ingest_id, and nothing when a rebuild starts again from 0)
 with
 
 channels as (
@@ -39,7 +40,8 @@ superseded as (
     inner join orders
         on orders.channel = newest.channel
         and orders.channel_order_id = newest.amazon_order_id
-    where (orders.amazon_updated_at, orders.source_ingest_id) > (newest.amazon_updated_at, newest.ingest_id)
+    where orders.source_ingest_id <= $last_ingest_id
+        and (orders.amazon_updated_at, orders.source_ingest_id) > (newest.amazon_updated_at, newest.ingest_id)
 ),
 
 final as (
