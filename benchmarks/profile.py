@@ -73,13 +73,13 @@ class TimedConnection:
 def timed_pandera(steps: list):
     original = transform_module._pandera_failures
 
-    def timed(con):
+    def timed(con, **options):
         _reset_peak()
         started = time.perf_counter()
         try:
-            return original(con._con if isinstance(con, TimedConnection) else con)
+            return original(con._con if isinstance(con, TimedConnection) else con, **options)
         finally:
-            steps.append({"step": "pandera validation (orders_changed, order_lines_changed -> pandas)",
+            steps.append({"step": "pandera validation (orders, order_lines -> pandas)",
                           "seconds": time.perf_counter() - started, "rss_peak_mb": _rss_peak_mb()})
 
     transform_module._pandera_failures = timed

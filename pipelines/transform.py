@@ -3,6 +3,11 @@
 Only the order versions landed since the last transform are read: for each order, the newest valid
 one replaces what the tables hold when it is newer. Everything a run writes commits in one
 transaction together with the position it reached in the raw layer.
+
+The staging and intermediate models are materialised as temp tables before that transaction: they
+are scratch, and DuckDB gives back the memory of a dropped temp table only outside a transaction.
+The core models are written straight into their tables, then validated there before the commit.
+The caller's writer lock keeps the warehouse still throughout.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from assets.schemas import SCHEMAS, failing_rows
 from pipelines.warehouse import transaction
 from sql import read_sql
 
-# Materialised in this order as temp tables named after their file (core models get `_changed`).
+# Materialised in this order as temp tables named after their file, before the transaction.
 STAGING_MODELS = [
     "staging/stg_amazon__order_versions",
     "staging/stg_amazon__order_items",
@@ -23,9 +28,8 @@ STAGING_MODELS = [
     "intermediate/int_current_order_versions",
     "intermediate/int_order_buyers",
 ]
-ORDER_MODELS = ["core/orders", "core/order_lines"]
-# these read the order models once pandera has passed them
-BUYER_MODELS = ["core/accounts", "core/contacts"]
+# Validated by pandera once written: an order whose new rows fail keeps the rows it had.
+ORDER_TABLES = ["orders", "order_lines"]
 
 
 @dataclass
@@ -38,31 +42,26 @@ class TransformResult:
     movements_booked: int = 0
 
 
-def _temp_name(model: str) -> str:
-    folder, name = model.split("/")
-    return f"{name}_changed" if folder == "core" else name
+def _model(name: str) -> str:
+    return read_sql(f"core/{name}.sql")
 
 
-def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict | None = None) -> None:
+def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict) -> None:
     sql = read_sql(model + ".sql")
     # DuckDB refuses parameters a statement does not use
-    used = {name: value for name, value in (params or {}).items() if f"${name}" in sql}
-    con.execute(f"create or replace temp table {_temp_name(model)} as {sql}", used or None)
+    used = {name: value for name, value in params.items() if f"${name}" in sql}
+    con.execute(f"create or replace temp table {model.split('/')[1]} as {sql}", used or None)
 
 
-def _drop(con: duckdb.DuckDBPyConnection, *models: str) -> None:
-    """Temp tables live in memory: dropping each once nothing reads it keeps later steps from spilling."""
-    for model in models:
-        con.execute(f"drop table {_temp_name(model)}")
-
-
-def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Validate the candidate rows of each order table; return {order_id: reason} for failures."""
+def _pandera_failures(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> dict[str, str]:
+    """Validate the rows just written for the changed orders; return {order_id: reason} for failures."""
     failures: dict[str, str] = {}
-    for table in ("orders", "order_lines"):
+    for table in ORDER_TABLES:
         # only the columns the contract speaks of: moving rows into pandas is the costly part
         columns = ", ".join(SCHEMAS[table].to_schema().columns)
-        for row, check, column in failing_rows(con, f"select {columns} from {table}_changed", SCHEMAS[table]):
+        # after a reset every row is new
+        query = f"select {columns} from {table}" + ("" if rebuild else " semi join changed_orders using (order_id)")
+        for row, check, column in failing_rows(con, query, SCHEMAS[table]):
             if row.get("order_id"):
                 failures.setdefault(row["order_id"], f"{table}.{column or 'row'}: {check}")
     return failures
@@ -88,13 +87,25 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("delete from transform_state")
 
 
-def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> TransformResult:
-    """Stage and validate the new versions, then write what they change in one transaction.
+def _write_orders(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> None:
+    """Replace the rows of the changed orders; put back the old rows of an order whose new ones fail."""
+    for table in ORDER_TABLES:
+        con.execute(f"create or replace temp table previous_{table} as "
+                    f"select * from {table} semi join changed_orders using (order_id)")
+        con.execute(f"delete from {table} where order_id in (select order_id from changed_orders)")
+        con.execute(f"insert into {table} by name {_model(table)}")
+    rejected = _pandera_failures(con, rebuild=rebuild)
+    con.execute("create or replace temp table rejected(order_id varchar, reason varchar)")
+    if rejected:
+        # a version the SQL rules let through but the table contract refuses
+        con.executemany("insert into rejected values (?, ?)", list(rejected.items()))
+        for table in ORDER_TABLES:
+            con.execute(f"delete from {table} where order_id in (select order_id from rejected)")
+            con.execute(f"insert into {table} select * from previous_{table} semi join rejected using (order_id)")
+        con.execute("delete from changed_orders where order_id in (select order_id from rejected)")
 
-    The staging runs before the transaction: its temp tables are scratch, and DuckDB gives back the
-    memory of a dropped one only outside a transaction (inside it they would all spill to disk).
-    The caller's writer lock keeps the warehouse still meanwhile.
-    """
+
+def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> TransformResult:
     result = TransformResult()
     last = 0 if rebuild else con.execute(
         "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
@@ -103,23 +114,14 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
     window = {"last_ingest_id": last, "upto_ingest_id": upto}
     for model in STAGING_MODELS:
         _materialise(con, model, window)
-    _drop(con, "staging/stg_amazon__order_versions")
-    for model in ORDER_MODELS:
-        _materialise(con, model)
-    _drop(con, "staging/stg_amazon__order_items")
-    rejected = _pandera_failures(con)
-    # a version the SQL rules let through but the table contract refuses: the tables keep its order's old rows
-    con.execute("create or replace temp table rejected(order_id varchar, reason varchar)")
-    if rejected:
-        con.executemany("insert into rejected values (?, ?)", list(rejected.items()))
-        for table in ("orders", "order_lines"):
-            con.execute(f"delete from {table}_changed where order_id in (select order_id from rejected)")
-    for model in BUYER_MODELS:
-        _materialise(con, model)
+    # the largest, and read by nothing further: its items live on in stg_amazon__order_items
+    con.execute("drop table stg_amazon__order_versions")
 
     with transaction(con):
         if rebuild:
             _reset(con)
+        con.execute("create or replace temp table changed_orders as select order_id from int_current_order_versions")
+        _write_orders(con, rebuild=rebuild)
         con.execute(
             """
             insert into quarantine
@@ -137,35 +139,26 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             """,
             [last, upto],
         )
-        # placeholders are looked up after the reset, which removes them
-        _materialise(con, "core/products")
-
-        result.orders_changed = con.execute("select count(*) from orders_changed").fetchone()[0]
+        result.orders_changed = con.execute("select count(*) from changed_orders").fetchone()[0]
         result.orders_updated = con.execute(
-            "select count(*) from orders_changed semi join orders using (order_id)"
+            "select count(*) from changed_orders semi join previous_orders using (order_id)"
         ).fetchone()[0]
         result.orders_added = result.orders_changed - result.orders_updated
-        result.placeholders_created = con.execute("select count(*) from products_changed").fetchone()[0]
-
-        con.execute("delete from orders where order_id in (select order_id from orders_changed)")
-        con.execute("insert into orders by name select * from orders_changed")
-        con.execute("delete from order_lines where order_id in (select order_id from orders_changed)")
-        con.execute("insert into order_lines by name select * from order_lines_changed")
-        con.execute("insert into products by name select * from products_changed")
+        result.placeholders_created = con.execute(f"insert into products by name {_model('products')}").fetchone()[0]
         for table, key in (("accounts", "account_id"), ("contacts", "contact_id")):
             # the newest order wins, whatever order the versions arrive in
             con.execute(
                 f"""
-                merge into {table} using {table}_changed as incoming
+                merge into {table} using ({_model(table)}) as incoming
                 on {table}.{key} = incoming.{key}
                 when matched and incoming.source_updated_at >= {table}.source_updated_at then update
                 when not matched then insert by name
                 """
                 if not rebuild
                 # after the reset nothing matches: a plain insert does the same, faster
-                else f"insert into {table} by name select * from {table}_changed"
+                else f"insert into {table} by name {_model(table)}"
             )
-        con.execute("create or replace temp table ledger_orders as select order_id from orders_changed")
+        con.execute("create or replace temp table ledger_orders as select order_id from changed_orders")
         result.movements_booked = book_ledger(con)
 
         con.execute(
@@ -175,6 +168,7 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
         result.versions_quarantined = con.execute(
             "select count(*) from quarantine where ingest_id > ? and ingest_id <= ?", [last, upto]
         ).fetchone()[0]
-        con.execute("create or replace table last_transform_orders as select order_id from orders_changed")
-    _drop(con, *STAGING_MODELS[2:], *ORDER_MODELS, *BUYER_MODELS, "core/products")
+        con.execute("create or replace table last_transform_orders as select order_id from changed_orders")
+    for table in STAGING_MODELS[1:]:
+        con.execute(f"drop table {table.split('/')[1]}")
     return result

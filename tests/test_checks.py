@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pandera.pandas as pa
+from pandera.typing import Series
+
 from assets.core import _check
-from pipelines.sandbox import Item
+from assets.schemas import SCHEMAS, Orders
+from pipelines.sandbox import Buyer, Item
 from pipelines.warehouse import connect
 
 
@@ -28,7 +32,7 @@ def test_the_orders_check_fails_on_a_duplicate_key_and_an_unknown_status(shop):
 
 
 def test_chunked_validation_finds_a_bad_row_in_a_later_chunk(shop):
-    from assets.schemas import SCHEMAS, failing_rows
+    from assets.schemas import failing_rows
 
     con = connect(shop.db)
     try:
@@ -39,3 +43,30 @@ def test_chunked_validation_finds_a_bad_row_in_a_later_chunk(shop):
     finally:
         con.close()
     assert [(row["product_code"], column) for row, _, column in failures] == [("SKU-249999", "list_price")]
+
+
+class CappedOrders(Orders):
+    total_amount: Series[float] = pa.Field(nullable=True, ge=0, le=100)
+
+
+def test_a_version_the_table_contract_refuses_leaves_its_order_as_it_was(shop, tmp_path, monkeypatch):
+    # the SQL rules cover today's contract, so a stricter one stands in for a rule they miss
+    monkeypatch.setitem(SCHEMAS, "orders", CappedOrders)
+    shop.add_channel()
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("product_code,product_name,list_price,on_hand\nMUG-01,Mug,50.00,10\n")
+    shop.ok("products", "import", str(catalog))
+    large = shop.place(Item("MUG-01", 3, "50.00"), buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"))
+    small = shop.place(Item("MUG-01", 1, "50.00"), buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"))
+    shop.sync()
+    shop.marketplace.confirm(large)
+    shop.marketplace.confirm(small)
+    shop.sync()
+
+    orders = dict(shop.query("select channel_order_id, status || ' ' || payment_status from orders"))
+    assert orders == {large: "Pending Unpaid", small: "Unshipped Paid"}
+    assert shop.one("select unit_price from order_lines join orders using (order_id) where channel_order_id = ?",
+                    [large]) is None
+    assert shop.one("select reason from quarantine") == "orders.total_amount: less_than_or_equal_to(100)"
+    # the refused version books nothing: the pending order's reservation stands
+    assert shop.one("select on_hand from inventory where product_code = 'MUG-01'") == 10 - 3 - 1
