@@ -114,7 +114,10 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
     window = {"last_ingest_id": last, "upto_ingest_id": upto}
     for model in STAGING_MODELS:
         _materialise(con, model, window)
-    # the largest, and read by nothing further: its items live on in stg_amazon__order_items
+        if model == "staging/stg_amazon__order_items":
+            # the items live on here, unnested: dropping their column from the versions frees its memory
+            con.execute("alter table stg_amazon__order_versions drop column items")
+    # read by nothing further
     con.execute("drop table stg_amazon__order_versions")
 
     with transaction(con):

@@ -47,8 +47,7 @@ superseded as (
 final as (
     select
         'SO-' || substr(md5(versions.channel || '|' || versions.amazon_order_id), 1, 16) as order_id,
-        -- the items are read from stg_amazon__order_items: leaving them out keeps this table narrow
-        versions.* exclude (items)
+        versions.*
     from versions
     semi join newest using (ingest_id)
     anti join superseded using (ingest_id)

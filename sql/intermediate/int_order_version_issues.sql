@@ -14,7 +14,7 @@ versions as (
         versions.last_updated_time,
         versions.amazon_updated_at,
         versions.fetched_at,
-        coalesce(len(versions.items), 0) as item_count,
+        versions.item_count,
         versions.fulfillment_status,
         versions.grand_total,
         versions.grand_total_currency
@@ -42,7 +42,6 @@ order_checks as (
                 then 'createdTime ' || created_time || ' is in the future' end,
             case when amazon_updated_at > fetched_at + interval 1 day
                 then 'lastUpdatedTime ' || last_updated_time || ' is in the future' end,
-            -- from_json leaves orderItems null when it is not a list
             case when item_count = 0
                 then 'orderItems is missing or empty' end,
             case when fulfillment_status is null or fulfillment_status not in (

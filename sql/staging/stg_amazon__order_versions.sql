@@ -62,6 +62,9 @@ final as (
         o.fulfillment.fulfilledBy as fulfilled_by,
         o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,
         o._amazon_orders as purged_ids,
+        -- from_json leaves orderItems null when it is not a list
+        coalesce(len(o.orderItems), 0) as item_count,
+        -- unnested by stg_amazon__order_items, then dropped from this table (see pipelines/transform.py)
         o.orderItems as items
     from versions
 )
