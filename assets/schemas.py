@@ -86,6 +86,7 @@ class Products(CoreTable):
 
 
 class InventoryMovements(CoreTable):
+    movement_id: Series[int] = pa.Field(unique=True, ge=1)
     product_code: Series[str]
     quantity_delta: Series[int] = pa.Field(ne=0)
     reason: Series[str] = pa.Field(isin=["order", "cancel", "return", "adjustment"])

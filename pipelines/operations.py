@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.transform import book_ledger
+from pipelines.transform import append_movements, book_ledger
 from pipelines.warehouse import transaction
 
 
@@ -101,16 +101,16 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
             "update order_lines set notes = null "
             "where line_type = 'product' and product_code in (select product_code from catalog_import)"
         )
-        adjusted = con.execute(
+        adjusted = append_movements(
+            con,
             """
-            insert into inventory_movements (product_id, product_code, order_id, quantity_delta, reason, created_at)
             select 'PRD-' || substr(md5(c.product_code), 1, 16), c.product_code, null,
-                   c.on_hand - coalesce(i.on_hand, 0), 'adjustment', now()::timestamp
+                   c.on_hand - coalesce(i.on_hand, 0), 'adjustment'
             from catalog_import as c
             left join inventory as i using (product_code)
             where c.on_hand is not null and c.on_hand <> coalesce(i.on_hand, 0)
-            """
-        ).fetchone()[0]
+            """,
+        )
     return {"products": len(rows), "placeholders_replaced": replaced, "stock_adjustments": adjusted}
 
 

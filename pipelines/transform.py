@@ -67,12 +67,23 @@ def _pandera_failures(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> dict[
     return failures
 
 
+def append_movements(con: duckdb.DuckDBPyConnection, movements: str) -> int:
+    """Append the rows of a query (product_id, product_code, order_id, quantity_delta, reason) to the ledger.
+
+    Ids carry on from the largest so far: a sequence would hand them out one row at a time, and
+    the writer lock already makes the writer the only one.
+    """
+    return con.execute(
+        "insert into inventory_movements "
+        "(movement_id, product_id, product_code, order_id, quantity_delta, reason, created_at) "
+        "select (select coalesce(max(movement_id), 0) from inventory_movements) + row_number() over (), "
+        f"*, now()::timestamp from ({movements})"
+    ).fetchone()[0]
+
+
 def book_ledger(con: duckdb.DuckDBPyConnection) -> int:
     """Book the stock difference for the orders in temp table `ledger_orders` (inside a transaction)."""
-    return con.execute(
-        "insert into inventory_movements (product_id, product_code, order_id, quantity_delta, reason, created_at) "
-        f"select *, now()::timestamp from ({read_sql('core/inventory_movements.sql')})"
-    ).fetchone()[0]
+    return append_movements(con, read_sql("core/inventory_movements.sql"))
 
 
 def _reset(con: duckdb.DuckDBPyConnection) -> None:

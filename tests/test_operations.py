@@ -31,6 +31,13 @@ def test_a_return_books_the_stock_back_and_records_the_lines(shop, shipped_order
     assert shop.one("select count(*) from inventory_movements where reason = 'return'") == 1
 
 
+def test_each_movement_of_the_ledger_has_its_own_id(shop, shipped_order):
+    # catalog adjustments, the sync's bookings and the return's each carry on from the last id
+    shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "1")
+    ids = sorted(row[0] for row in shop.query("select movement_id from inventory_movements"))
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) >= 5
+
+
 def test_a_return_without_restock_leaves_stock_alone(shop, shipped_order):
     shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "1", "--no-restock")
     assert on_hand(shop, "MUG-01") == 7

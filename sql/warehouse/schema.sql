@@ -4,7 +4,6 @@
 -- make bulk merges slow and memory-hungry.
 
 create sequence if not exists ingest_seq;
-create sequence if not exists movement_seq;
 
 create table if not exists channels (
     channel varchar primary key,
@@ -139,7 +138,7 @@ create table if not exists order_lines (
 );
 
 create table if not exists inventory_movements (
-    movement_id bigint not null default nextval('movement_seq'),
+    movement_id bigint not null,
     product_id varchar,
     product_code varchar not null,
     order_id varchar,
