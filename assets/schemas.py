@@ -122,7 +122,7 @@ def without_keys(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     return chunk
 
 
-def failing_rows(con, query: str, model: type[pa.DataFrameModel], chunk_rows: int = 100_000):
+def failing_rows(con, query: str, model: type[pa.DataFrameModel], chunk_rows: int = 250_000):
     """Validate a query's rows chunk by chunk (pandas memory stays bounded at any size).
 
     Yields (row, check, column) for each failure, `row` being the failing row as a dict.
