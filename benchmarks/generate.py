@@ -26,9 +26,9 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from pipelines.sandbox import marketplace
-
 from pipelines.channels import add_channel, get_channel
+from pipelines.sandbox import marketplace
+from pipelines.transform import append_movements
 
 GENERATOR_VERSION = 1
 SPAN_DAYS = 365
@@ -411,10 +411,8 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
             from (select 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
             where code not in (select product_code from products)
         """)
-        con.execute(f"""
-            insert into inventory_movements (product_id, product_code, order_id, quantity_delta, reason, created_at)
-            select 'PRD-' || substr(md5(code), 1, 16), code, null, 100 + bh(range, 'stock') % 900, 'adjustment',
-                   now()::timestamp
+        append_movements(con, f"""
+            select 'PRD-' || substr(md5(code), 1, 16), code, null, 100 + bh(range, 'stock') % 900, 'adjustment'
             from (select range, 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
         """)
         catalog_seconds = time.perf_counter() - started

@@ -73,11 +73,11 @@ class TimedConnection:
 def timed_pandera(steps: list):
     original = transform_module._pandera_failures
 
-    def timed(con, **options):
+    def timed(con):
         _reset_peak()
         started = time.perf_counter()
         try:
-            return original(con._con if isinstance(con, TimedConnection) else con, **options)
+            return original(con._con if isinstance(con, TimedConnection) else con)
         finally:
             steps.append({"step": "pandera validation (orders, order_lines -> pandas)",
                           "seconds": time.perf_counter() - started, "rss_peak_mb": _rss_peak_mb()})

@@ -36,7 +36,7 @@ TARGETS = {
 QUICK = {"sizes": [2000, 20000], "extract_orders": 3000, "extract_repeats": 1, "nochange_repeats": 1, "profile": False,
          "nochange_at_size": False, "repeat": 1}
 FULL = {"sizes": [100000, 1000000], "extract_orders": 10000, "extract_repeats": 3, "nochange_repeats": 3, "profile": True,
-        "nochange_at_size": True, "repeat": 1}
+        "nochange_at_size": True, "repeat": 3}
 CHANGED_ORDERS = 1000
 
 
@@ -463,14 +463,17 @@ def bench_size(n: int, work: Path, env: dict, *, seed: int, repeat: int, profile
              "db_mb_after_generate": round(db.stat().st_size / 1e6, 1), "shape_check": shape}
     log(f"{n:,} orders: generated in {generated['seconds']} s; baseline")
 
-    baselines = [run_probe("baseline", str(db), env=env) for _ in range(repeat)]
-    log(f"{n:,} orders: baseline {baselines[-1]['seconds']:.2f} s; rebuild")
+    # baseline and rebuild take turns, so a slow spell of the machine falls on both
+    baselines, rebuilds = [], []
+    for _ in range(repeat):
+        baselines.append(run_probe("baseline", str(db), env=env))
+        rebuilds.append(run_probe("rebuild", str(db), env=env))
+        log(f"{n:,} orders: baseline {baselines[-1]['seconds']:.2f} s, rebuild {rebuilds[-1]['seconds']:.2f} s")
     capped = run_probe("baseline-capped", str(db), env=env)
     if capped["memory_limit"] != capped["default_memory_limit"]:
         entry["baseline_at_product_memory_limit"] = {"memory_limit": capped["memory_limit"],
                                                      "seconds": round(capped["seconds"], 3),
                                                      "peak_rss_mb": round(capped["peak_rss_mb"], 1)}
-    rebuilds = [run_probe("rebuild", str(db), env=env) for _ in range(repeat)]
     base_s = statistics.median(b["seconds"] for b in baselines)
     rebuild_s = statistics.median(r["seconds"] for r in rebuilds)
     entry["baseline"] = {"seconds": round(base_s, 3), "peak_rss_mb": round(max(b["peak_rss_mb"] for b in baselines), 1),

@@ -53,15 +53,13 @@ def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict) -> No
     con.execute(f"create or replace temp table {model.split('/')[1]} as {sql}", used or None)
 
 
-def _pandera_failures(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> dict[str, str]:
-    """Validate the rows just written for the changed orders; return {order_id: reason} for failures."""
+def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Validate the changed orders' new rows; return {order_id: reason} for failures."""
     failures: dict[str, str] = {}
     for table in ORDER_TABLES:
         # only the columns the contract speaks of: moving rows into pandas is the costly part
         columns = ", ".join(SCHEMAS[table].to_schema().columns)
-        # after a reset every row is new
-        query = f"select {columns} from {table}" + ("" if rebuild else " semi join changed_orders using (order_id)")
-        for row, check, column in failing_rows(con, query, SCHEMAS[table]):
+        for row, check, column in failing_rows(con, f"select {columns} from {table}_changed", SCHEMAS[table]):
             if row.get("order_id"):
                 failures.setdefault(row["order_id"], f"{table}.{column or 'row'}: {check}")
     return failures
@@ -98,22 +96,34 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("delete from transform_state")
 
 
-def _write_orders(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> None:
-    """Replace the rows of the changed orders; put back the old rows of an order whose new ones fail."""
+def _write_orders(con: duckdb.DuckDBPyConnection, *, rebuild: bool) -> int:
+    """Write the changed orders' rows and return how many of those orders the tables held already.
+
+    An order whose new rows break the table contract keeps the rows it had (none after a reset).
+    """
     for table in ORDER_TABLES:
-        con.execute(f"create or replace temp table previous_{table} as "
-                    f"select * from {table} semi join changed_orders using (order_id)")
-        con.execute(f"delete from {table} where order_id in (select order_id from changed_orders)")
-        con.execute(f"insert into {table} by name {_model(table)}")
-    rejected = _pandera_failures(con, rebuild=rebuild)
+        if rebuild:
+            # the reset emptied the table: the rows go straight in, and all of them are changed rows
+            con.execute(f"insert into {table} by name {_model(table)}")
+            con.execute(f"create or replace temp view {table}_changed as select * from {table}")
+        else:
+            # a few rows, staged: an order's old rows give way only to new rows that pass
+            con.execute(f"create or replace temp table {table}_changed as {_model(table)}")
+    rejected = _pandera_failures(con)
     con.execute("create or replace temp table rejected(order_id varchar, reason varchar)")
     if rejected:
         # a version the SQL rules let through but the table contract refuses
         con.executemany("insert into rejected values (?, ?)", list(rejected.items()))
-        for table in ORDER_TABLES:
-            con.execute(f"delete from {table} where order_id in (select order_id from rejected)")
-            con.execute(f"insert into {table} select * from previous_{table} semi join rejected using (order_id)")
         con.execute("delete from changed_orders where order_id in (select order_id from rejected)")
+    if rebuild:
+        for table in ORDER_TABLES if rejected else []:
+            con.execute(f"delete from {table} where order_id in (select order_id from rejected)")
+        return 0
+    updated = con.execute("select count(*) from changed_orders semi join orders using (order_id)").fetchone()[0]
+    for table in ORDER_TABLES:
+        con.execute(f"delete from {table} where order_id in (select order_id from changed_orders)")
+        con.execute(f"insert into {table} by name select * from {table}_changed semi join changed_orders using (order_id)")
+    return updated
 
 
 def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> TransformResult:
@@ -135,7 +145,7 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
         if rebuild:
             _reset(con)
         con.execute("create or replace temp table changed_orders as select order_id from int_current_order_versions")
-        _write_orders(con, rebuild=rebuild)
+        result.orders_updated = _write_orders(con, rebuild=rebuild)
         con.execute(
             """
             insert into quarantine
@@ -154,24 +164,20 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             [last, upto],
         )
         result.orders_changed = con.execute("select count(*) from changed_orders").fetchone()[0]
-        result.orders_updated = con.execute(
-            "select count(*) from changed_orders semi join previous_orders using (order_id)"
-        ).fetchone()[0]
         result.orders_added = result.orders_changed - result.orders_updated
         result.placeholders_created = con.execute(f"insert into products by name {_model('products')}").fetchone()[0]
         for table, key in (("accounts", "account_id"), ("contacts", "contact_id")):
-            # the newest order wins, whatever order the versions arrive in
-            con.execute(
-                f"""
-                merge into {table} using ({_model(table)}) as incoming
-                on {table}.{key} = incoming.{key}
-                when matched and incoming.source_updated_at >= {table}.source_updated_at then update
-                when not matched then insert by name
-                """
-                if not rebuild
-                # after the reset nothing matches: a plain insert does the same, faster
-                else f"insert into {table} by name {_model(table)}"
-            )
+            # the newest order wins, whatever order the versions arrive in: a row gives way to a newer
+            # one and stays when the incoming one is older (a merge that updates whole rows is far slower)
+            incoming = _model(table)
+            if not rebuild:
+                con.execute(f"""
+                    delete from {table} where {key} in (
+                        select {key} from ({incoming}) as incoming inner join {table} using ({key})
+                        where incoming.source_updated_at >= {table}.source_updated_at
+                    )
+                """)
+            con.execute(f"insert into {table} by name select * from ({incoming}) as incoming anti join {table} using ({key})")
         con.execute("create or replace temp table ledger_orders as select order_id from changed_orders")
         result.movements_booked = book_ledger(con)
 
@@ -185,4 +191,6 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
         con.execute("create or replace table last_transform_orders as select order_id from changed_orders")
     for table in STAGING_MODELS[1:]:
         con.execute(f"drop table {table.split('/')[1]}")
+    for table in ORDER_TABLES:
+        con.execute(f"drop {'view' if rebuild else 'table'} {table}_changed")
     return result

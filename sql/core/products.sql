@@ -2,7 +2,7 @@
 with
 
 lines as (
-    select * from order_lines semi join changed_orders using (order_id)
+    select * from order_lines_changed semi join changed_orders using (order_id)
 ),
 
 products as (
