@@ -6,13 +6,13 @@ transaction together with the position it reached in the raw layer.
 
 The staging and intermediate models are materialised as temp tables before that transaction: they
 are scratch, and DuckDB gives back the memory of a dropped temp table only outside a transaction.
-The core models are written straight into their tables, then validated there before the commit.
 The caller's writer lock keeps the warehouse still throughout.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -28,7 +28,7 @@ STAGING_MODELS = [
     "intermediate/int_current_order_versions",
     "intermediate/int_order_buyers",
 ]
-# Validated by pandera once written: an order whose new rows fail keeps the rows it had.
+# pandera validates the new rows of these before they count
 ORDER_TABLES = ["orders", "order_lines"]
 
 
@@ -50,7 +50,7 @@ def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict) -> No
     sql = read_sql(model + ".sql")
     # DuckDB refuses parameters a statement does not use
     used = {name: value for name, value in params.items() if f"${name}" in sql}
-    con.execute(f"create or replace temp table {model.split('/')[1]} as {sql}", used or None)
+    con.execute(f"create or replace temp table {Path(model).name} as {sql}", used or None)
 
 
 def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -189,8 +189,8 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
             "select count(*) from quarantine where ingest_id > ? and ingest_id <= ?", [last, upto]
         ).fetchone()[0]
         con.execute("create or replace table last_transform_orders as select order_id from changed_orders")
-    for table in STAGING_MODELS[1:]:
-        con.execute(f"drop table {table.split('/')[1]}")
+    for model in STAGING_MODELS[1:]:
+        con.execute(f"drop table {Path(model).name}")
     for table in ORDER_TABLES:
         con.execute(f"drop {'view' if rebuild else 'table'} {table}_changed")
     return result
