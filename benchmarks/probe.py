@@ -135,7 +135,7 @@ def nochange_dagster(db: str, channel_name: str | None = None) -> dict:
 def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
     import_started = time.perf_counter()
-    from assets.core import SCHEMAS, _check, _orders_per_day
+    from assets.core import CORE_TABLES, _check, _orders_per_day
     from pipelines.channels import get_channel, list_channels
     from pipelines.extract import sync_channel
     from pipelines.transform import transform
@@ -162,7 +162,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
                 con.execute(sql).fetchone()
             _orders_per_day(con)
             per_table = {}
-            for table in SCHEMAS:
+            for table in CORE_TABLES:
                 table_started = time.perf_counter()
                 _check(con, table)
                 per_table[table] = round(time.perf_counter() - table_started, 3)

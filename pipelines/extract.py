@@ -233,30 +233,35 @@ class _Extractor:
             })
         return rows
 
-    def _land(self, orders: list, next_token: str | None) -> int:
-        rows = self._rows(orders)
+    def _insert(self, rows: list[dict]) -> int:
         page = pa.Table.from_pylist(rows, schema=pa.schema([
             ("amazon_order_id", pa.string()), ("last_updated_time", pa.string()),
             ("payload", pa.string()), ("payload_hash", pa.string()),
         ]))
+        self.con.register("landing_page", page)
+        stored = self.con.execute(
+            """
+            insert into raw_amazon_orders
+                (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
+            select distinct on (payload_hash)
+                ?, amazon_order_id, last_updated_time, payload, payload_hash, ?, ?
+            from landing_page as p
+            where not exists (
+                select 1 from raw_amazon_orders as r
+                where r.channel = ? and r.payload_hash = p.payload_hash
+            )
+            """,
+            [self.channel.name, utcnow(), self.result.run_id, self.channel.name],
+        ).fetchone()[0]
+        self.con.unregister("landing_page")
+        return stored
+
+    def _land(self, orders: list, next_token: str | None) -> int:
+        rows = self._rows(orders)
         self.con.execute("begin transaction")
         try:
-            self.con.register("landing_page", page)
-            stored = self.con.execute(
-                """
-                insert into raw_amazon_orders
-                    (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
-                select distinct on (payload_hash)
-                    ?, amazon_order_id, last_updated_time, payload, payload_hash, ?, ?
-                from landing_page as p
-                where not exists (
-                    select 1 from raw_amazon_orders as r
-                    where r.channel = ? and r.payload_hash = p.payload_hash
-                )
-                """,
-                [self.channel.name, utcnow(), self.result.run_id, self.channel.name],
-            ).fetchone()[0]
-            self.con.unregister("landing_page")
+            # an empty page only moves the cursor (registering a table makes DuckDB load pandas)
+            stored = self._insert(rows) if rows else 0
             if next_token:
                 self.state["next_token"] = next_token
             else:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import duckdb
 
-from assets.schemas import SCHEMAS, failing_rows
 from pipelines.warehouse import transaction
 from sql import read_sql
 
@@ -55,6 +54,8 @@ def _materialise(con: duckdb.DuckDBPyConnection, model: str, params: dict) -> No
 
 def _pandera_failures(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Validate the changed orders' new rows; return {order_id: reason} for failures."""
+    from assets.schemas import SCHEMAS, failing_rows  # pandas and pandera only when there is something to check
+
     failures: dict[str, str] = {}
     for table in ORDER_TABLES:
         # only the columns the contract speaks of: moving rows into pandas is the costly part
@@ -132,6 +133,8 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False) -> Trans
         "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
     ).fetchone()[0]
     upto = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
+    if upto == last and not rebuild:
+        return result  # no new versions: nothing to derive
     window = {"last_ingest_id": last, "upto_ingest_id": upto}
     for model in STAGING_MODELS:
         _materialise(con, model, window)
