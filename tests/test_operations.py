@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from pipelines.cli import build_parser
@@ -97,6 +100,16 @@ def test_sql_prints_a_table_and_refuses_writes(shop):
         assert code == 1, query
         assert err.startswith("amazon-orders: query refused"), err
     assert shop.one("select count(*) from orders") == 1
+
+
+def test_the_console_script_ends_with_the_commands_status_and_all_its_output(tmp_path):
+    # it leaves through os._exit, so nothing may be left in a buffer
+    script = [str(Path(__file__).parents[1] / ".venv" / "bin" / "amazon-orders"), "--db", str(tmp_path / "w.duckdb")]
+    missing = subprocess.run([*script, "status"], capture_output=True, text=True)
+    assert missing.returncode == 1 and missing.stderr.startswith("amazon-orders: no warehouse at")
+    added = subprocess.run([*script, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER"],
+                           capture_output=True, text=True)
+    assert added.returncode == 0 and added.stdout.startswith("channel 'Amazon US' added")
 
 
 def test_every_command_explains_itself_with_an_example():
