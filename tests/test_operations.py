@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -103,12 +104,13 @@ def test_sql_prints_a_table_and_refuses_writes(shop):
 
 
 def test_the_console_script_ends_with_the_commands_status_and_all_its_output(tmp_path):
-    # it leaves through os._exit, so nothing may be left in a buffer
+    # it leaves through os._exit, so nothing may be left in a buffer (a pipe's stdout is buffered)
     script = [str(Path(__file__).parents[1] / ".venv" / "bin" / "amazon-orders"), "--db", str(tmp_path / "w.duckdb")]
-    missing = subprocess.run([*script, "status"], capture_output=True, text=True)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    missing = subprocess.run([*script, "status"], capture_output=True, text=True, env=env)
     assert missing.returncode == 1 and missing.stderr.startswith("amazon-orders: no warehouse at")
     added = subprocess.run([*script, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER"],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, env=env)
     assert added.returncode == 0 and added.stdout.startswith("channel 'Amazon US' added")
 
 
