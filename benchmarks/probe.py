@@ -14,7 +14,7 @@ import time
 STARTED = time.perf_counter()
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """This process image's high-water mark (VmHWM; ru_maxrss would include the parent's at fork)."""
     try:
         with open("/proc/self/status") as status:
@@ -27,7 +27,7 @@ def _peak_rss_mb() -> float:
 
 
 def _emit(result: dict) -> None:
-    result["self_peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    result["self_peak_rss_mb"] = round(peak_rss_mb(), 1)
     print("PROBE_RESULT " + json.dumps(result, default=str), flush=True)
 
 

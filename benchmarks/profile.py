@@ -12,18 +12,8 @@ import re
 import time
 from contextlib import contextmanager
 
+from benchmarks.probe import peak_rss_mb
 import pipelines.transform as transform_module
-
-
-def _rss_peak_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _reset_peak() -> bool:
@@ -56,7 +46,7 @@ class TimedConnection:
         _reset_peak()
         started = time.perf_counter()
         result = call()
-        self._steps.append({"step": name, "seconds": time.perf_counter() - started, "rss_peak_mb": _rss_peak_mb()})
+        self._steps.append({"step": name, "seconds": time.perf_counter() - started, "rss_peak_mb": peak_rss_mb()})
         return result
 
     def execute(self, sql, *args, **kwargs):
@@ -80,7 +70,7 @@ def timed_pandera(steps: list):
             return original(con._con if isinstance(con, TimedConnection) else con)
         finally:
             steps.append({"step": "pandera validation (orders, order_lines -> pandas)",
-                          "seconds": time.perf_counter() - started, "rss_peak_mb": _rss_peak_mb()})
+                          "seconds": time.perf_counter() - started, "rss_peak_mb": peak_rss_mb()})
 
     transform_module._pandera_failures = timed
     try:

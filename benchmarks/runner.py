@@ -476,17 +476,17 @@ def bench_size(n: int, work: Path, env: dict, *, seed: int, repeat: int, profile
                                                      "peak_rss_mb": round(capped["peak_rss_mb"], 1)}
     base_s = statistics.median(b["seconds"] for b in baselines)
     rebuild_s = statistics.median(r["seconds"] for r in rebuilds)
+    # each pair ran back to back, under the same conditions: the median of their ratios leaves out
+    # a pair that a slow spell of the machine hit on one side
+    pair_ratios = [round(r["seconds"] / b["seconds"], 3) for b, r in zip(baselines, rebuilds)]
     entry["baseline"] = {"seconds": round(base_s, 3), "peak_rss_mb": round(max(b["peak_rss_mb"] for b in baselines), 1),
                          "orders_rows": baselines[0]["orders_rows"], "lines_rows": baselines[0]["lines_rows"],
                          "runs_seconds": [round(b["seconds"], 3) for b in baselines]}
     entry["rebuild"] = {"seconds": round(rebuild_s, 3), "peak_rss_mb": round(max(r["peak_rss_mb"] for r in rebuilds), 1),
                         "process_wall_seconds": round(statistics.median(r["process_wall_seconds"] for r in rebuilds), 3),
                         "runs_seconds": [round(r["seconds"], 3) for r in rebuilds],
-                        # each pair ran back to back, under the same conditions: the median of their
-                        # ratios leaves out a pair that a slow spell of the machine hit on one side
-                        "pair_ratios": [round(r["seconds"] / b["seconds"], 3) for b, r in zip(baselines, rebuilds)],
+                        "pair_ratios": pair_ratios, "ratio": statistics.median(pair_ratios),
                         "ratio_of_medians": round(rebuild_s / base_s, 3)}
-    entry["rebuild"]["ratio"] = statistics.median(entry["rebuild"]["pair_ratios"])
     log(f"{n:,} orders: rebuild {rebuild_s:.2f} s (x{entry['rebuild']['ratio']:.2f}), "
         f"{entry['rebuild']['peak_rss_mb']:.0f} MB; validating")
 

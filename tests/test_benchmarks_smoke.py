@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from benchmarks import runner
 from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
 from benchmarks.shapes import compare
