@@ -5,12 +5,28 @@ from typing import Optional
 
 from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
+from pipelines import clock
 from pipelines.channels import get_channel
 from pipelines.extract import sync_channel
 from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.timeutil import iso, parse_instant, utcnow
+from pipelines.timeutil import iso, parse_instant
 
+# One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
+
+
+def registry_changes(partitions: list[str], channels: list[str]) -> tuple[list[str], list[str]]:
+    """(to add, to delete) for the partitions to be exactly the registered channels."""
+    return [c for c in channels if c not in partitions], [p for p in partitions if p not in channels]
+
+
+def follow_channel_registry(instance, channels: list[str]) -> None:
+    """Make the channel partitions of `instance` exactly `channels` (the names in the channels table)."""
+    add, delete = registry_changes(instance.get_dynamic_partitions(channels_partitions.name), channels)
+    if add:
+        instance.add_dynamic_partitions(channels_partitions.name, add)
+    for name in delete:
+        instance.delete_dynamic_partition(channels_partitions.name, name)
 
 
 class ExtractConfig(Config):
@@ -26,6 +42,7 @@ class ExtractConfig(Config):
 def raw_amazon_orders(
     context, config: ExtractConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
+    now = clock.from_environment()
     with warehouse.writer(on_wait=context.log.info) as con:
         channel = get_channel(con, context.partition_key)
         result = sync_channel(
@@ -34,9 +51,10 @@ def raw_amazon_orders(
             run_id=context.run.run_id,
             until=parse_instant(config.until, "--until") if config.until else None,
             account=amazon.credentials_account,
-            progress=context.log.info,
+            now=now,
+            on_event=lambda event: context.log.info(f"{channel.name}: {event}"),
         )
-    lag = (utcnow() - result.watermark).total_seconds() / 60 if result.watermark else None
+    lag = (now() - result.watermark).total_seconds() / 60 if result.watermark else None
     return MaterializeResult(
         metadata={
             "channel": channel.name,

@@ -28,7 +28,7 @@ import duckdb
 
 from pipelines.channels import add_channel, get_channel
 from pipelines.sandbox import marketplace
-from pipelines.transform import append_movements
+from pipelines.ledger import append_movements
 
 GENERATOR_VERSION = 1
 SPAN_DAYS = 365
@@ -37,26 +37,26 @@ CHANNELS = {
     "Amazon EU": ["A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS"],
     "Amazon JP": ["A1VC38T7YXB528"],
 }
+# each channel's marketplaces with the cumulative share of orders up to each; what the simulation knows
+# of a marketplace (its name, country, currency, tax rate and price level) is the sandbox's
+SHARES = {"ATVPDKIKX0DER": 0.40, "A2EUQ1WTGCTBG2": 0.48, "A1AM78C64UM0Y8": 0.53, "A1F83G8C2ARO7P": 0.65,
+          "A1PA6795UKMFR9": 0.77, "A13V1IB3VIYZZH": 0.84, "APJ6JRA9NG5V4": 0.89, "A1RKKUPIHCS9HS": 0.94,
+          "A1VC38T7YXB528": 1.00}
 # (idx, id, name, country, currency, decimals, tax rate, usd rate, email domain, channel, cumulative share)
 MARKETPLACES = [
-    (1, "ATVPDKIKX0DER", "Amazon.com", "US", "USD", 2, "0.08", "1", "marketplace.amazon.com", "Amazon NA", 0.40),
-    (2, "A2EUQ1WTGCTBG2", "Amazon.ca", "CA", "CAD", 2, "0.13", "1.35", "marketplace.amazon.ca", "Amazon NA", 0.48),
-    (3, "A1AM78C64UM0Y8", "Amazon.com.mx", "MX", "MXN", 2, "0.16", "17", "marketplace.amazon.com.mx", "Amazon NA", 0.53),
-    (4, "A1F83G8C2ARO7P", "Amazon.co.uk", "GB", "GBP", 2, "0.20", "0.8", "marketplace.amazon.co.uk", "Amazon EU", 0.65),
-    (5, "A1PA6795UKMFR9", "Amazon.de", "DE", "EUR", 2, "0.19", "0.92", "marketplace.amazon.de", "Amazon EU", 0.77),
-    (6, "A13V1IB3VIYZZH", "Amazon.fr", "FR", "EUR", 2, "0.20", "0.92", "marketplace.amazon.fr", "Amazon EU", 0.84),
-    (7, "APJ6JRA9NG5V4", "Amazon.it", "IT", "EUR", 2, "0.22", "0.92", "marketplace.amazon.it", "Amazon EU", 0.89),
-    (8, "A1RKKUPIHCS9HS", "Amazon.es", "ES", "EUR", 2, "0.21", "0.92", "marketplace.amazon.es", "Amazon EU", 0.94),
-    (9, "A1VC38T7YXB528", "Amazon.co.jp", "JP", "JPY", 0, "0.10", "150", "marketplace.amazon.co.jp", "Amazon JP", 1.00),
+    (index, mid, info.name, info.country, info.currency, 0 if info.currency == "JPY" else 2, str(info.tax_rate),
+     str(info.usd_rate), info.email_domain, channel, SHARES[mid])
+    for index, (channel, mid) in enumerate(((c, m) for c, ids in CHANNELS.items() for m in ids), start=1)
+    for info in [marketplace.MARKETPLACES[mid]]
 ]
 # the sandbox's names and places, so generated buyers look like the sandbox's
-PLACES = marketplace._PLACES
-FIRST_NAMES = marketplace._FIRST_NAMES
-LAST_NAMES = marketplace._LAST_NAMES
-STREETS = marketplace._STREETS
-COMPANY_WORDS = marketplace._COMPANY_WORDS
+PLACES = marketplace.PLACES
+FIRST_NAMES = marketplace.FIRST_NAMES
+LAST_NAMES = marketplace.LAST_NAMES
+STREETS = marketplace.STREETS
+COMPANY_WORDS = marketplace.COMPANY_WORDS
 COMPANY_SUFFIXES = ["LLC", "Ltd", "GmbH", "Inc"]
-GIFT_MESSAGES = marketplace._GIFT_MESSAGES
+GIFT_MESSAGES = marketplace.GIFT_MESSAGES
 CANCEL_REASON = "Buyer requested cancellation"
 
 # the status mix: cumulative shares of a uniform draw
@@ -406,13 +406,13 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
         # the catalog: every known SKU, stocked with 100..999 units
         con.execute(f"""
             insert into products
-            select 'PRD-' || substr(md5(code), 1, 16), code, 'Product ' || code,
+            select product_id_for(code), code, 'Product ' || code,
                    ((500 + (hash('price:' || code) % 9500)::bigint) / 100)::decimal(18, 2), false
             from (select 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
             where code not in (select product_code from products)
         """)
         append_movements(con, f"""
-            select 'PRD-' || substr(md5(code), 1, 16), code, null, 100 + bh(range, 'stock') % 900, 'adjustment'
+            select product_id_for(code), code, null, 100 + bh(range, 'stock') % 900, 'adjustment'
             from (select range, 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
         """)
         catalog_seconds = time.perf_counter() - started

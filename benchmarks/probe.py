@@ -7,23 +7,12 @@ peak; the runner also reads the child's peak from wait4(), so no measurement see
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 
 STARTED = time.perf_counter()
 
-
-def peak_rss_mb() -> float:
-    """This process image's high-water mark (VmHWM; ru_maxrss would include the parent's at fork)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from benchmarks.memory import peak_rss_mb  # noqa: E402  (light: the clock above starts first)
 
 
 def _emit(result: dict) -> None:
@@ -66,7 +55,7 @@ def baseline_capped(db: str) -> dict:
 
 def transform_run(db: str, *, rebuild: bool, profile: bool = False) -> dict:
     """A full rebuild or an incremental transform, timed (or profiled statement by statement)."""
-    import assets.schemas  # noqa: F401  the product loads pandera on first use: a start-up cost, kept off the clock
+    import pipelines.contracts  # noqa: F401  the product loads pandera on first use: a start-up cost, kept off the clock
     from pipelines.transform import transform
     from pipelines.warehouse import connect
 
@@ -86,33 +75,32 @@ def transform_run(db: str, *, rebuild: bool, profile: bool = False) -> dict:
 
 
 def extract(db: str, channel_name: str) -> dict:
+    """One sync_channel, with where its time goes told by its own events: waiting for the usage plan,
+    landing pages in DuckDB, and the rest (the HTTP calls through python-amazon-sp-api)."""
+    from pipelines import clock
     from pipelines.channels import get_channel
+    from pipelines.events import PageLanded, RateLimitWait, Retry
     from pipelines.extract import sync_channel
     from pipelines.warehouse import connect
 
-    import pipelines.extract as extract_module
+    spent = {"land_seconds": 0.0, "sleep_seconds": 0.0}
 
-    # where the client's time goes: the HTTP calls (python-amazon-sp-api) and landing pages in DuckDB
-    spent = {"http_seconds": 0.0, "land_seconds": 0.0, "sleep_seconds": 0.0}
+    def on_event(event) -> None:
+        if isinstance(event, PageLanded):
+            spent["land_seconds"] += event.land_seconds
+        elif isinstance(event, RateLimitWait):
+            spent["sleep_seconds"] += event.seconds
+        elif isinstance(event, Retry) and event.delay:
+            spent["sleep_seconds"] += event.delay
 
-    def timed(name, function):
-        def wrapper(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return function(*args, **kwargs)
-            finally:
-                spent[name] += time.perf_counter() - started
-        return wrapper
-
-    extract_module.search_orders_page = timed("http_seconds", extract_module.search_orders_page)
-    extract_module._Extractor._land = timed("land_seconds", extract_module._Extractor._land)
     con = connect(db)
     channel = get_channel(con, channel_name)
     started = time.perf_counter()
-    result = sync_channel(con, channel, run_id=f"bench-extract-{time.time_ns()}",
-                          sleep=timed("sleep_seconds", time.sleep))
+    result = sync_channel(con, channel, run_id=f"bench-extract-{time.time_ns()}", now=clock.from_environment(),
+                          on_event=on_event)
     seconds = time.perf_counter() - started
     con.close()
+    spent["http_seconds"] = seconds - spent["land_seconds"] - spent["sleep_seconds"]
     return {"seconds": seconds, "pages": result.pages, "api_calls": result.api_calls,
             "orders_fetched": result.orders_fetched, "orders_stored": result.orders_stored,
             "rate_limit_wait_seconds": result.rate_limit_wait_seconds, "retries": result.retries,
@@ -122,11 +110,12 @@ def extract(db: str, channel_name: str) -> dict:
 def nochange_dagster(db: str, channel_name: str | None = None) -> dict:
     """The CLI's sync path in-process: imports, then run_sync (Dagster execute_in_process)."""
     import_started = time.perf_counter()
-    import pipelines.cli as cli
+    import pipelines.cli  # noqa: F401
     import pipelines.definitions  # noqa: F401  (what run_sync imports: dagster, assets, pandera)
+    from pipelines.runs import run_sync
 
     imported = time.perf_counter()
-    reports = cli.run_sync(db, channel_name, quiet=True)
+    reports = run_sync(db, channel_name)
     finished = time.perf_counter()
     return {"import_seconds": imported - import_started, "run_sync_seconds": finished - imported,
             "since_interpreter_start_seconds": finished - STARTED,
@@ -136,8 +125,11 @@ def nochange_dagster(db: str, channel_name: str | None = None) -> dict:
 def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
     import_started = time.perf_counter()
-    from assets.core import CORE_TABLES, _check, _orders_per_day
+    from pipelines import clock
+    from pipelines.assets.core import CORE_TABLES
     from pipelines.channels import get_channel, list_channels
+    from pipelines.contracts import check_table
+    from pipelines.sync_report import core_table_counts, orders_per_day
     from pipelines.extract import sync_channel
     from pipelines.transform import transform
     from pipelines.warehouse import open_for_writing
@@ -149,7 +141,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     for channel in channels:
         with open_for_writing(db) as con:
             started = time.perf_counter()
-            sync_channel(con, channel, run_id=f"bench-direct-{time.time_ns()}")
+            sync_channel(con, channel, run_id=f"bench-direct-{time.time_ns()}", now=clock.from_environment())
             extract_seconds += time.perf_counter() - started
         with open_for_writing(db) as con:
             started = time.perf_counter()
@@ -157,15 +149,12 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
             transform_seconds += time.perf_counter() - started
             # what the core asset does after the transform: metadata queries and blocking checks
             started = time.perf_counter()
-            for sql in ("select count(*) from orders where status = 'Pending'",
-                        "select count(*) from products where is_placeholder",
-                        "select count(*) from quarantine"):
-                con.execute(sql).fetchone()
-            _orders_per_day(con)
+            core_table_counts(con, CORE_TABLES)
+            orders_per_day(con)
             per_table = {}
             for table in CORE_TABLES:
                 table_started = time.perf_counter()
-                _check(con, table)
+                check_table(con, table)
                 per_table[table] = round(time.perf_counter() - table_started, 3)
             checks_seconds += time.perf_counter() - started
     return {"import_seconds": imported - import_started, "extract_seconds": extract_seconds,

@@ -246,6 +246,7 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
     rate = SEARCH_RATE * speedup
 
     with RemoteSandbox(seed=5, start=start, speedup=speedup, env=env, cwd=ROOT) as sandbox:
+        env = sandbox.living_in_its_time(env)
         sandbox.simulate(hours=n_orders / rate_per_hour, **simulate)
         sandbox.advance(minutes=10)
 
@@ -526,13 +527,14 @@ def bench_size(n: int, work: Path, env: dict, *, seed: int, repeat: int, profile
         sandbox = sandbox_channel(db, env, orders=2000)
         try:
             # landing a page checks its hashes against the channel's raw rows: does that grow with the table?
-            landed = run_probe("extract", str(db), "Sandbox", env=env)
+            landed = run_probe("extract", str(db), "Sandbox", env=sandbox.living_in_its_time(env))
             entry["landing"] = {"pages": landed["pages"], "orders": landed["orders_fetched"],
                                 "land_seconds": landed["land_seconds"],
                                 "land_ms_per_page": round(1000 * landed["land_seconds"] / max(1, landed["pages"]), 1),
                                 "sync_seconds": round(landed["seconds"], 3)}
             log(f"{n:,} orders: landing {entry['landing']['land_ms_per_page']} ms per page")
-            entry["nochange_sync"] = bench_nochange(db, sandbox, dagster_env, repeats=1, channel="Sandbox")
+            entry["nochange_sync"] = bench_nochange(db, sandbox, sandbox.living_in_its_time(dagster_env), repeats=1,
+                                                    channel="Sandbox")
         finally:
             sandbox.stop()
     entry["db_mb_final"] = round(db.stat().st_size / 1e6, 1)
@@ -707,7 +709,7 @@ def render_markdown(results: dict) -> str:
         entry = results["by_size"][str(size)]
         profile = entry.get("rebuild_profile")
         if profile:
-            lines += ["", f"Rebuild at {size:,} orders, statement by statement ({profile['total_seconds']:.1f} s "
+            lines += ["", f"Rebuild at {size:,} orders, step by step ({profile['total_seconds']:.1f} s "
                       "profiled; top steps):", "", "| Step | Seconds | Share | Peak RSS MB during step |",
                       "|---|---:|---:|---:|"]
             for step in profile["steps"][:10]:
@@ -845,7 +847,8 @@ def run(argv: list[str] | None = None) -> dict:
         log(f"no-change sync: amazon-orders sync against a synced sandbox channel ({options['nochange_orders']:,} orders)")
         sandbox = sandbox_channel(db, dagster_env, orders=options["nochange_orders"], speedup=args.speedup)
         try:
-            results["nochange"] = bench_nochange(db, sandbox, dagster_env, repeats=options["nochange_repeats"])
+            results["nochange"] = bench_nochange(db, sandbox, sandbox.living_in_its_time(dagster_env),
+                                                 repeats=options["nochange_repeats"])
             results["nochange"]["orders_in_sandbox"] = options["nochange_orders"]
         finally:
             sandbox.stop()

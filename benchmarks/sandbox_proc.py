@@ -2,9 +2,8 @@
 
 `python -m benchmarks.sandbox_proc --seed 5 --start 2026-01-01T00:00:00Z --speedup 2000` serves a
 `SandboxServer` and prints `READY <url>`; `RemoteSandbox` starts one and drives it over the
-sandbox's admin endpoints plus a few of its own under /_sandbox/bench/: what was requested
-(the server's `requests` records), how long each searchOrders took on the server, how many orders
-a window holds, and a reset of the rate limits.
+sandbox's admin endpoints: the marketplace, what was served (the server's request records, each
+with the time it took on the server), how many orders a window holds, a reset of the rate limits.
 """
 
 from __future__ import annotations
@@ -15,53 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime
 
 import httpx
 
 from pipelines.sandbox import Marketplace, SandboxServer
 from pipelines.sandbox.marketplace import format_time, parse_time
-from pipelines.sandbox.server import _json
-
-
-class BenchSandboxServer(SandboxServer):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.search_seconds: list[float] = []
-        self.mark = 0
-
-    def _search(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return super()._search(*args, **kwargs)
-        finally:
-            self.search_seconds.append(time.perf_counter() - started)
-
-    def _admin(self, method, path, body):
-        if not path.startswith("/_sandbox/bench/"):
-            return super()._admin(method, path, body)
-        action = path[len("/_sandbox/bench/"):]
-        args = json.loads(body) if body else {}
-        if action == "stats":
-            with self._lock:
-                records = [{"path": r["path"], "status": r["status"]} for r in self.requests[self.mark:]]
-            return _json(200, {"requests": records, "search_seconds": list(self.search_seconds)})
-        if action == "reset_stats":
-            with self._lock:
-                self.mark = len(self.requests)
-                self.search_seconds.clear()
-            return _json(200, {})
-        if action == "reset_rate_limits":
-            self.reset_rate_limits()
-            return _json(200, {})
-        if action == "count":
-            market = self.marketplace
-            before = parse_time(args["before"]) if args.get("before") else market.now
-            found = market.search(time_field="lastUpdatedTime", after=parse_time(args["after"]), before=before,
-                                  marketplace_ids=args.get("marketplace_ids"))
-            return _json(200, {"count": len(found), "now": format_time(market.now)})
-        return _json(404, {"error": f"no bench endpoint {action}"})
+from pipelines.sandbox.server import ORDERS_PATH
 
 
 class RemoteSandbox:
@@ -78,7 +37,9 @@ class RemoteSandbox:
             raise RuntimeError(f"the sandbox process did not start: {line!r}")
         self.url = line.split()[1]
         self.token_url = self.url + "/auth/o2/token"
+        self.clock_url = self.url + "/_sandbox/clock"
         self.http = httpx.Client(base_url=self.url, timeout=600)
+        self.mark = 0
 
     def _post(self, path: str, payload: dict | None = None) -> dict:
         response = self.http.post(path, content=json.dumps(payload or {}))
@@ -91,6 +52,10 @@ class RemoteSandbox:
     def advance(self, **kwargs) -> datetime:
         return parse_time(self._post("/_sandbox/advance", kwargs)["now"])
 
+    def living_in_its_time(self, env: dict) -> dict:
+        """The environment of a product process that reads the time from this sandbox's marketplace."""
+        return {**env, "AMAZON_ORDERS_CLOCK_URL": self.clock_url}
+
     def now(self) -> datetime:
         return parse_time(self.http.get("/_sandbox/clock").json()["now"])
 
@@ -98,16 +63,19 @@ class RemoteSandbox:
         payload = {"after": format_time(after), "marketplace_ids": marketplace_ids}
         if before is not None:
             payload["before"] = format_time(before)
-        return self._post("/_sandbox/bench/count", payload)["count"]
+        return self._post("/_sandbox/count", payload)["count"]
 
     def stats(self) -> dict:
-        return self._post("/_sandbox/bench/stats")
+        """What was served since the last reset_stats(), and each searchOrders' time on the server."""
+        served = self.http.get("/_sandbox/requests", params={"since": self.mark}).json()["requests"]
+        return {"requests": [{"path": r["path"], "status": r["status"]} for r in served],
+                "search_seconds": [r["seconds"] for r in served if r["path"] == ORDERS_PATH]}
 
     def reset_stats(self) -> None:
-        self._post("/_sandbox/bench/reset_stats")
+        self.mark = self.http.get("/_sandbox/requests", params={"since": 2**62}).json()["total"]
 
     def reset_rate_limits(self) -> None:
-        self._post("/_sandbox/bench/reset_rate_limits")
+        self._post("/_sandbox/rate_limits/reset")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -134,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("--speedup", type=float, default=1.0)
     args = parser.parse_args(argv)
     market = Marketplace(seed=args.seed, start=parse_time(args.start))
-    server = BenchSandboxServer(market, speedup=args.speedup)
+    server = SandboxServer(market, speedup=args.speedup)
 
     def stop(signum, frame):
         raise KeyboardInterrupt  # serve_forever stops on it and closes the socket

@@ -1,4 +1,5 @@
-"""The SP-API Orders v2026-01-01 client for a channel, built on python-amazon-sp-api.
+"""The SP-API Orders v2026-01-01 client for a channel, built on python-amazon-sp-api, and what its
+failures mean.
 
 Three quirks of the client are handled here rather than worked around at call sites:
 - `SP_API_DEFAULT_MARKETPLACE` silently replaces the marketplace passed in: the endpoint and
@@ -13,9 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import httpx
 from sp_api.api import OrdersV20260101
 from sp_api.auth import AccessTokenClient
+from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
+from sp_api.base import exceptions as spe
+from sp_api.base.credential_provider import MissingCredentials
 
 from pipelines.channels import Channel
 
@@ -31,6 +36,13 @@ class Endpoint:
     endpoint: str
     marketplace_id: str
     region: str
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: list
+    next_token: str | None
+    rate_limit: str | None  # x-amzn-RateLimit-Limit, when Amazon sends it
 
 
 class MalformedResponse(RuntimeError):
@@ -76,20 +88,67 @@ def orders_client(channel: Channel, account: str = "default") -> OrdersV20260101
 
 
 def forget_access_token(client: OrdersV20260101) -> None:
-    """Drop the cached access token so the next call fetches a fresh one (after a 403 'expired')."""
+    """Drop the cached access token so the next call fetches a fresh one (after a 403)."""
     from sp_api.auth.access_token_client import cache
 
     cache.pop(client._auth._get_cache_key(), None)
 
 
-def search_orders_page(client: OrdersV20260101, params: dict) -> dict:
+def search_orders_page(client: OrdersV20260101, params: dict) -> Page:
     response = client.search_orders(**params)
     payload = response.payload
     if not isinstance(payload, dict) or not isinstance(payload.get("orders"), list):
         raise MalformedResponse("the response had no 'orders' list (empty, truncated or not JSON)")
-    return {
-        "orders": payload["orders"],
-        "next_token": response.next_token,
-        "last_updated_before": payload.get("lastUpdatedBefore"),
-        "rate_limit": response.rate_limit,
-    }
+    return Page(payload["orders"], response.next_token, response.rate_limit)
+
+
+# -- what a failure means --------------------------------------------------------------------------
+# Decided from the HTTP status (the exception class python-amazon-sp-api raises for it), never from
+# the words of Amazon's message, which are terse and may change.
+THROTTLED = "throttled"  # 429: wait for the usage plan
+TRANSIENT = "transient"  # 5xx, timeouts, broken connections, unreadable bodies: back off and retry
+FORBIDDEN = "forbidden"  # 403: the access token may have expired
+INVALID = "invalid"  # 400: Amazon refused the request's parameters
+FINAL = "final"  # anything else (404, 413, 415, a refused refresh token, no credentials)
+
+_BY_EXCEPTION = [
+    (spe.SellingApiRequestThrottledException, THROTTLED),
+    (spe.SellingApiForbiddenException, FORBIDDEN),
+    (spe.SellingApiBadRequestException, INVALID),
+    ((spe.SellingApiServerException, spe.SellingApiTemporarilyUnavailableException,
+      spe.SellingApiGatewayTimeoutException, MalformedResponse, httpx.TimeoutException, httpx.TransportError),
+     TRANSIENT),
+    ((spe.SellingApiNotFoundException, spe.SellingApiStateConflictException, spe.SellingApiTooLargeException,
+      spe.SellingApiUnsupportedFormatException), FINAL),
+    # an HTTP status python-amazon-sp-api has no class for (502, say) is the server's trouble
+    (spe.SellingApiException, TRANSIENT),
+]
+
+
+def classify(error: BaseException) -> str:
+    if isinstance(error, AuthorizationError):
+        # LWA answering 429 or 5xx is as transient as the Orders API doing so; a 4xx (a revoked
+        # refresh token, say) is final
+        status = error.status_code if isinstance(error.status_code, int) else 0
+        return TRANSIENT if status == 429 or status >= 500 else FINAL
+    for kinds, meaning in _BY_EXCEPTION:
+        if isinstance(error, kinds):
+            return meaning
+    return FINAL
+
+
+def describe(error: BaseException) -> str:
+    """The cause of a failed call in one line, without anything from the credentials."""
+    if isinstance(error, spe.SellingApiException):
+        status = getattr(error, "code", "?")
+        return f"HTTP {status} {getattr(error, 'amzn_code', '') or ''}: {getattr(error, 'message', '') or ''}".strip()
+    if isinstance(error, AuthorizationError):
+        return f"LWA token request failed: HTTP {error.status_code} {error.error_code}"
+    if isinstance(error, httpx.TimeoutException):
+        # the timeout the client was built with (read at call time, as orders_client does)
+        return f"no answer within {HTTP_TIMEOUT_SECONDS:g} s (timeout)"
+    if isinstance(error, httpx.TransportError):
+        return f"connection failed ({type(error).__name__})"
+    if isinstance(error, MissingCredentials):
+        return "no SP-API credentials: set LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN"
+    return f"{type(error).__name__}: {error}"

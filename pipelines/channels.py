@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import duckdb
 
+from pipelines.clock import Clock, system_now
 from pipelines.timeutil import parse_instant
 
 
@@ -31,20 +32,21 @@ def add_channel(
     start: str | datetime | None = None,
     endpoint: str | None = None,
     token_url: str | None = None,
+    now: Clock = system_now,
 ) -> Channel:
     name = name.strip()
     if not name:
         raise ChannelError("a channel needs a name")
     if not marketplace_ids:
         raise ChannelError(f"channel {name!r} needs at least one --marketplace")
-    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
-    start_at = parse_instant(start, "--start") if start else now
+    added_at = now().replace(microsecond=0)
+    start_at = parse_instant(start, "--start") if start else added_at
     if get_channel(con, name, missing_ok=True):
         raise ChannelError(f"channel {name!r} already exists; pick another name")
     channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url)
     con.execute(
         "insert into channels values (?, ?, ?, ?, ?, ?)",
-        [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, now],
+        [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, added_at],
     )
     return channel
 

@@ -7,7 +7,8 @@ import os
 import sys
 import textwrap
 
-from pipelines.warehouse import WarehouseBusy, connect, open_for_writing, warehouse_path
+from pipelines.runs import SyncFailed
+from pipelines.warehouse import WarehouseBusy, connect, open_for_writing
 
 
 class CommandError(Exception):
@@ -20,14 +21,17 @@ def _say(message: str) -> None:
 
 # -- channels -----------------------------------------------------------------------------------
 def cmd_channel_add(args) -> None:
-    from pipelines.channels import add_channel
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.channels import add_channel, list_channels
     from pipelines.instance import get_instance
-    from assets.extract import channels_partitions
+
+    from pipelines import clock
 
     with open_for_writing(args.db) as con:
         channel = add_channel(con, args.name, args.marketplace, start=args.start, endpoint=args.endpoint,
-                              token_url=args.token_url)
-    get_instance().add_dynamic_partitions(channels_partitions.name, [channel.name])
+                              token_url=args.token_url, now=clock.from_environment())
+        registered = [c.name for c in list_channels(con)]
+    follow_channel_registry(get_instance(), registered)
     _say(f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
          f"orders created from {channel.start_at:%Y-%m-%dT%H:%M:%SZ} on")
 
@@ -45,46 +49,10 @@ def cmd_channel_list(args) -> None:
 
 
 # -- sync ---------------------------------------------------------------------------------------
-def run_sync(db, channel: str | None = None, until: str | None = None, *, quiet: bool = False,
-             log_level: str = "INFO") -> list[dict]:
-    """Run the Dagster sync job once per channel, recorded in the project's Dagster instance."""
-    from pipelines.channels import get_channel, list_channels
-    from pipelines.definitions import defs
-    from pipelines.instance import get_instance
-    from assets.extract import channels_partitions
-    from pipelines.sync_report import summarise_run
-
-    os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
-    with open_for_writing(db) as con:
-        names = [get_channel(con, channel).name] if channel else [c.name for c in list_channels(con)]
-    if not names:
-        raise CommandError("no channels to sync: add one with `amazon-orders channel add`")
-    instance = get_instance()
-    known = set(instance.get_dynamic_partitions(channels_partitions.name))
-    instance.add_dynamic_partitions(channels_partitions.name, [n for n in names if n not in known])
-    job = defs.resolve_job_def("sync_job")
-    reports, failures = [], []
-    for name in names:
-        run_config = {
-            "ops": {"raw_amazon_orders": {"config": {"until": until}}},
-            # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
-            "loggers": {"cli_progress": {"config": {"log_level": log_level}}},
-        }
-        result = job.execute_in_process(instance=instance, partition_key=name, run_config=run_config,
-                                        raise_on_error=False)
-        report = summarise_run(result, name)
-        reports.append(report)
-        if not result.success:
-            failures.append(report["error"])  # said once, as the command's error line
-        elif not quiet:
-            _say(report["line"])
-    if failures:
-        raise CommandError("; ".join(failures))
-    return reports
-
-
 def cmd_sync(args) -> None:
-    run_sync(args.db, args.channel, args.until)
+    from pipelines.runs import run_sync
+
+    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]))
 
 
 def cmd_rebuild(args) -> None:
@@ -280,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (CommandError, WarehouseBusy, FileNotFoundError, ValueError) as error:
+    except (CommandError, SyncFailed, WarehouseBusy, FileNotFoundError, ValueError) as error:
         print(f"amazon-orders: {error}", file=sys.stderr)
         return 1
     return 0

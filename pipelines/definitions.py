@@ -1,4 +1,5 @@
-"""The Dagster code location: assets, checks, the sync job per channel and its schedule."""
+"""The Dagster code location: assets, checks, the sync job per channel, its schedule, and the sensor
+that keeps the channel partitions in step with the channels table."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     Definitions,
+    DefaultSensorStatus,
     RunRequest,
     ScheduleDefinition,
+    SensorResult,
     SkipReason,
     define_asset_job,
     schedule,
+    sensor,
 )
 
-from assets.core import core_tables, core_tables_match_schemas
-from assets.extract import channels_partitions, raw_amazon_orders
-from assets.privacy import purged_buyer_pii
+from pipelines.assets.core import core_tables, core_tables_match_schemas
+from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
+from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
@@ -50,6 +54,23 @@ def sync_job_schedule(context):
     return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
 
 
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keep the channel partitions exactly the channels of the warehouse's channels table.",
+)
+def channel_registry_sensor(context, warehouse: WarehouseResource):
+    try:
+        channels = warehouse.channel_names()
+    except (FileNotFoundError, RuntimeError) as reason:  # no warehouse yet, or a sync is writing
+        return SkipReason(str(reason))
+    add, delete = registry_changes(context.instance.get_dynamic_partitions(channels_partitions.name), channels)
+    if not (add or delete):
+        return SkipReason("the channel partitions match the channels table")
+    return SensorResult(dynamic_partitions_requests=[
+        channels_partitions.build_add_request(add), channels_partitions.build_delete_request(delete)])
+
+
 purge_pii_job = define_asset_job(
     "purge_pii_job",
     selection=AssetSelection.assets(purged_buyer_pii),
@@ -69,6 +90,7 @@ defs = Definitions(
     asset_checks=[core_tables_match_schemas],
     jobs=[sync_job, purge_pii_job],
     schedules=[sync_job_schedule, purge_pii_job_schedule],
+    sensors=[channel_registry_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pipelines.channels import add_channel
-from pipelines.cli import run_sync
+from pipelines.clock import CLOCK_URL_VARIABLE
+from pipelines.runs import run_sync
 from pipelines.operations import create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.sync_report import table
@@ -43,7 +44,7 @@ def _show(db: str, title: str, sql: str) -> None:
 def _step(db: str, marketplace: Marketplace, title: str) -> None:
     marketplace.advance(minutes=3)  # Amazon serves changes once they are two minutes old
     print(f"\n=== {title} ===")
-    for report in run_sync(db, quiet=True, log_level="WARNING"):
+    for report in run_sync(db, log_level="WARNING"):
         print(f"sync: {report['line']}")
     _show(db, "orders", ORDERS)
 
@@ -60,6 +61,8 @@ def run_demo(db: str | None = None) -> None:
 
     marketplace = Marketplace(seed=2026, start=datetime.now(timezone.utc).replace(microsecond=0))
     with SandboxServer(marketplace, speedup=100) as sandbox:
+        # the product lives in the marketplace's time, which the demo moves minutes at a time
+        os.environ[CLOCK_URL_VARIABLE] = sandbox.url + "/_sandbox/clock"
         print(f"sandbox marketplace at {sandbox.url}; warehouse {db}")
         with open_for_writing(db) as con:
             add_channel(con, "Amazon Demo", ["ATVPDKIKX0DER"], start=marketplace.now,

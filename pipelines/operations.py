@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.transform import append_movements, book_ledger
+from pipelines.ledger import append_movements, book_orders
 from pipelines.warehouse import transaction
 
 
@@ -86,7 +86,7 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
         con.execute(
             """
             merge into products using (
-                select 'PRD-' || substr(md5(product_code), 1, 16) as product_id, product_code, product_name,
+                select product_id_for(product_code) as product_id, product_code, product_name,
                        list_price, false as is_placeholder
                 from catalog_import
             ) as incoming
@@ -104,7 +104,7 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
         adjusted = append_movements(
             con,
             """
-            select 'PRD-' || substr(md5(c.product_code), 1, 16), c.product_code, null,
+            select product_id_for(c.product_code), c.product_code, null,
                    c.on_hand - coalesce(i.on_hand, 0), 'adjustment'
             from catalog_import as c
             left join inventory as i using (product_code)
@@ -115,7 +115,8 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
 
 
 def _find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, str, bool]:
-    query = "select order_id, status, is_shipped, channel from orders where channel_order_id = ?"
+    """(order_id, status, is_shipped) of the order, or a refusal naming what was not found."""
+    query = "select order_id, status, is_shipped from orders where channel_order_id = ?"
     params = [channel_order_id]
     if channel:
         query += " and channel = ?"
@@ -125,22 +126,25 @@ def _find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, s
         raise OperationError(f"no order with Channel Order ID {channel_order_id!r}")
     if len(found) > 1:
         raise OperationError(f"order {channel_order_id!r} exists on several channels; name one with --channel")
-    return found[0][:3]
+    return found[0]
 
 
 def _book_for_order(con, order_id: str) -> int:
-    con.execute("create or replace temp table ledger_orders as select ? as order_id", [order_id])
-    return book_ledger(con)
+    return book_orders(con, "select ?", [order_id])
+
+
+def _is_canceled(con, status: str) -> bool:
+    return con.execute("select is_canceled from order_statuses where status = ?", [status]).fetchone()[0]
 
 
 def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None) -> str:
     order_id, status, is_shipped = _find_order(con, channel_order_id, channel)
-    if status == "Canceled":
-        raise OperationError(f"order {channel_order_id} is Canceled on Amazon; it cannot be shipped")
+    if _is_canceled(con, status):
+        raise OperationError(f"order {channel_order_id} is {status} on Amazon; it cannot be shipped")
     if is_shipped:
         raise OperationError(f"order {channel_order_id} is already marked shipped")
-    shipment_id = f"SHP-{order_id[3:]}"
     with transaction(con):
+        shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
         con.execute("insert into shipments values (?, ?, now()::timestamp)", [shipment_id, order_id])
         con.execute(
             """
@@ -170,8 +174,8 @@ def create_return(
     if quantity < 1:
         raise OperationError(f"--quantity must be at least 1 (got {quantity})")
     order_id, status, _ = _find_order(con, channel_order_id, channel)
-    if status == "Canceled":
-        raise OperationError(f"order {channel_order_id} is Canceled; there is nothing to return")
+    if _is_canceled(con, status):
+        raise OperationError(f"order {channel_order_id} is {status}; there is nothing to return")
     ordered, canceled = con.execute(
         "select sum(quantity), sum(canceled_quantity) from order_lines "
         "where order_id = ? and line_type = 'product' and product_code = ?",

@@ -41,7 +41,7 @@ def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
             create or replace temp table purgeable as
             select order_id, channel, channel_order_id, account_id, contact_id
             from orders
-            where status in ('Shipped', 'Canceled')
+            where status in (select status from order_statuses where is_final)
                 and amazon_updated_at < now()::timestamp - to_days(?)
             """,
             [days],

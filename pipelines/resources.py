@@ -8,7 +8,7 @@ from typing import Optional
 import duckdb
 from dagster import ConfigurableResource
 
-from pipelines.warehouse import open_for_writing, warehouse_path
+from pipelines.warehouse import connect, open_for_writing, warehouse_path
 
 
 class WarehouseResource(ConfigurableResource):
@@ -24,6 +24,16 @@ class WarehouseResource(ConfigurableResource):
     def writer(self, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
         with open_for_writing(self.resolved_path, on_wait=on_wait) as con:
             yield con
+
+    def channel_names(self) -> list[str]:
+        """The registry of channels, read without waiting for a writer."""
+        from pipelines.channels import list_channels
+
+        con = connect(self.resolved_path, read_only=True)
+        try:
+            return [channel.name for channel in list_channels(con)]
+        finally:
+            con.close()
 
 
 class AmazonSellerResource(ConfigurableResource):

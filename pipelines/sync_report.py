@@ -7,36 +7,30 @@ import duckdb
 from pipelines.timeutil import utcnow
 
 
-def _innermost_error(error) -> str:
-    while error.cause is not None:
-        error = error.cause
-    first = error.message.strip().splitlines()[0]
-    # SerializableErrorInfo messages start with the exception's class name
-    return first.split(": ", 1)[1] if ": " in first and first.split(": ", 1)[0].endswith(("Error", "Exception")) else first
-
-
-def summarise_run(result, channel: str) -> dict:
-    """One line about a finished sync_job run, and its figures."""
-    figures: dict = {"channel": channel, "run_id": result.run_id, "success": result.success}
-    for node in ("raw_amazon_orders", "core_tables"):
-        for materialization in result.asset_materializations_for_node(node):
-            figures.update({k: v.value for k, v in materialization.metadata.items()})
-    if not result.success:
-        failures = result.get_step_failure_events()
-        figures["error"] = _innermost_error(failures[0].step_failure_data.error) if failures else "run failed"
-        figures["line"] = f"{channel}: FAILED: {figures['error']}"
-        return figures
-    fetched = f"{channel}: {figures.get('pages', 0)} page(s), {figures.get('orders_fetched', 0)} orders fetched"
-    if "orders_added" not in figures:  # the core tables were not materialised: nothing new
-        changes = "no new order versions"
-    else:
-        changes = (
-            f"{figures['orders_added']} added, {figures['orders_updated']} updated, "
-            f"{figures['pending_orders']} pending, {figures['placeholders_created']} placeholders created, "
-            f"{figures['quarantined_versions_this_run']} quarantined"
+def orders_per_day(con: duckdb.DuckDBPyConnection) -> str:
+    """Orders per day by status over the two weeks up to the newest order, as a markdown table."""
+    rows = con.execute(
+        """
+        pivot (
+            select purchased_at::date as day, status
+            from orders
+            where purchased_at >= (select max(purchased_at) from orders)::date - 13
         )
-    figures["line"] = f"{fetched}, {changes}; watermark {figures.get('watermark')}"
-    return figures
+        on status using count(*) group by day order by day
+        """
+    ).df()
+    return rows.to_markdown(index=False) if not rows.empty else "no orders yet"
+
+
+def core_table_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
+    """Rows per table, and the figures an operator watches: pending orders, placeholders, quarantine."""
+    counts = {table: con.execute(f"select count(*) from {table}").fetchall()[0][0] for table in tables}
+    counts["pending_orders"], counts["placeholders_waiting"], counts["quarantined_versions"] = con.execute("""
+        select (select count(*) from orders where status in (select status from order_statuses where is_pending)),
+               (select count(*) from products where is_placeholder),
+               (select count(*) from quarantine)
+    """).fetchone()
+    return counts
 
 
 def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
@@ -71,13 +65,8 @@ def status_report(con: duckdb.DuckDBPyConnection) -> str:
         "Orders by status",
         table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
         "",
-        "Pending orders: {}   Placeholders waiting for a real product: {}   Quarantined order versions: {}".format(
-            *con.execute("""
-                select (select count(*) from orders where status in ('Pending', 'Pending Availability')),
-                       (select count(*) from products where is_placeholder),
-                       (select count(*) from quarantine)
-            """).fetchone()
-        ),
+        "Pending orders: {pending_orders}   Placeholders waiting for a real product: {placeholders_waiting}   "
+        "Quarantined order versions: {quarantined_versions}".format(**core_table_counts(con, ())),
     ]
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":

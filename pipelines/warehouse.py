@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from sql import read_sql
+from pipelines.sql import read_sql
 
 DEFAULT_DB = "data/warehouse.duckdb"
 

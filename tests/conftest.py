@@ -58,6 +58,7 @@ def seller_environment(folder: Path, monkeypatch) -> Path:
     monkeypatch.setenv("SP_API_REFRESH_TOKEN", REFRESH_TOKEN)
     monkeypatch.delenv("SP_API_DEFAULT_MARKETPLACE", raising=False)
     monkeypatch.delenv("AMAZON_ORDERS_DB", raising=False)
+    monkeypatch.delenv("AMAZON_ORDERS_CLOCK_URL", raising=False)
     # python-amazon-sp-api caches access tokens process-wide by token URL: a later test's sandbox
     # may get an earlier one's port
     access_token_client.cache.clear()
@@ -69,10 +70,16 @@ def marketplace():
     return Marketplace(seed=7)
 
 
+def live_in_sandbox_time(monkeypatch, server) -> None:
+    """The product (subprocesses too) reads the time from the sandbox's simulated marketplace."""
+    monkeypatch.setenv("AMAZON_ORDERS_CLOCK_URL", server.url + "/_sandbox/clock")
+
+
 @pytest.fixture
-def sandbox(marketplace):
+def sandbox(marketplace, monkeypatch):
     # a fast usage plan so paging tests do not wait on Amazon's real 0.0056 requests/s
     with SandboxServer(marketplace, speedup=5000) as server:
+        live_in_sandbox_time(monkeypatch, server)
         yield server
 
 

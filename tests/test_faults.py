@@ -14,8 +14,9 @@ from datetime import timedelta
 import pytest
 
 from conftest import core_tables
-from pipelines import amazon, extract
+from pipelines import amazon, calls
 from pipelines.channels import add_channel
+from pipelines.events import PageLanded, Retry, WindowOpened, WindowRestarted
 from pipelines.extract import SyncError, sync_channel
 from pipelines.sandbox import Item, SandboxServer
 from pipelines.timeutil import iso
@@ -47,32 +48,38 @@ class Warehouse:
 
     def __init__(self, path, server, start):
         self.con = connect(path)
+        self.marketplace = server.marketplace
         self.channel = add_channel(self.con, CHANNEL, list(MARKETPLACES), start=start, endpoint=server.url,
                                    token_url=server.token_url)
         self.clock = VirtualClock()
-        self.messages: list[str] = []
+        self.events: list = []
         self.on_page = None  # called with the page number after each page lands
         self.runs = 0
 
-    def _progress(self, message: str) -> None:
-        self.messages.append(message)
-        if self.on_page and ": page " in message:
-            self.on_page(int(message.split(": page ")[1].split(",")[0]))
+    def _event(self, event) -> None:
+        self.events.append(event)
+        if self.on_page and isinstance(event, PageLanded):
+            self.on_page(event.page)
 
     def sync(self):
-        """Extract and transform; a SyncError propagates after the extract (the transform is not run)."""
+        """Extract and transform; a SyncError propagates after the extract (the transform is not run).
+        `events` are then this sync's."""
         self.runs += 1
-        result = sync_channel(self.con, self.channel, run_id=f"run-{self.runs}", sleep=self.clock.sleep,
-                              clock=self.clock, progress=self._progress)
+        self.events = []
+        result = sync_channel(self.con, self.channel, run_id=f"run-{self.runs}", now=self.marketplace.naive_now,
+                              sleep=self.clock.sleep, clock=self.clock, on_event=self._event)
         transform(self.con)
         return result
+
+    def backoffs(self) -> list[str]:
+        return [str(e).split("; ")[-1] for e in self.events if isinstance(e, Retry)]
+
+    def of(self, kind) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
 
     def watermark(self):
         row = self.con.execute("select watermark from channel_sync_state where channel = ?", [CHANNEL]).fetchone()
         return row[0] if row else self.channel.start_at
-
-    def backoffs(self) -> list[str]:
-        return [m.split("; ")[-1] for m in self.messages if "; retry " in m]
 
     def tables(self):
         return core_tables(self.con)
@@ -161,7 +168,7 @@ def test_a_429_then_success(marketplace, warehouses, faulty):
 def test_retryable_fault_burst(marketplace, warehouses, faulty, monkeypatch, short_timeout, kind, where):
     """Two faults in a row on one request: retried after 1 s and 2 s (a 429 as soon as the rate allows),
     then the same tables as a clean run."""
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -189,7 +196,7 @@ def test_a_timeout_is_described_with_the_timeout_in_force(marketplace, warehouse
 
 
 def test_expired_access_token_is_refreshed_once(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -216,20 +223,20 @@ def test_an_access_token_refused_twice_stops_the_sync(marketplace, warehouses, f
 
 
 def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
     warehouse.on_page = lambda page: page == 2 and faulty.inject("invalid_pagination_token")
     warehouse.sync()
-    assert any("pagination token refused; restarting the window" in m for m in warehouse.messages)
+    assert warehouse.of(WindowRestarted) == [WindowRestarted("refused")]
     searches = [r["params"] for r in faulty.requests if r["path"] != "/auth/o2/token"]
     first_pages = [p for p in searches if "paginationToken" not in p]
     assert len(first_pages) == 2
-    # the restarted window asks for exactly the window Amazon echoed on its first page
-    assert "lastUpdatedBefore" not in first_pages[0]
-    assert first_pages[1]["lastUpdatedBefore"] == iso(warehouse.watermark()) == iso(clean.watermark())
-    assert first_pages[1]["lastUpdatedAfter"] == first_pages[0]["lastUpdatedAfter"]
+    # the restarted window asks for exactly the window it asked for before, and every page repeats it
+    filters = {key: first_pages[0][key] for key in ("marketplaceIds", "lastUpdatedAfter", "lastUpdatedBefore")}
+    assert filters["lastUpdatedBefore"] == iso(warehouse.watermark()) == iso(clean.watermark())
+    assert all({key: p.get(key) for key in filters} == filters for p in searches)
     assert warehouse.tables() == clean.tables()
     warehouse.assert_nothing_doubled()
 
@@ -237,7 +244,7 @@ def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, f
 def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace, warehouses, faulty,
                                                                       monkeypatch):
     """No endless restart: a bounded number of restarts, then one clear line and the watermark where it was."""
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     faulty.token_ttl = timedelta(seconds=-1)  # every pagination token has expired when it is used
@@ -262,7 +269,7 @@ def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace
 
 
 def test_a_page_that_repeats_an_order_from_the_previous_page(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -277,7 +284,7 @@ def test_a_server_that_keeps_answering_500(marketplace, warehouses, faulty):
     """One clear error, bounded backoff, the watermark unchanged; the next sync completes."""
     clean, warehouse = warehouses()
     populate(marketplace)
-    faulty.inject("500", extract.MAX_ATTEMPTS)
+    faulty.inject("500", calls.MAX_ATTEMPTS)
     with pytest.raises(SyncError) as failure:
         warehouse.sync()
     message = str(failure.value)
@@ -295,10 +302,10 @@ def test_a_server_that_keeps_answering_500(marketplace, warehouses, faulty):
 
 
 def test_a_server_that_fails_mid_window_resumes_at_its_cursor(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(extract, "PAGE_SIZE", 5)
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
-    warehouse.on_page = lambda page: page == 2 and faulty.inject("503", extract.MAX_ATTEMPTS)
+    warehouse.on_page = lambda page: page == 2 and faulty.inject("503", calls.MAX_ATTEMPTS)
     with pytest.raises(SyncError, match="HTTP 503"):
         warehouse.sync()
     assert warehouse.watermark() == warehouse.channel.start_at
@@ -308,7 +315,7 @@ def test_a_server_that_fails_mid_window_resumes_at_its_cursor(marketplace, wareh
     populate(marketplace, hours=1)  # the marketplace moves on before the next sync
     clean.sync()
     result = warehouse.sync()
-    assert any("resuming an interrupted window" in m for m in warehouse.messages)
+    assert warehouse.of(WindowOpened)[0].resumed
     # the interrupted window is finished from its cursor, then what changed since is fetched in the same sync
     assert result.window[0] < clean.watermark() and warehouse.watermark() == clean.watermark()
     assert warehouse.tables() == clean.tables()
@@ -318,7 +325,7 @@ def test_a_server_that_fails_mid_window_resumes_at_its_cursor(marketplace, wareh
 def test_one_clear_error_through_the_cli(shop, monkeypatch):
     """Through `amazon-orders sync`: exit 1, nothing on stdout, progress then one error line on stderr,
     watermark kept."""
-    monkeypatch.setattr(extract, "MAX_ATTEMPTS", 1)  # no backoff: the CLI sleeps on the wall clock
+    monkeypatch.setattr(calls, "MAX_ATTEMPTS", 1)  # no backoff: the CLI sleeps on the wall clock
     shop.add_channel()
     shop.place(Item("MUG-01"))
     shop.sync()
@@ -399,5 +406,61 @@ def test_a_failing_token_endpoint_is_retried_and_a_refused_grant_is_not(marketpl
         warehouse.sync()
     assert str(failure.value) == (f"sync of channel {CHANNEL!r} failed: LWA token request failed: HTTP 400 "
                                   f"invalid_grant (watermark stays at {iso(watermark)})")
-    assert warehouse.backoffs() == ["retry 1 in 1 s", "retry 2 in 2 s"]  # no retry of a refused grant
+    assert warehouse.backoffs() == []  # no retry of a refused grant
     assert warehouse.watermark() == watermark
+
+
+def test_an_interrupted_window_resumed_25_hours_later_starts_again_and_lands_everything_once(
+        marketplace, warehouses, faulty, monkeypatch):
+    """Amazon's model: "The token will expire after 24 hours." A cursor that old is not sent; the window starts
+    again from its beginning, without a failed request first."""
+    monkeypatch.setattr(amazon, "PAGE_SIZE", 5)
+    clean, warehouse = warehouses()
+    populate(marketplace)
+    warehouse.on_page = lambda page: page == 2 and faulty.inject("503", calls.MAX_ATTEMPTS)
+    with pytest.raises(SyncError):
+        warehouse.sync()
+    assert warehouse.con.execute("select next_token is not null from channel_sync_state").fetchone() == (True,)
+    warehouse.on_page = None
+    marketplace.advance(hours=25)
+    before = len(faulty.requests)
+    clean.sync()
+    warehouse.sync()
+    assert warehouse.of(WindowRestarted) == [WindowRestarted("expired")]
+    served = [r for r in faulty.requests[before:] if r["path"] != "/auth/o2/token"]
+    assert {r["status"] for r in served} == {200}  # no failed request first
+    assert "paginationToken" not in served[0]["params"]  # the window starts again from its beginning
+    assert warehouse.tables() == clean.tables()
+    assert warehouse.watermark() == clean.watermark()
+    warehouse.assert_nothing_doubled()
+
+
+def test_a_refused_first_request_stops_with_one_line_naming_what_was_sent(marketplace, warehouses, faulty):
+    """A 400 on a window's first request is a bug or a bad channel setting: no retry, no restart."""
+    clean, warehouse = warehouses()
+    populate(marketplace, hours=0.5)
+    faulty.inject("400")
+    with pytest.raises(SyncError) as failure:
+        warehouse.sync()
+    message = str(failure.value)
+    assert "\n" not in message and message.startswith(f"sync of channel {CHANNEL!r} failed: Amazon refused")
+    assert "HTTP 400 InvalidInput" in message
+    assert f"marketplaceIds={','.join(MARKETPLACES)}" in message
+    assert f"lastUpdatedAfter={iso(warehouse.channel.start_at)}" in message and "lastUpdatedBefore=" in message
+    assert [r["status"] for r in faulty.requests if r["path"] != "/auth/o2/token"] == [400]
+    assert warehouse.watermark() == warehouse.channel.start_at
+
+
+def test_a_server_clock_a_little_behind_still_accepts_the_window(marketplace, warehouses, faulty):
+    """The before-bound leaves a margin for Amazon's clock being behind ours; far behind, the first request is
+    refused and the sync says what it sent."""
+    clean, warehouse = warehouses()
+    populate(marketplace, hours=0.5)
+    faulty.clock_skew = -timedelta(seconds=20)
+    clean.sync()
+    warehouse.sync()
+    assert warehouse.tables() == clean.tables()
+    populate(marketplace, hours=0.5)
+    faulty.clock_skew = -timedelta(minutes=5)
+    with pytest.raises(SyncError, match="Amazon refused the window's first request"):
+        warehouse.sync()

@@ -1,5 +1,6 @@
 """Tests for the SP-API sandbox: the simulated marketplace and its Amazon-like HTTP server."""
 
+import json
 import re
 import time
 import types
@@ -166,30 +167,118 @@ def test_api_requires_access_token(server):
 
 
 # -- searchOrders rules ------------------------------------------------------------------------
+# Each rule the sandbox enforces, with the sentence of Amazon's model it comes from. The clock of
+# these tests is 2026-01-01T00:00:00Z; Amazon's answer to any refusal is the same terse body.
+
+INVALID_INPUT = {"errors": [{"code": "InvalidInput", "message": "Invalid Input", "details": "Invalid Input"}]}
+RULES = [
+    ("You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.",
+     {}),
+    ("You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.",
+     {"lastUpdatedAfter": SINCE, "createdAfter": SINCE}),
+    ("If `createdAfter` is provided, neither `lastUpdatedAfter` nor `lastUpdatedBefore` may be provided.",
+     {"createdAfter": SINCE, "lastUpdatedBefore": SINCE}),
+    ("If `lastUpdatedAfter` is provided, neither `createdAfter` nor `createdBefore` may be provided.",
+     {"lastUpdatedAfter": SINCE, "createdBefore": SINCE}),
+    ("The date must be in [ISO 8601](https://developer-docs.amazon.com/sp-api/docs/iso-8601) format.",
+     {"lastUpdatedAfter": "yesterday"}),
+    # the strict reading of the parameter's format (RFC 3339's date-time): a time without its offset is refused
+    ('"format": "date-time"', {"lastUpdatedAfter": "2025-12-31T00:00:00"}),
+    ("if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
+     "of the request", {"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2025-12-31T23:58:30Z"}),
+    ("if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
+     "of the request", {"lastUpdatedAfter": "2025-12-31T12:00:00Z", "lastUpdatedBefore": "2025-12-31T11:00:00Z"}),
+    ("if provided must be equal to or after the `createdAfter` date and at least two minutes before the time of "
+     "the request", {"createdAfter": "2025-12-31T12:00:00Z", "createdBefore": "2025-12-31T11:00:00Z"}),
+    ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "0"}),
+    ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "101"}),
+    ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "ten"}),
+    ('"enum": ["BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE"', {"lastUpdatedAfter": SINCE, "includedData": "BUYER,SHOE_SIZE"}),
+    ('"enum": ["PENDING_AVAILABILITY", "PENDING", "UNSHIPPED"', {"lastUpdatedAfter": SINCE, "fulfillmentStatuses": "LOST"}),
+    ('"enum": ["MERCHANT", "AMAZON"]', {"lastUpdatedAfter": SINCE, "fulfilledBy": "SELLER"}),
+    ("Refer to [Marketplace IDs](https://developer-docs.amazon.com/sp-api/docs/marketplace-ids) for a complete list "
+     "of `marketplaceId` values.", {"lastUpdatedAfter": SINCE, "marketplaceIds": "ATVPDKIKX0DER,NOT-A-MARKETPLACE"}),
+    ('"maxItems": 50', {"lastUpdatedAfter": SINCE, "marketplaceIds": ",".join([US] * 51)}),
+    ("you must pass the `nextToken` value as the `paginationToken` query parameter",
+     {"lastUpdatedAfter": SINCE, "paginationToken": "no-such-token"}),
+]
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"lastUpdatedAfter": SINCE, "createdAfter": SINCE},
-        {"createdAfter": SINCE, "lastUpdatedBefore": SINCE},
-        {"lastUpdatedAfter": SINCE, "createdBefore": SINCE},
-        {"lastUpdatedAfter": "yesterday"},
-        {"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2026-01-01T00:00:00Z"},  # later than now - 2 min
-        {"createdAfter": "2025-12-31T12:00:00Z", "createdBefore": "2025-12-31T11:00:00Z"},
-        {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "0"},
-        {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "101"},
-        {"lastUpdatedAfter": SINCE, "includedData": "BUYER,SHOE_SIZE"},
-        {"lastUpdatedAfter": SINCE, "paginationToken": "no-such-token"},
-    ],
-)
-def test_invalid_input(server, params):
+@pytest.mark.parametrize("quote, params", RULES, ids=[f"{n:02d}" for n in range(len(RULES))])
+def test_a_request_the_model_forbids_is_refused_tersely(server, quote, params):
+    assert quote in server_model_text()  # the rule is Amazon's
     with api(server) as client:
         response = client.get(SEARCH, params=params)
     assert response.status_code == 400
-    [error] = response.json()["errors"]
-    assert error["code"] == "InvalidInput" and error["message"] and error["details"] == ""
+    assert response.json() == INVALID_INPUT
+    assert response.headers["x-amzn-RequestId"] and "x-amzn-RateLimit-Limit" in response.headers
+
+
+def server_model_text() -> str:
+    from pipelines.sandbox.server import MODEL
+
+    return json.dumps(MODEL, ensure_ascii=False)
+
+
+TOKEN_SENTENCE = ("All other parameters must be provided with the same values that were provided with the request "
+                  "that generated this token, with the exception of `maxResultsPerPage` and `includedData`, which "
+                  "can be modified between calls.")
+
+
+def first_page(client, **params):
+    params = {"lastUpdatedAfter": SINCE, "marketplaceIds": US, "maxResultsPerPage": "2", **params}
+    body = client.get(SEARCH, params=params).json()
+    return params, body
+
+
+@pytest.mark.parametrize("change", [
+    {"lastUpdatedAfter": None, "marketplaceIds": None, "maxResultsPerPage": None},  # the token alone
+    {"lastUpdatedAfter": "2025-12-31T00:00:01Z"},
+    {"marketplaceIds": f"{US},A2EUQ1WTGCTBG2"},
+    {"marketplaceIds": None},
+    {"lastUpdatedBefore": "2026-01-01T00:03:03Z"},  # a bound the first request left to its default
+    {"fulfilledBy": "MERCHANT"},
+])
+def test_a_pagination_token_comes_with_the_same_parameters_as_its_first_request(server, market, change):
+    assert TOKEN_SENTENCE in server_model_text()
+    place(market, 5)
+    with api(server) as client:
+        params, body = first_page(client)
+        again = {**params, "paginationToken": body["pagination"]["nextToken"], **change}
+        response = client.get(SEARCH, params={k: v for k, v in again.items() if v is not None})
+        assert response.status_code == 400 and response.json() == INVALID_INPUT
+        # page size and datasets may change between calls
+        same = {**params, "paginationToken": body["pagination"]["nextToken"], "maxResultsPerPage": "3",
+                "includedData": "BUYER,FULFILLMENT"}
+        assert [o["fulfillment"]["fulfillmentStatus"] for o in client.get(SEARCH, params=same).json()["orders"]] == \
+            ["PENDING"] * 3
+
+
+def test_under_the_applied_reading_a_token_needs_the_bound_amazon_chose(market):
+    """The other strict reading of the same sentence: the before-bound a first request left out is
+    the one it was applied with, echoed as lastUpdatedBefore, and must then be sent."""
+    place(market, 5)
+    with SandboxServer(market, search_burst=1000, token_reading="applied") as server, api(server) as client:
+        params, body = first_page(client)
+        token = body["pagination"]["nextToken"]
+        refused = client.get(SEARCH, params={**params, "paginationToken": token})
+        assert refused.status_code == 400 and refused.json() == INVALID_INPUT
+        accepted = client.get(SEARCH, params={**params, "paginationToken": token,
+                                              "lastUpdatedBefore": body["lastUpdatedBefore"]})
+        assert accepted.status_code == 200 and len(accepted.json()["orders"]) == 2
+
+
+def test_a_pagination_token_expires_after_24_hours_of_the_marketplace(server, market):
+    assert "The token will expire after 24 hours." in server_model_text()
+    place(market, 5)
+    with api(server) as client:
+        params, body = first_page(client)
+        token = body["pagination"]["nextToken"]
+        market.advance(hours=23, minutes=59)
+        assert client.get(SEARCH, params={**params, "paginationToken": token}).status_code == 200
+        market.advance(minutes=2)
+        expired = client.get(SEARCH, params={**params, "paginationToken": token})
+    assert expired.status_code == 400 and expired.json() == INVALID_INPUT
 
 
 def test_ignores_client_library_marketplace_params(server, market):
@@ -211,7 +300,8 @@ def test_effective_before_bound_is_echoed(server, market):
 
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
         market.advance(hours=1)
-        last = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]}).json()
+        last = client.get(SEARCH, params={"lastUpdatedAfter": SINCE,
+                                          "paginationToken": first["pagination"]["nextToken"]}).json()
         assert last["lastUpdatedBefore"] == first["lastUpdatedBefore"] == "2026-01-01T00:03:03Z"
 
 
@@ -250,9 +340,10 @@ def test_pagination_snapshot_survives_changes(server, market):
             if "pagination" not in body:
                 break
             token = body["pagination"]["nextToken"]
-            response = client.get(SEARCH, params={"paginationToken": token, "lastUpdatedAfter": "2030-01-01T00:00:00Z"})
+            again = {"lastUpdatedAfter": SINCE, "marketplaceIds": US, "paginationToken": token}
+            response = client.get(SEARCH, params=again)
             # The same token gives the same page, so a client may retry safely.
-            assert client.get(SEARCH, params={"paginationToken": token}).json() == response.json()
+            assert client.get(SEARCH, params=again).json() == response.json()
     assert pages == [100, 100, 50]
     assert sorted(seen) == sorted(ids)
 
@@ -302,13 +393,15 @@ def test_included_data_projection(server, market):
 
 def test_put_raw_orders_are_returned_verbatim(server, market):
     place(market, 1)
-    hostile = {"orderId": "RAW-1", "lastUpdatedTime": "not a date", "orderItems": "nope", "extra": [1, None]}
+    hostile = {"orderId": "903-0000000-0000001", "lastUpdatedTime": "not a date", "orderItems": "nope", "extra": [1, None]}
     market.put_raw(hostile)
     market.put_raw({"orderId": "RAW-2", "lastUpdatedTime": "2020-01-01T00:00:00Z"})  # outside the window
     with api(server) as client:
         orders = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "includedData": "BUYER"}).json()["orders"]
         assert orders[-1] == hostile and len(orders) == 2
-        assert client.get(f"{SEARCH}/RAW-1").json() == {"order": hostile}
+        assert client.get(f"{SEARCH}/903-0000000-0000001").json() == {"order": hostile}
+        # getOrder's static sandbox case: an id that is not of Amazon's form is invalid input
+        assert client.get(f"{SEARCH}/TEST_CASE_400").json() == INVALID_INPUT
 
 
 # -- rate limits and faults ------------------------------------------------------------------------
@@ -321,7 +414,8 @@ def test_rate_limit_exhausted_burst(market):
         throttled = client.get(SEARCH, params={"lastUpdatedAfter": SINCE})
         quota = {"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}
         assert throttled.json() == {"errors": [quota]}
-        assert throttled.headers["x-amzn-RateLimit-Limit"] == "0.0056" and throttled.headers["x-amzn-RequestId"]
+        # the model's 429 carries x-amzn-RequestId only
+        assert "x-amzn-RateLimit-Limit" not in throttled.headers and throttled.headers["x-amzn-RequestId"]
         srv.reset_rate_limits()
         assert client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code == 200
 
@@ -343,7 +437,9 @@ def test_rate_limit_refills_with_speedup(market):
         ("429_nobody", 429, lambda r: r.content == b""),
         ("500", 500, lambda r: error_code(r) == "InternalFailure"),
         ("503", 503, lambda r: error_code(r) == "ServiceUnavailable"),
-        ("expired_token", 403, lambda r: "expired" in r.json()["errors"][0]["message"]),
+        # an expired access token reads like any other refused one
+        ("expired_token", 403, lambda r: r.json() == {"errors": [{"code": "Unauthorized",
+                                                                   "message": "Access to requested resource is denied."}]}),
         ("non_json", 200, lambda r: r.text == "<html>Service error</html>"),
         ("truncated", 200, lambda r: r.text.startswith('{"orders": [')),
     ],
@@ -378,14 +474,15 @@ def test_pagination_faults(server, market):
     with api(server) as client:
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
         server.inject("repeat_order")
-        second = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]}).json()
+        second = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2",
+                                            "paginationToken": first["pagination"]["nextToken"]}).json()
         assert [o["orderId"] for o in second["orders"]][:1] == [first["orders"][-1]["orderId"]]
         assert len(second["orders"]) == 3
 
         server.inject("invalid_pagination_token")
         token = second["pagination"]["nextToken"]
         for _ in range(2):  # the snapshot is gone, so a retry fails too
-            response = client.get(SEARCH, params={"paginationToken": token})
+            response = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "paginationToken": token})
             assert response.status_code == 400 and error_code(response) == "InvalidInput"
 
 
@@ -404,8 +501,9 @@ def test_pagination_token_expires(server, market):
     with api(server) as client:
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "1"}).json()
         market.advance(minutes=11)
-        response = client.get(SEARCH, params={"paginationToken": first["pagination"]["nextToken"]})
-    assert response.status_code == 400 and "paginationToken" in response.json()["errors"][0]["message"]
+        response = client.get(SEARCH, params={"lastUpdatedAfter": SINCE,
+                                              "paginationToken": first["pagination"]["nextToken"]})
+    assert response.status_code == 400 and response.json() == INVALID_INPUT
 
 
 # -- admin endpoints and the real client -----------------------------------------------------------
@@ -446,7 +544,8 @@ def test_real_sp_api_client(server, market):
     first = client.search_orders(lastUpdatedAfter=SINCE, marketplaceIds=[US], includedData=["BUYER"], maxResultsPerPage=10)
     assert len(first.payload["orders"]) == 10 and first.next_token
     assert first.payload["lastUpdatedBefore"] == "2026-01-01T00:03:15Z"
-    second = client.search_orders(paginationToken=first.next_token)
+    second = client.search_orders(paginationToken=first.next_token, lastUpdatedAfter=SINCE, marketplaceIds=[US],
+                                  includedData=["BUYER"], maxResultsPerPage=10)
     assert len(second.payload["orders"]) == 5 and second.next_token is None
     order_id = second.payload["orders"][0]["orderId"]
     assert client.get_order(order_id, includedData=["FULFILLMENT"]).payload["order"]["orderId"] == order_id

@@ -15,7 +15,7 @@ import pytest
 from sp_api.auth import access_token_client
 
 from conftest import REFRESH_TOKEN, SECRET
-from pipelines import cli, extract
+from pipelines import amazon, calls, cli
 from pipelines.channels import add_channel
 from pipelines.extract import SyncError, sync_channel
 from pipelines.sandbox import Item, Marketplace, SandboxServer
@@ -74,7 +74,7 @@ def test_secrets_appear_nowhere(shop, everything_logged, monkeypatch, environmen
     assert run("sync")[0] == 0
 
     # a failed sync: the API keeps failing
-    monkeypatch.setattr(extract, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(calls, "MAX_ATTEMPTS", 1)
     shop.place(Item("SKU-9"))
     shop.marketplace.advance(minutes=3)
     shop.sandbox.inject("500")
@@ -115,12 +115,13 @@ def test_secrets_appear_nowhere(shop, everything_logged, monkeypatch, environmen
     # and the failure itself when called directly
     con = connect(shop.db)
     try:
-        channel = add_channel(con, "Direct", ["ATVPDKIKX0DER"], endpoint=shop.sandbox.url,
+        channel = add_channel(con, "Direct", ["ATVPDKIKX0DER"], start=shop.marketplace.now, endpoint=shop.sandbox.url,
                               token_url=shop.sandbox.token_url)
+        shop.marketplace.advance(minutes=3)  # something to fetch: a request is made
         access_token_client.cache.clear()
         shop.sandbox.inject("token_invalid_grant")
         with pytest.raises(SyncError) as failure:
-            sync_channel(con, channel, run_id="direct", sleep=lambda s: None)
+            sync_channel(con, channel, run_id="direct", now=shop.marketplace.naive_now, sleep=lambda s: None)
         assert not leaks(str(failure.value)) and not leaks(repr(failure.value))
         assert failure.value.__cause__ is None
     finally:
@@ -154,8 +155,9 @@ def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketp
             if wal.exists():
                 seen.append(stat.S_IMODE(wal.stat().st_mode))
 
-        monkeypatch.setattr(extract, "PAGE_SIZE", 10)
-        sync_channel(con, channel, run_id="large", sleep=lambda s: None, progress=look)
+        monkeypatch.setattr(amazon, "PAGE_SIZE", 10)
+        sync_channel(con, channel, run_id="large", now=marketplace.naive_now,
+                     sleep=lambda s: None, on_event=look)
         transform(con)
         look()
         assert seen, "no WAL was seen during the sync"
@@ -205,7 +207,7 @@ def synced_warehouse(tmp_path_factory):
                                   token_url=server.token_url)
             market.simulate(hours=1, orders_per_hour=10, skus=["MUG-01", "TEE-02"], marketplaces=("ATVPDKIKX0DER",))
             market.advance(minutes=3)
-            sync_channel(con, channel, run_id="sql", sleep=lambda s: None)
+            sync_channel(con, channel, run_id="sql", now=market.naive_now, sleep=lambda s: None)
             transform(con)
         finally:
             con.close()

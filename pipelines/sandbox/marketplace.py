@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-__all__ = ["Buyer", "Item", "Marketplace", "MARKETPLACES", "STATUSES", "format_time", "parse_time"]
+__all__ = ["Buyer", "Item", "Marketplace", "MARKETPLACES", "PLACES", "STATUSES", "format_time", "parse_time"]
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -43,35 +43,67 @@ class _MarketplaceInfo:
     email_domain: str
 
 
+# Amazon's marketplaces (the ids of Amazon's marketplace table), with what the simulation needs of each.
 MARKETPLACES = {
+    # North America
     "ATVPDKIKX0DER": _MarketplaceInfo("Amazon.com", "US", "USD", Decimal("0.08"), Decimal("1"), "marketplace.amazon.com"),
     "A2EUQ1WTGCTBG2": _MarketplaceInfo("Amazon.ca", "CA", "CAD", Decimal("0.13"), Decimal("1.35"), "marketplace.amazon.ca"),
     "A1AM78C64UM0Y8": _MarketplaceInfo("Amazon.com.mx", "MX", "MXN", Decimal("0.16"), Decimal("17"), "marketplace.amazon.com.mx"),
+    "A2Q3Y263D00KWC": _MarketplaceInfo("Amazon.com.br", "BR", "BRL", Decimal("0.17"), Decimal("5"), "marketplace.amazon.com.br"),
+    # Europe, the Middle East, Africa and India
     "A1F83G8C2ARO7P": _MarketplaceInfo("Amazon.co.uk", "GB", "GBP", Decimal("0.20"), Decimal("0.8"), "marketplace.amazon.co.uk"),
     "A1PA6795UKMFR9": _MarketplaceInfo("Amazon.de", "DE", "EUR", Decimal("0.19"), Decimal("0.92"), "marketplace.amazon.de"),
     "A13V1IB3VIYZZH": _MarketplaceInfo("Amazon.fr", "FR", "EUR", Decimal("0.20"), Decimal("0.92"), "marketplace.amazon.fr"),
     "APJ6JRA9NG5V4": _MarketplaceInfo("Amazon.it", "IT", "EUR", Decimal("0.22"), Decimal("0.92"), "marketplace.amazon.it"),
     "A1RKKUPIHCS9HS": _MarketplaceInfo("Amazon.es", "ES", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.es"),
+    "A1805IZSGTT6HS": _MarketplaceInfo("Amazon.nl", "NL", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.nl"),
+    "AMEN7PMS3EDWL": _MarketplaceInfo("Amazon.com.be", "BE", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.com.be"),
+    "A28R8C7NBKEWEA": _MarketplaceInfo("Amazon.ie", "IE", "EUR", Decimal("0.23"), Decimal("0.92"), "marketplace.amazon.ie"),
+    "A2NODRKZP88ZB9": _MarketplaceInfo("Amazon.se", "SE", "SEK", Decimal("0.25"), Decimal("10.5"), "marketplace.amazon.se"),
+    "A1C3SOZRARQ6R3": _MarketplaceInfo("Amazon.pl", "PL", "PLN", Decimal("0.23"), Decimal("4"), "marketplace.amazon.pl"),
+    "A33AVAJ2PDY3EV": _MarketplaceInfo("Amazon.com.tr", "TR", "TRY", Decimal("0.20"), Decimal("34"), "marketplace.amazon.com.tr"),
+    "A2VIGQ35RCS4UG": _MarketplaceInfo("Amazon.ae", "AE", "AED", Decimal("0.05"), Decimal("3.67"), "marketplace.amazon.ae"),
+    "A17E79C6D8DWNP": _MarketplaceInfo("Amazon.sa", "SA", "SAR", Decimal("0.15"), Decimal("3.75"), "marketplace.amazon.sa"),
+    "ARBP9OOSHTCHU": _MarketplaceInfo("Amazon.eg", "EG", "EGP", Decimal("0.14"), Decimal("48"), "marketplace.amazon.eg"),
+    "AE08WJ6YKNBMC": _MarketplaceInfo("Amazon.co.za", "ZA", "ZAR", Decimal("0.15"), Decimal("18"), "marketplace.amazon.co.za"),
+    "A21TJRUUN4KGV": _MarketplaceInfo("Amazon.in", "IN", "INR", Decimal("0.18"), Decimal("84"), "marketplace.amazon.in"),
+    # Far East
     "A1VC38T7YXB528": _MarketplaceInfo("Amazon.co.jp", "JP", "JPY", Decimal("0.10"), Decimal("150"), "marketplace.amazon.co.jp"),
+    "A39IBJ37TRP1C6": _MarketplaceInfo("Amazon.com.au", "AU", "AUD", Decimal("0.10"), Decimal("1.5"), "marketplace.amazon.com.au"),
+    "A19VAU5U5O7RUS": _MarketplaceInfo("Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"),
 }
 
 # (city, stateOrRegion, postalCode, phone prefix) per country, for generated buyers.
-_PLACES = {
+PLACES = {
     "US": [("Seattle", "WA", "98101", "+1 206"), ("Austin", "TX", "78701", "+1 512"), ("Columbus", "OH", "43215", "+1 614")],
     "CA": [("Toronto", "ON", "M5V 2T6", "+1 416"), ("Vancouver", "BC", "V6B 1A1", "+1 604")],
     "MX": [("Ciudad de México", "CDMX", "06600", "+52 55"), ("Guadalajara", "JAL", "44100", "+52 33")],
+    "BR": [("São Paulo", "SP", "01310-100", "+55 11"), ("Rio de Janeiro", "RJ", "20040-002", "+55 21")],
     "GB": [("London", "England", "SW1A 1AA", "+44 20"), ("Manchester", "England", "M1 1AE", "+44 161")],
     "DE": [("Berlin", "Berlin", "10115", "+49 30"), ("München", "Bayern", "80331", "+49 89")],
     "FR": [("Paris", "Île-de-France", "75001", "+33 1"), ("Lyon", "Auvergne-Rhône-Alpes", "69001", "+33 4")],
     "IT": [("Milano", "MI", "20121", "+39 02"), ("Roma", "RM", "00184", "+39 06")],
     "ES": [("Madrid", "Madrid", "28013", "+34 91"), ("Barcelona", "Barcelona", "08001", "+34 93")],
+    "NL": [("Amsterdam", "Noord-Holland", "1012 JS", "+31 20")],
+    "BE": [("Bruxelles", "Bruxelles", "1000", "+32 2")],
+    "IE": [("Dublin", "Dublin", "D02 X285", "+353 1")],
+    "SE": [("Stockholm", "Stockholm", "111 52", "+46 8")],
+    "PL": [("Warszawa", "Mazowieckie", "00-001", "+48 22")],
+    "TR": [("Istanbul", "Istanbul", "34430", "+90 212")],
+    "AE": [("Dubai", "Dubai", "00000", "+971 4")],
+    "SA": [("Riyadh", "Riyadh", "11564", "+966 11")],
+    "EG": [("Cairo", "Cairo", "11511", "+20 2")],
+    "ZA": [("Cape Town", "Western Cape", "8001", "+27 21")],
+    "IN": [("Mumbai", "Maharashtra", "400001", "+91 22"), ("Bengaluru", "Karnataka", "560001", "+91 80")],
     "JP": [("Tokyo", "Tokyo", "100-0001", "+81 3"), ("Osaka", "Osaka", "530-0001", "+81 6")],
+    "AU": [("Sydney", "NSW", "2000", "+61 2")],
+    "SG": [("Singapore", "Singapore", "018956", "+65 6")],
 }
-_FIRST_NAMES = ["Alex", "Maria", "Kenji", "Sofia", "Liam", "Emma", "Noah", "Yuki", "Lucas", "Chloe", "Mateo", "Anna"]
-_LAST_NAMES = ["Smith", "García", "Tanaka", "Müller", "Rossi", "Martin", "Brown", "Dubois", "Kowalski", "Silva"]
-_STREETS = ["Main Street", "Oak Avenue", "Station Road", "Market Street", "Park Lane", "High Street", "Hill Road"]
-_COMPANY_WORDS = ["Acme", "Northwind", "Blue Harbor", "Summit", "Greenfield", "Atlas", "Riverside"]
-_GIFT_MESSAGES = ["Happy birthday!", "Congratulations!", "Merry Christmas!", "With love", "Thank you!"]
+FIRST_NAMES = ["Alex", "Maria", "Kenji", "Sofia", "Liam", "Emma", "Noah", "Yuki", "Lucas", "Chloe", "Mateo", "Anna"]
+LAST_NAMES = ["Smith", "García", "Tanaka", "Müller", "Rossi", "Martin", "Brown", "Dubois", "Kowalski", "Silva"]
+STREETS = ["Main Street", "Oak Avenue", "Station Road", "Market Street", "Park Lane", "High Street", "Hill Road"]
+COMPANY_WORDS = ["Acme", "Northwind", "Blue Harbor", "Summit", "Greenfield", "Atlas", "Riverside"]
+GIFT_MESSAGES = ["Happy birthday!", "Congratulations!", "Merry Christmas!", "With love", "Thank you!"]
 
 
 @dataclass
@@ -211,6 +243,10 @@ class Marketplace:
     def now(self) -> datetime:
         with self._lock:
             return self._now
+
+    def naive_now(self) -> datetime:
+        """The clock as naive UTC, the way a client that stores naive UTC times reads it."""
+        return self.now.replace(tzinfo=None)
 
     def advance(self, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> datetime:
         """Move the simulated clock forward and return the new time."""
@@ -505,7 +541,7 @@ class Marketplace:
                 unit_price=str(_quantize(base * info.usd_rate, info.currency)),
             )
             if rng.random() < gift_rate:
-                item.gift_message = rng.choice(_GIFT_MESSAGES)
+                item.gift_message = rng.choice(GIFT_MESSAGES)
                 item.gift_wrap_level = rng.choice(["STANDARD", "PREMIUM"])
                 item.gift_wrap_charge = str(_quantize(Decimal("4.99") * info.usd_rate, info.currency))
             items.append(item)
@@ -579,14 +615,14 @@ class Marketplace:
     def _random_buyer(self, marketplace_id: str, business: bool) -> Buyer:
         rng = self._rng
         info = MARKETPLACES[marketplace_id]
-        city, state, postal_code, phone_prefix = rng.choice(_PLACES[info.country])
+        city, state, postal_code, phone_prefix = rng.choice(PLACES[info.country])
         local_part = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(14))
         return Buyer(
-            name=f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}",
+            name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
             email=f"{local_part}@{info.email_domain}",
-            company=f"{rng.choice(_COMPANY_WORDS)} {rng.choice(['LLC', 'Ltd', 'GmbH', 'Inc'])}" if business else None,
+            company=f"{rng.choice(COMPANY_WORDS)} {rng.choice(['LLC', 'Ltd', 'GmbH', 'Inc'])}" if business else None,
             phone=f"{phone_prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
-            address_line1=f"{rng.randint(1, 999)} {rng.choice(_STREETS)}",
+            address_line1=f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
             city=city,
             state=state,
             postal_code=postal_code,

@@ -17,7 +17,7 @@ products as (
 lines as (
     select
         current_versions.order_id,
-        current_versions.fulfillment_status = 'CANCELLED' as is_order_canceled,
+        current_versions.is_canceled as is_order_canceled,
         coalesce(items.unit_price_currency, current_versions.grand_total_currency) as currency,
         items.*,
         items.quantity_ordered::integer as quantity,
@@ -36,7 +36,7 @@ final as (
         lines.order_id,
         lines.line_number + lines.is_gift_wrap::integer as line_number,
         if(lines.is_gift_wrap, 'gift_wrap', 'product') as line_type,
-        if(lines.is_gift_wrap, null, 'PRD-' || substr(md5(lines.product_code), 1, 16)) as product_id,
+        if(lines.is_gift_wrap, null, product_id_for(lines.product_code)) as product_id,
         if(lines.is_gift_wrap, null, lines.product_code) as product_code,
         if(lines.is_gift_wrap, 'Gift wrap', coalesce(lines.title, lines.product_code)) as description,
         if(lines.is_gift_wrap, 1, lines.quantity) as quantity,

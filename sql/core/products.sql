@@ -2,7 +2,7 @@
 with
 
 lines as (
-    select * from order_lines_changed semi join changed_orders using (order_id)
+    select * from new_order_lines semi join int_changed_orders using (order_id)
 ),
 
 products as (

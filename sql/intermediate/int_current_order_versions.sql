@@ -7,6 +7,10 @@ channels as (
     select * from channels
 ),
 
+statuses as (
+    select * from order_statuses
+),
+
 versions as not materialized (
     select * from stg_amazon__order_versions
 ),
@@ -46,9 +50,13 @@ superseded as (
 
 final as (
     select
-        'SO-' || substr(md5(versions.channel || '|' || versions.amazon_order_id), 1, 16) as order_id,
-        versions.*
+        order_id_for(versions.channel, versions.amazon_order_id) as order_id,
+        versions.* exclude (items),
+        statuses.status,
+        statuses.is_pending,
+        statuses.is_canceled
     from versions
+    inner join statuses on statuses.amazon_status = versions.fulfillment_status
     semi join newest using (ingest_id)
     anti join superseded using (ingest_id)
 )

@@ -11,7 +11,7 @@ identified as (
         amazon_order_id,
         amazon_updated_at,
         is_business,
-        fulfillment_status in ('PENDING', 'PENDING_AVAILABILITY') as is_pending,
+        is_pending,
         buyer_name,
         buyer_email,
         buyer_company,
@@ -37,8 +37,8 @@ final as (
             -- pending orders sit under one placeholder account until Amazon tells who bought them
             when is_pending or buyer_key is null then 'ACC-PENDING'
             when is_business and buyer_company is not null
-                then 'ACC-' || substr(md5('company:' || lower(buyer_company)), 1, 16)
-            else 'ACC-' || substr(md5(buyer_key), 1, 16)
+                then account_id_for('company:' || lower(buyer_company))
+            else account_id_for(buyer_key)
         end as account_id,
         case
             when is_business and buyer_company is not null then buyer_company
@@ -46,7 +46,7 @@ final as (
         end as account_name,
         coalesce(
             purged_ids.contact_id,
-            case when not is_pending then 'CON-' || substr(md5(buyer_key), 1, 16) end
+            case when not is_pending then contact_id_for(buyer_key) end
         ) as contact_id,
         coalesce(buyer_name, address.name, buyer_email) as full_name,
         buyer_email as email,

@@ -44,9 +44,8 @@ order_checks as (
                 then 'lastUpdatedTime ' || last_updated_time || ' is in the future' end,
             case when item_count = 0
                 then 'orderItems is missing or empty' end,
-            case when fulfillment_status is null or fulfillment_status not in (
-                    'PENDING_AVAILABILITY', 'PENDING', 'UNSHIPPED', 'PARTIALLY_SHIPPED', 'SHIPPED', 'CANCELLED',
-                    'UNFULFILLABLE')
+            case when fulfillment_status is null
+                    or fulfillment_status not in (select amazon_status from order_statuses)
                 then 'fulfillmentStatus ' || coalesce('''' || fulfillment_status || ''' is not a known status', 'is missing') end,
             case when grand_total is not null and try_cast(grand_total as decimal(18, 2)) is null
                 then 'grandTotal amount ''' || grand_total || ''' is not a number' end,

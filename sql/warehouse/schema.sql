@@ -1,9 +1,13 @@
--- The warehouse: landing tables, sync state, local inputs (catalog, shipments, returns) and the
--- core order-management tables. Every statement is idempotent so opening a warehouse migrates it.
+-- The warehouse: landing tables, sync state, local inputs (catalog, shipments, returns), reference
+-- tables, id formulas and the core order-management tables. Every statement is idempotent, so
+-- opening a warehouse migrates it. The comments on tables and columns are the one description of
+-- each: the Dagster UI, the pandera contracts and the README's table reference read them.
 -- Keys of the large tables are enforced by the asset checks rather than indexes: ART indexes
 -- make bulk merges slow and memory-hungry.
 
 create sequence if not exists ingest_seq;
+
+-- landing and state ---------------------------------------------------------------------------
 
 create table if not exists channels (
     channel varchar primary key,
@@ -21,13 +25,15 @@ create table if not exists channel_sync_state (
     window_after timestamp,
     window_before timestamp,
     next_token varchar,
+    token_received_at timestamp,
     rate_tokens double,
     rate_checked_epoch double,
     rate_per_second double
 );
 
--- warehouses created before the rate was kept
+-- warehouses created before these were kept
 alter table channel_sync_state add column if not exists rate_per_second double;
+alter table channel_sync_state add column if not exists token_received_at timestamp;
 
 create table if not exists sync_runs (
     run_id varchar,
@@ -66,6 +72,63 @@ create table if not exists quarantine (
     reason varchar not null,
     quarantined_at timestamp not null
 );
+
+-- The orders the last transform wrote: the asset checks read those rows.
+create table if not exists last_transform_orders (
+    order_id varchar
+);
+
+-- Work tables of one connection: the orders whose stock the ledger books next, and the versions
+-- the table contracts refused in this transform.
+create temp table if not exists ledger_scope (
+    order_id varchar
+);
+
+create temp table if not exists contract_rejections (
+    order_id varchar,
+    reason varchar
+);
+
+-- reference tables and id formulas --------------------------------------------------------------
+
+-- Amazon's fulfillment statuses and what they mean here. Pending orders have no buyer or prices
+-- yet: they sit under the Amazon Pending Account and are Unpaid. Final orders keep their buyer's
+-- details only for the retention period.
+create or replace table order_statuses as
+select * from (values
+    ('PENDING_AVAILABILITY', 'Pending Availability', true, false, false),
+    ('PENDING', 'Pending', true, false, false),
+    ('UNSHIPPED', 'Unshipped', false, false, false),
+    ('PARTIALLY_SHIPPED', 'Partially Shipped', false, false, false),
+    ('SHIPPED', 'Shipped', false, true, false),
+    ('CANCELLED', 'Canceled', false, true, true),
+    ('UNFULFILLABLE', 'Unfulfillable', false, false, false)
+) as statuses(amazon_status, status, is_pending, is_final, is_canceled);
+
+-- ISO 4217 codes: an amount in any other currency is quarantined.
+create or replace table iso_currencies as
+select unnest(string_split(
+    'AED,AFN,ALL,AMD,ANG,AOA,ARS,AUD,AWG,AZN,BAM,BBD,BDT,BGN,BHD,BIF,BMD,BND,BOB,BRL,BSD,BTN,BWP,BYN,'
+    || 'BZD,CAD,CDF,CHF,CLP,CNY,COP,CRC,CUP,CVE,CZK,DJF,DKK,DOP,DZD,EGP,ERN,ETB,EUR,FJD,FKP,GBP,GEL,'
+    || 'GHS,GIP,GMD,GNF,GTQ,GYD,HKD,HNL,HTG,HUF,IDR,ILS,INR,IQD,IRR,ISK,JMD,JOD,JPY,KES,KGS,KHR,KMF,'
+    || 'KPW,KRW,KWD,KYD,KZT,LAK,LBP,LKR,LRD,LSL,LYD,MAD,MDL,MGA,MKD,MMK,MNT,MOP,MRU,MUR,MVR,MWK,MXN,'
+    || 'MYR,MZN,NAD,NGN,NIO,NOK,NPR,NZD,OMR,PAB,PEN,PGK,PHP,PKR,PLN,PYG,QAR,RON,RSD,RUB,RWF,SAR,SBD,'
+    || 'SCR,SDG,SEK,SGD,SHP,SLE,SOS,SRD,SSP,STN,SYP,SZL,THB,TJS,TMT,TND,TOP,TRY,TTD,TWD,TZS,UAH,UGX,'
+    || 'USD,UYU,UZS,VES,VND,VUV,WST,XAF,XCD,XOF,XPF,YER,ZAR,ZMW,ZWL', ',')) as currency_code;
+
+-- Local ids are stable: a pure function of Amazon's keys, the same after a rebuild.
+create or replace macro order_id_for(channel, amazon_order_id) as
+    'SO-' || substr(md5(channel || '|' || amazon_order_id), 1, 16);
+create or replace macro product_id_for(product_code) as
+    'PRD-' || substr(md5(product_code), 1, 16);
+create or replace macro account_id_for(buyer_key) as
+    'ACC-' || substr(md5(buyer_key), 1, 16);
+create or replace macro contact_id_for(buyer_key) as
+    'CON-' || substr(md5(buyer_key), 1, 16);
+create or replace macro shipment_id_for(order_id) as
+    'SHP-' || substr(order_id, 4);
+
+-- the core tables -------------------------------------------------------------------------------
 
 create table if not exists accounts (
     account_id varchar not null,
@@ -183,13 +246,86 @@ select
 from inventory_movements
 group by product_code;
 
--- ISO 4217 codes: an amount in any other currency is quarantined.
-create or replace table iso_currencies as
-select unnest(string_split(
-    'AED,AFN,ALL,AMD,ANG,AOA,ARS,AUD,AWG,AZN,BAM,BBD,BDT,BGN,BHD,BIF,BMD,BND,BOB,BRL,BSD,BTN,BWP,BYN,'
-    || 'BZD,CAD,CDF,CHF,CLP,CNY,COP,CRC,CUP,CVE,CZK,DJF,DKK,DOP,DZD,EGP,ERN,ETB,EUR,FJD,FKP,GBP,GEL,'
-    || 'GHS,GIP,GMD,GNF,GTQ,GYD,HKD,HNL,HTG,HUF,IDR,ILS,INR,IQD,IRR,ISK,JMD,JOD,JPY,KES,KGS,KHR,KMF,'
-    || 'KPW,KRW,KWD,KYD,KZT,LAK,LBP,LKR,LRD,LSL,LYD,MAD,MDL,MGA,MKD,MMK,MNT,MOP,MRU,MUR,MVR,MWK,MXN,'
-    || 'MYR,MZN,NAD,NGN,NIO,NOK,NPR,NZD,OMR,PAB,PEN,PGK,PHP,PKR,PLN,PYG,QAR,RON,RSD,RUB,RWF,SAR,SBD,'
-    || 'SCR,SDG,SEK,SGD,SHP,SLE,SOS,SRD,SSP,STN,SYP,SZL,THB,TJS,TMT,TND,TOP,TRY,TTD,TWD,TZS,UAH,UGX,'
-    || 'USD,UYU,UZS,VES,VND,VUV,WST,XAF,XCD,XOF,XPF,YER,ZAR,ZMW,ZWL', ',')) as currency_code;
+-- what each table and column means ----------------------------------------------------------------
+
+comment on table orders is 'One row per Amazon order: status, payment, account, totals.';
+comment on column orders.order_id is 'Stable local id (SO-…), the same after a rebuild.';
+comment on column orders.channel is 'The channel''s name (Agiliron''s Channel).';
+comment on column orders.channel_order_id is 'Amazon''s order id (Agiliron''s Channel Order ID).';
+comment on column orders.marketplace_id is 'The Amazon marketplace the order was placed in.';
+comment on column orders.status is 'Pending, Pending Availability, Unshipped, Partially Shipped, Shipped, Canceled or Unfulfillable (see order_statuses).';
+comment on column orders.payment_status is 'Unpaid while pending or without prices, else Paid.';
+comment on column orders.account_id is 'The buyer''s account (ACC-PENDING while the order is pending).';
+comment on column orders.contact_id is 'The buyer''s contact; empty while pending.';
+comment on column orders.fulfilled_by is 'MERCHANT or AMAZON.';
+comment on column orders.currency is 'ISO 4217 currency of the amounts.';
+comment on column orders.total_amount is 'Amazon''s grand total; empty until Amazon fills prices in.';
+comment on column orders.purchased_at is 'Amazon''s createdTime (UTC).';
+comment on column orders.amazon_updated_at is 'Amazon''s lastUpdatedTime of the version shown (UTC).';
+comment on column orders.is_shipped is 'Marked shipped here (amazon-orders ship).';
+comment on column orders.is_business is 'An Amazon Business order with a company buyer.';
+comment on column orders.source_ingest_id is 'The raw_amazon_orders version the row comes from.';
+
+comment on table order_lines is 'Order lines: each item, then its gift wrap; placeholder lines keep Amazon''s data in notes.';
+comment on column order_lines.order_id is 'The order (orders.order_id).';
+comment on column order_lines.line_number is 'The line''s place: each item, then its gift wrap right after it.';
+comment on column order_lines.line_type is 'product or gift_wrap.';
+comment on column order_lines.product_id is 'The product (real or placeholder); empty for gift wrap.';
+comment on column order_lines.product_code is 'The SKU; empty for gift wrap.';
+comment on column order_lines.description is 'Amazon''s title, or "Gift wrap".';
+comment on column order_lines.quantity is 'Units ordered (1 for gift wrap).';
+comment on column order_lines.canceled_quantity is 'Units cancelled by Amazon (all of them when the order is Canceled).';
+comment on column order_lines.unit_price is 'Amazon''s unit price; for gift wrap, its charge (0 when none).';
+comment on column order_lines.line_amount is 'Unit price times quantity; for gift wrap, its charge.';
+comment on column order_lines.notes is 'Amazon''s data (SKU, ASIN, title, unit price) while the product is a placeholder; for gift wrap, the gift message and wrap level exactly as sent.';
+comment on column order_lines.amazon_order_item_id is 'Amazon''s orderItemId.';
+
+comment on table accounts is 'Buyer accounts, plus the ''Amazon Pending Account'' placeholder.';
+comment on column accounts.account_id is 'Stable local id (ACC-…): one per buyer (Amazon''s buyer email identifies a buyer), or per company for business orders.';
+comment on column accounts.account_name is 'The company for business orders, else the buyer''s name.';
+comment on column accounts.is_placeholder is 'The Amazon Pending Account.';
+comment on column accounts.is_business is 'An Amazon Business buyer.';
+comment on column accounts.source_updated_at is 'lastUpdatedTime of the order the row was taken from (the newest wins).';
+
+comment on table contacts is 'Buyer contacts with their delivery address, from their newest order.';
+comment on column contacts.contact_id is 'Stable local id (CON-…), one per buyer.';
+comment on column contacts.account_id is 'The contact''s account.';
+comment on column contacts.full_name is 'The buyer''s name.';
+comment on column contacts.email is 'Amazon''s (anonymised) buyer email.';
+comment on column contacts.phone is 'The delivery address''s phone.';
+comment on column contacts.address_line1 is 'Delivery address, line 1.';
+comment on column contacts.address_line2 is 'Delivery address, line 2.';
+comment on column contacts.address_line3 is 'Delivery address, line 3.';
+comment on column contacts.city is 'Delivery city (kept after a PII purge, for tax).';
+comment on column contacts.state is 'Delivery state or region (kept after a PII purge).';
+comment on column contacts.postal_code is 'Delivery postal code.';
+comment on column contacts.country_code is 'Delivery country, ISO 3166 (kept after a PII purge).';
+comment on column contacts.source_updated_at is 'lastUpdatedTime of the order the row was taken from (the newest wins).';
+
+comment on table products is 'The catalog, plus ''Generic Product'' placeholders for unknown SKUs.';
+comment on column products.product_id is 'Stable local id (PRD-…) of the SKU.';
+comment on column products.product_code is 'The SKU.';
+comment on column products.product_name is 'The catalog name, or Generic Product for a placeholder.';
+comment on column products.list_price is 'The catalog''s list price.';
+comment on column products.is_placeholder is 'A Generic Product created for a SKU the catalog lacks.';
+
+comment on table inventory_movements is 'The stock ledger: order, cancel, return and adjustment movements.';
+comment on column inventory_movements.movement_id is 'Ledger entry number, in booking order.';
+comment on column inventory_movements.product_id is 'The product.';
+comment on column inventory_movements.product_code is 'The SKU.';
+comment on column inventory_movements.order_id is 'The order the movement belongs to; empty for adjustments.';
+comment on column inventory_movements.quantity_delta is 'Units added to (positive) or taken from (negative) stock.';
+comment on column inventory_movements.reason is 'order (a reservation), cancel, return or adjustment.';
+comment on column inventory_movements.created_at is 'When the movement was booked (UTC).';
+
+comment on view inventory is 'Stock on hand per product code (the ledger summed).';
+comment on column inventory.product_code is 'The SKU.';
+comment on column inventory.on_hand is 'Units on hand: the sum of the SKU''s movements.';
+
+comment on table shipments is 'Orders marked shipped here.';
+comment on table shipment_lines is 'What Amazon had cancelled of each SKU when the order was marked shipped here.';
+comment on table sales_returns is 'Sales returns created from sales orders.';
+comment on table sales_return_lines is 'The SKUs and quantities of each sales return, and whether they went back on hand.';
+comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
+comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';
+comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';

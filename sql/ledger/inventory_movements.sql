@@ -4,7 +4,8 @@
 with
 
 ledger_orders as (
-    select * from ledger_orders
+    -- the orders to book: those the transform changed, or the one the back office touched
+    select distinct order_id from ledger_scope
 ),
 
 lines as (

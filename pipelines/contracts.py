@@ -1,4 +1,12 @@
-"""pandera schemas of the core tables: what every row an analyst queries is promised to be."""
+"""The table contracts: pandera schemas of what every row an analyst queries is promised to be.
+
+They gate the transform (an order version whose rows break them is quarantined, not written) and
+back the asset checks. Statuses and column descriptions come from sql/warehouse/schema.sql.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -7,8 +15,10 @@ import pandera.errors
 import pandera.pandas as pa
 from pandera.typing import Series
 
-ORDER_STATUSES = ["Pending", "Unshipped", "Partially Shipped", "Shipped", "Canceled", "Unfulfillable",
-                  "Pending Availability"]
+from pipelines import catalog
+
+ORDER_STATUSES = [row["status"] for row in catalog.order_statuses()]
+PENDING_STATUSES = [row["status"] for row in catalog.order_statuses() if row["is_pending"]]
 
 
 class CoreTable(pa.DataFrameModel):
@@ -31,7 +41,7 @@ class Orders(CoreTable):
 
     @pa.dataframe_check(error="a Pending order must be Unpaid and under the Amazon Pending Account")
     def pending_orders_are_unpaid(cls, df):
-        pending = df["status"].isin(["Pending", "Pending Availability"])
+        pending = df["status"].isin(PENDING_STATUSES)
         return ~pending | ((df["payment_status"] == "Unpaid") & (df["account_id"] == "ACC-PENDING"))
 
 
@@ -109,6 +119,13 @@ SCHEMAS = {
 }
 
 
+def contract(table: str) -> pa.DataFrameSchema:
+    """The table's schema, its columns described as schema.sql describes them."""
+    schema = SCHEMAS[table].to_schema()
+    described = {column.name: column.description for column in catalog.table(table).columns}
+    return schema.update_columns({name: {"description": described.get(name)} for name in schema.columns})
+
+
 def keys(schema: pa.DataFrameSchema) -> list[list[str]]:
     """The column sets the schema declares unique, one column (`unique=True`) or several (`Config.unique`)."""
     declared = [[name] for name, column in schema.columns.items() if column.unique]
@@ -122,12 +139,13 @@ def without_keys(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
     return chunk
 
 
-def failing_rows(con, query: str, model: type[pa.DataFrameModel], chunk_rows: int = 250_000):
-    """Validate a query's rows chunk by chunk (pandas memory stays bounded at any size).
+def failing_rows(con, query: str, table: str, chunk_rows: int = 250_000):
+    """Validate a query's rows against a table's contract, chunk by chunk (pandas memory stays
+    bounded at any size).
 
     Yields (row, check, column) for each failure, `row` being the failing row as a dict.
     """
-    schema = model.to_schema()
+    schema = contract(table)
     for key in keys(schema):
         columns = ", ".join(key)
         duplicates = con.execute(f"select {columns} from ({query}) group by {columns} having count(*) > 1").df()
@@ -155,3 +173,61 @@ def failing_rows(con, query: str, model: type[pa.DataFrameModel], chunk_rows: in
                     row = frame.loc[int(index)].to_dict() if pd.notna(index) else {}
                     failures.append((row, str(check), column))
     yield from failures
+
+
+# -- the gate and the checks ---------------------------------------------------------------------
+
+# The tables whose new rows gate the transform: one refused row keeps its whole order version out.
+GATED_TABLES = ("orders", "order_lines")
+
+
+def refuse_contract_breaches(con) -> int:
+    """Validate the staged new rows of the gated tables; record each refused order, with the first
+    reason found, in contract_rejections. Returns how many orders were refused."""
+    failures: dict[str, str] = {}
+    for table in GATED_TABLES:
+        # only the columns the contract speaks of: moving rows into pandas is the costly part
+        columns = ", ".join(SCHEMAS[table].to_schema().columns)
+        for row, check, column in failing_rows(con, f"select {columns} from new_{table}", table):
+            if row.get("order_id"):
+                failures.setdefault(row["order_id"], f"{table}.{column or 'row'}: {check}")
+    con.execute("delete from contract_rejections")
+    if failures:
+        con.executemany("insert into contract_rejections values (?, ?)", list(failures.items()))
+    return len(failures)
+
+
+# The rows a check reads: those the last transform touched, so a sync's cost follows its changes
+# (the catalog and stock levels are small enough to read whole).
+CHECKED_ROWS = {
+    "orders": "select * from orders semi join last_transform_orders using (order_id)",
+    "order_lines": "select * from order_lines semi join last_transform_orders using (order_id)",
+    "inventory_movements": "select * from inventory_movements semi join last_transform_orders using (order_id)",
+    "accounts": "select * from accounts where account_id in "
+                "(select account_id from orders semi join last_transform_orders using (order_id))",
+    "contacts": "select * from contacts where contact_id in "
+                "(select contact_id from orders semi join last_transform_orders using (order_id))",
+    "products": "select * from products",
+    "inventory": "select * from inventory",
+}
+
+
+@dataclass
+class CheckOutcome:
+    table: str
+    rows_checked: int
+    failures: pd.DataFrame  # one row per failure: row, check, column
+    quarantined: dict[str, int]  # reason -> order versions
+
+    @property
+    def passed(self) -> bool:
+        return self.failures.empty
+
+
+def check_table(con, table: str) -> CheckOutcome:
+    """The rows the last transform touched in `table`, against its contract."""
+    # fetchall, not fetchone: DuckDB opens no relation while a result is only partly read
+    rows = con.execute(f"select count(*) from ({CHECKED_ROWS[table]})").fetchall()[0][0]
+    failures = pd.DataFrame(list(failing_rows(con, CHECKED_ROWS[table], table)), columns=["row", "check", "column"])
+    quarantined = dict(con.execute("select reason, count(*) from quarantine group by reason order by 2 desc").fetchall())
+    return CheckOutcome(table, rows, failures, quarantined)

@@ -1,0 +1,154 @@
+"""The SP-API Orders v2026-01-01 client for a channel, built on python-amazon-sp-api, and what its
+failures mean.
+
+Three quirks of the client are handled here rather than worked around at call sites:
+- `SP_API_DEFAULT_MARKETPLACE` silently replaces the marketplace passed in: the endpoint and
+  marketplace are set again after construction, and marketplaceIds are always sent explicitly.
+- the default HTTP timeout is 5 s, too short for a 100-order page: a longer one is passed.
+- a 429 (or any error) without an `errors` JSON body raises nothing and returns an empty payload:
+  `search_orders_page` treats a response without `orders` as a failed call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+from sp_api.api import OrdersV20260101
+from sp_api.auth import AccessTokenClient
+from sp_api.auth.exceptions import AuthorizationError
+from sp_api.base import Marketplaces
+from sp_api.base import exceptions as spe
+from sp_api.base.credential_provider import MissingCredentials
+
+from pipelines.channels import Channel
+
+INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION"]
+PAGE_SIZE = 100
+HTTP_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What python-amazon-sp-api reads from a marketplace: any object with these three fields."""
+
+    endpoint: str
+    marketplace_id: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: list
+    next_token: str | None
+    rate_limit: str | None  # x-amzn-RateLimit-Limit, when Amazon sends it
+
+
+class MalformedResponse(RuntimeError):
+    """The server answered without a usable searchOrders body (empty, truncated or not JSON)."""
+
+
+def _region_endpoint(marketplace_id: str) -> Endpoint:
+    for marketplace in Marketplaces:
+        if marketplace.marketplace_id == marketplace_id:
+            return Endpoint(marketplace.endpoint, marketplace_id, marketplace.region)
+    raise ValueError(f"unknown Amazon marketplace id {marketplace_id!r}")
+
+
+def _token_client_class(token_url: str) -> type[AccessTokenClient]:
+    """An LWA token client that talks to `token_url` instead of api.amazon.com."""
+    parts = urlsplit(token_url)
+
+    class LocalTokenClient(AccessTokenClient):
+        scheme = f"{parts.scheme}://"
+        host = parts.netloc
+        path = parts.path or "/auth/o2/token"
+
+        def _get_cache_key(self, token_flavor=""):
+            # Tokens are cached per refresh token process-wide; a different server issues its own.
+            return super()._get_cache_key(token_flavor + token_url)
+
+    return LocalTokenClient
+
+
+def orders_client(channel: Channel, account: str = "default") -> OrdersV20260101:
+    marketplace = _region_endpoint(channel.marketplace_ids[0]) if not channel.endpoint else None
+    target = Endpoint(
+        endpoint=(channel.endpoint or marketplace.endpoint).rstrip("/"),
+        marketplace_id=channel.marketplace_ids[0],
+        region=marketplace.region if marketplace else "us-east-1",
+    )
+    kwargs = {"account": account, "timeout": HTTP_TIMEOUT_SECONDS}
+    if channel.token_url:
+        kwargs["auth_token_client_class"] = _token_client_class(channel.token_url)
+    client = OrdersV20260101(marketplace=target, **kwargs)
+    client.endpoint, client.marketplace_id, client.region = target.endpoint, target.marketplace_id, target.region
+    return client
+
+
+def forget_access_token(client: OrdersV20260101) -> None:
+    """Drop the cached access token so the next call fetches a fresh one (after a 403)."""
+    from sp_api.auth.access_token_client import cache
+
+    cache.pop(client._auth._get_cache_key(), None)
+
+
+def search_orders_page(client: OrdersV20260101, params: dict) -> Page:
+    response = client.search_orders(**params)
+    payload = response.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("orders"), list):
+        raise MalformedResponse("the response had no 'orders' list (empty, truncated or not JSON)")
+    return Page(payload["orders"], response.next_token, response.rate_limit)
+
+
+# -- what a failure means --------------------------------------------------------------------------
+# Decided from the HTTP status (the exception class python-amazon-sp-api raises for it), never from
+# the words of Amazon's message, which are terse and may change.
+THROTTLED = "throttled"  # 429: wait for the usage plan
+TRANSIENT = "transient"  # 5xx, timeouts, broken connections, unreadable bodies: back off and retry
+FORBIDDEN = "forbidden"  # 403: the access token may have expired
+INVALID = "invalid"  # 400: Amazon refused the request's parameters
+FINAL = "final"  # anything else (404, 413, 415, a refused refresh token, no credentials)
+
+_BY_EXCEPTION = [
+    (spe.SellingApiRequestThrottledException, THROTTLED),
+    (spe.SellingApiForbiddenException, FORBIDDEN),
+    (spe.SellingApiBadRequestException, INVALID),
+    ((spe.SellingApiServerException, spe.SellingApiTemporarilyUnavailableException,
+      spe.SellingApiGatewayTimeoutException, MalformedResponse, httpx.TimeoutException, httpx.TransportError),
+     TRANSIENT),
+    ((spe.SellingApiNotFoundException, spe.SellingApiStateConflictException, spe.SellingApiTooLargeException,
+      spe.SellingApiUnsupportedFormatException), FINAL),
+    # an HTTP status python-amazon-sp-api has no class for (502, say) is the server's trouble
+    (spe.SellingApiException, TRANSIENT),
+]
+
+
+def classify(error: BaseException) -> str:
+    if isinstance(error, AuthorizationError):
+        # LWA answering 429 or 5xx is as transient as the Orders API doing so; a 4xx (a revoked
+        # refresh token, say) is final
+        status = error.status_code if isinstance(error.status_code, int) else 0
+        return TRANSIENT if status == 429 or status >= 500 else FINAL
+    for kinds, meaning in _BY_EXCEPTION:
+        if isinstance(error, kinds):
+            return meaning
+    return FINAL
+
+
+def describe(error: BaseException) -> str:
+    """The cause of a failed call in one line, without anything from the credentials."""
+    if isinstance(error, spe.SellingApiException):
+        status = getattr(error, "code", "?")
+        return f"HTTP {status} {getattr(error, 'amzn_code', '') or ''}: {getattr(error, 'message', '') or ''}".strip()
+    if isinstance(error, AuthorizationError):
+        return f"LWA token request failed: HTTP {error.status_code} {error.error_code}"
+    if isinstance(error, httpx.TimeoutException):
+        # the timeout the client was built with (read at call time, as orders_client does)
+        return f"no answer within {HTTP_TIMEOUT_SECONDS:g} s (timeout)"
+    if isinstance(error, httpx.TransportError):
+        return f"connection failed ({type(error).__name__})"
+    if isinstance(error, MissingCredentials):
+        return "no SP-API credentials: set LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,96 @@
+"""The Dagster code location: assets, checks, the sync job per channel, its schedule, and the sensor
+that keeps the channel partitions in step with the channels table."""
+
+from __future__ import annotations
+
+import os
+
+from dagster import (
+    AssetSelection,
+    DefaultScheduleStatus,
+    Definitions,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    SensorResult,
+    SkipReason,
+    define_asset_job,
+    schedule,
+    sensor,
+)
+
+from pipelines.assets.core import core_tables, core_tables_match_schemas
+from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
+from pipelines.assets.privacy import purged_buyer_pii
+from pipelines.progress import cli_progress
+from pipelines.resources import AmazonSellerResource, WarehouseResource
+
+WAREHOUSE_TAG = "amazon-orders/warehouse"
+
+sync_job = define_asset_job(
+    "sync_job",
+    selection=AssetSelection.assets(raw_amazon_orders, core_tables),
+    description="Extract one channel's changed orders, then bring the core tables up to date.",
+    # dagster.yaml lets one run at a time write to a warehouse
+    tags={WAREHOUSE_TAG: "default"},
+)
+
+
+def _sync_cron() -> str:
+    return os.environ.get("AMAZON_ORDERS_SYNC_CRON", "*/15 * * * *")
+
+
+@schedule(
+    job=sync_job,
+    cron_schedule=_sync_cron(),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Sync every channel (AMAZON_ORDERS_SYNC_CRON, every 15 minutes by default).",
+)
+def sync_job_schedule(context):
+    channels = context.instance.get_dynamic_partitions(channels_partitions.name)
+    if not channels:
+        return SkipReason("no channel yet: add one with `amazon-orders channel add`")
+    tick = context.scheduled_execution_time
+    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
+
+
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keep the channel partitions exactly the channels of the warehouse's channels table.",
+)
+def channel_registry_sensor(context, warehouse: WarehouseResource):
+    try:
+        channels = warehouse.channel_names()
+    except (FileNotFoundError, RuntimeError) as reason:  # no warehouse yet, or a sync is writing
+        return SkipReason(str(reason))
+    add, delete = registry_changes(context.instance.get_dynamic_partitions(channels_partitions.name), channels)
+    if not (add or delete):
+        return SkipReason("the channel partitions match the channels table")
+    return SensorResult(dynamic_partitions_requests=[
+        channels_partitions.build_add_request(add), channels_partitions.build_delete_request(delete)])
+
+
+purge_pii_job = define_asset_job(
+    "purge_pii_job",
+    selection=AssetSelection.assets(purged_buyer_pii),
+    description="Remove buyer PII from orders shipped or cancelled more than 30 days ago.",
+    tags={WAREHOUSE_TAG: "default"},
+)
+
+purge_pii_job_schedule = ScheduleDefinition(
+    job=purge_pii_job,
+    cron_schedule="0 3 * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Every day at 03:00 UTC.",
+)
+
+defs = Definitions(
+    assets=[raw_amazon_orders, core_tables, purged_buyer_pii],
+    asset_checks=[core_tables_match_schemas],
+    jobs=[sync_job, purge_pii_job],
+    schedules=[sync_job_schedule, purge_pii_job_schedule],
+    sensors=[channel_registry_sensor],
+    resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
+    loggers={"cli_progress": cli_progress},
+)

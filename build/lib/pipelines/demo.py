@@ -1,0 +1,107 @@
+"""`make demo`: a simulated marketplace walked through a few syncs, showing what each one changed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.channels import add_channel
+from pipelines.clock import CLOCK_URL_VARIABLE
+from pipelines.runs import run_sync
+from pipelines.operations import create_return, import_products, mark_shipped
+from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
+from pipelines.sync_report import table
+from pipelines.warehouse import connect, open_for_writing, warehouse_path
+
+CATALOG = """product_code,product_name,list_price,on_hand
+MUG-01,Stoneware mug,12.50,20
+TEA-02,Green tea (100 g),8.00,15
+PEN-03,Fountain pen,24.00,5
+"""
+ORDERS = """
+select o.channel_order_id, o.status, o.payment_status, a.account_name, o.currency, o.total_amount,
+       string_agg(l.quantity || ' x ' || coalesce(l.product_code, 'gift wrap'), ', ' order by l.line_number) as lines
+from orders o join accounts a using (account_id) join order_lines l using (order_id)
+group by all order by min(o.purchased_at)
+"""
+STOCK = """
+select p.product_code, p.product_name, p.is_placeholder, coalesce(i.on_hand, 0) as on_hand
+from products p left join inventory i using (product_code) order by p.product_code
+"""
+
+
+def _show(db: str, title: str, sql: str) -> None:
+    con = connect(db, read_only=True)
+    try:
+        print(f"\n{title}")
+        print(table(con, sql))
+    finally:
+        con.close()
+
+
+def _step(db: str, marketplace: Marketplace, title: str) -> None:
+    marketplace.advance(minutes=3)  # Amazon serves changes once they are two minutes old
+    print(f"\n=== {title} ===")
+    for report in run_sync(db, log_level="WARNING"):
+        print(f"sync: {report['line']}")
+    _show(db, "orders", ORDERS)
+
+
+def run_demo(db: str | None = None) -> None:
+    db = str(warehouse_path(db or "data/demo.duckdb"))
+    for leftover in (Path(db), Path(db + ".wal")):
+        leftover.unlink(missing_ok=True)  # every demo starts from an empty warehouse
+    # the sandbox accepts any credentials; a real seller sets their own
+    for name, value in (("LWA_APP_ID", "demo-app"), ("LWA_CLIENT_SECRET", "demo-secret"),
+                        ("SP_API_REFRESH_TOKEN", "demo-refresh-token")):
+        os.environ.setdefault(name, value)
+    os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
+
+    marketplace = Marketplace(seed=2026, start=datetime.now(timezone.utc).replace(microsecond=0))
+    with SandboxServer(marketplace, speedup=100) as sandbox:
+        # the product lives in the marketplace's time, which the demo moves minutes at a time
+        os.environ[CLOCK_URL_VARIABLE] = sandbox.url + "/_sandbox/clock"
+        print(f"sandbox marketplace at {sandbox.url}; warehouse {db}")
+        with open_for_writing(db) as con:
+            add_channel(con, "Amazon Demo", ["ATVPDKIKX0DER"], start=marketplace.now,
+                        endpoint=sandbox.url, token_url=sandbox.token_url)
+            with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
+                handle.write(CATALOG)
+            import_products(con, handle.name)
+            os.unlink(handle.name)
+        _show(db, "catalog imported", STOCK)
+
+        marketplace.advance(minutes=1)
+        ada = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
+        paid_later = marketplace.place_order([Item("MUG-01", 2, "12.50")], buyer=ada)
+        gift = marketplace.place_order([Item("TEA-02", 1, "8.00", gift_message="Happy birthday, Grace! 🎂",
+                                             gift_wrap_level="Premium", gift_wrap_charge="3.99")])
+        unknown = marketplace.place_order([Item("LAMP-99", 1, "45.00", title="Desk lamp, brass")])
+        cancel_early = marketplace.place_order([Item("PEN-03", 1, "24.00")])
+        cancel_late = marketplace.place_order([Item("PEN-03", 2, "24.00")])
+        _step(db, marketplace, "1. five new orders arrive, all Pending: they reserve stock at once")
+        _show(db, "stock", STOCK)
+
+        for order in (paid_later, gift, unknown, cancel_early, cancel_late):
+            marketplace.confirm(order)
+        _step(db, marketplace, "2. Amazon fills in buyers and prices: the same orders become Paid")
+
+        marketplace.ship(paid_later)
+        marketplace.cancel(cancel_early)
+        with open_for_writing(db) as con:
+            mark_shipped(con, cancel_late)
+        print(f"\nmarked shipped here: {cancel_late}; then the buyer cancels it on Amazon")
+        marketplace.cancel(cancel_late)
+        _step(db, marketplace, "3. one order ships, one is cancelled before shipping, one after shipping here")
+        _show(db, "stock: the early cancellation came back, the one shipped here did not", STOCK)
+
+        with open_for_writing(db) as con:
+            return_id = create_return(con, paid_later, "MUG-01", 1, reason="chipped")
+        print(f"\n=== 4. the buyer returns one mug to Amazon: sales return {return_id} ===")
+        _show(db, "stock after the return", STOCK)
+        _show(db, "gift-wrap and placeholder lines keep Amazon's data in their notes",
+              "select o.channel_order_id, l.line_type, l.product_code, l.line_amount, l.notes "
+              "from order_lines l join orders o using (order_id) where l.notes is not null")
+    print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")

@@ -1,0 +1,203 @@
+"""What the back office enters by hand: the catalog, shipments and sales returns.
+
+Each operation validates everything first and writes in one transaction, so a refused command
+leaves the warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+
+from pipelines.ledger import append_movements, book_orders
+from pipelines.warehouse import transaction
+
+
+class OperationError(ValueError):
+    """A refused command; the message is the one line the user sees."""
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    product_code: str
+    product_name: str
+    list_price: Decimal | None
+    on_hand: int | None
+
+
+CATALOG_COLUMNS = ["product_code", "product_name", "list_price", "on_hand"]
+
+
+def read_catalog(path: str | Path) -> list[CatalogRow]:
+    """Parse and check a catalog CSV; the first problem found refuses the whole file."""
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise OperationError(f"{path}: cannot read the file ({error.strerror})") from None
+    rows, seen = [], set()
+    with handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in CATALOG_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise OperationError(f"{path} line 1: missing column(s) {', '.join(missing)}; expected {','.join(CATALOG_COLUMNS)}")
+        for record in reader:
+            line = reader.line_num
+            code = (record["product_code"] or "").strip()
+            name = (record["product_name"] or "").strip()
+            if not code:
+                raise OperationError(f"{path} line {line}: product_code is empty")
+            if code in seen:
+                raise OperationError(f"{path} line {line}: product_code {code!r} appears twice")
+            if not name:
+                raise OperationError(f"{path} line {line}: product_name is empty")
+            price = (record["list_price"] or "").strip()
+            try:
+                list_price = Decimal(price) if price else None
+            except InvalidOperation:
+                raise OperationError(f"{path} line {line}: list_price {price!r} is not a number") from None
+            if list_price is not None and (not list_price.is_finite() or list_price < 0):
+                raise OperationError(f"{path} line {line}: list_price {price!r} must be zero or more")
+            stock = (record["on_hand"] or "").strip()
+            if stock and not stock.lstrip("-").isdigit():
+                raise OperationError(f"{path} line {line}: on_hand {stock!r} is not a whole number")
+            seen.add(code)
+            rows.append(CatalogRow(code, name, list_price, int(stock) if stock else None))
+    if not rows:
+        raise OperationError(f"{path}: no products in the file")
+    return rows
+
+
+def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
+    """Upsert the catalog; a placeholder with the same code becomes the real product."""
+    rows = read_catalog(path)
+    with transaction(con):
+        con.execute("create or replace temp table catalog_import (product_code varchar, product_name varchar, "
+                    "list_price decimal(18, 2), on_hand integer)")
+        con.executemany("insert into catalog_import values (?, ?, ?, ?)",
+                        [(r.product_code, r.product_name, r.list_price, r.on_hand) for r in rows])
+        replaced = con.execute(
+            "select count(*) from products semi join catalog_import using (product_code) where is_placeholder"
+        ).fetchone()[0]
+        con.execute(
+            """
+            merge into products using (
+                select product_id_for(product_code) as product_id, product_code, product_name,
+                       list_price, false as is_placeholder
+                from catalog_import
+            ) as incoming
+            on products.product_code = incoming.product_code
+            when matched then update set product_name = incoming.product_name,
+                list_price = incoming.list_price, is_placeholder = false
+            when not matched then insert by name
+            """
+        )
+        # Amazon's data stays in a line's notes only while its product is a placeholder
+        con.execute(
+            "update order_lines set notes = null "
+            "where line_type = 'product' and product_code in (select product_code from catalog_import)"
+        )
+        adjusted = append_movements(
+            con,
+            """
+            select product_id_for(c.product_code), c.product_code, null,
+                   c.on_hand - coalesce(i.on_hand, 0), 'adjustment'
+            from catalog_import as c
+            left join inventory as i using (product_code)
+            where c.on_hand is not null and c.on_hand <> coalesce(i.on_hand, 0)
+            """,
+        )
+    return {"products": len(rows), "placeholders_replaced": replaced, "stock_adjustments": adjusted}
+
+
+def _find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, str, bool]:
+    """(order_id, status, is_shipped) of the order, or a refusal naming what was not found."""
+    query = "select order_id, status, is_shipped from orders where channel_order_id = ?"
+    params = [channel_order_id]
+    if channel:
+        query += " and channel = ?"
+        params.append(channel)
+    found = con.execute(query, params).fetchall()
+    if not found:
+        raise OperationError(f"no order with Channel Order ID {channel_order_id!r}")
+    if len(found) > 1:
+        raise OperationError(f"order {channel_order_id!r} exists on several channels; name one with --channel")
+    return found[0]
+
+
+def _book_for_order(con, order_id: str) -> int:
+    return book_orders(con, "select ?", [order_id])
+
+
+def _is_canceled(con, status: str) -> bool:
+    return con.execute("select is_canceled from order_statuses where status = ?", [status]).fetchone()[0]
+
+
+def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None) -> str:
+    order_id, status, is_shipped = _find_order(con, channel_order_id, channel)
+    if _is_canceled(con, status):
+        raise OperationError(f"order {channel_order_id} is {status} on Amazon; it cannot be shipped")
+    if is_shipped:
+        raise OperationError(f"order {channel_order_id} is already marked shipped")
+    with transaction(con):
+        shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
+        con.execute("insert into shipments values (?, ?, now()::timestamp)", [shipment_id, order_id])
+        con.execute(
+            """
+            insert into shipment_lines
+            select ?, order_id, product_code, sum(canceled_quantity)
+            from order_lines where order_id = ? and line_type = 'product'
+            group by order_id, product_code
+            """,
+            [shipment_id, order_id],
+        )
+        con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
+        _book_for_order(con, order_id)
+    return shipment_id
+
+
+def create_return(
+    con: duckdb.DuckDBPyConnection,
+    channel_order_id: str,
+    sku: str,
+    quantity: int,
+    *,
+    reason: str | None = None,
+    restock: bool = True,
+    channel: str | None = None,
+) -> str:
+    """A sales return created from the sales order; restocked units go back on hand."""
+    if quantity < 1:
+        raise OperationError(f"--quantity must be at least 1 (got {quantity})")
+    order_id, status, _ = _find_order(con, channel_order_id, channel)
+    if _is_canceled(con, status):
+        raise OperationError(f"order {channel_order_id} is {status}; there is nothing to return")
+    ordered, canceled = con.execute(
+        "select sum(quantity), sum(canceled_quantity) from order_lines "
+        "where order_id = ? and line_type = 'product' and product_code = ?",
+        [order_id, sku],
+    ).fetchone()
+    if ordered is None:
+        raise OperationError(f"SKU {sku!r} is not on order {channel_order_id}")
+    returned = con.execute(
+        "select coalesce(sum(l.quantity), 0) from sales_return_lines l join sales_returns r using (return_id) "
+        "where r.order_id = ? and l.product_code = ?",
+        [order_id, sku],
+    ).fetchone()[0]
+    returnable = ordered - canceled - returned
+    if quantity > returnable:
+        raise OperationError(
+            f"cannot return {quantity} of {sku} on order {channel_order_id}: {ordered} ordered, "
+            f"{canceled} cancelled, {returned} already returned, so at most {returnable}"
+        )
+    with transaction(con):
+        number = con.execute("select count(*) + 1 from sales_returns").fetchone()[0]
+        return_id = f"RET-{number:06d}"
+        con.execute("insert into sales_returns values (?, ?, now()::timestamp, ?)", [return_id, order_id, reason])
+        con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, quantity, restock])
+        _book_for_order(con, order_id)
+    return return_id

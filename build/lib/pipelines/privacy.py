@@ -1,0 +1,83 @@
+"""Buyer PII retention, as Amazon's Data Protection Policy asks: keep it only while it is needed.
+
+Orders shipped or cancelled more than N days ago lose buyer names, emails, phones and street
+addresses everywhere they are stored, raw payloads included. Ids, dates, amounts, and city, state
+and country (for tax) stay. The local account and contact ids are written into the purged payloads
+so a rebuild from the raw layer still gives the same ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from pipelines.warehouse import transaction
+
+# JSON merge patch (RFC 7396): a null removes the key.
+PURGE_PATCH = """{
+    "buyer": {"buyerName": null, "buyerEmail": null},
+    "recipient": {"deliveryAddress": {"name": null, "addressLine1": null, "addressLine2": null,
+                                      "addressLine3": null, "phone": null, "postalCode": null},
+                  "deliveryPreference": null}
+}"""
+CONTACT_PII = ["full_name", "email", "phone", "address_line1", "address_line2", "address_line3", "postal_code"]
+
+
+@dataclass
+class PurgeResult:
+    orders: int
+    raw_versions: int
+    contacts: int
+    accounts: int
+
+
+def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
+    if days < 0:
+        raise ValueError(f"--days must be zero or more (got {days})")
+    with transaction(con):
+        con.execute(
+            """
+            create or replace temp table purgeable as
+            select order_id, channel, channel_order_id, account_id, contact_id
+            from orders
+            where status in (select status from order_statuses where is_final)
+                and amazon_updated_at < now()::timestamp - to_days(?)
+            """,
+            [days],
+        )
+        raw_versions = con.execute(
+            """
+            update raw_amazon_orders as raw
+            set payload = json_merge_patch(
+                json_merge_patch(raw.payload, ?),
+                json_object('_amazon_orders', json_object('account_id', p.account_id, 'contact_id', p.contact_id,
+                                                          'pii_purged', true))
+            )
+            from purgeable as p
+            where raw.channel = p.channel and raw.amazon_order_id = p.channel_order_id
+                and json_extract(raw.payload, '$._amazon_orders.pii_purged') is null
+            """,
+            [PURGE_PATCH],
+        ).fetchone()[0]
+        # a buyer with a recent order keeps their details: that order still needs them
+        contacts = con.execute(
+            f"""
+            update contacts set {', '.join(f'{c} = null' for c in CONTACT_PII)}
+            where contact_id in (select contact_id from purgeable)
+                and contact_id not in (select contact_id from orders anti join purgeable using (order_id)
+                                       where contact_id is not null)
+                and coalesce(full_name, email, phone, address_line1, postal_code) is not null
+            """
+        ).fetchone()[0]
+        accounts = con.execute(
+            """
+            update accounts set account_name = null
+            where not is_business and not is_placeholder and account_name is not null
+                and account_id in (select account_id from purgeable)
+                and account_id not in (select account_id from orders anti join purgeable using (order_id))
+            """
+        ).fetchone()[0]
+        orders = con.execute("select count(*) from purgeable").fetchone()[0]
+    con.execute("checkpoint")  # write the redacted blocks out rather than leave them in the WAL
+    return PurgeResult(orders, raw_versions, contacts, accounts)

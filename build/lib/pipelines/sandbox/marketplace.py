@@ -1,0 +1,730 @@
+"""A simulated Amazon marketplace whose orders follow the Orders API v2026-01-01 model.
+
+Orders are kept as internal state and rendered on demand into the full model shape
+(every dataset); the HTTP server projects them by ``includedData``. All randomness comes
+from one seeded ``random.Random``, so the same seed and the same calls give the same orders.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import heapq
+import itertools
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+__all__ = ["Buyer", "Item", "Marketplace", "MARKETPLACES", "PLACES", "STATUSES", "format_time", "parse_time"]
+
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+STATUSES = (
+    "PENDING_AVAILABILITY",
+    "PENDING",
+    "UNSHIPPED",
+    "PARTIALLY_SHIPPED",
+    "SHIPPED",
+    "CANCELLED",
+    "UNFULFILLABLE",
+)
+_PENDING = ("PENDING", "PENDING_AVAILABILITY")
+
+
+@dataclass(frozen=True)
+class _MarketplaceInfo:
+    name: str
+    country: str
+    currency: str
+    tax_rate: Decimal
+    usd_rate: Decimal  # rough price level, used only to make simulated prices plausible
+    email_domain: str
+
+
+# Amazon's marketplaces (the ids of Amazon's marketplace table), with what the simulation needs of each.
+MARKETPLACES = {
+    # North America
+    "ATVPDKIKX0DER": _MarketplaceInfo("Amazon.com", "US", "USD", Decimal("0.08"), Decimal("1"), "marketplace.amazon.com"),
+    "A2EUQ1WTGCTBG2": _MarketplaceInfo("Amazon.ca", "CA", "CAD", Decimal("0.13"), Decimal("1.35"), "marketplace.amazon.ca"),
+    "A1AM78C64UM0Y8": _MarketplaceInfo("Amazon.com.mx", "MX", "MXN", Decimal("0.16"), Decimal("17"), "marketplace.amazon.com.mx"),
+    "A2Q3Y263D00KWC": _MarketplaceInfo("Amazon.com.br", "BR", "BRL", Decimal("0.17"), Decimal("5"), "marketplace.amazon.com.br"),
+    # Europe, the Middle East, Africa and India
+    "A1F83G8C2ARO7P": _MarketplaceInfo("Amazon.co.uk", "GB", "GBP", Decimal("0.20"), Decimal("0.8"), "marketplace.amazon.co.uk"),
+    "A1PA6795UKMFR9": _MarketplaceInfo("Amazon.de", "DE", "EUR", Decimal("0.19"), Decimal("0.92"), "marketplace.amazon.de"),
+    "A13V1IB3VIYZZH": _MarketplaceInfo("Amazon.fr", "FR", "EUR", Decimal("0.20"), Decimal("0.92"), "marketplace.amazon.fr"),
+    "APJ6JRA9NG5V4": _MarketplaceInfo("Amazon.it", "IT", "EUR", Decimal("0.22"), Decimal("0.92"), "marketplace.amazon.it"),
+    "A1RKKUPIHCS9HS": _MarketplaceInfo("Amazon.es", "ES", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.es"),
+    "A1805IZSGTT6HS": _MarketplaceInfo("Amazon.nl", "NL", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.nl"),
+    "AMEN7PMS3EDWL": _MarketplaceInfo("Amazon.com.be", "BE", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.com.be"),
+    "A28R8C7NBKEWEA": _MarketplaceInfo("Amazon.ie", "IE", "EUR", Decimal("0.23"), Decimal("0.92"), "marketplace.amazon.ie"),
+    "A2NODRKZP88ZB9": _MarketplaceInfo("Amazon.se", "SE", "SEK", Decimal("0.25"), Decimal("10.5"), "marketplace.amazon.se"),
+    "A1C3SOZRARQ6R3": _MarketplaceInfo("Amazon.pl", "PL", "PLN", Decimal("0.23"), Decimal("4"), "marketplace.amazon.pl"),
+    "A33AVAJ2PDY3EV": _MarketplaceInfo("Amazon.com.tr", "TR", "TRY", Decimal("0.20"), Decimal("34"), "marketplace.amazon.com.tr"),
+    "A2VIGQ35RCS4UG": _MarketplaceInfo("Amazon.ae", "AE", "AED", Decimal("0.05"), Decimal("3.67"), "marketplace.amazon.ae"),
+    "A17E79C6D8DWNP": _MarketplaceInfo("Amazon.sa", "SA", "SAR", Decimal("0.15"), Decimal("3.75"), "marketplace.amazon.sa"),
+    "ARBP9OOSHTCHU": _MarketplaceInfo("Amazon.eg", "EG", "EGP", Decimal("0.14"), Decimal("48"), "marketplace.amazon.eg"),
+    "AE08WJ6YKNBMC": _MarketplaceInfo("Amazon.co.za", "ZA", "ZAR", Decimal("0.15"), Decimal("18"), "marketplace.amazon.co.za"),
+    "A21TJRUUN4KGV": _MarketplaceInfo("Amazon.in", "IN", "INR", Decimal("0.18"), Decimal("84"), "marketplace.amazon.in"),
+    # Far East
+    "A1VC38T7YXB528": _MarketplaceInfo("Amazon.co.jp", "JP", "JPY", Decimal("0.10"), Decimal("150"), "marketplace.amazon.co.jp"),
+    "A39IBJ37TRP1C6": _MarketplaceInfo("Amazon.com.au", "AU", "AUD", Decimal("0.10"), Decimal("1.5"), "marketplace.amazon.com.au"),
+    "A19VAU5U5O7RUS": _MarketplaceInfo("Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"),
+}
+
+# (city, stateOrRegion, postalCode, phone prefix) per country, for generated buyers.
+PLACES = {
+    "US": [("Seattle", "WA", "98101", "+1 206"), ("Austin", "TX", "78701", "+1 512"), ("Columbus", "OH", "43215", "+1 614")],
+    "CA": [("Toronto", "ON", "M5V 2T6", "+1 416"), ("Vancouver", "BC", "V6B 1A1", "+1 604")],
+    "MX": [("Ciudad de México", "CDMX", "06600", "+52 55"), ("Guadalajara", "JAL", "44100", "+52 33")],
+    "BR": [("São Paulo", "SP", "01310-100", "+55 11"), ("Rio de Janeiro", "RJ", "20040-002", "+55 21")],
+    "GB": [("London", "England", "SW1A 1AA", "+44 20"), ("Manchester", "England", "M1 1AE", "+44 161")],
+    "DE": [("Berlin", "Berlin", "10115", "+49 30"), ("München", "Bayern", "80331", "+49 89")],
+    "FR": [("Paris", "Île-de-France", "75001", "+33 1"), ("Lyon", "Auvergne-Rhône-Alpes", "69001", "+33 4")],
+    "IT": [("Milano", "MI", "20121", "+39 02"), ("Roma", "RM", "00184", "+39 06")],
+    "ES": [("Madrid", "Madrid", "28013", "+34 91"), ("Barcelona", "Barcelona", "08001", "+34 93")],
+    "NL": [("Amsterdam", "Noord-Holland", "1012 JS", "+31 20")],
+    "BE": [("Bruxelles", "Bruxelles", "1000", "+32 2")],
+    "IE": [("Dublin", "Dublin", "D02 X285", "+353 1")],
+    "SE": [("Stockholm", "Stockholm", "111 52", "+46 8")],
+    "PL": [("Warszawa", "Mazowieckie", "00-001", "+48 22")],
+    "TR": [("Istanbul", "Istanbul", "34430", "+90 212")],
+    "AE": [("Dubai", "Dubai", "00000", "+971 4")],
+    "SA": [("Riyadh", "Riyadh", "11564", "+966 11")],
+    "EG": [("Cairo", "Cairo", "11511", "+20 2")],
+    "ZA": [("Cape Town", "Western Cape", "8001", "+27 21")],
+    "IN": [("Mumbai", "Maharashtra", "400001", "+91 22"), ("Bengaluru", "Karnataka", "560001", "+91 80")],
+    "JP": [("Tokyo", "Tokyo", "100-0001", "+81 3"), ("Osaka", "Osaka", "530-0001", "+81 6")],
+    "AU": [("Sydney", "NSW", "2000", "+61 2")],
+    "SG": [("Singapore", "Singapore", "018956", "+65 6")],
+}
+FIRST_NAMES = ["Alex", "Maria", "Kenji", "Sofia", "Liam", "Emma", "Noah", "Yuki", "Lucas", "Chloe", "Mateo", "Anna"]
+LAST_NAMES = ["Smith", "García", "Tanaka", "Müller", "Rossi", "Martin", "Brown", "Dubois", "Kowalski", "Silva"]
+STREETS = ["Main Street", "Oak Avenue", "Station Road", "Market Street", "Park Lane", "High Street", "Hill Road"]
+COMPANY_WORDS = ["Acme", "Northwind", "Blue Harbor", "Summit", "Greenfield", "Atlas", "Riverside"]
+GIFT_MESSAGES = ["Happy birthday!", "Congratulations!", "Merry Christmas!", "With love", "Thank you!"]
+
+
+@dataclass
+class Item:
+    """One order line as placed by the buyer. ``title``/``asin`` default to values derived from the SKU."""
+
+    sku: str
+    quantity: int = 1
+    unit_price: str = "19.99"
+    title: str | None = None
+    asin: str | None = None
+    gift_message: str | None = None
+    gift_wrap_level: str | None = None
+    gift_wrap_charge: str | None = None
+
+
+@dataclass
+class Buyer:
+    """The buyer; becomes visible (buyer + recipient) only once the order is confirmed."""
+
+    name: str
+    email: str
+    company: str | None = None
+    phone: str = "+1 206-555-0100"
+    address_line1: str = "410 Terry Ave N"
+    city: str = "Seattle"
+    state: str = "WA"
+    postal_code: str = "98109"
+    country_code: str = "US"
+
+
+@dataclass
+class _Line:
+    item: Item
+    order_item_id: str
+    asin: str
+    title: str
+    cancellation: dict | None = None  # ItemCancellation once the line is cancelled
+
+
+@dataclass
+class _Order:
+    order_id: str
+    marketplace_id: str
+    fulfilled_by: str
+    business: bool
+    status: str
+    created: str
+    updated: str
+    lines: list[_Line]
+    buyer: Buyer | None = None
+    confirmed: bool = False  # Amazon has filled in buyer, recipient and prices
+    packages: list[dict] = field(default_factory=list)
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with second precision, the way Amazon writes times."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value) -> datetime | None:
+    """Parse an ISO 8601 string into an aware UTC datetime; None if it is not one (naive means UTC)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def _dig(obj, *keys):
+    """obj[k1][k2]... or None when any level is missing or not a dict (put_raw orders may be anything)."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def _asin_for(sku: str) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    number, chars = _digest("asin:" + sku), []
+    for _ in range(8):
+        number, digit = divmod(number, 36)
+        chars.append(alphabet[digit])
+    return "B0" + "".join(chars)
+
+
+def _title_for(sku: str) -> str:
+    return f"Sandbox Product {sku}"
+
+
+def _quantize(amount: Decimal, currency: str) -> Decimal:
+    step = Decimal("1") if currency == "JPY" else Decimal("0.01")
+    return amount.quantize(step, rounding=ROUND_HALF_UP)
+
+
+def _decimal(value: str, what: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"{what} must be a decimal string, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{what} must be a non-negative decimal, got {value!r}")
+    return amount
+
+
+class Marketplace:
+    """The simulated marketplace: a clock you move by hand and orders that change over it."""
+
+    def __init__(self, seed: int = 0, start: datetime | None = None):
+        start = DEFAULT_START if start is None else start
+        if start.tzinfo is None:
+            raise ValueError("start must be timezone-aware (UTC)")
+        self._now = start.astimezone(timezone.utc)
+        self._rng = random.Random(seed)
+        self._lock = threading.RLock()
+        self._orders: dict[str, _Order] = {}
+        self._raw: dict[str, dict] = {}  # put_raw orders, kept verbatim
+        self._raw_seq = itertools.count()
+        self._item_ids: set[str] = set()
+        # Follow-ups planned by simulate() (time, seq, action, order_id, argument); kept across
+        # calls so a later simulate() confirms and ships what an earlier one placed.
+        self._schedule: list[tuple[datetime, int, str, str, str | None]] = []
+        self._schedule_seq = itertools.count()
+
+    # -- clock -------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def naive_now(self) -> datetime:
+        """The clock as naive UTC, the way a client that stores naive UTC times reads it."""
+        return self.now.replace(tzinfo=None)
+
+    def advance(self, seconds: float = 0, minutes: float = 0, hours: float = 0, days: float = 0) -> datetime:
+        """Move the simulated clock forward and return the new time."""
+        step = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
+        if step < timedelta(0):
+            raise ValueError("the clock cannot go backwards")
+        with self._lock:
+            self._now += step
+            return self._now
+
+    # -- order lifecycle ---------------------------------------------------------------
+
+    def place_order(
+        self,
+        items: list[Item],
+        *,
+        marketplace_id: str = "ATVPDKIKX0DER",
+        buyer: Buyer | None = None,
+        fulfilled_by: str = "MERCHANT",
+        business: bool = False,
+        status: str = "PENDING",
+        order_id: str | None = None,
+    ) -> str:
+        """Place an order and return its id.
+
+        ``status`` may be PENDING or PENDING_AVAILABILITY (a pre-order), or UNSHIPPED, SHIPPED
+        or CANCELLED to place an order that has already gone through those steps.
+        """
+        if not items:
+            raise ValueError("an order needs at least one item")
+        if marketplace_id not in MARKETPLACES:
+            raise ValueError(f"unknown marketplace {marketplace_id!r}")
+        if fulfilled_by not in ("MERCHANT", "AMAZON"):
+            raise ValueError("fulfilled_by must be MERCHANT or AMAZON")
+        if status not in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED", "SHIPPED", "CANCELLED"):
+            raise ValueError(f"cannot place an order as {status}")
+        for item in items:
+            if not isinstance(item.quantity, int) or item.quantity < 1:
+                raise ValueError(f"quantity of {item.sku!r} must be a positive integer")
+            _decimal(item.unit_price, "unit_price")
+            if item.gift_wrap_charge is not None:
+                _decimal(item.gift_wrap_charge, "gift_wrap_charge")
+        with self._lock:
+            if order_id is None:
+                order_id = self._new_order_id()
+            elif order_id in self._orders or order_id in self._raw:
+                raise ValueError(f"order {order_id} already exists")
+            stamp = format_time(self._now)
+            lines = [
+                _Line(
+                    item=copy.copy(item),
+                    order_item_id=self._new_item_id(),
+                    asin=item.asin or _asin_for(item.sku),
+                    title=item.title or _title_for(item.sku),
+                )
+                for item in items
+            ]
+            self._orders[order_id] = _Order(
+                order_id=order_id,
+                marketplace_id=marketplace_id,
+                fulfilled_by=fulfilled_by,
+                business=business,
+                status="PENDING_AVAILABILITY" if status == "PENDING_AVAILABILITY" else "PENDING",
+                created=stamp,
+                updated=stamp,
+                lines=lines,
+                buyer=buyer,
+            )
+            if status in ("UNSHIPPED", "SHIPPED"):
+                self.confirm(order_id)
+            if status == "SHIPPED":
+                self.ship(order_id)
+            if status == "CANCELLED":
+                self.cancel(order_id)
+            return order_id
+
+    def confirm(self, order_id: str) -> None:
+        """PENDING -> UNSHIPPED: Amazon fills in buyer, recipient, prices and proceeds."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.status not in _PENDING:
+                raise ValueError(f"order {order_id} is {order.status}, not pending")
+            if order.buyer is None:
+                order.buyer = self._random_buyer(order.marketplace_id, order.business)
+            order.confirmed = True
+            order.status = "UNSHIPPED"
+            self._touch(order)
+
+    def ship(self, order_id: str) -> None:
+        """UNSHIPPED -> SHIPPED: every line that is not cancelled ships in one package."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.status not in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
+                raise ValueError(f"order {order_id} is {order.status}, it cannot ship")
+            shipped = [line for line in order.lines if line.cancellation is None]
+            if not shipped:
+                raise ValueError(f"every item of order {order_id} is cancelled")
+            order.status = "SHIPPED"
+            if order.fulfilled_by == "MERCHANT":  # the model has packages for seller-fulfilled orders only
+                order.packages.append(self._package(order, shipped))
+            self._touch(order)
+
+    def cancel(self, order_id: str, reason: str = "Buyer requested cancellation") -> None:
+        """Cancel the whole order; every line gets a cancellationExecution."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.status not in (*_PENDING, "UNSHIPPED"):
+                raise ValueError(f"order {order_id} is {order.status}, it cannot be cancelled")
+            # Sellers cannot act on pending orders, so Amazon is the one cancelling those.
+            cancelled_by = "AMAZON" if order.status in _PENDING else "MERCHANT"
+            for line in order.lines:
+                if line.cancellation is None:
+                    line.cancellation = {"cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason}}
+            order.status = "CANCELLED"
+            self._touch(order)
+
+    def cancel_item(self, order_id: str, sku: str) -> None:
+        """Cancel one line at the buyer's request while the rest of the order goes on."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.status not in (*_PENDING, "UNSHIPPED"):
+                raise ValueError(f"order {order_id} is {order.status}, its items cannot be cancelled")
+            line = next((l for l in order.lines if l.item.sku == sku and l.cancellation is None), None)
+            if line is None:
+                raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
+            line.cancellation = {
+                "cancellationRequest": {"requester": "BUYER", "cancelReason": "Buyer requested cancellation"},
+                "cancellationExecution": {"cancelledBy": "MERCHANT", "cancelReason": "Buyer requested cancellation"},
+            }
+            self._touch(order)
+
+    def put_raw(self, order: dict, *, replace: bool = True) -> None:
+        """Store any dict as an order, verbatim (for fault tests); it replaces an order with the same id.
+
+        With ``replace=False`` an order already stored under the same id stays, so a search
+        serves both (the same order twice in a page); the new one is then not addressable.
+        """
+        with self._lock:
+            order_id = order.get("orderId") if isinstance(order, dict) else None
+            if isinstance(order_id, str) and (replace or (order_id not in self._orders and order_id not in self._raw)):
+                self._orders.pop(order_id, None)
+                key = order_id
+            else:  # no usable id (or a kept duplicate): searchable but not addressable
+                key = f"\0raw-{next(self._raw_seq)}"
+            self._raw[key] = copy.deepcopy(order)
+
+    def touch(self, order_id: str) -> None:
+        """Bump lastUpdatedTime without any other change."""
+        with self._lock:
+            if order_id in self._raw:  # only dicts with a string orderId are addressable
+                self._raw[order_id]["lastUpdatedTime"] = format_time(self._now)
+            else:
+                self._touch(self._get(order_id))
+
+    def order(self, order_id: str) -> dict:
+        """The current order with every dataset (a copy)."""
+        return self.lookup(order_id)[0]
+
+    def lookup(self, order_id: str) -> tuple[dict, bool]:
+        """(copy of the order, whether it was stored with put_raw); KeyError when unknown."""
+        with self._lock:
+            if order_id in self._raw:
+                return copy.deepcopy(self._raw[order_id]), True
+            return self._render(self._get(order_id)), False
+
+    def search(
+        self,
+        *,
+        time_field: str,
+        after: datetime,
+        before: datetime,
+        marketplace_ids: list[str] | None = None,
+        statuses: list[str] | None = None,
+        fulfilled_by: list[str] | None = None,
+        render: bool = True,
+    ) -> list[tuple[dict | str, bool]]:
+        """Orders whose ``time_field`` (lastUpdatedTime or createdTime) is within [after, before],
+        sorted by (that time, orderId), as (copy, is_raw) pairs.
+
+        With ``render=False`` a simulated order comes as its id, to be rendered when it is served:
+        rendering is what a search costs. A put_raw order is kept when a field cannot be read from
+        it: an unparseable time, a missing marketplace or status never filters it out.
+        """
+        stamp = {"lastUpdatedTime": "updated", "createdTime": "created"}[time_field]
+        filters = [
+            (("salesChannel", "marketplaceId"), marketplace_ids),
+            (("fulfillment", "fulfillmentStatus"), statuses),
+            (("fulfillment", "fulfilledBy"), fulfilled_by),
+        ]
+        hits = []
+        with self._lock:
+            for o in self._orders.values():
+                moment = parse_time(getattr(o, stamp))
+                if not after <= moment <= before or any(
+                    wanted is not None and value not in wanted
+                    for value, wanted in ((o.marketplace_id, marketplace_ids), (o.status, statuses),
+                                          (o.fulfilled_by, fulfilled_by))
+                ):
+                    continue
+                hits.append((moment, o.order_id, self._render(o) if render else o.order_id, False))
+            raw = [copy.deepcopy(o) for o in self._raw.values()]
+        for order in raw:
+            moment = parse_time(_dig(order, time_field))
+            if moment is not None and not after <= moment <= before:
+                continue
+            if any(
+                wanted is not None and isinstance(_dig(order, *path), str) and _dig(order, *path) not in wanted
+                for path, wanted in filters
+            ):
+                continue
+            hits.append((moment, str(_dig(order, "orderId")), order, True))
+        # Orders whose time cannot be read sort last.
+        hits.sort(key=lambda hit: (hit[0] is None, hit[0] or after, hit[1]))
+        return [(order, is_raw) for _, _, order, is_raw in hits]
+
+    # -- simulation --------------------------------------------------------------------
+
+    def simulate(
+        self,
+        *,
+        hours: float,
+        orders_per_hour: float,
+        skus: list[str],
+        unknown_sku_rate: float = 0.05,
+        pending_rate: float = 0.02,
+        cancel_rate: float = 0.03,
+        item_cancel_rate: float = 0.01,
+        gift_rate: float = 0.05,
+        business_rate: float = 0.05,
+        fba_rate: float = 0.1,
+        marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"),
+    ) -> dict:
+        """Run ``hours`` of seeded random activity and return counts of what happened.
+
+        Orders arrive as a Poisson process; most pending ones are confirmed a few minutes
+        later, then shipped hours later; some are cancelled whole or per item. Follow-ups
+        that fall after the end are kept for the next call. ``pending_rate`` is the share
+        of orders never confirmed; ``unknown_sku_rate`` the share of lines whose SKU is
+        not in ``skus``.
+        """
+        if hours < 0 or orders_per_hour < 0:
+            raise ValueError("hours and orders_per_hour must not be negative")
+        if not skus:
+            raise ValueError("simulate needs SKUs")
+        counts = dict.fromkeys(["placed", "confirmed", "shipped", "cancelled", "items_cancelled", "unknown_sku_lines"], 0)
+        with self._lock:
+            rng = self._rng
+            end = self._now + timedelta(hours=hours)
+
+            def arrival_after(moment: datetime) -> datetime | None:
+                if not orders_per_hour:
+                    return None
+                return moment + timedelta(seconds=rng.expovariate(orders_per_hour / 3600))
+
+            next_arrival = arrival_after(self._now)
+            while True:
+                next_event = self._schedule[0][0] if self._schedule else None
+                due = [t for t in (next_arrival, next_event) if t is not None and t <= end]
+                if not due:
+                    break
+                moment = min(due)
+                # Follow-ups that fell due before the clock was moved by hand run now.
+                self._now = max(self._now, moment)
+                if moment == next_event:
+                    _, _, action, order_id, argument = heapq.heappop(self._schedule)
+                    if self._run_followup(action, order_id, argument):
+                        counts[action] += 1
+                    continue
+                order_id, unknown = self._random_order(
+                    skus, unknown_sku_rate, gift_rate, business_rate, fba_rate, marketplaces
+                )
+                counts["placed"] += 1
+                counts["unknown_sku_lines"] += unknown
+                self._plan_followups(order_id, pending_rate, cancel_rate, item_cancel_rate)
+                next_arrival = arrival_after(moment)
+            self._now = end
+        return counts
+
+    def _random_order(self, skus, unknown_sku_rate, gift_rate, business_rate, fba_rate, marketplaces) -> tuple[str, int]:
+        rng = self._rng
+        marketplace_id = rng.choice(marketplaces)
+        info = MARKETPLACES[marketplace_id]
+        items, unknown = [], 0
+        for sku in rng.sample(skus, min(len(skus), rng.choice([1, 1, 1, 2, 2, 3]))):
+            if rng.random() < unknown_sku_rate:
+                sku, unknown = f"UNKNOWN-{rng.randrange(10**6):06d}", unknown + 1
+            # A stable base price per SKU, scaled to the marketplace's price level.
+            base = Decimal(500 + _digest("price:" + sku) % 9500) / 100
+            item = Item(
+                sku=sku,
+                quantity=rng.choice([1, 1, 1, 1, 2, 2, 3]),
+                unit_price=str(_quantize(base * info.usd_rate, info.currency)),
+            )
+            if rng.random() < gift_rate:
+                item.gift_message = rng.choice(GIFT_MESSAGES)
+                item.gift_wrap_level = rng.choice(["STANDARD", "PREMIUM"])
+                item.gift_wrap_charge = str(_quantize(Decimal("4.99") * info.usd_rate, info.currency))
+            items.append(item)
+        order_id = self.place_order(
+            items,
+            marketplace_id=marketplace_id,
+            fulfilled_by="AMAZON" if rng.random() < fba_rate else "MERCHANT",
+            business=rng.random() < business_rate,
+        )
+        return order_id, unknown
+
+    def _plan_followups(self, order_id: str, pending_rate: float, cancel_rate: float, item_cancel_rate: float) -> None:
+        rng = self._rng
+
+        def plan(delay_minutes: float, action: str, argument: str | None = None) -> datetime:
+            moment = self._now + timedelta(minutes=delay_minutes)
+            heapq.heappush(self._schedule, (moment, next(self._schedule_seq), action, order_id, argument))
+            return moment
+
+        if rng.random() < pending_rate:
+            return
+        confirmed_at = rng.uniform(1, 10)
+        plan(confirmed_at, "confirmed")
+        if rng.random() < cancel_rate:
+            plan(confirmed_at + rng.uniform(10, 360), "cancelled")
+            return
+        lines = self._orders[order_id].lines
+        if len(lines) > 1 and rng.random() < item_cancel_rate:
+            plan(confirmed_at + rng.uniform(5, 120), "items_cancelled", rng.choice(lines).item.sku)
+        plan(confirmed_at + rng.uniform(60, 1440), "shipped")
+
+    def _run_followup(self, action: str, order_id: str, argument: str | None) -> bool:
+        """Apply a planned step; False when the order moved on by other means meanwhile."""
+        operation = {
+            "confirmed": self.confirm,
+            "shipped": self.ship,
+            "cancelled": self.cancel,
+            "items_cancelled": lambda oid: self.cancel_item(oid, argument),
+        }[action]
+        try:
+            operation(order_id)
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _get(self, order_id: str) -> _Order:
+        try:
+            return self._orders[order_id]
+        except KeyError:
+            raise KeyError(f"unknown order {order_id}") from None
+
+    def _touch(self, order: _Order) -> None:
+        order.updated = format_time(self._now)
+
+    def _new_order_id(self) -> str:
+        rng = self._rng
+        while True:
+            order_id = f"{rng.randint(100, 999)}-{rng.randrange(10**7):07d}-{rng.randrange(10**7):07d}"
+            if order_id not in self._orders and order_id not in self._raw:
+                return order_id
+
+    def _new_item_id(self) -> str:
+        while True:
+            item_id = str(self._rng.randrange(10**13, 10**14))
+            if item_id not in self._item_ids:
+                self._item_ids.add(item_id)
+                return item_id
+
+    def _random_buyer(self, marketplace_id: str, business: bool) -> Buyer:
+        rng = self._rng
+        info = MARKETPLACES[marketplace_id]
+        city, state, postal_code, phone_prefix = rng.choice(PLACES[info.country])
+        local_part = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(14))
+        return Buyer(
+            name=f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+            email=f"{local_part}@{info.email_domain}",
+            company=f"{rng.choice(COMPANY_WORDS)} {rng.choice(['LLC', 'Ltd', 'GmbH', 'Inc'])}" if business else None,
+            phone=f"{phone_prefix} {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+            address_line1=f"{rng.randint(1, 999)} {rng.choice(STREETS)}",
+            city=city,
+            state=state,
+            postal_code=postal_code,
+            country_code=info.country,
+        )
+
+    def _package(self, order: _Order, lines: list[_Line]) -> dict:
+        stamp = format_time(self._now)
+        return {
+            "packageReferenceId": f"PKG-{order.order_id}-{len(order.packages) + 1}",
+            "createdTime": stamp,
+            "packageStatus": {"status": "SHIPPED"},
+            "carrier": "UPS",
+            "shipTime": stamp,
+            "shippingService": "UPS Ground",
+            "trackingNumber": "1Z" + "".join(self._rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(16)),
+            "packageItems": [{"orderItemId": l.order_item_id, "quantity": l.item.quantity} for l in lines],
+        }
+
+    def _render(self, order: _Order) -> dict:
+        """The order in the model's shape, with every dataset this simulator knows."""
+        info = MARKETPLACES[order.marketplace_id]
+        currency = info.currency
+
+        def money(amount: Decimal) -> dict:
+            return {"amount": str(_quantize(amount, currency)), "currencyCode": currency}
+
+        def proceeds(parts: dict) -> list[dict]:
+            return [{"type": kind, "subtotal": money(amount)} for kind, amount in parts.items()]
+
+        totals = {"ITEM": Decimal(0), "TAX": Decimal(0), "SHIPPING": Decimal(0)}  # shipping is free here
+        items = []
+        for line in order.lines:
+            item = line.item
+            product = {
+                "asin": line.asin,
+                "title": line.title,
+                "sellerSku": item.sku,
+                "condition": {"conditionType": "NEW", "conditionSubtype": "NEW"},
+            }
+            doc_item = {"orderItemId": line.order_item_id, "quantityOrdered": item.quantity, "product": product}
+            if order.confirmed:
+                unit_price = _quantize(Decimal(item.unit_price), currency)
+                product["price"] = {"unitPrice": money(unit_price)}
+                parts = {"ITEM": unit_price * item.quantity}
+                parts["TAX"] = _quantize(parts["ITEM"] * info.tax_rate, currency)
+                if item.gift_wrap_charge is not None:
+                    parts["GIFT_WRAP"] = _quantize(Decimal(item.gift_wrap_charge), currency)
+                for kind, amount in parts.items():
+                    totals[kind] = totals.get(kind, Decimal(0)) + amount
+                doc_item["proceeds"] = {"proceedsTotal": money(sum(parts.values())), "breakdowns": proceeds(parts)}
+            if line.cancellation is not None:
+                doc_item["cancellation"] = copy.deepcopy(line.cancellation)
+            open_quantity = 0 if line.cancellation is not None else item.quantity
+            shipped = order.status == "SHIPPED"
+            fulfillment = {
+                "quantityFulfilled": open_quantity if shipped else 0,
+                "quantityUnfulfilled": 0 if shipped or order.status == "CANCELLED" else open_quantity,
+            }
+            gift = {"giftMessage": item.gift_message, "giftWrapLevel": item.gift_wrap_level}
+            if any(gift.values()):
+                fulfillment["packing"] = {"giftOption": {k: v for k, v in gift.items() if v is not None}}
+            doc_item["fulfillment"] = fulfillment
+            items.append(doc_item)
+
+        programs = []
+        if order.status == "PENDING_AVAILABILITY":
+            programs.append("PREORDER")
+        if order.business and order.confirmed:
+            programs.append("AMAZON_BUSINESS")
+        doc = {
+            "orderId": order.order_id,
+            "orderAliases": [],
+            "createdTime": order.created,
+            "lastUpdatedTime": order.updated,
+            "programs": programs,
+            "salesChannel": {"channelName": "AMAZON", "marketplaceId": order.marketplace_id, "marketplaceName": info.name},
+        }
+        if order.confirmed:
+            buyer = order.buyer
+            doc["buyer"] = {"buyerName": buyer.name, "buyerEmail": buyer.email}
+            address = {"name": buyer.name}
+            if order.business and buyer.company:
+                doc["buyer"]["buyerCompanyName"] = buyer.company
+                address["companyName"] = buyer.company
+            address.update(
+                addressLine1=buyer.address_line1,
+                city=buyer.city,
+                stateOrRegion=buyer.state,
+                postalCode=buyer.postal_code,
+                countryCode=buyer.country_code,
+                phone=buyer.phone,
+                addressType="COMMERCIAL" if order.business else "RESIDENTIAL",
+            )
+            doc["recipient"] = {"deliveryAddress": address}
+            doc["proceeds"] = {"grandTotal": money(sum(totals.values())), "breakdowns": proceeds(totals)}
+        doc["fulfillment"] = {
+            "fulfillmentStatus": order.status,
+            "fulfilledBy": order.fulfilled_by,
+            "fulfillmentServiceLevel": "STANDARD",
+        }
+        doc["orderItems"] = items
+        if order.packages:
+            doc["packages"] = copy.deepcopy(order.packages)
+        return doc

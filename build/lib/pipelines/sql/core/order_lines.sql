@@ -1,0 +1,70 @@
+-- grain: one row per order line: each item, then its gift wrap right after it when it has one
+-- (line numbers come from stg_amazon__order_items)
+with
+
+current_versions as (
+    select * from int_current_order_versions
+),
+
+items as (
+    select * from stg_amazon__order_items
+),
+
+products as (
+    select * from products
+),
+
+lines as (
+    select
+        current_versions.order_id,
+        current_versions.is_canceled as is_order_canceled,
+        coalesce(items.unit_price_currency, current_versions.grand_total_currency) as currency,
+        items.*,
+        items.quantity_ordered::integer as quantity,
+        try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount,
+        case when items.has_gift_wrap then coalesce(list_sum(list_transform(
+            items.gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)
+        end as gift_wrap_amount,
+        -- a gift-wrapped item yields a second line, its wrap: one pass over the items makes both
+        unnest(if(items.has_gift_wrap, [false, true], [false])) as is_gift_wrap
+    from current_versions
+    inner join items using (ingest_id)
+),
+
+final as (
+    select
+        lines.order_id,
+        lines.line_number + lines.is_gift_wrap::integer as line_number,
+        if(lines.is_gift_wrap, 'gift_wrap', 'product') as line_type,
+        if(lines.is_gift_wrap, null, product_id_for(lines.product_code)) as product_id,
+        if(lines.is_gift_wrap, null, lines.product_code) as product_code,
+        if(lines.is_gift_wrap, 'Gift wrap', coalesce(lines.title, lines.product_code)) as description,
+        if(lines.is_gift_wrap, 1, lines.quantity) as quantity,
+        case
+            when lines.is_gift_wrap then (lines.is_order_canceled or lines.is_item_canceled)::integer
+            when lines.is_order_canceled then lines.quantity
+            when lines.is_item_canceled
+                then greatest(lines.quantity - coalesce(lines.quantity_fulfilled::integer, 0), 0)
+            else 0
+        end as canceled_quantity,
+        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount) as unit_price,
+        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount * lines.quantity) as line_amount,
+        -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product
+        -- line while its product is a placeholder (written out only for those lines)
+        case
+            when lines.is_gift_wrap
+                then 'Gift message: ' || coalesce(lines.gift_option.giftMessage, '') || chr(10)
+                    || 'Gift wrap level: ' || coalesce(lines.gift_option.giftWrapLevel, '')
+            when products.is_placeholder is distinct from false
+                then 'SKU: ' || lines.product_code
+                    || '; ASIN: ' || coalesce(lines.asin, '')
+                    || '; Title: ' || coalesce(lines.title, '')
+                    || '; Unit price: ' || coalesce(lines.unit_price || ' ' || coalesce(lines.currency, ''),
+                                                    'not yet known')
+        end as notes,
+        lines.amazon_order_item_id
+    from lines
+    left join products using (product_code)
+)
+
+select * from final

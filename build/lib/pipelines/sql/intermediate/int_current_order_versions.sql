@@ -1,0 +1,64 @@
+-- grain: one row per changed order whose newest valid new version is newer than what the tables hold
+-- (Amazon's lastUpdatedTime decides; the tables already hold the newest of the versions up to
+-- $last_ingest_id, and nothing when a rebuild starts again from 0)
+with
+
+channels as (
+    select * from channels
+),
+
+statuses as (
+    select * from order_statuses
+),
+
+versions as not materialized (
+    select * from stg_amazon__order_versions
+),
+
+issues as (
+    select * from int_order_version_issues
+),
+
+valid as (
+    select versions.ingest_id, versions.channel, versions.amazon_order_id, versions.amazon_updated_at
+    from versions
+    inner join channels using (channel)
+    anti join issues using (ingest_id)
+    where versions.created_at >= channels.start_at
+),
+
+newest as (
+    -- an aggregate over narrow rows, not a window over wide ones
+    select
+        channel,
+        amazon_order_id,
+        max(amazon_updated_at) as amazon_updated_at,
+        arg_max(ingest_id, (amazon_updated_at, ingest_id)) as ingest_id
+    from valid
+    group by channel, amazon_order_id
+),
+
+superseded as (
+    select newest.ingest_id
+    from newest
+    inner join orders
+        on orders.channel = newest.channel
+        and orders.channel_order_id = newest.amazon_order_id
+    where orders.source_ingest_id <= $last_ingest_id
+        and (orders.amazon_updated_at, orders.source_ingest_id) > (newest.amazon_updated_at, newest.ingest_id)
+),
+
+final as (
+    select
+        order_id_for(versions.channel, versions.amazon_order_id) as order_id,
+        versions.* exclude (items),
+        statuses.status,
+        statuses.is_pending,
+        statuses.is_canceled
+    from versions
+    inner join statuses on statuses.amazon_status = versions.fulfillment_status
+    semi join newest using (ingest_id)
+    anti join superseded using (ingest_id)
+)
+
+select * from final

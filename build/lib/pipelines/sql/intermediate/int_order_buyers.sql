@@ -1,0 +1,64 @@
+-- grain: one row per current order version: who bought it, as an account and a contact
+with
+
+current_versions as (
+    select * from int_current_order_versions
+),
+
+identified as (
+    select
+        order_id,
+        amazon_order_id,
+        amazon_updated_at,
+        is_business,
+        is_pending,
+        buyer_name,
+        buyer_email,
+        buyer_company,
+        address,
+        purged_ids,
+        -- Amazon's (anonymised) buyer email identifies a buyer; a name and postcode when it is withheld
+        coalesce(
+            'email:' || buyer_email,
+            'name:' || lower(coalesce(buyer_name, address.name)) || '|' || coalesce(address.postalCode, '')
+        ) as buyer_key
+    from current_versions
+),
+
+final as (
+    select
+        order_id,
+        amazon_order_id,
+        amazon_updated_at,
+        is_business and buyer_company is not null as is_business,
+        case
+            -- once its PII is purged, an order keeps the ids it had
+            when purged_ids.account_id is not null then purged_ids.account_id
+            -- pending orders sit under one placeholder account until Amazon tells who bought them
+            when is_pending or buyer_key is null then 'ACC-PENDING'
+            when is_business and buyer_company is not null
+                then account_id_for('company:' || lower(buyer_company))
+            else account_id_for(buyer_key)
+        end as account_id,
+        case
+            when is_business and buyer_company is not null then buyer_company
+            else coalesce(buyer_name, address.name, buyer_email)
+        end as account_name,
+        coalesce(
+            purged_ids.contact_id,
+            case when not is_pending then contact_id_for(buyer_key) end
+        ) as contact_id,
+        coalesce(buyer_name, address.name, buyer_email) as full_name,
+        buyer_email as email,
+        address.phone as phone,
+        address.addressLine1 as address_line1,
+        address.addressLine2 as address_line2,
+        address.addressLine3 as address_line3,
+        address.city as city,
+        address.stateOrRegion as state,
+        address.postalCode as postal_code,
+        address.countryCode as country_code
+    from identified
+)
+
+select * from final

@@ -1,0 +1,102 @@
+-- grain: one row per (order, product, reason) whose booked stock differs from what it should be
+-- The ledger converges: each booking is the difference between the target and what is booked,
+-- so replays, reordered versions and rebuilds all end at the same stock.
+with
+
+ledger_orders as (
+    -- the orders to book: those the transform changed, or the one the back office touched
+    select distinct order_id from ledger_scope
+),
+
+lines as (
+    select order_lines.*
+    from order_lines
+    semi join ledger_orders using (order_id)
+    where line_type = 'product'
+),
+
+shipment_lines as (
+    select * from shipment_lines semi join ledger_orders using (order_id)
+),
+
+shipped_orders as (
+    select order_id from shipments semi join ledger_orders using (order_id)
+),
+
+line_totals as (
+    select
+        order_id,
+        product_code,
+        sum(quantity) as quantity,
+        sum(canceled_quantity) as canceled_quantity
+    from lines
+    group by order_id, product_code
+),
+
+canceled_at_ship as (
+    select order_id, product_code, sum(canceled_quantity_at_ship) as canceled_quantity
+    from shipment_lines
+    group by order_id, product_code
+),
+
+returns as (
+    select
+        sales_returns.order_id,
+        sales_return_lines.product_code,
+        sum(sales_return_lines.quantity) as quantity
+    from sales_return_lines
+    inner join sales_returns using (return_id)
+    semi join ledger_orders using (order_id)
+    where sales_return_lines.is_restocked
+    group by all
+),
+
+targets as (
+    -- every order reserves its stock from the moment it is seen, pending included
+    select order_id, product_code, 'order' as reason, -quantity as quantity
+    from line_totals
+    union all
+    -- cancelled stock comes back, except what Amazon cancelled after the order was shipped here
+    select
+        line_totals.order_id,
+        line_totals.product_code,
+        'cancel',
+        case
+            when shipped_orders.order_id is null then line_totals.canceled_quantity
+            else least(line_totals.canceled_quantity, coalesce(canceled_at_ship.canceled_quantity, 0))
+        end
+    from line_totals
+    left join shipped_orders using (order_id)
+    left join canceled_at_ship using (order_id, product_code)
+    union all
+    select order_id, product_code, 'return', quantity
+    from returns
+),
+
+booked as (
+    select order_id, product_code, reason, sum(quantity_delta) as quantity
+    from inventory_movements
+    semi join ledger_orders using (order_id)
+    where reason in ('order', 'cancel', 'return')
+    group by all
+),
+
+products as (
+    -- every SKU on an order line has a product by now, if only its placeholder
+    select product_id, product_code from products
+),
+
+final as (
+    select
+        products.product_id,
+        product_code,
+        order_id,
+        (coalesce(targets.quantity, 0) - coalesce(booked.quantity, 0))::integer as quantity_delta,
+        reason
+    from targets
+    full outer join booked using (order_id, product_code, reason)
+    left join products using (product_code)
+    where coalesce(targets.quantity, 0) <> coalesce(booked.quantity, 0)
+)
+
+select * from final

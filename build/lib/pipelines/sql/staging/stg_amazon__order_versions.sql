@@ -1,0 +1,72 @@
+-- grain: one row per order version landed since the last transform ($last_ingest_id, $upto_ingest_id]
+with
+
+versions as (
+    select
+        raw.ingest_id,
+        raw.channel,
+        raw.amazon_order_id,
+        raw.fetched_at,
+        from_json(raw.payload, '{
+            "createdTime": "VARCHAR",
+            "lastUpdatedTime": "VARCHAR",
+            "programs": ["VARCHAR"],
+            "salesChannel": {"marketplaceId": "VARCHAR"},
+            "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
+            "recipient": {"deliveryAddress": {
+                "name": "VARCHAR", "addressLine1": "VARCHAR", "addressLine2": "VARCHAR",
+                "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
+                "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
+            "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}},
+            "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR"},
+            "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
+            "orderItems": [{
+                "orderItemId": "VARCHAR",
+                "quantityOrdered": "VARCHAR",
+                "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
+                            "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
+                "proceeds": {"breakdowns": [{"type": "VARCHAR",
+                                             "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
+                "cancellation": {"cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
+                "fulfillment": {"quantityFulfilled": "VARCHAR",
+                                "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
+            }]
+        }') as o
+    from raw_amazon_orders as raw
+    -- ingest_id grows with every landing, so this reads only the newest row groups
+    where raw.ingest_id > $last_ingest_id
+        and raw.ingest_id <= $upto_ingest_id
+        and raw.amazon_order_id is not null
+),
+
+final as (
+    select
+        ingest_id,
+        channel,
+        amazon_order_id,
+        fetched_at,
+        o.createdTime as created_time,
+        try_cast(o.createdTime as timestamptz)::timestamp as created_at,
+        o.lastUpdatedTime as last_updated_time,
+        try_cast(o.lastUpdatedTime as timestamptz)::timestamp as amazon_updated_at,
+        o.salesChannel.marketplaceId as marketplace_id,
+        coalesce(list_contains(o.programs, 'AMAZON_BUSINESS'), false)
+            or o.buyer.buyerCompanyName is not null as is_business,
+        nullif(trim(o.buyer.buyerName), '') as buyer_name,
+        nullif(lower(trim(o.buyer.buyerEmail)), '') as buyer_email,
+        nullif(trim(o.buyer.buyerCompanyName), '') as buyer_company,
+        o.recipient.deliveryAddress as address,
+        o.proceeds.grandTotal.amount as grand_total,
+        o.proceeds.grandTotal.currencyCode as grand_total_currency,
+        o.fulfillment.fulfillmentStatus as fulfillment_status,
+        o.fulfillment.fulfilledBy as fulfilled_by,
+        o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,
+        o._amazon_orders as purged_ids,
+        -- from_json leaves orderItems null when it is not a list
+        coalesce(len(o.orderItems), 0) as item_count,
+        -- unnested by stg_amazon__order_items, then dropped from this table (see pipelines/transform.py)
+        o.orderItems as items
+    from versions
+)
+
+select * from final

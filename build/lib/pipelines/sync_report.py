@@ -1,0 +1,74 @@
+"""What an operator reads after a sync and in `amazon-orders status`."""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.timeutil import utcnow
+
+
+def orders_per_day(con: duckdb.DuckDBPyConnection) -> str:
+    """Orders per day by status over the two weeks up to the newest order, as a markdown table."""
+    rows = con.execute(
+        """
+        pivot (
+            select purchased_at::date as day, status
+            from orders
+            where purchased_at >= (select max(purchased_at) from orders)::date - 13
+        )
+        on status using count(*) group by day order by day
+        """
+    ).df()
+    return rows.to_markdown(index=False) if not rows.empty else "no orders yet"
+
+
+def core_table_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
+    """Rows per table, and the figures an operator watches: pending orders, placeholders, quarantine."""
+    counts = {table: con.execute(f"select count(*) from {table}").fetchall()[0][0] for table in tables}
+    counts["pending_orders"], counts["placeholders_waiting"], counts["quarantined_versions"] = con.execute("""
+        select (select count(*) from orders where status in (select status from order_statuses where is_pending)),
+               (select count(*) from products where is_placeholder),
+               (select count(*) from quarantine)
+    """).fetchone()
+    return counts
+
+
+def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
+    """A query's rows as a plain-text table, blanks for nulls."""
+    frame = con.execute(query, params or []).df()
+    if frame.empty:
+        return "(none)"
+    return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
+
+
+def status_report(con: duckdb.DuckDBPyConnection) -> str:
+    now = utcnow()
+    sections = [
+        "Channels",
+        table(con, """
+            select
+                c.channel,
+                strftime(s.watermark, '%Y-%m-%dT%H:%M:%SZ') as watermark,
+                greatest(round(date_diff('second', s.watermark, ?::timestamp) / 60.0, 1), 0) as lag_minutes,
+                r.status as last_sync,
+                strftime(r.finished_at, '%Y-%m-%dT%H:%M:%SZ') as last_sync_at,
+                r.orders_fetched as last_fetched,
+                coalesce(r.error, '') as last_error
+            from channels c
+            left join channel_sync_state s using (channel)
+            left join (
+                select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
+            ) r using (channel)
+            order by c.channel
+        """, [now]),
+        "",
+        "Orders by status",
+        table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
+        "",
+        "Pending orders: {pending_orders}   Placeholders waiting for a real product: {placeholders_waiting}   "
+        "Quarantined order versions: {quarantined_versions}".format(**core_table_counts(con, ())),
+    ]
+    quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
+    if quarantine != "(none)":
+        sections += ["", "Quarantine reasons", quarantine]
+    return "\n".join(sections)

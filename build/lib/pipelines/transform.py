@@ -1,0 +1,180 @@
+"""Derive the core tables from the raw layer: incrementally by default, or from scratch (rebuild).
+
+Only the order versions landed since the last transform are read: for each order, the newest valid
+one replaces what the tables hold when it is newer. The models run in the order their reads give
+(pipelines.models), with the table contracts as a Python step among them. Everything a run writes,
+the ledger's bookings included, commits in one transaction together with the position it reached
+in the raw layer.
+
+Scratch models that need nothing from a core model are materialised before that transaction, and
+each is dropped once nothing further reads it: DuckDB gives back a dropped temp table's memory
+only outside a transaction. The caller's writer lock keeps the warehouse still throughout.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb
+
+from pipelines import ledger
+from pipelines.models import Model, Step, before_any_core, run_order
+from pipelines.warehouse import transaction
+
+
+@dataclass
+class TransformResult:
+    orders_changed: int = 0
+    orders_added: int = 0
+    orders_updated: int = 0
+    versions_quarantined: int = 0
+    placeholders_created: int = 0
+    movements_booked: int = 0
+
+
+def _refuse_contract_breaches(con) -> None:
+    from pipelines.contracts import refuse_contract_breaches  # pandas and pandera only when rows are validated
+
+    refuse_contract_breaches(con)
+
+
+CONTRACTS = Step("table contracts", reads=frozenset({"new_orders", "new_order_lines"}),
+                 writes=frozenset({"contract_rejections"}), run=_refuse_contract_breaches)
+
+
+@cache
+def _plan() -> tuple[list, list]:
+    return before_any_core(run_order((CONTRACTS,)))
+
+
+def _reset(con: duckdb.DuckDBPyConnection) -> None:
+    """Forget everything derived from the raw layer; local inputs (catalog, shipments, returns) stay."""
+    con.execute("delete from orders")
+    con.execute("delete from order_lines")
+    con.execute("delete from quarantine")
+    con.execute("delete from accounts where not is_placeholder")
+    con.execute("delete from contacts")
+    con.execute("delete from products where is_placeholder")
+    con.execute("delete from inventory_movements where reason <> 'adjustment'")
+    con.execute("delete from transform_state")
+
+
+Observer = Callable[[str], AbstractContextManager]  # wraps each step, named; for profiling
+
+
+def _unobserved(step: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+def _run(con: duckdb.DuckDBPyConnection, node, params: dict, *, rebuild: bool) -> None:
+    if isinstance(node, Step):
+        node.run(con)
+    elif node.is_scratch or not rebuild:
+        con.execute(f"create or replace temp table {node.relation} as {node.sql}", node.parameters(params))
+    else:
+        # a rebuild writes straight into the emptied table: its rows are all new
+        con.execute(f"insert into {node.name} by name {node.sql}", node.parameters(params))
+        con.execute(f"create or replace temp view {node.relation} as select * from {node.name}")
+
+
+def _run_dropping(con, nodes: list, params: dict, *, keep: set[str], observe: Observer) -> None:
+    """Run scratch models in order, dropping each once no later one (nor `keep`) reads it."""
+    made = {node.relation for node in nodes}
+    readers = Counter(relation for node in nodes for relation in node.reads)
+    for node in nodes:
+        with observe(node.name):
+            _run(con, node, params, rebuild=False)
+        for relation in node.reads:
+            readers[relation] -= 1
+            if readers[relation] == 0 and relation in made - keep:
+                con.execute(f"drop table {relation}")
+
+
+def _drop_staged(con, nodes: list, *, rebuild: bool) -> None:
+    for node in nodes:
+        if isinstance(node, Model):
+            kind = "view" if rebuild and not node.is_scratch else "table"
+            con.execute(f"drop {kind} if exists {node.relation}")
+
+
+def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None:
+    """Bring a core table's staged new rows (`new_<table>`) into it."""
+    if table in ("orders", "order_lines"):
+        # an order's rows are replaced whole by those of its newer version, unless the contracts refused it
+        scope = "contract_rejections" if rebuild else "int_changed_orders"
+        con.execute(f"delete from {table} where order_id in (select order_id from {scope})")
+        if not rebuild:
+            con.execute(f"insert into {table} by name select * from new_{table} semi join int_changed_orders using (order_id)")
+    elif rebuild:
+        return  # written straight in
+    elif table in ("accounts", "contacts"):
+        # the newest order wins, whatever order the versions arrive in: a row gives way to a newer
+        # one and stays when the incoming one is older (a merge that updates whole rows is far slower)
+        key = table[:-1] + "_id"
+        con.execute(f"""
+            delete from {table} where {key} in (
+                select {key} from new_{table} inner join {table} using ({key})
+                where new_{table}.source_updated_at >= {table}.source_updated_at
+            )
+        """)
+        con.execute(f"insert into {table} by name select * from new_{table} anti join {table} using ({key})")
+    else:
+        con.execute(f"insert into {table} by name select * from new_{table}")
+
+
+def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False,
+              observe: Observer = _unobserved) -> TransformResult:
+    """Bring the core tables up to date with the raw layer. `observe` wraps each step (a model, the
+    contracts, a table's merge, the ledger), for a profiler to time."""
+    result = TransformResult()
+    last = 0 if rebuild else con.execute(
+        "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
+    ).fetchone()[0]
+    upto = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
+    if upto == last and not rebuild:
+        return result  # no new versions: nothing to derive
+    params = {"last_ingest_id": last, "upto_ingest_id": upto}
+    early, late = _plan()
+    try:
+        _run_dropping(con, early, params, keep={relation for node in late for relation in node.reads},
+                      observe=observe)
+        _write(con, late, params, result, upto=upto, rebuild=rebuild, observe=observe)
+    finally:
+        _drop_staged(con, [*early, *late], rebuild=rebuild)
+    return result
+
+
+def _write(con, late: list, params: dict, result: TransformResult, *, upto: int, rebuild: bool,
+           observe: Observer) -> None:
+    with transaction(con):
+        if rebuild:
+            with observe("reset"):
+                _reset(con)
+        before = {table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in ("products", "quarantine")}
+        for node in late:
+            with observe(node.name):
+                _run(con, node, params, rebuild=rebuild)
+        if not rebuild:
+            result.orders_updated = con.execute(
+                "select count(*) from int_changed_orders semi join orders using (order_id)").fetchone()[0]
+        for node in late:
+            if isinstance(node, Model) and not node.is_scratch:
+                with observe(f"merge {node.name}"):
+                    _merge(con, node.name, rebuild=rebuild)
+        with observe("ledger"):
+            result.movements_booked = ledger.book_orders(con, "select order_id from int_changed_orders")
+        con.execute(
+            "insert into transform_state values ('core', ?) on conflict (name) do update set last_ingest_id = excluded.last_ingest_id",
+            [upto],
+        )
+        con.execute("delete from last_transform_orders")
+        con.execute("insert into last_transform_orders select order_id from int_changed_orders")
+        result.orders_changed = con.execute("select count(*) from int_changed_orders").fetchone()[0]
+        result.orders_added = result.orders_changed - result.orders_updated
+        after = {table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in before}
+        result.placeholders_created = after["products"] - before["products"]
+        result.versions_quarantined = after["quarantine"] - before["quarantine"]

@@ -1,0 +1,53 @@
+"""What time it is: naive UTC, as the warehouse stores times.
+
+Amazon's rules are about wall time (a window ends at least two minutes before now, a pagination
+token lives 24 hours), so every such decision reads a clock handed in. By default it is the
+system clock. With AMAZON_ORDERS_CLOCK_URL set to a loopback URL that answers {"now": ISO 8601},
+as the sandbox's /_sandbox/clock does, it is the simulated marketplace's: tests and the demo move
+hours of marketplace time in seconds, and the product lives in the same time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import httpx
+
+from pipelines.timeutil import parse_instant
+
+Clock = Callable[[], datetime]
+CLOCK_URL_VARIABLE = "AMAZON_ORDERS_CLOCK_URL"
+
+
+def system_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def http_clock(url: str) -> Clock:
+    """A clock read from a simulator on this machine."""
+    if not is_loopback(url):
+        raise ValueError(f"{CLOCK_URL_VARIABLE} must be a loopback URL (a sandbox on this machine), not {url!r}")
+
+    def now() -> datetime:
+        return parse_instant(httpx.get(url, timeout=5).json()["now"], CLOCK_URL_VARIABLE)
+
+    return now
+
+
+def from_environment() -> Clock:
+    url = os.environ.get(CLOCK_URL_VARIABLE)
+    return http_clock(url) if url else system_now

@@ -1,0 +1,137 @@
+"""The layers of the code (README, Developing): the edges (CLI, demo) and the Dagster layer call inward into
+the domain; the domain imports neither, nor the sandbox or the benchmarks; nothing imports in a circle.
+
+The import graph is read from the source with `ast`: import-linter's graph builder (grimp) cannot see
+`pipelines.assets` and `pipelines.sql`, which live in the design card's top-level `assets/` and `sql/`."""
+
+from __future__ import annotations
+
+import ast
+import graphlib
+from pathlib import Path
+
+from conftest import ROOT
+
+# package -> folder, as pyproject.toml maps them
+PACKAGES = {"pipelines": ROOT / "pipelines", "pipelines.assets": ROOT / "assets", "pipelines.sql": ROOT / "sql",
+            "benchmarks": ROOT / "benchmarks"}
+EDGES = {"pipelines.cli", "pipelines.demo"}
+DAGSTER_LAYER = {"pipelines.definitions", "pipelines.resources", "pipelines.runs", "pipelines.progress",
+                 "pipelines.instance"}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            parts = list(path.relative_to(folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join([package, *parts])] = path
+    return found
+
+
+MODULES = modules()
+
+
+def imports(name: str) -> set[str]:
+    """What a module imports (anywhere in it, function bodies included), as module names."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+    return found
+
+
+def internal(name: str) -> set[str]:
+    return {target for target in imports(name) if target in MODULES and target != name}
+
+
+def layer(name: str) -> str:
+    if name.startswith("benchmarks"):
+        return "benchmarks"
+    if name in EDGES:
+        return "edge"
+    if name in DAGSTER_LAYER or name.startswith("pipelines.assets"):
+        return "dagster"
+    if name.startswith("pipelines.sandbox"):
+        return "sandbox"
+    return "domain"
+
+
+def test_the_graph_is_read_from_every_module():
+    assert {"pipelines.extract", "pipelines.assets.core", "pipelines.sandbox.server", "benchmarks.runner"} <= set(MODULES)
+    assert "pipelines.transform" in internal("pipelines.assets.core")
+
+
+def test_nothing_imports_in_a_circle():
+    graph = graphlib.TopologicalSorter({name: internal(name) for name in MODULES})
+    graph.prepare()  # raises CycleError naming the circle
+
+
+def test_the_domain_imports_neither_dagster_nor_the_edges_nor_the_sandbox():
+    for name in MODULES:
+        if layer(name) != "domain":
+            continue
+        assert not any(target == "dagster" or target.startswith("dagster.") for target in imports(name)), name
+        outward = {t for t in internal(name) if layer(t) != "domain"}
+        assert not outward, f"{name} imports {sorted(outward)}"
+
+
+def test_the_dagster_layer_does_not_import_the_cli_and_the_sandbox_stands_alone():
+    for name in MODULES:
+        if layer(name) == "dagster":
+            assert not {t for t in internal(name) if layer(t) in ("edge", "benchmarks")}, name
+        if layer(name) == "sandbox":
+            assert not {t for t in internal(name) if layer(t) != "sandbox"}, name
+
+
+def test_nothing_imports_the_benchmarks_or_the_folders_as_top_level_packages():
+    for name in MODULES:
+        if layer(name) != "benchmarks":
+            assert not {t for t in internal(name) if layer(t) == "benchmarks"}, name
+        assert not {t for t in imports(name) if t.split(".")[0] in ("assets", "sql")}, name
+
+
+def test_benchmarks_drive_the_product_through_its_public_names_only():
+    """No private name imported or reached through a module, and no module attribute replaced (monkeypatching)."""
+    for name, path in MODULES.items():
+        if layer(name) != "benchmarks":
+            continue
+        tree = ast.parse(path.read_text())
+        modules = set()  # local names bound to the product's modules
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipelines"):
+                assert not [a.name for a in node.names if a.name.startswith("_")], (name, node.module)
+                modules.update(a.asname or a.name for a in node.names if f"{node.module}.{a.name}" in MODULES)
+            if isinstance(node, ast.Import):
+                modules.update(a.asname for a in node.names if a.name.startswith("pipelines") and a.asname)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
+                assert not (node.attr.startswith("_") and not node.attr.startswith("__")), \
+                    f"{name} reaches into {node.value.id}.{node.attr}"
+                assert not isinstance(node.ctx, ast.Store), f"{name} replaces {node.value.id}.{node.attr}"
+
+
+def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+                   check=True, capture_output=True, timeout=300)
+    [wheel] = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"pipelines"}
+    shipped = {f"pipelines/{folder}/{path.relative_to(ROOT / folder)}"
+               for folder in ("sql", "assets") for path in (ROOT / folder).rglob("*") if path.suffix in (".sql", ".py")}
+    shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
+    assert shipped - names == set()
