@@ -126,7 +126,16 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
     import sys
     import zipfile
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path)],
+    import shutil
+
+    source = tmp_path / "source"  # a copy: setuptools leaves a build/ folder behind
+    source.mkdir()
+    for part in ("pipelines", "assets", "sql", "pyproject.toml", "README.md"):
+        if (ROOT / part).is_dir():
+            shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / part, source / part)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(tmp_path)],
                    check=True, capture_output=True, timeout=300)
     [wheel] = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
