@@ -20,7 +20,7 @@ from pipelines.resources import WarehouseResource
 from pipelines.sync_report import core_table_counts, orders_per_day
 from pipelines.transform import transform
 
-CORE_TABLES = ("orders", "order_lines", "accounts", "contacts", "products", "inventory_movements", "inventory")
+CORE_TABLES = catalog.CORE_TABLES
 
 
 def _spec(name: str) -> AssetSpec:

@@ -126,7 +126,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
     import_started = time.perf_counter()
     from pipelines import clock
-    from pipelines.assets.core import CORE_TABLES
+    from pipelines.catalog import CORE_TABLES
     from pipelines.channels import get_channel, list_channels
     from pipelines.contracts import check_table
     from pipelines.sync_report import core_table_counts, orders_per_day

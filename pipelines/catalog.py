@@ -18,6 +18,9 @@ from pipelines.sql import read_sql
 
 _lock = threading.Lock()
 
+# The order-management tables analysts query, derived from the raw layer (and the catalog).
+CORE_TABLES = ("orders", "order_lines", "accounts", "contacts", "products", "inventory_movements", "inventory")
+
 
 @dataclass(frozen=True)
 class Column:
@@ -113,3 +116,17 @@ def relations_read(sql: str) -> frozenset[str]:
     for statement in tree["statements"]:
         walk(statement, frozenset())
     return frozenset(found)
+
+
+def markdown_reference(names) -> str:
+    """The README's table reference: each table's description, then its columns'."""
+    lines = ["| table | column | meaning |", "|---|---|---|"]
+    for name in names:
+        described = table(name)
+        lines.append(f"| `{name}` | | {described.description} |")
+        lines += [f"| | `{column.name}` | {column.description} |" for column in described.columns if column.description]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m pipelines.catalog: the README's table reference
+    print(markdown_reference(CORE_TABLES))

@@ -144,3 +144,11 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
                for folder in ("sql", "assets") for path in (ROOT / folder).rglob("*") if path.suffix in (".sql", ".py")}
     shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
     assert shipped - names == set()
+
+
+def test_the_readme_describes_the_tables_as_schema_sql_does():
+    from pipelines.catalog import CORE_TABLES, markdown_reference
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("<!-- tables:start", 1)[1].split("-->", 1)[1].split("<!-- tables:end -->")[0]
+    assert section.strip() == markdown_reference(CORE_TABLES)

@@ -74,3 +74,17 @@ def test_a_version_the_table_contract_refuses_leaves_its_order_as_it_was(shop, t
     assert dict(shop.query("select channel_order_id, status from orders")) == {small: "Unshipped"}
     assert shop.one("select reason from quarantine") == "orders.total_amount: less_than_or_equal_to(100)"
     assert shop.one("select on_hand from inventory where product_code = 'MUG-01'") == 10 - 1
+
+
+def test_the_ui_shows_each_core_tables_columns_as_schema_sql_describes_them():
+    from pipelines import catalog
+    from pipelines.definitions import defs
+
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    for table in catalog.CORE_TABLES:
+        columns = specs[table].metadata["dagster/column_schema"].columns
+        assert [(c.name, c.description) for c in columns] == [
+            (c.name, c.description or None) for c in catalog.table(table).columns]
+        assert specs[table].description == catalog.table(table).description
+    assert "Amazon's grand total" in dict((c.name, c.description) for c in specs["orders"].metadata[
+        "dagster/column_schema"].columns)["total_amount"]
