@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import build_parser
+from pipelines.resources import WarehouseResource
 from pipelines.sandbox import Item
 
 from test_order_tables import catalog, on_hand
@@ -137,6 +138,28 @@ def test_the_schedule_asks_for_one_run_per_channel(shop):
                                 repository_def=defs.get_repository_def()) as context:
         requests = defs.resolve_schedule_def("sync_job_schedule").evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
+
+
+def test_the_channel_partitions_follow_the_channels_table(shop):
+    """One registry: a channel added to the warehouse by any means becomes a partition at the sensor's next tick,
+    and one removed from it stops being one."""
+    from dagster import build_sensor_context
+
+    from pipelines.channels import add_channel
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+    from pipelines.warehouse import open_for_writing
+
+    shop.add_channel("Amazon US")
+    with open_for_writing(shop.db) as con:
+        add_channel(con, "Amazon CA", ["A2EUQ1WTGCTBG2"], start=shop.marketplace.now)
+        con.execute("delete from channels where channel = 'Amazon US'")
+    instance = get_instance()
+    sensor = defs.resolve_sensor_def("channel_registry_sensor")
+    with build_sensor_context(instance=instance, resources={"warehouse": WarehouseResource(path=shop.db)}) as context:
+        result = sensor(context)
+    [add, delete] = result.dynamic_partitions_requests
+    assert (add.partition_keys, delete.partition_keys) == (["Amazon CA"], ["Amazon US"])
 
 
 def test_cli_runs_are_recorded_in_the_dagster_instance(shop):
