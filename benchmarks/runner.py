@@ -237,7 +237,7 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
     from pipelines.sandbox.server import ORDERS_PATH, TOKEN_PATH
     from pipelines.warehouse import connect
 
-    marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"]
+    marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=3)
     rate_per_hour = 200
     simulate = dict(orders_per_hour=rate_per_hour, skus=[f"SKU-{i:05d}" for i in range(500)], pending_rate=0.10,
@@ -339,7 +339,7 @@ def sandbox_channel(db: Path, env: dict, orders: int, speedup: float = 2000.0):
     from pipelines.channels import add_channel
     from pipelines.warehouse import connect
 
-    marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"]
+    marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
     sandbox = RemoteSandbox(seed=9, start=start, speedup=speedup, env=env, cwd=ROOT)
     try:

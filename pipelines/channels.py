@@ -1,14 +1,27 @@
-"""Channels: one Amazon seller connection each, with the moment from which its orders are imported."""
+"""Channels: one Amazon seller connection each, with the moment from which its orders are imported.
+
+The channels table is the one registry of channels. A channel is checked whole before it is
+recorded: its name can go into log lines, and its endpoints receive the seller's access token
+and (the token URL) the client secret and refresh token, so they must be Amazon's over HTTPS or a
+sandbox on this machine.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import duckdb
+from sp_api.base import Marketplaces
 
-from pipelines.clock import Clock, system_now
-from pipelines.timeutil import parse_instant
+from pipelines.clock import Clock, is_loopback, system_now
+from pipelines.timeutil import iso, parse_instant
+
+# Amazon's marketplace table: id -> the region whose endpoint serves it
+REGIONS = {marketplace.marketplace_id: marketplace.region for marketplace in Marketplaces}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class ChannelError(ValueError):
@@ -35,12 +48,9 @@ def add_channel(
     now: Clock = system_now,
 ) -> Channel:
     name = name.strip()
-    if not name:
-        raise ChannelError("a channel needs a name")
-    if not marketplace_ids:
-        raise ChannelError(f"channel {name!r} needs at least one --marketplace")
     added_at = now().replace(microsecond=0)
     start_at = parse_instant(start, "--start") if start else added_at
+    check_channel(name, marketplace_ids, start_at=start_at, now=added_at, endpoint=endpoint, token_url=token_url)
     if get_channel(con, name, missing_ok=True):
         raise ChannelError(f"channel {name!r} already exists; pick another name")
     channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url)
@@ -49,6 +59,41 @@ def add_channel(
         [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, added_at],
     )
     return channel
+
+
+def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, now: datetime,
+                  endpoint: str | None, token_url: str | None) -> None:
+    """Refuse, with one line naming the value, a channel that cannot be used as it is."""
+    if not name:
+        raise ChannelError("a channel needs a name")
+    if _CONTROL.search(name):
+        raise ChannelError(f"channel name {name!r} holds a control character (a newline, say); pick another name")
+    if not marketplace_ids:
+        raise ChannelError(f"channel {name!r} needs at least one --marketplace")
+    for marketplace_id in marketplace_ids:
+        if marketplace_id not in REGIONS:
+            raise ChannelError(f"--marketplace {marketplace_id!r} is not an Amazon marketplace id "
+                               "(ATVPDKIKX0DER is Amazon.com, A1F83G8C2ARO7P Amazon.co.uk, ...)")
+    regions = {REGIONS[m] for m in marketplace_ids}
+    if len(regions) > 1:
+        raise ChannelError(f"the marketplaces {', '.join(marketplace_ids)} are served from different regions "
+                           f"({', '.join(sorted(regions))}): add a channel per region")
+    if start_at > now:
+        raise ChannelError(f"--start {iso(start_at)} is in the future (now is {iso(now)})")
+    for option, url in (("--endpoint", endpoint), ("--token-url", token_url)):
+        if url is not None:
+            _check_url(option, url)
+    if token_url and not endpoint:
+        raise ChannelError("--token-url goes with --endpoint (a sandbox's); Amazon's own need neither")
+
+
+def _check_url(option: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ChannelError(f"{option} {url!r} is not a URL such as https://sellingpartnerapi-na.amazon.com")
+    # the seller's tokens go there: over HTTPS, or to a sandbox on this machine
+    if parts.scheme != "https" and not is_loopback(url):
+        raise ChannelError(f"{option} {url!r} must use https (plain http only for a sandbox on 127.0.0.1)")
 
 
 def list_channels(con: duckdb.DuckDBPyConnection) -> list[Channel]:

@@ -7,8 +7,10 @@ import os
 import sys
 import textwrap
 
+import duckdb
+
 from pipelines.runs import SyncFailed
-from pipelines.warehouse import WarehouseBusy, connect, open_for_writing
+from pipelines.warehouse import WarehouseError, open_for_reading, open_for_writing
 
 
 class CommandError(Exception):
@@ -103,20 +105,19 @@ def cmd_purge_pii(args) -> None:
 
 # -- reading ------------------------------------------------------------------------------------
 def cmd_status(args) -> None:
+    from pipelines import clock
     from pipelines.sync_report import status_report
 
-    con = connect(args.db, read_only=True)
-    try:
-        _say(status_report(con))
-    finally:
-        con.close()
+    with open_for_reading(args.db) as con:
+        _say(status_report(con, clock.from_environment()()))
 
 
 def cmd_sql(args) -> None:
+    import threading
+
     import duckdb
 
-    con = connect(args.db, read_only=True)
-    try:
+    with open_for_reading(args.db) as con:
         try:
             statements = con.extract_statements(args.query)
         except duckdb.Error as error:
@@ -124,12 +125,18 @@ def cmd_sql(args) -> None:
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise CommandError("query refused: `sql` runs one read-only SELECT (or WITH ... SELECT)")
         con.execute("set enable_external_access = false")
-        relation = con.sql(args.query)
-        relation.show(max_width=200, max_rows=args.max_rows)
-    except duckdb.Error as error:
-        raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
-    finally:
-        con.close()
+        # a sync waits for readers: a query is bounded so that it never keeps a scheduled sync waiting for long
+        timer = threading.Timer(args.timeout, con.interrupt)
+        timer.start()
+        try:
+            con.sql(args.query).show(max_width=200, max_rows=args.max_rows)
+        except duckdb.InterruptException:
+            raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
+                               "so a query may not run longer") from None
+        except duckdb.Error as error:
+            raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
+        finally:
+            timer.cancel()
 
 
 # -- sandbox and demo ---------------------------------------------------------------------------
@@ -228,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                    'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
     sql.add_argument("query")
     sql.add_argument("--max-rows", type=int, default=50)
+    sql.add_argument("--timeout", type=float, default=300,
+                     help="stop the query after this many seconds (default 300): a sync waits for it meanwhile")
 
     sandbox = _command(sub, "sandbox", cmd_sandbox,
                        "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
@@ -248,8 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (CommandError, SyncFailed, WarehouseBusy, FileNotFoundError, ValueError) as error:
+    except (CommandError, SyncFailed, WarehouseError, FileNotFoundError, ValueError) as error:
         print(f"amazon-orders: {error}", file=sys.stderr)
+        return 1
+    except duckdb.Error as error:  # a full disk, say: the cause, first and in one line
+        print(f"amazon-orders: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"amazon-orders: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",
+              file=sys.stderr)
         return 1
     return 0
 

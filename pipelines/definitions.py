@@ -22,10 +22,9 @@ from dagster import (
 from pipelines.assets.core import core_tables, core_tables_match_schemas
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
 from pipelines.assets.privacy import purged_buyer_pii
+from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
-
-WAREHOUSE_TAG = "amazon-orders/warehouse"
 
 sync_job = define_asset_job(
     "sync_job",

@@ -13,7 +13,7 @@ from pipelines.runs import run_sync
 from pipelines.operations import create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.sync_report import table
-from pipelines.warehouse import connect, open_for_writing, warehouse_path
+from pipelines.warehouse import open_for_reading, open_for_writing, warehouse_path
 
 CATALOG = """product_code,product_name,list_price,on_hand
 MUG-01,Stoneware mug,12.50,20
@@ -33,12 +33,9 @@ from products p left join inventory i using (product_code) order by p.product_co
 
 
 def _show(db: str, title: str, sql: str) -> None:
-    con = connect(db, read_only=True)
-    try:
+    with open_for_reading(db) as con:
         print(f"\n{title}")
         print(table(con, sql))
-    finally:
-        con.close()
 
 
 def _step(db: str, marketplace: Marketplace, title: str) -> None:

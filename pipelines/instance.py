@@ -1,28 +1,67 @@
-"""The Dagster instance the CLI records its runs in: the one `dagster dev` and `make ui` show."""
+"""The Dagster instance the CLI records its runs in: the one `dagster dev` and `make ui` show.
+
+Its dagster.yaml must keep the one-writer-per-warehouse limit (a queue with a concurrency limit on
+the `amazon-orders/warehouse` tag): a home without it, or with a file that does not load, is
+refused with one line rather than used silently.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import yaml
 from dagster import DagsterInstance
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+WAREHOUSE_TAG = "amazon-orders/warehouse"
+
+
+class DagsterHomeError(ValueError):
+    pass
 
 
 def dagster_home() -> Path:
     """DAGSTER_HOME when set; otherwise .dagster in the project, holding a link to its dagster.yaml."""
     if os.environ.get("DAGSTER_HOME"):
-        return Path(os.environ["DAGSTER_HOME"])
+        home = Path(os.environ["DAGSTER_HOME"])
+        if not home.is_absolute():
+            raise DagsterHomeError(f"DAGSTER_HOME must be an absolute path, not {str(home)!r}")
+        if not home.is_dir():
+            raise DagsterHomeError(f"DAGSTER_HOME {home} does not exist; create it with a dagster.yaml "
+                                   f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {home}/), or unset it")
+        check_instance_config(home / "dagster.yaml")
+        return home
     home = PROJECT_ROOT / ".dagster"
     home.mkdir(exist_ok=True)
     link = home / "dagster.yaml"
     if not link.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        link.unlink(missing_ok=True)  # a dangling link from a moved checkout
         link.symlink_to(PROJECT_ROOT / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
+def check_instance_config(path: Path) -> None:
+    """Refuse an instance configuration that is missing, unreadable, or lacks the one-writer limit."""
+    if not path.is_file():
+        raise DagsterHomeError(f"{path} is missing: without it runs would not wait for each other on a warehouse "
+                               f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {path})")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise DagsterHomeError(f"{path} cannot be read: {str(error).splitlines()[0]}") from None
+    limits = (((config.get("run_coordinator") or {}).get("config") or {}).get("tag_concurrency_limits") or []) \
+        if isinstance(config, dict) else []
+    if not any(isinstance(limit, dict) and limit.get("key") == WAREHOUSE_TAG for limit in limits):
+        raise DagsterHomeError(f"{path} has no run_coordinator limit on the {WAREHOUSE_TAG!r} tag: runs would write "
+                               f"to a warehouse at the same time (see {PROJECT_ROOT / 'dagster.yaml'})")
+
+
 def get_instance() -> DagsterInstance:
     dagster_home()
-    return DagsterInstance.get()
+    try:
+        return DagsterInstance.get()
+    except Exception as error:  # Dagster's own config errors run to many lines
+        raise DagsterHomeError(f"the Dagster instance in {os.environ['DAGSTER_HOME']} does not load: "
+                               f"{str(error).strip().splitlines()[0]}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.timeutil import utcnow
+from datetime import datetime
 
 
 def orders_per_day(con: duckdb.DuckDBPyConnection) -> str:
@@ -41,15 +41,19 @@ def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
     return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
 
 
-def status_report(con: duckdb.DuckDBPyConnection) -> str:
-    now = utcnow()
+def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     sections = [
         "Channels",
         table(con, """
             select
                 c.channel,
-                strftime(s.watermark, '%Y-%m-%dT%H:%M:%SZ') as watermark,
-                greatest(round(date_diff('second', s.watermark, ?::timestamp) / 60.0, 1), 0) as lag_minutes,
+                strftime(coalesce(s.watermark, c.start_at), '%Y-%m-%dT%H:%M:%SZ') as watermark,
+                case
+                    when r.status is null then 'never synced'
+                    -- only a clock that was ahead can have put it there; the next sync pulls it back
+                    when s.watermark > $now then 'ahead of now'
+                    else round(date_diff('second', coalesce(s.watermark, c.start_at), $now) / 60.0, 1)::varchar
+                end as lag_minutes,
                 r.status as last_sync,
                 strftime(r.finished_at, '%Y-%m-%dT%H:%M:%SZ') as last_sync_at,
                 r.orders_fetched as last_fetched,
@@ -60,7 +64,7 @@ def status_report(con: duckdb.DuckDBPyConnection) -> str:
                 select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
             ) r using (channel)
             order by c.channel
-        """, [now]),
+        """, {"now": now}),
         "",
         "Orders by status",
         table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),

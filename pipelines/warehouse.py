@@ -1,11 +1,20 @@
-"""The DuckDB warehouse: where it lives, how it is opened, and the one-writer lock."""
+"""The DuckDB warehouse: where it lives, how it is opened, and who may write or read when.
+
+One writer at a time, and readers that do not fail it: a writer holds an exclusive lock on
+`<warehouse>.lock`, this product's readers (`status`, `sql`) a shared one, so a sync waits for a
+query to finish (bounded, and saying so) instead of failing on DuckDB's own file lock. A process
+of another program that holds the file open is waited for the same way.
+
+Nothing is written to a file that is not a warehouse: an empty or text file, a SQLite database or
+another program's DuckDB database is refused before DuckDB opens it for writing.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,10 +23,24 @@ import duckdb
 from pipelines.sql import read_sql
 
 DEFAULT_DB = "data/warehouse.duckdb"
+WRITER_WAIT_SECONDS = 600.0
+READER_WAIT_SECONDS = 2.0
+# Tables every warehouse has had since its first version: how one is told from another program's database.
+WAREHOUSE_TABLES = {"channels", "raw_amazon_orders"}
+# DuckDB fetches an extension it needs (say, to read a SQLite file) from the internet unless told not to.
+NO_EXTENSIONS = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
-class WarehouseBusy(RuntimeError):
-    """Another process holds the warehouse's writer lock."""
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be used; the message is the one line the user sees."""
+
+
+class WarehouseBusy(WarehouseError):
+    """Another process holds the warehouse for longer than we wait."""
+
+
+class NotAWarehouse(WarehouseError):
+    """The file is something else; nothing was written to it."""
 
 
 def warehouse_path(db: str | os.PathLike | None = None) -> Path:
@@ -30,9 +53,38 @@ def _owner_only(path: Path) -> None:
             os.chmod(file, 0o600)
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def _refuse_what_is_not_a_warehouse(path: Path) -> None:
+    """Look at the file's first bytes before DuckDB does: it would write a header into an empty file."""
+    if not path.exists():
+        return  # created on first use
+    if path.is_dir():
+        raise NotAWarehouse(f"{path} is a folder, not a warehouse file")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise NotAWarehouse(f"{path} is an empty file, not a warehouse; remove it or pick another --db")
+    if head.startswith(b"SQLite format 3\0"):
+        raise NotAWarehouse(f"{path} is a SQLite database, not an amazon-orders warehouse")
+    if head[8:12] != b"DUCK":
+        raise NotAWarehouse(f"{path} is not a DuckDB database, so not an amazon-orders warehouse")
+
+
+def _refuse_other_programs_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    tables = {name for (name,) in con.execute(
+        "select table_name from duckdb_tables() where database_name = current_database()").fetchall()}
+    if tables and not WAREHOUSE_TABLES <= tables:
+        con.close()
+        raise NotAWarehouse(f"{path} is another program's DuckDB database (it has no {' or '.join(sorted(WAREHOUSE_TABLES))} "
+                            "table); nothing was written to it")
+
+
 @contextmanager
-def writer_lock(path: Path, wait_seconds: float = 600, on_wait=None) -> Iterator[None]:
-    """One writer per warehouse: a sync from the CLI and one from the schedule queue up here."""
+def _locked(path: Path, mode: int, wait_seconds: float, on_wait: Callable[[str], None] | None,
+            busy: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -40,20 +92,29 @@ def writer_lock(path: Path, wait_seconds: float = 600, on_wait=None) -> Iterator
         announced = False
         while True:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise WarehouseBusy(
-                        f"warehouse {path} is busy: another sync has been writing for over {wait_seconds:.0f} s"
-                    ) from None
+                    raise WarehouseBusy(busy.format(path=path, seconds=wait_seconds)) from None
                 if on_wait and not announced:
-                    on_wait(f"warehouse {path} is busy with another sync; waiting for it to finish")
+                    on_wait(f"warehouse {path} is in use (a sync, or a query reading it); waiting for it to finish")
                     announced = True
                 time.sleep(0.2)
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def writer_lock(path: Path, wait_seconds: float = WRITER_WAIT_SECONDS, on_wait=None):
+    """One writer per warehouse, and no reader of ours while it writes."""
+    return _locked(path, fcntl.LOCK_EX, wait_seconds, on_wait,
+                   "warehouse {path} is busy: another sync or a query has held it for over {seconds:.0f} s")
+
+
+def reader_lock(path: Path, wait_seconds: float = READER_WAIT_SECONDS, on_wait=None):
+    return _locked(path, fcntl.LOCK_SH, wait_seconds, on_wait,
+                   "warehouse {path} is busy with a sync; try again when it ends")
 
 
 @contextmanager
@@ -66,34 +127,57 @@ def _owner_only_files() -> Iterator[None]:
         os.umask(old_umask)
 
 
+def _open(path: Path, *, read_only: bool, wait_seconds: float, on_wait) -> duckdb.DuckDBPyConnection:
+    """DuckDB's connection, waiting (bounded) while another program holds the file."""
+    config = dict(NO_EXTENSIONS)
+    if not read_only:
+        config.update(memory_limit=os.environ.get("AMAZON_ORDERS_MEMORY_LIMIT", "1GB"),  # spills beyond it
+                      preserve_insertion_order=False)
+    deadline = time.monotonic() + wait_seconds
+    announced = False
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as error:
+            # DuckDB lets no writer in while another process has the file open, and no reader while one writes
+            if "lock" not in str(error).lower():
+                raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
+            if time.monotonic() >= deadline:
+                if read_only:
+                    raise WarehouseBusy(f"warehouse {path} is busy: another process is writing to it; "
+                                        "try again when it ends") from None
+                raise WarehouseBusy(f"warehouse {path} is busy: another process has held it open "
+                                    f"for over {wait_seconds:.0f} s") from None
+            if on_wait and not announced:
+                on_wait(f"warehouse {path} is held open by another process; waiting for it to close it")
+                announced = True
+            time.sleep(0.2)
+        except duckdb.Error as error:
+            raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
+
+
 def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
-            busy_wait_seconds: float = 2.0) -> duckdb.DuckDBPyConnection:
+            busy_wait_seconds: float | None = None, on_wait=None) -> duckdb.DuckDBPyConnection:
     """Open (and on first use create) the warehouse, readable by its owner only."""
     path = warehouse_path(db)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
+    _refuse_what_is_not_a_warehouse(path)
+    wait = busy_wait_seconds if busy_wait_seconds is not None else (
+        READER_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
     if read_only:
-        if not path.exists():
-            raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
-        deadline = time.monotonic() + busy_wait_seconds
-        while True:
-            try:
-                con = duckdb.connect(str(path), read_only=True)
-                break
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower():
-                    raise
-                if time.monotonic() >= deadline:
-                    # DuckDB lets no reader in while another process writes
-                    raise WarehouseBusy(f"warehouse {path} is busy with a sync; try again when it ends") from None
-                time.sleep(0.2)
+        con = _open(path, read_only=True, wait_seconds=wait, on_wait=on_wait)
+        _refuse_other_programs_database(con, path)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         with _owner_only_files():
-            con = duckdb.connect(str(path), config={
-                # bounded memory at any history size: DuckDB spills to <warehouse>.tmp beyond it
-                "memory_limit": os.environ.get("AMAZON_ORDERS_MEMORY_LIMIT", "1GB"),
-                "preserve_insertion_order": False,
-            })
-            con.execute(read_sql("warehouse/schema.sql"))
+            con = _open(path, read_only=False, wait_seconds=wait, on_wait=on_wait)
+            _refuse_other_programs_database(con, path)
+            try:
+                con.execute(read_sql("warehouse/schema.sql"))
+            except duckdb.Error as error:
+                con.close()
+                raise WarehouseError(f"cannot prepare warehouse {path}: {_first_line(error)}") from None
         _owner_only(path)
     con.execute("set TimeZone = 'UTC'")
     return con
@@ -103,12 +187,26 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
 def open_for_writing(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
     path = warehouse_path(db)
     with writer_lock(path, on_wait=on_wait), _owner_only_files():
-        con = connect(path)
+        con = connect(path, on_wait=on_wait)
         try:
             yield con
         finally:
             con.close()
             _owner_only(path)
+
+
+@contextmanager
+def open_for_reading(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection that a writer of ours waits for rather than fails on."""
+    path = warehouse_path(db)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
+    with reader_lock(path, on_wait=on_wait):
+        con = connect(path, read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
 
 
 @contextmanager
@@ -118,6 +216,9 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     try:
         yield con
     except BaseException:
-        con.execute("rollback")
+        try:
+            con.execute("rollback")
+        except duckdb.Error:
+            pass  # the failure (a full disk, say) already ended the transaction: its cause is what matters
         raise
     con.execute("commit")

@@ -15,7 +15,7 @@ from pipelines.warehouse import connect
 
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 CHANNEL = "Amazon US"
-MARKETPLACES = ("ATVPDKIKX0DER", "A1F83G8C2ARO7P")
+MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
 
 
 def add_channel(db, server, start):

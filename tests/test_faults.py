@@ -24,7 +24,7 @@ from pipelines.transform import transform
 from pipelines.warehouse import connect
 
 CHANNEL = "Amazon US"
-MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P")
+MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8")
 SKUS = [f"SKU-{n:02d}" for n in range(12)]
 
 

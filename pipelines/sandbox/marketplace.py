@@ -477,7 +477,7 @@ class Marketplace:
         gift_rate: float = 0.05,
         business_rate: float = 0.05,
         fba_rate: float = 0.1,
-        marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1F83G8C2ARO7P"),
+        marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"),
     ) -> dict:
         """Run ``hours`` of seeded random activity and return counts of what happened.
 
