@@ -17,8 +17,7 @@ class PurgeConfig(Config):
     "cancelled more than `days` ago, raw payloads included.",
 )
 def purged_buyer_pii(context, config: PurgeConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    with warehouse.writer(on_wait=context.log.info) as con:
-        result = purge_pii(con, config.days)
+    result = purge_pii(warehouse.resolved_path, config.days, progress=context.log.info)
     return MaterializeResult(metadata={
         "days": config.days,
         "orders_in_scope": result.orders,

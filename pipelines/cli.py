@@ -97,8 +97,7 @@ def cmd_return(args) -> None:
 def cmd_purge_pii(args) -> None:
     from pipelines.privacy import purge_pii
 
-    with open_for_writing(args.db, on_wait=_say) as con:
-        result = purge_pii(con, args.days)
+    result = purge_pii(args.db, args.days, progress=_say)
     _say(f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
          f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)")
 

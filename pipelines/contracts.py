@@ -53,6 +53,7 @@ class OrderLines(CoreTable):
     product_code: Series[str] = pa.Field(nullable=True)
     quantity: Series[int] = pa.Field(ge=1)
     canceled_quantity: Series[int] = pa.Field(ge=0)
+    shipped_quantity: Series[int] = pa.Field(ge=0)
     unit_price: Series[float] = pa.Field(nullable=True, ge=0)
     line_amount: Series[float] = pa.Field(nullable=True, ge=0)
     notes: Series[str] = pa.Field(nullable=True)
@@ -64,6 +65,10 @@ class OrderLines(CoreTable):
     @pa.dataframe_check(error="canceled_quantity exceeds quantity")
     def canceled_within_ordered(cls, df):
         return df["canceled_quantity"] <= df["quantity"]
+
+    @pa.dataframe_check(error="shipped_quantity exceeds quantity")
+    def shipped_within_ordered(cls, df):
+        return df["shipped_quantity"] <= df["quantity"]
 
     @pa.dataframe_check(error="a product line needs a product")
     def product_lines_have_products(cls, df):
@@ -105,6 +110,7 @@ class InventoryMovements(CoreTable):
 class Inventory(CoreTable):
     product_code: Series[str] = pa.Field(unique=True)
     on_hand: Series[int]
+    reserved_quantity: Series[int] = pa.Field(ge=0)
 
 
 # the table each schema guards

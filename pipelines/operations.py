@@ -101,14 +101,15 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
             "update order_lines set notes = null "
             "where line_type = 'product' and product_code in (select product_code from catalog_import)"
         )
+        # on_hand in the file is the physical count: what open orders reserve of it is not available
         adjusted = append_movements(
             con,
             """
             select product_id_for(c.product_code), c.product_code, null,
-                   c.on_hand - coalesce(i.on_hand, 0), 'adjustment'
+                   c.on_hand - coalesce(i.reserved_quantity, 0) - coalesce(i.on_hand, 0), 'adjustment'
             from catalog_import as c
             left join inventory as i using (product_code)
-            where c.on_hand is not null and c.on_hand <> coalesce(i.on_hand, 0)
+            where c.on_hand is not null and c.on_hand - coalesce(i.reserved_quantity, 0) <> coalesce(i.on_hand, 0)
             """,
         )
     return {"products": len(rows), "placeholders_replaced": replaced, "stock_adjustments": adjusted}
@@ -133,6 +134,26 @@ def _book_for_order(con, order_id: str) -> int:
     return book_orders(con, "select ?", [order_id])
 
 
+def _returnable(con, order_id: str, sku: str, channel_order_id: str) -> tuple[int, int]:
+    """(units shipped, units already returned) of a SKU on an order."""
+    shipped_on_amazon, shipped_here = con.execute(
+        """
+        select sum(shipped_quantity),
+               (select sum(shipped_quantity) from shipment_lines where order_id = $order and product_code = $sku)
+        from order_lines where order_id = $order and line_type = 'product' and product_code = $sku
+        """,
+        {"order": order_id, "sku": sku},
+    ).fetchone()
+    if shipped_on_amazon is None:
+        raise OperationError(f"SKU {sku!r} is not on order {channel_order_id}")
+    returned = con.execute(
+        "select coalesce(sum(l.quantity), 0) from sales_return_lines l join sales_returns r using (return_id) "
+        "where r.order_id = ? and l.product_code = ?",
+        [order_id, sku],
+    ).fetchone()[0]
+    return max(shipped_on_amazon, shipped_here or 0), returned
+
+
 def _is_canceled(con, status: str) -> bool:
     return con.execute("select is_canceled from order_statuses where status = ?", [status]).fetchone()[0]
 
@@ -149,7 +170,7 @@ def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel:
         con.execute(
             """
             insert into shipment_lines
-            select ?, order_id, product_code, sum(canceled_quantity)
+            select ?, order_id, product_code, sum(canceled_quantity), sum(quantity - canceled_quantity)
             from order_lines where order_id = ? and line_type = 'product'
             group by order_id, product_code
             """,
@@ -174,25 +195,12 @@ def create_return(
     if quantity < 1:
         raise OperationError(f"--quantity must be at least 1 (got {quantity})")
     order_id, status, _ = _find_order(con, channel_order_id, channel)
-    if _is_canceled(con, status):
-        raise OperationError(f"order {channel_order_id} is {status}; there is nothing to return")
-    ordered, canceled = con.execute(
-        "select sum(quantity), sum(canceled_quantity) from order_lines "
-        "where order_id = ? and line_type = 'product' and product_code = ?",
-        [order_id, sku],
-    ).fetchone()
-    if ordered is None:
-        raise OperationError(f"SKU {sku!r} is not on order {channel_order_id}")
-    returned = con.execute(
-        "select coalesce(sum(l.quantity), 0) from sales_return_lines l join sales_returns r using (return_id) "
-        "where r.order_id = ? and l.product_code = ?",
-        [order_id, sku],
-    ).fetchone()[0]
-    returnable = ordered - canceled - returned
-    if quantity > returnable:
+    shipped, returned = _returnable(con, order_id, sku, channel_order_id)
+    # only what left the warehouse can come back: units shipped on Amazon or marked shipped here
+    if quantity > shipped - returned:
         raise OperationError(
-            f"cannot return {quantity} of {sku} on order {channel_order_id}: {ordered} ordered, "
-            f"{canceled} cancelled, {returned} already returned, so at most {returnable}"
+            f"cannot return {quantity} of {sku} on order {channel_order_id} ({status}): {shipped} shipped "
+            f"(on Amazon or marked shipped here), {returned} already returned, so at most {shipped - returned}"
         )
     with transaction(con):
         number = con.execute("select count(*) + 1 from sales_returns").fetchone()[0]

@@ -4,15 +4,23 @@ Orders shipped or cancelled more than N days ago lose buyer names, emails, phone
 addresses everywhere they are stored, raw payloads included. Ids, dates, amounts, and city, state
 and country (for tax) stay. The local account and contact ids are written into the purged payloads
 so a rebuild from the raw layer still gives the same ids.
+
+Redacting a value in DuckDB leaves its old bytes in freed blocks of the file. So once something
+was redacted, the warehouse is rewritten into a new file (DuckDB's COPY FROM DATABASE writes only
+live data, sequences included) and that file replaces the old one in one rename, under the writer
+lock: a crash at any point leaves one of the two whole.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import transaction
+from pipelines.warehouse import connect, owner_only_files, transaction, warehouse_path, writer_lock
 
 # JSON merge patch (RFC 7396): a null removes the key.
 PURGE_PATCH = """{
@@ -32,9 +40,50 @@ class PurgeResult:
     accounts: int
 
 
-def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
+def purge_pii(db=None, days: int = 30, *, progress: Callable[[str], None] = lambda line: None) -> PurgeResult:
+    """Redact the PII of orders final for over `days` days, then rewrite the file so no byte of it stays."""
     if days < 0:
         raise ValueError(f"--days must be zero or more (got {days})")
+    path = warehouse_path(db)
+    with writer_lock(path, on_wait=progress), owner_only_files():
+        con = connect(path)
+        try:
+            result = redact(con, days)
+            pending = con.execute("select count(*) from pending_rewrites").fetchone()[0]
+        finally:
+            con.close()
+        if pending:
+            progress(f"rewriting warehouse {path} so that no byte of the removed values stays in it")
+            rewrite(path)
+    return result
+
+
+def rewrite(path: Path) -> None:
+    """Copy the warehouse's live data into a new file and put it in the old one's place (writer lock held)."""
+    fresh = path.with_name(path.name + ".rewrite")
+    for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+        leftover.unlink(missing_ok=True)  # an earlier rewrite that was interrupted
+    con = connect(path)
+    try:
+        name = con.execute("select current_database()").fetchone()[0]
+        con.execute("attach ? as fresh", [str(fresh)])
+        con.execute(f'copy from database "{name}" to fresh')
+        con.execute("delete from fresh.pending_rewrites")
+        con.execute("detach fresh")
+    finally:
+        con.close()  # checkpoints: the old file has no log left to replay onto the new one
+    with fresh.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.chmod(fresh, 0o600)
+    os.replace(fresh, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def redact(con: duckdb.DuckDBPyConnection, days: int) -> PurgeResult:
     with transaction(con):
         con.execute(
             """
@@ -79,5 +128,6 @@ def purge_pii(con: duckdb.DuckDBPyConnection, days: int = 30) -> PurgeResult:
             """
         ).fetchone()[0]
         orders = con.execute("select count(*) from purgeable").fetchone()[0]
-    con.execute("checkpoint")  # write the redacted blocks out rather than leave them in the WAL
+        if raw_versions or contacts or accounts:
+            con.execute("insert into pending_rewrites values ('purge-pii', now()::timestamp)")
     return PurgeResult(orders, raw_versions, contacts, accounts)

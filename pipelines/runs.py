@@ -48,22 +48,30 @@ def summarise_run(result, channel: str) -> dict:
 def run_sync(db, channel: str | None = None, until: str | None = None, *, log_level: str = "INFO",
              on_report: Callable[[dict], None] = lambda report: None) -> list[dict]:
     """Run the Dagster sync job once per channel (every channel by default); raise SyncFailed if any failed."""
+    from pipelines import clock
     from pipelines.assets.extract import follow_channel_registry
     from pipelines.channels import get_channel, list_channels
     from pipelines.definitions import defs
+    from pipelines.extract import check_until
     from pipelines.instance import get_instance
+    from pipelines.timeutil import parse_instant
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
     with open_for_writing(db) as con:
-        registered = [c.name for c in list_channels(con)]
-        names = [get_channel(con, channel).name] if channel else registered
-    if not names:
+        registered = list_channels(con)
+        targets = [get_channel(con, channel)] if channel else registered
+    if not targets:
         raise SyncFailed("no channels to sync: add one with `amazon-orders channel add`")
+    # every argument is checked before a Dagster run is created: a refused one leaves no failed run behind
+    if until is not None:
+        bound, now = parse_instant(until, "--until"), clock.from_environment()()
+        for target in targets:
+            check_until(target, bound, now)
     instance = get_instance()
-    follow_channel_registry(instance, registered)
+    follow_channel_registry(instance, [c.name for c in registered])
     job = defs.resolve_job_def("sync_job")
     reports = []
-    for name in names:
+    for name in [target.name for target in targets]:
         run_config = {
             "ops": {"raw_amazon_orders": {"config": {"until": until}}},
             # progress (pages, orders, rate-limit waits) without Dagster's engine chatter

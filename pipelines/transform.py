@@ -126,6 +126,20 @@ def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None
         con.execute(f"insert into {table} by name select * from new_{table}")
 
 
+def _forget_buyers_without_orders(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the accounts and contacts that the changed orders no longer point to, unless another order does:
+    their name, email and address have no order left to serve (a rebuild never makes them)."""
+    for table, key in (("contacts", "contact_id"), ("accounts", "account_id")):
+        con.execute(f"""
+            delete from {table}
+            where {key} in (select {key} from displaced_buyers)
+                and {key} not in (
+                    select {key} from orders where {key} in (select {key} from displaced_buyers) and {key} is not null)
+                {"and not is_placeholder" if table == "accounts" else ""}
+        """)
+    con.execute("drop table displaced_buyers")
+
+
 def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False,
               observe: Observer = _unobserved) -> TransformResult:
     """Bring the core tables up to date with the raw layer. `observe` wraps each step (a model, the
@@ -161,10 +175,15 @@ def _write(con, late: list, params: dict, result: TransformResult, *, upto: int,
         if not rebuild:
             result.orders_updated = con.execute(
                 "select count(*) from int_changed_orders semi join orders using (order_id)").fetchone()[0]
+            # the buyers the changed orders pointed to until now: an order's buyer can change (a new email)
+            con.execute("create or replace temp table displaced_buyers as "
+                        "select account_id, contact_id from orders semi join int_changed_orders using (order_id)")
         for node in late:
             if isinstance(node, Model) and not node.is_scratch:
                 with observe(f"merge {node.name}"):
                     _merge(con, node.name, rebuild=rebuild)
+        if not rebuild:
+            _forget_buyers_without_orders(con)
         with observe("ledger"):
             result.movements_booked = ledger.book_orders(con, "select order_id from int_changed_orders")
         con.execute(

@@ -73,6 +73,32 @@ def _refuse_what_is_not_a_warehouse(path: Path) -> None:
         raise NotAWarehouse(f"{path} is not a DuckDB database, so not an amazon-orders warehouse")
 
 
+def _refuse_truncated(path: Path) -> None:
+    """A file shorter than the blocks DuckDB has in use was cut off: refuse it before anything writes to it
+    (DuckDB would, replaying its log or checkpointing). Read-only: DuckDB writes nothing then."""
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=NO_EXTENSIONS)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            return  # another process has it open: the writer's own wait handles that
+        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
+    except duckdb.Error as error:
+        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
+    try:
+        _refuse_cut_off(con, path)
+    finally:
+        con.close()
+
+
+def _refuse_cut_off(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    block_size, used_blocks = con.execute("select block_size, used_blocks from pragma_database_size()").fetchone()
+    expected = 3 * 4096 + used_blocks * block_size  # DuckDB's three headers, then its blocks
+    if path.stat().st_size < expected:
+        con.close()
+        raise WarehouseError(f"warehouse {path} is truncated ({path.stat().st_size:,} bytes, but {used_blocks} "
+                             f"blocks of {block_size:,} in use): restore it from a copy; nothing was written to it")
+
+
 def _refuse_other_programs_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     tables = {name for (name,) in con.execute(
         "select table_name from duckdb_tables() where database_name = current_database()").fetchall()}
@@ -118,7 +144,7 @@ def reader_lock(path: Path, wait_seconds: float = READER_WAIT_SECONDS, on_wait=N
 
 
 @contextmanager
-def _owner_only_files() -> Iterator[None]:
+def owner_only_files() -> Iterator[None]:
     """Files DuckDB creates meanwhile (the database, each new .wal) are readable by their owner only."""
     old_umask = os.umask(0o077)
     try:
@@ -167,10 +193,13 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
         READER_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
     if read_only:
         con = _open(path, read_only=True, wait_seconds=wait, on_wait=on_wait)
+        _refuse_cut_off(con, path)
         _refuse_other_programs_database(con, path)
     else:
+        if path.exists():
+            _refuse_truncated(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _owner_only_files():
+        with owner_only_files():
             con = _open(path, read_only=False, wait_seconds=wait, on_wait=on_wait)
             _refuse_other_programs_database(con, path)
             try:
@@ -186,7 +215,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
 @contextmanager
 def open_for_writing(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
     path = warehouse_path(db)
-    with writer_lock(path, on_wait=on_wait), _owner_only_files():
+    with writer_lock(path, on_wait=on_wait), owner_only_files():
         con = connect(path, on_wait=on_wait)
         try:
             yield con

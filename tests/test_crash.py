@@ -178,3 +178,62 @@ def test_sigkill_during_sync_then_a_full_sync(tmp_path, marketplace, sandbox, sl
 def test_many_sigkills(tmp_path, marketplace, sandbox, slow_server, seed):
     """7 seeds x 3 kills: 21 syncs killed, and each seed's warehouse recovered in one sync."""
     crash_and_recover(tmp_path, marketplace, sandbox, slow_server, seed=seed, kills=3)
+
+
+def purge_killed(db: Path, delay: float) -> bool:
+    """`amazon-orders purge-pii --days 0`, killed `delay` seconds after it starts rewriting the file."""
+    process = subprocess.Popen([AMAZON_ORDERS, "--db", str(db), "purge-pii", "--days", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    for line in process.stdout:
+        if "rewriting warehouse" in line:
+            time.sleep(delay)
+            break
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    code = process.wait(timeout=120)
+    process.stdout.close()
+    return code == -signal.SIGKILL
+
+
+def kill_purges(tmp_path, marketplace, sandbox, *, seed: int, kills: int) -> None:
+    """Kills during purge-pii's rewrite leave a warehouse that opens whole; the next purge finishes the job."""
+    rng = random.Random(seed)
+    start = marketplace.now.replace(microsecond=0)
+    reference, killed = tmp_path / "reference.duckdb", tmp_path / "killed.duckdb"
+    for db in (reference, killed):
+        add_channel(db, sandbox, start)
+    populate(marketplace, hours=60, per_hour=60)
+    for db in (reference, killed):
+        cli_ok(db, "sync")
+    con = connect(killed, read_only=True)
+    emails = [e for (e,) in con.execute("""
+        select distinct email from contacts
+        where contact_id in (select contact_id from orders where status in ('Shipped', 'Canceled'))
+            and contact_id not in (select contact_id from orders where status not in ('Shipped', 'Canceled')
+                                   and contact_id is not null)""").fetchall()]
+    con.close()
+    cli_ok(reference, "purge-pii", "--days", "0")
+    done = 0
+    while done < kills:
+        if purge_killed(killed, rng.uniform(0, 0.1)):
+            done += 1
+            for path in killed.parent.glob(killed.name + "*"):
+                assert owner_only(path), path.name
+            warehouse_tables(killed)  # opens, and reads whole
+        else:
+            break  # it finished: nothing left to interrupt
+    assert done >= 1, "no purge was killed during its rewrite"
+    cli_ok(killed, "purge-pii", "--days", "0")
+    assert warehouse_tables(killed) == warehouse_tables(reference)
+    data = killed.read_bytes()
+    assert len(emails) > 50 and [e for e in emails if e.encode() in data] == []
+
+
+def test_sigkill_during_the_purge_rewrite(tmp_path, marketplace, sandbox):
+    kill_purges(tmp_path, marketplace, sandbox, seed=1, kills=2)
+
+
+@pytest.mark.crash
+@pytest.mark.parametrize("seed", range(2, 6))
+def test_many_sigkills_during_the_purge_rewrite(tmp_path, marketplace, sandbox, seed):
+    kill_purges(tmp_path, marketplace, sandbox, seed=seed, kills=3)

@@ -200,7 +200,7 @@ def test_versions_received_in_any_order_give_the_same_ledger(shop, tmp_path):
     runs = [land_in_order(tmp_path / f"{n}.duckdb", versions, arrival)
             for n, arrival in enumerate([[0, 1, 2], [1, 0, 2], [2, 0, 1], [1, 2, 0]])]
     assert all(run == runs[0] for run in runs)
-    assert runs[0]["inventory"] == [("TEA-02", -1)]
+    assert runs[0]["inventory"] == [("TEA-02", -1, 1)]  # on hand, and reserved by the open order
 
 
 def test_a_rebuild_from_raw_equals_the_incremental_tables_and_keeps_local_ids(shop, tmp_path):
@@ -263,3 +263,26 @@ def test_a_bad_version_is_quarantined_with_its_reason_and_the_checks_say_so(shop
     assert all(e.passed for e in evaluations.values())
     metadata = evaluations["orders"].metadata
     assert metadata["quarantined_versions"].value == 1 and metadata["rows_failed"].value == 0
+
+
+def test_a_buyer_whose_email_changes_leaves_no_contact_or_account_behind(shop):
+    """The old contact and account have no order left to serve: they go, so incremental equals rebuild and no
+    stale name, email or address stays in the warehouse."""
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "5.00"), buyer=Buyer("Ada Lovelace", "ada.old@marketplace.amazon.com"))
+    shop.marketplace.confirm(order)
+    keeps = shop.place(Item("MUG-01", 1, "5.00"), buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"))
+    shop.marketplace.confirm(keeps)
+    shop.sync()
+    changed = shop.marketplace.order(order)
+    changed["buyer"]["buyerEmail"] = "ada.new@marketplace.amazon.com"
+    shop.marketplace.advance(minutes=5)
+    changed["lastUpdatedTime"] = shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    shop.marketplace.put_raw(changed)
+    shop.sync()
+    assert sorted(e for (e,) in shop.query("select email from contacts")) == [
+        "ada.new@marketplace.amazon.com", "alan@marketplace.amazon.com"]
+    assert shop.one("select count(*) from accounts where not is_placeholder") == 2
+    incremental = snapshot(shop)
+    shop.ok("rebuild")
+    assert snapshot(shop) == incremental

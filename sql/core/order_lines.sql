@@ -21,6 +21,7 @@ lines as (
         coalesce(items.unit_price_currency, current_versions.grand_total_currency) as currency,
         items.*,
         items.quantity_ordered::integer as quantity,
+        least(coalesce(items.quantity_fulfilled::integer, 0), items.quantity_ordered::integer) as shipped,
         try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount,
         case when items.has_gift_wrap then coalesce(list_sum(list_transform(
             items.gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)
@@ -47,6 +48,8 @@ final as (
                 then greatest(lines.quantity - coalesce(lines.quantity_fulfilled::integer, 0), 0)
             else 0
         end as canceled_quantity,
+        -- Amazon's quantityFulfilled; a gift wrap has shipped once its item has
+        if(lines.is_gift_wrap, (lines.shipped > 0)::integer, lines.shipped) as shipped_quantity,
         if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount) as unit_price,
         if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount * lines.quantity) as line_amount,
         -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product

@@ -33,8 +33,12 @@ line_totals as (
     group by order_id, product_code
 ),
 
-canceled_at_ship as (
-    select order_id, product_code, sum(canceled_quantity_at_ship) as canceled_quantity
+at_ship as (
+    select
+        order_id,
+        product_code,
+        sum(canceled_quantity_at_ship) as canceled_quantity,
+        sum(shipped_quantity) as shipped_quantity
     from shipment_lines
     group by order_id, product_code
 ),
@@ -51,23 +55,31 @@ returns as (
     group by all
 ),
 
-targets as (
-    -- every order reserves its stock from the moment it is seen, pending included
-    select order_id, product_code, 'order' as reason, -quantity as quantity
-    from line_totals
-    union all
+cancellations as (
     -- cancelled stock comes back, except what Amazon cancelled after the order was shipped here
     select
         line_totals.order_id,
         line_totals.product_code,
-        'cancel',
         case
             when shipped_orders.order_id is null then line_totals.canceled_quantity
-            else least(line_totals.canceled_quantity, coalesce(canceled_at_ship.canceled_quantity, 0))
-        end
+            else least(line_totals.canceled_quantity, coalesce(at_ship.canceled_quantity, 0))
+        end as quantity,
+        coalesce(at_ship.shipped_quantity, 0) as shipped_here
     from line_totals
     left join shipped_orders using (order_id)
-    left join canceled_at_ship using (order_id, product_code)
+    left join at_ship using (order_id, product_code)
+),
+
+targets as (
+    -- every order reserves its stock from the moment it is seen, pending included; units that left
+    -- the warehouse (marked shipped here) stay gone whatever a later version of the order says
+    select order_id, product_code, 'order' as reason,
+        -greatest(line_totals.quantity, cancellations.shipped_here + cancellations.quantity) as quantity
+    from line_totals
+    inner join cancellations using (order_id, product_code)
+    union all
+    select order_id, product_code, 'cancel', quantity
+    from cancellations
     union all
     select order_id, product_code, 'return', quantity
     from returns

@@ -73,6 +73,13 @@ create table if not exists quarantine (
     quarantined_at timestamp not null
 );
 
+-- Set in the transaction that redacts PII; cleared in the rewritten file that replaces this one, so
+-- an interrupted rewrite is done again by the next purge.
+create table if not exists pending_rewrites (
+    reason varchar not null,
+    requested_at timestamp not null
+);
+
 -- The orders the last transform wrote: the asset checks read those rows.
 create table if not exists last_transform_orders (
     order_id varchar
@@ -194,6 +201,7 @@ create table if not exists order_lines (
     description varchar,
     quantity integer not null,
     canceled_quantity integer not null,
+    shipped_quantity integer not null default 0,
     unit_price decimal(18, 2),
     line_amount decimal(18, 2),
     notes varchar,
@@ -216,12 +224,14 @@ create table if not exists shipments (
     shipped_at timestamp not null
 );
 
--- What Amazon had cancelled when the order was marked shipped here: only that stock comes back.
+-- What Amazon had cancelled when the order was marked shipped here (only that stock comes back),
+-- and how many units left.
 create table if not exists shipment_lines (
     shipment_id varchar not null,
     order_id varchar not null,
     product_code varchar not null,
-    canceled_quantity_at_ship integer not null
+    canceled_quantity_at_ship integer not null,
+    shipped_quantity integer
 );
 
 create table if not exists sales_returns (
@@ -239,12 +249,41 @@ create table if not exists sales_return_lines (
     is_restocked boolean not null
 );
 
+-- warehouses made before these were kept: a shipment's units are what was not cancelled then
+alter table order_lines add column if not exists shipped_quantity integer default 0;
+alter table shipment_lines add column if not exists shipped_quantity integer;
+update shipment_lines as s set shipped_quantity = l.quantity - s.canceled_quantity_at_ship
+from (
+    select order_id, product_code, sum(quantity) as quantity
+    from order_lines
+    where line_type = 'product' and order_id in (select order_id from shipment_lines where shipped_quantity is null)
+    group by all
+) as l
+where s.shipped_quantity is null and l.order_id = s.order_id and l.product_code = s.product_code;
+
 create or replace view inventory as
+with
+
+ledger as (
+    select product_code, sum(quantity_delta) as on_hand
+    from inventory_movements
+    group by product_code
+),
+
+reserved as (
+    -- ordered and not cancelled, but neither shipped on Amazon nor marked shipped here yet
+    select product_code, sum(greatest(quantity - canceled_quantity - shipped_quantity, 0)) as reserved_quantity
+    from order_lines
+    where line_type = 'product' and order_id not in (select order_id from shipments)
+    group by product_code
+)
+
 select
     product_code,
-    sum(quantity_delta)::bigint as on_hand
-from inventory_movements
-group by product_code;
+    ledger.on_hand::bigint as on_hand,
+    coalesce(reserved.reserved_quantity, 0)::bigint as reserved_quantity
+from ledger
+left join reserved using (product_code);
 
 -- what each table and column means ----------------------------------------------------------------
 
@@ -275,6 +314,7 @@ comment on column order_lines.product_code is 'The SKU; empty for gift wrap.';
 comment on column order_lines.description is 'Amazon''s title, or "Gift wrap".';
 comment on column order_lines.quantity is 'Units ordered (1 for gift wrap).';
 comment on column order_lines.canceled_quantity is 'Units cancelled by Amazon (all of them when the order is Canceled).';
+comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled); for gift wrap, 1 once its item has shipped.';
 comment on column order_lines.unit_price is 'Amazon''s unit price; for gift wrap, its charge (0 when none).';
 comment on column order_lines.line_amount is 'Unit price times quantity; for gift wrap, its charge.';
 comment on column order_lines.notes is 'Amazon''s data (SKU, ASIN, title, unit price) while the product is a placeholder; for gift wrap, the gift message and wrap level exactly as sent.';
@@ -318,9 +358,10 @@ comment on column inventory_movements.quantity_delta is 'Units added to (positiv
 comment on column inventory_movements.reason is 'order (a reservation), cancel, return or adjustment.';
 comment on column inventory_movements.created_at is 'When the movement was booked (UTC).';
 
-comment on view inventory is 'Stock on hand per product code (the ledger summed).';
+comment on view inventory is 'Stock per product code: on hand (the ledger summed) and what open orders reserve of it.';
 comment on column inventory.product_code is 'The SKU.';
-comment on column inventory.on_hand is 'Units on hand: the sum of the SKU''s movements.';
+comment on column inventory.on_hand is 'Units available to sell: the sum of the SKU''s movements (every order reserves its units when it arrives).';
+comment on column inventory.reserved_quantity is 'Units reserved by orders not yet shipped (on Amazon or here): in the warehouse but not available.';
 
 comment on table shipments is 'Orders marked shipped here.';
 comment on table shipment_lines is 'What Amazon had cancelled of each SKU when the order was marked shipped here.';
