@@ -54,7 +54,8 @@ def cmd_channel_list(args) -> None:
 def cmd_sync(args) -> None:
     from pipelines.runs import run_sync
 
-    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]))
+    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
+             on_wait=lambda message: print(message, file=sys.stderr, flush=True))
 
 
 def cmd_rebuild(args) -> None:
@@ -203,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Manage the product catalog.")
     products_sub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
     imp = _command(products_sub, "import", cmd_products_import,
-                   "Import a catalog CSV (product_code,product_name,list_price,on_hand); on_hand sets stock.",
+                   "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
+                   "count: what open orders reserve of it is not available to sell.",
                    "amazon-orders products import catalog.csv")
     imp.add_argument("file")
 

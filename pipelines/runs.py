@@ -46,7 +46,8 @@ def summarise_run(result, channel: str) -> dict:
 
 
 def run_sync(db, channel: str | None = None, until: str | None = None, *, log_level: str = "INFO",
-             on_report: Callable[[dict], None] = lambda report: None) -> list[dict]:
+             on_report: Callable[[dict], None] = lambda report: None,
+             on_wait: Callable[[str], None] | None = None) -> list[dict]:
     """Run the Dagster sync job once per channel (every channel by default); raise SyncFailed if any failed."""
     from pipelines import clock
     from pipelines.assets.extract import follow_channel_registry
@@ -57,7 +58,7 @@ def run_sync(db, channel: str | None = None, until: str | None = None, *, log_le
     from pipelines.timeutil import parse_instant
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
-    with open_for_writing(db) as con:
+    with open_for_writing(db, on_wait=on_wait) as con:
         registered = list_channels(con)
         targets = [get_channel(con, channel)] if channel else registered
     if not targets:

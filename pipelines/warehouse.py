@@ -209,6 +209,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
                 raise WarehouseError(f"cannot prepare warehouse {path}: {_first_line(error)}") from None
         _owner_only(path)
     con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")  # a query's progress is no one's output
     return con
 
 

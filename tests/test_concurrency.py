@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
 from conftest import ROOT, warehouse_tables
 from pipelines import cli
-from pipelines.sandbox import SandboxServer
+from pipelines.sandbox import Item, SandboxServer
 from pipelines.warehouse import connect
 
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
@@ -86,3 +88,46 @@ def test_reading_while_a_sync_writes_gives_one_clear_line(tmp_path, capsys):
             assert code == 1 and len(err.strip().splitlines()) == 1 and "busy" in err
     finally:
         writer.communicate(input="", timeout=30)
+
+
+SLOW_QUERY = "select sum(hash(range)) as total from range(800000000)"  # a few seconds of work
+
+
+def reader_holds(db: Path) -> bool:
+    """Whether a reader of ours holds the warehouse (its shared lock), without waiting."""
+    import fcntl
+
+    fd = os.open(str(db) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_a_sync_waits_for_an_analysts_query_and_then_succeeds(shop, capsys):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "1.00"))
+    shop.marketplace.advance(minutes=3)
+    db = Path(shop.db)
+    query = subprocess.Popen([AMAZON_ORDERS, "--db", shop.db, "sql", SLOW_QUERY], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while not reader_holds(db):
+        assert query.poll() is None and time.monotonic() < deadline, query.communicate()
+        time.sleep(0.05)
+    code, out, err = shop.run("sync")
+    query_out, query_err = query.communicate(timeout=120)
+    assert query.returncode == 0 and "total" in query_out, query_err
+    assert code == 0, err
+    assert "waiting for it to finish" in err
+    assert shop.one("select count(*) from orders") == 1
+
+
+def test_a_query_is_stopped_at_its_timeout_with_one_line(shop):
+    shop.add_channel()
+    code, out, err = shop.run("sql", "--timeout", "0.5", SLOW_QUERY.replace("800000000", "20000000000"))
+    assert code == 1 and err.strip() == ("amazon-orders: query stopped after 0.5 s (--timeout): syncs wait for "
+                                         "queries, so a query may not run longer")

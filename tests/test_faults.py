@@ -464,3 +464,51 @@ def test_a_server_clock_a_little_behind_still_accepts_the_window(marketplace, wa
     faulty.clock_skew = -timedelta(minutes=5)
     with pytest.raises(SyncError, match="Amazon refused the window's first request"):
         warehouse.sync()
+
+
+def test_a_server_clock_ten_minutes_ahead_for_one_sync_loses_no_order(marketplace, warehouses, faulty):
+    """Amazon's own bound is never trusted: the window ends where this side's clock says Amazon may serve."""
+    clean, warehouse = warehouses()
+    populate(marketplace, hours=1)
+    faulty.clock_skew = timedelta(minutes=10)
+    clean.sync()
+    warehouse.sync()
+    assert warehouse.watermark() <= marketplace.naive_now() - timedelta(minutes=2)
+    faulty.clock_skew = timedelta(0)
+    # orders placed right after, in what the skewed server would have called the past
+    for n in range(5):
+        marketplace.advance(seconds=30)
+        marketplace.place_order([Item(f"SKU-0{n}", 1, "5.00")], marketplace_id="ATVPDKIKX0DER")
+    marketplace.advance(minutes=3)
+    clean.sync()
+    warehouse.sync()
+    assert warehouse.tables() == clean.tables()
+    warehouse.assert_nothing_doubled()
+
+
+def test_a_watermark_found_ahead_of_now_is_pulled_back_with_a_warning(marketplace, warehouses, faulty):
+    from pipelines.events import WatermarkPulledBack
+
+    clean, warehouse = warehouses()
+    populate(marketplace, hours=1)
+    clean.sync()
+    warehouse.sync()
+    trusted = warehouse.watermark()
+    future = marketplace.naive_now() + timedelta(hours=3)
+    warehouse.con.execute("update channel_sync_state set watermark = ?", [future])  # an earlier clock was ahead
+    populate(marketplace, hours=1)
+    clean.sync()
+    warehouse.sync()
+    [pulled] = warehouse.of(WatermarkPulledBack)
+    assert (pulled.was, pulled.now) == (future, trusted) and str(pulled).startswith("warning:")
+    assert warehouse.tables() == clean.tables()
+
+
+def test_status_says_a_watermark_is_ahead_of_now_rather_than_lag_zero(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01"))
+    shop.sync()
+    con = connect(shop.db)
+    con.execute("update channel_sync_state set watermark = watermark + interval 2 hour")
+    con.close()
+    assert "ahead of now" in shop.ok("status")

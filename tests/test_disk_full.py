@@ -1,0 +1,65 @@
+"""A full disk: every command ends with one line that names the cause ("No space left on device"), and once
+there is room again the next sync lands everything, nothing lost or doubled.
+
+The warehouse lives on a small tmpfs the test mounts (and grows with `remount`); where mounting is not
+permitted (not root), the test is skipped, saying so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, warehouse_tables
+
+AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"SKIPPED LOUDLY: cannot mount a small tmpfs here ({done.stderr.strip()}): disk-full not tested")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def amazon_orders(db: Path, *args: str):
+    return subprocess.run([AMAZON_ORDERS, "--db", str(db), *args], capture_output=True, text=True, env=os.environ.copy())
+
+
+def assert_one_line_naming_the_full_disk(done) -> None:
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith("amazon-orders: ") and "No space left on device" in line, done.stderr
+    assert "Traceback" not in done.stderr and "cannot rollback" not in done.stderr
+
+
+def test_a_full_disk_is_named_and_the_next_sync_after_it_loses_nothing(small_disk, tmp_path, marketplace, sandbox):
+    full, reference = small_disk / "warehouse.duckdb", tmp_path / "reference.duckdb"
+    start = marketplace.now.isoformat()
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text("product_code,product_name,list_price,on_hand\nSKU-A,A,1.00,100\n")
+    for db in (full, reference):
+        assert amazon_orders(db, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER", "--start", start,
+                             "--endpoint", sandbox.url, "--token-url", sandbox.token_url).returncode == 0
+    marketplace.simulate(hours=40, orders_per_hour=100, skus=["SKU-A", "SKU-B", "SKU-C"],
+                         marketplaces=("ATVPDKIKX0DER",))
+    marketplace.advance(minutes=3)
+
+    sync = amazon_orders(full, "sync")
+    assert_one_line_naming_the_full_disk(sync)
+    for command in (["rebuild"], ["products", "import", str(catalog)], ["purge-pii", "--days", "0"], ["sync"]):
+        assert_one_line_naming_the_full_disk(amazon_orders(full, *command))
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
+    assert amazon_orders(full, "sync").returncode == 0
+    assert amazon_orders(reference, "sync").returncode == 0
+    assert warehouse_tables(full) == warehouse_tables(reference)
+    assert warehouse_tables(full)["orders"]
