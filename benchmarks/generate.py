@@ -412,7 +412,7 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
             where code not in (select product_code from products)
         """)
         append_movements(con, f"""
-            select product_id_for(code), code, null, 100 + bh(range, 'stock') % 900, 'adjustment'
+            select product_id_for(code), code, null, 100 + bh(range, 'stock') % 900, 'adjustment', 'warehouse', null
             from (select range, 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
         """)
         catalog_seconds = time.perf_counter() - started

@@ -19,6 +19,7 @@ from pipelines import catalog
 
 ORDER_STATUSES = [row["status"] for row in catalog.order_statuses()]
 PENDING_STATUSES = [row["status"] for row in catalog.order_statuses() if row["is_pending"]]
+LOCATIONS = ["warehouse", "amazon_fba"]
 
 
 class CoreTable(pa.DataFrameModel):
@@ -37,6 +38,8 @@ class Orders(CoreTable):
     contact_id: Series[str] = pa.Field(nullable=True)
     currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
     total_amount: Series[float] = pa.Field(nullable=True, ge=0)
+    discount_amount: Series[float] = pa.Field(nullable=True, le=0)
+    shipping_amount: Series[float] = pa.Field(nullable=True, ge=0)
     is_shipped: Series[bool]
 
     @pa.dataframe_check(error="a Pending order must be Unpaid and under the Amazon Pending Account")
@@ -56,6 +59,7 @@ class OrderLines(CoreTable):
     shipped_quantity: Series[int] = pa.Field(ge=0)
     unit_price: Series[float] = pa.Field(nullable=True, ge=0)
     line_amount: Series[float] = pa.Field(nullable=True, ge=0)
+    discount_amount: Series[float] = pa.Field(nullable=True, le=0)
     notes: Series[str] = pa.Field(nullable=True)
 
     class Config:
@@ -105,12 +109,19 @@ class InventoryMovements(CoreTable):
     product_code: Series[str]
     quantity_delta: Series[int] = pa.Field(ne=0)
     reason: Series[str] = pa.Field(isin=["order", "cancel", "return", "adjustment"])
+    location: Series[str] = pa.Field(isin=LOCATIONS)
 
 
 class Inventory(CoreTable):
-    product_code: Series[str] = pa.Field(unique=True)
+    product_code: Series[str]
+    location: Series[str] = pa.Field(isin=LOCATIONS)
+    channel: Series[str] = pa.Field(nullable=True)
     on_hand: Series[int]
     reserved_quantity: Series[int] = pa.Field(ge=0)
+
+    class Config:
+        coerce = True
+        unique = ["product_code", "location", "channel"]
 
 
 # the table each schema guards

@@ -13,14 +13,14 @@ from pipelines.sql import read_sql
 
 
 def append_movements(con: duckdb.DuckDBPyConnection, movements: str, params=None) -> int:
-    """Append the rows of a query (product_id, product_code, order_id, quantity_delta, reason).
+    """Append the rows of a query (product_id, product_code, order_id, quantity_delta, reason, location, channel).
 
     Ids carry on from the largest so far: a sequence would hand them out one row at a time, and
     the writer lock already makes the writer the only one.
     """
     return con.execute(
         "insert into inventory_movements "
-        "(movement_id, product_id, product_code, order_id, quantity_delta, reason, created_at) "
+        "(movement_id, product_id, product_code, order_id, quantity_delta, reason, location, channel, created_at) "
         "select (select coalesce(max(movement_id), 0) from inventory_movements) + row_number() over (), "
         f"*, now()::timestamp from ({movements})",
         params,

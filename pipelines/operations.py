@@ -106,9 +106,10 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
             con,
             """
             select product_id_for(c.product_code), c.product_code, null,
-                   c.on_hand - coalesce(i.reserved_quantity, 0) - coalesce(i.on_hand, 0), 'adjustment'
+                   c.on_hand - coalesce(i.reserved_quantity, 0) - coalesce(i.on_hand, 0), 'adjustment',
+                   'warehouse', null
             from catalog_import as c
-            left join inventory as i using (product_code)
+            left join (select * from inventory where location = 'warehouse') as i using (product_code)
             where c.on_hand is not null and c.on_hand - coalesce(i.reserved_quantity, 0) <> coalesce(i.on_hand, 0)
             """,
         )

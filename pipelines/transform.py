@@ -56,6 +56,7 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("delete from orders")
     con.execute("delete from order_lines")
     con.execute("delete from quarantine")
+    con.execute("delete from other_channel_orders")
     con.execute("delete from accounts where not is_placeholder")
     con.execute("delete from contacts")
     con.execute("delete from products where is_placeholder")

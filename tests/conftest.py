@@ -25,7 +25,7 @@ CORE_TABLES = {
     "accounts": "select * from accounts order by all",
     "contacts": "select * from contacts order by all",
     "products": "select * from products order by all",
-    "inventory": "select product_code, on_hand from inventory order by all",
+    "inventory": "select product_code, location, channel, on_hand, reserved_quantity from inventory order by all",
 }
 
 

@@ -119,7 +119,7 @@ def _snapshot(db) -> dict:
     con = connect(db, read_only=True)
     try:
         tables = {t: con.execute(f"select * from {t} order by all").fetchall() for t in CORE}
-        tables["inventory"] = con.execute("select product_code, on_hand from inventory order by all").fetchall()
+        tables["inventory"] = con.execute("select product_code, location, on_hand from inventory order by all").fetchall()
         tables["quarantine"] = con.execute(
             "select ingest_id, channel, amazon_order_id, reason from quarantine order by all").fetchall()
         tables["raw"] = con.execute("select count(*) from raw_amazon_orders").fetchall()

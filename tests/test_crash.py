@@ -208,7 +208,7 @@ def kill_purges(tmp_path, marketplace, sandbox, *, seed: int, kills: int) -> Non
     con = connect(killed, read_only=True)
     emails = [e for (e,) in con.execute("""
         select distinct email from contacts
-        where contact_id in (select contact_id from orders where status in ('Shipped', 'Canceled'))
+        where email is not null and contact_id in (select contact_id from orders where status in ('Shipped', 'Canceled'))
             and contact_id not in (select contact_id from orders where status not in ('Shipped', 'Canceled')
                                    and contact_id is not null)""").fetchall()]
     con.close()

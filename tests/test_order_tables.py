@@ -17,7 +17,7 @@ CORE_SNAPSHOT = {
     "contacts": "select * exclude (source_updated_at) from contacts order by contact_id",
     "products": "select * from products order by product_id",
     "ledger": "select order_id, product_code, reason, sum(quantity_delta) from inventory_movements group by all having sum(quantity_delta) <> 0 order by all",
-    "inventory": "select * from inventory where on_hand <> 0 order by product_code",
+    "inventory": "select * from inventory where on_hand <> 0 order by all",
     "quarantine": "select ingest_id, reason from quarantine order by all",
 }
 
@@ -33,7 +33,7 @@ def catalog(tmp_path, *rows: str) -> str:
 
 
 def on_hand(shop, sku: str) -> int:
-    rows = shop.query("select on_hand from inventory where product_code = ?", [sku])
+    rows = shop.query("select on_hand from inventory where product_code = ? and location = 'warehouse'", [sku])
     return rows[0][0] if rows else 0
 
 
@@ -200,7 +200,7 @@ def test_versions_received_in_any_order_give_the_same_ledger(shop, tmp_path):
     runs = [land_in_order(tmp_path / f"{n}.duckdb", versions, arrival)
             for n, arrival in enumerate([[0, 1, 2], [1, 0, 2], [2, 0, 1], [1, 2, 0]])]
     assert all(run == runs[0] for run in runs)
-    assert runs[0]["inventory"] == [("TEA-02", -1, 1)]  # on hand, and reserved by the open order
+    assert runs[0]["inventory"] == [("TEA-02", "warehouse", None, -1, 1)]  # on hand, and reserved by the open order
 
 
 def test_a_rebuild_from_raw_equals_the_incremental_tables_and_keeps_local_ids(shop, tmp_path):

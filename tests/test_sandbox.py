@@ -87,9 +87,13 @@ def test_pending_order_gains_details_on_confirm(market):
     item = confirmed["orderItems"][0]
     assert item["product"]["price"]["unitPrice"] == {"amount": "10.00", "currencyCode": "USD"}
     breakdowns = {b["type"]: b["subtotal"]["amount"] for b in item["proceeds"]["breakdowns"]}
-    assert breakdowns == {"ITEM": "20.00", "TAX": "1.60", "GIFT_WRAP": "3.00"}
-    assert item["proceeds"]["proceedsTotal"]["amount"] == "24.60"
-    assert confirmed["proceeds"]["grandTotal"]["amount"] == "24.60"
+    # tax is 8 % of the price and of the gift wrap, and its detailed breakdown says which is which
+    assert breakdowns == {"ITEM": "20.00", "TAX": "1.84", "GIFT_WRAP": "3.00"}
+    [tax] = [b for b in item["proceeds"]["breakdowns"] if b["type"] == "TAX"]
+    assert {d["subtype"]: d["value"]["amount"] for d in tax["detailedBreakdowns"]} == {"ITEM": "1.60", "GIFT_WRAP": "0.24"}
+    assert item["proceeds"]["proceedsTotal"]["amount"] == "24.84"
+    assert confirmed["proceeds"]["grandTotal"]["amount"] == "24.84"
+    assert {b["type"]: b["subtotal"]["amount"] for b in confirmed["proceeds"]["breakdowns"]} == breakdowns
 
 
 def test_business_buyer_and_currency(market):
@@ -375,7 +379,8 @@ def test_included_data_projection(server, market):
             return client.get(SEARCH, params=params).json()["orders"][0]
 
         bare = fetch(None)
-        assert set(bare) == {"orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "salesChannel", "orderItems"}
+        assert set(bare) == {"orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "associatedOrders",
+                             "salesChannel", "orderItems"}
         assert set(bare["orderItems"][0]) == {"orderItemId", "quantityOrdered", "product"}
         assert "price" in bare["orderItems"][0]["product"]
         assert set(fetch("BUYER")) - set(bare) == {"buyer"}

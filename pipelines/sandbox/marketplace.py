@@ -104,6 +104,9 @@ LAST_NAMES = ["Smith", "García", "Tanaka", "Müller", "Rossi", "Martin", "Brown
 STREETS = ["Main Street", "Oak Avenue", "Station Road", "Market Street", "Park Lane", "High Street", "Hill Road"]
 COMPANY_WORDS = ["Acme", "Northwind", "Blue Harbor", "Summit", "Greenfield", "Atlas", "Riverside"]
 GIFT_MESSAGES = ["Happy birthday!", "Congratulations!", "Merry Christmas!", "With love", "Thank you!"]
+# where buyers tip the driver, and where they can pay cash on delivery
+DELIVERY_TIP_COUNTRIES = {"US"}
+COD_COUNTRIES = {"IN", "AE", "SA", "EG", "JP", "MX"}
 
 
 @dataclass
@@ -118,6 +121,9 @@ class Item:
     gift_message: str | None = None
     gift_wrap_level: str | None = None
     gift_wrap_charge: str | None = None
+    shipping_charge: str | None = None  # what the buyer pays for shipping this item
+    discount: str | None = None  # a promotion's amount off the item (a positive amount)
+    promotion_id: str | None = None
 
 
 @dataclass
@@ -141,7 +147,17 @@ class _Line:
     order_item_id: str
     asin: str
     title: str
-    cancellation: dict | None = None  # ItemCancellation once the line is cancelled
+    cancellation: dict | None = None  # ItemCancellation: a buyer's request, then its execution
+    shipped: int = 0  # units shipped so far
+
+    @property
+    def is_cancelled(self) -> bool:
+        return bool(self.cancellation and "cancellationExecution" in self.cancellation)
+
+    @property
+    def open_quantity(self) -> int:
+        """Units neither shipped nor cancelled."""
+        return 0 if self.is_cancelled else self.item.quantity - self.shipped
 
 
 @dataclass
@@ -157,6 +173,10 @@ class _Order:
     buyer: Buyer | None = None
     confirmed: bool = False  # Amazon has filled in buyer, recipient and prices
     packages: list[dict] = field(default_factory=list)
+    sales_channel: str = "AMAZON"  # NON_AMAZON: Amazon fulfils (FBA) another channel's order
+    associated: dict | None = None  # AssociatedOrder: the original of a replacement or exchange
+    delivery_tip: str | None = None
+    cod_fee: str | None = None
 
 
 def format_time(moment: datetime) -> str:
@@ -269,11 +289,18 @@ class Marketplace:
         business: bool = False,
         status: str = "PENDING",
         order_id: str | None = None,
+        sales_channel: str = "AMAZON",
+        replaces: str | None = None,
+        association: str = "REPLACEMENT_ORIGINAL_ID",
+        delivery_tip: str | None = None,
+        cod_fee: str | None = None,
     ) -> str:
         """Place an order and return its id.
 
         ``status`` may be PENDING or PENDING_AVAILABILITY (a pre-order), or UNSHIPPED, SHIPPED
-        or CANCELLED to place an order that has already gone through those steps.
+        or CANCELLED to place an order that has already gone through those steps. ``replaces``
+        names the original of a replacement (or, with ``association`` EXCHANGE_ORIGINAL_ID, an
+        exchange); ``sales_channel`` NON_AMAZON is another channel's order Amazon fulfils.
         """
         if not items:
             raise ValueError("an order needs at least one item")
@@ -281,14 +308,17 @@ class Marketplace:
             raise ValueError(f"unknown marketplace {marketplace_id!r}")
         if fulfilled_by not in ("MERCHANT", "AMAZON"):
             raise ValueError("fulfilled_by must be MERCHANT or AMAZON")
+        if sales_channel not in ("AMAZON", "NON_AMAZON") or (sales_channel == "NON_AMAZON" and fulfilled_by != "AMAZON"):
+            raise ValueError("sales_channel must be AMAZON, or NON_AMAZON for an order Amazon fulfils")
         if status not in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED", "SHIPPED", "CANCELLED"):
             raise ValueError(f"cannot place an order as {status}")
         for item in items:
             if not isinstance(item.quantity, int) or item.quantity < 1:
                 raise ValueError(f"quantity of {item.sku!r} must be a positive integer")
             _decimal(item.unit_price, "unit_price")
-            if item.gift_wrap_charge is not None:
-                _decimal(item.gift_wrap_charge, "gift_wrap_charge")
+            for name in ("gift_wrap_charge", "shipping_charge", "discount"):
+                if getattr(item, name) is not None:
+                    _decimal(getattr(item, name), name)
         with self._lock:
             if order_id is None:
                 order_id = self._new_order_id()
@@ -314,6 +344,10 @@ class Marketplace:
                 updated=stamp,
                 lines=lines,
                 buyer=buyer,
+                sales_channel=sales_channel,
+                associated={"orderId": replaces, "associationType": association} if replaces else None,
+                delivery_tip=delivery_tip,
+                cod_fee=cod_fee,
             )
             if status in ("UNSHIPPED", "SHIPPED"):
                 self.confirm(order_id)
@@ -335,32 +369,46 @@ class Marketplace:
             order.status = "UNSHIPPED"
             self._touch(order)
 
-    def ship(self, order_id: str) -> None:
-        """UNSHIPPED -> SHIPPED: every line that is not cancelled ships in one package."""
+    def ship(self, order_id: str, sku: str | None = None, quantity: int | None = None) -> None:
+        """Ship what is open (UNSHIPPED -> SHIPPED), or only `quantity` units of `sku`
+        (-> PARTIALLY_SHIPPED while something stays open)."""
         with self._lock:
             order = self._get(order_id)
             if order.status not in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
                 raise ValueError(f"order {order_id} is {order.status}, it cannot ship")
-            shipped = [line for line in order.lines if line.cancellation is None]
-            if not shipped:
+            if sku is None:
+                shipping = {id(line): line.open_quantity for line in order.lines if line.open_quantity}
+            else:
+                line = next((l for l in order.lines if l.item.sku == sku and l.open_quantity), None)
+                if line is None:
+                    raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
+                shipping = {id(line): min(quantity or line.open_quantity, line.open_quantity)}
+            if not shipping:
                 raise ValueError(f"every item of order {order_id} is cancelled")
-            order.status = "SHIPPED"
+            shipped = []
+            for line in order.lines:
+                if id(line) in shipping:
+                    line.shipped += shipping[id(line)]
+                    shipped.append((line, shipping[id(line)]))
+            order.status = "SHIPPED" if not any(l.open_quantity for l in order.lines) else "PARTIALLY_SHIPPED"
             if order.fulfilled_by == "MERCHANT":  # the model has packages for seller-fulfilled orders only
                 order.packages.append(self._package(order, shipped))
             self._touch(order)
 
     def cancel(self, order_id: str, reason: str = "Buyer requested cancellation") -> None:
-        """Cancel the whole order; every line gets a cancellationExecution."""
+        """Cancel what has not shipped; every such line gets a cancellationExecution (after a buyer's
+        request, too). An order with nothing shipped becomes CANCELLED, a partly shipped one SHIPPED."""
         with self._lock:
             order = self._get(order_id)
-            if order.status not in (*_PENDING, "UNSHIPPED"):
+            if order.status not in (*_PENDING, "UNSHIPPED", "PARTIALLY_SHIPPED"):
                 raise ValueError(f"order {order_id} is {order.status}, it cannot be cancelled")
             # Sellers cannot act on pending orders, so Amazon is the one cancelling those.
             cancelled_by = "AMAZON" if order.status in _PENDING else "MERCHANT"
             for line in order.lines:
-                if line.cancellation is None:
-                    line.cancellation = {"cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason}}
-            order.status = "CANCELLED"
+                if line.open_quantity:
+                    line.cancellation = {**(line.cancellation or {}),
+                                         "cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason}}
+            order.status = "SHIPPED" if any(l.shipped for l in order.lines) else "CANCELLED"
             self._touch(order)
 
     def cancel_item(self, order_id: str, sku: str) -> None:
@@ -369,13 +417,35 @@ class Marketplace:
             order = self._get(order_id)
             if order.status not in (*_PENDING, "UNSHIPPED"):
                 raise ValueError(f"order {order_id} is {order.status}, its items cannot be cancelled")
-            line = next((l for l in order.lines if l.item.sku == sku and l.cancellation is None), None)
+            line = next((l for l in order.lines if l.item.sku == sku and l.open_quantity), None)
             if line is None:
                 raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
             line.cancellation = {
                 "cancellationRequest": {"requester": "BUYER", "cancelReason": "Buyer requested cancellation"},
                 "cancellationExecution": {"cancelledBy": "MERCHANT", "cancelReason": "Buyer requested cancellation"},
             }
+            self._touch(order)
+
+    def request_cancel(self, order_id: str, sku: str | None = None, reason: str = "No longer needed") -> None:
+        """The buyer asks to cancel (one item, or every open one); nothing is cancelled until `cancel`."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.status not in (*_PENDING, "UNSHIPPED", "PARTIALLY_SHIPPED"):
+                raise ValueError(f"order {order_id} is {order.status}, its buyer cannot ask to cancel")
+            lines = [l for l in order.lines if l.open_quantity and (sku is None or l.item.sku == sku)]
+            if not lines:
+                raise KeyError(f"order {order_id} has no open item to cancel")
+            for line in lines:
+                line.cancellation = {"cancellationRequest": {"requester": "BUYER", "cancelReason": reason}}
+            self._touch(order)
+
+    def unfulfillable(self, order_id: str) -> None:
+        """Amazon cannot fulfil an order (a multi-channel one, say) from its fulfilment centres."""
+        with self._lock:
+            order = self._get(order_id)
+            if order.fulfilled_by != "AMAZON" or order.status not in (*_PENDING, "UNSHIPPED"):
+                raise ValueError(f"order {order_id} is {order.fulfilled_by}/{order.status}: not one Amazon fails to fulfil")
+            order.status = "UNFULFILLABLE"
             self._touch(order)
 
     def put_raw(self, order: dict, *, replace: bool = True) -> None:
@@ -477,21 +547,39 @@ class Marketplace:
         gift_rate: float = 0.05,
         business_rate: float = 0.05,
         fba_rate: float = 0.1,
+        shipping_rate: float = 0.6,
+        promotion_rate: float = 0.2,
+        delivery_tip_rate: float = 0.05,
+        cod_rate: float = 0.3,
+        partial_ship_rate: float = 0.05,
+        cancel_request_rate: float = 0.02,
+        replacement_rate: float = 0.01,
+        other_channel_rate: float = 0.01,
         marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"),
     ) -> dict:
         """Run ``hours`` of seeded random activity and return counts of what happened.
 
         Orders arrive as a Poisson process; most pending ones are confirmed a few minutes
-        later, then shipped hours later; some are cancelled whole or per item. Follow-ups
-        that fall after the end are kept for the next call. ``pending_rate`` is the share
-        of orders never confirmed; ``unknown_sku_rate`` the share of lines whose SKU is
-        not in ``skus``.
+        later, then shipped hours later (a few in two parcels); some are cancelled whole or per
+        item, some buyers ask to cancel (and the request is carried out, or the order ships
+        anyway). Most orders pay shipping, some have a promotion, a delivery tip (where Amazon has
+        them) or a COD fee (where buyers pay on delivery); some are replacements of an earlier
+        order, some other sales channels' orders that Amazon fulfils (a few of which it cannot).
+        Follow-ups that fall after the end are kept for the next call. ``pending_rate`` is the
+        share of orders never confirmed; ``unknown_sku_rate`` the share of lines whose SKU is not
+        in ``skus``.
         """
         if hours < 0 or orders_per_hour < 0:
             raise ValueError("hours and orders_per_hour must not be negative")
         if not skus:
             raise ValueError("simulate needs SKUs")
-        counts = dict.fromkeys(["placed", "confirmed", "shipped", "cancelled", "items_cancelled", "unknown_sku_lines"], 0)
+        rates = dict(unknown_sku=unknown_sku_rate, pending=pending_rate, cancel=cancel_rate,
+                     item_cancel=item_cancel_rate, gift=gift_rate, business=business_rate, fba=fba_rate,
+                     shipping=shipping_rate, promotion=promotion_rate, delivery_tip=delivery_tip_rate, cod=cod_rate,
+                     partial_ship=partial_ship_rate, cancel_request=cancel_request_rate,
+                     replacement=replacement_rate, other_channel=other_channel_rate)
+        counts = dict.fromkeys(["placed", "confirmed", "shipped", "partly_shipped", "cancelled", "items_cancelled",
+                                "cancel_requested", "unfulfillable", "unknown_sku_lines"], 0)
         with self._lock:
             rng = self._rng
             end = self._now + timedelta(hours=hours)
@@ -515,23 +603,30 @@ class Marketplace:
                     if self._run_followup(action, order_id, argument):
                         counts[action] += 1
                     continue
-                order_id, unknown = self._random_order(
-                    skus, unknown_sku_rate, gift_rate, business_rate, fba_rate, marketplaces
-                )
+                order_id, unknown = self._random_order(skus, rates, marketplaces)
                 counts["placed"] += 1
                 counts["unknown_sku_lines"] += unknown
-                self._plan_followups(order_id, pending_rate, cancel_rate, item_cancel_rate)
+                self._plan_followups(order_id, rates)
                 next_arrival = arrival_after(moment)
             self._now = end
         return counts
 
-    def _random_order(self, skus, unknown_sku_rate, gift_rate, business_rate, fba_rate, marketplaces) -> tuple[str, int]:
+    def _random_order(self, skus: list[str], rates: dict, marketplaces) -> tuple[str, int]:
         rng = self._rng
         marketplace_id = rng.choice(marketplaces)
         info = MARKETPLACES[marketplace_id]
+        fba = rng.random() < rates["fba"]
+        other_channel = fba and rng.random() < rates["other_channel"] / max(rates["fba"], 1e-9)
+        replaced = None
+        if not other_channel and rng.random() < rates["replacement"]:
+            earlier = [o for o in self._orders.values() if o.marketplace_id == marketplace_id and o.status == "SHIPPED"
+                       and o.associated is None and o.sales_channel == "AMAZON"]
+            replaced = rng.choice(earlier) if earlier else None
         items, unknown = [], 0
-        for sku in rng.sample(skus, min(len(skus), rng.choice([1, 1, 1, 2, 2, 3]))):
-            if rng.random() < unknown_sku_rate:
+        if replaced is not None:  # the same goods again, at no charge
+            items = [Item(line.item.sku, line.item.quantity, "0.00") for line in replaced.lines]
+        for sku in [] if replaced else rng.sample(skus, min(len(skus), rng.choice([1, 1, 1, 2, 2, 3]))):
+            if rng.random() < rates["unknown_sku"]:
                 sku, unknown = f"UNKNOWN-{rng.randrange(10**6):06d}", unknown + 1
             # A stable base price per SKU, scaled to the marketplace's price level.
             base = Decimal(500 + _digest("price:" + sku) % 9500) / 100
@@ -540,46 +635,75 @@ class Marketplace:
                 quantity=rng.choice([1, 1, 1, 1, 2, 2, 3]),
                 unit_price=str(_quantize(base * info.usd_rate, info.currency)),
             )
-            if rng.random() < gift_rate:
+            if rng.random() < rates["gift"]:
                 item.gift_message = rng.choice(GIFT_MESSAGES)
                 item.gift_wrap_level = rng.choice(["STANDARD", "PREMIUM"])
                 item.gift_wrap_charge = str(_quantize(Decimal("4.99") * info.usd_rate, info.currency))
+            if rng.random() < rates["shipping"]:
+                item.shipping_charge = str(_quantize(Decimal("3.99") * info.usd_rate, info.currency))
+            if rng.random() < rates["promotion"]:
+                item.discount = str(_quantize(base * info.usd_rate * item.quantity / 10, info.currency))
+                item.promotion_id = f"PROMO-{rng.randrange(100, 999)}"
             items.append(item)
+        tip = (str(_quantize(Decimal(rng.choice(["2.00", "3.00", "5.00"])) * info.usd_rate, info.currency))
+               if info.country in DELIVERY_TIP_COUNTRIES and rng.random() < rates["delivery_tip"] else None)
+        cod = (str(_quantize(Decimal("1.50") * info.usd_rate, info.currency))
+               if info.country in COD_COUNTRIES and rng.random() < rates["cod"] else None)
         order_id = self.place_order(
             items,
             marketplace_id=marketplace_id,
-            fulfilled_by="AMAZON" if rng.random() < fba_rate else "MERCHANT",
-            business=rng.random() < business_rate,
+            fulfilled_by="AMAZON" if fba or replaced and replaced.fulfilled_by == "AMAZON" else "MERCHANT",
+            business=rng.random() < rates["business"],
+            sales_channel="NON_AMAZON" if other_channel else "AMAZON",
+            replaces=replaced.order_id if replaced else None,
+            delivery_tip=None if replaced else tip,
+            cod_fee=None if replaced else cod,
         )
         return order_id, unknown
 
-    def _plan_followups(self, order_id: str, pending_rate: float, cancel_rate: float, item_cancel_rate: float) -> None:
+    def _plan_followups(self, order_id: str, rates: dict) -> None:
         rng = self._rng
+        order = self._orders[order_id]
 
         def plan(delay_minutes: float, action: str, argument: str | None = None) -> datetime:
             moment = self._now + timedelta(minutes=delay_minutes)
             heapq.heappush(self._schedule, (moment, next(self._schedule_seq), action, order_id, argument))
             return moment
 
-        if rng.random() < pending_rate:
+        if rng.random() < rates["pending"]:
             return
         confirmed_at = rng.uniform(1, 10)
         plan(confirmed_at, "confirmed")
-        if rng.random() < cancel_rate:
+        if order.sales_channel == "NON_AMAZON" and rng.random() < 0.2:
+            plan(confirmed_at + rng.uniform(30, 240), "unfulfillable")
+            return
+        if rng.random() < rates["cancel"]:
             plan(confirmed_at + rng.uniform(10, 360), "cancelled")
             return
-        lines = self._orders[order_id].lines
-        if len(lines) > 1 and rng.random() < item_cancel_rate:
+        lines = order.lines
+        if len(lines) > 1 and rng.random() < rates["item_cancel"]:
             plan(confirmed_at + rng.uniform(5, 120), "items_cancelled", rng.choice(lines).item.sku)
-        plan(confirmed_at + rng.uniform(60, 1440), "shipped")
+        if rng.random() < rates["cancel_request"]:
+            asked = plan(confirmed_at + rng.uniform(5, 60), "cancel_requested")
+            if rng.random() < 0.5:  # carried out; otherwise the order ships anyway
+                plan((asked - self._now).total_seconds() / 60 + rng.uniform(10, 120), "cancelled")
+                return
+        shipping_at = confirmed_at + rng.uniform(60, 1440)
+        if len(lines) > 1 and rng.random() < rates["partial_ship"]:
+            plan(shipping_at, "partly_shipped", lines[0].item.sku)
+            shipping_at += rng.uniform(60, 1440)
+        plan(shipping_at, "shipped")
 
     def _run_followup(self, action: str, order_id: str, argument: str | None) -> bool:
         """Apply a planned step; False when the order moved on by other means meanwhile."""
         operation = {
             "confirmed": self.confirm,
             "shipped": self.ship,
+            "partly_shipped": lambda oid: self.ship(oid, argument),
             "cancelled": self.cancel,
             "items_cancelled": lambda oid: self.cancel_item(oid, argument),
+            "cancel_requested": self.request_cancel,
+            "unfulfillable": self.unfulfillable,
         }[action]
         try:
             operation(order_id)
@@ -629,7 +753,7 @@ class Marketplace:
             country_code=info.country,
         )
 
-    def _package(self, order: _Order, lines: list[_Line]) -> dict:
+    def _package(self, order: _Order, shipped: list[tuple[_Line, int]]) -> dict:
         stamp = format_time(self._now)
         return {
             "packageReferenceId": f"PKG-{order.order_id}-{len(order.packages) + 1}",
@@ -639,7 +763,7 @@ class Marketplace:
             "shipTime": stamp,
             "shippingService": "UPS Ground",
             "trackingNumber": "1Z" + "".join(self._rng.choice("0123456789ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(16)),
-            "packageItems": [{"orderItemId": l.order_item_id, "quantity": l.item.quantity} for l in lines],
+            "packageItems": [{"orderItemId": line.order_item_id, "quantity": units} for line, units in shipped],
         }
 
     def _render(self, order: _Order) -> dict:
@@ -650,12 +774,9 @@ class Marketplace:
         def money(amount: Decimal) -> dict:
             return {"amount": str(_quantize(amount, currency)), "currencyCode": currency}
 
-        def proceeds(parts: dict) -> list[dict]:
-            return [{"type": kind, "subtotal": money(amount)} for kind, amount in parts.items()]
-
-        totals = {"ITEM": Decimal(0), "TAX": Decimal(0), "SHIPPING": Decimal(0)}  # shipping is free here
+        totals: dict[str, Decimal] = {}
         items = []
-        for line in order.lines:
+        for index, line in enumerate(order.lines):
             item = line.item
             product = {
                 "asin": line.asin,
@@ -667,21 +788,19 @@ class Marketplace:
             if order.confirmed:
                 unit_price = _quantize(Decimal(item.unit_price), currency)
                 product["price"] = {"unitPrice": money(unit_price)}
-                parts = {"ITEM": unit_price * item.quantity}
-                parts["TAX"] = _quantize(parts["ITEM"] * info.tax_rate, currency)
-                if item.gift_wrap_charge is not None:
-                    parts["GIFT_WRAP"] = _quantize(Decimal(item.gift_wrap_charge), currency)
-                for kind, amount in parts.items():
-                    totals[kind] = totals.get(kind, Decimal(0)) + amount
-                doc_item["proceeds"] = {"proceedsTotal": money(sum(parts.values())), "breakdowns": proceeds(parts)}
+                breakdowns = self._item_proceeds(item, unit_price, currency, info.tax_rate,
+                                                 cod_fee=order.cod_fee if index == 0 else None)
+                for entry in breakdowns:
+                    totals[entry["type"]] = totals.get(entry["type"], Decimal(0)) + Decimal(entry["subtotal"]["amount"])
+                doc_item["proceeds"] = {
+                    "proceedsTotal": money(sum(Decimal(e["subtotal"]["amount"]) for e in breakdowns)),
+                    "breakdowns": breakdowns,
+                }
+                if item.promotion_id:
+                    doc_item["promotion"] = {"breakdowns": [{"promotionId": item.promotion_id}]}
             if line.cancellation is not None:
                 doc_item["cancellation"] = copy.deepcopy(line.cancellation)
-            open_quantity = 0 if line.cancellation is not None else item.quantity
-            shipped = order.status == "SHIPPED"
-            fulfillment = {
-                "quantityFulfilled": open_quantity if shipped else 0,
-                "quantityUnfulfilled": 0 if shipped or order.status == "CANCELLED" else open_quantity,
-            }
+            fulfillment = {"quantityFulfilled": line.shipped, "quantityUnfulfilled": line.open_quantity}
             gift = {"giftMessage": item.gift_message, "giftWrapLevel": item.gift_wrap_level}
             if any(gift.values()):
                 fulfillment["packing"] = {"giftOption": {k: v for k, v in gift.items() if v is not None}}
@@ -699,11 +818,16 @@ class Marketplace:
             "createdTime": order.created,
             "lastUpdatedTime": order.updated,
             "programs": programs,
-            "salesChannel": {"channelName": "AMAZON", "marketplaceId": order.marketplace_id, "marketplaceName": info.name},
+            "associatedOrders": [dict(order.associated)] if order.associated else [],
+            "salesChannel": {"channelName": order.sales_channel, "marketplaceId": order.marketplace_id,
+                             "marketplaceName": info.name},
         }
         if order.confirmed:
             buyer = order.buyer
-            doc["buyer"] = {"buyerName": buyer.name, "buyerEmail": buyer.email}
+            doc["buyer"] = {"buyerName": buyer.name}
+            # the model: buyerEmail is "Only available for merchant-fulfilled (FBM) orders"
+            if order.fulfilled_by == "MERCHANT":
+                doc["buyer"]["buyerEmail"] = buyer.email
             address = {"name": buyer.name}
             if order.business and buyer.company:
                 doc["buyer"]["buyerCompanyName"] = buyer.company
@@ -714,11 +838,17 @@ class Marketplace:
                 stateOrRegion=buyer.state,
                 postalCode=buyer.postal_code,
                 countryCode=buyer.country_code,
-                phone=buyer.phone,
-                addressType="COMMERCIAL" if order.business else "RESIDENTIAL",
             )
+            if order.fulfilled_by == "MERCHANT":  # Amazon delivers FBA orders: the seller gets no phone
+                address["phone"] = buyer.phone
+            address["addressType"] = "COMMERCIAL" if order.business else "RESIDENTIAL"
             doc["recipient"] = {"deliveryAddress": address}
-            doc["proceeds"] = {"grandTotal": money(sum(totals.values())), "breakdowns": proceeds(totals)}
+            order_level = [{"type": kind, "subtotal": money(amount)} for kind, amount in totals.items()]
+            if order.delivery_tip is not None:  # "charged separately and not attributed to a specific item"
+                order_level.append({"type": "DELIVERY_TIP", "status": "FINALIZED",
+                                    "subtotal": money(Decimal(order.delivery_tip))})
+            grand_total = sum(Decimal(entry["subtotal"]["amount"]) for entry in order_level)
+            doc["proceeds"] = {"grandTotal": money(grand_total), "breakdowns": order_level}
         doc["fulfillment"] = {
             "fulfillmentStatus": order.status,
             "fulfilledBy": order.fulfilled_by,
@@ -728,3 +858,30 @@ class Marketplace:
         if order.packages:
             doc["packages"] = copy.deepcopy(order.packages)
         return doc
+
+    @staticmethod
+    def _item_proceeds(item: Item, unit_price: Decimal, currency: str, tax_rate: Decimal,
+                       cod_fee: str | None) -> list[dict]:
+        """An item's proceeds breakdowns: its price, shipping, gift wrap, promotion (negative), COD fee,
+        and tax on each, the tax's detailed breakdown saying which."""
+
+        def money(amount: Decimal) -> dict:
+            return {"amount": str(_quantize(amount, currency)), "currencyCode": currency}
+
+        charged = {"ITEM": unit_price * item.quantity}
+        for kind, amount in (("SHIPPING", item.shipping_charge), ("GIFT_WRAP", item.gift_wrap_charge)):
+            if amount is not None:
+                charged[kind] = _quantize(Decimal(amount), currency)
+        discount = _quantize(Decimal(item.discount), currency) if item.discount else Decimal(0)
+        taxed = dict(charged, ITEM=charged["ITEM"] - discount)
+        tax = {kind: _quantize(amount * tax_rate, currency) for kind, amount in taxed.items()}
+        breakdowns = [{"type": kind, "subtotal": money(amount)} for kind, amount in charged.items()]
+        if discount:
+            breakdowns.append({"type": "DISCOUNT", "subtotal": money(-discount),
+                               "detailedBreakdowns": [{"subtype": "ITEM", "value": money(-discount)}]})
+        if cod_fee is not None:
+            breakdowns.append({"type": "COD_FEE", "subtotal": money(Decimal(cod_fee))})
+        breakdowns.append({"type": "TAX", "subtotal": money(sum(tax.values())),
+                           "detailedBreakdowns": [{"subtype": kind, "value": money(amount)}
+                                                  for kind, amount in tax.items()]})
+        return breakdowns

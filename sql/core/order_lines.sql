@@ -23,9 +23,10 @@ lines as (
         items.quantity_ordered::integer as quantity,
         least(coalesce(items.quantity_fulfilled::integer, 0), items.quantity_ordered::integer) as shipped,
         try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount,
-        case when items.has_gift_wrap then coalesce(list_sum(list_transform(
-            items.gift_wrap_charges, lambda c: c.subtotal.amount::decimal(18, 2))), 0)
-        end as gift_wrap_amount,
+        if(items.has_gift_wrap, coalesce(items.gift_wrap_amount, 0), null) as wrap_charge,
+        if(current_versions.is_canceled or items.is_item_canceled,
+           greatest(items.quantity_ordered::integer - coalesce(items.quantity_fulfilled::integer, 0), 0),
+           0) as item_canceled,
         -- a gift-wrapped item yields a second line, its wrap: one pass over the items makes both
         unnest(if(items.has_gift_wrap, [false, true], [false])) as is_gift_wrap
     from current_versions
@@ -41,17 +42,23 @@ final as (
         if(lines.is_gift_wrap, null, lines.product_code) as product_code,
         if(lines.is_gift_wrap, 'Gift wrap', coalesce(lines.title, lines.product_code)) as description,
         if(lines.is_gift_wrap, 1, lines.quantity) as quantity,
+        -- a cancellation gives back what had not shipped yet; a gift wrap goes only with its whole item
         case
-            when lines.is_gift_wrap then (lines.is_order_canceled or lines.is_item_canceled)::integer
-            when lines.is_order_canceled then lines.quantity
-            when lines.is_item_canceled
-                then greatest(lines.quantity - coalesce(lines.quantity_fulfilled::integer, 0), 0)
-            else 0
+            when lines.is_gift_wrap then (lines.item_canceled = lines.quantity)::integer
+            else lines.item_canceled
         end as canceled_quantity,
         -- Amazon's quantityFulfilled; a gift wrap has shipped once its item has
         if(lines.is_gift_wrap, (lines.shipped > 0)::integer, lines.shipped) as shipped_quantity,
-        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount) as unit_price,
-        if(lines.is_gift_wrap, lines.gift_wrap_amount, lines.unit_price_amount * lines.quantity) as line_amount,
+        if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount) as unit_price,
+        if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount * lines.quantity) as line_amount,
+        if(lines.is_gift_wrap, null, lines.shipping_amount) as shipping_amount,
+        -- what the detailed breakdown puts on the gift wrap goes on its line
+        if(lines.is_gift_wrap, lines.gift_wrap_tax_amount,
+           lines.tax_amount - coalesce(lines.gift_wrap_tax_amount, 0)) as tax_amount,
+        -abs(if(lines.is_gift_wrap, lines.gift_wrap_discount_amount,
+                lines.discount_amount - coalesce(lines.gift_wrap_discount_amount, 0))) as discount_amount,
+        not lines.is_gift_wrap and coalesce(lines.has_cancel_request, false) as has_cancel_request,
+        if(lines.is_gift_wrap, null, lines.cancel_request_reason) as cancel_request_reason,
         -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product
         -- line while its product is a placeholder (written out only for those lines)
         case

@@ -13,12 +13,17 @@ shipments as (
     select * from shipments
 ),
 
+money as (
+    select * from int_order_amounts
+),
+
 amounts as (
     select
-        *,
-        try_cast(grand_total as decimal(18, 2)) as total_amount,
+        current_versions.*,
+        money.* exclude (order_id),
         coalesce(grand_total_currency, first_item_currency) as currency
     from current_versions
+    inner join money using (order_id)
 ),
 
 final as (
@@ -34,7 +39,17 @@ final as (
         buyers.contact_id,
         amounts.fulfilled_by,
         amounts.currency,
+        amounts.items_amount,
+        amounts.shipping_amount,
+        amounts.gift_wrap_amount,
+        amounts.tax_amount,
+        amounts.discount_amount,
+        amounts.other_amount,
         amounts.total_amount,
+        amounts.unreconciled_amount,
+        amounts.has_cancel_request,
+        amounts.replaced_order.orderId as replaced_channel_order_id,
+        replace(replace(amounts.replaced_order.associationType, '_ORIGINAL_ID', ''), '_', ' ') as replacement_type,
         amounts.created_at as purchased_at,
         amounts.amazon_updated_at,
         shipments.order_id is not null as is_shipped,

@@ -25,6 +25,8 @@ valid as (
     inner join channels using (channel)
     anti join issues using (ingest_id)
     where versions.created_at >= channels.start_at
+        -- Amazon fulfilling another sales channel's order: not a sale of this channel
+        and versions.sales_channel is distinct from 'NON_AMAZON'
 ),
 
 newest as (

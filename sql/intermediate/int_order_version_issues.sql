@@ -17,7 +17,8 @@ versions as (
         versions.item_count,
         versions.fulfillment_status,
         versions.grand_total,
-        versions.grand_total_currency
+        versions.grand_total_currency,
+        versions.order_breakdowns
     from stg_amazon__order_versions as versions
     inner join channels using (channel)
     -- orders created before the channel's start are not ours to import, valid or not
@@ -53,7 +54,10 @@ order_checks as (
                 then 'grandTotal amount ' || grand_total || ' is negative' end,
             case when grand_total_currency is not null
                     and grand_total_currency not in (select currency_code from iso_currencies)
-                then 'grandTotal currency ''' || grand_total_currency || ''' is not an ISO 4217 code' end
+                then 'grandTotal currency ''' || grand_total_currency || ''' is not an ISO 4217 code' end,
+            case when len(list_filter(order_breakdowns, lambda b: b.subtotal.amount is not null
+                                      and try_cast(b.subtotal.amount as decimal(18, 2)) is null)) > 0
+                then 'a proceeds breakdown amount is not a number' end
         ) as reason
     from versions
 ),
@@ -82,7 +86,10 @@ item_checks as (
                     || ''' is not a whole number' end,
             case when len(list_filter(gift_wrap_charges,
                                       lambda c: try_cast(c.subtotal.amount as decimal(18, 2)) is null)) > 0
-                then 'item ' || item_index || ': gift-wrap charge is not a number' end
+                then 'item ' || item_index || ': gift-wrap charge is not a number' end,
+            case when len(list_filter(breakdowns, lambda b: b.type <> 'GIFT_WRAP' and b.subtotal.amount is not null
+                                      and try_cast(b.subtotal.amount as decimal(18, 2)) is null)) > 0
+                then 'item ' || item_index || ': a proceeds breakdown amount is not a number' end
         ) as reason
     from items
 ),

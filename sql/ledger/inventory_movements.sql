@@ -1,4 +1,4 @@
--- grain: one row per (order, product, reason) whose booked stock differs from what it should be
+-- grain: one row per (order, product, reason, place) whose booked stock differs from what it should be
 -- The ledger converges: each booking is the difference between the target and what is booked,
 -- so replays, reordered versions and rebuilds all end at the same stock.
 with
@@ -17,6 +17,16 @@ lines as (
 
 shipment_lines as (
     select * from shipment_lines semi join ledger_orders using (order_id)
+),
+
+places as (
+    -- an order fulfilled by Amazon takes stock from the channel's FBA stock, else from the warehouse;
+    -- a return entered here comes back to the warehouse
+    select
+        order_id,
+        location_for(fulfilled_by) || '|' || coalesce(channel_of_location(fulfilled_by, channel), '') as place
+    from orders
+    semi join ledger_orders using (order_id)
 ),
 
 shipped_orders as (
@@ -73,20 +83,23 @@ cancellations as (
 targets as (
     -- every order reserves its stock from the moment it is seen, pending included; units that left
     -- the warehouse (marked shipped here) stay gone whatever a later version of the order says
-    select order_id, product_code, 'order' as reason,
+    select order_id, product_code, 'order' as reason, places.place,
         -greatest(line_totals.quantity, cancellations.shipped_here + cancellations.quantity) as quantity
     from line_totals
     inner join cancellations using (order_id, product_code)
+    inner join places using (order_id)
     union all
-    select order_id, product_code, 'cancel', quantity
+    select order_id, product_code, 'cancel', places.place, quantity
     from cancellations
+    inner join places using (order_id)
     union all
-    select order_id, product_code, 'return', quantity
+    select order_id, product_code, 'return', 'warehouse|', quantity
     from returns
 ),
 
 booked as (
-    select order_id, product_code, reason, sum(quantity_delta) as quantity
+    select order_id, product_code, reason, location || '|' || coalesce(channel, '') as place,
+        sum(quantity_delta) as quantity
     from inventory_movements
     semi join ledger_orders using (order_id)
     where reason in ('order', 'cancel', 'return')
@@ -104,9 +117,11 @@ final as (
         product_code,
         order_id,
         (coalesce(targets.quantity, 0) - coalesce(booked.quantity, 0))::integer as quantity_delta,
-        reason
+        reason,
+        split_part(place, '|', 1) as location,
+        nullif(split_part(place, '|', 2), '') as channel
     from targets
-    full outer join booked using (order_id, product_code, reason)
+    full outer join booked using (order_id, product_code, reason, place)
     left join products using (product_code)
     where coalesce(targets.quantity, 0) <> coalesce(booked.quantity, 0)
 )

@@ -39,6 +39,21 @@ final as (
         item.product.price.unitPrice.currencyCode as unit_price_currency,
         item.fulfillment.quantityFulfilled as quantity_fulfilled,
         item.cancellation.cancellationExecution is not null as is_item_canceled,
+        -- a buyer's request that Amazon has not carried out yet
+        coalesce(item.cancellation.cancellationRequest.requester = 'BUYER', false)
+            and item.cancellation.cancellationExecution is null as has_cancel_request,
+        item.cancellation.cancellationRequest.cancelReason as cancel_request_reason,
+        coalesce(item.proceeds.breakdowns, []) as breakdowns,
+        proceeds_of(item.proceeds.breakdowns, 'ITEM') as item_amount,
+        proceeds_of(item.proceeds.breakdowns, 'SHIPPING') as shipping_amount,
+        proceeds_of(item.proceeds.breakdowns, 'GIFT_WRAP') as gift_wrap_amount,
+        proceeds_of(item.proceeds.breakdowns, 'TAX') as tax_amount,
+        proceeds_of(item.proceeds.breakdowns, 'DISCOUNT') as discount_amount,
+        coalesce(proceeds_of(item.proceeds.breakdowns, 'COD_FEE'), 0)
+            + coalesce(proceeds_of(item.proceeds.breakdowns, 'OTHER'), 0) as other_amount,
+        -- the detailed breakdowns say how much of the tax and the promotions fall on the gift wrap
+        detailed_proceeds_of(item.proceeds.breakdowns, 'TAX', 'GIFT_WRAP') as gift_wrap_tax_amount,
+        detailed_proceeds_of(item.proceeds.breakdowns, 'DISCOUNT', 'GIFT_WRAP') as gift_wrap_discount_amount,
         item.fulfillment.packing.giftOption as gift_option,
         list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP') as gift_wrap_charges,
         gift_lines[item_index] = 1 as has_gift_wrap,

@@ -11,13 +11,16 @@ versions as (
             "createdTime": "VARCHAR",
             "lastUpdatedTime": "VARCHAR",
             "programs": ["VARCHAR"],
-            "salesChannel": {"marketplaceId": "VARCHAR"},
+            "associatedOrders": [{"orderId": "VARCHAR", "associationType": "VARCHAR"}],
+            "salesChannel": {"channelName": "VARCHAR", "marketplaceId": "VARCHAR"},
             "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
             "recipient": {"deliveryAddress": {
                 "name": "VARCHAR", "addressLine1": "VARCHAR", "addressLine2": "VARCHAR",
                 "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
                 "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
-            "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}},
+            "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                         "breakdowns": [{"type": "VARCHAR",
+                                         "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
             "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR"},
             "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
             "orderItems": [{
@@ -26,8 +29,11 @@ versions as (
                 "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
                             "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
                 "proceeds": {"breakdowns": [{"type": "VARCHAR",
-                                             "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
-                "cancellation": {"cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
+                                             "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                                             "detailedBreakdowns": [{"subtype": "VARCHAR",
+                                                                     "value": {"amount": "VARCHAR"}}]}]},
+                "cancellation": {"cancellationRequest": {"requester": "VARCHAR", "cancelReason": "VARCHAR"},
+                                 "cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
                 "fulfillment": {"quantityFulfilled": "VARCHAR",
                                 "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
             }]
@@ -50,6 +56,10 @@ final as (
         o.lastUpdatedTime as last_updated_time,
         try_cast(o.lastUpdatedTime as timestamptz)::timestamp as amazon_updated_at,
         o.salesChannel.marketplaceId as marketplace_id,
+        o.salesChannel.channelName as sales_channel,
+        -- the original this order replaces or exchanges, when it is one
+        list_filter(o.associatedOrders, lambda a: a.associationType in ('REPLACEMENT_ORIGINAL_ID', 'EXCHANGE_ORIGINAL_ID'))[1]
+            as replaced_order,
         coalesce(list_contains(o.programs, 'AMAZON_BUSINESS'), false)
             or o.buyer.buyerCompanyName is not null as is_business,
         nullif(trim(o.buyer.buyerName), '') as buyer_name,
@@ -58,6 +68,7 @@ final as (
         o.recipient.deliveryAddress as address,
         o.proceeds.grandTotal.amount as grand_total,
         o.proceeds.grandTotal.currencyCode as grand_total_currency,
+        coalesce(o.proceeds.breakdowns, []) as order_breakdowns,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
         o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,

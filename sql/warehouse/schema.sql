@@ -135,6 +135,23 @@ create or replace macro contact_id_for(buyer_key) as
 create or replace macro shipment_id_for(order_id) as
     'SHP-' || substr(order_id, 4);
 
+-- Amazon's proceeds breakdowns: the amount of one category (null when it has none), and of one
+-- subtype of a category's detailed breakdowns.
+create or replace macro proceeds_of(breakdowns, kind) as
+    list_sum(list_transform(list_filter(breakdowns, lambda b: b.type = kind),
+                            lambda b: try_cast(b.subtotal.amount as decimal(18, 2))));
+create or replace macro detailed_proceeds_of(breakdowns, kind, part) as
+    list_sum(list_transform(
+        flatten(list_transform(list_filter(breakdowns, lambda b: b.type = kind), lambda b: b.detailedBreakdowns)),
+        lambda d: if(d.subtype = part, try_cast(d.value.amount as decimal(18, 2)), null)));
+
+-- Where an order's stock is: the seller's own warehouse, or Amazon's fulfilment centres for orders
+-- fulfilled by Amazon (FBA stock belongs to the channel, the seller account in one region).
+create or replace macro location_for(fulfilled_by) as
+    if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse');
+create or replace macro channel_of_location(fulfilled_by, channel) as
+    if(fulfilled_by = 'AMAZON', channel, null);
+
 -- the core tables -------------------------------------------------------------------------------
 
 create table if not exists accounts (
@@ -184,7 +201,17 @@ create table if not exists orders (
     contact_id varchar,
     fulfilled_by varchar,
     currency varchar,
+    items_amount decimal(18, 2),
+    shipping_amount decimal(18, 2),
+    gift_wrap_amount decimal(18, 2),
+    tax_amount decimal(18, 2),
+    discount_amount decimal(18, 2),
+    other_amount decimal(18, 2),
     total_amount decimal(18, 2),
+    unreconciled_amount decimal(18, 2),
+    has_cancel_request boolean not null default false,
+    replaced_channel_order_id varchar,
+    replacement_type varchar,
     purchased_at timestamp not null,
     amazon_updated_at timestamp not null,
     is_shipped boolean not null,
@@ -204,6 +231,11 @@ create table if not exists order_lines (
     shipped_quantity integer not null default 0,
     unit_price decimal(18, 2),
     line_amount decimal(18, 2),
+    shipping_amount decimal(18, 2),
+    tax_amount decimal(18, 2),
+    discount_amount decimal(18, 2),
+    has_cancel_request boolean not null default false,
+    cancel_request_reason varchar,
     notes varchar,
     amazon_order_item_id varchar
 );
@@ -215,7 +247,18 @@ create table if not exists inventory_movements (
     order_id varchar,
     quantity_delta integer not null,
     reason varchar not null,
-    created_at timestamp not null
+    created_at timestamp not null,
+    location varchar not null default 'warehouse',
+    channel varchar
+);
+
+-- Orders Amazon sent for another sales channel (Amazon fulfilling them from FBA stock): kept raw,
+-- counted, never sales orders of this channel.
+create table if not exists other_channel_orders (
+    ingest_id bigint not null,
+    channel varchar not null,
+    amazon_order_id varchar not null,
+    sales_channel varchar not null
 );
 
 create table if not exists shipments (
@@ -251,6 +294,23 @@ create table if not exists sales_return_lines (
 
 -- warehouses made before these were kept: a shipment's units are what was not cancelled then
 alter table order_lines add column if not exists shipped_quantity integer default 0;
+alter table order_lines add column if not exists shipping_amount decimal(18, 2);
+alter table order_lines add column if not exists tax_amount decimal(18, 2);
+alter table order_lines add column if not exists discount_amount decimal(18, 2);
+alter table order_lines add column if not exists has_cancel_request boolean default false;
+alter table order_lines add column if not exists cancel_request_reason varchar;
+alter table orders add column if not exists items_amount decimal(18, 2);
+alter table orders add column if not exists shipping_amount decimal(18, 2);
+alter table orders add column if not exists gift_wrap_amount decimal(18, 2);
+alter table orders add column if not exists tax_amount decimal(18, 2);
+alter table orders add column if not exists discount_amount decimal(18, 2);
+alter table orders add column if not exists other_amount decimal(18, 2);
+alter table orders add column if not exists unreconciled_amount decimal(18, 2);
+alter table orders add column if not exists has_cancel_request boolean default false;
+alter table orders add column if not exists replaced_channel_order_id varchar;
+alter table orders add column if not exists replacement_type varchar;
+alter table inventory_movements add column if not exists location varchar default 'warehouse';
+alter table inventory_movements add column if not exists channel varchar;
 alter table shipment_lines add column if not exists shipped_quantity integer;
 update shipment_lines as s set shipped_quantity = l.quantity - s.canceled_quantity_at_ship
 from (
@@ -265,25 +325,35 @@ create or replace view inventory as
 with
 
 ledger as (
-    select product_code, sum(quantity_delta) as on_hand
+    select product_code, location, channel, sum(quantity_delta) as on_hand
     from inventory_movements
-    group by product_code
+    group by all
 ),
 
 reserved as (
     -- ordered and not cancelled, but neither shipped on Amazon nor marked shipped here yet
-    select product_code, sum(greatest(quantity - canceled_quantity - shipped_quantity, 0)) as reserved_quantity
+    select
+        order_lines.product_code,
+        location_for(orders.fulfilled_by) as location,
+        channel_of_location(orders.fulfilled_by, orders.channel) as channel,
+        sum(greatest(quantity - canceled_quantity - shipped_quantity, 0)) as reserved_quantity
     from order_lines
+    inner join orders using (order_id)
     where line_type = 'product' and order_id not in (select order_id from shipments)
-    group by product_code
+    group by all
 )
 
 select
-    product_code,
+    ledger.product_code,
+    ledger.location,
+    ledger.channel,
     ledger.on_hand::bigint as on_hand,
     coalesce(reserved.reserved_quantity, 0)::bigint as reserved_quantity
 from ledger
-left join reserved using (product_code);
+left join reserved
+    on reserved.product_code = ledger.product_code
+    and reserved.location = ledger.location
+    and reserved.channel is not distinct from ledger.channel;
 
 -- what each table and column means ----------------------------------------------------------------
 
@@ -298,7 +368,17 @@ comment on column orders.account_id is 'The buyer''s account (ACC-PENDING while 
 comment on column orders.contact_id is 'The buyer''s contact; empty while pending.';
 comment on column orders.fulfilled_by is 'MERCHANT or AMAZON.';
 comment on column orders.currency is 'ISO 4217 currency of the amounts.';
+comment on column orders.items_amount is 'The items'' price (proceeds ITEM).';
+comment on column orders.shipping_amount is 'Shipping charged (proceeds SHIPPING).';
+comment on column orders.gift_wrap_amount is 'Gift wrap charged (proceeds GIFT_WRAP).';
+comment on column orders.tax_amount is 'Tax (proceeds TAX).';
+comment on column orders.discount_amount is 'Promotions (proceeds DISCOUNT): zero or negative.';
+comment on column orders.other_amount is 'COD fee, delivery tip and other charges (proceeds COD_FEE, DELIVERY_TIP, OTHER).';
 comment on column orders.total_amount is 'Amazon''s grand total; empty until Amazon fills prices in.';
+comment on column orders.unreconciled_amount is 'The grand total less its components: 0 when they add up, empty without a total (the totals_reconcile check lists the others).';
+comment on column orders.has_cancel_request is 'The buyer asked to cancel an item and Amazon has not cancelled it yet: do not ship before checking.';
+comment on column orders.replaced_channel_order_id is 'The original order this one replaces or exchanges (Amazon''s associatedOrders).';
+comment on column orders.replacement_type is 'REPLACEMENT or EXCHANGE when the order replaces another.';
 comment on column orders.purchased_at is 'Amazon''s createdTime (UTC).';
 comment on column orders.amazon_updated_at is 'Amazon''s lastUpdatedTime of the version shown (UTC).';
 comment on column orders.is_shipped is 'Marked shipped here (amazon-orders ship).';
@@ -317,6 +397,11 @@ comment on column order_lines.canceled_quantity is 'Units cancelled by Amazon (a
 comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled); for gift wrap, 1 once its item has shipped.';
 comment on column order_lines.unit_price is 'Amazon''s unit price; for gift wrap, its charge (0 when none).';
 comment on column order_lines.line_amount is 'Unit price times quantity; for gift wrap, its charge.';
+comment on column order_lines.shipping_amount is 'The line''s shipping (the item''s proceeds SHIPPING).';
+comment on column order_lines.tax_amount is 'The line''s tax: the item''s TAX, less what its detailed breakdown gives its gift wrap (that goes on the wrap line).';
+comment on column order_lines.discount_amount is 'The line''s promotions (DISCOUNT): zero or negative; a gift wrap''s share on its own line.';
+comment on column order_lines.has_cancel_request is 'The buyer asked to cancel this item and Amazon has not cancelled it yet.';
+comment on column order_lines.cancel_request_reason is 'The buyer''s reason for the cancellation request.';
 comment on column order_lines.notes is 'Amazon''s data (SKU, ASIN, title, unit price) while the product is a placeholder; for gift wrap, the gift message and wrap level exactly as sent.';
 comment on column order_lines.amazon_order_item_id is 'Amazon''s orderItemId.';
 
@@ -357,9 +442,13 @@ comment on column inventory_movements.order_id is 'The order the movement belong
 comment on column inventory_movements.quantity_delta is 'Units added to (positive) or taken from (negative) stock.';
 comment on column inventory_movements.reason is 'order (a reservation), cancel, return or adjustment.';
 comment on column inventory_movements.created_at is 'When the movement was booked (UTC).';
+comment on column inventory_movements.location is 'warehouse (the seller''s own stock) or amazon_fba (at Amazon''s fulfilment centres).';
+comment on column inventory_movements.channel is 'For amazon_fba: the channel whose FBA stock it is.';
 
-comment on view inventory is 'Stock per product code: on hand (the ledger summed) and what open orders reserve of it.';
+comment on view inventory is 'Stock per product code and location: on hand (the ledger summed) and what open orders reserve of it.';
 comment on column inventory.product_code is 'The SKU.';
+comment on column inventory.location is 'warehouse or amazon_fba.';
+comment on column inventory.channel is 'For amazon_fba: the channel whose FBA stock it is.';
 comment on column inventory.on_hand is 'Units available to sell: the sum of the SKU''s movements (every order reserves its units when it arrives).';
 comment on column inventory.reserved_quantity is 'Units reserved by orders not yet shipped (on Amazon or here): in the warehouse but not available.';
 
@@ -369,4 +458,5 @@ comment on table sales_returns is 'Sales returns created from sales orders.';
 comment on table sales_return_lines is 'The SKUs and quantities of each sales return, and whether they went back on hand.';
 comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
 comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';
+comment on table other_channel_orders is 'Orders of another sales channel (NON_AMAZON) that Amazon fulfils: kept raw, not sales orders here.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';

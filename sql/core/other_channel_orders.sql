@@ -1,0 +1,19 @@
+-- grain: one row per version landed since the last transform of an order Amazon fulfils for another sales channel
+with
+
+versions as (
+    select * from stg_amazon__order_versions
+),
+
+issues as (
+    select * from int_order_version_issues
+),
+
+final as (
+    select ingest_id, channel, amazon_order_id, sales_channel
+    from versions
+    anti join issues using (ingest_id)
+    where sales_channel = 'NON_AMAZON'
+)
+
+select * from final
