@@ -10,6 +10,7 @@ from dagster import (
     MetadataValue,
     TableColumn,
     TableSchema,
+    asset_check,
     multi_asset,
     multi_asset_check,
 )
@@ -17,7 +18,7 @@ from dagster import (
 from pipelines import catalog
 from pipelines.assets.extract import raw_amazon_orders
 from pipelines.resources import WarehouseResource
-from pipelines.sync_report import core_table_counts, orders_per_day
+from pipelines.sync_report import core_table_counts, orders_per_day, unreconciled_orders
 from pipelines.transform import transform
 
 CORE_TABLES = catalog.CORE_TABLES
@@ -87,3 +88,15 @@ def core_tables_match_schemas(context, warehouse: WarehouseResource):
     """Runs after each materialisation of the core tables (and not when a sync changed nothing)."""
     with warehouse.writer(on_wait=context.log.info) as con:
         yield from [_check_result(con, table) for table in CORE_TABLES]
+
+
+@asset_check(asset="orders", description="every order's amounts (items, shipping, gift wrap, tax, promotions, "
+             "other charges) add up to Amazon's grand total, to the cent")
+def totals_reconcile(warehouse: WarehouseResource) -> AssetCheckResult:
+    """A version whose amounts do not add up is imported and flagged (orders.unreconciled_amount), not refused."""
+    with warehouse.writer() as con:
+        count, listed = unreconciled_orders(con)
+    metadata = {"unreconciled_orders": count}
+    if count:
+        metadata["orders"] = MetadataValue.md(listed)
+    return AssetCheckResult(passed=count == 0, severity=AssetCheckSeverity.WARN, metadata=metadata)

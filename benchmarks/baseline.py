@@ -19,23 +19,34 @@ PAYLOAD_SHAPE = """{
     "createdTime": "VARCHAR",
     "lastUpdatedTime": "VARCHAR",
     "programs": ["VARCHAR"],
-    "salesChannel": {"marketplaceId": "VARCHAR"},
+    "associatedOrders": [{"orderId": "VARCHAR", "associationType": "VARCHAR"}],
+    "salesChannel": {"channelName": "VARCHAR", "marketplaceId": "VARCHAR"},
     "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
     "recipient": {"deliveryAddress": {
         "name": "VARCHAR", "addressLine1": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
         "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
-    "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}},
+    "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                 "breakdowns": [{"type": "VARCHAR", "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
     "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
     "orderItems": [{
         "orderItemId": "VARCHAR",
         "quantityOrdered": "VARCHAR",
         "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
                     "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
-        "cancellation": {"cancellationExecution": {"cancelledBy": "VARCHAR"}},
+        "proceeds": {"breakdowns": [{"type": "VARCHAR", "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                                     "detailedBreakdowns": [{"subtype": "VARCHAR", "value": {"amount": "VARCHAR"}}]}]},
+        "cancellation": {"cancellationRequest": {"requester": "VARCHAR", "cancelReason": "VARCHAR"},
+                         "cancellationExecution": {"cancelledBy": "VARCHAR"}},
         "fulfillment": {"quantityFulfilled": "VARCHAR",
                         "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
     }]
 }"""
+
+def _amount(breakdowns: str, kind: str) -> str:
+    """A proceeds category's amount, as plain DuckDB list functions."""
+    return (f"list_sum(list_transform(list_filter({breakdowns}, lambda b: b.type = '{kind}'), "
+            "lambda b: try_cast(b.subtotal.amount as decimal(18, 2))))")
+
 
 ORDERS_LIKE = f"""
 create or replace table bench_baseline_orders as
@@ -52,6 +63,13 @@ select
     o.fulfillment.fulfilledBy as fulfilled_by,
     o.proceeds.grandTotal.currencyCode as currency,
     try_cast(o.proceeds.grandTotal.amount as decimal(18, 2)) as total_amount,
+    {_amount("o.proceeds.breakdowns", "ITEM")} as items_amount,
+    {_amount("o.proceeds.breakdowns", "SHIPPING")} as shipping_amount,
+    {_amount("o.proceeds.breakdowns", "GIFT_WRAP")} as gift_wrap_amount,
+    {_amount("o.proceeds.breakdowns", "TAX")} as tax_amount,
+    {_amount("o.proceeds.breakdowns", "DISCOUNT")} as discount_amount,
+    o.associatedOrders[1].orderId as replaced_order_id,
+    o.salesChannel.channelName as sales_channel,
     try_cast(o.createdTime as timestamptz)::timestamp as purchased_at,
     try_cast(o.lastUpdatedTime as timestamptz)::timestamp as amazon_updated_at,
     o.buyer.buyerName as buyer_name,
@@ -83,6 +101,10 @@ select
     coalesce(item.product.title, item.product.sellerSku) as description,
     try_cast(item.quantityOrdered as integer) as quantity,
     try_cast(item.product.price.unitPrice.amount as decimal(18, 2)) as unit_price,
+    {_amount("item.proceeds.breakdowns", "SHIPPING")} as shipping_amount,
+    {_amount("item.proceeds.breakdowns", "TAX")} as tax_amount,
+    {_amount("item.proceeds.breakdowns", "DISCOUNT")} as discount_amount,
+    item.cancellation.cancellationRequest is not null as has_cancel_request,
     item.cancellation.cancellationExecution is not null as is_canceled,
     null::varchar as notes
 from items
@@ -96,6 +118,10 @@ select
     'Gift wrap',
     1,
     null,
+    {_amount("item.proceeds.breakdowns", "GIFT_WRAP")},
+    null,
+    null,
+    false,
     item.cancellation.cancellationExecution is not null,
     'Gift message: ' || coalesce(item.fulfillment.packing.giftOption.giftMessage, '')
 from items

@@ -12,7 +12,9 @@ characters JSON must escape, so the text is assembled by concatenation.
 Mix (per order unless noted): ~2.5 items; 9 % PENDING, 1 % PENDING_AVAILABILITY (pre-orders),
 1.5 % cancelled while pending (by Amazon, no buyer), 1.5 % cancelled after confirmation (by the
 merchant), 20 % UNSHIPPED, 67 % SHIPPED; 1 % of multi-item confirmed orders have one item cancelled;
-5 % of items gift-wrapped; 3 % of items with a SKU missing from the catalog; 10 % FBA; 5 % of buyers
+5 % of items gift-wrapped; 60 % with paid shipping; 20 % with a promotion; tax on the price, shipping and
+gift wrap, its detailed breakdown saying which; 3 % of items with a SKU missing from the catalog; 10 % FBA
+(whose buyers come without email or phone, as Amazon sends them); 5 % of buyers
 are businesses; buyers repeat (a pool of 0.7 buyers per order); nine marketplaces in three channels,
 six currencies (USD, CAD, MXN, GBP, EUR, JPY).
 """
@@ -76,6 +78,8 @@ UNKNOWN_SKU_RATE = 0.03
 GIFT_RATE = 0.05
 ITEM_CANCEL_RATE = 0.01
 FBA_RATE = 0.10
+SHIPPING_RATE = 0.60  # items whose buyer pays shipping, as in the sandbox
+PROMOTION_RATE = 0.20  # items with a promotion (a tenth off)
 BUSINESS_RATE = 0.05
 BUYERS_PER_ORDER = 0.7
 
@@ -113,7 +117,7 @@ def _setup(con: duckdb.DuckDBPyConnection, p: GeneratorParams) -> None:
     con.execute("""
         create or replace temp macro bench_amount(m, dec) as
             case when dec = 0 then m::varchar
-                 else (m // 100)::varchar || '.' || lpad((m % 100)::varchar, 2, '0') end
+                 else if(m < 0, '-', '') || (abs(m) // 100)::varchar || '.' || lpad((abs(m) % 100)::varchar, 2, '0') end
     """)
     con.execute("""
         create or replace temp macro bench_money(m, dec, cur) as
@@ -235,6 +239,8 @@ def _items_sql(p: GeneratorParams, spec: str) -> str:
                 as sku_no,
             [1, 1, 1, 1, 2, 2, 3][1 + bh(n * 8 + item_index, 'qty') % 7] as quantity,
             bu(n * 8 + item_index, 'gift') < {GIFT_RATE} as gift,
+            bu(n * 8 + item_index, 'ship') < {SHIPPING_RATE} as paid_shipping,
+            bu(n * 8 + item_index, 'promo') < {PROMOTION_RATE} as promoted,
             {_sql_list(GIFT_MESSAGES)}[1 + bh(n * 8 + item_index, 'gmsg') % {len(GIFT_MESSAGES)}] as gift_message,
             ['STANDARD', 'PREMIUM'][1 + bh(n * 8 + item_index, 'glvl') % 2] as gift_wrap_level,
             (10000000000000 + ((n * 8 + item_index)::hugeint * 1442695040888963407) % 90000000000000)::varchar
@@ -254,22 +260,37 @@ def _items_sql(p: GeneratorParams, spec: str) -> str:
             'Sandbox Product ' || sku as title,
             round((500 + (hash('price:' || sku) % 9500)::bigint) * usd_rate * (case when decimals = 0 then 1 else 100 end) / 100)::bigint
                 as unit_minor,
-            round(499 * usd_rate * (case when decimals = 0 then 1 else 100 end) / 100)::bigint as gift_minor
+            round(499 * usd_rate * (case when decimals = 0 then 1 else 100 end) / 100)::bigint as gift_minor,
+            case when paid_shipping
+                then round(399 * usd_rate * (case when decimals = 0 then 1 else 100 end) / 100)::bigint else 0 end
+                as shipping_minor
         from priced
+    ),
+    charged as (
+        select final.*,
+            unit_minor * quantity as item_minor,
+            case when promoted then round(unit_minor * quantity / 10)::bigint else 0 end as discount_minor,
+            case when gift then gift_minor else 0 end as wrap_minor
+        from final
     )
-    select final.*,
-        unit_minor * quantity as item_minor,
-        round((unit_minor * quantity) * tax_rate)::bigint as tax_minor,
+    select charged.*,
+        round((item_minor - discount_minor) * tax_rate)::bigint as item_tax_minor,
+        round(shipping_minor * tax_rate)::bigint as shipping_tax_minor,
+        round(wrap_minor * tax_rate)::bigint as wrap_tax_minor,
+        round((item_minor - discount_minor) * tax_rate)::bigint + round(shipping_minor * tax_rate)::bigint
+            + round(wrap_minor * tax_rate)::bigint as tax_minor,
         case when item_cancelled or status = 'CANCELLED' then 0 else quantity end as open_quantity
-    from final
+    from charged
     """
 
 
 ORDER_JSON = """
     '{'
+    || '"associatedOrders": [], '
     || case when s.confirmed then '"buyer": {'
         || case when s.business then '"buyerCompanyName": "' || s.company || '", ' else '' end
-        || '"buyerEmail": "' || s.buyer_email || '", "buyerName": "' || s.buyer_name || '"}, ' else '' end
+        || case when s.fulfilled_by = 'MERCHANT' then '"buyerEmail": "' || s.buyer_email || '", ' else '' end
+        || '"buyerName": "' || s.buyer_name || '"}, ' else '' end
     || '"createdTime": "' || s.created_time || '", '
     || '"fulfillment": {"fulfilledBy": "' || s.fulfilled_by || '", "fulfillmentServiceLevel": "STANDARD", '
     || '"fulfillmentStatus": "' || s.status || '"}, '
@@ -278,14 +299,20 @@ ORDER_JSON = """
     || '"orderId": "' || s.order_id || '", '
     || '"orderItems": [' || i.items_json || '], '
     || case when s.confirmed then '"proceeds": {"breakdowns": ['
-        || '{"subtotal": ' || bench_money(i.item_total, s.decimals, s.currency) || ', "type": "ITEM"}, '
-        || '{"subtotal": ' || bench_money(i.tax_total, s.decimals, s.currency) || ', "type": "TAX"}, '
-        || '{"subtotal": ' || bench_money(0, s.decimals, s.currency) || ', "type": "SHIPPING"}'
+        || '{"subtotal": ' || bench_money(i.item_total, s.decimals, s.currency) || ', "type": "ITEM"}'
+        || case when i.shipping_items > 0
+            then ', {"subtotal": ' || bench_money(i.shipping_total, s.decimals, s.currency) || ', "type": "SHIPPING"}'
+            else '' end
         || case when i.gift_items > 0
             then ', {"subtotal": ' || bench_money(i.gift_total, s.decimals, s.currency) || ', "type": "GIFT_WRAP"}'
             else '' end
+        || case when i.promoted_items > 0
+            then ', {"subtotal": ' || bench_money(-i.discount_total, s.decimals, s.currency) || ', "type": "DISCOUNT"}'
+            else '' end
+        || ', {"subtotal": ' || bench_money(i.tax_total, s.decimals, s.currency) || ', "type": "TAX"}'
         || '], "grandTotal": '
-        || bench_money(i.item_total + i.tax_total + i.gift_total, s.decimals, s.currency) || '}, ' else '' end
+        || bench_money(i.item_total + i.shipping_total + i.gift_total - i.discount_total + i.tax_total,
+                       s.decimals, s.currency) || '}, ' else '' end
     || '"programs": ['
         || case when s.status = 'PENDING_AVAILABILITY' then '"PREORDER"'
                 when s.business and s.confirmed then '"AMAZON_BUSINESS"' else '' end || '], '
@@ -294,7 +321,8 @@ ORDER_JSON = """
         || '"addressType": "' || case when s.business then 'COMMERCIAL' else 'RESIDENTIAL' end || '", '
         || '"city": "' || s.city || '", '
         || case when s.business then '"companyName": "' || s.company || '", ' else '' end
-        || '"countryCode": "' || s.country || '", "name": "' || s.buyer_name || '", "phone": "' || s.phone || '", '
+        || '"countryCode": "' || s.country || '", "name": "' || s.buyer_name || '", '
+        || case when s.fulfilled_by = 'MERCHANT' then '"phone": "' || s.phone || '", ' else '' end
         || '"postalCode": "' || s.postal_code || '", "stateOrRegion": "' || s.state || '"}}, ' else '' end
     || '"salesChannel": {"channelName": "AMAZON", "marketplaceId": "' || s.marketplace_id
     || '", "marketplaceName": "' || s.marketplace_name || '"}'
@@ -317,12 +345,23 @@ ITEM_JSON = f"""
     || (case when it.status in ('SHIPPED', 'CANCELLED') then 0 else it.open_quantity end)::varchar || '}}, '
     || '"orderItemId": "' || it.order_item_id || '", '
     || case when it.confirmed then '"proceeds": {{"breakdowns": ['
-        || '{{"subtotal": ' || bench_money(it.item_minor, it.decimals, it.currency) || ', "type": "ITEM"}}, '
-        || '{{"subtotal": ' || bench_money(it.tax_minor, it.decimals, it.currency) || ', "type": "TAX"}}'
+        || '{{"subtotal": ' || bench_money(it.item_minor, it.decimals, it.currency) || ', "type": "ITEM"}}'
+        || case when it.paid_shipping then ', {{"subtotal": ' || bench_money(it.shipping_minor, it.decimals, it.currency)
+            || ', "type": "SHIPPING"}}' else '' end
         || case when it.gift then ', {{"subtotal": ' || bench_money(it.gift_minor, it.decimals, it.currency)
             || ', "type": "GIFT_WRAP"}}' else '' end
+        || case when it.promoted then ', {{"detailedBreakdowns": [{{"subtype": "ITEM", "value": '
+            || bench_money(-it.discount_minor, it.decimals, it.currency) || '}}], "subtotal": '
+            || bench_money(-it.discount_minor, it.decimals, it.currency) || ', "type": "DISCOUNT"}}' else '' end
+        || ', {{"detailedBreakdowns": [{{"subtype": "ITEM", "value": '
+            || bench_money(it.item_tax_minor, it.decimals, it.currency) || '}}'
+            || case when it.paid_shipping then ', {{"subtype": "SHIPPING", "value": '
+                || bench_money(it.shipping_tax_minor, it.decimals, it.currency) || '}}' else '' end
+            || case when it.gift then ', {{"subtype": "GIFT_WRAP", "value": '
+                || bench_money(it.wrap_tax_minor, it.decimals, it.currency) || '}}' else '' end
+        || '], "subtotal": ' || bench_money(it.tax_minor, it.decimals, it.currency) || ', "type": "TAX"}}'
         || '], "proceedsTotal": '
-        || bench_money(it.item_minor + it.tax_minor + case when it.gift then it.gift_minor else 0 end,
+        || bench_money(it.item_minor + it.shipping_minor + it.wrap_minor - it.discount_minor + it.tax_minor,
                        it.decimals, it.currency) || '}}, ' else '' end
     || '"product": {{"asin": "' || it.asin || '", "condition": {{"conditionSubtype": "NEW", "conditionType": "NEW"}}, '
     || case when it.confirmed then '"price": {{"unitPrice": ' || bench_money(it.unit_minor, it.decimals, it.currency)
@@ -342,8 +381,12 @@ def _render_sql(p: GeneratorParams, source: str) -> str:
             string_agg({ITEM_JSON}, ', ' order by it.item_index) as items_json,
             sum(it.item_minor) as item_total,
             sum(it.tax_minor) as tax_total,
-            sum(case when it.gift then it.gift_minor else 0 end) as gift_total,
-            count(*) filter (where it.gift) as gift_items
+            sum(it.wrap_minor) as gift_total,
+            sum(it.shipping_minor) as shipping_total,
+            sum(it.discount_minor) as discount_total,
+            count(*) filter (where it.gift) as gift_items,
+            count(*) filter (where it.paid_shipping) as shipping_items,
+            count(*) filter (where it.promoted) as promoted_items
         from items as it
         group by it.n
     )
@@ -489,26 +532,33 @@ def _expected(con) -> dict:
     con.execute(f"""
         create or replace temp table bench_expected_items as
         with spec as ({_spec_sql(p, f'select range as n from range({p.n_orders})')})
-        select n, status, confirmed, business, company, buyer_email, sku, quantity, gift, item_cancelled,
-               quantity - open_quantity as canceled_quantity
+        select n, status, confirmed, business, company, sku, quantity, gift, item_cancelled,
+               quantity - open_quantity as canceled_quantity,
+               -- Amazon gives an FBA order's buyer no email: the product knows them by name and postcode
+               case when fulfilled_by = 'MERCHANT' then 'email:' || buyer_email
+                    else 'name:' || lower(buyer_name) || '|' || postal_code end as buyer_key,
+               case when fulfilled_by = 'AMAZON' then 'amazon_fba' else 'warehouse' end as location,
+               case when fulfilled_by = 'AMAZON' then channel end as fba_channel
         from ({_items_sql(p, 'spec')})
     """)
     con.execute(f"""
         create or replace temp table bench_expected_inventory as
         with stock as (
-            select 'SKU-' || lpad(range::varchar, 5, '0') as product_code, 100 + bh(range, 'stock') % 900 as on_hand
+            select 'SKU-' || lpad(range::varchar, 5, '0') as product_code, 'warehouse' as location,
+                   null::varchar as channel, 100 + bh(range, 'stock') % 900 as on_hand
             from range({p.catalog_size})
             union all
-            select sku, -sum(quantity) + sum(canceled_quantity) from bench_expected_items group by sku
+            select sku, location, fba_channel, -sum(quantity) + sum(canceled_quantity)
+            from bench_expected_items group by all
         )
-        select product_code, sum(on_hand)::bigint as on_hand from stock group by product_code
+        select product_code, location, channel, sum(on_hand)::bigint as on_hand from stock group by all
     """)
     counts = con.execute("""
         select count(distinct n), count(*), count(*) filter (where gift),
                count(distinct sku) filter (where sku like 'UNKNOWN-%'),
                sum(quantity), sum(canceled_quantity),
-               count(distinct buyer_email) filter (where confirmed),
-               count(distinct case when business then 'company:' || lower(company) else 'email:' || buyer_email end)
+               count(distinct buyer_key) filter (where confirmed),
+               count(distinct case when business then 'company:' || lower(company) else buyer_key end)
                    filter (where confirmed)
         from bench_expected_items
     """).fetchone()
@@ -552,10 +602,13 @@ def actual(con: duckdb.DuckDBPyConnection) -> dict:
 
 
 def inventory_mismatches(con: duckdb.DuckDBPyConnection, limit: int = 10) -> list[tuple]:
-    """Product codes whose on-hand differs from the expectation (call `expected` first)."""
+    """Product codes and locations whose on-hand differs from the expectation (call `expected` first)."""
     return con.execute(f"""
-        select coalesce(e.product_code, i.product_code), e.on_hand as expected, i.on_hand as actual
-        from bench_expected_inventory as e full outer join inventory as i using (product_code)
+        select coalesce(e.product_code, i.product_code), coalesce(e.location, i.location), e.on_hand as expected,
+               i.on_hand as actual
+        from bench_expected_inventory as e
+        full outer join inventory as i
+            on i.product_code = e.product_code and i.location = e.location and i.channel is not distinct from e.channel
         where e.on_hand is distinct from i.on_hand
         limit {int(limit)}
     """).fetchall()

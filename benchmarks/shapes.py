@@ -1,7 +1,7 @@
 """Does a generated payload look like what the sandbox serves and the extract stores?
 
-Orders are grouped by the features that change their shape (status, buyer present, company,
-gift wrap, item cancellation); within a group the set of key paths (with value types) of the
+Orders are grouped by the features that change their shape (status, who fulfils, buyer present,
+company, gift wrap, item cancellation); within a group the set of key paths (with value types) of the
 generated orders must equal that of sandbox orders in the same state, rendered by
 ``Marketplace.order`` and projected with the ``includedData`` the extract asks for.
 """
@@ -37,6 +37,7 @@ def category(order: dict) -> tuple:
     items = order.get("orderItems", [])
     return (
         order["fulfillment"]["fulfillmentStatus"],
+        order["fulfillment"]["fulfilledBy"],  # Amazon gives no email or phone for an FBA order's buyer
         "buyer" in order,
         "buyerCompanyName" in order.get("buyer", {}),
         any("packing" in item.get("fulfillment", {}) for item in items),
@@ -54,7 +55,7 @@ def sandbox_orders() -> list[dict]:
             for fba in (False, True):
                 for state in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED", "SHIPPED", "CANCELLED_PENDING",
                               "CANCELLED", "UNSHIPPED_ITEM_CANCEL", "SHIPPED_ITEM_CANCEL"):
-                    items = [Item("SKU-A", 2, "12.50")]
+                    items = [Item("SKU-A", 2, "12.50", shipping_charge="3.99", discount="2.50")]
                     items.append(Item("SKU-B", 1, "3.00", gift_message="Hi" if gift else None,
                                       gift_wrap_level="PREMIUM" if gift else None,
                                       gift_wrap_charge="4.99" if gift else None))

@@ -81,7 +81,7 @@ def cmd_ship(args) -> None:
     from pipelines.operations import mark_shipped
 
     with open_for_writing(args.db, on_wait=_say) as con:
-        shipment_id = mark_shipped(con, args.channel_order_id, args.channel)
+        shipment_id = mark_shipped(con, args.channel_order_id, args.channel, force=args.force)
     _say(f"order {args.channel_order_id} marked shipped ({shipment_id})")
 
 
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "amazon-orders ship 112-1234567-1234567")
     ship.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID")
     ship.add_argument("--channel")
+    ship.add_argument("--force", action="store_true",
+                      help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
 
     ret = _command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
                    "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")

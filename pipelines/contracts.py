@@ -38,8 +38,6 @@ class Orders(CoreTable):
     contact_id: Series[str] = pa.Field(nullable=True)
     currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
     total_amount: Series[float] = pa.Field(nullable=True, ge=0)
-    discount_amount: Series[float] = pa.Field(nullable=True, le=0)
-    shipping_amount: Series[float] = pa.Field(nullable=True, ge=0)
     is_shipped: Series[bool]
 
     @pa.dataframe_check(error="a Pending order must be Unpaid and under the Amazon Pending Account")
@@ -59,7 +57,6 @@ class OrderLines(CoreTable):
     shipped_quantity: Series[int] = pa.Field(ge=0)
     unit_price: Series[float] = pa.Field(nullable=True, ge=0)
     line_amount: Series[float] = pa.Field(nullable=True, ge=0)
-    discount_amount: Series[float] = pa.Field(nullable=True, le=0)
     notes: Series[str] = pa.Field(nullable=True)
 
     class Config:

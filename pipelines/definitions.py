@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from pipelines.assets.core import core_tables, core_tables_match_schemas
+from pipelines.assets.core import core_tables, core_tables_match_schemas, totals_reconcile
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.instance import WAREHOUSE_TAG
@@ -86,7 +86,7 @@ purge_pii_job_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, purged_buyer_pii],
-    asset_checks=[core_tables_match_schemas],
+    asset_checks=[core_tables_match_schemas, totals_reconcile],
     jobs=[sync_job, purge_pii_job],
     schedules=[sync_job_schedule, purge_pii_job_schedule],
     sensors=[channel_registry_sensor],

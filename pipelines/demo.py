@@ -10,7 +10,7 @@ from pathlib import Path
 from pipelines.channels import add_channel
 from pipelines.clock import CLOCK_URL_VARIABLE
 from pipelines.runs import run_sync
-from pipelines.operations import create_return, import_products, mark_shipped
+from pipelines.operations import OperationError, create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.sync_report import table
 from pipelines.warehouse import open_for_reading, open_for_writing, warehouse_path
@@ -28,14 +28,24 @@ group by all order by min(o.purchased_at)
 """
 STOCK = """
 select p.product_code, p.product_name, p.is_placeholder, coalesce(i.on_hand, 0) as on_hand
-from products p left join inventory i using (product_code) order by p.product_code
+from products p left join (select * from inventory where location = 'warehouse') i using (product_code)
+order by p.product_code
+"""
+MONEY = """
+select channel_order_id, currency, items_amount, shipping_amount, tax_amount, discount_amount, total_amount,
+       unreconciled_amount
+from orders where channel_order_id = ?
+"""
+LOCATIONS = """
+select product_code, location, channel, on_hand, reserved_quantity from inventory where product_code = 'MUG-01'
+order by location desc
 """
 
 
-def _show(db: str, title: str, sql: str) -> None:
+def _show(db: str, title: str, sql: str, params=None) -> None:
     with open_for_reading(db) as con:
         print(f"\n{title}")
-        print(table(con, sql))
+        print(table(con, sql, params))
 
 
 def _step(db: str, marketplace: Marketplace, title: str) -> None:
@@ -101,4 +111,23 @@ def run_demo(db: str | None = None) -> None:
         _show(db, "gift-wrap and placeholder lines keep Amazon's data in their notes",
               "select o.channel_order_id, l.line_type, l.product_code, l.line_amount, l.notes "
               "from order_lines l join orders o using (order_id) where l.notes is not null")
+
+        promoted = marketplace.place_order(
+            [Item("MUG-01", 2, "12.50", shipping_charge="4.99", discount="2.50", promotion_id="MUGS-10")],
+            buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com"))
+        by_amazon = marketplace.place_order([Item("MUG-01", 3, "12.50")], fulfilled_by="AMAZON",
+                                            buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"))
+        asked = marketplace.place_order([Item("TEA-02", 1, "8.00")],
+                                        buyer=Buyer("Mary Somerville", "mary@marketplace.amazon.com"))
+        for order in (promoted, by_amazon, asked):
+            marketplace.confirm(order)
+        marketplace.request_cancel(asked, reason="Ordered twice")
+        _step(db, marketplace, "5. money, Amazon's own stock, and a buyer who asks to cancel")
+        _show(db, "shipping, tax and a promotion add up to Amazon's grand total", MONEY, [promoted])
+        _show(db, f"the FBA order {by_amazon} takes Amazon's stock, not the warehouse's", LOCATIONS)
+        with open_for_writing(db) as con:
+            try:
+                mark_shipped(con, asked)
+            except OperationError as refusal:
+                print(f"\namazon-orders ship {asked}: {refusal}")
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")

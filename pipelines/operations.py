@@ -159,12 +159,23 @@ def _is_canceled(con, status: str) -> bool:
     return con.execute("select is_canceled from order_statuses where status = ?", [status]).fetchone()[0]
 
 
-def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None) -> str:
+def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None, *,
+                 force: bool = False) -> str:
     order_id, status, is_shipped = _find_order(con, channel_order_id, channel)
     if _is_canceled(con, status):
         raise OperationError(f"order {channel_order_id} is {status} on Amazon; it cannot be shipped")
     if is_shipped:
         raise OperationError(f"order {channel_order_id} is already marked shipped")
+    fulfilled_by, has_cancel_request = con.execute(
+        "select fulfilled_by, has_cancel_request from orders where order_id = ?", [order_id]).fetchone()
+    if fulfilled_by == "AMAZON":
+        raise OperationError(f"order {channel_order_id} is fulfilled by Amazon: Amazon ships it, not the warehouse")
+    if has_cancel_request and not force:
+        reasons = "; ".join(r for (r,) in con.execute(
+            "select distinct coalesce(cancel_request_reason, 'no reason given') from order_lines "
+            "where order_id = ? and has_cancel_request", [order_id]).fetchall())
+        raise OperationError(f"the buyer asked Amazon to cancel order {channel_order_id} ({reasons}); "
+                             "cancel it on Amazon, or ship anyway with --force")
     with transaction(con):
         shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
         con.execute("insert into shipments values (?, ?, now()::timestamp)", [shipment_id, order_id])

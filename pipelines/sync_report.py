@@ -22,13 +22,29 @@ def orders_per_day(con: duckdb.DuckDBPyConnection) -> str:
     return rows.to_markdown(index=False) if not rows.empty else "no orders yet"
 
 
+def unreconciled_orders(con: duckdb.DuckDBPyConnection, limit: int = 25) -> tuple[int, str]:
+    """How many orders' amounts do not add up to Amazon's grand total, and the first of them as markdown."""
+    count = con.execute("select count(*) from orders where unreconciled_amount <> 0").fetchone()[0]
+    listed = con.execute(f"""
+        select channel, channel_order_id, currency, total_amount,
+               items_amount + shipping_amount + gift_wrap_amount + tax_amount + discount_amount + other_amount
+                   as components_amount,
+               unreconciled_amount as difference
+        from orders where unreconciled_amount <> 0
+        order by abs(unreconciled_amount) desc, channel_order_id limit {int(limit)}
+    """).df()
+    return count, listed.to_markdown(index=False) if count else ""
+
+
 def core_table_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
     """Rows per table, and the figures an operator watches: pending orders, placeholders, quarantine."""
     counts = {table: con.execute(f"select count(*) from {table}").fetchall()[0][0] for table in tables}
-    counts["pending_orders"], counts["placeholders_waiting"], counts["quarantined_versions"] = con.execute("""
+    (counts["pending_orders"], counts["placeholders_waiting"], counts["quarantined_versions"],
+     counts["other_channel_orders"]) = con.execute("""
         select (select count(*) from orders where status in (select status from order_statuses where is_pending)),
                (select count(*) from products where is_placeholder),
-               (select count(*) from quarantine)
+               (select count(*) from quarantine),
+               (select count(distinct (channel, amazon_order_id)) from other_channel_orders)
     """).fetchone()
     return counts
 
@@ -70,8 +86,23 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
         table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
         "",
         "Pending orders: {pending_orders}   Placeholders waiting for a real product: {placeholders_waiting}   "
-        "Quarantined order versions: {quarantined_versions}".format(**core_table_counts(con, ())),
+        "Quarantined order versions: {quarantined_versions}   Other sales channels' orders (kept raw, not imported): "
+        "{other_channel_orders}".format(**core_table_counts(con, ())),
     ]
+    requests = table(con, """
+        select channel, channel_order_id, status, string_agg(distinct coalesce(cancel_request_reason, ''), '; ') as reason
+        from orders join order_lines using (order_id)
+        where order_lines.has_cancel_request
+        group by all order by channel_order_id limit 20
+    """)
+    if requests != "(none)":
+        sections += ["", "Orders the buyer asked to cancel (do not ship before checking)", requests]
+    unreconciled = table(con, """
+        select channel, channel_order_id, currency, total_amount, unreconciled_amount
+        from orders where unreconciled_amount <> 0 order by abs(unreconciled_amount) desc limit 10
+    """)
+    if unreconciled != "(none)":
+        sections += ["", "Orders whose amounts do not add up to Amazon's grand total", unreconciled]
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]

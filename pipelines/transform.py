@@ -112,10 +112,12 @@ def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None
             con.execute(f"insert into {table} by name select * from new_{table} semi join int_changed_orders using (order_id)")
     elif rebuild:
         return  # written straight in
-    elif table in ("accounts", "contacts"):
+    elif table == "contacts":
+        _merge_contacts(con)
+    elif table == "accounts":
         # the newest order wins, whatever order the versions arrive in: a row gives way to a newer
         # one and stays when the incoming one is older (a merge that updates whole rows is far slower)
-        key = table[:-1] + "_id"
+        key = "account_id"
         con.execute(f"""
             delete from {table} where {key} in (
                 select {key} from new_{table} inner join {table} using ({key})
@@ -125,6 +127,31 @@ def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None
         con.execute(f"insert into {table} by name select * from new_{table} anti join {table} using ({key})")
     else:
         con.execute(f"insert into {table} by name select * from new_{table}")
+
+
+CONTACT_DETAILS = ("full_name", "email", "phone", "address_line1", "address_line2", "address_line3", "city", "state",
+                   "postal_code", "country_code")
+
+
+def _merge_contacts(con: duckdb.DuckDBPyConnection) -> None:
+    """Each detail of a contact is the newest one known: the newer row's, unless it lacks it."""
+    details = ", ".join(
+        f"if(old.contact_id is null or new.source_updated_at >= old.source_updated_at, coalesce(new.{c}, old.{c}), "
+        f"coalesce(old.{c}, new.{c})) as {c}" for c in CONTACT_DETAILS)
+    con.execute(f"""
+        create or replace temp table merged_contacts as
+        select
+            new.contact_id,
+            if(old.contact_id is null or new.source_updated_at >= old.source_updated_at, new.account_id, old.account_id)
+                as account_id,
+            {details},
+            greatest(new.source_updated_at, old.source_updated_at) as source_updated_at
+        from new_contacts as new
+        left join contacts as old using (contact_id)
+    """)
+    con.execute("delete from contacts where contact_id in (select contact_id from merged_contacts)")
+    con.execute("insert into contacts by name select * from merged_contacts")
+    con.execute("drop table merged_contacts")
 
 
 def _forget_buyers_without_orders(con: duckdb.DuckDBPyConnection) -> None:

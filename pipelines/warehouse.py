@@ -12,6 +12,7 @@ another program's DuckDB database is refused before DuckDB opens it for writing.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -73,30 +74,15 @@ def _refuse_what_is_not_a_warehouse(path: Path) -> None:
         raise NotAWarehouse(f"{path} is not a DuckDB database, so not an amazon-orders warehouse")
 
 
-def _refuse_truncated(path: Path) -> None:
-    """A file shorter than the blocks DuckDB has in use was cut off: refuse it before anything writes to it
-    (DuckDB would, replaying its log or checkpointing). Read-only: DuckDB writes nothing then."""
-    try:
-        con = duckdb.connect(str(path), read_only=True, config=NO_EXTENSIONS)
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            return  # another process has it open: the writer's own wait handles that
-        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
-    except duckdb.Error as error:
-        raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
-    try:
-        _refuse_cut_off(con, path)
-    finally:
-        con.close()
-
-
 def _refuse_cut_off(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """A file shorter than DuckDB's three headers and the blocks it has in use was cut off: refuse it
+    before anything is written to it."""
     block_size, used_blocks = con.execute("select block_size, used_blocks from pragma_database_size()").fetchone()
-    expected = 3 * 4096 + used_blocks * block_size  # DuckDB's three headers, then its blocks
-    if path.stat().st_size < expected:
+    size = path.stat().st_size
+    if size < 3 * 4096 + used_blocks * block_size:
         con.close()
-        raise WarehouseError(f"warehouse {path} is truncated ({path.stat().st_size:,} bytes, but {used_blocks} "
-                             f"blocks of {block_size:,} in use): restore it from a copy; nothing was written to it")
+        raise WarehouseError(f"warehouse {path} is truncated ({size:,} bytes, but {used_blocks} blocks of "
+                             f"{block_size:,} in use): restore it from a copy; nothing was written to it")
 
 
 def _refuse_other_programs_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -196,14 +182,15 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
         _refuse_cut_off(con, path)
         _refuse_other_programs_database(con, path)
     else:
-        if path.exists():
-            _refuse_truncated(path)
+        existed = path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         with owner_only_files():
             con = _open(path, read_only=False, wait_seconds=wait, on_wait=on_wait)
+            if existed:
+                _refuse_cut_off(con, path)
             _refuse_other_programs_database(con, path)
             try:
-                con.execute(read_sql("warehouse/schema.sql"))
+                _apply_schema(con)
             except duckdb.Error as error:
                 con.close()
                 raise WarehouseError(f"cannot prepare warehouse {path}: {_first_line(error)}") from None
@@ -211,6 +198,23 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")  # a query's progress is no one's output
     return con
+
+
+def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Migrate the warehouse to schema.sql when the file changed since it was applied; declare this
+    connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
+    schema = read_sql("warehouse/schema.sql")
+    digest = hashlib.sha256(schema.encode()).hexdigest()
+    applied = con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall() \
+        and con.execute("select digest from applied_schema").fetchall()
+    if applied == [(digest,)]:
+        for statement in con.extract_statements(schema):
+            if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower():
+                con.execute(statement.query)
+        return
+    con.execute(schema)
+    con.execute("delete from applied_schema")
+    con.execute("insert into applied_schema values (?)", [digest])
 
 
 @contextmanager

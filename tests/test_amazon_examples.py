@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import types
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 from sp_api.api import OrdersV20260101
@@ -91,3 +92,113 @@ def test_a_documented_request_gets_the_documented_answer(case):
     documented_next = "pagination" in case.response
     listed = {order["orderId"] for order in case.response["orders"]}
     assert (next_token is not None) == (documented_next and not listed & CANNED_NEXT_TOKEN)
+
+
+# -- Amazon's example orders, end to end -------------------------------------------------------------
+# Each example order's money as the model's text gives it (the UK example's lines add up to 89.97;
+# shipping 10.00 and tax 4.00 make its 103.97), read through sandbox, client, extract and transform.
+# (order, status, fulfilled by, currency, items, shipping, gift wrap, tax, discount, other, total, replaces)
+EXPECTED_ORDERS = {
+    ("250-1234567-8901234", "Shipped", "AMAZON", "JPY", 19940, 0, 0, 0, 0, 0, 19940, None),
+    ("202-7654321-1098765", "Shipped", "MERCHANT", "GBP", 34.99, 0, 0, 0, 0, 0, 34.99, None),
+    ("171-2345678-9012345", "Unshipped", "MERCHANT", "BRL", 1599.90, 0, 0, 0, 0, 0, 1599.90, None),
+    ("123-4567890-1234567", "Shipped", "MERCHANT", "USD", 149.97, 0, 0, 0.02, 0, 5.00, 154.99, "123-4567890-1234566"),
+    ("171-9876543-2109876", "Unshipped", "MERCHANT", "BRL", 299.90, 0, 0, 0, 0, 0, 299.90, None),
+    ("028-1234567-8901234", "Shipped", "MERCHANT", "TRY", 125.00, 0, 0, 0, 0, 0, 125.00, None),
+    ("114-9876543-1234567", "Unshipped", "MERCHANT", "USD", 39.99, 0, 0, 10.00, 0, 0, 49.99, None),
+    ("202-1234567-8901234", "Shipped", "MERCHANT", "GBP", 89.97, 10.00, 0, 4.00, 0, 0, 103.97, None),
+}
+# a channel per region: the examples' marketplaces are served from three
+CHANNELS = {"Amazon NA": ["ATVPDKIKX0DER", "A2Q3Y263D00KWC"], "Amazon EU": ["A1F83G8C2ARO7P", "A33AVAJ2PDY3EV"],
+            "Amazon FE": ["A1VC38T7YXB528"]}
+
+
+class Synced:
+    """A warehouse synced once from a sandbox holding Amazon's example orders (read-only for the tests)."""
+
+    def __init__(self, db: str):
+        self.db = db
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        from pipelines.warehouse import connect
+
+        con = connect(self.db, read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def one(self, sql: str, params=None):
+        [row] = self.query(sql, params)
+        return row[0] if len(row) == 1 else row
+
+
+@pytest.fixture(scope="module")
+def examples_synced(tmp_path_factory):
+    from conftest import live_in_sandbox_time, seller_environment
+    from pipelines import cli
+
+    tmp = tmp_path_factory.mktemp("examples")
+    db = str(tmp / "examples.duckdb")
+    market = Marketplace(seed=1, start=datetime(2025, 4, 1, tzinfo=timezone.utc))
+    seed(market)
+    with pytest.MonkeyPatch.context() as env, SandboxServer(market, speedup=5000) as server:
+        seller_environment(tmp, env)  # module-scoped, so not the per-test autouse fixture
+        live_in_sandbox_time(env, server)
+        catalog = tmp / "catalog.csv"
+        catalog.write_text("product_code,product_name,list_price,on_hand\nECHO-DOT-4-JP-CHARCOAL,Echo Dot JP,59.80,10\n"
+                           "ECHO-DOT-4-UK-CHARCOAL-3PACK,Echo Dot 3-pack,89.97,10\n")
+        assert cli.main(["--db", db, "products", "import", str(catalog)]) == 0
+        for name, marketplaces in CHANNELS.items():
+            args = ["--db", db, "channel", "add", name, "--start", "2024-12-01T00:00:00Z", "--endpoint", server.url,
+                    "--token-url", server.token_url]
+            for marketplace_id in marketplaces:
+                args += ["--marketplace", marketplace_id]
+            assert cli.main(args) == 0
+        assert cli.main(["--db", db, "sync"]) == 0
+    return Synced(db)
+
+
+def test_amazons_example_orders_come_out_as_the_model_says(examples_synced):
+    shop = examples_synced
+    rows = shop.query("""
+        select channel_order_id, status, fulfilled_by, currency, items_amount, shipping_amount, gift_wrap_amount,
+               tax_amount, discount_amount, other_amount, total_amount, replaced_channel_order_id
+        from orders""")
+    assert {tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows} == {
+        tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in row)
+        for row in EXPECTED_ORDERS}
+    assert shop.query("select distinct unreconciled_amount from orders") == [(0,)]  # every example reconciles
+    assert shop.one("select replacement_type from orders where channel_order_id = '123-4567890-1234567'") == "REPLACEMENT"
+
+
+def test_the_uk_example_splits_its_money_over_its_lines(examples_synced):
+    lines = examples_synced.query("""
+        select line_type, product_code, quantity, unit_price, line_amount, l.shipping_amount, l.tax_amount,
+               l.discount_amount, canceled_quantity, shipped_quantity, notes
+        from order_lines l join orders using (order_id) where channel_order_id = '202-1234567-8901234'
+        order by line_number""")
+    assert lines == [
+        ("product", "ECHO-DOT-4-UK-CHARCOAL-3PACK", 3, Decimal("29.99"), Decimal("89.97"), Decimal("10.00"),
+         Decimal("4.00"), Decimal("0.00"), 0, 3, None),
+        ("gift_wrap", None, 1, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), 0, 1,
+         "Gift message: Happy Christmas! Hope you enjoy your new smart speakers.\nGift wrap level: PREMIUM"),
+    ]
+
+
+def test_the_gift_wrap_of_an_item_that_shipped_is_not_cancelled(examples_synced):
+    """123-4567890-1234567: its gift-wrapped item carries a cancellation execution, yet both units shipped."""
+    lines = examples_synced.query("""
+        select line_type, quantity, canceled_quantity, shipped_quantity, l.has_cancel_request
+        from order_lines l join orders using (order_id) where channel_order_id = '123-4567890-1234567'
+        order by line_number""")
+    assert lines == [("product", 2, 0, 2, False), ("gift_wrap", 1, 0, 1, False), ("product", 1, 0, 1, False)]
+
+
+def test_the_fba_example_leaves_the_warehouse_alone(examples_synced):
+    stock = examples_synced.query("""
+        select product_code, location, channel, on_hand, reserved_quantity from inventory
+        where product_code in ('ECHO-DOT-4-JP-CHARCOAL', 'FIRE-TV-4K-MAX-JP') order by all""")
+    assert stock == [("ECHO-DOT-4-JP-CHARCOAL", "amazon_fba", "Amazon FE", -1, 0),
+                     ("ECHO-DOT-4-JP-CHARCOAL", "warehouse", None, 10, 0),
+                     ("FIRE-TV-4K-MAX-JP", "amazon_fba", "Amazon FE", -2, 0)]

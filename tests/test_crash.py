@@ -202,7 +202,7 @@ def kill_purges(tmp_path, marketplace, sandbox, *, seed: int, kills: int) -> Non
     reference, killed = tmp_path / "reference.duckdb", tmp_path / "killed.duckdb"
     for db in (reference, killed):
         add_channel(db, sandbox, start)
-    populate(marketplace, hours=60, per_hour=60)
+    populate(marketplace, hours=40, per_hour=60)
     for db in (reference, killed):
         cli_ok(db, "sync")
     con = connect(killed, read_only=True)

@@ -21,7 +21,7 @@ AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 def small_disk(tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"SKIPPED LOUDLY: cannot mount a small tmpfs here ({done.stderr.strip()}): disk-full not tested")
     try:
@@ -32,6 +32,17 @@ def small_disk(tmp_path):
 
 def amazon_orders(db: Path, *args: str):
     return subprocess.run([AMAZON_ORDERS, "--db", str(db), *args], capture_output=True, text=True, env=os.environ.copy())
+
+
+def fill(path: Path) -> None:
+    """Take every free byte of the disk."""
+    with path.open("wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
 
 
 def assert_one_line_naming_the_full_disk(done) -> None:
@@ -49,15 +60,20 @@ def test_a_full_disk_is_named_and_the_next_sync_after_it_loses_nothing(small_dis
     for db in (full, reference):
         assert amazon_orders(db, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER", "--start", start,
                              "--endpoint", sandbox.url, "--token-url", sandbox.token_url).returncode == 0
-    marketplace.simulate(hours=40, orders_per_hour=100, skus=["SKU-A", "SKU-B", "SKU-C"],
-                         marketplaces=("ATVPDKIKX0DER",))
+    skus = ["SKU-A", "SKU-B", "SKU-C"]
+    marketplace.simulate(hours=24, orders_per_hour=20, skus=skus, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
+    assert amazon_orders(full, "sync").returncode == 0  # shipped orders: purge-pii has work to do
+    marketplace.simulate(hours=5, orders_per_hour=100, skus=skus, marketplaces=("ATVPDKIKX0DER",))
+    marketplace.advance(minutes=3)
+    fill(small_disk / "filler")
 
     sync = amazon_orders(full, "sync")
     assert_one_line_naming_the_full_disk(sync)
     for command in (["rebuild"], ["products", "import", str(catalog)], ["purge-pii", "--days", "0"], ["sync"]):
         assert_one_line_naming_the_full_disk(amazon_orders(full, *command))
 
+    (small_disk / "filler").unlink()
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True)
     assert amazon_orders(full, "sync").returncode == 0
     assert amazon_orders(reference, "sync").returncode == 0

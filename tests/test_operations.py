@@ -202,6 +202,9 @@ def test_the_demo_runs_and_runs_again(tmp_path):
         assert "5 added" in done.stdout and "5 updated" in done.stdout
         assert "RET-000001" in done.stdout and "Generic Product" in done.stdout
         assert "Gift message: Happy birthday" in done.stdout and "done: query it with" in done.stdout
+        assert "shipping, tax and a promotion add up to Amazon's grand total" in done.stdout
+        assert "takes Amazon's stock, not the warehouse's" in done.stdout and "amazon_fba" in done.stdout
+        assert "ship anyway with --force" in done.stdout
     refused = subprocess.run([*script[:-1], str(tmp_path / "missing.duckdb"), "status"], capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr.startswith("amazon-orders: no warehouse at")
 

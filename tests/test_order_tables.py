@@ -257,7 +257,8 @@ def test_a_bad_version_is_quarantined_with_its_reason_and_the_checks_say_so(shop
     assert shop.query("select amazon_order_id, reason from quarantine") == [
         (bad["orderId"], "item 1: quantityOrdered '-2' is not a whole number of at least 1")]
     assert shop.one("select count(*) from raw_amazon_orders where amazon_order_id = ?", [bad["orderId"]]) == 1
-    evaluations = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
+    evaluations = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()
+                   if e.check_name == "matches_schema"}
     assert set(evaluations) == {"orders", "order_lines", "accounts", "contacts", "products", "inventory_movements",
                                 "inventory"}
     assert all(e.passed for e in evaluations.values())
@@ -283,6 +284,163 @@ def test_a_buyer_whose_email_changes_leaves_no_contact_or_account_behind(shop):
     assert sorted(e for (e,) in shop.query("select email from contacts")) == [
         "ada.new@marketplace.amazon.com", "alan@marketplace.amazon.com"]
     assert shop.one("select count(*) from accounts where not is_placeholder") == 2
+    incremental = snapshot(shop)
+    shop.ok("rebuild")
+    assert snapshot(shop) == incremental
+
+
+# -- money, stock by location, order states (Amazon's model) ------------------------------------------
+def test_simulated_orders_carry_every_kind_of_money_and_each_adds_up_to_amazons_total(shop):
+    shop.add_channel(marketplaces=("ATVPDKIKX0DER", "A1AM78C64UM0Y8"))
+    shop.marketplace.simulate(hours=24, orders_per_hour=40, skus=["MUG-01", "TEA-02", "PEN-03"], pending_rate=0,
+                              marketplaces=("ATVPDKIKX0DER", "A1AM78C64UM0Y8"), cod_rate=0.5, delivery_tip_rate=0.3)
+    shop.sync()
+    totals = shop.one("""
+        select count(*) filter (where shipping_amount > 0), count(*) filter (where tax_amount > 0),
+               count(*) filter (where discount_amount < 0), count(*) filter (where other_amount > 0),
+               count(*) filter (where unreconciled_amount <> 0), count(*) filter (where total_amount is not null)
+        from orders""")
+    shipping, tax, promotions, other, unreconciled, priced = totals
+    assert priced > 300 and shipping > priced / 3 and tax > priced / 2 and promotions > 20 and other > 10
+    assert unreconciled == 0
+    # the lines add up to the order, category by category
+    assert shop.query("""
+        select o.channel_order_id from orders o join order_lines l using (order_id)
+        where o.total_amount is not null
+        group by o.channel_order_id, o.shipping_amount, o.tax_amount, o.discount_amount
+        having sum(l.shipping_amount) <> o.shipping_amount or sum(l.tax_amount) <> o.tax_amount
+            or sum(l.discount_amount) <> o.discount_amount""") == []
+
+
+def test_a_version_whose_amounts_do_not_add_up_is_imported_flagged_and_counted_by_a_check(shop):
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "10.00"))
+    shop.marketplace.confirm(order)
+    shop.ok("sync")
+    odd = shop.marketplace.order(order)
+    odd["proceeds"]["grandTotal"]["amount"] = "99.00"
+    shop.marketplace.advance(minutes=1)
+    odd["lastUpdatedTime"] = shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    shop.marketplace.put_raw(odd)
+    shop.marketplace.advance(minutes=3)
+    result = defs.resolve_job_def("sync_job").execute_in_process(instance=get_instance(), partition_key="Amazon US")
+    assert shop.one("select total_amount, unreconciled_amount from orders") == (Decimal("99.00"), Decimal("88.20"))
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "totals_reconcile"]
+    assert not check.passed and check.metadata["unreconciled_orders"].value == 1
+    assert order in check.metadata["orders"].value and "88.2" in check.metadata["orders"].value
+    assert order in shop.ok("status")
+
+
+def test_a_partial_shipment_then_a_cancellation_gives_back_only_what_had_not_shipped(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10", "TEA-02,Tea,3.00,10"))
+    order = shop.place(Item("MUG-01", 3, "12.50", gift_message="For you", gift_wrap_charge="2.00"),
+                       Item("TEA-02", 2, "3.00"))
+    shop.marketplace.confirm(order)
+    shop.marketplace.ship(order, "MUG-01", 2)
+    shop.sync()
+    assert shop.one("select status from orders") == "Partially Shipped"
+    shop.marketplace.cancel(order)
+    shop.sync()
+    assert shop.one("select status from orders") == "Shipped"  # what shipped shipped; the rest was cancelled
+    lines = shop.query("select line_type, product_code, quantity, shipped_quantity, canceled_quantity "
+                       "from order_lines order by line_number")
+    # the wrap stays: its item shipped in part
+    assert lines == [("product", "MUG-01", 3, 2, 1), ("gift_wrap", None, 1, 1, 0), ("product", "TEA-02", 2, 0, 2)]
+    assert (on_hand(shop, "MUG-01"), on_hand(shop, "TEA-02")) == (8, 10)
+
+
+def test_a_buyers_cancellation_request_shows_and_stops_a_shipment_until_forced(shop):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "12.50"), Item("TEA-02", 1, "3.00"))
+    shop.marketplace.confirm(order)
+    shop.marketplace.request_cancel(order, "MUG-01", reason="Ordered by mistake")
+    shop.sync()
+    assert shop.one("select has_cancel_request from orders") is True
+    assert shop.query("select product_code, cancel_request_reason from order_lines where has_cancel_request") == [
+        ("MUG-01", "Ordered by mistake")]
+    assert "Orders the buyer asked to cancel" in shop.ok("status") and order in shop.ok("status")
+    code, out, err = shop.run("ship", order)
+    assert code == 1 and err.strip() == (f"amazon-orders: the buyer asked Amazon to cancel order {order} (Ordered by "
+                                         "mistake); cancel it on Amazon, or ship anyway with --force")
+    assert shop.one("select count(*) from shipments") == 0
+    shop.marketplace.cancel(order)  # Amazon carries it out: the ordinary cancellation rules apply
+    shop.sync()
+    assert shop.one("select status, has_cancel_request from orders") == ("Canceled", False)
+
+
+def test_ship_force_ships_despite_a_request(shop):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "12.50"))
+    shop.marketplace.confirm(order)
+    shop.marketplace.request_cancel(order)
+    shop.sync()
+    shop.ok("ship", order, "--force")
+    assert shop.one("select is_shipped from orders") is True
+
+
+def test_an_fba_order_books_at_amazons_stock_and_leaves_the_warehouse_alone(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    order = shop.place(Item("MUG-01", 2, "12.50"), fulfilled_by="AMAZON",
+                       buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"))
+    shop.marketplace.confirm(order)
+    shop.sync()
+    assert shop.query("select location, channel, on_hand, reserved_quantity from inventory order by all") == [
+        ("amazon_fba", "Amazon US", -2, 2), ("warehouse", None, 10, 0)]
+    # Amazon gives no email or phone for an FBA order's buyer: the contact holds what there is
+    assert shop.one("select email, phone, full_name from contacts") == (None, None, "Ada Lovelace")
+    code, _, err = shop.run("ship", order)
+    assert code == 1 and "fulfilled by Amazon" in err
+
+
+def test_another_channels_order_that_amazon_fulfils_is_kept_raw_and_counted_not_sold(shop):
+    shop.add_channel()
+    own = shop.place(Item("MUG-01", 1, "5.00"))
+    other = shop.place(Item("MUG-01", 1, "5.00"), fulfilled_by="AMAZON", sales_channel="NON_AMAZON")
+    shop.sync()
+    assert shop.query("select channel_order_id from orders") == [(own,)]
+    assert shop.one("select count(*) from raw_amazon_orders where amazon_order_id = ?", [other]) == 1
+    assert "Other sales channels' orders (kept raw, not imported): 1" in shop.ok("status")
+    assert shop.one("select count(*) from quarantine") == 0
+
+
+def test_a_replacement_names_its_original_and_reserves_its_stock(shop, tmp_path):
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    original = shop.place(Item("MUG-01", 1, "12.50"), status="SHIPPED")
+    replacement = shop.place(Item("MUG-01", 1, "0.00"), replaces=original, status="UNSHIPPED")
+    shop.sync()
+    assert shop.one("select replaced_channel_order_id, replacement_type, total_amount from orders "
+                    "where channel_order_id = ?", [replacement]) == (original, "REPLACEMENT", 0)
+    assert on_hand(shop, "MUG-01") == 8
+
+
+def test_an_order_amazon_cannot_fulfil_is_unfulfillable(shop):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "5.00"), fulfilled_by="AMAZON")
+    shop.marketplace.confirm(order)
+    shop.marketplace.unfulfillable(order)
+    shop.sync()
+    assert shop.one("select status from orders") == "Unfulfillable"
+
+
+def test_a_detail_amazon_withdraws_later_does_not_blank_the_contact(shop):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "5.00"), buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com",
+                                                              phone="+1 206 555 0199"))
+    shop.marketplace.confirm(order)
+    shop.sync()
+    later = shop.marketplace.order(order)
+    del later["recipient"]["deliveryAddress"]["phone"]
+    shop.marketplace.advance(minutes=5)
+    later["lastUpdatedTime"] = shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    shop.marketplace.put_raw(later)
+    shop.sync()
+    assert shop.one("select phone from contacts") == "+1 206 555 0199"
     incremental = snapshot(shop)
     shop.ok("rebuild")
     assert snapshot(shop) == incremental

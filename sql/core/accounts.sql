@@ -3,7 +3,7 @@ with
 
 buyers as (
     -- only the orders that passed validation
-    select * from int_order_buyers semi join int_changed_orders using (order_id)
+    select * from int_order_buyers semi join int_changed_orders using (order_id) where is_current
 ),
 
 final as (

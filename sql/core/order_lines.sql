@@ -51,12 +51,17 @@ final as (
         if(lines.is_gift_wrap, (lines.shipped > 0)::integer, lines.shipped) as shipped_quantity,
         if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount) as unit_price,
         if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount * lines.quantity) as line_amount,
-        if(lines.is_gift_wrap, null, lines.shipping_amount) as shipping_amount,
-        -- what the detailed breakdown puts on the gift wrap goes on its line
-        if(lines.is_gift_wrap, lines.gift_wrap_tax_amount,
-           lines.tax_amount - coalesce(lines.gift_wrap_tax_amount, 0)) as tax_amount,
-        -abs(if(lines.is_gift_wrap, lines.gift_wrap_discount_amount,
-                lines.discount_amount - coalesce(lines.gift_wrap_discount_amount, 0))) as discount_amount,
+        -- once Amazon has priced the item (its proceeds), a category it does not list is zero;
+        -- what the detailed breakdown puts on the gift wrap goes on the wrap's line
+        if(lines.is_priced, if(lines.is_gift_wrap, 0, coalesce(lines.shipping_amount, 0)), null) as shipping_amount,
+        if(lines.is_priced,
+           if(lines.is_gift_wrap, coalesce(lines.gift_wrap_tax_amount, 0),
+              coalesce(lines.tax_amount, 0) - coalesce(lines.gift_wrap_tax_amount, 0)),
+           null) as tax_amount,
+        if(lines.is_priced,
+           -abs(if(lines.is_gift_wrap, coalesce(lines.gift_wrap_discount_amount, 0),
+                   coalesce(lines.discount_amount, 0) - coalesce(lines.gift_wrap_discount_amount, 0))),
+           null) as discount_amount,
         not lines.is_gift_wrap and coalesce(lines.has_cancel_request, false) as has_cancel_request,
         if(lines.is_gift_wrap, null, lines.cancel_request_reason) as cancel_request_reason,
         -- the gift message and wrap level exactly as Amazon sent them; Amazon's data for a product

@@ -6,7 +6,7 @@ current_versions as (
 ),
 
 buyers as (
-    select * from int_order_buyers
+    select * from int_order_buyers where is_current
 ),
 
 shipments as (

@@ -2,7 +2,7 @@
 with
 
 versions as (
-    select * from stg_amazon__order_versions
+    select * from stg_amazon__orders
 ),
 
 issues as (

@@ -3,30 +3,16 @@
 -- $last_ingest_id, and nothing when a rebuild starts again from 0)
 with
 
-channels as (
-    select * from channels
-),
-
 statuses as (
     select * from order_statuses
 ),
 
 versions as not materialized (
-    select * from stg_amazon__order_versions
-),
-
-issues as (
-    select * from int_order_version_issues
+    select * from stg_amazon__orders
 ),
 
 valid as (
-    select versions.ingest_id, versions.channel, versions.amazon_order_id, versions.amazon_updated_at
-    from versions
-    inner join channels using (channel)
-    anti join issues using (ingest_id)
-    where versions.created_at >= channels.start_at
-        -- Amazon fulfilling another sales channel's order: not a sale of this channel
-        and versions.sales_channel is distinct from 'NON_AMAZON'
+    select * from int_valid_order_versions
 ),
 
 newest as (
@@ -53,7 +39,7 @@ superseded as (
 final as (
     select
         order_id_for(versions.channel, versions.amazon_order_id) as order_id,
-        versions.* exclude (items),
+        versions.*,
         statuses.status,
         statuses.is_pending,
         statuses.is_canceled

@@ -31,8 +31,13 @@ components as (
     select
         current_versions.order_id,
         try_cast(current_versions.grand_total as decimal(18, 2)) as total_amount,
-        len(current_versions.order_breakdowns) > 0 as by_order,
-        current_versions.order_breakdowns as breakdowns,
+        current_versions.has_order_proceeds as by_order,
+        current_versions.order_item_amount,
+        current_versions.order_shipping_amount,
+        current_versions.order_gift_wrap_amount,
+        current_versions.order_tax_amount,
+        current_versions.order_discount_amount,
+        current_versions.order_other_amount,
         item_totals.*
     from current_versions
     inner join item_totals using (ingest_id)
@@ -43,17 +48,13 @@ amounts as (
         order_id,
         total_amount,
         has_cancel_request,
-        if(by_order, coalesce(proceeds_of(breakdowns, 'ITEM'), 0), coalesce(item_amount, priced_amount))
-            as items_amount,
-        coalesce(if(by_order, proceeds_of(breakdowns, 'SHIPPING'), shipping_amount), 0) as shipping_amount,
-        coalesce(if(by_order, proceeds_of(breakdowns, 'GIFT_WRAP'), gift_wrap_amount), 0) as gift_wrap_amount,
-        coalesce(if(by_order, proceeds_of(breakdowns, 'TAX'), tax_amount), 0) as tax_amount,
+        if(by_order, coalesce(order_item_amount, 0), coalesce(item_amount, priced_amount)) as items_amount,
+        coalesce(if(by_order, order_shipping_amount, shipping_amount), 0) as shipping_amount,
+        coalesce(if(by_order, order_gift_wrap_amount, gift_wrap_amount), 0) as gift_wrap_amount,
+        coalesce(if(by_order, order_tax_amount, tax_amount), 0) as tax_amount,
         -- promotions reduce what the seller receives, whichever sign they are sent with
-        -abs(coalesce(if(by_order, proceeds_of(breakdowns, 'DISCOUNT'), discount_amount), 0)) as discount_amount,
-        if(by_order,
-           coalesce(proceeds_of(breakdowns, 'COD_FEE'), 0) + coalesce(proceeds_of(breakdowns, 'DELIVERY_TIP'), 0)
-               + coalesce(proceeds_of(breakdowns, 'OTHER'), 0),
-           coalesce(other_amount, 0)) as other_amount
+        -abs(coalesce(if(by_order, order_discount_amount, discount_amount), 0)) as discount_amount,
+        if(by_order, order_other_amount, coalesce(other_amount, 0)) as other_amount
     from components
 ),
 

@@ -1,33 +1,52 @@
--- grain: one row per current order version: who bought it, as an account and a contact
+-- grain: one row per valid order version (the current ones marked): who bought it, as an account and a contact
 with
+
+versions as (
+    select * from stg_amazon__orders
+),
+
+valid as (
+    select * from int_valid_order_versions
+),
 
 current_versions as (
     select * from int_current_order_versions
 ),
 
+statuses as (
+    select * from order_statuses
+),
+
 identified as (
     select
-        order_id,
+        order_id_for(versions.channel, versions.amazon_order_id) as order_id,
+        versions.ingest_id,
+        versions.ingest_id in (select ingest_id from current_versions) as is_current,
         amazon_order_id,
         amazon_updated_at,
         is_business,
-        is_pending,
+        statuses.is_pending,
         buyer_name,
         buyer_email,
         buyer_company,
         address,
         purged_ids,
         -- Amazon's (anonymised) buyer email identifies a buyer; a name and postcode when it is withheld
+        -- (FBA orders carry no email)
         coalesce(
             'email:' || buyer_email,
             'name:' || lower(coalesce(buyer_name, address.name)) || '|' || coalesce(address.postalCode, '')
         ) as buyer_key
-    from current_versions
+    from versions
+    semi join valid using (ingest_id)
+    inner join statuses on statuses.amazon_status = versions.fulfillment_status
 ),
 
 final as (
     select
         order_id,
+        ingest_id,
+        is_current,
         amazon_order_id,
         amazon_updated_at,
         is_business and buyer_company is not null as is_business,

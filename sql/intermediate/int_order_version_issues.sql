@@ -18,8 +18,8 @@ versions as (
         versions.fulfillment_status,
         versions.grand_total,
         versions.grand_total_currency,
-        versions.order_breakdowns
-    from stg_amazon__order_versions as versions
+        versions.has_unreadable_order_amount
+    from stg_amazon__orders as versions
     inner join channels using (channel)
     -- orders created before the channel's start are not ours to import, valid or not
     where versions.created_at is null or versions.created_at >= channels.start_at
@@ -55,8 +55,7 @@ order_checks as (
             case when grand_total_currency is not null
                     and grand_total_currency not in (select currency_code from iso_currencies)
                 then 'grandTotal currency ''' || grand_total_currency || ''' is not an ISO 4217 code' end,
-            case when len(list_filter(order_breakdowns, lambda b: b.subtotal.amount is not null
-                                      and try_cast(b.subtotal.amount as decimal(18, 2)) is null)) > 0
+            case when has_unreadable_order_amount
                 then 'a proceeds breakdown amount is not a number' end
         ) as reason
     from versions
@@ -84,11 +83,9 @@ item_checks as (
             case when quantity_fulfilled is not null and not regexp_full_match(quantity_fulfilled, '[0-9]{1,9}')
                 then 'item ' || item_index || ': quantityFulfilled ''' || quantity_fulfilled
                     || ''' is not a whole number' end,
-            case when len(list_filter(gift_wrap_charges,
-                                      lambda c: try_cast(c.subtotal.amount as decimal(18, 2)) is null)) > 0
+            case when has_unreadable_gift_wrap_charge
                 then 'item ' || item_index || ': gift-wrap charge is not a number' end,
-            case when len(list_filter(breakdowns, lambda b: b.type <> 'GIFT_WRAP' and b.subtotal.amount is not null
-                                      and try_cast(b.subtotal.amount as decimal(18, 2)) is null)) > 0
+            case when has_unreadable_amount
                 then 'item ' || item_index || ': a proceeds breakdown amount is not a number' end
         ) as reason
     from items

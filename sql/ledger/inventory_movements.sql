@@ -24,7 +24,8 @@ places as (
     -- a return entered here comes back to the warehouse
     select
         order_id,
-        location_for(fulfilled_by) || '|' || coalesce(channel_of_location(fulfilled_by, channel), '') as place
+        location_for(fulfilled_by) as location,
+        channel_of_location(fulfilled_by, channel) as fba_channel
     from orders
     semi join ledger_orders using (order_id)
 ),
@@ -83,23 +84,22 @@ cancellations as (
 targets as (
     -- every order reserves its stock from the moment it is seen, pending included; units that left
     -- the warehouse (marked shipped here) stay gone whatever a later version of the order says
-    select order_id, product_code, 'order' as reason, places.place,
+    select order_id, product_code, 'order' as reason, places.location, places.fba_channel,
         -greatest(line_totals.quantity, cancellations.shipped_here + cancellations.quantity) as quantity
     from line_totals
     inner join cancellations using (order_id, product_code)
     inner join places using (order_id)
     union all
-    select order_id, product_code, 'cancel', places.place, quantity
+    select order_id, product_code, 'cancel', places.location, places.fba_channel, quantity
     from cancellations
     inner join places using (order_id)
     union all
-    select order_id, product_code, 'return', 'warehouse|', quantity
+    select order_id, product_code, 'return', 'warehouse', null, quantity
     from returns
 ),
 
 booked as (
-    select order_id, product_code, reason, location || '|' || coalesce(channel, '') as place,
-        sum(quantity_delta) as quantity
+    select order_id, product_code, reason, location, channel as fba_channel, sum(quantity_delta) as quantity
     from inventory_movements
     semi join ledger_orders using (order_id)
     where reason in ('order', 'cancel', 'return')
@@ -114,15 +114,20 @@ products as (
 final as (
     select
         products.product_id,
-        product_code,
-        order_id,
+        coalesce(targets.product_code, booked.product_code) as product_code,
+        coalesce(targets.order_id, booked.order_id) as order_id,
         (coalesce(targets.quantity, 0) - coalesce(booked.quantity, 0))::integer as quantity_delta,
-        reason,
-        split_part(place, '|', 1) as location,
-        nullif(split_part(place, '|', 2), '') as channel
+        coalesce(targets.reason, booked.reason) as reason,
+        coalesce(targets.location, booked.location) as location,
+        coalesce(targets.fba_channel, booked.fba_channel) as channel
     from targets
-    full outer join booked using (order_id, product_code, reason, place)
-    left join products using (product_code)
+    full outer join booked
+        on booked.order_id = targets.order_id
+        and booked.product_code = targets.product_code
+        and booked.reason = targets.reason
+        and booked.location = targets.location
+        and booked.fba_channel is not distinct from targets.fba_channel
+    left join products on products.product_code = coalesce(targets.product_code, booked.product_code)
     where coalesce(targets.quantity, 0) <> coalesce(booked.quantity, 0)
 )
 

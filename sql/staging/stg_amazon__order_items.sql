@@ -43,7 +43,11 @@ final as (
         coalesce(item.cancellation.cancellationRequest.requester = 'BUYER', false)
             and item.cancellation.cancellationExecution is null as has_cancel_request,
         item.cancellation.cancellationRequest.cancelReason as cancel_request_reason,
-        coalesce(item.proceeds.breakdowns, []) as breakdowns,
+        len(item.proceeds.breakdowns) > 0 as is_priced,
+        unreadable_amounts(list_filter(item.proceeds.breakdowns, lambda b: b.type <> 'GIFT_WRAP')) > 0
+            as has_unreadable_amount,
+        unreadable_amounts(list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP')) > 0
+            as has_unreadable_gift_wrap_charge,
         proceeds_of(item.proceeds.breakdowns, 'ITEM') as item_amount,
         proceeds_of(item.proceeds.breakdowns, 'SHIPPING') as shipping_amount,
         proceeds_of(item.proceeds.breakdowns, 'GIFT_WRAP') as gift_wrap_amount,
@@ -55,7 +59,6 @@ final as (
         detailed_proceeds_of(item.proceeds.breakdowns, 'TAX', 'GIFT_WRAP') as gift_wrap_tax_amount,
         detailed_proceeds_of(item.proceeds.breakdowns, 'DISCOUNT', 'GIFT_WRAP') as gift_wrap_discount_amount,
         item.fulfillment.packing.giftOption as gift_option,
-        list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP') as gift_wrap_charges,
         gift_lines[item_index] = 1 as has_gift_wrap,
         -- the item's line comes after every earlier item's line and gift-wrap line
         (item_index + coalesce(list_sum(gift_lines[1:item_index - 1]), 0))::integer as line_number

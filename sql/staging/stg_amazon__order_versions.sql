@@ -68,14 +68,23 @@ final as (
         o.recipient.deliveryAddress as address,
         o.proceeds.grandTotal.amount as grand_total,
         o.proceeds.grandTotal.currencyCode as grand_total_currency,
-        coalesce(o.proceeds.breakdowns, []) as order_breakdowns,
+        -- Amazon's order-level proceeds, when it sends them (they aggregate the items' and add a delivery tip)
+        len(o.proceeds.breakdowns) > 0 as has_order_proceeds,
+        proceeds_of(o.proceeds.breakdowns, 'ITEM') as order_item_amount,
+        proceeds_of(o.proceeds.breakdowns, 'SHIPPING') as order_shipping_amount,
+        proceeds_of(o.proceeds.breakdowns, 'GIFT_WRAP') as order_gift_wrap_amount,
+        proceeds_of(o.proceeds.breakdowns, 'TAX') as order_tax_amount,
+        proceeds_of(o.proceeds.breakdowns, 'DISCOUNT') as order_discount_amount,
+        coalesce(proceeds_of(o.proceeds.breakdowns, 'COD_FEE'), 0) + coalesce(proceeds_of(o.proceeds.breakdowns, 'DELIVERY_TIP'), 0)
+            + coalesce(proceeds_of(o.proceeds.breakdowns, 'OTHER'), 0) as order_other_amount,
+        unreadable_amounts(o.proceeds.breakdowns) > 0 as has_unreadable_order_amount,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
         o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,
         o._amazon_orders as purged_ids,
         -- from_json leaves orderItems null when it is not a list
         coalesce(len(o.orderItems), 0) as item_count,
-        -- unnested by stg_amazon__order_items, then dropped from this table (see pipelines/transform.py)
+        -- unnested by stg_amazon__order_items; every other model reads stg_amazon__orders, without them
         o.orderItems as items
     from versions
 )

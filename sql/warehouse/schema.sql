@@ -73,6 +73,11 @@ create table if not exists quarantine (
     quarantined_at timestamp not null
 );
 
+-- The digest of the schema.sql last applied: a warehouse opened again without a change skips it.
+create table if not exists applied_schema (
+    digest varchar not null
+);
+
 -- Set in the transaction that redacts PII; cleared in the rewritten file that replaces this one, so
 -- an interrupted rewrite is done again by the next purge.
 create table if not exists pending_rewrites (
@@ -140,6 +145,9 @@ create or replace macro shipment_id_for(order_id) as
 create or replace macro proceeds_of(breakdowns, kind) as
     list_sum(list_transform(list_filter(breakdowns, lambda b: b.type = kind),
                             lambda b: try_cast(b.subtotal.amount as decimal(18, 2))));
+create or replace macro unreadable_amounts(breakdowns) as
+    len(list_filter(breakdowns, lambda b: b.subtotal.amount is not null
+                                          and try_cast(b.subtotal.amount as decimal(18, 2)) is null));
 create or replace macro detailed_proceeds_of(breakdowns, kind, part) as
     list_sum(list_transform(
         flatten(list_transform(list_filter(breakdowns, lambda b: b.type = kind), lambda b: b.detailedBreakdowns)),
