@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test test-crash ui bench postgres
+.PHONY: demo test test-crash ui demo-ui bench postgres chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,14 +25,25 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
-test: $(STAMP) postgres
+# The UI's browser test drives Debian's headless Chromium through Playwright (which downloads no browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) postgres chromium
 	$(BIN)/python -m pytest -q
 
 test-crash: $(STAMP)
 	$(BIN)/python -m pytest -q -m crash
 
+# Dagster's UI on $$AMAZON_ORDERS_DB (default data/warehouse.duckdb); Ctrl-C stops it with all its processes.
 ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	AMAZON_ORDERS_DB=$${AMAZON_ORDERS_DB:-$(CURDIR)/data/warehouse.duckdb} $(BIN)/dagster dev -m pipelines.definitions
+	$(BIN)/amazon-orders ui
+
+# The UI on the demo's warehouse (made first if missing), with a live sandbox for its channel.
+demo-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	@test -f data/demo.duckdb || $(BIN)/amazon-orders --db data/demo.duckdb demo
+	$(BIN)/amazon-orders --db data/demo.duckdb ui
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

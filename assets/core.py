@@ -17,6 +17,7 @@ from dagster import (
 
 from pipelines import catalog
 from pipelines.assets.extract import raw_amazon_orders
+from pipelines.progress import progress
 from pipelines.resources import WarehouseResource
 from pipelines.sync_report import core_table_counts, orders_per_day, unreconciled_orders
 from pipelines.transform import transform
@@ -30,16 +31,17 @@ def _spec(name: str) -> AssetSpec:
                                   for c in described.columns])
     # skippable: a sync that brought nothing new materialises nothing
     return AssetSpec(name, deps=[raw_amazon_orders], description=described.description, kinds={"duckdb", "sql"},
-                     group_name="core", skippable=True, metadata={"dagster/column_schema": schema})
+                     group_name="amazon_orders", skippable=True, metadata={"dagster/column_schema": schema})
 
 
 @multi_asset(specs=[_spec(name) for name in CORE_TABLES])
 def core_tables(context, warehouse: WarehouseResource):
     """Recompute the orders that changed since the last transform and merge them into the tables."""
-    with warehouse.writer(on_wait=context.log.info) as con:
+    say = progress(context)
+    with warehouse.writer(on_wait=say) as con:
         result = transform(con)
         if not (result.orders_changed or result.versions_quarantined):
-            context.log.info("no new order versions: the core tables are unchanged")
+            say("no new order versions: the core tables are unchanged")
             return
         counts = core_table_counts(con, CORE_TABLES)
         per_day = orders_per_day(con)
@@ -86,7 +88,7 @@ def _check_result(con, table: str) -> AssetCheckResult:
 )
 def core_tables_match_schemas(context, warehouse: WarehouseResource):
     """Runs after each materialisation of the core tables (and not when a sync changed nothing)."""
-    with warehouse.writer(on_wait=context.log.info) as con:
+    with warehouse.writer(on_wait=progress(context)) as con:
         yield from [_check_result(con, table) for table in CORE_TABLES]
 
 

@@ -8,6 +8,7 @@ from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, Meta
 from pipelines import clock
 from pipelines.channels import get_channel
 from pipelines.extract import sync_channel
+from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 from pipelines.timeutil import iso, parse_instant
 
@@ -36,14 +37,14 @@ class ExtractConfig(Config):
 @asset(
     partitions_def=channels_partitions,
     kinds={"python", "duckdb"},
-    group_name="amazon",
+    group_name="amazon_orders",
     description="Every version of every order changed on Amazon since the channel's watermark, as sent.",
 )
 def raw_amazon_orders(
     context, config: ExtractConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
-    now = clock.from_environment()
-    with warehouse.writer(on_wait=context.log.info) as con:
+    now, say = clock.from_environment(), progress(context)
+    with warehouse.writer(on_wait=say) as con:
         channel = get_channel(con, context.partition_key)
         result = sync_channel(
             con,
@@ -52,7 +53,7 @@ def raw_amazon_orders(
             until=parse_instant(config.until, "--until") if config.until else None,
             account=amazon.credentials_account,
             now=now,
-            on_event=lambda event: context.log.info(f"{channel.name}: {event}"),
+            on_event=lambda event: say(f"{channel.name}: {event}"),
         )
     lag = (now() - result.watermark).total_seconds() / 60 if result.watermark else None
     return MaterializeResult(

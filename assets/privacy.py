@@ -3,6 +3,7 @@
 from dagster import Config, MaterializeResult, asset
 
 from pipelines.privacy import purge_pii
+from pipelines.progress import progress
 from pipelines.resources import WarehouseResource
 
 
@@ -12,12 +13,12 @@ class PurgeConfig(Config):
 
 @asset(
     kinds={"duckdb"},
-    group_name="privacy",
+    group_name="amazon_orders",
     description="Buyer names, emails, phones and street addresses removed from orders shipped or "
     "cancelled more than `days` ago, raw payloads included.",
 )
 def purged_buyer_pii(context, config: PurgeConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    result = purge_pii(warehouse.resolved_path, config.days, progress=context.log.info)
+    result = purge_pii(warehouse.resolved_path, config.days, progress=progress(context))
     return MaterializeResult(metadata={
         "days": config.days,
         "orders_in_scope": result.orders,

@@ -53,9 +53,13 @@ def add_channel(
     check_channel(name, marketplace_ids, start_at=start_at, now=added_at, endpoint=endpoint, token_url=token_url)
     if get_channel(con, name, missing_ok=True):
         raise ChannelError(f"channel {name!r} already exists; pick another name")
+    if con.execute("select count(*) from channels where channel = ?", [name]).fetchone()[0]:
+        raise ChannelError(f"a removed channel {name!r} still holds its orders; pick another name "
+                           f"(or remove them: amazon-orders channel remove {name!r} --delete-orders)")
     channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url)
     con.execute(
-        "insert into channels values (?, ?, ?, ?, ?, ?)",
+        "insert into channels (channel, marketplace_ids, start_at, endpoint, token_url, created_at) "
+        "values (?, ?, ?, ?, ?, ?)",
         [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, added_at],
     )
     return channel
@@ -97,8 +101,10 @@ def _check_url(option: str, url: str) -> None:
 
 
 def list_channels(con: duckdb.DuckDBPyConnection) -> list[Channel]:
+    """The channels in use (a channel removed with its orders kept is not one)."""
     rows = con.execute(
-        "select channel, marketplace_ids, start_at, endpoint, token_url from channels order by channel"
+        "select channel, marketplace_ids, start_at, endpoint, token_url from channels where removed_at is null "
+        "order by channel"
     ).fetchall()
     return [Channel(r[0], tuple(r[1]), r[2], r[3], r[4]) for r in rows]
 
@@ -110,3 +116,37 @@ def get_channel(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool =
     if missing_ok:
         return None
     raise ChannelError(f"no channel named {name!r}; `amazon-orders channel list` shows them")
+
+
+def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False,
+                   now: Clock = system_now) -> int:
+    """Stop syncing a channel. Its orders stay (and a rebuild keeps them) unless `delete_orders`: then
+    they go, with their raw versions, lines, stock movements, shipments and returns. Returns the orders
+    deleted. Inside the caller's transaction."""
+    channel = get_channel(con, name)
+    con.execute("delete from channel_sync_state where channel = ?", [channel.name])
+    if not delete_orders:
+        con.execute("update channels set removed_at = ? where channel = ?", [now().replace(microsecond=0), channel.name])
+        return 0
+    orders = "select order_id from orders where channel = $channel"
+    deleted = con.execute("select count(*) from orders where channel = $channel", {"channel": channel.name}).fetchone()[0]
+    for statement in (
+        f"delete from inventory_movements where order_id in ({orders})",
+        f"delete from sales_return_lines where return_id in (select return_id from sales_returns where order_id in ({orders}))",
+        f"delete from sales_returns where order_id in ({orders})",
+        f"delete from shipment_lines where order_id in ({orders})",
+        f"delete from shipments where order_id in ({orders})",
+        f"delete from order_lines where order_id in ({orders})",
+        f"delete from last_transform_orders where order_id in ({orders})",
+        "delete from orders where channel = $channel",
+        "delete from raw_amazon_orders where channel = $channel",
+        "delete from quarantine where channel = $channel",
+        "delete from other_channel_orders where channel = $channel",
+        "delete from sync_runs where channel = $channel",
+        "delete from channels where channel = $channel",
+        # buyers no order is left for
+        "delete from contacts where contact_id not in (select contact_id from orders where contact_id is not null)",
+        "delete from accounts where not is_placeholder and account_id not in (select account_id from orders)",
+    ):
+        con.execute(statement, {"channel": channel.name} if "$channel" in statement else None)
+    return deleted

@@ -23,11 +23,10 @@ def _say(message: str) -> None:
 
 # -- channels -----------------------------------------------------------------------------------
 def cmd_channel_add(args) -> None:
+    from pipelines import clock
     from pipelines.assets.extract import follow_channel_registry
     from pipelines.channels import add_channel, list_channels
     from pipelines.instance import get_instance
-
-    from pipelines import clock
 
     with open_for_writing(args.db) as con:
         channel = add_channel(con, args.name, args.marketplace, start=args.start, endpoint=args.endpoint,
@@ -48,6 +47,21 @@ def cmd_channel_list(args) -> None:
     for c in channels:
         where = c.endpoint or "Amazon (region endpoint)"
         _say(f"{c.name}\tmarketplaces={','.join(c.marketplace_ids)}\tstart={c.start_at:%Y-%m-%dT%H:%M:%SZ}\tendpoint={where}")
+
+
+def cmd_channel_remove(args) -> None:
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.channels import list_channels, remove_channel
+    from pipelines.instance import get_instance
+    from pipelines.warehouse import transaction
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        with transaction(con):
+            deleted = remove_channel(con, args.name, delete_orders=args.delete_orders)
+        registered = [c.name for c in list_channels(con)]
+    follow_channel_registry(get_instance(), registered)
+    kept = f"{deleted} orders deleted with it" if args.delete_orders else "its orders are kept"
+    _say(f"channel {args.name!r} removed: it is no longer synced, and {kept}")
 
 
 # -- sync ---------------------------------------------------------------------------------------
@@ -103,6 +117,15 @@ def cmd_purge_pii(args) -> None:
          f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)")
 
 
+def cmd_order_show(args) -> None:
+    from pipelines.operations import find_order
+    from pipelines.sync_report import order_report
+
+    with open_for_reading(args.db) as con:
+        order_id, _, _ = find_order(con, args.channel_order_id, args.channel)
+        _say(order_report(con, order_id))
+
+
 # -- reading ------------------------------------------------------------------------------------
 def cmd_status(args) -> None:
     from pipelines import clock
@@ -114,8 +137,6 @@ def cmd_status(args) -> None:
 
 def cmd_sql(args) -> None:
     import threading
-
-    import duckdb
 
     with open_for_reading(args.db) as con:
         try:
@@ -129,7 +150,9 @@ def cmd_sql(args) -> None:
         timer = threading.Timer(args.timeout, con.interrupt)
         timer.start()
         try:
-            con.sql(args.query).show(max_width=200, max_rows=args.max_rows)
+            result = con.execute(args.query)
+            columns = [column[0] for column in result.description]
+            rows = result.fetchall() if args.format != "table" else result.fetchmany(args.max_rows + 1)
         except duckdb.InterruptException:
             raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
                                "so a query may not run longer") from None
@@ -137,13 +160,55 @@ def cmd_sql(args) -> None:
             raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
         finally:
             timer.cancel()
+    _write_rows(columns, rows, args)
+
+
+def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
+    """A table for the eye (cells wrapped at word boundaries unless --wide), or CSV or JSON for a spreadsheet."""
+    if args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif args.format == "json":
+        import json
+
+        json.dump([dict(zip(columns, row)) for row in rows], sys.stdout, default=str, ensure_ascii=False, indent=1)
+        print()
+    else:
+        from tabulate import tabulate
+
+        shown = rows[:args.max_rows]
+        width = None if args.wide else 36
+
+        def cell(value):
+            if value is None:
+                return ""
+            text = str(value)
+            if width and len(text) > width:
+                text = textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
+            return text
+
+        print(tabulate([[cell(v) for v in row] for row in shown], headers=columns, tablefmt="simple",
+                       disable_numparse=True))
+        if len(rows) > len(shown):
+            print(f"(more than {args.max_rows} rows: --max-rows shows more, --format csv writes them all)")
 
 
 # -- sandbox and demo ---------------------------------------------------------------------------
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(port=args.port, seed=args.seed, speedup=args.speedup)
+    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour)
+
+
+def cmd_ui(args) -> None:
+    from pipelines.ui import run_ui
+
+    code = run_ui(args.db, host=args.host, port=args.port, orders_per_hour=args.orders_per_hour, say=_say)
+    if code not in (0, -2, 130):  # -2, 130: it ended on Ctrl-C
+        raise CommandError(f"dagster dev exited with status {code}")
 
 
 def cmd_demo(args) -> None:
@@ -188,9 +253,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--marketplace", action="append", required=True, metavar="ID",
                      help="an Amazon marketplace id; repeat for several")
     add.add_argument("--start", help="ISO 8601 time from which orders are imported (default: now)")
-    add.add_argument("--endpoint", help="an SP-API-compatible server instead of Amazon's region endpoint")
+    add.add_argument("--endpoint", help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
+                                        "or http on 127.0.0.1 for the sandbox)")
     add.add_argument("--token-url", help="the LWA token URL to use with --endpoint")
     _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
+    remove = _command(channel_sub, "remove", cmd_channel_remove,
+                      "Stop syncing a channel and drop its Dagster partition; its orders are kept unless "
+                      "--delete-orders.", 'amazon-orders channel remove "Amazon US" --keep-orders')
+    remove.add_argument("name", help="the channel's name")
+    keep = remove.add_mutually_exclusive_group()
+    keep.add_argument("--keep-orders", dest="delete_orders", action="store_false", default=False,
+                      help="keep the channel's orders, stock movements and raw versions (the default)")
+    keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
+                      help="delete the channel's orders with their lines, stock movements, shipments, returns and "
+                           "raw versions")
 
     sync = _command(sub, "sync", cmd_sync,
                     "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",
@@ -207,46 +283,70 @@ def build_parser() -> argparse.ArgumentParser:
                    "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
                    "count: what open orders reserve of it is not available to sell.",
                    "amazon-orders products import catalog.csv")
-    imp.add_argument("file")
+    imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
 
     ship = _command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no stock).",
                     "amazon-orders ship 112-1234567-1234567")
-    ship.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID")
-    ship.add_argument("--channel")
+    ship.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    ship.add_argument("--channel", help="the order's channel, when several have an order with that id")
     ship.add_argument("--force", action="store_true",
                       help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
 
     ret = _command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
                    "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
-    ret.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID")
-    ret.add_argument("--sku", required=True)
-    ret.add_argument("--quantity", type=int, required=True)
-    ret.add_argument("--reason")
+    ret.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    ret.add_argument("--sku", required=True, help="the SKU returned (a product line of the order)")
+    ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
+    ret.add_argument("--reason", help="why the buyer returned them")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
-    ret.add_argument("--channel")
+    ret.add_argument("--channel", help="the order's channel, when several have an order with that id")
+
+    order = sub.add_parser("order", help="look an order up", description="Look an order up.")
+    order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
+    show = _command(order_sub, "show", cmd_order_show,
+                    "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
+                    "amazon-orders order show 112-1234567-1234567")
+    show.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    show.add_argument("--channel", help="the order's channel, when several have an order with that id")
 
     purge = _command(sub, "purge-pii", cmd_purge_pii,
                      "Remove buyer names, emails, phones and street addresses from orders shipped or "
                      "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
                      "amazon-orders purge-pii --days 30")
-    purge.add_argument("--days", type=int, default=30)
+    purge.add_argument("--days", type=int, default=30,
+                       help="keep buyer details this many days after an order ships or is cancelled (default 30)")
 
     _command(sub, "status", cmd_status,
              "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine.",
              "amazon-orders status")
     sql = _command(sub, "sql", cmd_sql, "Run one read-only query on the warehouse and print a table.",
                    'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
-    sql.add_argument("query")
-    sql.add_argument("--max-rows", type=int, default=50)
+    sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
+    sql.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                     help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
     sql.add_argument("--timeout", type=float, default=300,
                      help="stop the query after this many seconds (default 300): a sync waits for it meanwhile")
 
     sandbox = _command(sub, "sandbox", cmd_sandbox,
                        "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
                        "amazon-orders sandbox --port 8000 --seed 7")
-    sandbox.add_argument("--port", type=int, default=8000)
-    sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated activity")
     sandbox.add_argument("--speedup", type=float, default=1.0, help="multiply the usage-plan rates")
+    sandbox.add_argument("--live", action="store_true",
+                         help="a marketplace whose clock follows the real one, with orders arriving as it goes")
+    sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
+
+    ui = _command(sub, "ui", cmd_ui,
+                  "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "
+                  "one, its clock following the real one. Ctrl-C stops it all.",
+                  "amazon-orders --db data/demo.duckdb ui")
+    ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    ui.add_argument("--orders-per-hour", type=float, default=30,
+                    help="how often orders arrive on a channel's live sandbox (default 30)")
 
     _command(sub, "demo", cmd_demo, "Walk a simulated marketplace through several syncs and show each change.",
              "amazon-orders demo")
@@ -257,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except BrokenPipeError:  # the reader (`| head`, say) has gone: nothing more to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

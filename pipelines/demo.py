@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from pipelines.channels import add_channel
@@ -13,6 +13,7 @@ from pipelines.runs import run_sync
 from pipelines.operations import OperationError, create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.sync_report import table
+from pipelines.ui import SANDBOX_CREDENTIALS
 from pipelines.warehouse import open_for_reading, open_for_writing, warehouse_path
 
 CATALOG = """product_code,product_name,list_price,on_hand
@@ -51,7 +52,7 @@ def _show(db: str, title: str, sql: str, params=None) -> None:
 def _step(db: str, marketplace: Marketplace, title: str) -> None:
     marketplace.advance(minutes=3)  # Amazon serves changes once they are two minutes old
     print(f"\n=== {title} ===")
-    for report in run_sync(db, log_level="WARNING"):
+    for report in run_sync(db, log_level="WARNING", launched_by="demo"):
         print(f"sync: {report['line']}")
     _show(db, "orders", ORDERS)
 
@@ -60,13 +61,14 @@ def run_demo(db: str | None = None) -> None:
     db = str(warehouse_path(db or "data/demo.duckdb"))
     for leftover in (Path(db), Path(db + ".wal")):
         leftover.unlink(missing_ok=True)  # every demo starts from an empty warehouse
-    # the sandbox accepts any credentials; a real seller sets their own
-    for name, value in (("LWA_APP_ID", "demo-app"), ("LWA_CLIENT_SECRET", "demo-secret"),
-                        ("SP_API_REFRESH_TOKEN", "demo-refresh-token")):
+    for name, value in SANDBOX_CREDENTIALS.items():  # a real seller sets their own
         os.environ.setdefault(name, value)
     os.environ.pop("SP_API_DEFAULT_MARKETPLACE", None)
 
-    marketplace = Marketplace(seed=2026, start=datetime.now(timezone.utc).replace(microsecond=0))
+    # An hour back: the demo moves its clock a few minutes a step and still ends in the past, so the
+    # live sandbox `make demo-ui` starts for the channel has the time since then to bring in.
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    marketplace = Marketplace(seed=2026, start=start)
     with SandboxServer(marketplace, speedup=100) as sandbox:
         # the product lives in the marketplace's time, which the demo moves minutes at a time
         os.environ[CLOCK_URL_VARIABLE] = sandbox.url + "/_sandbox/clock"
@@ -131,3 +133,4 @@ def run_demo(db: str | None = None) -> None:
             except OperationError as refusal:
                 print(f"\namazon-orders ship {asked}: {refusal}")
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
+    print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")

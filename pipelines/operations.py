@@ -7,6 +7,7 @@ leaves the warehouse as it was.
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -36,17 +37,26 @@ def read_catalog(path: str | Path) -> list[CatalogRow]:
     """Parse and check a catalog CSV; the first problem found refuses the whole file."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
         raise OperationError(f"{path}: cannot read the file ({error.strerror})") from None
+    except UnicodeDecodeError:
+        raise OperationError(f"{path} is not UTF-8 text; save the catalog as UTF-8 CSV") from None
     rows, seen = [], set()
-    with handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CATALOG_COLUMNS if c not in (reader.fieldnames or [])]
+    # strict: a quote left open is an error, not a field running to the end of the file
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, [])
+        missing = [c for c in CATALOG_COLUMNS if c not in header]
         if missing:
             raise OperationError(f"{path} line 1: missing column(s) {', '.join(missing)}; expected {','.join(CATALOG_COLUMNS)}")
-        for record in reader:
+        for fields in reader:
             line = reader.line_num
+            if not fields:
+                continue  # a blank line
+            if len(fields) != len(header):
+                raise OperationError(f"{path} line {line}: {len(fields)} fields, but the header has {len(header)}")
+            record = dict(zip(header, fields))
             code = (record["product_code"] or "").strip()
             name = (record["product_name"] or "").strip()
             if not code:
@@ -67,6 +77,8 @@ def read_catalog(path: str | Path) -> list[CatalogRow]:
                 raise OperationError(f"{path} line {line}: on_hand {stock!r} is not a whole number")
             seen.add(code)
             rows.append(CatalogRow(code, name, list_price, int(stock) if stock else None))
+    except csv.Error as error:
+        raise OperationError(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None
     if not rows:
         raise OperationError(f"{path}: no products in the file")
     return rows
@@ -116,19 +128,21 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
     return {"products": len(rows), "placeholders_replaced": replaced, "stock_adjustments": adjusted}
 
 
-def _find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, str, bool]:
+def find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, str, bool]:
     """(order_id, status, is_shipped) of the order, or a refusal naming what was not found."""
-    query = "select order_id, status, is_shipped from orders where channel_order_id = ?"
-    params = [channel_order_id]
-    if channel:
-        query += " and channel = ?"
-        params.append(channel)
-    found = con.execute(query, params).fetchall()
+    found = con.execute("select order_id, status, is_shipped, channel from orders where channel_order_id = ?",
+                        [channel_order_id]).fetchall()
     if not found:
         raise OperationError(f"no order with Channel Order ID {channel_order_id!r}")
+    if channel:
+        elsewhere = sorted(row[3] for row in found if row[3] != channel)
+        found = [row for row in found if row[3] == channel]
+        if not found:
+            raise OperationError(f"order {channel_order_id} is not on channel {channel!r} "
+                                 f"(it is on {', '.join(map(repr, elsewhere))})")
     if len(found) > 1:
         raise OperationError(f"order {channel_order_id!r} exists on several channels; name one with --channel")
-    return found[0]
+    return found[0][:3]
 
 
 def _book_for_order(con, order_id: str) -> int:
@@ -161,7 +175,7 @@ def _is_canceled(con, status: str) -> bool:
 
 def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None, *,
                  force: bool = False) -> str:
-    order_id, status, is_shipped = _find_order(con, channel_order_id, channel)
+    order_id, status, is_shipped = find_order(con, channel_order_id, channel)
     if _is_canceled(con, status):
         raise OperationError(f"order {channel_order_id} is {status} on Amazon; it cannot be shipped")
     if is_shipped:
@@ -206,7 +220,7 @@ def create_return(
     """A sales return created from the sales order; restocked units go back on hand."""
     if quantity < 1:
         raise OperationError(f"--quantity must be at least 1 (got {quantity})")
-    order_id, status, _ = _find_order(con, channel_order_id, channel)
+    order_id, status, _ = find_order(con, channel_order_id, channel)
     shipped, returned = _returnable(con, order_id, sku, channel_order_id)
     # only what left the warehouse can come back: units shipped on Amazon or marked shipped here
     if quantity > shipped - returned:

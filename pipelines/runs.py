@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from pipelines.warehouse import open_for_writing, warehouse_path
 
+LAUNCHED_BY_TAG = "amazon-orders/launched-by"  # the runs list tells the CLI's and the demo's runs apart
+
 
 class SyncFailed(RuntimeError):
     """One or more channels failed; the message is their error lines, joined."""
@@ -47,7 +49,7 @@ def summarise_run(result, channel: str) -> dict:
 
 def run_sync(db, channel: str | None = None, until: str | None = None, *, log_level: str = "INFO",
              on_report: Callable[[dict], None] = lambda report: None,
-             on_wait: Callable[[str], None] | None = None) -> list[dict]:
+             on_wait: Callable[[str], None] | None = None, launched_by: str = "cli") -> list[dict]:
     """Run the Dagster sync job once per channel (every channel by default); raise SyncFailed if any failed."""
     from pipelines import clock
     from pipelines.assets.extract import follow_channel_registry
@@ -79,7 +81,7 @@ def run_sync(db, channel: str | None = None, until: str | None = None, *, log_le
             "loggers": {"cli_progress": {"config": {"log_level": log_level}}},
         }
         result = job.execute_in_process(instance=instance, partition_key=name, run_config=run_config,
-                                        raise_on_error=False)
+                                        tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False)
         report = summarise_run(result, name)
         reports.append(report)
         if result.success:

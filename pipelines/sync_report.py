@@ -107,3 +107,46 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
     return "\n".join(sections)
+
+
+ORDER_SECTIONS = [
+    ("Lines", """
+        select line_number as line, line_type as type, product_code as sku, description, quantity,
+               shipped_quantity as shipped, canceled_quantity as canceled, unit_price, line_amount, shipping_amount,
+               tax_amount, discount_amount, if(has_cancel_request, 'asked: ' || coalesce(cancel_request_reason, ''), '')
+                   as cancel_request, notes
+        from order_lines where order_id = $order order by line_number"""),
+    ("Stock movements", """
+        select movement_id, created_at, product_code as sku, location, reason, quantity_delta
+        from inventory_movements where order_id = $order order by movement_id"""),
+    ("Shipments (marked shipped here)", """
+        select s.shipment_id, s.shipped_at, l.product_code as sku, l.shipped_quantity, l.canceled_quantity_at_ship
+        from shipments s join shipment_lines l using (shipment_id) where s.order_id = $order order by all"""),
+    ("Returns", """
+        select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
+        from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
+]
+
+
+def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
+    """Everything about one order on one screen: the order, its buyer, lines, stock, shipments, returns."""
+    order = con.execute("""
+        select o.*, a.account_name, c.full_name, c.email, c.phone,
+               concat_ws(', ', c.address_line1, c.address_line2, c.address_line3, c.postal_code || ' ' || c.city,
+                         c.state, c.country_code) as address
+        from orders o
+        left join accounts a using (account_id)
+        left join contacts c using (contact_id)
+        where o.order_id = ?""", [order_id])
+    names = [column[0] for column in order.description]
+    values = dict(zip(names, order.fetchone()))
+    shown = ["channel", "channel_order_id", "order_id", "status", "payment_status", "fulfilled_by", "purchased_at",
+             "amazon_updated_at", "currency", "items_amount", "shipping_amount", "gift_wrap_amount", "tax_amount",
+             "discount_amount", "other_amount", "total_amount", "unreconciled_amount", "has_cancel_request",
+             "replaced_channel_order_id", "is_shipped", "account_id", "account_name", "contact_id", "full_name",
+             "email", "phone", "address"]
+    width = max(map(len, shown))
+    lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
+    for title, query in ORDER_SECTIONS:
+        lines += ["", title, table(con, query, {"order": order_id})]
+    return "\n".join(lines)

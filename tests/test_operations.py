@@ -162,14 +162,27 @@ def test_the_channel_partitions_follow_the_channels_table(shop):
     assert (add.partition_keys, delete.partition_keys) == (["Amazon CA"], ["Amazon US"])
 
 
-def test_cli_runs_are_recorded_in_the_dagster_instance(shop):
+def test_cli_runs_are_recorded_in_the_dagster_instance_tagged_as_the_clis(shop):
     from pipelines.instance import get_instance
+    from pipelines.runs import LAUNCHED_BY_TAG
 
     shop.add_channel()
     shop.sync()
     runs = get_instance().get_runs()
     assert [r.job_name for r in runs] == ["sync_job"]
     assert runs[0].tags.get("dagster/partition") == "Amazon US"
+    assert runs[0].tags.get(LAUNCHED_BY_TAG) == "cli"
+
+
+def test_a_sync_tells_the_clerk_what_it_did_without_dagsters_engine_chatter(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "1.00"))
+    shop.sync()
+    shop.marketplace.advance(minutes=3)
+    code, out, err = shop.run("sync")  # nothing new: Dagster skips the transform steps
+    assert code == 0
+    assert "Skipping" not in out + err and "STEP_" not in out + err and "dagster - " not in out + err
+    assert "Amazon US" in out
 
 
 def test_a_sync_materialisation_carries_what_an_operator_reads(shop):

@@ -554,3 +554,21 @@ def test_real_sp_api_client(server, market):
     assert len(second.payload["orders"]) == 5 and second.next_token is None
     order_id = second.payload["orders"][0]["orderId"]
     assert client.get_order(order_id, includedData=["FULFILLMENT"]).payload["order"]["orderId"] == order_id
+
+
+def test_a_live_sandbox_catches_up_with_its_clock_at_once_then_keeps_up(market):
+    now = [START + timedelta(hours=2)]
+    with SandboxServer(market) as server:
+        server.follow_real_time(orders_per_hour=30, skus=["A", "B"], marketplaces=(US,), every=0.01,
+                                clock=lambda: now[0])
+        # the two hours are simulated before it returns, so a sync started next finds them
+        assert market.now == START + timedelta(hours=2)
+        caught_up = market.search(time_field="createdTime", after=START, before=market.now)
+        assert len(caught_up) > 20 and {order["salesChannel"]["marketplaceId"] for order, _ in caught_up} == {US}
+        now[0] += timedelta(hours=1)
+        deadline = time.monotonic() + 10  # its thread's next step, an event we can only wait for
+        while market.now < now[0] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert market.now == now[0]
+        assert len(market.search(time_field="createdTime", after=START, before=market.now)) > len(caught_up)
+    assert server._live is None  # stop() ended the clock's thread

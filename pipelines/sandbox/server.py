@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
 
-__all__ = ["SandboxServer", "serve", "project"]
+__all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
 TOKEN_PATH = "/auth/o2/token"
@@ -218,6 +218,8 @@ class SandboxServer:
         self._page_tokens: dict[str, tuple[str, int]] = {}  # token -> (snapshot id, offset)
         self._httpd = _HTTPServer(("127.0.0.1", port), self)
         self._thread: threading.Thread | None = None
+        self._live: threading.Thread | None = None
+        self._live_stop = threading.Event()
 
     @property
     def url(self) -> str:
@@ -235,7 +237,36 @@ class SandboxServer:
         self._thread.start()
         return self
 
+    def follow_real_time(self, *, orders_per_hour: float, skus: list[str], marketplaces: tuple[str, ...] = (),
+                         every: float = 1.0, clock=lambda: datetime.now(timezone.utc)) -> "SandboxServer":
+        """Keep the marketplace's clock on ``clock`` (the real one): it catches up at once (placing the orders
+        the gap would have seen), then moves every ``every`` seconds, with orders arriving at
+        ``orders_per_hour`` and their confirmations, shipments and cancellations as they fall due."""
+        options = {"orders_per_hour": orders_per_hour, "skus": list(skus)}
+        if marketplaces:
+            options["marketplaces"] = tuple(marketplaces)
+
+        def catch_up() -> None:
+            behind = (clock() - self.marketplace.now).total_seconds()
+            if behind > 0:
+                self.marketplace.simulate(hours=behind / 3600, **options)
+
+        catch_up()
+
+        def keep_up() -> None:
+            while not self._live_stop.wait(every):
+                catch_up()
+
+        self._live_stop.clear()
+        self._live = threading.Thread(target=keep_up, name="sp-api-sandbox-clock", daemon=True)
+        self._live.start()
+        return self
+
     def stop(self) -> None:
+        if self._live is not None:
+            self._live_stop.set()
+            self._live.join()
+            self._live = None
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -642,12 +673,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, history_hours: float = 0, skus=()) -> None:
-    """Run a sandbox until Ctrl-C, its clock starting ``history_hours`` before now (filled with activity)."""
-    now = datetime.now(timezone.utc).replace(microsecond=0)
-    market = Marketplace(seed=seed, start=now - timedelta(hours=history_hours))
-    if history_hours:
-        market.simulate(hours=history_hours, orders_per_hour=20, skus=list(skus) or [f"SKU-{n:04d}" for n in range(1, 21)])
+DEFAULT_SKUS = tuple(f"SKU-{n:04d}" for n in range(1, 21))
+
+
+def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, *, live: bool = False,
+          orders_per_hour: float = 30, skus=DEFAULT_SKUS) -> None:
+    """Run a sandbox until Ctrl-C. Its clock stands still (driven through /_sandbox/ endpoints) unless
+    ``live``: then it follows the real one, with orders arriving as it goes."""
+    market = Marketplace(seed=seed, start=datetime.now(timezone.utc).replace(microsecond=0))
     server = SandboxServer(market, port=port, speedup=speedup)
-    print(f"SP-API sandbox at {server.url} (token URL {server.token_url})", flush=True)
-    server.serve_forever()
+    if live:
+        server.follow_real_time(orders_per_hour=orders_per_hour, skus=list(skus))
+    print(f"SP-API sandbox at {server.url} (token URL {server.token_url})"
+          f"{f'; its clock follows the real one, about {orders_per_hour:g} orders an hour' if live else ''}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.stop()

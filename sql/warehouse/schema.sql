@@ -15,8 +15,12 @@ create table if not exists channels (
     start_at timestamp not null,
     endpoint varchar,
     token_url varchar,
-    created_at timestamp not null
+    created_at timestamp not null,
+    removed_at timestamp
 );
+
+-- warehouses created before a channel could be removed
+alter table channels add column if not exists removed_at timestamp;
 
 -- One row per channel: the committed watermark and, while a window is being paged, where it stands.
 create table if not exists channel_sync_state (
