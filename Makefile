@@ -30,8 +30,9 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# One worker per core (pytest-xdist), each taking whole files so a module's fixtures stay in one process.
 test: $(STAMP) postgres chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 test-crash: $(STAMP)
 	$(BIN)/python -m pytest -q -m crash

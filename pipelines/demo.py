@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipelines.channels import add_channel
 from pipelines.clock import CLOCK_URL_VARIABLE
+from pipelines.instance import dagster_home
 from pipelines.runs import run_sync
 from pipelines.operations import OperationError, create_return, import_products, mark_shipped
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
@@ -58,6 +59,7 @@ def _step(db: str, marketplace: Marketplace, title: str) -> None:
 
 
 def run_demo(db: str | None = None) -> None:
+    dagster_home()  # a DAGSTER_HOME that cannot be used stops the demo before its first step, not in it
     db = str(warehouse_path(db or "data/demo.duckdb"))
     for leftover in (Path(db), Path(db + ".wal")):
         leftover.unlink(missing_ok=True)  # every demo starts from an empty warehouse
