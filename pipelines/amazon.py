@@ -1,4 +1,4 @@
-"""The SP-API Orders v2026-01-01 client for a channel, built on python-amazon-sp-api, and what its
+"""The SP-API clients for a channel (Orders v2026-01-01, FBA Inventory v1), built on python-amazon-sp-api, and what its
 failures mean.
 
 Three quirks of the client are handled here rather than worked around at call sites:
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-from sp_api.api import OrdersV20260101
+from sp_api.api import Inventories, OrdersV20260101
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -73,6 +73,14 @@ def _token_client_class(token_url: str) -> type[AccessTokenClient]:
 
 
 def orders_client(channel: Channel, account: str = "default") -> OrdersV20260101:
+    return _client(OrdersV20260101, channel, account)
+
+
+def inventory_client(channel: Channel, account: str = "default") -> Inventories:
+    return _client(Inventories, channel, account)
+
+
+def _client(api: type, channel: Channel, account: str):
     marketplace = _region_endpoint(channel.marketplace_ids[0]) if not channel.endpoint else None
     target = Endpoint(
         endpoint=(channel.endpoint or marketplace.endpoint).rstrip("/"),
@@ -82,12 +90,12 @@ def orders_client(channel: Channel, account: str = "default") -> OrdersV20260101
     kwargs = {"account": account, "timeout": HTTP_TIMEOUT_SECONDS}
     if channel.token_url:
         kwargs["auth_token_client_class"] = _token_client_class(channel.token_url)
-    client = OrdersV20260101(marketplace=target, **kwargs)
+    client = api(marketplace=target, **kwargs)
     client.endpoint, client.marketplace_id, client.region = target.endpoint, target.marketplace_id, target.region
     return client
 
 
-def forget_access_token(client: OrdersV20260101) -> None:
+def forget_access_token(client) -> None:
     """Drop the cached access token so the next call fetches a fresh one (after a 403)."""
     from sp_api.auth.access_token_client import cache
 
@@ -100,6 +108,21 @@ def search_orders_page(client: OrdersV20260101, params: dict) -> Page:
     if not isinstance(payload, dict) or not isinstance(payload.get("orders"), list):
         raise MalformedResponse("the response had no 'orders' list (empty, truncated or not JSON)")
     return Page(payload["orders"], response.next_token, response.rate_limit)
+
+
+def inventory_summaries_page(client: Inventories, marketplace_id: str,
+                             next_token: str | None) -> tuple[list, str | None]:
+    """A page of getInventorySummaries for one marketplace, with details; a later page repeats the
+    first page's parameters beside its nextToken."""
+    params = {"granularityType": "Marketplace", "granularityId": marketplace_id,
+              "marketplaceIds": [marketplace_id], "details": "true"}
+    if next_token:
+        params["nextToken"] = next_token
+    response = client.get_inventory_summary_marketplace(**params)
+    payload = response.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("inventorySummaries"), list):
+        raise MalformedResponse("the response had no 'inventorySummaries' list (empty, truncated or not JSON)")
+    return payload["inventorySummaries"], response.next_token
 
 
 # -- what a failure means --------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dagster import (
 
 from pipelines.assets.core import core_tables, core_tables_match_schemas, totals_reconcile
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
+from pipelines.assets.fba import fba_inventory
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
@@ -28,8 +29,9 @@ from pipelines.resources import AmazonSellerResource, WarehouseResource
 
 sync_job = define_asset_job(
     "sync_job",
-    selection=AssetSelection.assets(raw_amazon_orders, core_tables),
-    description="Extract one channel's changed orders, then bring the core tables up to date.",
+    selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory),
+    description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
+    "FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
     tags={WAREHOUSE_TAG: "default"},
 )
@@ -85,7 +87,7 @@ purge_pii_job_schedule = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, purged_buyer_pii],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, purged_buyer_pii],
     asset_checks=[core_tables_match_schemas, totals_reconcile],
     jobs=[sync_job, purge_pii_job],
     schedules=[sync_job_schedule, purge_pii_job_schedule],

@@ -119,6 +119,7 @@ def run_demo(db: str | None = None) -> None:
         promoted = marketplace.place_order(
             [Item("MUG-01", 2, "12.50", shipping_charge="4.99", discount="2.50", promotion_id="MUGS-10")],
             buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com"))
+        marketplace.receive_fba("MUG-01", 12)  # the seller's case arrives at Amazon's fulfilment centre
         by_amazon = marketplace.place_order([Item("MUG-01", 3, "12.50")], fulfilled_by="AMAZON",
                                             buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"))
         asked = marketplace.place_order([Item("TEA-02", 1, "8.00")],
@@ -128,7 +129,8 @@ def run_demo(db: str | None = None) -> None:
         marketplace.request_cancel(asked, reason="Ordered twice")
         _step(db, marketplace, "5. money, Amazon's own stock, and a buyer who asks to cancel")
         _show(db, "shipping, tax and a promotion add up to Amazon's grand total", MONEY, [promoted])
-        _show(db, f"the FBA order {by_amazon} takes Amazon's stock, not the warehouse's", LOCATIONS)
+        _show(db, f"the FBA order {by_amazon} takes Amazon's stock, not the warehouse's; amazon_fba is "
+                  f"Amazon's own count (a case of 12 received, 3 held for the order)", LOCATIONS)
         with open_for_writing(db) as con:
             try:
                 mark_shipped(con, asked)

@@ -103,6 +103,18 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     """)
     if unreconciled != "(none)":
         sections += ["", "Orders whose amounts do not add up to Amazon's grand total", unreconciled]
+    fba = table(con, """
+        with latest as (
+            select * from fba_inventory
+            qualify snapshot_id = max(snapshot_id) over (partition by channel)
+        )
+        select channel, seller_sku as sku, sum(fulfillable_quantity) as fulfillable,
+               sum(reserved_quantity) as reserved, sum(inbound_quantity) as inbound,
+               sum(unfulfillable_quantity) as unfulfillable, strftime(max(fetched_at), '%Y-%m-%dT%H:%M:%SZ') as as_of
+        from latest group by all order by all limit 50
+    """)
+    if fba != "(none)":
+        sections += ["", "FBA stock at Amazon (its latest count; amazon_fba on hand follows it)", fba]
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]

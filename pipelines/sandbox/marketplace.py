@@ -256,6 +256,9 @@ class Marketplace:
         # calls so a later simulate() confirms and ships what an earlier one placed.
         self._schedule: list[tuple[datetime, int, str, str, str | None]] = []
         self._schedule_seq = itertools.count()
+        # FBA stock: units in Amazon's fulfilment centres per (marketplace, SKU), and when each last changed
+        self._fba_units: dict[tuple[str, str], int] = {}
+        self._fba_changed: dict[tuple[str, str], str] = {}
 
     # -- clock -------------------------------------------------------------------------
 
@@ -349,6 +352,8 @@ class Marketplace:
                 delivery_tip=delivery_tip,
                 cod_fee=cod_fee,
             )
+            if fulfilled_by == "AMAZON":
+                self._stock_for(self._orders[order_id])
             if status in ("UNSHIPPED", "SHIPPED"):
                 self.confirm(order_id)
             if status == "SHIPPED":
@@ -393,6 +398,9 @@ class Marketplace:
             order.status = "SHIPPED" if not any(l.open_quantity for l in order.lines) else "PARTIALLY_SHIPPED"
             if order.fulfilled_by == "MERCHANT":  # the model has packages for seller-fulfilled orders only
                 order.packages.append(self._package(order, shipped))
+            else:  # the units leave Amazon's fulfilment centre
+                for line, units in shipped:
+                    self._move_fba(order.marketplace_id, line.item.sku, -units)
             self._touch(order)
 
     def cancel(self, order_id: str, reason: str = "Buyer requested cancellation") -> None:
@@ -447,6 +455,63 @@ class Marketplace:
                 raise ValueError(f"order {order_id} is {order.fulfilled_by}/{order.status}: not one Amazon fails to fulfil")
             order.status = "UNFULFILLABLE"
             self._touch(order)
+
+    def receive_fba(self, sku: str, quantity: int, marketplace_id: str = "ATVPDKIKX0DER") -> None:
+        """An inbound shipment of ``quantity`` units of ``sku`` is received at Amazon's fulfilment centres."""
+        if not isinstance(quantity, int) or quantity < 1:
+            raise ValueError("quantity must be a positive integer")
+        with self._lock:
+            self._move_fba(marketplace_id, sku, quantity)
+
+    def fba_inventory(self, marketplace_id: str) -> list[dict]:
+        """Amazon's InventorySummary (with details) of every SKU this marketplace's FBA stock has held."""
+        with self._lock:
+            reserved: dict[str, int] = {}
+            for order in self._orders.values():
+                if order.fulfilled_by == "AMAZON" and order.marketplace_id == marketplace_id:
+                    for line in order.lines:
+                        reserved[line.item.sku] = reserved.get(line.item.sku, 0) + line.open_quantity
+            summaries = []
+            for (market, sku), units in sorted(self._fba_units.items()):
+                if market != marketplace_id:
+                    continue
+                held = min(reserved.get(sku, 0), units)
+                summaries.append({
+                    "asin": _asin_for(sku), "fnSku": "X00" + _asin_for(sku)[3:], "sellerSku": sku,
+                    "condition": "NewItem", "productName": _title_for(sku),
+                    "lastUpdatedTime": self._fba_changed[(market, sku)], "totalQuantity": units,
+                    "inventoryDetails": {
+                        "fulfillableQuantity": units - held,
+                        "inboundWorkingQuantity": 0, "inboundShippedQuantity": 0, "inboundReceivingQuantity": 0,
+                        "reservedQuantity": {"totalReservedQuantity": held, "pendingCustomerOrderQuantity": held,
+                                             "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
+                        "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
+                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0, "customerDamagedQuantity": 0,
+                                                  "warehouseDamagedQuantity": 0, "distributorDamagedQuantity": 0,
+                                                  "carrierDamagedQuantity": 0, "defectiveQuantity": 0,
+                                                  "expiredQuantity": 0},
+                    },
+                })
+            return summaries
+
+    def _stock_for(self, order: _Order) -> None:
+        # Amazon sells an FBA offer only from stock: where the centre has too little for a new order,
+        # the seller's case of 24 (or more) arrived before it.
+        held = {(line.item.sku): 0 for line in order.lines}
+        for other in self._orders.values():
+            if other.fulfilled_by == "AMAZON" and other.marketplace_id == order.marketplace_id:
+                for line in other.lines:
+                    if line.item.sku in held:
+                        held[line.item.sku] += line.open_quantity
+        for sku, wanted in held.items():
+            short = wanted - self._fba_units.get((order.marketplace_id, sku), 0)
+            if short > 0:
+                self._move_fba(order.marketplace_id, sku, max(24, short))
+
+    def _move_fba(self, marketplace_id: str, sku: str, units: int) -> None:
+        key = (marketplace_id, sku)
+        self._fba_units[key] = self._fba_units.get(key, 0) + units
+        self._fba_changed[key] = format_time(self._now)
 
     def put_raw(self, order: dict, *, replace: bool = True) -> None:
         """Store any dict as an order, verbatim (for fault tests); it replaces an order with the same id.

@@ -32,6 +32,7 @@ from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, pa
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
+INVENTORY_PATH = "/fba/inventory/v1/summaries"
 TOKEN_PATH = "/auth/o2/token"
 ACCESS_TOKEN_PREFIX = "Atza|sandbox."
 
@@ -87,6 +88,16 @@ _ERRORS = {
     "expired_token": (403, "Unauthorized", "Access to requested resource is denied."),
     "unauthorized": (403, "Unauthorized", "Access to requested resource is denied."),
 }
+# FBA Inventory v1, getInventorySummaries (fbaInventory.json): "marketplaceIds ... maxItems: 1",
+# "sellerSkus ... maxItems: 50", "granularityType ... enum: Marketplace", "When granularityType is
+# Marketplace, specify the marketplaceId" (as granularityId), "The string token will expire 30 seconds
+# after being created", and a startDateTime "no earlier than 18 months prior to the date and time when you
+# call the API". A page holds 50 summaries (Amazon's guide; the model does not say).
+INVENTORY_MODEL = json.loads((Path(__file__).parent / "models" / "fbaInventory.json").read_text())
+_INVENTORY_PARAMETERS = {p["name"]: p for p in INVENTORY_MODEL["paths"][INVENTORY_PATH]["get"]["parameters"]}
+INVENTORY_PAGE_SIZE = 50
+_INVENTORY_TOKEN_TTL = timedelta(seconds=30)
+_INVENTORY_LOOKBACK = timedelta(days=548)
 # The model's response headers: x-amzn-RateLimit-Limit comes with 200, 400 and 404 only.
 _RATE_LIMITED_STATUSES = (200, 400, 404)
 # getOrder's static sandbox case answers 400 for an orderId such as TEST_CASE_400: an
@@ -186,6 +197,8 @@ class SandboxServer:
         search_burst: int = 20,
         get_rate: float = 0.5,
         get_burst: int = 30,
+        inventory_rate: float = 2.0,  # getInventorySummaries' usage plan: 2 requests/s, burst 2
+        inventory_burst: int = 2,
         fault_rates: dict | None = None,
         fault_seed: int = 0,
         token_reading: str = "sent",
@@ -205,11 +218,15 @@ class SandboxServer:
         # how far this server's clock is from the marketplace's true time (Amazon's clock can be off too)
         self.clock_skew = timedelta(0)
         self.requests: list[dict] = []
+        # operations the seller's application has no role for: Amazon answers them 403, token or not
+        self.denied_operations: set[str] = set()
         self._lock = threading.Lock()
         self._buckets = {
             "searchOrders": _TokenBucket(search_rate * speedup, search_burst),
             "getOrder": _TokenBucket(get_rate * speedup, get_burst),
+            "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst),
         }
+        self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
         self._fault_rates = dict(fault_rates or {})
@@ -351,6 +368,8 @@ class SandboxServer:
             operation = "searchOrders"
         elif method == "GET" and path.startswith(ORDERS_PATH + "/") and "/" not in path[len(ORDERS_PATH) + 1:]:
             operation = "getOrder"
+        elif method == "GET" and path == INVENTORY_PATH:
+            operation = "getInventorySummaries"
         else:
             return _errors("404", {"x-amzn-RequestId": str(uuid.uuid4())})
         bucket = self._buckets[operation]
@@ -361,7 +380,8 @@ class SandboxServer:
         return response
 
     def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers) -> _Response:
-        fault = self._next_fault(token_request=False)
+        # injected faults are the Orders API's: a test scripting them counts on its requests alone
+        fault = None if operation == "getInventorySummaries" else self._next_fault(token_request=False)
         if fault in ("400", "429", "500", "503", "expired_token"):
             return _errors(fault, {})
         if fault == "429_nobody":
@@ -374,7 +394,8 @@ class SandboxServer:
         if fault == "slow":
             time.sleep(self.slow_seconds)
 
-        if not headers.get("x-amz-access-token", "").startswith(ACCESS_TOKEN_PREFIX):
+        if not headers.get("x-amz-access-token", "").startswith(ACCESS_TOKEN_PREFIX) \
+                or operation in self.denied_operations:
             return _errors("unauthorized", {})
         with self._lock:
             allowed = bucket.take()
@@ -383,6 +404,8 @@ class SandboxServer:
         try:
             if operation == "searchOrders":
                 payload = self._search(params, repeat_order=fault == "repeat_order")
+            elif operation == "getInventorySummaries":
+                payload = self._inventory_summaries(params)
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
         except _InvalidInput:
@@ -393,6 +416,51 @@ class SandboxServer:
         if fault == "truncated":
             response.body = response.body[: len(response.body) // 2]
         return response
+
+    def _inventory_summaries(self, params: dict) -> dict:
+        if params.get("granularityType") not in _INVENTORY_PARAMETERS["granularityType"]["enum"]:
+            raise _InvalidInput("granularityType")
+        markets = _csv(params.get("marketplaceIds"))
+        if not markets or len(markets) > _INVENTORY_PARAMETERS["marketplaceIds"]["maxItems"] \
+                or markets[0] not in MARKETPLACES or params.get("granularityId") != markets[0]:
+            raise _InvalidInput("marketplaceIds")
+        if params.get("details", "false") not in ("true", "false"):
+            raise _InvalidInput("details")
+        skus = _csv(params.get("sellerSkus"))
+        if skus and len(skus) > _INVENTORY_PARAMETERS["sellerSkus"]["maxItems"]:
+            raise _InvalidInput("sellerSkus")
+        since = None
+        if "startDateTime" in params:
+            since = self._parse_date(params, "startDateTime")
+            if since < self.now - _INVENTORY_LOOKBACK:
+                raise _InvalidInput("startDateTime")
+        request = tuple(sorted((k, v) for k, v in params.items() if k != "nextToken"))
+        offset = 0
+        if "nextToken" in params:
+            with self._lock:
+                made, bound_to, offset = self._inventory_tokens.get(params["nextToken"], (None, None, 0))
+            if made is None or bound_to != request or self.now - made > _INVENTORY_TOKEN_TTL:
+                raise _InvalidInput("nextToken")
+        summaries = self.marketplace.fba_inventory(markets[0])
+        if since is not None:  # "The sellerSkus and sellerSku parameters are ignored."
+            summaries = [s for s in summaries if parse_time(s["lastUpdatedTime"]) > since]
+        elif skus or params.get("sellerSku"):
+            wanted = set(skus or [params["sellerSku"]])
+            summaries = [s for s in summaries if s["sellerSku"] in wanted]
+        if params.get("details") != "true":
+            summaries = [{k: v for k, v in s.items() if k != "inventoryDetails"} for s in summaries]
+        page = summaries[offset:offset + INVENTORY_PAGE_SIZE]
+        answer = {"payload": {"granularity": {"granularityType": params["granularityType"],
+                                              "granularityId": markets[0]},
+                              "inventorySummaries": page}}
+        if offset + INVENTORY_PAGE_SIZE < len(summaries):
+            token = secrets.token_urlsafe(24)
+            with self._lock:
+                for old in [t for t, (made, _, _) in self._inventory_tokens.items() if self.now - made > _INVENTORY_TOKEN_TTL]:
+                    del self._inventory_tokens[old]
+                self._inventory_tokens[token] = (self.now, request, offset + INVENTORY_PAGE_SIZE)
+            answer["pagination"] = {"nextToken": token}
+        return answer
 
     def _next_fault(self, *, token_request: bool) -> str | None:
         """The next scripted fault for this kind of request, else a random one from fault_rates."""

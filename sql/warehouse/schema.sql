@@ -264,6 +264,36 @@ create table if not exists inventory_movements (
     channel varchar
 );
 
+-- Amazon's FBA stock as getInventorySummaries reported it: every summary as sent, then its quantities.
+create sequence if not exists fba_snapshot_seq;
+create table if not exists fba_snapshots (
+    snapshot_id bigint not null,
+    channel varchar not null,
+    summaries integer not null,
+    fetched_at timestamp not null
+);
+create table if not exists raw_fba_inventory (
+    snapshot_id bigint not null,
+    channel varchar not null,
+    marketplace_id varchar not null,
+    payload json not null,
+    fetched_at timestamp not null
+);
+create table if not exists fba_inventory (
+    snapshot_id bigint not null,
+    channel varchar not null,
+    marketplace_id varchar not null,
+    seller_sku varchar not null,
+    asin varchar,
+    fulfillable_quantity integer not null,
+    pending_customer_order_quantity integer not null,
+    reserved_quantity integer not null,
+    inbound_quantity integer not null,
+    unfulfillable_quantity integer not null,
+    amazon_updated_at varchar,
+    fetched_at timestamp not null
+);
+
 -- Orders Amazon sent for another sales channel (Amazon fulfilling them from FBA stock): kept raw,
 -- counted, never sales orders of this channel.
 create table if not exists other_channel_orders (
@@ -471,4 +501,12 @@ comment on table sales_return_lines is 'The SKUs and quantities of each sales re
 comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
 comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';
 comment on table other_channel_orders is 'Orders of another sales channel (NON_AMAZON) that Amazon fulfils: kept raw, not sales orders here.';
+comment on table fba_snapshots is 'Each count of a channel''s FBA stock taken from Amazon, with how many summaries it listed.';
+comment on table raw_fba_inventory is 'Every FBA inventory summary Amazon sent, per snapshot (one per channel and sync).';
+comment on table fba_inventory is 'Amazon''s FBA quantities per snapshot, marketplace and SKU; the newest snapshot set amazon_fba on hand.';
+comment on column fba_inventory.fulfillable_quantity is 'Units Amazon can pick, pack and ship now.';
+comment on column fba_inventory.pending_customer_order_quantity is 'Units Amazon holds for customer orders not yet shipped.';
+comment on column fba_inventory.reserved_quantity is 'All units Amazon holds back (customer orders, transfers, FC processing).';
+comment on column fba_inventory.inbound_quantity is 'Units on their way in (working, shipped and receiving inbound shipments).';
+comment on column fba_inventory.unfulfillable_quantity is 'Units in unsellable condition.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';

@@ -1,0 +1,160 @@
+"""FBA stock from Amazon: after each sync, getInventorySummaries (through the real client over HTTP) sets
+amazon_fba on hand to Amazon's count with adjustment movements; the sandbox keeps the model's rules."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from pipelines.channels import get_channel
+from pipelines.fba_stock import record_fba_snapshot
+from pipelines.sandbox import Buyer, Item
+from pipelines.sandbox.server import INVENTORY_PATH, INVENTORY_PAGE_SIZE
+from pipelines.warehouse import connect
+
+US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
+ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
+
+
+def fba_stock(shop) -> dict[str, tuple[int, int]]:
+    return {sku: (on_hand, reserved) for sku, on_hand, reserved in shop.query(
+        "select product_code, on_hand, reserved_quantity from inventory where location = 'amazon_fba' order by all")}
+
+
+def amazons_count(shop, marketplace=US) -> dict[str, tuple[int, int]]:
+    return {s["sellerSku"]: (s["inventoryDetails"]["fulfillableQuantity"],
+                             s["inventoryDetails"]["reservedQuantity"]["pendingCustomerOrderQuantity"])
+            for s in shop.marketplace.fba_inventory(marketplace)}
+
+
+def test_amazon_fba_on_hand_is_amazons_fulfillable_count_after_fba_orders(shop):
+    shop.add_channel()
+    shop.marketplace.receive_fba("MUG-01", 30)
+    first = shop.place(Item("MUG-01", 2, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
+    shipped = shop.place(Item("MUG-01", 3, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
+    shop.marketplace.confirm(shipped)
+    shop.marketplace.ship(shipped)
+    shop.sync()
+    assert amazons_count(shop) == {"MUG-01": (25, 2)}
+    assert fba_stock(shop) == {"MUG-01": (25, 2)}
+
+    # between two syncs: one order ships, another is placed, a case arrives
+    shop.marketplace.confirm(first)
+    shop.marketplace.ship(first)
+    shop.place(Item("MUG-01", 4, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
+    shop.marketplace.receive_fba("MUG-01", 10)
+    shop.sync()
+    assert fba_stock(shop) == amazons_count(shop) == {"MUG-01": (31, 4)}
+    # the ledger explains the number: order movements and Amazon's adjustments add up to it
+    assert shop.one("select sum(quantity_delta) from inventory_movements where location = 'amazon_fba'") == 31
+    assert shop.one("select count(*) from inventory_movements where reason = 'adjustment'") == 2
+    status = shop.ok("status")
+    assert "FBA stock at Amazon" in status
+    assert [line.split()[:4] for line in status.splitlines() if "MUG-01" in line] == [["Amazon", "US", "MUG-01", "31"]]
+
+
+def test_a_sync_with_nothing_moved_at_amazon_books_nothing(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
+    shop.sync()
+    movements = shop.one("select count(*) from inventory_movements")
+    shop.sync()
+    assert shop.one("select count(*) from inventory_movements") == movements
+    assert shop.one("select count(distinct snapshot_id) from fba_inventory") == 2  # a snapshot each sync
+
+
+def test_merchant_stock_and_skus_amazon_does_not_list_are_left_alone(shop, tmp_path):
+    from test_order_tables import catalog
+
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)  # merchant-fulfilled
+    shop.sync()
+    assert shop.query("select location, on_hand, reserved_quantity from inventory") == [("warehouse", 9, 1)]
+    assert shop.one("select count(*) from fba_inventory") == 0
+
+
+def test_every_page_of_every_marketplace_is_read_at_the_usage_plan(shop):
+    shop.add_channel(marketplaces=(US, CA))
+    skus = [f"SKU-{n:03d}" for n in range(INVENTORY_PAGE_SIZE * 2 + 7)]
+    for sku in skus:
+        shop.marketplace.receive_fba(sku, 5)
+    shop.marketplace.receive_fba("MAPLE-1", 8, marketplace_id=CA)
+    shop.sync()
+    assert shop.one("select count(*) from fba_inventory where marketplace_id = ?", [US]) == len(skus)
+    assert shop.one("select on_hand from inventory where product_code = 'MAPLE-1'") == 8
+    calls = [r for r in shop.sandbox.requests if r["path"] == INVENTORY_PATH]
+    assert [r["status"] for r in calls] == [200] * 4  # three pages of US, one of CA, no 429
+    # a later page repeats the first page's parameters beside its token
+    first, second = calls[0]["params"], calls[1]["params"]
+    assert "nextToken" in second and {k: v for k, v in second.items() if k != "nextToken"} == first
+
+
+def test_a_refused_inventory_request_fails_the_sync_with_one_line_after_the_orders_landed(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
+    # the seller's application lacks the FBA Inventory role: Amazon answers 403 however often it is asked
+    shop.sandbox.denied_operations.add("getInventorySummaries")
+    shop.marketplace.advance(minutes=3)
+    code, out, err = shop.run("sync")
+    assert code == 1
+    assert "FBA inventory of marketplace ATVPDKIKX0DER not fetched: HTTP 403" in err
+    assert shop.one("select count(*) from orders") == 1  # the orders are in; only the stock step failed
+
+
+def test_a_summary_whose_quantities_cannot_be_read_is_kept_raw_and_left_out(shop):
+    shop.add_channel()
+    con = connect(shop.db)
+    try:
+        channel = get_channel(con, "Amazon US")
+        snapshot = record_fba_snapshot(con, channel, {US: [
+            {"sellerSku": "MUG-01", "inventoryDetails": {"fulfillableQuantity": 4,
+                                                         "reservedQuantity": {"pendingCustomerOrderQuantity": 1}}},
+            {"sellerSku": "PEN-03", "inventoryDetails": {"fulfillableQuantity": "lots"}},
+        ]})
+        assert (snapshot.skus, snapshot.unreadable, snapshot.adjustments) == (1, 1, 1)
+        assert con.execute("select count(*) from raw_fba_inventory").fetchone() == (2,)
+        assert con.execute("select product_code, on_hand from inventory").fetchall() == [("MUG-01", 5)]
+    finally:
+        con.close()
+
+
+# -- the sandbox keeps getInventorySummaries' rules -----------------------------------------------
+
+def _token(server) -> str:
+    return httpx.post(server.token_url, data={"grant_type": "refresh_token", "refresh_token": "r",
+                                              "client_id": "c", "client_secret": "s"}).json()["access_token"]
+
+
+def _summaries(server, **params):
+    return httpx.get(server.url + INVENTORY_PATH, params=params, headers={"x-amz-access-token": _token(server)})
+
+
+GOOD = {"granularityType": "Marketplace", "granularityId": US, "marketplaceIds": US, "details": "true"}
+
+
+@pytest.mark.parametrize("quote, change", [
+    ("granularityType ... enum: Marketplace", {"granularityType": "Region"}),
+    ("marketplaceIds ... required", {"marketplaceIds": None}),
+    ("marketplaceIds ... maxItems: 1", {"marketplaceIds": f"{US},{CA}"}),
+    ("When granularityType is Marketplace, specify the marketplaceId.", {"granularityId": CA}),
+    ("sellerSkus ... maxItems: 50", {"sellerSkus": ",".join(f"S{n}" for n in range(51))}),
+    ("You must specify a date and time that is no earlier than 18 months prior", {"startDateTime": "2024-01-01T00:00:00Z"}),
+    ("startDateTime ... format: date-time", {"startDateTime": "yesterday"}),
+])
+def test_a_request_the_model_forbids_is_refused_tersely(sandbox, quote, change):
+    params = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+    response = _summaries(sandbox, **params)
+    assert response.status_code == 400, quote
+    assert response.json()["errors"][0]["code"] == "InvalidInput"
+
+
+def test_a_next_token_expires_after_30_seconds_and_is_bound_to_its_request(sandbox, marketplace):
+    for n in range(INVENTORY_PAGE_SIZE + 1):
+        marketplace.receive_fba(f"SKU-{n:03d}", 1)
+    token = _summaries(sandbox, **GOOD).json()["pagination"]["nextToken"]
+    # "The string token will expire 30 seconds after being created."
+    assert _summaries(sandbox, **GOOD, nextToken=token).status_code == 200
+    assert _summaries(sandbox, **{**GOOD, "details": "false"}, nextToken=token).status_code == 400
+    marketplace.advance(seconds=31)
+    assert _summaries(sandbox, **GOOD, nextToken=token).status_code == 400
