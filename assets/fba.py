@@ -2,6 +2,7 @@
 
 from dagster import MaterializeResult, MetadataValue, asset
 
+from pipelines import clock
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders
 from pipelines.channels import get_channel
 from pipelines.fba_stock import fetch_fba_inventory, record_fba_snapshot, snapshot_due
@@ -21,18 +22,18 @@ from pipelines.warehouse import open_for_reading
     "adjustments that bring amazon_fba on hand to Amazon's count.",
 )
 def fba_inventory(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say = progress(context)
+    say, now = progress(context), clock.from_environment()
     with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
-        due = snapshot_due(con, channel, context.run.run_id)
+        due = snapshot_due(con, channel, context.run.run_id, now())
     if not due:
-        say(f"{channel.name}: nothing fetched since the last count of FBA stock; not counted again")
+        say(f"{channel.name}: FBA stock not counted this time (nothing new since the last count)")
         return
     # the requests go out before the writer lock is taken: a slow Amazon holds up no one
     summaries, calls = fetch_fba_inventory(channel, amazon.credentials_account,
                                            on_event=lambda event: say(f"{channel.name}: {event}"))
     with warehouse.writer(on_wait=say) as con:
-        snapshot = record_fba_snapshot(con, channel, summaries, calls)
+        snapshot = record_fba_snapshot(con, channel, summaries, now(), calls)
         stock = con.execute(
             "select seller_sku, sum(fulfillable_quantity) as fulfillable, sum(reserved_quantity) as reserved, "
             "sum(inbound_quantity) as inbound, sum(unfulfillable_quantity) as unfulfillable "

@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import duckdb
 
@@ -25,6 +26,7 @@ from pipelines.ledger import append_movements
 from pipelines.ratelimit import TokenBucket
 
 INVENTORY_RATE, INVENTORY_BURST = 2.0, 2  # getInventorySummaries' usage plan (fbaInventory.json)
+RECOUNT_EVERY = timedelta(hours=1)
 
 
 class FbaInventoryError(RuntimeError):
@@ -63,29 +65,36 @@ def fetch_fba_inventory(channel: Channel, account: str = "default", *, sleep: Ca
     return found, policy.calls
 
 
-def snapshot_due(con: duckdb.DuckDBPyConnection, channel: Channel, run_id: str) -> bool:
-    """Stock is counted when this sync asked Amazon for orders, or orders landed since the last count (by a
-    sync killed before it counted). A sync the clock told there is nothing yet sends no request for stock."""
+def snapshot_due(con: duckdb.DuckDBPyConnection, channel: Channel, run_id: str, now: datetime) -> bool:
+    """Stock is counted when order versions landed since the last count (this sync's, or a sync's killed
+    before it counted), and otherwise once every RECOUNT_EVERY of syncs that asked Amazon for orders, for
+    what moves at Amazon without an order (inbound receipts, damage). A sync the clock told there is nothing
+    yet, and a quiet one after a recent count, send no request for stock."""
     return con.execute(
         """
-        select coalesce((select pages from sync_runs where run_id = $run and channel = $channel), 1) > 0
-            or exists (
-                select 1 from raw_amazon_orders
-                where channel = $channel and fetched_at > coalesce(
-                    (select max(fetched_at) from fba_snapshots where channel = $channel), '-infinity'::timestamp))
+        with last as (
+            select max(raw_orders_seen) as seen, max(counted_at) as counted_at
+            from fba_snapshots where channel = $channel
+        )
+        select exists (select 1 from raw_amazon_orders, last
+                       where channel = $channel and ingest_id > coalesce(last.seen, -1))
+            or (coalesce((select pages from sync_runs where run_id = $run and channel = $channel), 0) > 0
+                and coalesce((select counted_at from last) <= $now - $every, true))
         """,
-        {"run": run_id, "channel": channel.name},
+        {"run": run_id, "channel": channel.name, "now": now.replace(tzinfo=None), "every": RECOUNT_EVERY},
     ).fetchone()[0]
 
 
 def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summaries: dict[str, list],
-                        calls: int = 0) -> FbaSnapshot:
+                        now: datetime, calls: int = 0) -> FbaSnapshot:
     """Keep the summaries raw, their quantities typed, and book amazon_fba to Amazon's count; one transaction."""
     con.execute("begin")
     try:
         snapshot_id = con.execute("select nextval('fba_snapshot_seq')").fetchone()[0]
-        con.execute("insert into fba_snapshots values (?, ?, ?, now()::timestamp)",
-                    [snapshot_id, channel.name, sum(len(listed) for listed in summaries.values())])
+        con.execute("insert into fba_snapshots select ?, ?, ?, ?, coalesce(max(ingest_id), -1) "
+                    "from raw_amazon_orders where channel = ?",
+                    [snapshot_id, channel.name, sum(len(listed) for listed in summaries.values()),
+                     now.replace(tzinfo=None), channel.name])
         rows = [(snapshot_id, channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
                 for marketplace_id, listed in summaries.items() for summary in listed]
         if rows:

@@ -53,14 +53,24 @@ def test_amazon_fba_on_hand_is_amazons_fulfillable_count_after_fba_orders(shop):
     assert [line.split()[:4] for line in status.splitlines() if "MUG-01" in line] == [["Amazon", "US", "MUG-01", "31"]]
 
 
-def test_a_sync_with_nothing_moved_at_amazon_books_nothing(shop):
+def test_a_quiet_sync_sends_no_stock_request_until_the_count_is_an_hour_old(shop):
     shop.add_channel()
     shop.place(Item("MUG-01", 1, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
     shop.sync()
-    movements = shop.one("select count(*) from inventory_movements")
+    assert shop.one("select count(*) from fba_snapshots") == 1
+    shop.marketplace.receive_fba("MUG-01", 5)  # moves at Amazon without an order
+    shop.sync()  # no order changed: the count is a few minutes old
+    calls = [r for r in shop.sandbox.requests if r["path"] == INVENTORY_PATH]
+    assert len(calls) == 1 and fba_stock(shop) == {"MUG-01": (23, 1)}
+    shop.marketplace.advance(minutes=60)
     shop.sync()
+    assert shop.one("select count(*) from fba_snapshots") == 2
+    assert fba_stock(shop) == amazons_count(shop) == {"MUG-01": (28, 1)}
+    movements = shop.one("select count(*) from inventory_movements")
+    shop.marketplace.advance(minutes=60)
+    shop.sync()  # counted again, nothing moved: nothing booked
+    assert shop.one("select count(*) from fba_snapshots") == 3
     assert shop.one("select count(*) from inventory_movements") == movements
-    assert shop.one("select count(distinct snapshot_id) from fba_inventory") == 2  # a snapshot each sync
 
 
 def test_merchant_stock_and_skus_amazon_does_not_list_are_left_alone(shop, tmp_path):
@@ -107,7 +117,7 @@ def test_a_summary_whose_quantities_cannot_be_read_is_kept_raw_and_left_out(shop
     con = connect(shop.db)
     try:
         channel = get_channel(con, "Amazon US")
-        snapshot = record_fba_snapshot(con, channel, {US: [
+        snapshot = record_fba_snapshot(con, channel, now=shop.marketplace.now, summaries={US: [
             {"sellerSku": "MUG-01", "inventoryDetails": {"fulfillableQuantity": 4,
                                                          "reservedQuantity": {"pendingCustomerOrderQuantity": 1}}},
             {"sellerSku": "PEN-03", "inventoryDetails": {"fulfillableQuantity": "lots"}},

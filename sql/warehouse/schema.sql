@@ -270,7 +270,8 @@ create table if not exists fba_snapshots (
     snapshot_id bigint not null,
     channel varchar not null,
     summaries integer not null,
-    fetched_at timestamp not null
+    counted_at timestamp not null,
+    raw_orders_seen bigint not null
 );
 create table if not exists raw_fba_inventory (
     snapshot_id bigint not null,
@@ -501,7 +502,7 @@ comment on table sales_return_lines is 'The SKUs and quantities of each sales re
 comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
 comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';
 comment on table other_channel_orders is 'Orders of another sales channel (NON_AMAZON) that Amazon fulfils: kept raw, not sales orders here.';
-comment on table fba_snapshots is 'Each count of a channel''s FBA stock taken from Amazon, with how many summaries it listed.';
+comment on table fba_snapshots is 'Each count of a channel''s FBA stock taken from Amazon: how many summaries it listed, when (the product''s clock), and the last raw order version it had seen.';
 comment on table raw_fba_inventory is 'Every FBA inventory summary Amazon sent, per snapshot (one per channel and sync).';
 comment on table fba_inventory is 'Amazon''s FBA quantities per snapshot, marketplace and SKU; the newest snapshot set amazon_fba on hand.';
 comment on column fba_inventory.fulfillable_quantity is 'Units Amazon can pick, pack and ship now.';
