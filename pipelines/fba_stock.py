@@ -1,5 +1,6 @@
-"""FBA stock from Amazon: a getInventorySummaries snapshot of each of a channel's marketplaces after a sync,
-and amazon_fba brought to Amazon's number by an adjustment movement, so the ledger explains every change.
+"""FBA stock from Amazon: a getInventorySummaries count of each of a channel's marketplaces (after a sync
+that brought order versions, and hourly), and amazon_fba brought to Amazon's number by adjustment
+movements, so the ledger explains every change.
 
 Amazon's physical count of a SKU is what it can ship plus what it holds for customer orders
 (fulfillable + pendingCustomerOrderQuantity); ours is on hand plus what open orders reserve. Booking the
