@@ -25,6 +25,7 @@ from pipelines.channels import Channel
 from pipelines.events import Event
 from pipelines.ledger import append_movements
 from pipelines.ratelimit import TokenBucket
+from pipelines.warehouse import transaction
 
 INVENTORY_RATE, INVENTORY_BURST = 2.0, 2  # getInventorySummaries' usage plan (fbaInventory.json)
 RECOUNT_EVERY = timedelta(hours=1)
@@ -89,17 +90,16 @@ def snapshot_due(con: duckdb.DuckDBPyConnection, channel: Channel, run_id: str, 
 def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summaries: dict[str, list],
                         now: datetime, calls: int = 0) -> FbaSnapshot:
     """Keep the summaries raw, their quantities typed, and book amazon_fba to Amazon's count; one transaction."""
-    con.execute("begin")
-    try:
+    rows = [(channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
+            for marketplace_id, listed in summaries.items() for summary in listed]
+    with transaction(con):
         snapshot_id = con.execute("select nextval('fba_snapshot_seq')").fetchone()[0]
         con.execute("insert into fba_snapshots select ?, ?, ?, ?, coalesce(max(ingest_id), -1) "
                     "from raw_amazon_orders where channel = ?",
-                    [snapshot_id, channel.name, sum(len(listed) for listed in summaries.values()),
-                     now.replace(tzinfo=None), channel.name])
-        rows = [(snapshot_id, channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
-                for marketplace_id, listed in summaries.items() for summary in listed]
+                    [snapshot_id, channel.name, len(rows), now.replace(tzinfo=None), channel.name])
         if rows:
-            con.executemany("insert into raw_fba_inventory values (?, ?, ?, ?, now()::timestamp)", rows)
+            con.executemany("insert into raw_fba_inventory values (?, ?, ?, ?, now()::timestamp)",
+                            [(snapshot_id, *row) for row in rows])
         con.execute(
             """
             insert into fba_inventory
@@ -129,9 +129,8 @@ def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summar
             """,
             {"id": snapshot_id},
         )
-        listed, kept, skus = con.execute(
-            "select (select count(*) from raw_fba_inventory where snapshot_id = $id), count(*), "
-            "count(distinct seller_sku) from fba_inventory where snapshot_id = $id", {"id": snapshot_id}).fetchone()
+        kept, skus = con.execute("select count(*), count(distinct seller_sku) from fba_inventory "
+                                 "where snapshot_id = ?", [snapshot_id]).fetchone()
         adjustments = append_movements(
             con,
             """
@@ -154,8 +153,4 @@ def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summar
             """,
             {"id": snapshot_id, "channel": channel.name},
         )
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return FbaSnapshot(snapshot_id, skus, listed - kept, adjustments, calls)
+    return FbaSnapshot(snapshot_id, skus, len(rows) - kept, adjustments, calls)

@@ -88,11 +88,31 @@ def db(tmp_path):
     return str(tmp_path / "warehouse.duckdb")
 
 
-class Shop:
+class Warehouse:
+    """Read-only queries on a warehouse file, each on its own connection (as an analyst's)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        con = connect(self.db, read_only=True)
+        try:
+            return con.execute(sql, params or []).fetchall()
+        finally:
+            con.close()
+
+    def one(self, sql: str, params=None):
+        rows = self.query(sql, params)
+        assert len(rows) == 1, rows
+        return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+
+class Shop(Warehouse):
     """The product under test, driven through its CLI, and the marketplace it is connected to."""
 
     def __init__(self, db, marketplace, sandbox, capsys):
-        self.db, self.marketplace, self.sandbox, self.capsys = db, marketplace, sandbox, capsys
+        super().__init__(db)
+        self.marketplace, self.sandbox, self.capsys = marketplace, sandbox, capsys
 
     def run(self, *args: str) -> tuple[int, str, str]:
         self.capsys.readouterr()
@@ -118,17 +138,6 @@ class Shop:
         self.marketplace.advance(minutes=3)
         return self.ok("sync", *args)
 
-    def query(self, sql: str, params=None) -> list[tuple]:
-        con = connect(self.db, read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
-
-    def one(self, sql: str, params=None):
-        rows = self.query(sql, params)
-        assert len(rows) == 1, rows
-        return rows[0][0] if len(rows[0]) == 1 else rows[0]
 
     def place(self, *items: Item, **kwargs) -> str:
         self.marketplace.advance(seconds=1)

@@ -13,6 +13,7 @@ from sp_api.auth import AccessTokenClient
 from sp_api.base import Marketplaces
 from sp_api.base.exceptions import SellingApiException
 
+from conftest import Warehouse
 from pipelines.sandbox import Marketplace, SandboxServer
 from pipelines.sandbox.examples import example_orders, seed, static_cases
 from pipelines.sandbox.marketplace import MARKETPLACES, parse_time
@@ -113,26 +114,6 @@ CHANNELS = {"Amazon NA": ["ATVPDKIKX0DER", "A2Q3Y263D00KWC"], "Amazon EU": ["A1F
             "Amazon FE": ["A1VC38T7YXB528"]}
 
 
-class Synced:
-    """A warehouse synced once from a sandbox holding Amazon's example orders (read-only for the tests)."""
-
-    def __init__(self, db: str):
-        self.db = db
-
-    def query(self, sql: str, params=None) -> list[tuple]:
-        from pipelines.warehouse import connect
-
-        con = connect(self.db, read_only=True)
-        try:
-            return con.execute(sql, params or []).fetchall()
-        finally:
-            con.close()
-
-    def one(self, sql: str, params=None):
-        [row] = self.query(sql, params)
-        return row[0] if len(row) == 1 else row
-
-
 @pytest.fixture(scope="module")
 def examples_synced(tmp_path_factory):
     from conftest import live_in_sandbox_time, seller_environment
@@ -156,7 +137,7 @@ def examples_synced(tmp_path_factory):
                 args += ["--marketplace", marketplace_id]
             assert cli.main(args) == 0
         assert cli.main(["--db", db, "sync"]) == 0
-    return Synced(db)
+    return Warehouse(db)  # synced once from a sandbox holding Amazon's example orders: read-only for the tests
 
 
 def test_amazons_example_orders_come_out_as_the_model_says(examples_synced):

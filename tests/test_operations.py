@@ -79,6 +79,13 @@ def test_a_cancelled_order_cannot_be_returned(shop, tmp_path):
     assert code == 1 and "Canceled" in err
 
 
+def test_status_says_never_synced_rather_than_a_lag_for_a_new_channel(shop):
+    shop.add_channel()
+    shop.marketplace.advance(minutes=30)
+    [row] = [line for line in shop.ok("status").splitlines() if line.startswith("Amazon US")]
+    assert "never synced" in row and " 0.0 " not in row and "30.0" not in row
+
+
 def test_status_shows_watermark_last_sync_statuses_pending_and_placeholders(shop):
     shop.add_channel()
     shop.place(Item("LAMP-99", 1, "1.00"))
