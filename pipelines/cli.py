@@ -207,7 +207,7 @@ def cmd_ui(args) -> None:
     from pipelines.ui import run_ui
 
     code = run_ui(args.db, host=args.host, port=args.port, orders_per_hour=args.orders_per_hour, say=_say)
-    if code not in (0, -2, 130):  # -2, 130: it ended on Ctrl-C
+    if code:  # Ctrl-C is 0
         raise CommandError(f"dagster dev exited with status {code}")
 
 
@@ -224,6 +224,14 @@ def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argp
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
     )
     parser.set_defaults(func=func)
+    return parser
+
+
+def _order_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
+    """A command on one order, named by Amazon's id (and its channel where two channels share it)."""
+    parser = _command(sub, name, func, summary, example)
+    parser.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    parser.add_argument("--channel", help="the order's channel, when several have an order with that id")
     return parser
 
 
@@ -285,29 +293,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "amazon-orders products import catalog.csv")
     imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
 
-    ship = _command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no stock).",
-                    "amazon-orders ship 112-1234567-1234567")
-    ship.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
-    ship.add_argument("--channel", help="the order's channel, when several have an order with that id")
+    ship = _order_command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no "
+                          "stock).", "amazon-orders ship 112-1234567-1234567")
     ship.add_argument("--force", action="store_true",
                       help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
 
-    ret = _command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
-                   "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
-    ret.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    ret = _order_command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
+                         "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
     ret.add_argument("--sku", required=True, help="the SKU returned (a product line of the order)")
     ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
     ret.add_argument("--reason", help="why the buyer returned them")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
-    ret.add_argument("--channel", help="the order's channel, when several have an order with that id")
 
     order = sub.add_parser("order", help="look an order up", description="Look an order up.")
     order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
-    show = _command(order_sub, "show", cmd_order_show,
-                    "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
-                    "amazon-orders order show 112-1234567-1234567")
-    show.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
-    show.add_argument("--channel", help="the order's channel, when several have an order with that id")
+    _order_command(order_sub, "show", cmd_order_show,
+                   "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
+                   "amazon-orders order show 112-1234567-1234567")
 
     purge = _command(sub, "purge-pii", cmd_purge_pii,
                      "Remove buyer names, emails, phones and street addresses from orders shipped or "
