@@ -1,5 +1,5 @@
-"""The SP-API clients for a channel (Orders v2026-01-01, FBA Inventory v1), built on python-amazon-sp-api, and what its
-failures mean.
+"""The SP-API clients for a channel (Orders v2026-01-01, FBA Inventory v1, Reports 2021-06-30), built on
+python-amazon-sp-api, and what its failures mean.
 
 Three quirks of the client are handled here rather than worked around at call sites:
 - `SP_API_DEFAULT_MARKETPLACE` silently replaces the marketplace passed in: the endpoint and
@@ -11,11 +11,12 @@ Three quirks of the client are handled here rather than worked around at call si
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-from sp_api.api import Inventories, OrdersV20260101
+from sp_api.api import Inventories, OrdersV20260101, ReportsV2
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -80,6 +81,10 @@ def inventory_client(channel: Channel, account: str = "default") -> Inventories:
     return _client(Inventories, channel, account)
 
 
+def reports_client(channel: Channel, account: str = "default") -> ReportsV2:
+    return _client(ReportsV2, channel, account)
+
+
 def _client(api: type, channel: Channel, account: str):
     marketplace = _region_endpoint(channel.marketplace_ids[0]) if not channel.endpoint else None
     target = Endpoint(
@@ -125,6 +130,45 @@ def inventory_summaries_page(client: Inventories, marketplace_id: str,
     return payload["inventorySummaries"], response.next_token
 
 
+def create_report(client: ReportsV2, report_type: str, marketplace_ids: list[str], start: str, end: str) -> str:
+    payload = client.create_report(reportType=report_type, marketplaceIds=marketplace_ids,
+                                   dataStartTime=start, dataEndTime=end).payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("reportId"), str):
+        raise MalformedResponse("the createReport response had no reportId")
+    return payload["reportId"]
+
+
+def get_report(client: ReportsV2, report_id: str) -> dict:
+    payload = client.get_report(report_id).payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("processingStatus"), str):
+        raise MalformedResponse("the getReport response had no processingStatus")
+    return payload
+
+
+class DocumentDownloadFailed(RuntimeError):
+    """The presigned document URL answered other than 200 (it expires after 5 minutes)."""
+
+
+def download_report_document(client: ReportsV2, document_id: str) -> bytes:
+    """The report document's bytes, gunzipped when Amazon compressed them.
+
+    The URL is fetched here rather than with the client's download=True, which neither checks the
+    download's HTTP status (an expired URL's error page would be read as the report) nor keeps the bytes.
+    """
+    payload = client.get_report_document(document_id).payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("url"), str):
+        raise MalformedResponse("the getReportDocument response had no url")
+    response = httpx.get(payload["url"], timeout=HTTP_TIMEOUT_SECONDS)
+    if response.status_code != 200:
+        raise DocumentDownloadFailed(f"the document URL answered HTTP {response.status_code}")
+    if payload.get("compressionAlgorithm") == "GZIP":
+        try:
+            return gzip.decompress(response.content)
+        except (OSError, EOFError):
+            raise MalformedResponse("the report document is not valid gzip") from None
+    return response.content
+
+
 # -- what a failure means --------------------------------------------------------------------------
 # Decided from the HTTP status (the exception class python-amazon-sp-api raises for it), never from
 # the words of Amazon's message, which are terse and may change.
@@ -139,7 +183,8 @@ _BY_EXCEPTION = [
     (spe.SellingApiForbiddenException, FORBIDDEN),
     (spe.SellingApiBadRequestException, INVALID),
     ((spe.SellingApiServerException, spe.SellingApiTemporarilyUnavailableException,
-      spe.SellingApiGatewayTimeoutException, MalformedResponse, httpx.TimeoutException, httpx.TransportError),
+      spe.SellingApiGatewayTimeoutException, MalformedResponse, DocumentDownloadFailed, httpx.TimeoutException,
+      httpx.TransportError),
      TRANSIENT),
     ((spe.SellingApiNotFoundException, spe.SellingApiStateConflictException, spe.SellingApiTooLargeException,
       spe.SellingApiUnsupportedFormatException), FINAL),

@@ -121,10 +121,11 @@ def get_channel(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool =
 def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False,
                    now: Clock = system_now) -> int:
     """Stop syncing a channel. Its orders stay (and a rebuild keeps them) unless `delete_orders`: then
-    they go, with their raw versions, lines, stock movements, shipments and returns. Returns the orders
+    they go, with their raw versions, lines, stock movements, shipments, returns and returns reports. Returns the orders
     deleted. Inside the caller's transaction."""
     channel = get_channel(con, name)
     con.execute("delete from channel_sync_state where channel = ?", [channel.name])
+    con.execute("delete from returns_sync_state where channel = ?", [channel.name])
     if not delete_orders:
         con.execute("update channels set removed_at = ? where channel = ?", [now().replace(microsecond=0), channel.name])
         return 0
@@ -142,6 +143,11 @@ def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: 
         "delete from raw_amazon_orders where channel = $channel",
         "delete from quarantine where channel = $channel",
         "delete from other_channel_orders where channel = $channel",
+        "delete from amazon_returns where channel = $channel",
+        "delete from returns_quarantine where channel = $channel",
+        "delete from raw_report_rows where report_id in (select report_id from raw_report_documents "
+        "where channel = $channel)",
+        "delete from raw_report_documents where channel = $channel",
         "delete from sync_runs where channel = $channel",
         "delete from channels where channel = $channel",
         # buyers no order is left for

@@ -105,8 +105,30 @@ def cmd_return(args) -> None:
     with open_for_writing(args.db, on_wait=_say) as con:
         return_id = create_return(con, args.channel_order_id, args.sku, args.quantity, reason=args.reason,
                                   restock=not args.no_restock, channel=args.channel)
+        source = con.execute("select source from sales_returns where return_id = ?", [return_id]).fetchone()[0]
+    if source == "amazon":  # Amazon's returns report brought it first: the clerk's entry confirms it
+        _say(f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
+             "confirmed (and received, if it was awaiting receipt), not entered twice")
+        return
     stock = "not restocked" if args.no_restock else "back in stock"
     _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
+
+
+def cmd_returns_import(args) -> None:
+    from pipelines.runs import run_returns_import
+
+    run_returns_import(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
+                       on_wait=lambda message: print(message, file=sys.stderr, flush=True))
+
+
+def cmd_returns_receive(args) -> None:
+    from pipelines.operations import receive_return
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        received = receive_return(con, args.return_id, restock=not args.no_restock)
+    stock = "back in stock in the warehouse" if received["restocked"] else "not restocked"
+    _say(f"sales return {received['return_id']} of order {received['channel_order_id']} received: "
+         f"{received['units']}, {stock}")
 
 
 def cmd_purge_pii(args) -> None:
@@ -304,6 +326,21 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
     ret.add_argument("--reason", help="why the buyer returned them")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
+
+    returns = sub.add_parser("returns", help="import Amazon's returns, receive returned parcels",
+                             description="Customer returns from Amazon's returns reports.")
+    returns_sub = returns.add_subparsers(dest="returns_command", required=True, metavar="ACTION")
+    rimp = _command(returns_sub, "import", cmd_returns_import,
+                    "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
+                    "return (a Dagster run; the schedule does it every 6 hours).",
+                    'amazon-orders returns import --channel "Amazon US"')
+    rimp.add_argument("--channel", help="only this channel (default: every channel)")
+    rimp.add_argument("--until", help="ISO 8601 end of the reports' windows (default: now)")
+    receive = _command(returns_sub, "receive", cmd_returns_receive,
+                       "A merchant-fulfilled return's parcel arrived: book its units back into the warehouse.",
+                       "amazon-orders returns receive RET-000012")
+    receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
+    receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
 
     order = sub.add_parser("order", help="look an order up", description="Look an order up.")
     order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")

@@ -23,6 +23,7 @@ from pipelines.assets.core import core_tables, core_tables_match_schemas, totals
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
 from pipelines.assets.fba import fba_inventory
 from pipelines.assets.privacy import purged_buyer_pii
+from pipelines.assets.returns import amazon_returns
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
@@ -48,6 +49,10 @@ def _sync_cron() -> str:
     description="Sync every channel (AMAZON_ORDERS_SYNC_CRON, every 15 minutes by default).",
 )
 def sync_job_schedule(context):
+    return _every_channel(context)
+
+
+def _every_channel(context):
     channels = context.instance.get_dynamic_partitions(channels_partitions.name)
     if not channels:
         return SkipReason("no channel yet: add one with `amazon-orders channel add`")
@@ -72,6 +77,24 @@ def channel_registry_sensor(context, warehouse: WarehouseResource):
         channels_partitions.build_add_request(add), channels_partitions.build_delete_request(delete)])
 
 
+returns_job = define_asset_job(
+    "returns_job",
+    selection=AssetSelection.assets(amazon_returns),
+    description="Import one channel's customer returns from Amazon's returns reports.",
+    tags={WAREHOUSE_TAG: "default"},
+)
+
+
+@schedule(
+    job=returns_job,
+    cron_schedule=os.environ.get("AMAZON_ORDERS_RETURNS_CRON", "0 */6 * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Import every channel's returns (AMAZON_ORDERS_RETURNS_CRON, every 6 hours by default).",
+)
+def returns_job_schedule(context):
+    return _every_channel(context)
+
+
 purge_pii_job = define_asset_job(
     "purge_pii_job",
     selection=AssetSelection.assets(purged_buyer_pii),
@@ -87,10 +110,10 @@ purge_pii_job_schedule = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, purged_buyer_pii],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, purged_buyer_pii],
     asset_checks=[core_tables_match_schemas, totals_reconcile],
-    jobs=[sync_job, purge_pii_job],
-    schedules=[sync_job_schedule, purge_pii_job_schedule],
+    jobs=[sync_job, returns_job, purge_pii_job],
+    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
     sensors=[channel_registry_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},

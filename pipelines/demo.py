@@ -10,8 +10,8 @@ from pathlib import Path
 from pipelines.channels import add_channel
 from pipelines.clock import CLOCK_URL_VARIABLE
 from pipelines.instance import dagster_home
-from pipelines.runs import run_sync
-from pipelines.operations import OperationError, create_return, import_products, mark_shipped
+from pipelines.operations import OperationError, create_return, import_products, mark_shipped, receive_return
+from pipelines.runs import run_returns_import, run_sync
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.sync_report import table
 from pipelines.ui import SANDBOX_CREDENTIALS
@@ -37,6 +37,12 @@ MONEY = """
 select channel_order_id, currency, items_amount, shipping_amount, tax_amount, discount_amount, total_amount,
        unreconciled_amount
 from orders where channel_order_id = ?
+"""
+RETURNS = """
+select r.return_id, o.channel_order_id, r.source, r.status, r.location, coalesce(r.disposition, '') as disposition,
+       l.quantity || ' x ' || l.product_code as units, l.is_restocked, coalesce(r.reason, '') as reason
+from sales_returns r join sales_return_lines l using (return_id) join orders o using (order_id)
+order by r.return_id
 """
 LOCATIONS = """
 select product_code, location, channel, on_hand, reserved_quantity from inventory where product_code = 'MUG-01'
@@ -136,5 +142,23 @@ def run_demo(db: str | None = None) -> None:
                 mark_shipped(con, asked)
             except OperationError as refusal:
                 print(f"\namazon-orders ship {asked}: {refusal}")
+
+        # Amazon's returns reports: the mug the clerk entered in step 4, the other one, and one of the FBA
+        # order's mugs, which Amazon's centre grades sellable
+        marketplace.ship(by_amazon)
+        marketplace.advance(minutes=5)
+        marketplace.return_item(paid_later, "MUG-01", reason="DEFECTIVE")
+        marketplace.return_item(paid_later, "MUG-01", reason="UNWANTED_ITEM")
+        marketplace.return_item(by_amazon, "MUG-01", reason="UNWANTED_ITEM", disposition="SELLABLE")
+        _step(db, marketplace, "6. Amazon's returns reports: returns without a clerk")
+        for report in run_returns_import(db, log_level="WARNING", launched_by="demo"):
+            print(f"returns import: {report['line']}")
+        _show(db, "the clerk's return matched (not doubled), a merchant-fulfilled one awaiting its parcel, the FBA "
+                  "one restocked at Amazon", RETURNS)
+        with open_for_writing(db) as con:
+            awaiting = con.execute("select return_id from sales_returns where status = 'awaiting_receipt'").fetchone()[0]
+            received = receive_return(con, awaiting)
+        print(f"\namazon-orders returns receive {awaiting}: the parcel arrived, {received['units']} back in stock")
+        _show(db, "stock of MUG-01: one back in the warehouse, one back at Amazon", LOCATIONS)
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
     print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")

@@ -145,11 +145,17 @@ def find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, st
     return found[0][:3]
 
 
-def _book_for_order(con, order_id: str) -> int:
+def book_order(con, order_id: str) -> int:
     return book_orders(con, "select ?", [order_id])
 
 
-def _returnable(con, order_id: str, sku: str, channel_order_id: str) -> tuple[int, int]:
+def next_return_id(con) -> str:
+    number = con.execute("select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) + 1 "
+                         "from sales_returns where return_id like 'RET-%'").fetchone()[0]
+    return f"RET-{number:06d}"
+
+
+def returnable_units(con, order_id: str, sku: str, channel_order_id: str) -> tuple[int, int]:
     """(units shipped, units already returned) of a SKU on an order."""
     shipped_on_amazon, shipped_here = con.execute(
         """
@@ -203,7 +209,7 @@ def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel:
             [shipment_id, order_id],
         )
         con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
-        _book_for_order(con, order_id)
+        book_order(con, order_id)
     return shipment_id
 
 
@@ -217,21 +223,68 @@ def create_return(
     restock: bool = True,
     channel: str | None = None,
 ) -> str:
-    """A sales return created from the sales order; restocked units go back on hand."""
+    """A sales return created from the sales order; restocked units go back on hand.
+
+    Where Amazon's returns report already brought returns of this order and SKU, the clerk's entry is
+    those returns, not a second one: they are confirmed (and, still awaiting receipt, received); only
+    units beyond them make a return of the clerk's. The id is the first return the entry is."""
     if quantity < 1:
         raise OperationError(f"--quantity must be at least 1 (got {quantity})")
     order_id, status, _ = find_order(con, channel_order_id, channel)
-    shipped, returned = _returnable(con, order_id, sku, channel_order_id)
+    shipped, returned = returnable_units(con, order_id, sku, channel_order_id)
+    # Amazon's returns of this order and SKU that no clerk has confirmed yet, as far as they cover `quantity`
+    confirming, covered = [], 0
+    for return_id, return_status, units in con.execute(
+            "select r.return_id, r.status, l.quantity from sales_returns r join sales_return_lines l using (return_id) "
+            "where r.order_id = ? and l.product_code = ? and r.source = 'amazon' and not r.confirmed_by_clerk "
+            "order by r.created_at, r.return_id", [order_id, sku]).fetchall():
+        if covered >= quantity:
+            break
+        confirming.append((return_id, return_status))
+        covered += units
+    rest = quantity - covered
     # only what left the warehouse can come back: units shipped on Amazon or marked shipped here
-    if quantity > shipped - returned:
+    if rest > shipped - returned:
         raise OperationError(
             f"cannot return {quantity} of {sku} on order {channel_order_id} ({status}): {shipped} shipped "
             f"(on Amazon or marked shipped here), {returned} already returned, so at most {shipped - returned}"
         )
     with transaction(con):
-        number = con.execute("select count(*) + 1 from sales_returns").fetchone()[0]
-        return_id = f"RET-{number:06d}"
-        con.execute("insert into sales_returns values (?, ?, now()::timestamp, ?)", [return_id, order_id, reason])
-        con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, quantity, restock])
-        _book_for_order(con, order_id)
-    return return_id
+        for return_id, return_status in confirming:
+            con.execute("update sales_returns set confirmed_by_clerk = true where return_id = ?", [return_id])
+            if return_status == "awaiting_receipt":
+                _receive(con, return_id, restock)
+        if rest > 0:
+            return_id = next_return_id(con)
+            con.execute("insert into sales_returns (return_id, order_id, created_at, reason) "
+                        "values (?, ?, now()::timestamp, ?)", [return_id, order_id, reason])
+            con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, rest, restock])
+        book_order(con, order_id)
+    return confirming[0][0] if confirming else return_id
+
+
+def _receive(con, return_id: str, restock: bool) -> None:
+    con.execute("update sales_returns set status = 'received', received_at = now()::timestamp where return_id = ?",
+                [return_id])
+    con.execute("update sales_return_lines set is_restocked = ? where return_id = ?", [restock, return_id])
+
+
+def receive_return(con: duckdb.DuckDBPyConnection, return_id: str, *, restock: bool = True) -> dict:
+    """A merchant-fulfilled return's parcel has arrived: its units go back on hand (unless not restocked)."""
+    found = con.execute("select r.order_id, r.status, o.channel_order_id, r.received_at "
+                        "from sales_returns r join orders o using (order_id) where r.return_id = ?",
+                        [return_id]).fetchone()
+    if found is None:
+        raise OperationError(f"no sales return {return_id!r}")
+    order_id, status, channel_order_id, received_at = found
+    if status != "awaiting_receipt":
+        when = f" on {received_at:%Y-%m-%d %H:%M}" if received_at else ""
+        raise OperationError(f"sales return {return_id} of order {channel_order_id} is not awaiting receipt: "
+                             f"it was received{when}")
+    with transaction(con):
+        _receive(con, return_id, restock)
+        book_order(con, order_id)
+    units = con.execute("select product_code, quantity from sales_return_lines where return_id = ?",
+                        [return_id]).fetchall()
+    return {"return_id": return_id, "channel_order_id": channel_order_id, "restocked": restock,
+            "units": ", ".join(f"{quantity} x {sku}" for sku, quantity in units)}

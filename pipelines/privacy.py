@@ -127,7 +127,25 @@ def redact(con: duckdb.DuckDBPyConnection, days: int) -> PurgeResult:
                 and account_id not in (select account_id from orders anti join purgeable using (order_id))
             """
         ).fetchone()[0]
+        # an FBA return's customer-comments is the buyer's free text: gone from the staged row, and the
+        # document it came from is no longer kept whole
+        comments = con.execute(
+            """
+            update raw_report_rows set fields = json_merge_patch(fields, '{"customer-comments": ""}')
+            from purgeable as p, raw_report_documents as d
+            where d.report_id = raw_report_rows.report_id and d.channel = p.channel
+                and fields ->> 'order-id' = p.channel_order_id and coalesce(fields ->> 'customer-comments', '') <> ''
+            """
+        ).fetchone()[0]
+        con.execute(
+            """
+            update raw_report_documents set document = null
+            where document is not null and report_id in (
+                select r.report_id from raw_report_rows r join raw_report_documents d using (report_id)
+                join purgeable p on p.channel = d.channel and p.channel_order_id = r.fields ->> 'order-id')
+            """
+        )
         orders = con.execute("select count(*) from purgeable").fetchone()[0]
-        if raw_versions or contacts or accounts:
+        if raw_versions or contacts or accounts or comments:
             con.execute("insert into pending_rewrites values ('purge-pii', now()::timestamp)")
     return PurgeResult(orders, raw_versions, contacts, accounts)

@@ -115,6 +115,25 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     """)
     if fba != "(none)":
         sections += ["", "FBA stock at Amazon (its latest count; amazon_fba on hand follows it)", fba]
+    returns = table(con, """
+        select s.channel, s.report_type, strftime(s.reached_until, '%Y-%m-%dT%H:%M:%SZ') as read_until,
+               (select count(*) from amazon_returns a where a.channel = s.channel and a.report_type = s.report_type)
+                   as returns,
+               (select count(*) from returns_quarantine q where q.channel = s.channel
+                and q.report_type = s.report_type) as quarantined
+        from returns_sync_state s order by all
+    """)
+    if returns != "(none)":
+        sections += ["", "Amazon's returns reports", returns]
+    awaiting = table(con, """
+        select r.return_id, o.channel, o.channel_order_id, l.product_code as sku, l.quantity,
+               strftime(r.created_at, '%Y-%m-%d') as returned_on, coalesce(r.reason, '') as reason
+        from sales_returns r join sales_return_lines l using (return_id) join orders o using (order_id)
+        where r.status = 'awaiting_receipt' order by r.created_at, r.return_id limit 50
+    """)
+    if awaiting != "(none)":
+        sections += ["", "Returns awaiting receipt (amazon-orders returns receive RETURN_ID when the parcel arrives)",
+                     awaiting]
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]

@@ -113,9 +113,12 @@ def test_a_removed_channel_keeps_its_orders_and_leaves_its_partition(shop, retur
 
 
 def test_a_channel_removed_with_its_orders_leaves_nothing_of_them(shop, returned_order):
+    shop.marketplace.advance(minutes=3)
+    shop.ok("returns", "import")
+    assert shop.one("select count(*) from raw_report_documents") == 2
     shop.ok("channel", "remove", "Amazon US", "--delete-orders")
     for table in ("orders", "order_lines", "raw_amazon_orders", "sales_returns", "sales_return_lines",
-                  "contacts", "channels", "channel_sync_state"):
+                  "contacts", "channels", "channel_sync_state", "returns_sync_state", "raw_report_documents"):
         assert shop.one(f"select count(*) from {table}") == 0, table
     assert shop.one("select count(*) from inventory_movements where order_id is not null") == 0
     assert shop.one("select on_hand from inventory where product_code = 'MUG-01' and location = 'warehouse'") == 10

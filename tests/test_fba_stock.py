@@ -168,3 +168,19 @@ def test_a_next_token_expires_after_30_seconds_and_is_bound_to_its_request(sandb
     assert _summaries(sandbox, **{**GOOD, "details": "false"}, nextToken=token).status_code == 400
     marketplace.advance(seconds=31)
     assert _summaries(sandbox, **GOOD, nextToken=token).status_code == 400
+
+
+def test_inbound_units_are_kept_beside_on_hand_until_amazon_receives_them(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "12.50"), fulfilled_by="AMAZON", buyer=ADA)  # a case of 24 arrives for it
+    shop.marketplace.ship_inbound("MUG-01", 12)
+    shop.sync()
+    latest = ("select inbound_quantity from fba_inventory where snapshot_id = (select max(snapshot_id) "
+              "from fba_snapshots) and seller_sku = 'MUG-01'")
+    assert shop.one(latest) == 12
+    assert fba_stock(shop) == {"MUG-01": (23, 1)}  # inbound is not on hand yet
+    shop.marketplace.receive_fba("MUG-01", 12)
+    shop.place(Item("MUG-01", 1, "12.50"), fulfilled_by="AMAZON", buyer=ADA)
+    shop.sync()
+    assert shop.one(latest) == 0
+    assert fba_stock(shop) == amazons_count(shop) == {"MUG-01": (34, 2)}

@@ -120,17 +120,28 @@ def test_every_command_explains_itself_with_an_example():
             assert "example:" in (command.epilog or ""), name
 
 
-def test_the_schedule_runs_every_fifteen_minutes_from_a_fresh_instance():
+@pytest.mark.parametrize("name, cron", [("sync_job_schedule", "*/15 * * * *"), ("returns_job_schedule", "0 */6 * * *")])
+def test_the_schedules_run_from_a_fresh_instance(name, cron):
     from dagster import DefaultScheduleStatus
 
     from pipelines.definitions import defs
 
-    schedule = defs.resolve_schedule_def("sync_job_schedule")
-    assert schedule.cron_schedule == "*/15 * * * *"
+    schedule = defs.resolve_schedule_def(name)
+    assert schedule.cron_schedule == cron
     assert schedule.default_status == DefaultScheduleStatus.RUNNING
 
 
-def test_the_schedule_asks_for_one_run_per_channel(shop):
+def test_the_returns_schedule_is_configurable():
+    import sys
+
+    read = "from pipelines.definitions import defs; print(defs.resolve_schedule_def('returns_job_schedule').cron_schedule)"
+    found = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True,
+                           env={**os.environ, "AMAZON_ORDERS_RETURNS_CRON": "30 1 * * *"})
+    assert found.stdout.strip() == "30 1 * * *"
+
+
+@pytest.mark.parametrize("name", ["sync_job_schedule", "returns_job_schedule"])
+def test_a_schedule_asks_for_one_run_per_channel(shop, name):
     from dagster import build_schedule_context
 
     from pipelines.definitions import defs
@@ -143,7 +154,7 @@ def test_the_schedule_asks_for_one_run_per_channel(shop):
     tick = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
     with build_schedule_context(instance=get_instance(), scheduled_execution_time=tick,
                                 repository_def=defs.get_repository_def()) as context:
-        requests = defs.resolve_schedule_def("sync_job_schedule").evaluate_tick(context).run_requests
+        requests = defs.resolve_schedule_def(name).evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
 
 

@@ -81,3 +81,20 @@ def test_after_a_purge_no_byte_of_a_purged_email_is_left_in_the_warehouse_file(s
     assert snapshot(shop)["orders"] == tables["orders"] and snapshot(shop)["ledger"] == tables["ledger"]
     shop.ok("sync")  # the rewritten warehouse carries on: ids and positions continue
     assert shop.one("select max(ingest_id) from raw_amazon_orders") == shop.one("select count(*) from raw_amazon_orders")
+
+
+def test_purge_removes_a_returns_customer_comments_from_the_raw_reports(shop):
+    shop.add_channel()
+    order = shop.place(Item("MUG-01", 1, "9.00"), buyer=GRACE, fulfilled_by="AMAZON")
+    shop.marketplace.confirm(order)
+    shop.marketplace.ship(order)
+    shop.sync()
+    shop.marketplace.return_item(order, "MUG-01", comments="Grace Hopper, call +1 555 0199")
+    shop.marketplace.advance(minutes=3)
+    shop.ok("returns", "import")
+    reports = "select * from raw_report_rows union all select document, null, null from raw_report_documents"
+    assert "+1 555 0199" in str(shop.query(reports))
+    returned = shop.query("select * exclude (imported_at) from amazon_returns")
+    shop.ok("purge-pii", "--days", "0")
+    assert "+1 555 0199" not in str(shop.query(reports))
+    assert shop.query("select * exclude (imported_at) from amazon_returns") == returned

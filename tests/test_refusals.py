@@ -12,6 +12,7 @@ import pytest
 
 from conftest import ROOT
 from pipelines import cli
+from pipelines.sandbox import Buyer, Item
 
 
 def refused(capsys, *args) -> str:
@@ -63,12 +64,34 @@ def test_a_sandbox_on_this_machine_may_use_plain_http(capsys, db):
 @pytest.mark.parametrize("until, says", [("2999-01-01T00:00:00Z", "is in the future"),
                                           ("2020-01-01T00:00:00Z", "is before the start of channel"),
                                           ("notadate", "is not an ISO 8601 time")])
-def test_a_sync_until_that_cannot_bound_a_window_is_refused_before_any_run(shop, capsys, until, says):
+@pytest.mark.parametrize("command", [["sync"], ["returns", "import"]])
+def test_an_until_that_cannot_bound_a_window_is_refused_before_any_run(shop, capsys, until, says, command):
     shop.add_channel()
     runs = dagster_runs()
-    line = refused(capsys, "--db", shop.db, "sync", "--until", until)
+    line = refused(capsys, "--db", shop.db, *command, "--until", until)
     assert says in line
     assert dagster_runs() == runs and shop.sandbox.requests == []
+
+
+def test_returns_of_a_channel_that_does_not_exist_are_refused_before_any_run(shop, capsys):
+    shop.add_channel()
+    runs = dagster_runs()
+    assert "no channel named 'Amazon EU'" in refused(capsys, "--db", shop.db, "returns", "import", "--channel",
+                                                     "Amazon EU")
+    assert dagster_runs() == runs and shop.sandbox.requests == []
+
+
+def test_receiving_a_clerks_return_is_refused(shop, capsys):
+    shop.add_channel()
+    order_id = shop.place(Item("MUG-01", 1, "12.50"), buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"))
+    shop.marketplace.confirm(order_id)
+    shop.marketplace.ship(order_id)
+    shop.sync()
+    return_id = shop.ok("return", order_id, "--sku", "MUG-01", "--quantity", "1").split()[2].rstrip(":")
+    before = shop.query("select * from inventory_movements order by all")
+    assert f"sales return {return_id} of order {order_id} is not awaiting receipt" in refused(
+        capsys, "--db", shop.db, "returns", "receive", return_id)
+    assert shop.query("select * from inventory_movements order by all") == before
 
 
 # -- files that are not a warehouse ------------------------------------------------------------------

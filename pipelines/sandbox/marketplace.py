@@ -32,6 +32,23 @@ STATUSES = (
 )
 _PENDING = ("PENDING", "PENDING_AVAILABILITY")
 
+# The returns reports and their header columns (../shared/amazon-models/README.md, "Report columns")
+MFN_RETURNS_REPORT = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
+FBA_RETURNS_REPORT = "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"
+RETURNS_REPORTS = {
+    MFN_RETURNS_REPORT: ("MFN", (
+        "Order ID", "Order date", "Return request date", "Return request status", "Amazon RMA ID", "Merchant RMA ID",
+        "Label type", "Label cost", "Currency code", "Return carrier", "Tracking ID", "Label to be paid by",
+        "A-to-Z Claim", "Is prime", "ASIN", "Merchant SKU", "Item Name", "Return quantity", "Return Reason",
+        "In policy", "Return type", "Resolution", "Invoice number", "Return delivery date", "Order Amount",
+        "Order quantity", "SafeT Action reason", "SafeT claim id", "SafeT claim state", "SafeT claim creation time",
+        "SafeT claim reimbursement amount", "Refunded Amount")),
+    FBA_RETURNS_REPORT: ("FBA", (
+        "return-date", "order-id", "sku", "asin", "fnsku", "product-name", "quantity", "fulfillment-center-id",
+        "detailed-disposition", "reason", "status", "license-plate-number", "customer-comments")),
+}
+RETURN_DISPOSITIONS = ("SELLABLE", "DAMAGED", "CUSTOMER_DAMAGED", "DEFECTIVE", "CARRIER_DAMAGED", "EXPIRED")
+
 
 @dataclass(frozen=True)
 class _MarketplaceInfo:
@@ -259,6 +276,12 @@ class Marketplace:
         # FBA stock: units in Amazon's fulfilment centres per (marketplace, SKU), and when each last changed
         self._fba_units: dict[tuple[str, str], int] = {}
         self._fba_changed: dict[tuple[str, str], str] = {}
+        self._fba_unsellable: dict[tuple[str, str], int] = {}
+        self._fba_inbound: dict[tuple[str, str], int] = {}
+        self.listeners: list = []  # called with an order id after each change of that order
+        # customer returns, one entry per listing in Amazon's returns reports (a return can be listed twice)
+        self._returns: list[dict] = []
+        self._returns_rng = random.Random(f"returns:{seed}")  # its own, so returns leave the orders' draws alone
 
     # -- clock -------------------------------------------------------------------------
 
@@ -354,6 +377,7 @@ class Marketplace:
             )
             if fulfilled_by == "AMAZON":
                 self._stock_for(self._orders[order_id])
+            self._changed(order_id)
             if status in ("UNSHIPPED", "SHIPPED"):
                 self.confirm(order_id)
             if status == "SHIPPED":
@@ -456,11 +480,24 @@ class Marketplace:
             order.status = "UNFULFILLABLE"
             self._touch(order)
 
-    def receive_fba(self, sku: str, quantity: int, marketplace_id: str = "ATVPDKIKX0DER") -> None:
-        """An inbound shipment of ``quantity`` units of ``sku`` is received at Amazon's fulfilment centres."""
+    def ship_inbound(self, sku: str, quantity: int, marketplace_id: str = "ATVPDKIKX0DER") -> None:
+        """The seller sends ``quantity`` units of ``sku`` to Amazon: inbound (shipped) until received."""
         if not isinstance(quantity, int) or quantity < 1:
             raise ValueError("quantity must be a positive integer")
         with self._lock:
+            place = (marketplace_id, sku)
+            self._fba_inbound[place] = self._fba_inbound.get(place, 0) + quantity
+            self._fba_units.setdefault(place, 0)
+            self._fba_changed[place] = format_time(self._now)
+
+    def receive_fba(self, sku: str, quantity: int, marketplace_id: str = "ATVPDKIKX0DER") -> None:
+        """``quantity`` units of ``sku`` are received at Amazon's fulfilment centres (out of what was
+        inbound, as far as it goes)."""
+        if not isinstance(quantity, int) or quantity < 1:
+            raise ValueError("quantity must be a positive integer")
+        with self._lock:
+            place = (marketplace_id, sku)
+            self._fba_inbound[place] = max(0, self._fba_inbound.get(place, 0) - quantity)
             self._move_fba(marketplace_id, sku, quantity)
 
     def fba_inventory(self, marketplace_id: str) -> list[dict]:
@@ -471,6 +508,8 @@ class Marketplace:
                 if order.fulfilled_by == "AMAZON" and order.marketplace_id == marketplace_id:
                     for line in order.lines:
                         reserved[line.item.sku] = reserved.get(line.item.sku, 0) + line.open_quantity
+            unsellable = {sku: units for (market, sku), units in self._fba_unsellable.items()
+                          if market == marketplace_id}
             summaries = []
             for (market, sku), units in sorted(self._fba_units.items()):
                 if market != marketplace_id:
@@ -479,20 +518,85 @@ class Marketplace:
                 summaries.append({
                     "asin": _asin_for(sku), "fnSku": "X00" + _asin_for(sku)[3:], "sellerSku": sku,
                     "condition": "NewItem", "productName": _title_for(sku),
-                    "lastUpdatedTime": self._fba_changed[(market, sku)], "totalQuantity": units,
+                    "lastUpdatedTime": self._fba_changed[(market, sku)],
+                    # "The total number of units in an inbound shipment or in Amazon fulfillment centers."
+                    "totalQuantity": units + unsellable.get(sku, 0) + self._fba_inbound.get((market, sku), 0),
                     "inventoryDetails": {
                         "fulfillableQuantity": units - held,
-                        "inboundWorkingQuantity": 0, "inboundShippedQuantity": 0, "inboundReceivingQuantity": 0,
+                        "inboundWorkingQuantity": 0, "inboundReceivingQuantity": 0,
+                        "inboundShippedQuantity": self._fba_inbound.get((market, sku), 0),
                         "reservedQuantity": {"totalReservedQuantity": held, "pendingCustomerOrderQuantity": held,
                                              "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
                         "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
-                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": 0, "customerDamagedQuantity": 0,
+                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": unsellable.get(sku, 0),
+                                                  "customerDamagedQuantity": 0,
                                                   "warehouseDamagedQuantity": 0, "distributorDamagedQuantity": 0,
                                                   "carrierDamagedQuantity": 0, "defectiveQuantity": 0,
                                                   "expiredQuantity": 0},
                     },
                 })
             return summaries
+
+    def return_item(self, order_id: str, sku: str, quantity: int = 1, *, reason: str = "DEFECTIVE",
+                    disposition: str = "SELLABLE", relist_after: timedelta | None = None, comments: str = "") -> str:
+        """The buyer returns shipped units to Amazon; the return's key (Amazon RMA ID for a merchant-fulfilled
+        order, license plate number for an FBA one). An FBA return is graded at the fulfilment centre: a
+        SELLABLE unit goes back to fulfillable stock, any other disposition to unfulfillable. With
+        ``relist_after`` the return is listed again that much later (Amazon's reports repeat returns whose
+        status changes)."""
+        if disposition not in RETURN_DISPOSITIONS:
+            raise ValueError(f"disposition must be one of {RETURN_DISPOSITIONS}")
+        with self._lock:
+            order = self._get(order_id)
+            shipped = sum(line.shipped for line in order.lines if line.item.sku == sku)
+            returned = sum(r["quantity"] for r in self._returns if r["order_id"] == order_id and r["sku"] == sku
+                           and not r["relisted"])
+            if not isinstance(quantity, int) or quantity < 1 or quantity > shipped - returned:
+                raise ValueError(f"order {order_id} has {shipped - returned} shipped unit(s) of {sku} left to return")
+            fba = order.fulfilled_by == "AMAZON"
+            key = (f"LPN{self._returns_rng.randrange(10**9):09d}" if fba
+                   else f"D{self._returns_rng.randrange(10**8):08d}RRMA")
+            entry = {"kind": "FBA" if fba else "MFN", "order_id": order_id, "sku": sku, "quantity": quantity,
+                     "marketplace_id": order.marketplace_id, "created": order.created, "key": key,
+                     "reason": reason, "disposition": disposition if fba else None, "date": self._now,
+                     "status": "Unit returned to inventory" if fba else "Approved", "relisted": False,
+                     "comments": comments}
+            self._returns.append(entry)
+            if relist_after is not None:
+                self._returns.append({**entry, "date": self._now + relist_after, "relisted": True,
+                                      "status": "Reimbursed" if fba else "Closed"})
+            if fba:
+                if disposition == "SELLABLE":
+                    self._move_fba(order.marketplace_id, sku, quantity)
+                else:
+                    place = (order.marketplace_id, sku)
+                    self._fba_unsellable[place] = self._fba_unsellable.get(place, 0) + quantity
+                    self._fba_changed[place] = format_time(self._now)
+            return key
+
+    def returns_report(self, report_type: str, marketplace_ids: list[str], start: datetime,
+                       end: datetime) -> list[list[str]]:
+        """The rows (header first) of a returns report over returns dated in [start, end]."""
+        kind, header = RETURNS_REPORTS[report_type]
+        with self._lock:
+            listed = sorted((r for r in self._returns if r["kind"] == kind and r["marketplace_id"] in marketplace_ids
+                             and start <= r["date"] <= end), key=lambda r: (r["date"], r["key"]))
+        rows = [list(header)]
+        for r in listed:
+            asin, title, date = _asin_for(r["sku"]), _title_for(r["sku"]), format_time(r["date"])
+            if kind == "FBA":
+                rows.append([date, r["order_id"], r["sku"], asin, "X00" + asin[3:], title, str(r["quantity"]),
+                             "PHX7", r["disposition"], r["reason"], r["status"], r["key"], r["comments"]])
+            else:
+                values = dict.fromkeys(header, "")
+                values.update({"Order ID": r["order_id"], "Order date": r["created"][:10],
+                               "Return request date": date, "Return request status": r["status"],
+                               "Amazon RMA ID": r["key"], "Label type": "AmazonPrePaidLabel", "ASIN": asin,
+                               "Merchant SKU": r["sku"], "Item Name": title, "Return quantity": str(r["quantity"]),
+                               "Return Reason": r["reason"], "In policy": "Y", "Return type": "C-Returns",
+                               "Resolution": "StandardRefund"})
+                rows.append([values[column] for column in header])
+        return rows
 
     def _stock_for(self, order: _Order) -> None:
         # Amazon sells an FBA offer only from stock: where the centre has too little for a new order,
@@ -620,6 +724,7 @@ class Marketplace:
         cancel_request_rate: float = 0.02,
         replacement_rate: float = 0.01,
         other_channel_rate: float = 0.01,
+        return_rate: float = 0.03,
         marketplaces: tuple[str, ...] = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"),
     ) -> dict:
         """Run ``hours`` of seeded random activity and return counts of what happened.
@@ -642,9 +747,9 @@ class Marketplace:
                      item_cancel=item_cancel_rate, gift=gift_rate, business=business_rate, fba=fba_rate,
                      shipping=shipping_rate, promotion=promotion_rate, delivery_tip=delivery_tip_rate, cod=cod_rate,
                      partial_ship=partial_ship_rate, cancel_request=cancel_request_rate,
-                     replacement=replacement_rate, other_channel=other_channel_rate)
+                     replacement=replacement_rate, other_channel=other_channel_rate, returned=return_rate)
         counts = dict.fromkeys(["placed", "confirmed", "shipped", "partly_shipped", "cancelled", "items_cancelled",
-                                "cancel_requested", "unfulfillable", "unknown_sku_lines"], 0)
+                                "cancel_requested", "unfulfillable", "returned", "unknown_sku_lines"], 0)
         with self._lock:
             rng = self._rng
             end = self._now + timedelta(hours=hours)
@@ -758,6 +863,9 @@ class Marketplace:
             plan(shipping_at, "partly_shipped", lines[0].item.sku)
             shipping_at += rng.uniform(60, 1440)
         plan(shipping_at, "shipped")
+        returns = self._returns_rng
+        if returns.random() < rates["returned"]:  # a few days after delivery, one unit of one line
+            plan(shipping_at + returns.uniform(2, 30) * 1440, "returned", returns.choice(lines).item.sku)
 
     def _run_followup(self, action: str, order_id: str, argument: str | None) -> bool:
         """Apply a planned step; False when the order moved on by other means meanwhile."""
@@ -769,12 +877,19 @@ class Marketplace:
             "items_cancelled": lambda oid: self.cancel_item(oid, argument),
             "cancel_requested": self.request_cancel,
             "unfulfillable": self.unfulfillable,
+            "returned": lambda oid: self._random_return(oid, argument),
         }[action]
         try:
             operation(order_id)
         except (KeyError, ValueError):
             return False
         return True
+
+    def _random_return(self, order_id: str, sku: str) -> None:
+        rng = self._returns_rng
+        self.return_item(order_id, sku, reason=rng.choice(["DEFECTIVE", "NOT_AS_DESCRIBED", "UNWANTED_ITEM"]),
+                         disposition=rng.choice(["SELLABLE", "SELLABLE", "SELLABLE", "CUSTOMER_DAMAGED", "DEFECTIVE"]),
+                         relist_after=timedelta(days=rng.uniform(1, 10)) if rng.random() < 0.2 else None)
 
     # -- internals ---------------------------------------------------------------------
 
@@ -786,6 +901,11 @@ class Marketplace:
 
     def _touch(self, order: _Order) -> None:
         order.updated = format_time(self._now)
+        self._changed(order.order_id)
+
+    def _changed(self, order_id: str) -> None:
+        for listener in self.listeners:  # the server's notifications, once a subscription exists
+            listener(order_id)
 
     def _new_order_id(self) -> str:
         rng = self._rng

@@ -1,4 +1,5 @@
-"""An HTTP server that answers like Amazon's LWA token endpoint and Orders API v2026-01-01.
+"""An HTTP server that answers like Amazon's LWA token endpoint, Orders API v2026-01-01, FBA Inventory v1 and
+the Reports API 2021-06-30 (the returns reports, see reports.py).
 
 It serves a :class:`Marketplace` to the real python-amazon-sp-api client, with Amazon's
 parameter rules, snapshot pagination, per-operation token-bucket rate limits and
@@ -28,6 +29,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
+from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -98,8 +100,9 @@ _INVENTORY_PARAMETERS = {p["name"]: p for p in INVENTORY_MODEL["paths"][INVENTOR
 INVENTORY_PAGE_SIZE = 50
 _INVENTORY_TOKEN_TTL = timedelta(seconds=30)
 _INVENTORY_LOOKBACK = timedelta(days=548)
-# The model's response headers: x-amzn-RateLimit-Limit comes with 200, 400 and 404 only.
-_RATE_LIMITED_STATUSES = (200, 400, 404)
+# The model's response headers: x-amzn-RateLimit-Limit comes with 200, 400 and 404 only (and the
+# Reports API's 202 for createReport).
+_RATE_LIMITED_STATUSES = (200, 202, 400, 404)
 # getOrder's static sandbox case answers 400 for an orderId such as TEST_CASE_400: an
 # "Amazon-defined order identifier" has the 3-7-7 digit form.
 _ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
@@ -202,6 +205,7 @@ class SandboxServer:
         fault_rates: dict | None = None,
         fault_seed: int = 0,
         token_reading: str = "sent",
+        report_seconds: tuple[float, float] = (1.0, 2.0),  # a report's time IN_QUEUE, then IN_PROGRESS
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox has no real authentication, so it only listens on 127.0.0.1")
@@ -225,7 +229,10 @@ class SandboxServer:
             "searchOrders": _TokenBucket(search_rate * speedup, search_burst),
             "getOrder": _TokenBucket(get_rate * speedup, get_burst),
             "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst),
+            **{operation: _TokenBucket(rate * speedup, burst) for operation, (rate, burst) in
+               ((op, usage_plan(op)) for op in ("createReport", "getReport", "getReportDocument"))},
         }
+        self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
         self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
@@ -329,7 +336,12 @@ class SandboxServer:
         if path == TOKEN_PATH and method == "POST":
             response, recorded = self._token(body)
         else:
-            response, recorded = self._api(method, path, params, headers), params
+            response, recorded = self._api(method, path, params, headers, body), params
+            if method == "POST" and path == REPORTS_PATH:  # createReport's parameters are its JSON body
+                try:
+                    recorded = json.loads(body)
+                except ValueError:
+                    recorded = {}
         with self._lock:
             self.requests.append({"method": method, "path": path, "params": recorded, "status": response.status,
                                   "seconds": time.perf_counter() - started})
@@ -363,8 +375,18 @@ class SandboxServer:
         """The time by this server's clock."""
         return self.marketplace.now + self.clock_skew
 
-    def _api(self, method: str, path: str, params: dict, headers) -> _Response:
-        if method == "GET" and path == ORDERS_PATH:
+    def _api(self, method: str, path: str, params: dict, headers, body: bytes = b"") -> _Response:
+        if method == "GET" and path.startswith(DOWNLOAD_PATH + "/"):  # a presigned URL: no access token
+            document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1:]), params)
+            return _Response(403, b"AccessDenied", "text/plain") if document is None \
+                else _Response(200, document, "text/tab-separated-values; charset=utf-8")
+        if method == "POST" and path == REPORTS_PATH:
+            operation = "createReport"
+        elif method == "GET" and path.startswith(REPORTS_PATH + "/"):
+            operation = "getReport"
+        elif method == "GET" and path.startswith(DOCUMENTS_PATH + "/"):
+            operation = "getReportDocument"
+        elif method == "GET" and path == ORDERS_PATH:
             operation = "searchOrders"
         elif method == "GET" and path.startswith(ORDERS_PATH + "/") and "/" not in path[len(ORDERS_PATH) + 1:]:
             operation = "getOrder"
@@ -373,15 +395,16 @@ class SandboxServer:
         else:
             return _errors("404", {"x-amzn-RequestId": str(uuid.uuid4())})
         bucket = self._buckets[operation]
-        response = self._answer(operation, bucket, path, params, headers)
+        response = self._answer(operation, bucket, path, params, headers, body)
         response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
         if response.status in _RATE_LIMITED_STATUSES:
             response.headers["x-amzn-RateLimit-Limit"] = f"{bucket.rate:.10f}".rstrip("0").rstrip(".")
         return response
 
-    def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers) -> _Response:
+    def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers,
+                body: bytes) -> _Response:
         # injected faults are the Orders API's: a test scripting them counts on its requests alone
-        fault = None if operation == "getInventorySummaries" else self._next_fault(token_request=False)
+        fault = self._next_fault(token_request=False) if operation in ("searchOrders", "getOrder") else None
         if fault in ("400", "429", "500", "503", "expired_token"):
             return _errors(fault, {})
         if fault == "429_nobody":
@@ -406,9 +429,15 @@ class SandboxServer:
                 payload = self._search(params, repeat_order=fault == "repeat_order")
             elif operation == "getInventorySummaries":
                 payload = self._inventory_summaries(params)
+            elif operation == "createReport":
+                return _json(202, self.reports.create(body))  # the model's createReport answers 202
+            elif operation == "getReport":
+                payload = self.reports.get(unquote(path[len(REPORTS_PATH) + 1:]))
+            elif operation == "getReportDocument":
+                payload = self.reports.document(unquote(path[len(DOCUMENTS_PATH) + 1:]))
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except _InvalidInput:
+        except (_InvalidInput, InvalidReportRequest):
             return _errors("400", {})
         except KeyError:
             return _errors("404", {})

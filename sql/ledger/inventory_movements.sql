@@ -20,8 +20,7 @@ shipment_lines as (
 ),
 
 places as (
-    -- an order fulfilled by Amazon takes stock from the channel's FBA stock, else from the warehouse;
-    -- a return entered here comes back to the warehouse
+    -- an order fulfilled by Amazon takes stock from the channel's FBA stock, else from the warehouse
     select
         order_id,
         location_for(fulfilled_by) as location,
@@ -55,9 +54,12 @@ at_ship as (
 ),
 
 returns as (
+    -- restocked units come back where the return went: the warehouse, or Amazon's centre for an FBA return
     select
         sales_returns.order_id,
         sales_return_lines.product_code,
+        sales_returns.location,
+        sales_returns.channel as fba_channel,
         sum(sales_return_lines.quantity) as quantity
     from sales_return_lines
     inner join sales_returns using (return_id)
@@ -94,7 +96,7 @@ targets as (
     from cancellations
     inner join places using (order_id)
     union all
-    select order_id, product_code, 'return', 'warehouse', null, quantity
+    select order_id, product_code, 'return', location, fba_channel, quantity
     from returns
 ),
 

@@ -335,6 +335,61 @@ create table if not exists sales_return_lines (
     is_restocked boolean not null
 );
 
+-- Amazon's returns reports (Reports API): each document as downloaded, each of its rows, where each
+-- report type has got to, and each Amazon return with the sales return it became.
+create table if not exists returns_sync_state (
+    channel varchar not null,
+    report_type varchar not null,
+    reached_until timestamp not null,
+    primary key (channel, report_type)
+);
+create table if not exists raw_report_documents (
+    report_id varchar primary key,
+    channel varchar not null,
+    report_type varchar not null,
+    data_start timestamp not null,
+    data_end timestamp not null,
+    processing_status varchar not null,
+    report_document_id varchar,
+    sha256 varchar,
+    document varchar,  -- empty when the same document was kept already (same sha256)
+    fetched_at timestamp not null
+);
+create table if not exists raw_report_rows (
+    report_id varchar not null,
+    line_number integer not null,
+    fields json not null,
+    primary key (report_id, line_number)
+);
+create table if not exists amazon_returns (
+    channel varchar not null,
+    report_type varchar not null,
+    return_key varchar not null,  -- Amazon RMA ID (merchant-fulfilled) or license plate number (FBA)
+    channel_order_id varchar not null,
+    seller_sku varchar not null,
+    quantity integer not null,
+    returned_at timestamp not null,
+    reason varchar,
+    disposition varchar,
+    amazon_status varchar,
+    report_id varchar not null,
+    line_number integer not null,
+    return_id varchar not null,
+    is_matched boolean not null,
+    imported_at timestamp not null,
+    primary key (channel, report_type, return_key, channel_order_id, seller_sku)
+);
+create table if not exists returns_quarantine (
+    channel varchar not null,
+    report_type varchar not null,
+    row_key varchar not null,  -- the return's key, or the row's hash when it cannot be read
+    report_id varchar not null,
+    line_number integer not null,
+    reason varchar not null,
+    quarantined_at timestamp not null,
+    primary key (channel, report_type, row_key)
+);
+
 -- warehouses made before these were kept: a shipment's units are what was not cancelled then
 alter table order_lines add column if not exists shipped_quantity integer default 0;
 alter table order_lines add column if not exists shipping_amount decimal(18, 2);
@@ -353,6 +408,13 @@ alter table orders add column if not exists has_cancel_request boolean default f
 alter table orders add column if not exists replaced_channel_order_id varchar;
 alter table orders add column if not exists replacement_type varchar;
 alter table inventory_movements add column if not exists location varchar default 'warehouse';
+alter table sales_returns add column if not exists source varchar default 'clerk';
+alter table sales_returns add column if not exists status varchar default 'received';
+alter table sales_returns add column if not exists location varchar default 'warehouse';
+alter table sales_returns add column if not exists channel varchar;
+alter table sales_returns add column if not exists disposition varchar;
+alter table sales_returns add column if not exists received_at timestamp;
+alter table sales_returns add column if not exists confirmed_by_clerk boolean default false;
 alter table inventory_movements add column if not exists channel varchar;
 alter table shipment_lines add column if not exists shipped_quantity integer;
 update shipment_lines as s set shipped_quantity = l.quantity - s.canceled_quantity_at_ship
@@ -498,6 +560,16 @@ comment on column inventory.reserved_quantity is 'Units reserved by orders not y
 comment on table shipments is 'Orders marked shipped here.';
 comment on table shipment_lines is 'What Amazon had cancelled of each SKU when the order was marked shipped here.';
 comment on table sales_returns is 'Sales returns created from sales orders.';
+comment on column sales_returns.source is 'clerk (entered here) or amazon (from Amazon''s returns reports).';
+comment on column sales_returns.status is 'received, or awaiting_receipt for a merchant-fulfilled return still on its way back.';
+comment on column sales_returns.location is 'Where restocked units go: warehouse, or amazon_fba for an FBA return.';
+comment on column sales_returns.disposition is 'Amazon''s detailed disposition of an FBA return (SELLABLE, DAMAGED, ...).';
+comment on column sales_returns.confirmed_by_clerk is 'An Amazon return that a clerk''s return command matched (no second return).';
+comment on table returns_sync_state is 'How far each returns report type has been read for each channel.';
+comment on table raw_report_documents is 'Every returns report requested: its window and status, and the document as downloaded.';
+comment on table raw_report_rows is 'Every row of every downloaded report document, with its line number.';
+comment on table amazon_returns is 'One row per Amazon return, and the sales return it became or was matched to.';
+comment on table returns_quarantine is 'Report rows not imported, with the reason; retried on every import.';
 comment on table sales_return_lines is 'The SKUs and quantities of each sales return, and whether they went back on hand.';
 comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
 comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';

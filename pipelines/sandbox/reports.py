@@ -1,0 +1,163 @@
+"""The sandbox's Reports API 2021-06-30: createReport, getReport, getReportDocument, and the presigned
+document downloads, over the marketplace's returns.
+
+Every rule quotes models/reports_2021-06-30.json (or, for the report documents the model does not
+describe, models/README.md). A report is made from the marketplace as it is when it is created and
+moves IN_QUEUE -> IN_PROGRESS -> DONE (CANCELLED when its window holds no returns, FATAL when a test
+asks for it) as time passes: simulated time, or real time scaled by the server's speedup, whichever
+has moved further, so a client polling in real time sees it finish as a client moving the
+marketplace's clock does.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .marketplace import MARKETPLACES, RETURNS_REPORTS, format_time, parse_time
+
+REPORTS_PATH = "/reports/2021-06-30/reports"
+DOCUMENTS_PATH = "/reports/2021-06-30/documents"
+DOWNLOAD_PATH = "/_reports/documents"  # the presigned URL's path (Amazon's is on S3)
+
+REPORTS_MODEL = json.loads((Path(__file__).parent / "models" / "reports_2021-06-30.json").read_text())
+_SPECIFICATION = REPORTS_MODEL["definitions"]["CreateReportSpecification"]
+
+
+def usage_plan(operation_id: str, model: dict = REPORTS_MODEL) -> tuple[float, int]:
+    """(rate, burst) from the operation's "Usage Plan" table in the model."""
+    for methods in model["paths"].values():
+        for operation in methods.values():
+            if isinstance(operation, dict) and operation.get("operationId") == operation_id:
+                rate, burst = re.search(r"\|\s*([\d.]+)\s*\|\s*(\d+)\s*\|", operation["description"]).groups()
+                return float(rate), int(burst)
+    raise KeyError(operation_id)
+
+
+# "marketplaceIds ... minItems: 1, maxItems: 25"
+_MARKETPLACES_ITEMS = (_SPECIFICATION["properties"]["marketplaceIds"]["minItems"],
+                       _SPECIFICATION["properties"]["marketplaceIds"]["maxItems"])
+# README: "an order report covers at most about 30 days per request" (taken strictly: 30 days)
+MAX_REPORT_SPAN = timedelta(days=30)
+# ReportDocument.url: "This URL expires after 5 minutes."
+DOCUMENT_URL_TTL = timedelta(minutes=5)
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+class InvalidReportRequest(Exception):
+    """Answered 400 InvalidInput."""
+
+
+@dataclass
+class _Report:
+    report_id: str
+    report_type: str
+    marketplace_ids: list[str]
+    start: datetime
+    end: datetime
+    created: datetime  # simulated
+    created_real: float  # time.monotonic()
+    outcome: str  # DONE, CANCELLED or FATAL, once processed
+    document: bytes | None  # gzip of the tab-separated rows
+
+
+class ReportsService:
+    def __init__(self, server, *, queued_seconds: float = 1.0, processing_seconds: float = 2.0):
+        self.server = server
+        self.queued_seconds, self.processing_seconds = queued_seconds, processing_seconds
+        self.fatal_next = 0  # the next N reports created end FATAL
+        self._reports: dict[str, _Report] = {}
+        self._documents: dict[str, tuple[str, str]] = {}  # document id -> (report id, download secret)
+        self._issued: dict[str, tuple[datetime, float]] = {}  # download secret -> when its URL was handed out
+        self._lock = threading.Lock()
+
+    def _elapsed(self, simulated_since: datetime, real_since: float) -> float:
+        simulated = (self.server.now - simulated_since).total_seconds()
+        return max(simulated, (time.monotonic() - real_since) * self.server.speedup)
+
+    def _date(self, body: dict, key: str) -> datetime:
+        # "The default is now. The value must be prior to or equal to the current date and time."
+        if key not in body:
+            return self.server.now
+        value = body[key]
+        moment = parse_time(value) if isinstance(value, str) and _DATE_TIME.fullmatch(value) else None
+        if moment is None or moment > self.server.now:
+            raise InvalidReportRequest(key)
+        return moment
+
+    def create(self, body: bytes) -> dict:
+        try:
+            spec = json.loads(body or b"null")
+        except ValueError:
+            raise InvalidReportRequest("body") from None
+        # "required": ["marketplaceIds", "reportType"]
+        if not isinstance(spec, dict) or any(name not in spec for name in _SPECIFICATION["required"]):
+            raise InvalidReportRequest("required")
+        markets, low_high = spec["marketplaceIds"], _MARKETPLACES_ITEMS
+        if not isinstance(markets, list) or not low_high[0] <= len(markets) <= low_high[1] \
+                or any(m not in MARKETPLACES for m in markets):
+            raise InvalidReportRequest("marketplaceIds")
+        if spec["reportType"] not in RETURNS_REPORTS:  # the only report types this sandbox makes
+            raise InvalidReportRequest("reportType")
+        start, end = self._date(spec, "dataStartTime"), self._date(spec, "dataEndTime")
+        if start > end or end - start > MAX_REPORT_SPAN:
+            raise InvalidReportRequest("dataStartTime")
+        rows = self.server.marketplace.returns_report(spec["reportType"], markets, start, end)
+        with self._lock:
+            report_id = str(50000000000 + len(self._reports) + 1)
+            fatal = self.fatal_next > 0
+            self.fatal_next -= fatal
+            outcome = "FATAL" if fatal else "DONE" if len(rows) > 1 else "CANCELLED"  # "no data to return"
+            text = "".join("\t".join(row) + "\n" for row in rows)
+            self._reports[report_id] = _Report(report_id, spec["reportType"], markets, start, end, self.server.now,
+                                               time.monotonic(), outcome,
+                                               gzip.compress(text.encode()) if outcome == "DONE" else None)
+        return {"reportId": report_id}
+
+    def get(self, report_id: str) -> dict:
+        with self._lock:
+            report = self._reports[report_id]  # KeyError: 404
+        elapsed = self._elapsed(report.created, report.created_real)
+        status = ("IN_QUEUE" if elapsed < self.queued_seconds
+                  else "IN_PROGRESS" if elapsed < self.queued_seconds + self.processing_seconds else report.outcome)
+        answer = {"reportId": report.report_id, "reportType": report.report_type,
+                  "marketplaceIds": report.marketplace_ids, "dataStartTime": format_time(report.start),
+                  "dataEndTime": format_time(report.end), "createdTime": format_time(report.created),
+                  "processingStatus": status}
+        if status != "IN_QUEUE":
+            answer["processingStartTime"] = format_time(report.created + timedelta(seconds=self.queued_seconds))
+        if status in ("DONE", "CANCELLED", "FATAL"):
+            answer["processingEndTime"] = format_time(
+                report.created + timedelta(seconds=self.queued_seconds + self.processing_seconds))
+        if status == "DONE":
+            document_id = f"amzn1.spdoc.1.4.na.{report.report_id}"
+            with self._lock:
+                self._documents.setdefault(document_id, (report.report_id, secrets.token_urlsafe(16)))
+            answer["reportDocumentId"] = document_id
+        return answer
+
+    def document(self, document_id: str) -> dict:
+        with self._lock:
+            _, secret = self._documents[document_id]  # KeyError: 404
+            self._issued[secret] = (self.server.now, time.monotonic())
+        return {"reportDocumentId": document_id, "compressionAlgorithm": "GZIP",
+                "url": f"{self.server.url}{DOWNLOAD_PATH}/{document_id}?signature={secret}"}
+
+    def download(self, document_id: str, params: dict) -> bytes | None:
+        """The document's bytes, or None when the URL is not one handed out in the last 5 minutes."""
+        with self._lock:
+            report_id, secret = self._documents.get(document_id, (None, None))
+            issued = self._issued.get(params.get("signature", ""))
+            if report_id is None or params.get("signature") != secret or issued is None:
+                return None
+            document = self._reports[report_id].document
+        if self._elapsed(*issued) > DOCUMENT_URL_TTL.total_seconds():
+            return None
+        return document
