@@ -1,5 +1,5 @@
-"""The SP-API clients for a channel (Orders v2026-01-01, FBA Inventory v1, Reports 2021-06-30), built on
-python-amazon-sp-api, and what its failures mean.
+"""The SP-API clients for a channel (Orders v2026-01-01, FBA Inventory v1, Reports 2021-06-30, Notifications v1),
+built on python-amazon-sp-api, and what its failures mean.
 
 Three quirks of the client are handled here rather than worked around at call sites:
 - `SP_API_DEFAULT_MARKETPLACE` silently replaces the marketplace passed in: the endpoint and
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
-from sp_api.api import Inventories, OrdersV20260101, ReportsV2
+from sp_api.api import Inventories, Notifications, OrdersV20260101, ReportsV2
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -83,6 +83,17 @@ def inventory_client(channel: Channel, account: str = "default") -> Inventories:
 
 def reports_client(channel: Channel, account: str = "default") -> ReportsV2:
     return _client(ReportsV2, channel, account)
+
+
+def notifications_client(channel: Channel, account: str = "default") -> Notifications:
+    return _client(Notifications, channel, account)
+
+
+def delete_subscription(client: Notifications, notification_type: str, subscription_id: str) -> None:
+    """deleteSubscriptionById, which the model calls grantless: python-amazon-sp-api's own
+    delete_notification_subscription sends the seller's token instead, so the request is made here."""
+    client._request_grantless_operation(f"/notifications/v1/subscriptions/{notification_type}/{subscription_id}",
+                                        params={"method": "DELETE"})
 
 
 def _client(api: type, channel: Channel, account: str):

@@ -64,6 +64,64 @@ def cmd_channel_remove(args) -> None:
     _say(f"channel {args.name!r} removed: it is no longer synced, and {kept}")
 
 
+def cmd_channel_notifications(args) -> None:
+    from pipelines.notifications import NotificationsError
+
+    try:
+        _channel_notifications(args)
+    except NotificationsError as error:
+        raise CommandError(str(error)) from None
+
+
+def _channel_notifications(args) -> None:
+    from pipelines import clock
+    from pipelines.channels import get_channel
+    from pipelines.notifications import check_queue, subscribe, unsubscribe
+
+    with open_for_writing(args.db) as con:
+        channel = get_channel(con, args.name)
+        if args.off:
+            subscription_id = unsubscribe(con, channel)
+            _say(f"channel {channel.name!r}: ORDER_CHANGE subscription {subscription_id} deleted; polling goes on")
+            return
+        if not (args.queue_arn and args.queue_url):
+            raise CommandError("give --queue-arn and --queue-url (or --off to unsubscribe)")
+        check_queue(args.queue_arn, args.queue_url)
+        ids = subscribe(con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()())
+    _say(f"channel {channel.name!r}: ORDER_CHANGE notifications go to {args.queue_arn} (destination "
+         f"{ids['destination_id']}, subscription {ids['subscription_id']}); `amazon-orders listen` or the "
+         "Dagster sensor reads them")
+
+
+def cmd_listen(args) -> None:
+    import time
+
+    from pipelines import clock
+    from pipelines.channels import get_channel
+    from pipelines.notifications import NotificationsError, drain, queue_url_of
+
+    with open_for_reading(args.db) as con:
+        names = [args.channel] if args.channel else [name for (name,) in con.execute(
+            "select channel from channel_notifications order by channel").fetchall()]
+        queues = [(get_channel(con, name), queue_url_of(con, get_channel(con, name))) for name in names]
+    missing = [channel.name for channel, url in queues if url is None]
+    if missing or not queues:
+        raise CommandError(f"no notification queue for {', '.join(map(repr, missing)) or 'any channel'}: "
+                           "amazon-orders channel notifications NAME --queue-arn ARN --queue-url URL")
+    now = clock.from_environment()
+    while True:
+        for channel, url in queues:
+            try:
+                drain(channel, url, lambda: open_for_writing(args.db, on_wait=_say), clock=now, say=_say)
+            except NotificationsError as error:
+                if args.once:
+                    raise CommandError(str(error)) from None
+                print(f"amazon-orders: {error}; trying again in 5 s", file=sys.stderr, flush=True)
+                time.sleep(5)
+        if args.once:
+            return
+
+
 # -- sync ---------------------------------------------------------------------------------------
 def cmd_sync(args) -> None:
     from pipelines.runs import run_sync
@@ -297,6 +355,22 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
                       help="delete the channel's orders with their lines, stock movements, shipments, returns and "
                            "raw versions")
+
+    notify = _command(channel_sub, "notifications", cmd_channel_notifications,
+                      "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
+                      "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
+                      'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
+                      'orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders')
+    notify.add_argument("name", help="the channel's name")
+    notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
+    notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
+    notify.add_argument("--off", action="store_true", help="delete the ORDER_CHANGE subscription")
+
+    listen = _command(sub, "listen", cmd_listen,
+                      "Read the channels' notification queues and reserve stock as orders change, until Ctrl-C "
+                      "(the Dagster sensor does the same on its own).", 'amazon-orders listen --channel "Amazon US"')
+    listen.add_argument("--channel", help="only this channel (default: every channel with a queue)")
+    listen.add_argument("--once", action="store_true", help="read what is in the queues now, then exit")
 
     sync = _command(sub, "sync", cmd_sync,
                     "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",

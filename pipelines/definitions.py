@@ -22,6 +22,7 @@ from dagster import (
 from pipelines.assets.core import core_tables, core_tables_match_schemas, totals_reconcile
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
 from pipelines.assets.fba import fba_inventory
+from pipelines.assets.notifications import listen_interval, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
 from pipelines.instance import WAREHOUSE_TAG
@@ -95,6 +96,53 @@ def returns_job_schedule(context):
     return _every_channel(context)
 
 
+notifications_job = define_asset_job(
+    "notifications_job",
+    selection=AssetSelection.assets(order_notifications),
+    # no warehouse tag: a run waits for messages most of its time and takes the writer lock per batch only,
+    # so it neither holds up a sync nor waits for one to start
+    description="Read one channel's ORDER_CHANGE notifications and bring the order tables and stock up to date.",
+)
+
+
+@sensor(
+    job=notifications_job,
+    minimum_interval_seconds=listen_interval(),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Look at each channel's notification queue (AMAZON_ORDERS_NOTIFICATIONS_INTERVAL, every 30 s by "
+    "default) and start a notifications run where messages wait and none is running.",
+)
+def notifications_sensor(context, warehouse: WarehouseResource):
+    from dagster import DagsterRunStatus, RunsFilter
+
+    from pipelines.notifications import waiting_messages
+
+    import duckdb
+
+    try:
+        queues = warehouse.notification_queues()
+    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
+        return SkipReason(str(reason))
+    active = {run.tags.get("dagster/partition") for run in context.instance.get_runs(RunsFilter(
+        job_name="notifications_job",
+        statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                  DagsterRunStatus.STARTED]))}
+    requests, notes = [], []
+    for channel, url in queues.items():
+        if channel in active:
+            continue
+        try:
+            waiting = waiting_messages(url)
+        except Exception as error:  # noqa: BLE001 - an unreachable queue is told, and polling goes on
+            notes.append(f"{channel}: queue not reachable ({type(error).__name__})")
+            continue
+        if waiting:
+            requests.append(RunRequest(partition_key=channel))
+    if not requests:
+        return SkipReason("; ".join(notes) or "no notification waiting")
+    return requests
+
+
 purge_pii_job = define_asset_job(
     "purge_pii_job",
     selection=AssetSelection.assets(purged_buyer_pii),
@@ -110,11 +158,11 @@ purge_pii_job_schedule = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, purged_buyer_pii],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
     asset_checks=[core_tables_match_schemas, totals_reconcile],
-    jobs=[sync_job, returns_job, purge_pii_job],
+    jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
-    sensors=[channel_registry_sensor],
+    sensors=[channel_registry_sensor, notifications_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

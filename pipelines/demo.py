@@ -44,6 +44,13 @@ select r.return_id, o.channel_order_id, r.source, r.status, r.location, coalesce
 from sales_returns r join sales_return_lines l using (return_id) join orders o using (order_id)
 order by r.return_id
 """
+PEN = """
+select o.channel_order_id, o.status, o.payment_status, a.account_name, o.total_amount, i.on_hand as pens_on_hand,
+       i.reserved_quantity as pens_reserved,
+       (select count(*) from inventory_movements m where m.order_id = o.order_id) as stock_movements
+from orders o join accounts a using (account_id), inventory i
+where o.channel_order_id = ? and i.product_code = 'PEN-03' and i.location = 'warehouse'
+"""
 LOCATIONS = """
 select product_code, location, channel, on_hand, reserved_quantity from inventory where product_code = 'MUG-01'
 order by location desc
@@ -62,6 +69,52 @@ def _step(db: str, marketplace: Marketplace, title: str) -> None:
     for report in run_sync(db, log_level="WARNING", launched_by="demo"):
         print(f"sync: {report['line']}")
     _show(db, "orders", ORDERS)
+
+
+def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> None:
+    """ORDER_CHANGE notifications through an SQS queue (moto's server here, Amazon SQS for a seller)."""
+    import logging
+    import time
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from pipelines.channels import get_channel
+    from pipelines.notifications import drain, subscribe, unsubscribe
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    sqs_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    sqs_server.start()
+    try:
+        host, port = sqs_server.get_host_and_port()
+        os.environ.update(AWS_ENDPOINT_URL_SQS=f"http://{host}:{port}", AWS_DEFAULT_REGION="us-east-1")
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ.setdefault(name, "demo")  # moto takes any
+        client = boto3.client("sqs", region_name="us-east-1")
+        url = client.create_queue(QueueName="amazon-orders-demo")["QueueUrl"]
+        arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        client.close()
+        with open_for_writing(db) as con:
+            channel = get_channel(con, "Amazon Demo")
+            subscribe(con, channel, arn, url)
+        print("\n=== 7. ORDER_CHANGE notifications through SQS: stock reserved seconds after an order ===")
+        marketplace.advance(seconds=30)
+        placed_at = time.monotonic()
+        order_id = marketplace.place_order([Item("PEN-03", 1, "24.00")],
+                                           buyer=Buyer("Emmy Noether", "emmy@marketplace.amazon.com"))
+        sandbox.notifications.flush()
+        counts = drain(channel, url, lambda: open_for_writing(db), clock=marketplace.naive_now)
+        print(f"order {order_id} placed; {counts.applied} notification applied {time.monotonic() - placed_at:.1f} s "
+              "later, before any sync:")
+        _show(db, "the new order, Pending, already holds its pen", PEN, [order_id])
+        marketplace.confirm(order_id)
+        _step(db, marketplace, "8. Amazon fills the order in; the next sync brings the buyer and the money, "
+                               "and books no stock again")
+        _show(db, "the same order, complete", PEN, [order_id])
+        with open_for_writing(db) as con:
+            unsubscribe(con, channel)  # the demo's queue ends with it
+    finally:
+        sqs_server.stop()
 
 
 def run_demo(db: str | None = None) -> None:
@@ -160,5 +213,6 @@ def run_demo(db: str | None = None) -> None:
             received = receive_return(con, awaiting)
         print(f"\namazon-orders returns receive {awaiting}: the parcel arrived, {received['units']} back in stock")
         _show(db, "stock of MUG-01: one back in the warehouse, one back at Amazon", LOCATIONS)
+        _notifications(db, marketplace, sandbox)
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
     print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")

@@ -120,7 +120,7 @@ def _landing_rows(orders: list, channel: Channel, result: SyncResult) -> list[di
     return rows
 
 
-def _insert(con: duckdb.DuckDBPyConnection, channel: str, run_id: str, rows: list[dict]) -> int:
+def insert_versions(con: duckdb.DuckDBPyConnection, channel: str, run_id: str, rows: list[dict]) -> int:
     """Add the rows whose payload is not in the raw layer yet; how many were new."""
     if not rows:
         return 0  # registering an empty table would make DuckDB load pandas
@@ -250,7 +250,7 @@ class _ChannelSync:
         """The page's new versions and where paging stands, in one transaction."""
         rows = _landing_rows(page.orders, self.channel, self.result)
         with transaction(self.con):
-            stored = _insert(self.con, self.channel.name, self.result.run_id, rows)
+            stored = insert_versions(self.con, self.channel.name, self.result.run_id, rows)
             if page.next_token:
                 window.next_token, window.token_received_at = page.next_token, self.now()
             else:

@@ -36,6 +36,15 @@ class WarehouseResource(ConfigurableResource):
             con.close()
 
 
+    def notification_queues(self) -> dict[str, str]:
+        """Each channel's notification queue URL, read without waiting for a writer."""
+        con = connect(self.resolved_path, read_only=True)
+        try:
+            return dict(con.execute("select channel, queue_url from channel_notifications order by channel").fetchall())
+        finally:
+            con.close()
+
+
 class AmazonSellerResource(ConfigurableResource):
     """Which credentials python-amazon-sp-api loads: its environment variables (LWA_APP_ID,
     LWA_CLIENT_SECRET, SP_API_REFRESH_TOKEN) or an account of its credentials file. The secrets

@@ -6,6 +6,8 @@ import duckdb
 
 from datetime import datetime
 
+FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
+
 
 def orders_per_day(con: duckdb.DuckDBPyConnection) -> str:
     """Orders per day by status over the two weeks up to the newest order, as a markdown table."""
@@ -115,6 +117,20 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     """)
     if fba != "(none)":
         sections += ["", "FBA stock at Amazon (its latest count; amazon_fba on hand follows it)", fba]
+    notifications = table(con, """
+        select n.channel, n.queue_arn,
+               coalesce(strftime(s.last_received_at, '%Y-%m-%dT%H:%M:%SZ'), 'none yet') as last_arrived,
+               date_diff('second', s.newest_change_at, s.last_received_at) as lag_seconds,
+               case when s.channel is null then 'waiting for the first'
+                    when date_diff('second', s.newest_change_at, s.last_received_at) > $behind then 'FALLING BEHIND'
+                    else 'keeping up' end as listener,
+               (select count(*) from raw_notifications r where r.channel = n.channel and r.outcome = 'rejected')
+                   as set_aside
+        from channel_notifications n left join notification_state s using (channel) order by all
+    """, {"behind": FALLING_BEHIND_SECONDS})
+    if notifications != "(none)":
+        sections += ["", "ORDER_CHANGE notifications (lag: from Amazon's change to its arrival here; polling "
+                         "goes on beside them)", notifications]
     returns = table(con, """
         select s.channel, s.report_type, strftime(s.reached_until, '%Y-%m-%dT%H:%M:%SZ') as read_until,
                (select count(*) from amazon_returns a where a.channel = s.channel and a.report_type = s.report_type)

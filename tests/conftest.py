@@ -149,3 +149,25 @@ def shop(db, marketplace, sandbox, capsys):
     shop = Shop(db, marketplace, sandbox, capsys)
     shop.marketplace.advance(minutes=1)
     return shop
+
+
+@pytest.fixture
+def sqs(monkeypatch):
+    """moto's SQS-compatible server on 127.0.0.1, which boto3 reaches through AWS_ENDPOINT_URL_SQS, and a queue."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name, value in {"AWS_ENDPOINT_URL_SQS": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("sqs", region_name="us-east-1")
+    url = client.create_queue(QueueName="amazon-orders-us", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    yield {"client": client, "url": url, "arn": arn, "endpoint": f"http://{host}:{port}"}
+    server.stop()

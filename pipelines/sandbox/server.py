@@ -29,6 +29,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
+from .notifications import (DESTINATIONS_PATH, GRANTLESS_OPERATIONS, GRANTLESS_SCOPE, NOTIFICATIONS_MODEL,
+                            SUBSCRIPTIONS_PATH, InvalidNotificationRequest, NotificationsService, SubscriptionConflict)
 from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
@@ -37,6 +39,7 @@ ORDERS_PATH = "/orders/2026-01-01/orders"
 INVENTORY_PATH = "/fba/inventory/v1/summaries"
 TOKEN_PATH = "/auth/o2/token"
 ACCESS_TOKEN_PREFIX = "Atza|sandbox."
+GRANTLESS_TOKEN_PREFIX = "Atc|sandbox."  # a client-credentials token: grantless operations only
 
 MODEL = json.loads((Path(__file__).parent / "models" / "orders_2026-01-01.json").read_text())
 _SEARCH_PARAMETERS = {p["name"]: p for p in MODEL["paths"][ORDERS_PATH]["get"]["parameters"]}
@@ -89,6 +92,7 @@ _ERRORS = {
     "503": (503, "ServiceUnavailable", "Service temporarily unavailable. Please try again."),
     "expired_token": (403, "Unauthorized", "Access to requested resource is denied."),
     "unauthorized": (403, "Unauthorized", "Access to requested resource is denied."),
+    "409": (409, "Conflict", "The resource already exists."),
 }
 # FBA Inventory v1, getInventorySummaries (fbaInventory.json): "marketplaceIds ... maxItems: 1",
 # "sellerSkus ... maxItems: 50", "granularityType ... enum: Marketplace", "When granularityType is
@@ -206,6 +210,8 @@ class SandboxServer:
         fault_seed: int = 0,
         token_reading: str = "sent",
         report_seconds: tuple[float, float] = (1.0, 2.0),  # a report's time IN_QUEUE, then IN_PROGRESS
+        notification_duplicate_rate: float = 0.0,  # a notification sent twice
+        notification_reorder_rate: float = 0.0,  # a notification sent after the next one
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox has no real authentication, so it only listens on 127.0.0.1")
@@ -231,8 +237,14 @@ class SandboxServer:
             "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst),
             **{operation: _TokenBucket(rate * speedup, burst) for operation, (rate, burst) in
                ((op, usage_plan(op)) for op in ("createReport", "getReport", "getReportDocument"))},
+            **{operation: _TokenBucket(rate * speedup, burst) for operation, (rate, burst) in
+               ((op, usage_plan(op, NOTIFICATIONS_MODEL))
+                for op in ("createDestination", "createSubscription", "deleteSubscriptionById"))},
         }
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
+        self.notifications = NotificationsService(self, duplicate_rate=notification_duplicate_rate,
+                                                  reorder_rate=notification_reorder_rate, seed=fault_seed)
+        marketplace.listeners.append(self.notifications.order_changed)
         self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
@@ -337,7 +349,7 @@ class SandboxServer:
             response, recorded = self._token(body)
         else:
             response, recorded = self._api(method, path, params, headers, body), params
-            if method == "POST" and path == REPORTS_PATH:  # createReport's parameters are its JSON body
+            if method == "POST":  # createReport's, createDestination's ... parameters are their JSON body
                 try:
                     recorded = json.loads(body)
                 except ValueError:
@@ -357,6 +369,15 @@ class SandboxServer:
         if fault == "token_invalid_grant":
             description = "The request has an invalid grant parameter : refresh_token"
             return _json(400, {"error": "invalid_grant", "error_description": description}), recorded
+        if form.get("grant_type") == "client_credentials":
+            # the grantless grant: "scope=sellingpartnerapi::notifications", no refresh token
+            for name in ("scope", "client_id", "client_secret"):
+                if not form.get(name):
+                    return _json(400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}), recorded
+            if form["scope"] != GRANTLESS_SCOPE:
+                return _json(400, {"error": "invalid_scope", "error_description": "Not authorized for requested scope"}), recorded
+            return _json(200, {"access_token": GRANTLESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
+                               "token_type": "bearer", "expires_in": 3600}), recorded
         for name in ("grant_type", "refresh_token", "client_id", "client_secret"):
             if not form.get(name):
                 return _json(400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}), recorded
@@ -386,6 +407,12 @@ class SandboxServer:
             operation = "getReport"
         elif method == "GET" and path.startswith(DOCUMENTS_PATH + "/"):
             operation = "getReportDocument"
+        elif method == "POST" and path == DESTINATIONS_PATH:
+            operation = "createDestination"
+        elif method == "POST" and path.startswith(SUBSCRIPTIONS_PATH + "/") and path.count("/") == 4:
+            operation = "createSubscription"
+        elif method == "DELETE" and path.startswith(SUBSCRIPTIONS_PATH + "/") and path.count("/") == 5:
+            operation = "deleteSubscriptionById"
         elif method == "GET" and path == ORDERS_PATH:
             operation = "searchOrders"
         elif method == "GET" and path.startswith(ORDERS_PATH + "/") and "/" not in path[len(ORDERS_PATH) + 1:]:
@@ -417,8 +444,10 @@ class SandboxServer:
         if fault == "slow":
             time.sleep(self.slow_seconds)
 
-        if not headers.get("x-amz-access-token", "").startswith(ACCESS_TOKEN_PREFIX) \
-                or operation in self.denied_operations:
+        # "The createDestination API is grantless": such an operation takes a client-credentials token,
+        # every other one the seller's
+        wanted = GRANTLESS_TOKEN_PREFIX if operation in GRANTLESS_OPERATIONS else ACCESS_TOKEN_PREFIX
+        if not headers.get("x-amz-access-token", "").startswith(wanted) or operation in self.denied_operations:
             return _errors("unauthorized", {})
         with self._lock:
             allowed = bucket.take()
@@ -435,10 +464,19 @@ class SandboxServer:
                 payload = self.reports.get(unquote(path[len(REPORTS_PATH) + 1:]))
             elif operation == "getReportDocument":
                 payload = self.reports.document(unquote(path[len(DOCUMENTS_PATH) + 1:]))
+            elif operation == "createDestination":
+                payload = self.notifications.create_destination(body)
+            elif operation == "createSubscription":
+                payload = self.notifications.create_subscription(unquote(path.split("/")[4]), body)
+            elif operation == "deleteSubscriptionById":
+                _, _, _, _, kind, subscription_id = path.split("/")
+                payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest):
+        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest):
             return _errors("400", {})
+        except SubscriptionConflict:
+            return _errors("409", {})
         except KeyError:
             return _errors("404", {})
         response = _json(200, payload)
@@ -754,6 +792,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._respond("POST")
+
+    def do_DELETE(self) -> None:
+        self._respond("DELETE")
 
     def _respond(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -390,6 +390,32 @@ create table if not exists returns_quarantine (
     primary key (channel, report_type, row_key)
 );
 
+-- ORDER_CHANGE notifications: where a channel's arrive, every message as received, and how far they got.
+create table if not exists channel_notifications (
+    channel varchar primary key,
+    queue_url varchar not null,
+    queue_arn varchar not null,
+    destination_id varchar not null,
+    subscription_id varchar not null,
+    subscribed_at timestamp not null
+);
+create table if not exists raw_notifications (
+    notification_id varchar primary key,  -- NotificationId, or sqs:MessageId for a message without one
+    channel varchar not null,
+    body varchar not null,
+    received_at timestamp not null,
+    amazon_order_id varchar,
+    changed_at timestamp,
+    outcome varchar not null,  -- applied, stale, ignored or rejected
+    reason varchar,
+    ingest_id bigint  -- the order version it became in raw_amazon_orders
+);
+create table if not exists notification_state (
+    channel varchar primary key,
+    last_received_at timestamp not null,
+    newest_change_at timestamp
+);
+
 -- warehouses made before these were kept: a shipment's units are what was not cancelled then
 alter table order_lines add column if not exists shipped_quantity integer default 0;
 alter table order_lines add column if not exists shipping_amount decimal(18, 2);
@@ -565,6 +591,9 @@ comment on column sales_returns.status is 'received, or awaiting_receipt for a m
 comment on column sales_returns.location is 'Where restocked units go: warehouse, or amazon_fba for an FBA return.';
 comment on column sales_returns.disposition is 'Amazon''s detailed disposition of an FBA return (SELLABLE, DAMAGED, ...).';
 comment on column sales_returns.confirmed_by_clerk is 'An Amazon return that a clerk''s return command matched (no second return).';
+comment on table channel_notifications is 'The SQS queue a channel''s ORDER_CHANGE notifications go to, and the ids of its destination and subscription.';
+comment on table raw_notifications is 'Every notification message as received, keyed by NotificationId, with what it did (applied, stale, ignored, rejected).';
+comment on table notification_state is 'When each channel''s notifications last arrived, and the newest order change they carried.';
 comment on table returns_sync_state is 'How far each returns report type has been read for each channel.';
 comment on table raw_report_documents is 'Every returns report requested: its window and status, and the document as downloaded.';
 comment on table raw_report_rows is 'Every row of every downloaded report document, with its line number.';

@@ -1,0 +1,46 @@
+"""ORDER_CHANGE notifications from the channel's SQS queue: stock reserved as soon as Amazon tells."""
+
+import os
+
+from dagster import Config, MaterializeResult, asset
+
+from pipelines import clock
+from pipelines.assets.extract import channels_partitions
+from pipelines.channels import get_channel
+from pipelines.notifications import drain, queue_url_of
+from pipelines.progress import progress
+from pipelines.resources import WarehouseResource
+from pipelines.warehouse import open_for_reading
+
+
+def listen_interval() -> int:
+    """Seconds between the sensor's looks at the queues, and how long a run waits for more messages."""
+    return int(os.environ.get("AMAZON_ORDERS_NOTIFICATIONS_INTERVAL", "30"))
+
+
+class NotificationsConfig(Config):
+    idle_seconds: int = -1  # keep reading until the queue has been empty this long (-1: the sensor's interval)
+
+
+@asset(
+    partitions_def=channels_partitions,
+    kinds={"python", "duckdb"},
+    group_name="amazon_orders",
+    description="The channel's ORDER_CHANGE notifications (SQS), kept raw; each one newer than the order's "
+    "state becomes an order version, and the core tables and stock follow at once.",
+)
+def order_notifications(context, config: NotificationsConfig, warehouse: WarehouseResource) -> MaterializeResult:
+    say, now = progress(context), clock.from_environment()
+    with open_for_reading(warehouse.resolved_path) as con:
+        channel = get_channel(con, context.partition_key)
+        queue_url = queue_url_of(con, channel)
+    if queue_url is None:
+        raise ValueError(f"{channel.name}: no notification queue: amazon-orders channel notifications "
+                         f"{channel.name!r} --queue-arn ARN --queue-url URL")
+    idle = listen_interval() if config.idle_seconds < 0 else config.idle_seconds
+    counts = drain(channel, queue_url, lambda: warehouse.writer(on_wait=say), idle_seconds=idle, clock=now, say=say)
+    return MaterializeResult(metadata={
+        "channel": channel.name, "received": counts.received, "applied": counts.applied,
+        "duplicates": counts.duplicates, "stale": counts.stale, "ignored": counts.ignored,
+        "set_aside": counts.rejected, "stock_movements": counts.movements,
+    })
