@@ -264,3 +264,24 @@ def test_the_sensor_starts_a_run_where_messages_wait(subscribed):
     [materialization] = result.asset_materializations_for_node("order_notifications")
     assert materialization.metadata["applied"].value == 1
     assert stock(shop) == -1
+
+
+def test_status_says_when_notifications_arrive_and_when_the_listener_falls_behind(subscribed):
+    from datetime import timedelta
+
+    from pipelines.channels import get_channel
+
+    shop = subscribed
+    assert "waiting for the first" in shop.ok("status")
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
+    listen(shop)
+    assert "keeping up" in shop.ok("status")
+    shop.marketplace.advance(seconds=5)
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
+    shop.sandbox.notifications.flush()
+    messages = shop.sqs["client"].receive_message(QueueUrl=shop.sqs["url"], WaitTimeSeconds=1)["Messages"]
+    with open_for_writing(shop.db) as con:  # read ten minutes after Amazon's change
+        apply_messages(con, get_channel(con, "Amazon US"), messages,
+                       shop.marketplace.naive_now() + timedelta(minutes=10))
+    line = next(line for line in shop.ok("status").splitlines() if line.startswith("Amazon US") and "arn:" in line)
+    assert "FALLING BEHIND" in line and "600" in line
