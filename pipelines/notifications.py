@@ -261,12 +261,15 @@ def _judge(con, channel: Channel, body: str) -> tuple[str, str | None, Notificat
             return "ignored", "an order not seen yet, without a PurchaseDate: left to the poll", note, None
         if note.purchase_date < channel.start_at:
             return "ignored", "the order was created before the channel's start", note, None
-    version = order_version(note, json.loads(newest[0]) if newest else None)
+    base = json.loads(newest[0]) if newest else None
+    if base and (base.get("salesChannel") or {}).get("channelName") == "NON_AMAZON":
+        return "ignored", "another sales channel's order (NON_AMAZON): not a sales order here", note, None
+    version = order_version(note, base)
     if newest is not None and newest[1] is not None:
         changed = note.changed_at.replace(microsecond=0)
         # Amazon's times have whole seconds and an order can change twice in one: within the same second,
         # the version that is further along (status, units shipped, cancel requests) is the newer
-        if changed < newest[1] or changed == newest[1] and _progress(version) <= _progress(json.loads(newest[0])):
+        if changed < newest[1] or changed == newest[1] and _progress(version) <= _progress(base):
             return "stale", "the order's newest version is as new or newer", note, None
     return "applied", None, note, version
 

@@ -285,3 +285,25 @@ def test_status_says_when_notifications_arrive_and_when_the_listener_falls_behin
                        shop.marketplace.naive_now() + timedelta(minutes=10))
     line = next(line for line in shop.ok("status").splitlines() if line.startswith("Amazon US") and "arn:" in line)
     assert "FALLING BEHIND" in line and "600" in line
+
+
+def test_another_sales_channels_order_never_becomes_a_sales_order_by_notification(subscribed):
+    shop = subscribed
+    other = shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA, fulfilled_by="AMAZON", sales_channel="NON_AMAZON")
+    shop.marketplace.confirm(other)
+    shop.sandbox.notifications.flush()
+    assert shop.sandbox.notifications.sent == []  # Amazon's ORDER_CHANGE is for its marketplace's orders
+    shop.sync()
+    assert shop.one("select count(*) from other_channel_orders") == 1
+    # one sent all the same, for the order the poll knows as another channel's: ignored
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)  # a message to copy
+    shop.sandbox.notifications.flush()
+    [message] = shop.sandbox.notifications.sent
+    change = message["Payload"]["OrderChangeNotification"]
+    shop.sqs["client"].purge_queue(QueueUrl=shop.sqs["url"])
+    shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"], MessageBody=json.dumps({
+        **message, "Payload": {"OrderChangeNotification": {**change, "AmazonOrderId": other}},
+        "NotificationMetadata": {**message["NotificationMetadata"], "NotificationId": "about-the-other"}}))
+    shop.marketplace.advance(minutes=1)
+    assert "1 ignored" in shop.ok("listen", "--once")
+    assert shop.query("select channel_order_id from orders") == []

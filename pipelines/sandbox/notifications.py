@@ -108,6 +108,8 @@ class NotificationsService:
                 return
             arn = self.destinations[subscription["destinationId"]]["resource"]["sqs"]["arn"]
         order = self.server.marketplace.order(order_id)
+        if order["salesChannel"].get("channelName") == "NON_AMAZON":
+            return  # another sales channel's order that Amazon fulfils: not an Amazon order's change
         asked = any("cancellationRequest" in (item.get("cancellation") or {})
                     and "cancellationExecution" not in item["cancellation"] for item in order["orderItems"])
         message = order_change_notification(order, subscription["subscriptionId"],
