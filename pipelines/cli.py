@@ -103,7 +103,8 @@ def cmd_listen(args) -> None:
     with open_for_reading(args.db) as con:
         names = [args.channel] if args.channel else [name for (name,) in con.execute(
             "select channel from channel_notifications order by channel").fetchall()]
-        queues = [(get_channel(con, name), queue_url_of(con, get_channel(con, name))) for name in names]
+        channels = [get_channel(con, name) for name in names]
+        queues = [(channel, queue_url_of(con, channel)) for channel in channels]
     missing = [channel.name for channel, url in queues if url is None]
     if missing or not queues:
         raise CommandError(f"no notification queue for {', '.join(map(repr, missing)) or 'any channel'}: "

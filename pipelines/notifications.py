@@ -25,6 +25,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,7 +79,6 @@ def subscribe(con: duckdb.DuckDBPyConnection, channel: Channel, queue_arn: str, 
 
 def check_queue(queue_arn: str, queue_url: str) -> None:
     """Refuse a queue that cannot be one, before any request (the ARN's form is the model's pattern)."""
-    import re
     from urllib.parse import urlsplit
 
     from pipelines.clock import is_loopback
@@ -305,8 +306,6 @@ def sqs_client(queue_url: str):
 
 
 def _region_of(queue_url: str) -> str:
-    import os
-
     host = queue_url.split("//", 1)[-1].split("/", 1)[0]
     parts = host.split(".")
     # https://sqs.us-east-1.amazonaws.com/...: the region is the second label
