@@ -6,7 +6,10 @@ describe, models/README.md). A report is made from the marketplace as it is when
 moves IN_QUEUE -> IN_PROGRESS -> DONE (CANCELLED when its window holds no returns, FATAL when a test
 asks for it) as time passes: simulated time, or real time scaled by the server's speedup, whichever
 has moved further, so a client polling in real time sees it finish as a client moving the
-marketplace's clock does.
+marketplace's clock does. A slower machine only makes a report finish sooner, never fail.
+
+Rules that end something (a document URL's five minutes) follow the marketplace's clock alone: a test
+moves it past the limit, and a busy machine's real seconds never expire a URL under a client's feet.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import json
 import re
 import secrets
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,7 +65,7 @@ class _Report:
     start: datetime
     end: datetime
     created: datetime  # simulated
-    created_real: float  # time.monotonic()
+    created_real: float  # the server's real_clock()
     outcome: str  # DONE, CANCELLED or FATAL, once processed
     document: bytes | None  # gzip of the tab-separated rows
 
@@ -75,12 +77,12 @@ class ReportsService:
         self.fatal_next = 0  # the next N reports created end FATAL
         self._reports: dict[str, _Report] = {}
         self._documents: dict[str, tuple[str, str]] = {}  # document id -> (report id, download secret)
-        self._issued: dict[str, tuple[datetime, float]] = {}  # download secret -> when its URL was handed out
+        self._issued: dict[str, datetime] = {}  # download secret -> when its URL was handed out (simulated)
         self._lock = threading.Lock()
 
     def _elapsed(self, simulated_since: datetime, real_since: float) -> float:
         simulated = (self.server.now - simulated_since).total_seconds()
-        return max(simulated, (time.monotonic() - real_since) * self.server.speedup)
+        return max(simulated, (self.server.real_clock() - real_since) * self.server.speedup)
 
     def _date(self, body: dict, key: str) -> datetime:
         # "The default is now. The value must be prior to or equal to the current date and time."
@@ -117,7 +119,7 @@ class ReportsService:
             outcome = "FATAL" if fatal else "DONE" if len(rows) > 1 else "CANCELLED"  # "no data to return"
             text = "".join("\t".join(row) + "\n" for row in rows)
             self._reports[report_id] = _Report(report_id, spec["reportType"], markets, start, end, self.server.now,
-                                               time.monotonic(), outcome,
+                                               self.server.real_clock(), outcome,
                                                gzip.compress(text.encode()) if outcome == "DONE" else None)
         return {"reportId": report_id}
 
@@ -146,7 +148,7 @@ class ReportsService:
     def document(self, document_id: str) -> dict:
         with self._lock:
             _, secret = self._documents[document_id]  # KeyError: 404
-            self._issued[secret] = (self.server.now, time.monotonic())
+            self._issued[secret] = self.server.now
         return {"reportDocumentId": document_id, "compressionAlgorithm": "GZIP",
                 "url": f"{self.server.url}{DOWNLOAD_PATH}/{document_id}?signature={secret}"}
 
@@ -158,6 +160,6 @@ class ReportsService:
             if report_id is None or params.get("signature") != secret or issued is None:
                 return None
             document = self._reports[report_id].document
-        if self._elapsed(*issued) > DOCUMENT_URL_TTL.total_seconds():
+        if self.server.now - issued > DOCUMENT_URL_TTL:
             return None
         return document

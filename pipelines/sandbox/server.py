@@ -135,15 +135,15 @@ class _InvalidInput(Exception):
 
 
 class _TokenBucket:
-    def __init__(self, rate: float, burst: int):
-        self.rate, self.burst = rate, burst
+    def __init__(self, rate: float, burst: int, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
         self.reset()
 
     def reset(self) -> None:
-        self.tokens, self.stamp = float(self.burst), time.monotonic()
+        self.tokens, self.stamp = float(self.burst), self.clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens >= 1:
@@ -212,6 +212,7 @@ class SandboxServer:
         report_seconds: tuple[float, float] = (1.0, 2.0),  # a report's time IN_QUEUE, then IN_PROGRESS
         notification_duplicate_rate: float = 0.0,  # a notification sent twice
         notification_reorder_rate: float = 0.0,  # a notification sent after the next one
+        real_clock=time.monotonic,  # seconds of real time, which refill the usage plans (tests may drive it)
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox has no real authentication, so it only listens on 127.0.0.1")
@@ -222,8 +223,9 @@ class SandboxServer:
             raise ValueError(f"token_reading must be one of {TOKEN_READINGS}")
         self.marketplace = marketplace
         self.speedup = speedup
+        self.real_clock = real_clock
         self.token_reading = token_reading
-        self.slow_seconds = 3.0
+        self.slow_seconds = 3.0  # how long a `slow` fault holds its answer (or until the server stops)
         self.token_ttl = timedelta(hours=24)  # of simulated time: "The token will expire after 24 hours."
         # how far this server's clock is from the marketplace's true time (Amazon's clock can be off too)
         self.clock_skew = timedelta(0)
@@ -232,12 +234,12 @@ class SandboxServer:
         self.denied_operations: set[str] = set()
         self._lock = threading.Lock()
         self._buckets = {
-            "searchOrders": _TokenBucket(search_rate * speedup, search_burst),
-            "getOrder": _TokenBucket(get_rate * speedup, get_burst),
-            "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst),
-            **{operation: _TokenBucket(rate * speedup, burst) for operation, (rate, burst) in
+            "searchOrders": _TokenBucket(search_rate * speedup, search_burst, real_clock),
+            "getOrder": _TokenBucket(get_rate * speedup, get_burst, real_clock),
+            "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst, real_clock),
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
                ((op, usage_plan(op)) for op in ("createReport", "getReport", "getReportDocument"))},
-            **{operation: _TokenBucket(rate * speedup, burst) for operation, (rate, burst) in
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
                ((op, usage_plan(op, NOTIFICATIONS_MODEL))
                 for op in ("createDestination", "createSubscription", "deleteSubscriptionById"))},
         }
@@ -256,6 +258,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._live: threading.Thread | None = None
         self._live_stop = threading.Event()
+        self._stopping = threading.Event()  # ends a `slow` fault's wait when the server stops
 
     @property
     def url(self) -> str:
@@ -266,6 +269,7 @@ class SandboxServer:
         return self.url + TOKEN_PATH
 
     def start(self) -> "SandboxServer":
+        self._stopping.clear()
         # A short poll interval keeps stop() fast.
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="sp-api-sandbox", daemon=True
@@ -299,6 +303,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._live is not None:
             self._live_stop.set()
             self._live.join()
@@ -442,7 +447,7 @@ class SandboxServer:
             self._drop_snapshot_of(params.get("paginationToken"))
             return _errors("400", {})
         if fault == "slow":
-            time.sleep(self.slow_seconds)
+            self._stopping.wait(self.slow_seconds)
 
         # "The createDestination API is grantless": such an operation takes a client-credentials token,
         # every other one the seller's
