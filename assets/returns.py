@@ -1,17 +1,19 @@
-"""Customer returns from Amazon's returns reports, imported per channel on their own schedule."""
+"""Customer returns from Amazon's returns reports, imported per channel on their own schedule, and the check
+that tells when some keep failing."""
 
+from pathlib import Path
 from typing import Optional
 
-from dagster import Config, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Config, MaterializeResult, MetadataValue, asset
 
 from pipelines import clock
 from pipelines.assets.extract import channels_partitions
 from pipelines.channels import get_channel
 from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.returns import ReportFetcher, import_returns
+from pipelines.returns import ReportFetcher, ReturnsReportError, failures, import_returns
 from pipelines.timeutil import iso, parse_instant
-from pipelines.warehouse import open_for_reading
+from pipelines.warehouse import open_for_reading, refused_reports_folder
 
 
 class ReturnsConfig(Config):
@@ -24,17 +26,23 @@ class ReturnsConfig(Config):
     group_name="amazon_orders",
     description="Amazon's merchant-fulfilled and FBA returns reports, kept raw, and each return as a sales "
     "return created from its sales order (FBA sellable units restocked at amazon_fba).",
+    check_specs=[AssetCheckSpec("no_return_keeps_failing", asset="amazon_returns",
+                                description="no report row stays unreadable, no return waits a day for its order, "
+                                "and no refused document stops the import")],
 )
-def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
-                   amazon: AmazonSellerResource) -> MaterializeResult:
+def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource):
     say, now = progress(context), clock.from_environment()()
     with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
-    fetcher = ReportFetcher(channel, amazon.credentials_account, on_event=lambda event: say(f"{channel.name}: {event}"))
+    fetcher = ReportFetcher(channel, amazon.credentials_account, on_event=lambda event: say(f"{channel.name}: {event}"),
+                            folder=str(Path(warehouse.resolved_path).parent))
     counts = import_returns(lambda: open_for_reading(warehouse.resolved_path), lambda: warehouse.writer(on_wait=say),
                             channel, fetcher, parse_instant(config.until, "--until") if config.until else None,
-                            now, say)
-    return MaterializeResult(metadata={
+                            now, say, refused_folder=refused_reports_folder(warehouse.resolved_path))
+    with open_for_reading(warehouse.resolved_path) as con:
+        failing = failures(con, now)
+    # what this run could import is recorded, and the check tells what keeps failing, before the run fails for it
+    yield MaterializeResult(metadata={
         "channel": channel.name,
         "reports": counts.reports,
         "reports_cancelled_no_data": counts.cancelled,
@@ -42,8 +50,26 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
         "matched_to_clerk_returns": counts.matched,
         "awaiting_receipt": counts.awaiting_receipt,
         "restocked_at_amazon_fba": counts.restocked,
+        "returnless_refunds": counts.returnless,
         "quarantined": counts.quarantined,
         # both report types have been read up to here
         "window_reached": iso(min(counts.reached.values())) if counts.reached else None,
         "api_calls": fetcher.calls,
-    })
+        "seconds_holding_the_warehouse": round(counts.writer_seconds, 2),
+    }, check_results=[_check(failing)])
+    if counts.error:
+        raise ReturnsReportError(counts.error)
+    if counts.quarantined_now and not counts.imported:
+        # everything this run read was set aside: the command fails, rather than say "0 imported" and exit 0
+        raise ReturnsReportError(f"{channel.name}: no return imported, {counts.quarantined_now} row(s) quarantined "
+                                 "(amazon-orders status lists them with their reasons)")
+
+
+def _check(found: list[tuple]) -> AssetCheckResult:
+    metadata = {"failing": sum(row[3] for row in found)}
+    if found:
+        metadata["failures"] = MetadataValue.md("\n".join(
+            ["| channel | report | failure | count | since | reason |", "|---|---|---|---|---|---|"]
+            + [f"| {c} | {t} | {f} | {n} | {iso(since)} | {reason} |" for c, t, f, n, since, reason in found]))
+    return AssetCheckResult(check_name="no_return_keeps_failing", passed=not found,
+                            severity=AssetCheckSeverity.ERROR, metadata=metadata)

@@ -11,7 +11,6 @@ Three quirks of the client are handled here rather than worked around at call si
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -160,24 +159,49 @@ class DocumentDownloadFailed(RuntimeError):
     """The presigned document URL answered other than 200 (it expires after 5 minutes)."""
 
 
-def download_report_document(client: ReportsV2, document_id: str) -> bytes:
-    """The report document's bytes, gunzipped when Amazon compressed them.
+class DocumentTooLarge(RuntimeError):
+    """A report document is bigger than the bound this side accepts; nothing of it is kept in memory."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """A report document as Amazon serves it, streamed to a file: still compressed when Amazon compressed it."""
+
+    path: str
+    compression: str | None  # "GZIP" or None, as getReportDocument said
+    charset: str | None  # from the download's Content-Type, when Amazon names one
+    size: int  # bytes on disk
+
+
+CHUNK_BYTES = 1 << 16
+
+
+def download_report_document(client: ReportsV2, document_id: str, path: str, max_bytes: int) -> Download:
+    """The report document's bytes, streamed to `path` as they come (at most `max_bytes` of them).
 
     The URL is fetched here rather than with the client's download=True, which neither checks the
-    download's HTTP status (an expired URL's error page would be read as the report) nor keeps the bytes.
+    download's HTTP status (an expired URL's error page would be read as the report) nor bounds its size
+    (it holds the whole document, twice, in memory).
     """
     payload = client.get_report_document(document_id).payload
     if not isinstance(payload, dict) or not isinstance(payload.get("url"), str):
         raise MalformedResponse("the getReportDocument response had no url")
-    response = httpx.get(payload["url"], timeout=HTTP_TIMEOUT_SECONDS)
-    if response.status_code != 200:
-        raise DocumentDownloadFailed(f"the document URL answered HTTP {response.status_code}")
-    if payload.get("compressionAlgorithm") == "GZIP":
-        try:
-            return gzip.decompress(response.content)
-        except (OSError, EOFError):
-            raise MalformedResponse("the report document is not valid gzip") from None
-    return response.content
+    size = 0
+    with httpx.stream("GET", payload["url"], timeout=HTTP_TIMEOUT_SECONDS) as response:
+        if response.status_code != 200:
+            raise DocumentDownloadFailed(f"the document URL answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length")
+        if declared and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
+            raise DocumentTooLarge(f"{int(declared):,} bytes to download, over the bound of {max_bytes:,}")
+        with open(path, "wb") as file:
+            for chunk in response.iter_bytes(CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise DocumentTooLarge(f"over {max_bytes:,} bytes to download, the bound")
+                file.write(chunk)
+        charset = response.charset_encoding
+    compression = payload.get("compressionAlgorithm")
+    return Download(path, compression if compression == "GZIP" else None, charset, size)
 
 
 # -- what a failure means --------------------------------------------------------------------------

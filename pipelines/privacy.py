@@ -14,13 +14,15 @@ lock: a crash at any point leaves one of the two whole.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import connect, owner_only_files, transaction, warehouse_path, writer_lock
+from pipelines.warehouse import (connect, owner_only_files, refused_reports_folder, transaction, warehouse_path,
+                                 writer_lock)
 
 # JSON merge patch (RFC 7396): a null removes the key.
 PURGE_PATCH = """{
@@ -55,6 +57,11 @@ def purge_pii(db=None, days: int = 30, *, progress: Callable[[str], None] = lamb
         if pending:
             progress(f"rewriting warehouse {path} so that no byte of the removed values stays in it")
             rewrite(path)
+        # a report document refused as too large was kept whole, buyers' comments and all: only for `days`
+        cutoff = time.time() - days * 86400
+        for kept in refused_reports_folder(path).glob("*"):
+            if kept.stat().st_mtime < cutoff:
+                kept.unlink()
     return result
 
 

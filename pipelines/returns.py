@@ -1,39 +1,54 @@
 """Customer returns from Amazon's returns reports (Reports API 2021-06-30): each report requested, polled,
-downloaded and kept raw; each row staged with its line number; each Amazon return becoming the sales
-return created from its sales order, as a clerk's return does.
+downloaded and read with the warehouse free; then its rows, its returns and the watermark committed under
+the writer in one transaction. Each Amazon return becomes the sales return created from its sales order,
+as a clerk's return does.
 
-Two report types per channel, each with its own watermark: merchant-fulfilled returns (keyed by Amazon
-RMA ID) and FBA returns (keyed by license plate number). A window is at most 30 days. Amazon lists a
-return again when its status changes, and lists some late, so every import re-reads the last days
-before the watermark: a return is one row of amazon_returns whatever the number of its listings.
+Two report types per channel, each with its own watermark: merchant-fulfilled returns and FBA returns. A
+window is at most 30 days. Amazon lists a return again when its status changes, and lists some late, so
+every import re-reads the last days before the watermark: a return line is one row of amazon_returns
+whatever the number of its listings. A return line is a return's key and the SKU: the Amazon RMA ID
+(merchant-fulfilled; a returnless refund has none, so its key is its return request date, as Amazon
+advises) or the license plate number (FBA), with the order and the SKU.
 
-A row that cannot be read, or a return the warehouse cannot hold (an order it does not have, more
-units than were shipped), is quarantined with its reason and retried on every import: the order may
-arrive with the next sync. Nothing is invented.
+A document is read as a stream with bounds: at most AMAZON_ORDERS_MAX_REPORT_MB (default 100) MB
+downloaded and as many decompressed (and no more than 200 times its compressed size), at most 131,072
+characters a line. A document over a bound is refused
+with one line naming the report, kept in `<warehouse>.refused-reports/`, and not fetched again for the same
+window until the bound is raised. A document without a column this import decides on is refused naming it;
+the columns it only stores may be missing (Amazon.ae's FBA report has no `status`).
 
-Per window, the requests go out first; the document, its rows, the returns and the watermark are then
-written in one transaction, so a killed import loses nothing and doubles nothing.
+A row that cannot be read, or a return the warehouse cannot hold (an order it does not have, more units
+than were shipped), is quarantined with its reason. One that cannot be read stays so until someone acts;
+one the warehouse cannot hold yet is tried again when its order has changed. Nothing is invented, and
+nothing is quiet: `status` and the asset check show what stays in quarantine.
 """
 
 from __future__ import annotations
 
-import csv
+import codecs
+import gzip
 import hashlib
 import io
 import json
+import os
+import re
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import amazon
 from pipelines.calls import CallPolicy
 from pipelines.channels import Channel
 from pipelines.events import Event
-from pipelines.ledger import append_movements
-from pipelines.operations import OperationError, book_order, next_return_id, returnable_units
+from pipelines.ledger import append_movements, book_orders
 from pipelines.ratelimit import TokenBucket
 from pipelines.timeutil import iso, parse_instant
 from pipelines.warehouse import transaction
@@ -41,7 +56,8 @@ from pipelines.warehouse import transaction
 MERCHANT_RETURNS = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
 FBA_RETURNS = "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"
 REPORT_TYPES = (MERCHANT_RETURNS, FBA_RETURNS)
-# the columns read from each document (../shared/amazon-models/README.md, "Report columns")
+# the columns read from each document (../shared/amazon-models/README.md, "Report columns"); a document
+# without one of them is refused, except the OPTIONAL ones, which are only stored
 COLUMNS = {
     MERCHANT_RETURNS: {"order": "Order ID", "sku": "Merchant SKU", "key": "Amazon RMA ID",
                        "quantity": "Return quantity", "date": "Return request date", "reason": "Return Reason",
@@ -50,6 +66,7 @@ COLUMNS = {
                   "date": "return-date", "reason": "reason", "status": "status",
                   "disposition": "detailed-disposition"},
 }
+OPTIONAL = {"reason", "status"}
 FULFILLED_BY = {MERCHANT_RETURNS: "MERCHANT", FBA_RETURNS: "AMAZON"}
 RESTOCKED_DISPOSITIONS = {"SELLABLE"}
 
@@ -62,9 +79,33 @@ FIRST_POLL_SECONDS, MAX_POLL_SECONDS = 1.0, 30.0
 MAX_REPORT_WAIT = timedelta(minutes=45)
 TERMINAL = ("DONE", "CANCELLED", "FATAL")
 
+MAX_REPORT_MB_VARIABLE = "AMAZON_ORDERS_MAX_REPORT_MB"
+DEFAULT_MAX_REPORT_MB = 100
+# A tab-separated report compresses about ten to one; a document that inflates two hundred times its size
+# (beyond a floor) is a gzip bomb, whatever the bound.
+MAX_INFLATION, INFLATION_FLOOR = 200, 16 * 1024 * 1024
+MAX_LINE_CHARS = 131_072
+MAX_QUANTITY = 1_000_000  # a return line of more units is a misreading, not a return
+ROWS_PER_BATCH = 10_000  # rows staged, and booked, at a time: memory stays bounded whatever the document's size
+
 
 class ReturnsReportError(RuntimeError):
     """One line: which channel, report and window, and what went wrong (no credentials in it)."""
+
+
+class DocumentRefused(ReturnsReportError):
+    """A document that is not read: over a bound (`too_large`), or without a column this import needs."""
+
+    def __init__(self, message: str, *, too_large: bool = False):
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def max_report_bytes() -> int:
+    value = os.environ.get(MAX_REPORT_MB_VARIABLE, str(DEFAULT_MAX_REPORT_MB))
+    if not (value.isascii() and value.isdigit() and int(value) > 0):
+        raise ValueError(f"{MAX_REPORT_MB_VARIABLE} must be a whole number of megabytes, not {value!r}")
+    return int(value) * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,7 +116,8 @@ class Report:
     end: datetime
     status: str
     document_id: str | None = None
-    document: bytes | None = None
+    download: amazon.Download | None = None
+    refusal: str | None = None  # why the document was not read (over a bound)
 
 
 @dataclass
@@ -86,13 +128,18 @@ class ImportCounts:
     matched: int = 0
     awaiting_receipt: int = 0
     restocked: int = 0
-    quarantined: int = 0
+    returnless: int = 0
+    quarantined_now: int = 0  # rows this run set aside (new, or tried again and still failing)
+    quarantined: int = 0  # what stays quarantined after the latest pass
     reached: dict[str, datetime] = field(default_factory=dict)
+    error: str | None = None  # the one line of the report the import stopped at
+    writer_seconds: float = 0.0  # how long the import held the warehouse, all its commits together
 
     def add(self, other: "ImportCounts") -> None:
-        for name in ("reports", "cancelled", "imported", "matched", "awaiting_receipt", "restocked"):
+        for name in ("reports", "cancelled", "imported", "matched", "awaiting_receipt", "restocked", "returnless",
+                     "quarantined_now", "writer_seconds"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.quarantined = other.quarantined  # what stays quarantined after the latest pass
+        self.quarantined = other.quarantined
         self.reached.update(other.reached)
 
 
@@ -115,12 +162,26 @@ def span_to_read(con: duckdb.DuckDBPyConnection, channel: Channel, report_type: 
     return start, max(start, end)
 
 
+def standing_refusal(con: duckdb.DuckDBPyConnection, channel: Channel, report_type: str, start: datetime,
+                     bound: int) -> str | None:
+    """The refusal of a document too large for `bound`, for a window starting at `start`: asking Amazon
+    again would bring the same document back, so it is not asked until the bound is raised."""
+    found = con.execute(
+        "select report_id, refusal from raw_report_documents where channel = ? and report_type = ? and data_start = ? "
+        "and refused_at_bound >= ? order by fetched_at desc limit 1",
+        [channel.name, report_type, start, bound]).fetchone()
+    return f"report {found[0]} {found[1]} (not asked again: raise {MAX_REPORT_MB_VARIABLE} to import it)" \
+        if found else None
+
+
 class ReportFetcher:
     """createReport, getReport until it ends, getReportDocument and the download, each paced to its usage plan."""
 
     def __init__(self, channel: Channel, account: str = "default", *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, on_event: Callable[[Event], None] = lambda event: None):
+                 clock: Callable[[], float] = time.time, on_event: Callable[[Event], None] = lambda event: None,
+                 folder: str | None = None):
         self.channel, self.sleep = channel, sleep
+        self.folder = folder  # where documents are downloaded (a temporary folder by default)
         self.client = amazon.reports_client(channel, account)
         self.policies = {
             operation: CallPolicy(TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock), sleep=sleep,
@@ -135,10 +196,12 @@ class ReportFetcher:
     def _call(self, operation: str, send, what: str):
         try:
             return self.policies[operation].call(send)
+        except amazon.DocumentTooLarge:
+            raise
         except Exception as error:
             raise ReturnsReportError(f"{self.channel.name}: {what}: {operation} failed: {amazon.describe(error)}") from None
 
-    def fetch(self, report_type: str, start: datetime, end: datetime) -> Report:
+    def fetch(self, report_type: str, start: datetime, end: datetime, max_bytes: int | None = None) -> Report:
         what = f"{report_type} for {iso(start)} .. {iso(end)}"
         report_id = self._call("createReport", lambda: amazon.create_report(
             self.client, report_type, list(self.channel.marketplace_ids), iso(start), iso(end)), what)
@@ -158,30 +221,113 @@ class ReportFetcher:
         document_id = report.get("reportDocumentId")
         if not document_id:
             raise ReturnsReportError(f"{self.channel.name}: {what}: report {report_id} is DONE without a document")
-        document = self._call("getReportDocument",
-                              lambda: amazon.download_report_document(self.client, document_id), what)
-        return Report(report_id, report_type, start, end, status, document_id, document)
+        path = os.path.join(self.folder or tempfile.gettempdir(), f"amazon-orders-report-{report_id}")
+        try:
+            download = self._call("getReportDocument", lambda: amazon.download_report_document(
+                self.client, document_id, path, max_bytes or max_report_bytes()), what)
+        except amazon.DocumentTooLarge as error:
+            return Report(report_id, report_type, start, end, status, document_id,
+                          amazon.Download(path, None, None, os.path.getsize(path) if os.path.exists(path) else 0),
+                          f"was refused: its document is {error}")
+        return Report(report_id, report_type, start, end, status, document_id, download)
 
 
 # -- reading a document ------------------------------------------------------------------------
 
-def _decode(document: bytes) -> str:
+# Java's names, which Amazon's downloads use ("charset=Cp1252"), and Japan's documents (windows-31j)
+_CHARSETS = {"windows-31j": "cp932", "ms932": "cp932", "shift_jis": "cp932", "x-sjis": "cp932"}
+JAPAN = "A1VC38T7YXB528"
+
+
+def _codec(charset: str | None) -> str | None:
+    if not charset:
+        return None
+    name = _CHARSETS.get(charset.strip().lower(), charset.strip().lower())
     try:
-        return document.decode("utf-8-sig")
-    except UnicodeDecodeError:  # Amazon's flat files of some marketplaces are Windows-1252
-        return document.decode("cp1252", errors="replace")
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
-def parse_document(report_type: str, document: bytes) -> list[tuple[int, dict]]:
-    """(line number, {column: value}) of each row after the header; a document without the columns
-    this import reads is refused whole."""
-    lines = list(csv.reader(io.StringIO(_decode(document), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
-    header = lines[0] if lines else []
-    missing = [column for column in COLUMNS[report_type].values() if column not in header]
-    if missing:
-        raise ReturnsReportError(f"its document lacks the column(s) {', '.join(missing)}")
-    return [(number, dict(zip(header, fields)) | ({"": fields[len(header):]} if len(fields) > len(header) else {}))
-            for number, fields in enumerate(lines[1:], start=2) if any(fields)]
+def encodings_to_try(download: amazon.Download, marketplace_id: str) -> list[tuple[str, str]]:
+    """(codec, errors) in the order tried: the charset the download names; else UTF-8, then the legacy
+    code page of the marketplace (windows-31j in Japan, windows-1252 elsewhere: python-amazon-sp-api PR #764)."""
+    named = _codec(download.charset)
+    if named:
+        return [(named, "replace")]
+    return [("utf-8-sig", "strict"), ("cp932" if marketplace_id == JAPAN else "cp1252", "replace")]
+
+
+class _Bounded(io.RawIOBase):
+    """A binary stream that refuses to yield more than `limit` bytes, and hashes what it yields."""
+
+    def __init__(self, stream, limit: int, digest, why: str):
+        self.stream, self.limit, self.digest, self.why, self.count = stream, limit, digest, why, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.stream.read(len(buffer))
+        self.count += len(data)
+        if self.count > self.limit:
+            raise amazon.DocumentTooLarge(f"over {self.limit:,} bytes decompressed, {self.why}")
+        self.digest.update(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def read_lines(download: amazon.Download, encoding: str, errors: str, max_bytes: int,
+               digest) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) of each line; text is None for a line over MAX_LINE_CHARS, which is not kept."""
+    raw = gzip.open(download.path, "rb") if download.compression == "GZIP" else open(download.path, "rb")
+    why = "the bound"
+    if download.compression and max(INFLATION_FLOOR, MAX_INFLATION * download.size) < max_bytes:
+        max_bytes, why = max(INFLATION_FLOOR, MAX_INFLATION * download.size), \
+            f"{MAX_INFLATION} times its {download.size:,} compressed bytes (a gzip bomb?)"
+    with raw:
+        bounded = _Bounded(raw, max_bytes, digest, why)
+        text = io.TextIOWrapper(io.BufferedReader(bounded, 1 << 16), encoding=encoding, errors=errors, newline="")
+        number = 0
+        while line := text.readline(MAX_LINE_CHARS + 2):
+            number += 1
+            if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+                while line and not line.endswith("\n"):  # the rest of it, read and dropped
+                    line = text.readline(MAX_LINE_CHARS)
+                yield number, None
+                continue
+            yield number, line.rstrip("\r\n")
+
+
+# Amazon's date styles in the returns reports, each as seen (tests/corpus/README.md has the sources):
+# ISO 8601 with an offset, "2025-06-05T15:31:40+00:00" (the FBA returns report); "14-Jul-2025" (the
+# merchant-fulfilled flat file, US); DD-MM-YYYY and DD-MON-YYYY (Seller Central's help on the FBA returns
+# report for Australia, Italy, Brazil and Japan). A date without a time is the start of that day, UTC.
+# "03/07/2021" could be March or July: refused as ambiguous rather than guessed.
+_DAY_MONTH_NAME = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
+_DAY_MONTH_YEAR = re.compile(r"(\d{2})-(\d{2})-(\d{4})")
+_MONTHS = {name: number for number, name in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+
+
+def parse_return_date(value: str, column: str) -> datetime:
+    if not value.isascii():
+        raise ValueError(f"{column} {value!r} is not a date")
+    found = _DAY_MONTH_NAME.fullmatch(value) or _DAY_MONTH_YEAR.fullmatch(value)
+    if found:
+        day, month, year = found.groups()
+        month = _MONTHS.get(month.lower()) if month.isalpha() else int(month)
+        try:
+            return datetime(int(year), month or 0, int(day))
+        except ValueError:
+            raise ValueError(f"{column} {value!r} is not a date") from None
+    if "/" in value:
+        raise ValueError(f"{column} {value!r} is ambiguous: day and month cannot be told apart")
+    try:
+        return parse_instant(value, column)
+    except ValueError:
+        raise ValueError(f"{column} {value!r} is not a date in a style Amazon writes "
+                         "(2025-06-05T15:31:40+00:00, 14-Jul-2025, 14-07-2025)") from None
 
 
 @dataclass(frozen=True)
@@ -196,56 +342,136 @@ class AmazonReturn:
     disposition: str | None
     status: str | None
 
+    @property
+    def is_returnless(self) -> bool:
+        return self.key.startswith("returnless:")
+
+    @property
+    def row_key(self) -> str:
+        """What identifies a return line: the return's key, the order and the SKU."""
+        return f"{self.key}|{self.channel_order_id}|{self.sku}"
+
 
 def read_return(report_type: str, fields: dict) -> AmazonReturn:
     """The return a row describes, or ValueError naming what is wrong with it."""
     columns = COLUMNS[report_type]
-    if "" in fields or len(fields) < len(columns):
-        raise ValueError("the row's fields do not match the header")
+    extra = fields.get("")
+    if isinstance(extra, str):  # a line over the bound, not kept
+        raise ValueError(extra)
+    if extra:
+        raise ValueError(f"the row has {len(fields) - 1 + len(extra)} fields, more than the header's")
     value = {name: (fields.get(column) or "").strip() for name, column in columns.items()}
-    for name in ("order", "sku", "key"):
+    for name in ("order", "sku"):
         if not value[name]:
             raise ValueError(f"{columns[name]} is empty")
-    if not value["quantity"].isdigit() or int(value["quantity"]) < 1:
-        raise ValueError(f"{columns['quantity']} {value['quantity']!r} is not a positive whole number")
-    returned_at = parse_instant(value["date"], columns["date"])
-    return AmazonReturn(report_type, value["key"], value["order"], value["sku"], int(value["quantity"]),
-                        returned_at, value["reason"] or None, value.get("disposition") or None, value["status"] or None)
+    quantity = value["quantity"]
+    if not (quantity.isascii() and quantity.isdigit()) or int(quantity) < 1:
+        raise ValueError(f"{columns['quantity']} {quantity!r} is not a positive whole number")
+    if int(quantity) > MAX_QUANTITY:
+        raise ValueError(f"{columns['quantity']} {quantity!r} is over {MAX_QUANTITY:,}, more than a return line holds")
+    returned_at = parse_return_date(value["date"], columns["date"])
+    # "In case of returnless refunds you need to keep track of this information on your side by using order
+    # id, asin/sku and return request date as unique identifier" (Amazon, selling-partner-api-models#4229)
+    key = value["key"] or f"returnless:{returned_at:%Y-%m-%d}"
+    if not value["key"] and report_type == FBA_RETURNS:
+        raise ValueError(f"{columns['key']} is empty")
+    return AmazonReturn(report_type, key, value["order"], value["sku"], int(quantity), returned_at,
+                        value["reason"] or None, value.get("disposition") or None, value["status"] or None)
+
+
+@dataclass(frozen=True)
+class StagedDocument:
+    """A document read into a Parquet file of its rows, ready to be committed."""
+
+    path: str
+    sha256: str
+    header: list[str]
+    encoding: str
+    rows: int
+
+
+_STAGED = pa.schema([("line_number", pa.int32()), ("fields", pa.string())])
+
+
+def stage_document(report: Report, marketplace_id: str, max_bytes: int | None = None) -> StagedDocument:
+    """Read a downloaded document into `<download>.parquet`, a batch of rows at a time, with its bounds.
+    DocumentRefused when it is over a bound, or without a column this import needs."""
+    bound = max_bytes or max_report_bytes()
+    attempts = encodings_to_try(report.download, marketplace_id)
+    for number, (encoding, errors) in enumerate(attempts, start=1):
+        try:
+            return _stage(report, encoding, errors, bound)
+        except UnicodeDecodeError:
+            if number == len(attempts):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stage(report: Report, encoding: str, errors: str, bound: int) -> StagedDocument:
+    path, digest = report.download.path + ".parquet", hashlib.sha256()
+    header, batch, count = None, [], 0
+    try:
+        lines = read_lines(report.download, encoding, errors, bound, digest)
+        with pq.ParquetWriter(path, _STAGED) as writer:
+            for number, line in lines:
+                if header is None:
+                    if line is None:
+                        raise DocumentRefused(f"was refused: its header line is over {MAX_LINE_CHARS:,} characters")
+                    header = [column.strip() for column in line.split("\t")]
+                    missing = [column for name, column in COLUMNS[report.report_type].items()
+                               if name not in OPTIONAL and column not in header]
+                    if missing:
+                        raise DocumentRefused(f"was refused: its document lacks the column(s) {', '.join(missing)}")
+                    continue
+                if line is None:
+                    fields = {"": f"the line is over {MAX_LINE_CHARS:,} characters; it is not kept"}
+                elif not line.strip():
+                    continue
+                else:
+                    values = line.split("\t")
+                    fields = dict(zip(header, values))
+                    if len(values) > len(header):
+                        fields[""] = values[len(header):]
+                batch.append((number, json.dumps(fields, ensure_ascii=False)))
+                count += 1
+                if len(batch) == ROWS_PER_BATCH:
+                    writer.write_table(_batch(batch))
+                    batch = []
+            if batch:
+                writer.write_table(_batch(batch))
+    except amazon.DocumentTooLarge as error:
+        raise DocumentRefused(f"was refused: its document is {error}", too_large=True) from None
+    except (OSError, EOFError) as error:  # gzip.BadGzipFile is an OSError
+        raise DocumentRefused(f"was refused: its document cannot be read ({type(error).__name__})") from None
+    return StagedDocument(path, digest.hexdigest(), header or [], encoding, count)
+
+
+def _batch(rows: list[tuple[int, str]]) -> pa.Table:
+    return pa.table({"line_number": [r[0] for r in rows], "fields": [r[1] for r in rows]}, schema=_STAGED)
 
 
 # -- writing -----------------------------------------------------------------------------------
 
-class _NotHeld(Exception):
-    """The warehouse cannot take this return (yet); the message is the quarantine reason."""
-
-
-def record_report(con: duckdb.DuckDBPyConnection, channel: Channel, report: Report, now: datetime) -> ImportCounts:
-    """Keep the report raw and its rows staged, turn its returns (and those still quarantined) into sales
-    returns, and move the watermark to the window's end; one transaction. A FATAL report is kept and the
-    watermark stays: ReturnsReportError after the commit."""
+def record_report(con: duckdb.DuckDBPyConnection, channel: Channel, report: Report, staged: StagedDocument | None,
+                  now: datetime, refused_at_bound: int | None = None) -> ImportCounts:
+    """Keep the report, its rows and its returns, and move the watermark to the window's end; one transaction.
+    A FATAL or refused report is kept and the watermark stays: ReturnsReportError after the commit.
+    `refused_at_bound`: the byte bound a document too large was refused at (it is not asked for again below it)."""
     counts, now = ImportCounts(reports=1, cancelled=int(report.status == "CANCELLED")), now.replace(tzinfo=None)
-    digest = hashlib.sha256(report.document).hexdigest() if report.document is not None else None
-    refusal = None
+    refusal = "ended FATAL at Amazon" if report.status == "FATAL" else report.refusal
     with transaction(con):
-        known = digest and con.execute("select 1 from raw_report_documents where sha256 = ? and document is not null",
-                                       [digest]).fetchone()
-        con.execute("insert or replace into raw_report_documents values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("insert or replace into raw_report_documents (report_id, channel, report_type, data_start, "
+                    "data_end, processing_status, report_document_id, sha256, fetched_at, header, encoding, "
+                    "document_bytes, refusal, refused_at_bound) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [report.report_id, channel.name, report.report_type, report.start, report.end, report.status,
-                     report.document_id, digest, None if known or report.document is None else _decode(report.document),
-                     now])
-        rows = []
-        if report.status == "FATAL":
-            refusal = "ended FATAL at Amazon"
-        elif report.document is not None:
-            try:
-                rows = parse_document(report.report_type, report.document)
-            except ReturnsReportError as error:
-                refusal = str(error)
-        if refusal is None and rows:
-            con.executemany("insert or ignore into raw_report_rows values (?, ?, ?)",
-                            [(report.report_id, number, json.dumps(fields)) for number, fields in rows])
+                     report.document_id, staged.sha256 if staged else None, now,
+                     json.dumps(staged.header) if staged else None, staged.encoding if staged else None,
+                     report.download.size if report.download else None, refusal, refused_at_bound])
         if refusal is None:
-            counts.add(_import_returns(con, channel, report, rows, now))
+            if staged is not None:
+                con.execute("insert or ignore into raw_report_rows select ?, line_number, fields from read_parquet(?)",
+                            [report.report_id, staged.path])
+            counts.add(_import_returns(con, channel, report, now))
             con.execute("insert or replace into returns_sync_state values (?, ?, ?)",
                         [channel.name, report.report_type, report.end])
             counts.reached[report.report_type] = report.end
@@ -255,140 +481,355 @@ def record_report(con: duckdb.DuckDBPyConnection, channel: Channel, report: Repo
     return counts
 
 
-def _import_returns(con, channel: Channel, report: Report, rows: list[tuple[int, dict]],
-                    now: datetime) -> ImportCounts:
-    # this report's rows first, then the ones quarantined by earlier imports (their order may be here now)
-    listed = [(report.report_id, number, fields) for number, fields in rows]
-    listed += [(report_id, number, json.loads(fields)) for report_id, number, fields in con.execute(
-        "select q.report_id, q.line_number, r.fields from returns_quarantine q "
-        "join raw_report_rows r using (report_id, line_number) "
-        "where q.channel = ? and q.report_type = ? order by q.quarantined_at, q.report_id, q.line_number",
-        [channel.name, report.report_type]).fetchall()]
+# What a return the warehouse could not hold waits for: its order, as it stands now. When this changes (a new
+# version, a shipment or a return entered here), the row is tried again; until then it is not read again.
+_ORDER_STATE = """coalesce((select o.source_ingest_id::varchar || ':' || o.is_shipped
+                              || ':' || (select count(*) from sales_returns r where r.order_id = o.order_id)
+                            from orders o where o.channel = $channel and o.channel_order_id = $cid), 'absent')"""
+
+
+def _import_returns(con, channel: Channel, report: Report, now: datetime) -> ImportCounts:
+    """Book this report's rows, then the quarantined rows whose order has changed since they were tried."""
     counts = ImportCounts()
-    for report_id, number, fields in listed:
-        try:
-            found = read_return(report.report_type, fields)
-        except ValueError as problem:
-            _quarantine(con, channel, report.report_type, _row_hash(fields), report_id, number,
-                        f"line {number}: {problem}", now)
-            continue
-        if con.execute("select 1 from amazon_returns where channel = ? and report_type = ? and return_key = ? "
-                       "and channel_order_id = ? and seller_sku = ?",
-                       [channel.name, found.report_type, found.key, found.channel_order_id, found.sku]).fetchone():
-            _release(con, channel, found)  # a listing of a return already imported
-            continue
-        try:
-            return_id, matched, outcome = _book_return(con, channel, found)
-        except _NotHeld as reason:
-            _quarantine(con, channel, report.report_type, found.key, report_id, number, str(reason), now)
-            continue
-        con.execute("insert into amazon_returns values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [channel.name, found.report_type, found.key, found.channel_order_id, found.sku, found.quantity,
-                     found.returned_at, found.reason, found.disposition, found.status, report_id, number, return_id,
-                     matched, now])
-        _release(con, channel, found)
-        counts.imported += 1
-        counts.matched += matched
-        counts.awaiting_receipt += outcome == "awaiting_receipt"
-        counts.restocked += outcome == "restocked"
+    con.execute(
+        f"""
+        create or replace temp table returns_retry as
+        select q.row_key, q.report_id, q.line_number
+        from returns_quarantine q
+        where q.channel = $channel and q.report_type = $type and q.kind = 'not_held'
+            and q.order_state <> {_ORDER_STATE.replace('$cid', 'q.channel_order_id')}
+        """, {"channel": channel.name, "type": report.report_type})
+    # this report's rows, then the ones tried again, numbered so that they are read a batch at a time
+    con.execute(
+        """
+        create or replace temp table returns_todo as
+        select row_number() over (order by attempt, report_id, line_number) as n, report_id, line_number, prior_key
+        from (
+            select 0 as attempt, report_id, line_number, null::varchar as prior_key
+            from raw_report_rows where report_id = $report
+            union all
+            select 1, report_id, line_number, row_key from returns_retry
+        )
+        """, {"report": report.report_id})
+    total = con.execute("select count(*) from returns_todo").fetchone()[0]
+    for first in range(0, total, ROWS_PER_BATCH):
+        rows = con.execute("select t.report_id, t.line_number, r.fields, t.prior_key from returns_todo t "
+                           "join raw_report_rows r using (report_id, line_number) where n > ? and n <= ? order by n",
+                           [first, first + ROWS_PER_BATCH]).fetchall()
+        _book(con, channel, report.report_type, rows, now, counts)
+    con.execute("drop table returns_todo")
+    con.execute("drop table returns_retry")
     counts.quarantined = con.execute("select count(*) from returns_quarantine where channel = ?",
                                      [channel.name]).fetchone()[0]
     return counts
 
 
-def _row_hash(fields: dict) -> str:
-    return "row:" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+@dataclass
+class _Ledger:
+    """What the warehouse holds for the orders and SKUs of a batch, kept current as the batch is booked."""
+
+    orders: dict  # channel_order_id -> (order_id, fulfilled_by)
+    shipped: dict  # (order_id, sku) -> units shipped, on Amazon or here
+    returned: dict  # (order_id, sku) -> units returned so far
+    clerk: dict  # (order_id, sku) -> [units a clerk entered and no Amazon return matched yet, a clerk return id]
+    known: set  # row keys of the return lines already imported
+    counted: tuple  # (when the channel's latest FBA count was taken, the SKUs it listed)
 
 
-def _quarantine(con, channel: Channel, report_type: str, row_key: str, report_id: str, line: int, reason: str,
-                now: datetime) -> None:
-    # the first listing stays the one pointed at; the reason is the latest attempt's
-    con.execute("insert into returns_quarantine values (?, ?, ?, ?, ?, ?, ?) on conflict do update set "
-                "reason = excluded.reason",
-                [channel.name, report_type, row_key, report_id, line, reason, now])
+def _load(con, channel: Channel, report_type: str, found: list[AmazonReturn]) -> _Ledger:
+    if not found:
+        return _Ledger({}, {}, {}, {}, set(), (None, set()))
+    batch = pa.table({"cid": [f.channel_order_id for f in found], "sku": [f.sku for f in found]})
+    con.execute("create or replace temp table returns_batch as select * from batch")
+    params = {"channel": channel.name}
+    orders = {cid: (order_id, by) for cid, order_id, by in con.execute(
+        "select channel_order_id, order_id, fulfilled_by from orders where channel = $channel "
+        "and channel_order_id in (select cid from returns_batch)", params).fetchall()}
+    con.execute("create or replace temp table returns_batch_orders as select distinct o.order_id, b.sku "
+                "from returns_batch b join orders o on o.channel = $channel and o.channel_order_id = b.cid",
+                params)
+    # units shipped, on Amazon or marked shipped here, of each SKU on the batch's orders
+    shipped = {(o, s): max(amazon_units, here or 0) for o, s, amazon_units, here in con.execute(
+        """
+        with on_amazon as (
+            select l.order_id, l.product_code, sum(l.shipped_quantity) as units
+            from order_lines l join returns_batch_orders b on l.order_id = b.order_id and l.product_code = b.sku
+            where l.line_type = 'product'
+            group by all
+        ),
+        here as (
+            select x.order_id, x.product_code, sum(x.shipped_quantity) as units
+            from shipment_lines x join returns_batch_orders b on x.order_id = b.order_id and x.product_code = b.sku
+            group by all
+        )
+        select order_id, product_code, on_amazon.units, here.units
+        from on_amazon left join here using (order_id, product_code)
+        """).fetchall()}
+    returned = {(o, s): units for o, s, units in con.execute(
+        "select r.order_id, l.product_code, sum(l.quantity) from sales_return_lines l "
+        "join sales_returns r using (return_id) "
+        "join returns_batch_orders b on r.order_id = b.order_id and l.product_code = b.sku group by all").fetchall()}
+    clerk = {(o, s): [units, return_id] for o, s, units, return_id in con.execute(
+        """
+        with entered as (
+            select r.order_id, l.product_code, sum(l.quantity) as units, max(r.return_id) as return_id
+            from sales_returns r join sales_return_lines l using (return_id)
+            join returns_batch_orders b on r.order_id = b.order_id and l.product_code = b.sku
+            where r.source = 'clerk'
+            group by all
+        ),
+        matched as (
+            select o.order_id, a.seller_sku as product_code, sum(a.quantity) as units
+            from amazon_returns a join orders o on o.channel = a.channel and o.channel_order_id = a.channel_order_id
+            where a.channel = $channel and a.is_matched and o.order_id in (select order_id from entered)
+            group by all
+        )
+        select order_id, product_code, entered.units - coalesce(matched.units, 0), return_id
+        from entered left join matched using (order_id, product_code)
+        """, params).fetchall()}
+    known = {row for (row,) in con.execute(
+        "select return_key || '|' || channel_order_id || '|' || seller_sku from amazon_returns "
+        "where channel = $channel and report_type = $type and channel_order_id in (select cid from returns_batch)",
+        params | {"type": report_type}).fetchall()}
+    counted = con.execute(
+        "select s.counted_at, list(distinct i.seller_sku) from fba_snapshots s "
+        "left join fba_inventory i using (snapshot_id) "
+        "where s.snapshot_id = (select max(snapshot_id) from fba_snapshots where channel = $channel) group by all",
+        params).fetchone() or (None, [])
+    return _Ledger(orders, shipped, returned, clerk, known, (counted[0], {sku for sku in counted[1] or [] if sku}))
 
 
-def _release(con, channel: Channel, found: AmazonReturn) -> None:
-    con.execute("delete from returns_quarantine where channel = ? and report_type = ? and row_key = ?",
-                [channel.name, found.report_type, found.key])
+class _NotHeld(Exception):
+    """The warehouse cannot take this return (yet); the message is the quarantine reason."""
 
 
-def _book_return(con, channel: Channel, found: AmazonReturn) -> tuple[str, bool, str]:
-    """(sales return id, whether a clerk's return already covered it, what became of the units)."""
-    order = con.execute("select order_id, fulfilled_by from orders where channel = ? and channel_order_id = ?",
-                        [channel.name, found.channel_order_id]).fetchone()
+def _book(con, channel: Channel, report_type: str, rows: list[tuple], now: datetime, counts: ImportCounts) -> None:
+    """Book a batch of report rows (report_id, line_number, fields, the key it was quarantined under)."""
+    read, unreadable = [], []
+    for report_id, number, fields, prior in rows:
+        fields = json.loads(fields)
+        try:
+            read.append((report_id, number, prior, read_return(report_type, fields)))
+        except ValueError as problem:
+            row_key = "row:" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+            unreadable.append((report_id, number, prior, row_key, f"line {number}: {problem}"))
+    ledger = _load(con, channel, report_type, [found for *_, found in read])
+    next_number = con.execute("select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) from sales_returns "
+                              "where return_id like 'RET-%'").fetchone()[0]
+    imported, returns, lines, adjustments, released = [], [], [], [], []
+    quarantined = [(report_id, number, prior, row_key, "unreadable", None, None, reason)
+                   for report_id, number, prior, row_key, reason in unreadable]
+    for report_id, number, prior, found in read:
+        if found.row_key in ledger.known:  # a listing of a return line already imported
+            released += [found.row_key, *([prior] if prior else [])]
+            continue
+        try:
+            order_id, return_id, matched, outcome, rest = _decide(ledger, report_type, found, next_number)
+        except _NotHeld as reason:
+            quarantined.append((report_id, number, prior, found.row_key, "not_held", found.channel_order_id, found.sku,
+                                str(reason)))
+            continue
+        ledger.known.add(found.row_key)
+        released += [found.row_key, *([prior] if prior else [])]
+        if rest:
+            next_number += 1
+            returns.append((return_id, order_id, found, outcome))
+            lines.append((return_id, found.sku, rest, outcome == "restocked"))
+            if outcome == "restocked" and ledger.counted[0] is not None and ledger.counted[0] > found.returned_at \
+                    and found.sku in ledger.counted[1]:
+                # Amazon's count taken after the unit was back already put it on hand (as an adjustment): the
+                # return is booked as what it is, and that adjustment taken back, so the unit counts once
+                adjustments.append((found.sku, order_id, rest))
+        imported.append((found, report_id, number, return_id, matched))
+        counts.imported += 1
+        counts.matched += matched
+        counts.awaiting_receipt += outcome == "awaiting_receipt"
+        counts.restocked += outcome == "restocked"
+        counts.returnless += outcome == "returnless_refund"
+    _write(con, channel, report_type, now, imported, returns, lines, adjustments, quarantined, released)
+    counts.quarantined_now += len(quarantined)
+
+
+def _decide(ledger: _Ledger, report_type: str, found: AmazonReturn, next_number: int) -> tuple:
+    """(order id, sales return id, whether a clerk's return covered it, what became of the units, units booked)."""
+    order = ledger.orders.get(found.channel_order_id)
     if order is None:
         raise _NotHeld(f"order {found.channel_order_id} is not in the warehouse")
     order_id, fulfilled_by = order
-    if fulfilled_by != FULFILLED_BY[found.report_type]:
+    if fulfilled_by != FULFILLED_BY[report_type]:
         raise _NotHeld(f"order {found.channel_order_id} is fulfilled by {fulfilled_by}, but this report lists "
-                       f"{FULFILLED_BY[found.report_type]}-fulfilled returns")
-    try:
-        shipped, returned = returnable_units(con, order_id, found.sku, found.channel_order_id)
-    except OperationError as refusal:
-        raise _NotHeld(str(refusal)) from None
-    # what a clerk entered for this order and SKU and no Amazon return has been matched to yet
-    covered, clerk_return = con.execute(
-        """
-        select coalesce(sum(l.quantity), 0) - coalesce((select sum(quantity) from amazon_returns
-                                                         where channel = $channel and channel_order_id = $cid
-                                                         and seller_sku = $sku and is_matched), 0),
-               max(r.return_id)
-        from sales_returns r join sales_return_lines l using (return_id)
-        where r.order_id = $order and l.product_code = $sku and r.source = 'clerk'
-        """,
-        {"channel": channel.name, "cid": found.channel_order_id, "sku": found.sku, "order": order_id},
-    ).fetchone()
+                       f"{FULFILLED_BY[report_type]}-fulfilled returns")
+    line = (order_id, found.sku)
+    if line not in ledger.shipped:
+        raise _NotHeld(f"SKU {found.sku!r} is not on order {found.channel_order_id}")
+    covered, clerk_return = ledger.clerk.get(line, (0, None))
     rest = found.quantity - min(max(covered, 0), found.quantity)
     if rest == 0:
-        return clerk_return, True, "matched"
+        ledger.clerk[line][0] -= found.quantity
+        return order_id, clerk_return, True, "matched", 0
+    shipped, returned = ledger.shipped[line], ledger.returned.get(line, 0)
     if rest > shipped - returned:
         raise _NotHeld(f"{rest} unit(s) of {found.sku} returned on order {found.channel_order_id}, but "
                        f"{shipped} shipped and {returned} already returned")
-    fba = found.report_type == FBA_RETURNS
-    restock = fba and found.disposition in RESTOCKED_DISPOSITIONS
-    return_id = next_return_id(con)
-    con.execute(
-        "insert into sales_returns (return_id, order_id, created_at, reason, source, status, location, channel, "
-        "disposition, received_at) values (?, ?, ?, ?, 'amazon', ?, ?, ?, ?, ?)",
-        [return_id, order_id, found.returned_at, found.reason, "received" if fba else "awaiting_receipt",
-         "amazon_fba" if fba else "warehouse", channel.name if fba else None, found.disposition,
-         found.returned_at if fba else None])
-    con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, found.sku, rest, restock])
-    book_order(con, order_id)
-    if restock and _counted_since(con, channel, found):
-        # Amazon's count taken after the unit was back already put it on hand (as an adjustment): the
-        # return is booked as what it is, and that adjustment taken back, so the unit counts once
-        append_movements(con, "select product_id_for($sku), $sku, $order, -$units, 'adjustment', 'amazon_fba', "
-                              "$channel", {"sku": found.sku, "order": order_id, "units": rest, "channel": channel.name})
-    return return_id, rest < found.quantity, "restocked" if restock else "recorded" if fba else "awaiting_receipt"
+    if rest < found.quantity:
+        ledger.clerk[line][0] -= found.quantity
+    ledger.returned[line] = returned + rest
+    fba = report_type == FBA_RETURNS
+    outcome = ("returnless_refund" if found.is_returnless
+               else ("restocked" if found.disposition in RESTOCKED_DISPOSITIONS else "recorded") if fba
+               else "awaiting_receipt")
+    return order_id, f"RET-{next_number + 1:06d}", rest < found.quantity, outcome, rest
 
 
-def _counted_since(con, channel: Channel, found: AmazonReturn) -> bool:
-    """Whether the channel's latest FBA count, taken after this return, listed its SKU."""
-    return con.execute(
-        """
-        select exists (
-            select 1 from fba_snapshots s join fba_inventory i using (snapshot_id)
-            where s.snapshot_id = (select max(snapshot_id) from fba_snapshots where channel = $channel)
-                and s.counted_at > $returned and i.seller_sku = $sku
-        )
-        """, {"channel": channel.name, "returned": found.returned_at, "sku": found.sku}).fetchone()[0]
+def _write(con, channel: Channel, report_type: str, now: datetime, imported, returns, lines, adjustments,
+           quarantined, released) -> None:
+    """The batch's outcome, written a table at a time."""
+    fba = report_type == FBA_RETURNS
+    if returns:
+        _insert(con, "sales_returns (return_id, order_id, created_at, reason, source, status, location, channel, "
+                     "disposition, received_at)", {
+            "return_id": [r[0] for r in returns], "order_id": [r[1] for r in returns],
+            "created_at": [r[2].returned_at for r in returns], "reason": [r[2].reason for r in returns],
+            "source": ["amazon"] * len(returns),
+            "status": ["received" if fba else "returnless_refund" if r[3] == "returnless_refund" else "awaiting_receipt"
+                       for r in returns],
+            "location": ["amazon_fba" if fba else "warehouse"] * len(returns),
+            "channel": [channel.name if fba else None] * len(returns),
+            "disposition": [r[2].disposition for r in returns],
+            "received_at": [r[2].returned_at if fba else None for r in returns]})
+        _insert(con, "sales_return_lines", {
+            "return_id": [r[0] for r in lines], "line_number": [1] * len(lines), "product_code": [r[1] for r in lines],
+            "quantity": [r[2] for r in lines], "is_restocked": [r[3] for r in lines]})
+    if imported:
+        _insert(con, "amazon_returns", {
+            "channel": [channel.name] * len(imported), "report_type": [report_type] * len(imported),
+            "return_key": [f.key for f, *_ in imported], "channel_order_id": [f.channel_order_id for f, *_ in imported],
+            "seller_sku": [f.sku for f, *_ in imported], "quantity": [f.quantity for f, *_ in imported],
+            "returned_at": [f.returned_at for f, *_ in imported], "reason": [f.reason for f, *_ in imported],
+            "disposition": [f.disposition for f, *_ in imported], "amazon_status": [f.status for f, *_ in imported],
+            "report_id": [r[1] for r in imported], "line_number": [r[2] for r in imported],
+            "return_id": [r[3] for r in imported], "is_matched": [r[4] for r in imported],
+            "imported_at": [now] * len(imported)})
+    if adjustments:
+        taken_back = pa.table({"sku": [a[0] for a in adjustments], "order_id": [a[1] for a in adjustments],
+                               "units": [a[2] for a in adjustments]})
+        con.execute("create or replace temp table returns_adjustments as select * from taken_back")
+        append_movements(con, "select product_id_for(sku), sku, order_id, -units, 'adjustment', 'amazon_fba', $channel "
+                              "from returns_adjustments", {"channel": channel.name})
+    if returns:
+        booked = pa.table({"order_id": sorted({r[1] for r in returns})})
+        con.execute("create or replace temp table returns_booked as select * from booked")
+        book_orders(con, "select order_id from returns_booked")
+    # what was tried again leaves under the key it waited under (an older warehouse keyed a row by its RMA
+    # alone); what still fails stays, or comes back, under its own with the reason of this attempt
+    gone = released + [q[2] for q in quarantined if q[2] and q[2] != q[3]]
+    if gone:
+        released_keys = pa.table({"row_key": gone})
+        con.execute("create or replace temp table returns_released as select * from released_keys")
+        con.execute("delete from returns_quarantine where channel = ? and report_type = ? "
+                    "and row_key in (select row_key from returns_released)", [channel.name, report_type])
+    if quarantined:
+        set_aside = pa.table({
+            "row_key": [q[3] for q in quarantined], "report_id": [q[0] for q in quarantined],
+            "line_number": [q[1] for q in quarantined], "kind": [q[4] for q in quarantined],
+            "cid": [q[5] for q in quarantined], "sku": [q[6] for q in quarantined],
+            "reason": [q[7] for q in quarantined]})
+        con.execute("create or replace temp table returns_quarantined as select * from set_aside")
+        # the first listing stays the one pointed at, and the first failure's time is kept: since when it fails
+        con.execute(
+            f"""
+            insert into returns_quarantine
+                (channel, report_type, row_key, report_id, line_number, reason, quarantined_at, kind,
+                 channel_order_id, seller_sku, order_state, tried_at)
+            select $channel, $type, row_key, report_id, line_number, reason, $now, kind, cid, sku,
+                   {_ORDER_STATE.replace('$cid', 'cid')}, $now
+            from (select distinct on (row_key) * from returns_quarantined order by row_key, report_id, line_number)
+            on conflict do update set reason = excluded.reason, kind = excluded.kind,
+                order_state = excluded.order_state, tried_at = excluded.tried_at
+            """, {"channel": channel.name, "type": report_type, "now": now})
+
+
+def _insert(con, table: str, columns: dict) -> None:
+    rows = pa.table(columns)
+    con.execute(f"insert into {table} select * from rows")
 
 
 def import_returns(con_for_reading, write, channel: Channel, fetcher: ReportFetcher, until: datetime | None,
-                   now: datetime, say: Callable[[str], None] = lambda line: None) -> ImportCounts:
-    """Every window of both report types up to `until` (or now): fetched without the writer lock, each
-    recorded under it (`write` yields a writing connection). Stops at the first FATAL or failed report."""
-    total = ImportCounts()
-    for report_type in REPORT_TYPES:
-        with con_for_reading() as con:
-            start, end = span_to_read(con, channel, report_type, until, now)
-        for window_start, window_end in windows(start, end):
-            report = fetcher.fetch(report_type, window_start, window_end)
-            with write() as con:
-                counts = record_report(con, channel, report, now)
-            total.add(counts)
-            say(f"{channel.name}: {report_type} {iso(window_start)} .. {iso(window_end)}: {report.status}, "
-                f"{counts.imported} return(s) imported")
+                   now: datetime, say: Callable[[str], None] = lambda line: None,
+                   refused_folder: str | os.PathLike | None = None) -> ImportCounts:
+    """Every window of both report types up to `until` (or now): fetched and read without the writer lock,
+    each recorded under it (`write` yields a writing connection). Stops at the first FATAL, refused or failed
+    report, with its line in `error`; a document refused as too large is kept in `refused_folder`."""
+    total, bound = ImportCounts(), max_report_bytes()
+    try:
+        for report_type in REPORT_TYPES:
+            with con_for_reading() as con:
+                start, end = span_to_read(con, channel, report_type, until, now)
+                standing = standing_refusal(con, channel, report_type, start, bound)
+            if standing:
+                raise ReturnsReportError(f"{channel.name}: {report_type}: {standing}; the returns watermark stays")
+            for window_start, window_end in windows(start, end):
+                counts = _import_window(write, channel, fetcher, report_type, window_start, window_end, now, bound,
+                                        refused_folder)
+                total.add(counts)
+                say(f"{channel.name}: {report_type} {iso(window_start)} .. {iso(window_end)}: "
+                    f"{counts.imported} return(s) imported")
+    except ReturnsReportError as error:
+        total.error = str(error)
     return total
+
+
+def _import_window(write, channel: Channel, fetcher: ReportFetcher, report_type: str, start: datetime,
+                   end: datetime, now: datetime, bound: int, refused_folder) -> ImportCounts:
+    report, staged, too_large = fetcher.fetch(report_type, start, end, bound), None, False
+    try:
+        if report.refusal:
+            too_large = True  # refused while downloading
+        elif report.download is not None:
+            try:
+                staged = stage_document(report, channel.marketplace_ids[0], bound)
+            except DocumentRefused as refused:
+                report, too_large = replace(report, refusal=str(refused)), refused.too_large
+        if too_large and refused_folder is not None:
+            _keep(report, Path(refused_folder))
+        with write() as con:
+            started = time.perf_counter()
+            counts = record_report(con, channel, report, staged, now, bound if too_large else None)
+            counts.writer_seconds = time.perf_counter() - started
+            return counts
+    finally:
+        for path in (report.download and report.download.path, staged and staged.path):
+            if path and os.path.exists(path):
+                os.unlink(path)
+
+
+# A row the warehouse cannot hold yet normally waits for the next sync's orders; a day later, it is stuck.
+STUCK_AFTER = timedelta(days=1)
+
+FAILURES = """
+    select channel, report_type, kind as failure, count(*) as rows_or_reports, min(quarantined_at) as since,
+           any_value(reason order by quarantined_at) as first_reason
+    from returns_quarantine
+    where kind = 'unreadable' or quarantined_at <= $now - $stuck_after
+    group by all
+    union all
+    -- a refused document whose window the watermark has not passed: the import stops there every time
+    select d.channel, d.report_type, 'refused' as failure, count(*), min(d.fetched_at), any_value(d.refusal order by d.fetched_at desc)
+    from raw_report_documents d
+    left join returns_sync_state s using (channel, report_type)
+    where d.refusal is not null and d.data_end > coalesce(s.reached_until, '-infinity'::timestamp)
+    group by all
+    order by all
+"""
+
+
+def failures(con: duckdb.DuckDBPyConnection, now: datetime) -> list[tuple]:
+    """What keeps failing: (channel, report type, 'unreadable' | 'not_held' | 'refused', how many, since when,
+    the reason), for `status` and the asset check."""
+    return con.execute(FAILURES, {"now": now.replace(tzinfo=None), "stuck_after": STUCK_AFTER}).fetchall()
+
+
+def _keep(report: Report, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if os.path.exists(report.download.path):
+        shutil.copyfile(report.download.path, folder / f"{report.report_id}{'.gz' if report.download.compression else ''}")

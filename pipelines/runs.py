@@ -61,7 +61,9 @@ def summarise_returns_run(result, channel: str) -> dict:
         figures["line"] = (
             f"{channel}: {figures['reports']} report(s), {figures['returns_imported']} return(s) imported "
             f"({figures['matched_to_clerk_returns']} matched to a clerk's, {figures['awaiting_receipt']} awaiting "
-            f"receipt, {figures['restocked_at_amazon_fba']} restocked at amazon_fba), {figures['quarantined']} "
+            f"receipt, {figures['restocked_at_amazon_fba']} restocked at amazon_fba"
+            f"{', %d returnless refund(s)' % figures['returnless_refunds'] if figures.get('returnless_refunds') else ''}"
+            f"), {figures['quarantined']} "
             f"quarantined; returns read up to {figures['window_reached'] or 'where they were'}")
     return figures
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import duckdb
 
-from datetime import datetime
+from pipelines.returns import FAILURES, STUCK_AFTER
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -141,6 +143,14 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     """)
     if returns != "(none)":
         sections += ["", "Amazon's returns reports", returns]
+    failing = table(con, f"""
+        select channel, report_type, failure, rows_or_reports as count,
+               strftime(since, '%Y-%m-%dT%H:%M:%SZ') as since, first_reason as reason
+        from ({FAILURES})
+    """, {"now": now, "stuck_after": STUCK_AFTER})
+    if failing != "(none)":
+        sections += ["", "RETURNS THAT KEEP FAILING (unreadable rows, rows the warehouse has not held for a day, "
+                         "refused documents)", failing]
     awaiting = table(con, """
         select r.return_id, o.channel, o.channel_order_id, l.product_code as sku, l.quantity,
                strftime(r.created_at, '%Y-%m-%d') as returned_on, coalesce(r.reason, '') as reason

@@ -48,6 +48,12 @@ def warehouse_path(db: str | os.PathLike | None = None) -> Path:
     return Path(db or os.environ.get("AMAZON_ORDERS_DB") or DEFAULT_DB)
 
 
+def refused_reports_folder(db: str | os.PathLike | None = None) -> Path:
+    """Where report documents refused as too large are kept for the operator, beside the warehouse file."""
+    path = warehouse_path(db)
+    return path.with_name(path.name + ".refused-reports")
+
+
 def _owner_only(path: Path) -> None:
     for file in (path, path.with_name(path.name + ".wal")):
         if file.exists():

@@ -47,6 +47,24 @@ RETURNS_REPORTS = {
         "return-date", "order-id", "sku", "asin", "fnsku", "product-name", "quantity", "fulfillment-center-id",
         "detailed-disposition", "reason", "status", "license-plate-number", "customer-comments")),
 }
+# How Amazon writes the returns reports, as seen in real documents (tests/corpus/README.md has each source):
+# - the merchant-fulfilled flat file dates a return "14-Jul-2025" (a US document:
+#   bowshygow/amazon-review-automation docs/amazon-sp-api.md @ b5544966);
+# - the FBA returns report writes "2025-06-05T15:31:40+00:00" (aplotlib/PriceAnalysis9000 PA9.py @ 8a61887b);
+# - Amazon.ae's FBA returns report has no `status` column (abuzuhri/Amazon-SP-API-CSharp PR #126);
+# - documents are not all UTF-8: windows-1252 in the US, Canada, Brazil and Europe, windows-31j (cp932) in
+#   Japan, UTF-8 in Australia and Singapore (saleweaver/python-amazon-sp-api PR #764), and a European download
+#   says so in its header, "Content-Type: text/plain; charset=Cp1252" (amzn/selling-partner-api-models#2748).
+MFN_RETURN_DATE = "%d-%b-%Y"
+FBA_RETURN_DATE = "%Y-%m-%dT%H:%M:%S+00:00"
+FBA_RETURNS_WITHOUT_STATUS = {"A2VIGQ35RCS4UG"}
+DOCUMENT_ENCODINGS = {
+    **dict.fromkeys(("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A2Q3Y263D00KWC", "A1F83G8C2ARO7P", "A1PA6795UKMFR9",
+                     "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS"), "cp1252"),
+    "A1VC38T7YXB528": "cp932",
+}
+# the download names its charset for Europe (models#2748); elsewhere nothing is known, so it does not
+EUROPE = {"A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS"}
 RETURN_DISPOSITIONS = ("SELLABLE", "DAMAGED", "CUSTOMER_DAMAGED", "DEFECTIVE", "CARRIER_DAMAGED", "EXPIRED")
 
 
@@ -538,12 +556,19 @@ class Marketplace:
             return summaries
 
     def return_item(self, order_id: str, sku: str, quantity: int = 1, *, reason: str = "DEFECTIVE",
-                    disposition: str = "SELLABLE", relist_after: timedelta | None = None, comments: str = "") -> str:
+                    disposition: str = "SELLABLE", relist_after: timedelta | None = None, comments: str = "",
+                    returnless: bool = False, key: str | None = None) -> str:
         """The buyer returns shipped units to Amazon; the return's key (Amazon RMA ID for a merchant-fulfilled
         order, license plate number for an FBA one). An FBA return is graded at the fulfilment centre: a
         SELLABLE unit goes back to fulfillable stock, any other disposition to unfulfillable. With
         ``relist_after`` the return is listed again that much later (Amazon's reports repeat returns whose
-        status changes)."""
+        status changes). A ``returnless`` refund of a merchant-fulfilled order has no Amazon RMA ID: "for
+        returnless refunds, there seems to be no Amazon RMA ID provided" (amzn/selling-partner-api-models#4229);
+        its key is then ''. ``key`` puts this SKU under an RMA already given (one authorisation, several SKUs).
+
+        A listing again writes the FBA return under its new date ("FBA Customer return data has multiple return
+        dates for one return", selling-partner-api-models#2940), the merchant-fulfilled one under the date the
+        return was requested."""
         if disposition not in RETURN_DISPOSITIONS:
             raise ValueError(f"disposition must be one of {RETURN_DISPOSITIONS}")
         with self._lock:
@@ -554,16 +579,22 @@ class Marketplace:
             if not isinstance(quantity, int) or quantity < 1 or quantity > shipped - returned:
                 raise ValueError(f"order {order_id} has {shipped - returned} shipped unit(s) of {sku} left to return")
             fba = order.fulfilled_by == "AMAZON"
-            key = (f"LPN{self._returns_rng.randrange(10**9):09d}" if fba
-                   else f"D{self._returns_rng.randrange(10**8):08d}RRMA")
+            if returnless and fba:
+                raise ValueError("a returnless refund here is a merchant-fulfilled order's")
+            key = key if key is not None else (f"LPN{self._returns_rng.randrange(10**9):09d}" if fba
+                                               else "" if returnless else f"D{self._returns_rng.randrange(10**8):08d}RRMA")
+            ordered = sum(line.item.quantity for line in order.lines if line.item.sku == sku)
             entry = {"kind": "FBA" if fba else "MFN", "order_id": order_id, "sku": sku, "quantity": quantity,
+                     "returnless": returnless, "ordered": ordered,
                      "marketplace_id": order.marketplace_id, "created": order.created, "key": key,
                      "reason": reason, "disposition": disposition if fba else None, "date": self._now,
+                     "listed": self._now,
                      "status": "Unit returned to inventory" if fba else "Approved", "relisted": False,
                      "comments": comments}
             self._returns.append(entry)
             if relist_after is not None:
-                self._returns.append({**entry, "date": self._now + relist_after, "relisted": True,
+                self._returns.append({**entry, "listed": self._now + relist_after, "relisted": True,
+                                      "date": self._now + relist_after if fba else self._now,
                                       "status": "Reimbursed" if fba else "Closed"})
             if fba:
                 if disposition == "SELLABLE":
@@ -576,26 +607,40 @@ class Marketplace:
 
     def returns_report(self, report_type: str, marketplace_ids: list[str], start: datetime,
                        end: datetime) -> list[list[str]]:
-        """The rows (header first) of a returns report over returns dated in [start, end]."""
+        """The rows (header first) of a returns report over returns dated in [start, end], written as Amazon
+        writes them (see REPORT_VARIANTS)."""
         kind, header = RETURNS_REPORTS[report_type]
+        marketplace = marketplace_ids[0]
+        if kind == "FBA" and marketplace in FBA_RETURNS_WITHOUT_STATUS:
+            header = tuple(column for column in header if column != "status")
         with self._lock:
             listed = sorted((r for r in self._returns if r["kind"] == kind and r["marketplace_id"] in marketplace_ids
-                             and start <= r["date"] <= end), key=lambda r: (r["date"], r["key"]))
+                             and start <= r["listed"] <= end), key=lambda r: (r["listed"], r["key"]))
+            titles = {(r["order_id"], r["sku"]): next(line.title for line in self._orders[r["order_id"]].lines
+                                                      if line.item.sku == r["sku"]) for r in listed}
         rows = [list(header)]
         for r in listed:
-            asin, title, date = _asin_for(r["sku"]), _title_for(r["sku"]), format_time(r["date"])
+            asin, title = _asin_for(r["sku"]), titles[r["order_id"], r["sku"]]
             if kind == "FBA":
-                rows.append([date, r["order_id"], r["sku"], asin, "X00" + asin[3:], title, str(r["quantity"]),
-                             "PHX7", r["disposition"], r["reason"], r["status"], r["key"], r["comments"]])
+                values = {"return-date": r["date"].strftime(FBA_RETURN_DATE), "order-id": r["order_id"], "sku": r["sku"],
+                          "asin": asin, "fnsku": "X00" + asin[3:], "product-name": title, "quantity": str(r["quantity"]),
+                          "fulfillment-center-id": "PHX7", "detailed-disposition": r["disposition"],
+                          "reason": r["reason"], "status": r["status"], "license-plate-number": r["key"],
+                          "customer-comments": r["comments"]}
+                rows.append([values[column] for column in header])
             else:
                 values = dict.fromkeys(header, "")
-                values.update({"Order ID": r["order_id"], "Order date": r["created"][:10],
-                               "Return request date": date, "Return request status": r["status"],
-                               "Amazon RMA ID": r["key"], "Label type": "AmazonPrePaidLabel", "ASIN": asin,
+                values.update({"Order ID": r["order_id"], "Order date": parse_time(r["created"]).strftime(MFN_RETURN_DATE),
+                               "Return request date": r["date"].strftime(MFN_RETURN_DATE),
+                               "Return request status": r["status"], "Amazon RMA ID": r["key"],
+                               "Label type": "" if r["returnless"] else "AmazonPrePaidLabel", "ASIN": asin,
                                "Merchant SKU": r["sku"], "Item Name": title, "Return quantity": str(r["quantity"]),
                                "Return Reason": r["reason"], "In policy": "Y", "Return type": "C-Returns",
-                               "Resolution": "StandardRefund"})
-                rows.append([values[column] for column in header])
+                               "Resolution": "StandardRefund", "Order quantity": str(r["ordered"])})
+                # the US document ends its row after "Order quantity" with a tab: the SafeT and refund columns
+                # are left out, not written empty
+                kept = header[:header.index("Order quantity") + 1]
+                rows.append([values[column] for column in kept] + [""])
         return rows
 
     def _stock_for(self, order: _Order) -> None:

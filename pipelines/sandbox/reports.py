@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import MARKETPLACES, RETURNS_REPORTS, format_time, parse_time
+from .marketplace import DOCUMENT_ENCODINGS, EUROPE, MARKETPLACES, RETURNS_REPORTS, format_time, parse_time
 
 REPORTS_PATH = "/reports/2021-06-30/reports"
 DOCUMENTS_PATH = "/reports/2021-06-30/documents"
@@ -68,6 +68,7 @@ class _Report:
     created_real: float  # the server's real_clock()
     outcome: str  # DONE, CANCELLED or FATAL, once processed
     document: bytes | None  # gzip of the tab-separated rows
+    content_type: str  # of the download
 
 
 class ReportsService:
@@ -75,10 +76,20 @@ class ReportsService:
         self.server = server
         self.queued_seconds, self.processing_seconds = queued_seconds, processing_seconds
         self.fatal_next = 0  # the next N reports created end FATAL
+        # documents a test hands in, served by the next reports of their type (a real document of Amazon's,
+        # one built to hurt): report type -> [(bytes as downloaded, content type)]
+        self._handed_in: dict[str, list[tuple[bytes, str]]] = {}
         self._reports: dict[str, _Report] = {}
         self._documents: dict[str, tuple[str, str]] = {}  # document id -> (report id, download secret)
         self._issued: dict[str, datetime] = {}  # download secret -> when its URL was handed out (simulated)
         self._lock = threading.Lock()
+
+    def serve_next(self, report_type: str, document: bytes, *, content_type: str = "text/plain",
+                   compressed: bool = False) -> None:
+        """The next report of `report_type` ends DONE with `document` (gzipped here unless `compressed`)."""
+        with self._lock:
+            self._handed_in.setdefault(report_type, []).append(
+                (document if compressed else gzip.compress(document), content_type))
 
     def _elapsed(self, simulated_since: datetime, real_since: float) -> float:
         simulated = (self.server.now - simulated_since).total_seconds()
@@ -116,11 +127,18 @@ class ReportsService:
             report_id = str(50000000000 + len(self._reports) + 1)
             fatal = self.fatal_next > 0
             self.fatal_next -= fatal
-            outcome = "FATAL" if fatal else "DONE" if len(rows) > 1 else "CANCELLED"  # "no data to return"
-            text = "".join("\t".join(row) + "\n" for row in rows)
+            handed_in = self._handed_in.get(spec["reportType"])
+            if handed_in:
+                document, content_type = handed_in.pop(0)
+                outcome = "FATAL" if fatal else "DONE"
+            else:
+                outcome = "FATAL" if fatal else "DONE" if len(rows) > 1 else "CANCELLED"  # "no data to return"
+                text = "".join("\t".join(row) + "\n" for row in rows)
+                document = gzip.compress(text.encode(DOCUMENT_ENCODINGS.get(markets[0], "utf-8")))
+                content_type = "text/plain; charset=Cp1252" if markets[0] in EUROPE else "text/plain"
             self._reports[report_id] = _Report(report_id, spec["reportType"], markets, start, end, self.server.now,
                                                self.server.real_clock(), outcome,
-                                               gzip.compress(text.encode()) if outcome == "DONE" else None)
+                                               document if outcome == "DONE" else None, content_type)
         return {"reportId": report_id}
 
     def get(self, report_id: str) -> dict:
@@ -152,14 +170,14 @@ class ReportsService:
         return {"reportDocumentId": document_id, "compressionAlgorithm": "GZIP",
                 "url": f"{self.server.url}{DOWNLOAD_PATH}/{document_id}?signature={secret}"}
 
-    def download(self, document_id: str, params: dict) -> bytes | None:
-        """The document's bytes, or None when the URL is not one handed out in the last 5 minutes."""
+    def download(self, document_id: str, params: dict) -> tuple[bytes, str] | None:
+        """The document's bytes and content type, or None when the URL is not one handed out in the last 5 minutes."""
         with self._lock:
             report_id, secret = self._documents.get(document_id, (None, None))
             issued = self._issued.get(params.get("signature", ""))
             if report_id is None or params.get("signature") != secret or issued is None:
                 return None
-            document = self._reports[report_id].document
+            report = self._reports[report_id]
         if self.server.now - issued > DOCUMENT_URL_TTL:
             return None
-        return document
+        return report.document, report.content_type

@@ -404,8 +404,7 @@ class SandboxServer:
     def _api(self, method: str, path: str, params: dict, headers, body: bytes = b"") -> _Response:
         if method == "GET" and path.startswith(DOWNLOAD_PATH + "/"):  # a presigned URL: no access token
             document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1:]), params)
-            return _Response(403, b"AccessDenied", "text/plain") if document is None \
-                else _Response(200, document, "text/tab-separated-values; charset=utf-8")
+            return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, *document)
         if method == "POST" and path == REPORTS_PATH:
             operation = "createReport"
         elif method == "GET" and path.startswith(REPORTS_PATH + "/"):

@@ -352,8 +352,13 @@ create table if not exists raw_report_documents (
     processing_status varchar not null,
     report_document_id varchar,
     sha256 varchar,
-    document varchar,  -- empty when the same document was kept already (same sha256)
-    fetched_at timestamp not null
+    document varchar,  -- no longer kept (its rows are, in raw_report_rows); a warehouse's older reports have it
+    fetched_at timestamp not null,
+    header json,
+    encoding varchar,
+    document_bytes bigint,
+    refusal varchar,
+    refused_at_bound bigint
 );
 create table if not exists raw_report_rows (
     report_id varchar not null,
@@ -382,11 +387,16 @@ create table if not exists amazon_returns (
 create table if not exists returns_quarantine (
     channel varchar not null,
     report_type varchar not null,
-    row_key varchar not null,  -- the return's key, or the row's hash when it cannot be read
+    row_key varchar not null,  -- the return line's key (return key|order|SKU), or the row's hash when unreadable
     report_id varchar not null,
     line_number integer not null,
     reason varchar not null,
     quarantined_at timestamp not null,
+    kind varchar not null default 'not_held',
+    channel_order_id varchar,
+    seller_sku varchar,
+    order_state varchar not null default '',
+    tried_at timestamp,
     primary key (channel, report_type, row_key)
 );
 
@@ -442,6 +452,16 @@ alter table sales_returns add column if not exists disposition varchar;
 alter table sales_returns add column if not exists received_at timestamp;
 alter table sales_returns add column if not exists confirmed_by_clerk boolean default false;
 alter table inventory_movements add column if not exists channel varchar;
+alter table raw_report_documents add column if not exists header json;
+alter table raw_report_documents add column if not exists encoding varchar;
+alter table raw_report_documents add column if not exists document_bytes bigint;
+alter table raw_report_documents add column if not exists refusal varchar;
+alter table raw_report_documents add column if not exists refused_at_bound bigint;
+alter table returns_quarantine add column if not exists kind varchar default 'not_held';
+alter table returns_quarantine add column if not exists channel_order_id varchar;
+alter table returns_quarantine add column if not exists seller_sku varchar;
+alter table returns_quarantine add column if not exists order_state varchar default '';
+alter table returns_quarantine add column if not exists tried_at timestamp;
 alter table shipment_lines add column if not exists shipped_quantity integer;
 update shipment_lines as s set shipped_quantity = l.quantity - s.canceled_quantity_at_ship
 from (
@@ -595,10 +615,10 @@ comment on table channel_notifications is 'The SQS queue a channel''s ORDER_CHAN
 comment on table raw_notifications is 'Every notification message as received, keyed by NotificationId, with what it did (applied, stale, ignored, rejected).';
 comment on table notification_state is 'When each channel''s notifications last arrived, and the newest order change they carried.';
 comment on table returns_sync_state is 'How far each returns report type has been read for each channel.';
-comment on table raw_report_documents is 'Every returns report requested: its window and status, and the document as downloaded.';
+comment on table raw_report_documents is 'Every returns report requested: its window, status, the document''s header, encoding, size and digest, and why it was refused when it was.';
 comment on table raw_report_rows is 'Every row of every downloaded report document, with its line number.';
 comment on table amazon_returns is 'One row per Amazon return, and the sales return it became or was matched to.';
-comment on table returns_quarantine is 'Report rows not imported, with the reason; retried on every import.';
+comment on table returns_quarantine is 'Report rows not imported, with the reason and since when: unreadable ones until someone acts, the others tried again when their order changes.';
 comment on table sales_return_lines is 'The SKUs and quantities of each sales return, and whether they went back on hand.';
 comment on table order_statuses is 'Amazon''s fulfillment statuses, the status shown here, and which are pending, final or cancelled.';
 comment on table raw_amazon_orders is 'Every distinct version of every order as Amazon sent it.';
