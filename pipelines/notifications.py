@@ -14,10 +14,13 @@ poll's full version converges on the same ledger and nothing is booked twice; a 
 raw layer. Only after the commit is the message deleted from the queue: delivery is at least once, and a
 message whose NotificationId is known changes nothing.
 
-A notification no newer than the order's newest version (stale, or out of order), for an order created
-before the channel's start, or for a marketplace the channel does not cover, is kept and changes
-nothing. A message that is not JSON, not an ORDER_CHANGE or lacks what the schema requires is kept,
-deleted from the queue and reported: it never blocks the queue.
+Each message is judged alone, whatever it holds: applied; kept with the reason it changes nothing (no
+newer than the order's newest version, for an order created before the channel's start, a marketplace
+the channel does not cover, an Amazon-fulfilled order the poll has not listed yet); or set aside
+(rejected) with its reason: not JSON, not an ORDER_CHANGE, of the wrong shape, or not vouched for by
+Amazon (the channel's subscription and seller). It never blocks the queue. A notification's version
+counts until the poll has spoken (schema.sql's notification_version_counts); the models then show the
+poll's newest version, or drop an order the poll never listed.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ def subscribe(con: duckdb.DuckDBPyConnection, channel: Channel, queue_arn: str, 
 
 
 # SQS's endpoints: sqs.REGION.amazonaws.com, and the legacy REGION.queue.amazonaws.com
-_SQS_HOST = re.compile(r"sqs\.([a-z]{2}(?:-[a-z]+)+-[0-9])\.amazonaws\.com|([a-z]{2}(?:-[a-z]+)+-[0-9])\.queue\.amazonaws\.com")
+_REGION = r"([a-z]{2}(?:-[a-z]+)+-[0-9])"
+_SQS_HOST = re.compile(rf"sqs\.{_REGION}\.amazonaws\.com|{_REGION}\.queue\.amazonaws\.com")
 
 
 def check_queue(queue_arn: str, queue_url: str) -> None:
@@ -182,7 +186,8 @@ def _text(parent: dict, key: str, where: str, *, optional: bool = False) -> str 
     if value is None and optional:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{where}.{key} is {'missing' if value is None else 'not a non-empty string: ' + _shown(value)}")
+        problem = "missing" if value is None else "not a non-empty string: " + _shown(value)
+        raise ValueError(f"{where}.{key} is {problem}")
     return value
 
 
@@ -276,7 +281,8 @@ def _read_items(items) -> None:
                 _whole_number(item["QuantityShipped"], f"{where}.QuantityShipped", least=0) > quantity:
             raise ValueError(f"{where}.QuantityShipped is more than its Quantity")
         if not isinstance(item.get("IsBuyerRequestedCancel", False), bool):
-            raise ValueError(f"{where}.IsBuyerRequestedCancel {_shown(item['IsBuyerRequestedCancel'])} is not a boolean")
+            raise ValueError(f"{where}.IsBuyerRequestedCancel {_shown(item['IsBuyerRequestedCancel'])} "
+                             "is not a boolean")
 
 
 def order_version(note: Notification, base: dict | None) -> dict:
@@ -423,7 +429,8 @@ def _judge(con, batch: _Batch, body: str) -> tuple[str, str | None, Notification
         return "rejected", str(problem), None, None
     # trusted only as far as Amazon vouches for it: the channel's own subscription and seller
     if note.subscription_id != batch.subscription_id:
-        return "rejected", f"SubscriptionId {_shown(note.subscription_id)} is not the channel's subscription", note, None
+        return ("rejected", f"SubscriptionId {_shown(note.subscription_id)} is not the channel's subscription",
+                note, None)
     if batch.seller_id is None:
         return "rejected", (f"the channel has no seller id to check SellerId against: amazon-orders channel "
                             f"notifications {channel.name!r} --seller-id MERCHANT_TOKEN"), note, None
@@ -486,7 +493,9 @@ def _newest_counting(con, channel: Channel, amazon_order_id: str) -> tuple[objec
 
 def _skus_without_product(con, version: dict, base: dict | None) -> set[str]:
     """The SKUs the version's lines would make a placeholder for (those the base had are made already)."""
-    had = {_dict(i.get("product")).get("sellerSku") for i in (base or {}).get("orderItems") or [] if isinstance(i, dict)}
+    base_items = (base or {}).get("orderItems")
+    had = {_dict(i.get("product")).get("sellerSku") for i in base_items if isinstance(i, dict)} \
+        if isinstance(base_items, list) else set()
     wanted = {_dict(i.get("product")).get("sellerSku") for i in version["orderItems"]} - had
     wanted = {sku for sku in wanted if isinstance(sku, str)}
     if not wanted:

@@ -200,8 +200,8 @@ def _revisits_waiting(con: duckdb.DuckDBPyConnection, upto: int) -> bool:
     from pipelines.sql import read_sql
 
     lapsed = read_sql("staging/stg_amazon__lapsed_notification_versions.sql")
-    return con.execute(f"select exists (select 1 from orders where source_ingest_id in (select ingest_id from ({lapsed})))",
-                       {"upto_ingest_id": upto}).fetchone()[0]
+    return con.execute(f"select exists (select 1 from orders where source_ingest_id in "
+                       f"(select ingest_id from ({lapsed})))", {"upto_ingest_id": upto}).fetchone()[0]
 
 
 def _write(con, late: list, params: dict, result: TransformResult, *, upto: int, rebuild: bool,

@@ -679,8 +679,8 @@ def test_each_corpus_notification_through_listen_does_what_a_seller_expects(subs
         shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"], MessageBody=(CORPUS / name).read_text())
         code, out, err = shop.run("listen", "--once")
         assert code == 0 and "1 notification(s)" in out, (name, err)
-        [(kept, why)] = [(o, r) for n, o, r in shop.query("select notification_id, outcome, reason from raw_notifications")
-                         if (n,) not in before]
+        [(kept, why)] = [(o, r) for n, o, r in shop.query(
+            "select notification_id, outcome, reason from raw_notifications") if (n,) not in before]
         assert kept == outcome and why.startswith(reason), (name, why)
     # the schema example sent through our own subscription: its order was placed in 2022, before the
     # channel's start, so it is kept and changes nothing
@@ -692,3 +692,26 @@ def test_each_corpus_notification_through_listen_does_what_a_seller_expects(subs
     assert shop.one("select reason from raw_notifications where outcome = 'ignored'") == \
         "the order was created before the channel's start"
     assert shop.query("select * from orders") == [] and waiting(shop) == 0
+
+
+def test_amazons_variants_of_a_message_follow_the_schema_and_converge_on_the_poll(subscribed, tmp_path):
+    shop = subscribed
+    twin = polled_only_twin(shop, tmp_path)
+    shop.sandbox.notifications.variant_rate = 1.0  # every message one of Amazon's VARIANTS (seeded)
+    shop.marketplace.simulate(hours=3, orders_per_hour=15, skus=["MUG-01", "TEA-02"], marketplaces=("ATVPDKIKX0DER",))
+    listen(shop)
+    sent = shop.sandbox.notifications.sent  # each validated against the schema when the test ends
+    changes = [m["Payload"]["OrderChangeNotification"] for m in sent]
+    assert any(c["NotificationLevel"] == "OrderItemLevel" for c in changes)
+    assert any("QuantityShipped" not in i for c in changes for i in c["Summary"]["OrderItems"])
+    assert any(c["OrderChangeTrigger"]["TimeOfOrderChange"] is None for c in changes)
+    assert any("OrderItemStatus" in i for c in changes for i in c["Summary"]["OrderItems"])
+    assert outcomes(shop).get("applied", 0) > 10
+    assert "rejected" not in outcomes(shop)  # Amazon's own shapes are never set aside
+    shop.marketplace.advance(minutes=10)  # the poll's window then covers every change by more than the grace
+    shop.sync()
+    assert cli.main(["--db", twin, "sync"]) == 0
+    incremental = warehouse_tables(shop.db)
+    assert incremental == warehouse_tables(twin)
+    shop.ok("rebuild")
+    assert warehouse_tables(shop.db) == incremental

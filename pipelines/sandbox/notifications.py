@@ -3,8 +3,9 @@ the ORDER_CHANGE messages it then sends to the destination's SQS queue, as Amazo
 
 Rules quote models/notifications.json; a message follows models/OrderChangeNotification.json. Delivery is
 at least once and unordered, as Amazon's: with `duplicate_rate` a message is sent twice, with
-`reorder_rate` it is held back and sent after the next one. boto3 reaches the queue where
-AWS_ENDPOINT_URL_SQS points (moto's server in tests and the demo).
+`reorder_rate` it is held back and sent after the next one; with `variant_rate` it takes one of the
+shapes Amazon's messages take (VARIANTS, seeded: optional fields left out, nulls, one message per item).
+boto3 reaches the queue where AWS_ENDPOINT_URL_SQS points (moto's server in tests and the demo).
 """
 
 from __future__ import annotations
