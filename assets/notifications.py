@@ -2,12 +2,12 @@
 
 import os
 
-from dagster import Config, MaterializeResult, asset
+from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, MetadataValue, asset, asset_check
 
 from pipelines import clock
 from pipelines.assets.extract import channels_partitions
 from pipelines.channels import get_channel
-from pipelines.notifications import drain, queue_url_of
+from pipelines.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
 from pipelines.progress import progress
 from pipelines.resources import WarehouseResource
 from pipelines.warehouse import open_for_reading
@@ -44,3 +44,14 @@ def order_notifications(context, config: NotificationsConfig, warehouse: Warehou
         "duplicates": counts.duplicates, "stale": counts.stale, "ignored": counts.ignored,
         "set_aside": counts.rejected, "stock_movements": counts.movements,
     })
+
+
+@asset_check(asset=order_notifications, description="no notification was set aside (rejected) in the "
+             f"{SET_ASIDE_ALERT_HOURS} hours up to the channel's newest arrival: a failure that repeats is never quiet")
+def no_notification_set_aside(warehouse: WarehouseResource) -> AssetCheckResult:
+    with open_for_reading(warehouse.resolved_path) as con:
+        recent, total = set_aside_recently(con)
+    metadata = {"set_aside_recently": sum(row["messages"] for row in recent), "set_aside_total": total}
+    if recent:
+        metadata["reasons"] = MetadataValue.json(recent)
+    return AssetCheckResult(passed=not recent, severity=AssetCheckSeverity.ERROR, metadata=metadata)

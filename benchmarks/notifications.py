@@ -85,7 +85,7 @@ def main() -> int:
                          market.now.isoformat(), "--endpoint", sandbox.url, "--token-url", sandbox.token_url]) == 0
         with open_for_writing(db) as con:
             channel = get_channel(con, "Bench")
-            subscribe(con, channel, arn, url)
+            subscribe(con, channel, arn, url, seller_id=sandbox.notifications.seller_id)
 
         # 1. latency, against a listener that keeps reading as a sensor-started run does
         reserved_at: dict[str, float] = {}

@@ -22,6 +22,7 @@ from pipelines.timeutil import iso, parse_instant
 # Amazon's marketplace table: id -> the region whose endpoint serves it
 REGIONS = {marketplace.marketplace_id: marketplace.region for marketplace in Marketplaces}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+SELLER_ID = re.compile(r"[A-Z0-9]{1,64}")  # a Merchant Token, such as A3TH9S8BH6GOGM
 
 
 class ChannelError(ValueError):
@@ -35,6 +36,7 @@ class Channel:
     start_at: datetime  # naive UTC
     endpoint: str | None = None
     token_url: str | None = None
+    seller_id: str | None = None  # the seller's Merchant Token: an ORDER_CHANGE notification's SellerId
 
 
 def add_channel(
@@ -45,24 +47,39 @@ def add_channel(
     start: str | datetime | None = None,
     endpoint: str | None = None,
     token_url: str | None = None,
+    seller_id: str | None = None,
     now: Clock = system_now,
 ) -> Channel:
     name = name.strip()
     added_at = now().replace(microsecond=0)
     start_at = parse_instant(start, "--start") if start else added_at
     check_channel(name, marketplace_ids, start_at=start_at, now=added_at, endpoint=endpoint, token_url=token_url)
+    if seller_id is not None:
+        check_seller_id(seller_id)
     if get_channel(con, name, missing_ok=True):
         raise ChannelError(f"channel {name!r} already exists; pick another name")
     if con.execute("select count(*) from channels where channel = ?", [name]).fetchone()[0]:
         raise ChannelError(f"a removed channel {name!r} still holds its orders; pick another name "
                            f"(or remove them: amazon-orders channel remove {name!r} --delete-orders)")
-    channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url)
+    channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url, seller_id)
     con.execute(
-        "insert into channels (channel, marketplace_ids, start_at, endpoint, token_url, created_at) "
-        "values (?, ?, ?, ?, ?, ?)",
-        [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, added_at],
+        "insert into channels (channel, marketplace_ids, start_at, endpoint, token_url, created_at, seller_id) "
+        "values (?, ?, ?, ?, ?, ?, ?)",
+        [channel.name, list(channel.marketplace_ids), start_at, endpoint, token_url, added_at, seller_id],
     )
     return channel
+
+
+def check_seller_id(seller_id: str) -> None:
+    if not SELLER_ID.fullmatch(seller_id):
+        raise ChannelError(f"--seller-id {seller_id!r} is not a seller id (the Merchant Token in Seller Central's "
+                           "account info: capital letters and digits, such as A3TH9S8BH6GOGM)")
+
+
+def set_seller_id(con: duckdb.DuckDBPyConnection, name: str, seller_id: str) -> None:
+    """Record the channel's seller id (what Amazon's messages about its orders must carry)."""
+    check_seller_id(seller_id)
+    con.execute("update channels set seller_id = ? where channel = ? and removed_at is null", [seller_id, name])
 
 
 def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, now: datetime,
@@ -103,10 +120,10 @@ def _check_url(option: str, url: str) -> None:
 def list_channels(con: duckdb.DuckDBPyConnection) -> list[Channel]:
     """The channels in use (a channel removed with its orders kept is not one)."""
     rows = con.execute(
-        "select channel, marketplace_ids, start_at, endpoint, token_url from channels where removed_at is null "
-        "order by channel"
+        "select channel, marketplace_ids, start_at, endpoint, token_url, seller_id from channels "
+        "where removed_at is null order by channel"
     ).fetchall()
-    return [Channel(r[0], tuple(r[1]), r[2], r[3], r[4]) for r in rows]
+    return [Channel(r[0], tuple(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def get_channel(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool = False) -> Channel | None:

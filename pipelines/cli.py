@@ -30,7 +30,7 @@ def cmd_channel_add(args) -> None:
 
     with open_for_writing(args.db) as con:
         channel = add_channel(con, args.name, args.marketplace, start=args.start, endpoint=args.endpoint,
-                              token_url=args.token_url, now=clock.from_environment())
+                              token_url=args.token_url, seller_id=args.seller_id, now=clock.from_environment())
         registered = [c.name for c in list_channels(con)]
     follow_channel_registry(get_instance(), registered)
     _say(f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
@@ -75,8 +75,9 @@ def cmd_channel_notifications(args) -> None:
 
 def _channel_notifications(args) -> None:
     from pipelines import clock
-    from pipelines.channels import get_channel
+    from pipelines.channels import check_seller_id, get_channel, set_seller_id
     from pipelines.notifications import check_queue, subscribe, unsubscribe
+    from pipelines.warehouse import transaction
 
     with open_for_writing(args.db) as con:
         channel = get_channel(con, args.name)
@@ -84,10 +85,21 @@ def _channel_notifications(args) -> None:
             subscription_id = unsubscribe(con, channel)
             _say(f"channel {channel.name!r}: ORDER_CHANGE subscription {subscription_id} deleted; polling goes on")
             return
+        if args.seller_id is not None:
+            check_seller_id(args.seller_id)
+        if args.seller_id and not (args.queue_arn or args.queue_url):
+            with transaction(con):
+                set_seller_id(con, channel.name, args.seller_id)
+            _say(f"channel {channel.name!r}: notifications must carry SellerId {args.seller_id}")
+            return
         if not (args.queue_arn and args.queue_url):
             raise CommandError("give --queue-arn and --queue-url (or --off to unsubscribe)")
+        if not (args.seller_id or channel.seller_id):
+            raise CommandError(f"channel {channel.name!r} has no seller id: give --seller-id (your Merchant Token, "
+                               "in Seller Central's account info); a notification must carry it to be trusted")
         check_queue(args.queue_arn, args.queue_url)
-        ids = subscribe(con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()())
+        ids = subscribe(con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()(),
+                        seller_id=args.seller_id)
     _say(f"channel {channel.name!r}: ORDER_CHANGE notifications go to {args.queue_arn} (destination "
          f"{ids['destination_id']}, subscription {ids['subscription_id']}); `amazon-orders listen` or the "
          "Dagster sensor reads them")
@@ -345,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--endpoint", help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
                                         "or http on 127.0.0.1 for the sandbox)")
     add.add_argument("--token-url", help="the LWA token URL to use with --endpoint")
+    add.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info), such as "
+                                         "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry")
     _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
     remove = _command(channel_sub, "remove", cmd_channel_remove,
                       "Stop syncing a channel and drop its Dagster partition; its orders are kept unless "
@@ -361,10 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
                       "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
                       "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
                       'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
-                      'orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders')
+                      'orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM')
     notify.add_argument("name", help="the channel's name")
     notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
     notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
+    notify.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info): a message "
+                                            "is trusted only with it as SellerId (alone: set it on the channel)")
     notify.add_argument("--off", action="store_true", help="delete the ORDER_CHANGE subscription")
 
     listen = _command(sub, "listen", cmd_listen,

@@ -96,7 +96,7 @@ def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) ->
         client.close()
         with open_for_writing(db) as con:
             channel = get_channel(con, "Amazon Demo")
-            subscribe(con, channel, arn, url)
+            subscribe(con, channel, arn, url, seller_id=sandbox.notifications.seller_id)
         print("\n=== 7. ORDER_CHANGE notifications through SQS: stock reserved seconds after an order ===")
         marketplace.advance(seconds=30)
         placed_at = time.monotonic()

@@ -61,6 +61,14 @@ def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
     return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
 
 
+SET_ASIDE_NOTIFICATIONS = """
+    select channel, reason, count(*) as messages, strftime(min(received_at), '%Y-%m-%dT%H:%M:%SZ') as since,
+           strftime(max(received_at), '%Y-%m-%dT%H:%M:%SZ') as last
+    from raw_notifications where outcome = 'rejected'
+    group by channel, reason order by channel, messages desc, reason limit 20
+"""
+
+
 def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     sections = [
         "Channels",
@@ -122,7 +130,8 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     notifications = table(con, """
         select n.channel, n.queue_arn,
                coalesce(strftime(s.last_received_at, '%Y-%m-%dT%H:%M:%SZ'), 'none yet') as last_arrived,
-               date_diff('second', s.newest_change_at, s.last_received_at) as lag_seconds,
+               -- a message's time is never after its arrival (notifications.read_notification), nor the lag below 0
+               greatest(date_diff('second', s.newest_change_at, s.last_received_at), 0) as lag_seconds,
                case when s.channel is null then 'waiting for the first'
                     when date_diff('second', s.newest_change_at, s.last_received_at) > $behind then 'FALLING BEHIND'
                     else 'keeping up' end as listener,
@@ -133,6 +142,10 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     if notifications != "(none)":
         sections += ["", "ORDER_CHANGE notifications (lag: from Amazon's change to its arrival here; polling "
                          "goes on beside them)", notifications]
+    set_aside = table(con, SET_ASIDE_NOTIFICATIONS)
+    if set_aside != "(none)":
+        sections += ["", "Notifications set aside (kept in raw_notifications with outcome 'rejected'; the poll "
+                         "brings their orders)", set_aside]
     returns = table(con, """
         select s.channel, s.report_type, strftime(s.reached_until, '%Y-%m-%dT%H:%M:%SZ') as read_until,
                (select count(*) from amazon_returns a where a.channel = s.channel and a.report_type = s.report_type)

@@ -3,12 +3,14 @@ the ORDER_CHANGE messages it then sends to the destination's SQS queue, as Amazo
 
 Rules quote models/notifications.json; a message follows models/OrderChangeNotification.json. Delivery is
 at least once and unordered, as Amazon's: with `duplicate_rate` a message is sent twice, with
-`reorder_rate` it is held back and sent after the next one. boto3 reaches the queue where
-AWS_ENDPOINT_URL_SQS points (moto's server in tests and the demo).
+`reorder_rate` it is held back and sent after the next one; with `variant_rate` it takes one of the
+shapes Amazon's messages take (VARIANTS, seeded: optional fields left out, nulls, one message per item).
+boto3 reaches the queue where AWS_ENDPOINT_URL_SQS points (moto's server in tests and the demo).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import queue
 import random
@@ -44,11 +46,17 @@ class SubscriptionConflict(Exception):
     """Answered 409: a subscription of this type and payload version exists."""
 
 
+SELLER_ID = "A3TH9S8BH6GOGM"  # the sandbox seller's Merchant Token (the model example's SellerId)
+
+
 class NotificationsService:
     def __init__(self, server, *, duplicate_rate: float = 0.0, reorder_rate: float = 0.0, seed: int = 0):
         self.server = server
+        self.seller_id = SELLER_ID
         self.duplicate_rate, self.reorder_rate = duplicate_rate, reorder_rate
+        self.variant_rate = 0.0  # how often a message takes one of Amazon's other VARIANTS (seeded)
         self._rng = random.Random(seed)
+        self._variant_rng = random.Random(f"variants:{seed}")  # its own: the delivery faults keep their draws
         self.destinations: dict[str, dict] = {}
         self.subscriptions: dict[str, dict] = {}  # notification type -> subscription
         self.sent: list[dict] = []  # every message handed to SQS, in order
@@ -112,9 +120,13 @@ class NotificationsService:
             return  # another sales channel's order that Amazon fulfils: not an Amazon order's change
         asked = any("cancellationRequest" in (item.get("cancellation") or {})
                     and "cancellationExecution" not in item["cancellation"] for item in order["orderItems"])
-        message = order_change_notification(order, subscription["subscriptionId"],
-                                            "BuyerRequestedChange" if asked else "OrderStatusChange")
-        self._outbox.put((arn, message))
+        change_type = "BuyerRequestedChange" if asked else "OrderStatusChange"
+        with self._lock:
+            variant = self._variant_rng.choice(sorted(VARIANTS)) \
+                if self.variant_rate and self._variant_rng.random() < self.variant_rate else "order_level"
+        for message in order_change_notifications(order, subscription["subscriptionId"], change_type,
+                                                  self.seller_id, variant):
+            self._outbox.put((arn, message))
         self._start_sender()
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -182,7 +194,62 @@ class NotificationsService:
                 self.sent += [message for _, message in chunk]
 
 
-def order_change_notification(order: dict, subscription_id: str, change_type: str) -> dict:
+# The shapes Amazon's ORDER_CHANGE messages take, each from the public source it comes from; every one
+# is valid under models/OrderChangeNotification.json (the tests check each message sent against it).
+VARIANTS = {
+    # what this sandbox sends by default: the model's example (below) without the dates and programs
+    "order_level": "OrderChangeNotification.json examples[0], less its dates and programs",
+    # amzn/selling-partner-api-models schemas/notifications/OrderChangeNotification.json, examples[0]
+    # (commit fafbbefd70d9): every field, with the ship and delivery dates and OrderItemStatus
+    "full": "OrderChangeNotification.json examples[0]",
+    # the same schema's "required" lists and nothing else: no QuantityShipped, IsBuyerRequestedCancel,
+    # NumberOfItems*, OrderItemStatus or dates
+    "required_only": "OrderChangeNotification.json required",
+    # the schema's nullable fields as null: TimeOfOrderChange "will be null when there is no related
+    # timestamp"; PurchaseDate, DestinationPostalCode and SupplySourceId "when there is no related information"
+    "nulls": "OrderChangeNotification.json type [string, null]",
+    # Summary.OrderItems: "For OrderItemLevel notification, one payload include one item": a message per item
+    "item_level": "OrderChangeNotification.json Summary.OrderItems description",
+}
+_OPTIONAL_SUMMARY = ("NumberOfItemsShipped", "NumberOfItemsUnshipped")
+_OPTIONAL_ITEM = ("QuantityShipped", "IsBuyerRequestedCancel")
+
+
+def order_change_notifications(order: dict, subscription_id: str, change_type: str, seller_id: str,
+                               variant: str = "order_level") -> list[dict]:
+    """The ORDER_CHANGE messages (payload version 1.0) of an order's change as `variant` shapes them."""
+    message = order_change_notification(order, subscription_id, change_type, seller_id)
+    change = message["Payload"]["OrderChangeNotification"]
+    summary = change["Summary"]
+    if variant == "full":
+        # the model example's fields beyond the default ones, for this order
+        summary.update({"EarliestShipDate": order["createdTime"], "LatestShipDate": order["createdTime"],
+                        "OrderPrograms": [], "ShippingPrograms": []})
+        for item in summary["OrderItems"]:
+            item["OrderItemStatus"] = "Shipped" if item["QuantityShipped"] == item["Quantity"] else "Unshipped"
+    elif variant == "required_only":
+        for name in _OPTIONAL_SUMMARY:
+            summary.pop(name, None)
+        for item in summary["OrderItems"]:
+            for name in _OPTIONAL_ITEM:
+                item.pop(name, None)
+    elif variant == "nulls":
+        change["OrderChangeTrigger"]["TimeOfOrderChange"] = None
+        summary.update({"PurchaseDate": None, "DestinationPostalCode": None})
+    elif variant == "item_level":
+        change["NotificationLevel"] = "OrderItemLevel"
+        messages = []
+        for item in summary["OrderItems"]:
+            one = copy.deepcopy(message)
+            one["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"] = [item]
+            one["NotificationMetadata"]["NotificationId"] = str(uuid.uuid4())
+            messages.append(one)
+        return messages
+    return [message]
+
+
+def order_change_notification(order: dict, subscription_id: str, change_type: str,
+                              seller_id: str = SELLER_ID) -> dict:
     """An ORDER_CHANGE notification (payload version 1.0) of an order as getOrder renders it."""
     fulfilled_by = (order.get("fulfillment") or {}).get("fulfilledBy")
     items = []
@@ -206,7 +273,7 @@ def order_change_notification(order: dict, subscription_id: str, change_type: st
         "EventTime": order["lastUpdatedTime"],
         "Payload": {"OrderChangeNotification": {
             "NotificationLevel": "OrderLevel",
-            "SellerId": "A3TH9S8BH6GOGM",
+            "SellerId": seller_id,
             "AmazonOrderId": order["orderId"],
             "OrderChangeType": change_type,
             "OrderChangeTrigger": {"TimeOfOrderChange": order["lastUpdatedTime"],

@@ -14,6 +14,8 @@ final as (
     from versions
     anti join issues using (ingest_id)
     where sales_channel = 'NON_AMAZON'
+        -- only what landed since the last transform (an order derived again stages its earlier versions)
+        and ingest_id > $last_ingest_id
 )
 
 select * from final

@@ -15,6 +15,10 @@ valid as (
     select * from int_valid_order_versions
 ),
 
+revisited as (
+    select * from stg_amazon__orders_to_revisit
+),
+
 newest as (
     -- an aggregate over narrow rows, not a window over wide ones
     select
@@ -32,7 +36,9 @@ superseded as (
     inner join orders
         on orders.channel = newest.channel
         and orders.channel_order_id = newest.amazon_order_id
+    -- a row shown from a lapsed notification supersedes nothing: the poll's word is newer, whatever its time
     where orders.source_ingest_id <= $last_ingest_id
+        and orders.order_id not in (select order_id from revisited)
         and (orders.amazon_updated_at, orders.source_ingest_id) > (newest.amazon_updated_at, newest.ingest_id)
 ),
 

@@ -23,7 +23,9 @@ identified as (
         versions.ingest_id,
         versions.ingest_id in (select ingest_id from current_versions) as is_current,
         amazon_order_id,
-        amazon_updated_at,
+        -- a notification's version carries its base's buyer, as of the base's time
+        coalesce(try_cast(purged_ids.buyer_updated_at as timestamptz)::timestamp, amazon_updated_at)
+            as amazon_updated_at,
         is_business,
         statuses.is_pending,
         buyer_name,

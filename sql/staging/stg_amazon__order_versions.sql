@@ -1,5 +1,24 @@
--- grain: one row per order version landed since the last transform ($last_ingest_id, $upto_ingest_id]
+-- grain: one row per order version landed since the last transform ($last_ingest_id, $upto_ingest_id],
+-- and every earlier version of an order to derive again (stg_amazon__orders_to_revisit)
 with
+
+revisited as (
+    select channel, amazon_order_id from stg_amazon__orders_to_revisit
+),
+
+landed as (
+    select *
+    from raw_amazon_orders
+    -- ingest_id grows with every landing, so this reads only the newest row groups
+    where ingest_id > $last_ingest_id
+        and ingest_id <= $upto_ingest_id
+        and amazon_order_id is not null
+    union all
+    select raw.*
+    from raw_amazon_orders as raw
+    semi join revisited using (channel, amazon_order_id)
+    where raw.ingest_id <= $last_ingest_id
+),
 
 versions as (
     select
@@ -21,7 +40,7 @@ versions as (
             "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
                          "breakdowns": [{"type": "VARCHAR",
                                          "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
-            "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR"},
+            "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR", "buyer_updated_at": "VARCHAR"},
             "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
             "orderItems": [{
                 "orderItemId": "VARCHAR",
@@ -38,11 +57,7 @@ versions as (
                                 "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
             }]
         }') as o
-    from raw_amazon_orders as raw
-    -- ingest_id grows with every landing, so this reads only the newest row groups
-    where raw.ingest_id > $last_ingest_id
-        and raw.ingest_id <= $upto_ingest_id
-        and raw.amazon_order_id is not null
+    from landed as raw
 ),
 
 final as (

@@ -21,6 +21,8 @@ create table if not exists channels (
 
 -- warehouses created before a channel could be removed
 alter table channels add column if not exists removed_at timestamp;
+-- the seller's Merchant Token: an ORDER_CHANGE notification about the channel's orders carries it
+alter table channels add column if not exists seller_id varchar;
 
 -- One row per channel: the committed watermark and, while a window is being paged, where it stands.
 create table if not exists channel_sync_state (
@@ -159,6 +161,14 @@ create or replace macro detailed_proceeds_of(breakdowns, kind, part) as
 
 -- Where an order's stock is: the seller's own warehouse, or Amazon's fulfilment centres for orders
 -- fulfilled by Amazon (FBA stock belongs to the channel, the seller account in one region).
+-- Notifications are for speed, the poll for truth. An order version landed from a notification counts
+-- until the poll has spoken: no version of its order fetched by a later poll has landed, and the poll's
+-- windows have not passed its time by 5 minutes (extract's OVERLAP: Amazon may list a change that late).
+create or replace macro is_notification_version(run_id) as coalesce(run_id, '') like 'notification:%';
+create or replace macro notification_version_counts(ingest_id, changed_at, last_polled_ingest_id, watermark) as
+    ingest_id > coalesce(last_polled_ingest_id, 0)
+    and (watermark is null or watermark < changed_at + interval 5 minute);
+
 create or replace macro location_for(fulfilled_by) as
     if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse');
 create or replace macro channel_of_location(fulfilled_by, channel) as
@@ -611,6 +621,7 @@ comment on column sales_returns.status is 'received, or awaiting_receipt for a m
 comment on column sales_returns.location is 'Where restocked units go: warehouse, or amazon_fba for an FBA return.';
 comment on column sales_returns.disposition is 'Amazon''s detailed disposition of an FBA return (SELLABLE, DAMAGED, ...).';
 comment on column sales_returns.confirmed_by_clerk is 'An Amazon return that a clerk''s return command matched (no second return).';
+comment on column channels.seller_id is 'The seller''s Merchant Token: an ORDER_CHANGE notification must carry it as SellerId.';
 comment on table channel_notifications is 'The SQS queue a channel''s ORDER_CHANGE notifications go to, and the ids of its destination and subscription.';
 comment on table raw_notifications is 'Every notification message as received, keyed by NotificationId, with what it did (applied, stale, ignored, rejected).';
 comment on table notification_state is 'When each channel''s notifications last arrived, and the newest order change they carried.';
