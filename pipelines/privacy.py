@@ -1,7 +1,7 @@
 """Buyer PII retention, as Amazon's Data Protection Policy asks: keep it only while it is needed.
 
 Orders shipped or cancelled more than N days ago lose buyer names, emails, phones and street
-addresses everywhere they are stored, raw payloads included. Ids, dates, amounts, and city, state
+addresses everywhere they are stored, raw payloads, notifications and report rows included. Ids, dates, amounts, and city, state
 and country (for tax) stay. The local account and contact ids are written into the purged payloads
 so a rebuild from the raw layer still gives the same ids.
 
@@ -31,6 +31,7 @@ PURGE_PATCH = """{
                                       "addressLine3": null, "phone": null, "postalCode": null},
                   "deliveryPreference": null}
 }"""
+NOTIFICATION_PATCH = '{"Payload": {"OrderChangeNotification": {"Summary": {"DestinationPostalCode": null}}}}'
 CONTACT_PII = ["full_name", "email", "phone", "address_line1", "address_line2", "address_line3", "postal_code"]
 
 
@@ -152,7 +153,24 @@ def redact(con: duckdb.DuckDBPyConnection, days: int) -> PurgeResult:
                 join purgeable p on p.channel = d.channel and p.channel_order_id = r.fields ->> 'order-id')
             """
         )
+        # an ORDER_CHANGE notification carries the buyer's postal code; one that could not be read, or names an
+        # order we never held, may carry anything: its body goes once it is as old as a purged order
+        notifications = con.execute(
+            """
+            update raw_notifications as n
+            set body = json_merge_patch(n.body, $patch)
+            from purgeable as p
+            where n.channel = p.channel and n.amazon_order_id = p.channel_order_id and json_valid(n.body)
+                and n.body ->> '$.Payload.OrderChangeNotification.Summary.DestinationPostalCode' is not null
+            """, {"patch": NOTIFICATION_PATCH}).fetchone()[0]
+        notifications += con.execute(
+            """
+            update raw_notifications set body = '{}'
+            where body <> '{}' and received_at < now()::timestamp - to_days($days)
+                and (not json_valid(body) or (channel, coalesce(amazon_order_id, '')) not in (
+                    select channel, channel_order_id from orders))
+            """, {"days": days}).fetchone()[0]
         orders = con.execute("select count(*) from purgeable").fetchone()[0]
-        if raw_versions or contacts or accounts or comments:
+        if raw_versions or contacts or accounts or comments or notifications:
             con.execute("insert into pending_rewrites values ('purge-pii', now()::timestamp)")
     return PurgeResult(orders, raw_versions, contacts, accounts)

@@ -98,3 +98,22 @@ def test_purge_removes_a_returns_customer_comments_from_the_raw_reports(shop):
     shop.ok("purge-pii", "--days", "0")
     assert "+1 555 0199" not in str(shop.query(reports))
     assert shop.query("select * exclude (imported_at) from amazon_returns") == returned
+
+
+def test_purge_leaves_no_byte_of_a_postal_code_a_notification_carried(shop, sqs):
+    postal_code = "99417-0042"
+    shop.add_channel()
+    shop.ok("channel", "notifications", "Amazon US", "--queue-arn", sqs["arn"], "--queue-url", sqs["url"],
+            "--seller-id", shop.sandbox.notifications.seller_id)
+    order = shop.place(Item("MUG-01", 1, "9.00"), buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com",
+                                                              postal_code=postal_code, country_code="US"))
+    shop.marketplace.confirm(order)
+    shop.marketplace.ship(order)
+    shop.ok("listen", "--once")
+    assert shop.one("select count(*) from raw_notifications where body like ?", [f"%{postal_code}%"]) >= 1
+    shop.sync()
+    db = Path(shop.db)
+    assert postal_code.encode() in db.read_bytes()  # readable before: the test can fail
+    shop.ok("purge-pii", "--days", "0")
+    assert postal_code.encode() not in db.read_bytes()
+    assert shop.one("select count(*) from raw_notifications where outcome = 'applied'") >= 1
