@@ -20,7 +20,8 @@ from pipelines.assets.extract import raw_amazon_orders
 from pipelines.progress import progress
 from pipelines.resources import WarehouseResource
 from pipelines.sync_report import core_table_counts, orders_per_day, unreconciled_orders
-from pipelines.transform import transform
+from pipelines.transform import transform_in_batches
+from pipelines.warehouse import open_for_reading
 
 CORE_TABLES = catalog.CORE_TABLES
 
@@ -38,11 +39,13 @@ def _spec(name: str) -> AssetSpec:
 def core_tables(context, warehouse: WarehouseResource):
     """Recompute the orders that changed since the last transform and merge them into the tables."""
     say = progress(context)
-    with warehouse.writer(on_wait=say) as con:
-        result = transform(con)
-        if not (result.orders_changed or result.versions_quarantined):
-            say("no new order versions: the core tables are unchanged")
-            return
+    # a batch of versions at a time, each its own commit: a backfill never holds the warehouse for long
+    result = transform_in_batches(lambda: warehouse.writer(on_wait=say, who="the transform of the core tables",
+                                                           step_aside=True))
+    if not (result.orders_changed or result.versions_quarantined):
+        say("no new order versions: the core tables are unchanged")
+        return
+    with open_for_reading(warehouse.resolved_path, on_wait=say) as con:
         counts = core_table_counts(con, CORE_TABLES)
         per_day = orders_per_day(con)
     summary = {
@@ -88,7 +91,7 @@ def _check_result(con, table: str) -> AssetCheckResult:
 )
 def core_tables_match_schemas(context, warehouse: WarehouseResource):
     """Runs after each materialisation of the core tables (and not when a sync changed nothing)."""
-    with warehouse.writer(on_wait=progress(context)) as con:
+    with warehouse.writer(on_wait=progress(context), who="the table checks") as con:
         yield from [_check_result(con, table) for table in CORE_TABLES]
 
 
@@ -96,7 +99,7 @@ def core_tables_match_schemas(context, warehouse: WarehouseResource):
              "other charges) add up to Amazon's grand total, to the cent")
 def totals_reconcile(warehouse: WarehouseResource) -> AssetCheckResult:
     """A version whose amounts do not add up is imported and flagged (orders.unreconciled_amount), not refused."""
-    with warehouse.writer() as con:
+    with warehouse.writer(who="the table checks") as con:
         count, listed = unreconciled_orders(con)
     metadata = {"unreconciled_orders": count}
     if count:

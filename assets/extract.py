@@ -11,6 +11,7 @@ from pipelines.extract import sync_channel
 from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 from pipelines.timeutil import iso, parse_instant
+from pipelines.warehouse import open_for_reading, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
@@ -44,10 +45,13 @@ def raw_amazon_orders(
     context, config: ExtractConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
     now, say = clock.from_environment(), progress(context)
-    with warehouse.writer(on_wait=say) as con:
+    with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
+    who = f"the sync of channel {channel.name!r}"
+    # one sync of a channel at a time; between its pages the warehouse is free for everyone else
+    with run_lock(warehouse.resolved_path, who, on_wait=say):
         result = sync_channel(
-            con,
+            lambda: warehouse.writer(on_wait=say, who=who, step_aside=True),
             channel,
             run_id=context.run.run_id,
             until=parse_instant(config.until, "--until") if config.until else None,

@@ -38,7 +38,9 @@ def order_notifications(context, config: NotificationsConfig, warehouse: Warehou
         raise ValueError(f"{channel.name}: no notification queue: amazon-orders channel notifications "
                          f"{channel.name!r} --queue-arn ARN --queue-url URL")
     idle = listen_interval() if config.idle_seconds < 0 else config.idle_seconds
-    counts = drain(channel, queue_url, lambda: warehouse.writer(on_wait=say), idle_seconds=idle, clock=now, say=say)
+    who = f"the notifications of channel {channel.name!r}"
+    counts = drain(channel, queue_url, lambda: warehouse.writer(on_wait=say, who=who), idle_seconds=idle, clock=now,
+                   say=say)
     return MaterializeResult(metadata={
         "channel": channel.name, "received": counts.received, "applied": counts.applied,
         "duplicates": counts.duplicates, "stale": counts.stale, "ignored": counts.ignored,

@@ -36,7 +36,9 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
         channel = get_channel(con, context.partition_key)
     fetcher = ReportFetcher(channel, amazon.credentials_account, on_event=lambda event: say(f"{channel.name}: {event}"),
                             folder=str(Path(warehouse.resolved_path).parent))
-    counts = import_returns(lambda: open_for_reading(warehouse.resolved_path), lambda: warehouse.writer(on_wait=say),
+    who = f"the returns import of channel {channel.name!r}"
+    counts = import_returns(lambda: open_for_reading(warehouse.resolved_path),
+                            lambda: warehouse.writer(on_wait=say, who=who, step_aside=True),
                             channel, fetcher, parse_instant(config.until, "--until") if config.until else None,
                             now, say, refused_folder=refused_reports_folder(warehouse.resolved_path))
     with open_for_reading(warehouse.resolved_path) as con:

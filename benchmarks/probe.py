@@ -80,7 +80,7 @@ def extract(db: str, channel_name: str) -> dict:
     from pipelines import clock
     from pipelines.channels import get_channel
     from pipelines.events import PageLanded, RateLimitWait, Retry
-    from pipelines.extract import sync_channel
+    from pipelines.extract import held, sync_channel
     from pipelines.warehouse import connect
 
     spent = {"land_seconds": 0.0, "sleep_seconds": 0.0}
@@ -96,7 +96,7 @@ def extract(db: str, channel_name: str) -> dict:
     con = connect(db)
     channel = get_channel(con, channel_name)
     started = time.perf_counter()
-    result = sync_channel(con, channel, run_id=f"bench-extract-{time.time_ns()}", now=clock.from_environment(),
+    result = sync_channel(held(con), channel, run_id=f"bench-extract-{time.time_ns()}", now=clock.from_environment(),
                           on_event=on_event)
     seconds = time.perf_counter() - started
     con.close()
@@ -130,7 +130,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     from pipelines.channels import get_channel, list_channels
     from pipelines.contracts import check_table
     from pipelines.sync_report import core_table_counts, orders_per_day
-    from pipelines.extract import sync_channel
+    from pipelines.extract import held, sync_channel
     from pipelines.transform import transform
     from pipelines.warehouse import open_for_writing
 
@@ -141,7 +141,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     for channel in channels:
         with open_for_writing(db) as con:
             started = time.perf_counter()
-            sync_channel(con, channel, run_id=f"bench-direct-{time.time_ns()}", now=clock.from_environment())
+            sync_channel(held(con), channel, run_id=f"bench-direct-{time.time_ns()}", now=clock.from_environment())
             extract_seconds += time.perf_counter() - started
         with open_for_writing(db) as con:
             started = time.perf_counter()

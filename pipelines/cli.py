@@ -21,6 +21,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _waiting(message: str) -> None:
+    """A wait for the warehouse, told on stderr: what a reader prints on stdout stays its answer."""
+    print(message, file=sys.stderr, flush=True)
+
+
 # -- channels -----------------------------------------------------------------------------------
 def cmd_channel_add(args) -> None:
     from pipelines import clock
@@ -112,7 +117,7 @@ def cmd_listen(args) -> None:
     from pipelines.channels import get_channel
     from pipelines.notifications import NotificationsError, drain, queue_url_of
 
-    with open_for_reading(args.db) as con:
+    with open_for_reading(args.db, on_wait=_waiting) as con:
         names = [args.channel] if args.channel else [name for (name,) in con.execute(
             "select channel from channel_notifications order by channel").fetchall()]
         channels = [get_channel(con, name) for name in names]
@@ -140,7 +145,7 @@ def cmd_sync(args) -> None:
     from pipelines.runs import run_sync
 
     run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
-             on_wait=lambda message: print(message, file=sys.stderr, flush=True))
+             on_wait=_waiting)
 
 
 def cmd_rebuild(args) -> None:
@@ -189,7 +194,7 @@ def cmd_returns_import(args) -> None:
     from pipelines.runs import run_returns_import
 
     run_returns_import(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
-                       on_wait=lambda message: print(message, file=sys.stderr, flush=True))
+                       on_wait=_waiting)
 
 
 def cmd_returns_receive(args) -> None:
@@ -214,7 +219,7 @@ def cmd_order_show(args) -> None:
     from pipelines.operations import find_order
     from pipelines.sync_report import order_report
 
-    with open_for_reading(args.db) as con:
+    with open_for_reading(args.db, on_wait=_waiting) as con:
         order_id, _, _ = find_order(con, args.channel_order_id, args.channel)
         _say(order_report(con, order_id))
 
@@ -224,14 +229,14 @@ def cmd_status(args) -> None:
     from pipelines import clock
     from pipelines.sync_report import status_report
 
-    with open_for_reading(args.db) as con:
+    with open_for_reading(args.db, on_wait=_waiting) as con:
         _say(status_report(con, clock.from_environment()()))
 
 
 def cmd_sql(args) -> None:
     import threading
 
-    with open_for_reading(args.db) as con:
+    with open_for_reading(args.db, on_wait=_waiting) as con:
         try:
             statements = con.extract_statements(args.query)
         except duckdb.Error as error:

@@ -7,8 +7,10 @@ with every request of the window: Amazon's model asks that a pagination token co
 values that were provided with the request that generated this token".
 
 Each page lands with the cursor in one transaction, so a crash repeats at most one page. The
-watermark moves to the window's before-bound once its last page has landed: a bound this side
-chose, never one a server's clock chose.
+warehouse is held for that commit only (`write` gives a writing connection each time it is entered):
+Amazon is asked, and its usage plan waited for, with the warehouse free. The watermark moves to the
+window's before-bound once its last page has landed: a bound this side chose, never one a server's
+clock chose.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import re
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -145,15 +148,24 @@ def insert_versions(con: duckdb.DuckDBPyConnection, channel: str, run_id: str, r
 
 
 # -- windows ---------------------------------------------------------------------------------------
+Writer = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+def held(con: duckdb.DuckDBPyConnection) -> Writer:
+    """A connection its caller holds for the whole sync, as a Writer (one process, no one else to let in)."""
+    return lambda: nullcontext(con)
+
+
 class _ChannelSync:
     """One sync of one channel: finish an interrupted window, then page a new one."""
 
-    def __init__(self, con, channel: Channel, *, run_id: str, client, policy: CallPolicy, bucket: TokenBucket,
-                 now: Clock, emit: Callable[[Event], None]):
-        self.con, self.channel, self.client, self.policy, self.bucket = con, channel, client, policy, bucket
+    def __init__(self, write: Writer, channel: Channel, *, run_id: str, client, policy: CallPolicy,
+                 bucket: TokenBucket, now: Clock, emit: Callable[[Event], None]):
+        self.write, self.channel, self.client, self.policy, self.bucket = write, channel, client, policy, bucket
         self.now, self.emit = now, emit
         self.result = SyncResult(channel.name, run_id)
-        self.state: SyncState = load_state(con, channel)
+        with write() as con:
+            self.state: SyncState = load_state(con, channel)
         self.state.restore(bucket)
 
     def run(self, until: datetime | None) -> SyncResult:
@@ -173,15 +185,15 @@ class _ChannelSync:
     def _pull_back(self, bound: datetime) -> None:
         """A watermark ahead of what has passed can only come from a clock that was ahead: go back to the
         newest watermark a sync reached that is not (or to the channel's start)."""
-        trusted = self.con.execute(
-            "select max(watermark) from sync_runs where channel = ? and status = 'ok' and watermark <= ?",
-            [self.channel.name, bound],
-        ).fetchone()[0]
-        pulled = max(trusted or self.channel.start_at, self.channel.start_at)
-        self.emit(WatermarkPulledBack(self.state.watermark, pulled))
-        self.state.watermark, self.state.window = pulled, None
-        with transaction(self.con):
-            save_state(self.con, self.state)
+        with self.write() as con, transaction(con):
+            trusted = con.execute(
+                "select max(watermark) from sync_runs where channel = ? and status = 'ok' and watermark <= ?",
+                [self.channel.name, bound],
+            ).fetchone()[0]
+            pulled = max(trusted or self.channel.start_at, self.channel.start_at)
+            self.emit(WatermarkPulledBack(self.state.watermark, pulled))
+            self.state.watermark, self.state.window = pulled, None
+            save_state(con, self.state)
 
     def _open(self, before: datetime) -> Window | None:
         """A new window from the watermark; None when Amazon has nothing newer to serve yet."""
@@ -206,8 +218,8 @@ class _ChannelSync:
     def _restart(self, window: Window, reason: str) -> None:
         self.emit(WindowRestarted(reason))
         window.next_token = window.token_received_at = None
-        with transaction(self.con):  # a later sync must not send the token either
-            save_state(self.con, self.state)
+        with self.write() as con, transaction(con):  # a later sync must not send the token either
+            save_state(con, self.state)
 
     def _page(self, window: Window, *, resumed: bool) -> None:
         """Page the window (from its saved cursor, if any) until its last page has landed."""
@@ -249,15 +261,15 @@ class _ChannelSync:
     def _land(self, window: Window, page: Page) -> int:
         """The page's new versions and where paging stands, in one transaction."""
         rows = _landing_rows(page.orders, self.channel, self.result)
-        with transaction(self.con):
-            stored = insert_versions(self.con, self.channel.name, self.result.run_id, rows)
+        with self.write() as con, transaction(con):
+            stored = insert_versions(con, self.channel.name, self.result.run_id, rows)
             if page.next_token:
                 window.next_token, window.token_received_at = page.next_token, self.now()
             else:
                 self.state.watermark = max(self.state.watermark, window.before)
                 self.state.window = None
             self.state.remember(self.bucket)
-            save_state(self.con, self.state)
+            save_state(con, self.state)
         return stored
 
 
@@ -271,7 +283,7 @@ def _record_run(con, result: SyncResult, started_at: datetime, finished_at: date
 
 
 def sync_channel(
-    con: duckdb.DuckDBPyConnection,
+    write: Writer,
     channel: Channel,
     *,
     run_id: str,
@@ -284,7 +296,8 @@ def sync_channel(
 ) -> SyncResult:
     """Fetch every order version changed since the channel's watermark; raise SyncError on failure.
 
-    `now` is the wall clock Amazon's rules are judged by; `clock` and `sleep` pace requests.
+    `write()` gives a writing connection for one commit; `now` is the wall clock Amazon's rules are judged
+    by; `clock` and `sleep` pace requests.
     """
     started_at = now()
     if until is not None:
@@ -295,7 +308,7 @@ def sync_channel(
         bucket = TokenBucket(clock=clock)
         policy = CallPolicy(bucket, sleep=sleep, emit=on_event,
                             refresh_access_token=lambda: amazon.forget_access_token(client))
-        sync = _ChannelSync(con, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now,
+        sync = _ChannelSync(write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now,
                             emit=on_event)
         result = sync.run(until)
     except Exception as error:
@@ -303,15 +316,17 @@ def sync_channel(
         result.watermark = sync.state.watermark if sync else channel.start_at
         cause = str(error) if isinstance(error, RequestRefused) else describe(error)
         message = f"sync of channel {channel.name!r} failed: {cause} (watermark stays at {iso(result.watermark)})"
-        _finish(con, result, sync, started_at, now(), "failed", message)
+        _finish(write, result, sync, started_at, now(), "failed", message)
         raise SyncError(message) from None
-    _finish(con, result, sync, started_at, now(), "ok", None)
+    _finish(write, result, sync, started_at, now(), "ok", None)
     return result
 
 
-def _finish(con, result: SyncResult, sync: _ChannelSync | None, started_at, finished_at, status, error) -> None:
+def _finish(write: Writer, result: SyncResult, sync: _ChannelSync | None, started_at, finished_at, status,
+            error) -> None:
     if sync:
         result.api_calls = sync.policy.calls
         result.rate_limit_wait_seconds = sync.policy.waited_seconds
         result.retries = sync.policy.retries
-    _record_run(con, result, started_at, finished_at, status, error)
+    with write() as con:
+        _record_run(con, result, started_at, finished_at, status, error)

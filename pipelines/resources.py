@@ -21,8 +21,10 @@ class WarehouseResource(ConfigurableResource):
         return str(warehouse_path(self.path))
 
     @contextmanager
-    def writer(self, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_for_writing(self.resolved_path, on_wait=on_wait) as con:
+    def writer(self, on_wait=None, *, who: str | None = None,
+               step_aside: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The warehouse for one commit's worth of work (see pipelines.warehouse)."""
+        with open_for_writing(self.resolved_path, on_wait=on_wait, who=who, step_aside=step_aside) as con:
             yield con
 
     def channel_names(self) -> list[str]:

@@ -19,8 +19,10 @@ def _innermost_error(error) -> str:
     while error.cause is not None:
         error = error.cause
     first = error.message.strip().splitlines()[0]
-    # SerializableErrorInfo messages start with the exception's class name
-    return first.split(": ", 1)[1] if ": " in first and first.split(": ", 1)[0].endswith(("Error", "Exception")) else first
+    # SerializableErrorInfo's message starts with the exception's class, qualified by its module or not:
+    # the user reads what went wrong, not where in the code
+    head, _, rest = first.partition(": ")
+    return rest if rest and head.rsplit(".", 1)[-1] == error.cls_name else first
 
 
 def _figures(result, channel: str, nodes: tuple[str, ...]) -> dict:

@@ -4,7 +4,8 @@ Only the order versions landed since the last transform are read: for each order
 one replaces what the tables hold when it is newer. The models run in the order their reads give
 (pipelines.models), with the table contracts as a Python step among them. Everything a run writes,
 the ledger's bookings included, commits in one transaction together with the position it reached
-in the raw layer.
+in the raw layer. A long way behind (a backfill), the versions are taken a batch at a time, each its
+own commit: the warehouse is free between batches, and a kill between two loses nothing.
 
 Scratch models that need nothing from a core model are materialised before that transaction, and
 each is dropped once nothing further reads it: DuckDB gives back a dropped temp table's memory
@@ -13,6 +14,7 @@ only outside a transaction. The caller's writer lock keeps the warehouse still t
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -26,6 +28,10 @@ from pipelines.models import Model, Step, before_any_core, run_order
 from pipelines.warehouse import transaction
 
 
+# Order versions a batch reads: about two seconds of the writer's time on this project's 2-core machine.
+BATCH_VERSIONS = 10_000
+
+
 @dataclass
 class TransformResult:
     orders_changed: int = 0
@@ -34,6 +40,13 @@ class TransformResult:
     versions_quarantined: int = 0
     placeholders_created: int = 0
     movements_booked: int = 0
+    more: bool = False  # versions beyond this batch wait for the next
+
+    def add(self, other: "TransformResult") -> None:
+        for name in ("orders_changed", "orders_added", "orders_updated", "versions_quarantined",
+                     "placeholders_created", "movements_booked"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.more = other.more
 
 
 def _refuse_contract_breaches(con) -> None:
@@ -172,15 +185,21 @@ def _forget_buyers_without_orders(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop table displaced_buyers")
 
 
-def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False,
-              observe: Observer = _unobserved) -> TransformResult:
-    """Bring the core tables up to date with the raw layer. `observe` wraps each step (a model, the
-    contracts, a table's merge, the ledger), for a profiler to time."""
+def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False, observe: Observer = _unobserved,
+              max_versions: int | None = None, fresh_run: bool = True) -> TransformResult:
+    """Bring the core tables up to date with the raw layer, or with its next `max_versions` versions (then
+    `more` says whether some wait). `observe` wraps each step (a model, the contracts, a table's merge, the
+    ledger), for a profiler to time. `fresh_run`: the orders this call changes start the list of those the
+    run changed (the checks read it); a run's later batches add to it."""
     result = TransformResult()
     last = 0 if rebuild else con.execute(
         "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
     ).fetchone()[0]
-    upto = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
+    newest = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
+    upto = newest if rebuild or max_versions is None else min(newest, last + max_versions)
+    result.more = upto < newest
+    if fresh_run:
+        con.execute("delete from last_transform_orders")
     if upto == last and not rebuild and not _revisits_waiting(con, upto):
         return result  # no new versions, and no notification lapsed since: nothing to derive
     params = {"last_ingest_id": last, "upto_ingest_id": upto}
@@ -192,6 +211,20 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False,
     finally:
         _drop_staged(con, [*early, *late], rebuild=rebuild)
     return result
+
+
+def transform_in_batches(write: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
+                         batch_versions: int | None = None) -> TransformResult:
+    """The incremental transform a batch at a time, each batch under the writer for its own commit
+    (AMAZON_ORDERS_TRANSFORM_BATCH versions, 10,000 by default)."""
+    batch_versions = batch_versions or int(os.environ.get("AMAZON_ORDERS_TRANSFORM_BATCH", BATCH_VERSIONS))
+    total, fresh = TransformResult(), True
+    while True:
+        with write() as con:
+            total.add(transform(con, max_versions=batch_versions, fresh_run=fresh))
+        fresh = False
+        if not total.more:
+            return total
 
 
 def _revisits_waiting(con: duckdb.DuckDBPyConnection, upto: int) -> bool:
@@ -232,8 +265,8 @@ def _write(con, late: list, params: dict, result: TransformResult, *, upto: int,
             "insert into transform_state values ('core', ?) on conflict (name) do update set last_ingest_id = excluded.last_ingest_id",
             [upto],
         )
-        con.execute("delete from last_transform_orders")
-        con.execute("insert into last_transform_orders select order_id from int_changed_orders")
+        con.execute("insert into last_transform_orders select order_id from int_changed_orders "
+                    "anti join last_transform_orders using (order_id)")
         result.orders_changed = con.execute("select count(*) from int_changed_orders").fetchone()[0]
         result.orders_added = result.orders_changed - result.orders_updated
         after = {table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in before}

@@ -1,9 +1,13 @@
 """The DuckDB warehouse: where it lives, how it is opened, and who may write or read when.
 
-One writer at a time, and readers that do not fail it: a writer holds an exclusive lock on
-`<warehouse>.lock`, this product's readers (`status`, `sql`) a shared one, so a sync waits for a
-query to finish (bounded, and saying so) instead of failing on DuckDB's own file lock. A process
-of another program that holds the file open is waited for the same way.
+One writer at a time, for one commit's worth of work: a sync lands each page, a transform each batch, a
+listener each batch of messages, a clerk each command, under the writer lock, and lets it go between them
+(Amazon is asked with the warehouse free). Writers take turns: one that runs many commits (a sync, a
+backfill's transform) steps aside after each for the writers waiting, so a waiting writer waits for at
+most one other commit. The holder's name is written into the lock file, so a wait names who holds the
+warehouse. This product's readers (`status`, `sql`) take a shared lock, so a writer waits for a query to
+finish (bounded, and saying so) instead of failing on DuckDB's own file lock. A process of another program
+that holds the file open is waited for the same way.
 
 Nothing is written to a file that is not a warehouse: an empty or text file, a SQLite database or
 another program's DuckDB database is refused before DuckDB opens it for writing.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +30,10 @@ from pipelines.sql import read_sql
 
 DEFAULT_DB = "data/warehouse.duckdb"
 WRITER_WAIT_SECONDS = 600.0
-READER_WAIT_SECONDS = 2.0
+READER_WAIT_SECONDS = 60.0  # a writer of ours holds the warehouse for a commit, a few seconds at most
+# another program that has the file open for writing (a notebook, the duckdb CLI) may keep it for hours
+OTHER_PROGRAM_WAIT_SECONDS = 2.0
+POLL_SECONDS = 0.02
 # Tables every warehouse has had since its first version: how one is told from another program's database.
 WAREHOUSE_TABLES = {"channels", "raw_amazon_orders"}
 # DuckDB fetches an extension it needs (say, to read a SQLite file) from the internet unless told not to.
@@ -100,39 +108,106 @@ def _refuse_other_programs_database(con: duckdb.DuckDBPyConnection, path: Path) 
                             "table); nothing was written to it")
 
 
+def _holder(path: Path) -> str:
+    """Who holds the lock file at `path`, as its holder wrote it (readers write nothing)."""
+    try:
+        return path.read_text().strip() or "a reader (status, sql or an analyst's query)"
+    except OSError:
+        return "another process"
+
+
+def _this_process() -> str:
+    """The command this process runs, as its user typed it (`amazon-orders ship ...`), without --db."""
+    words, skip = [os.path.basename(sys.argv[0] or "python")], False
+    for word in sys.argv[1:]:
+        if skip or word == "--db":
+            skip = not skip
+            continue
+        words.append(word)
+    return " ".join(words[:3])
+
+
 @contextmanager
 def _locked(path: Path, mode: int, wait_seconds: float, on_wait: Callable[[str], None] | None,
-            busy: str) -> Iterator[None]:
+            busy: str, who: str | None = None, step_aside: bool = False) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path.with_name(path.name + ".lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    waiting = None
     try:
         deadline = time.monotonic() + wait_seconds
+        if step_aside:
+            _let_waiting_writers_go_first(path, deadline)
         announced = False
         while True:
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if waiting is None:  # others who step aside see that someone waits
+                    waiting = os.open(path.with_name(path.name + ".waiting"), os.O_RDWR | os.O_CREAT, 0o600)
+                    fcntl.flock(waiting, fcntl.LOCK_SH)
                 if time.monotonic() >= deadline:
-                    raise WarehouseBusy(busy.format(path=path, seconds=wait_seconds)) from None
+                    raise WarehouseBusy(busy.format(path=path, seconds=wait_seconds, holder=_holder(lock))) from None
                 if on_wait and not announced:
-                    on_wait(f"warehouse {path} is in use (a sync, or a query reading it); waiting for it to finish")
+                    on_wait(f"warehouse {path} is in use by {_holder(lock)}; waiting for it to finish")
                     announced = True
-                time.sleep(0.2)
-        yield
+                time.sleep(POLL_SECONDS)
+        if waiting is not None:
+            os.close(waiting)
+            waiting = None
+        # the holder's name for those who wait (a reader's lock is shared: it leaves none, nor the name of a
+        # writer killed before it could take its own away)
+        os.ftruncate(fd, 0)
+        if mode == fcntl.LOCK_EX:
+            os.pwrite(fd, f"{who or _this_process()} (pid {os.getpid()})".encode(), 0)
+        try:
+            yield
+        finally:
+            if mode == fcntl.LOCK_EX:
+                os.ftruncate(fd, 0)
     finally:
+        if waiting is not None:
+            os.close(waiting)
         os.close(fd)  # closing releases the lock
 
 
-def writer_lock(path: Path, wait_seconds: float = WRITER_WAIT_SECONDS, on_wait=None):
-    """One writer per warehouse, and no reader of ours while it writes."""
+def _let_waiting_writers_go_first(path: Path, deadline: float) -> None:
+    """Wait until no one waits for the writer lock: each waiter holds `.waiting` shared until it has its turn."""
+    fd = os.open(path.with_name(path.name + ".waiting"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while time.monotonic() < deadline:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                time.sleep(POLL_SECONDS)
+    finally:
+        os.close(fd)
+
+
+def writer_lock(path: Path, wait_seconds: float = WRITER_WAIT_SECONDS, on_wait=None, *, who: str | None = None,
+                step_aside: bool = False):
+    """One writer per warehouse, and no reader of ours while it writes. `who` names the holder to those who
+    wait; a writer of many commits steps aside (`step_aside`) for those already waiting."""
     return _locked(path, fcntl.LOCK_EX, wait_seconds, on_wait,
-                   "warehouse {path} is busy: another sync or a query has held it for over {seconds:.0f} s")
+                   "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s", who, step_aside)
 
 
-def reader_lock(path: Path, wait_seconds: float = READER_WAIT_SECONDS, on_wait=None):
-    return _locked(path, fcntl.LOCK_SH, wait_seconds, on_wait,
-                   "warehouse {path} is busy with a sync; try again when it ends")
+def reader_lock(path: Path, wait_seconds: float | None = None, on_wait=None):
+    return _locked(path, fcntl.LOCK_SH, READER_WAIT_SECONDS if wait_seconds is None else wait_seconds, on_wait,
+                   "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s; try again")
+
+
+@contextmanager
+def run_lock(db, name: str, on_wait=None) -> Iterator[None]:
+    """One run at a time of what `name` says (a channel's sync), beside the writer lock: it does not keep
+    other writers out between its commits."""
+    path = warehouse_path(db)
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    with _locked(path.with_name(f"{path.name}.run-{digest}"), fcntl.LOCK_EX, WRITER_WAIT_SECONDS, on_wait,
+                 "warehouse {path} is busy: {holder} has run for over {seconds:.0f} s", name):
+        yield
 
 
 @contextmanager
@@ -182,7 +257,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
         raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
     _refuse_what_is_not_a_warehouse(path)
     wait = busy_wait_seconds if busy_wait_seconds is not None else (
-        READER_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
+        OTHER_PROGRAM_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
     if read_only:
         con = _open(path, read_only=True, wait_seconds=wait, on_wait=on_wait)
         _refuse_cut_off(con, path)
@@ -224,9 +299,10 @@ def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def open_for_writing(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_for_writing(db=None, *, on_wait=None, who: str | None = None,
+                     step_aside: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     path = warehouse_path(db)
-    with writer_lock(path, on_wait=on_wait), owner_only_files():
+    with writer_lock(path, on_wait=on_wait, who=who, step_aside=step_aside), owner_only_files():
         con = connect(path, on_wait=on_wait)
         try:
             yield con

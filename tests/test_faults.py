@@ -17,7 +17,7 @@ from conftest import core_tables
 from pipelines import amazon, calls
 from pipelines.channels import add_channel
 from pipelines.events import PageLanded, Retry, WindowOpened, WindowRestarted
-from pipelines.extract import SyncError, sync_channel
+from pipelines.extract import SyncError, held, sync_channel
 from pipelines.sandbox import Item, SandboxServer
 from pipelines.timeutil import iso
 from pipelines.transform import transform
@@ -66,7 +66,7 @@ class Warehouse:
         `events` are then this sync's."""
         self.runs += 1
         self.events = []
-        result = sync_channel(self.con, self.channel, run_id=f"run-{self.runs}", now=self.marketplace.naive_now,
+        result = sync_channel(held(self.con), self.channel, run_id=f"run-{self.runs}", now=self.marketplace.naive_now,
                               sleep=self.clock.sleep, clock=self.clock, on_event=self._event)
         transform(self.con)
         return result

@@ -17,7 +17,7 @@ from sp_api.auth import access_token_client
 from conftest import REFRESH_TOKEN, SECRET
 from pipelines import amazon, calls, cli
 from pipelines.channels import add_channel
-from pipelines.extract import SyncError, sync_channel
+from pipelines.extract import SyncError, held, sync_channel
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.transform import transform
 from pipelines.warehouse import connect, open_for_writing
@@ -121,7 +121,7 @@ def test_secrets_appear_nowhere(shop, everything_logged, monkeypatch, environmen
         access_token_client.cache.clear()
         shop.sandbox.inject("token_invalid_grant")
         with pytest.raises(SyncError) as failure:
-            sync_channel(con, channel, run_id="direct", now=shop.marketplace.naive_now, sleep=lambda s: None)
+            sync_channel(held(con), channel, run_id="direct", now=shop.marketplace.naive_now, sleep=lambda s: None)
         assert not leaks(str(failure.value)) and not leaks(repr(failure.value))
         assert failure.value.__cause__ is None
     finally:
@@ -156,7 +156,7 @@ def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketp
                 seen.append(stat.S_IMODE(wal.stat().st_mode))
 
         monkeypatch.setattr(amazon, "PAGE_SIZE", 10)
-        sync_channel(con, channel, run_id="large", now=marketplace.naive_now,
+        sync_channel(held(con), channel, run_id="large", now=marketplace.naive_now,
                      sleep=lambda s: None, on_event=look)
         transform(con)
         look()
@@ -207,7 +207,7 @@ def synced_warehouse(tmp_path_factory):
                                   token_url=server.token_url)
             market.simulate(hours=1, orders_per_hour=10, skus=["MUG-01", "TEE-02"], marketplaces=("ATVPDKIKX0DER",))
             market.advance(minutes=3)
-            sync_channel(con, channel, run_id="sql", now=market.naive_now, sleep=lambda s: None)
+            sync_channel(held(con), channel, run_id="sql", now=market.naive_now, sleep=lambda s: None)
             transform(con)
         finally:
             con.close()

@@ -259,6 +259,9 @@ class SandboxServer:
         self._live: threading.Thread | None = None
         self._live_stop = threading.Event()
         self._stopping = threading.Event()  # ends a `slow` fault's wait when the server stops
+        self._held: dict | None = None  # see hold()
+        self._released = threading.Event()
+        self.holding = threading.Event()  # set while a held request waits
 
     @property
     def url(self) -> str:
@@ -304,6 +307,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._released.set()
         if self._live is not None:
             self._live_stop.set()
             self._live.join()
@@ -336,6 +340,18 @@ class SandboxServer:
         with self._lock:
             (self._token_faults if kind in TOKEN_FAULTS else self._faults).extend([kind] * count)
 
+    def hold(self, operation: str, after: int = 0) -> None:
+        """Hold the answer to the request of `operation` that comes after the next `after` ones, until
+        release(): a test then knows its client is waiting on Amazon, whatever the machine's speed."""
+        with self._lock:
+            self._held = {"operation": operation, "skip": after}
+            self._released.clear()
+
+    def release(self) -> None:
+        with self._lock:
+            self._held = None
+        self._released.set()
+
     def reset_rate_limits(self) -> None:
         with self._lock:
             for bucket in self._buckets.values():
@@ -363,6 +379,20 @@ class SandboxServer:
             self.requests.append({"method": method, "path": path, "params": recorded, "status": response.status,
                                   "seconds": time.perf_counter() - started})
         return response
+
+    def _wait_if_held(self, operation: str) -> None:
+        with self._lock:
+            held = self._held is not None and self._held["operation"] == operation
+            if held and self._held["skip"] > 0:
+                self._held["skip"] -= 1
+                held = False
+            if held:
+                self._held = None
+        if held:
+            self.holding.set()
+            while not (self._released.wait(0.05) or self._stopping.is_set()):
+                pass
+            self.holding.clear()
 
     def _token(self, body: bytes) -> tuple[_Response, dict]:
         """LWA refresh-token grant. Secrets never leave this method: not in records, not in errors."""
@@ -434,6 +464,7 @@ class SandboxServer:
 
     def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers,
                 body: bytes) -> _Response:
+        self._wait_if_held(operation)
         # injected faults are the Orders API's: a test scripting them counts on its requests alone
         fault = self._next_fault(token_request=False) if operation in ("searchOrders", "getOrder") else None
         if fault in ("400", "429", "500", "503", "expired_token"):
