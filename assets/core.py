@@ -21,7 +21,7 @@ from pipelines.progress import progress
 from pipelines.resources import WarehouseResource
 from pipelines.sync_report import core_table_counts, orders_per_day, unreconciled_orders
 from pipelines.transform import transform_in_batches
-from pipelines.warehouse import open_for_reading
+from pipelines.warehouse import Holds, open_for_reading
 
 CORE_TABLES = catalog.CORE_TABLES
 
@@ -40,8 +40,9 @@ def core_tables(context, warehouse: WarehouseResource):
     """Recompute the orders that changed since the last transform and merge them into the tables."""
     say = progress(context)
     # a batch of versions at a time, each its own commit: a backfill never holds the warehouse for long
-    result = transform_in_batches(lambda: warehouse.writer(on_wait=say, who="the transform of the core tables",
-                                                           step_aside=True))
+    holds = Holds()
+    result = transform_in_batches(holds.timed(lambda: warehouse.writer(
+        on_wait=say, who="the transform of the core tables", step_aside=True)))
     if not (result.orders_changed or result.versions_quarantined):
         say("no new order versions: the core tables are unchanged")
         return
@@ -57,6 +58,7 @@ def core_tables(context, warehouse: WarehouseResource):
         "quarantined_versions_this_run": result.versions_quarantined,
         "quarantined_versions_total": counts["quarantined_versions"],
         "movements_booked": result.movements_booked,
+        **holds.metadata(),
     }
     for table in CORE_TABLES:
         metadata = summary | {"dagster/row_count": counts[table]}

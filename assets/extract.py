@@ -11,7 +11,7 @@ from pipelines.extract import sync_channel
 from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 from pipelines.timeutil import iso, parse_instant
-from pipelines.warehouse import open_for_reading, run_lock
+from pipelines.warehouse import Holds, open_for_reading, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
@@ -49,9 +49,10 @@ def raw_amazon_orders(
         channel = get_channel(con, context.partition_key)
     who = f"the sync of channel {channel.name!r}"
     # one sync of a channel at a time; between its pages the warehouse is free for everyone else
+    holds = Holds()
     with run_lock(warehouse.resolved_path, who, on_wait=say):
         result = sync_channel(
-            lambda: warehouse.writer(on_wait=say, who=who, step_aside=True),
+            holds.timed(lambda: warehouse.writer(on_wait=say, who=who, step_aside=True)),
             channel,
             run_id=context.run.run_id,
             until=parse_instant(config.until, "--until") if config.until else None,
@@ -72,5 +73,6 @@ def raw_amazon_orders(
             "watermark": iso(result.watermark) if result.watermark else None,
             "watermark_lag_minutes": MetadataValue.float(round(lag, 1)) if lag is not None else None,
             "retries": len(result.retries),
+            **holds.metadata(),
         }
     )

@@ -13,7 +13,7 @@ from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 from pipelines.returns import ReportFetcher, ReturnsReportError, failures, import_returns
 from pipelines.timeutil import iso, parse_instant
-from pipelines.warehouse import open_for_reading, refused_reports_folder
+from pipelines.warehouse import Holds, open_for_reading, refused_reports_folder
 
 
 class ReturnsConfig(Config):
@@ -36,9 +36,9 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
         channel = get_channel(con, context.partition_key)
     fetcher = ReportFetcher(channel, amazon.credentials_account, on_event=lambda event: say(f"{channel.name}: {event}"),
                             folder=str(Path(warehouse.resolved_path).parent))
-    who = f"the returns import of channel {channel.name!r}"
+    who, holds = f"the returns import of channel {channel.name!r}", Holds()
     counts = import_returns(lambda: open_for_reading(warehouse.resolved_path),
-                            lambda: warehouse.writer(on_wait=say, who=who, step_aside=True),
+                            holds.timed(lambda: warehouse.writer(on_wait=say, who=who, step_aside=True)),
                             channel, fetcher, parse_instant(config.until, "--until") if config.until else None,
                             now, say, refused_folder=refused_reports_folder(warehouse.resolved_path))
     with open_for_reading(warehouse.resolved_path) as con:
@@ -57,7 +57,7 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
         # both report types have been read up to here
         "window_reached": iso(min(counts.reached.values())) if counts.reached else None,
         "api_calls": fetcher.calls,
-        "seconds_holding_the_warehouse": round(counts.writer_seconds, 2),
+        **holds.metadata(),
     }, check_results=[_check(failing)])
     if counts.error:
         raise ReturnsReportError(counts.error)

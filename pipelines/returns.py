@@ -133,11 +133,10 @@ class ImportCounts:
     quarantined: int = 0  # what stays quarantined after the latest pass
     reached: dict[str, datetime] = field(default_factory=dict)
     error: str | None = None  # the one line of the report the import stopped at
-    writer_seconds: float = 0.0  # how long the import held the warehouse, all its commits together
 
     def add(self, other: "ImportCounts") -> None:
         for name in ("reports", "cancelled", "imported", "matched", "awaiting_receipt", "restocked", "returnless",
-                     "quarantined_now", "writer_seconds"):
+                     "quarantined_now"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantined = other.quarantined
         self.reached.update(other.reached)
@@ -793,10 +792,7 @@ def _import_window(write, channel: Channel, fetcher: ReportFetcher, report_type:
         if too_large and refused_folder is not None:
             _keep(report, Path(refused_folder))
         with write() as con:
-            started = time.perf_counter()
-            counts = record_report(con, channel, report, staged, now, bound if too_large else None)
-            counts.writer_seconds = time.perf_counter() - started
-            return counts
+            return record_report(con, channel, report, staged, now, bound if too_large else None)
     finally:
         for path in (report.download and report.download.path, staged and staged.path):
             if path and os.path.exists(path):

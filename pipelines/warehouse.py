@@ -21,7 +21,8 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -208,6 +209,33 @@ def run_lock(db, name: str, on_wait=None) -> Iterator[None]:
     with _locked(path.with_name(f"{path.name}.run-{digest}"), fcntl.LOCK_EX, WRITER_WAIT_SECONDS, on_wait,
                  "warehouse {path} is busy: {holder} has run for over {seconds:.0f} s", name):
         yield
+
+
+@dataclass
+class Holds:
+    """How long a run held the warehouse: all its commits together, and the longest one."""
+
+    seconds: float = 0.0
+    longest: float = 0.0
+    commits: int = 0
+
+    def timed(self, write: Callable[[], AbstractContextManager]) -> Callable[[], AbstractContextManager]:
+        """`write`, each hold of the warehouse it gives counted here."""
+        @contextmanager
+        def held():
+            with write() as con:
+                started = time.perf_counter()
+                try:
+                    yield con
+                finally:
+                    elapsed = time.perf_counter() - started
+                    self.seconds, self.longest = self.seconds + elapsed, max(self.longest, elapsed)
+                    self.commits += 1
+        return held
+
+    def metadata(self) -> dict:
+        return {"seconds_holding_the_warehouse": round(self.seconds, 2),
+                "longest_hold_of_the_warehouse_seconds": round(self.longest, 2)}
 
 
 @contextmanager
