@@ -292,7 +292,22 @@ create table if not exists fba_inventory (
     inbound_quantity integer not null,
     unfulfillable_quantity integer not null,
     amazon_updated_at varchar,
-    fetched_at timestamp not null
+    fetched_at timestamp not null,
+    pool varchar,
+    is_counted boolean not null default true
+);
+-- warehouses made before Pan-European stock was counted once: each of their rows counted
+alter table fba_inventory add column if not exists pool varchar;
+alter table fba_inventory add column if not exists is_counted boolean default true;
+-- The summaries of each count that could not be read (no sellerSku, a quantity that is not a whole
+-- number ...): kept raw in raw_fba_inventory, left out of the count, and told in status and a check.
+create table if not exists fba_inventory_quarantine (
+    snapshot_id bigint not null,
+    channel varchar not null,
+    marketplace_id varchar not null,
+    summary_key varchar not null,  -- the sellerSku, else the fnSku or ASIN, else the summary's hash
+    seller_sku varchar,
+    reason varchar not null
 );
 
 -- Orders Amazon sent for another sales channel (Amazon fulfilling them from FBA stock): kept raw,
@@ -611,4 +626,7 @@ comment on column fba_inventory.pending_customer_order_quantity is 'Units Amazon
 comment on column fba_inventory.reserved_quantity is 'All units Amazon holds back (customer orders, transfers, FC processing).';
 comment on column fba_inventory.inbound_quantity is 'Units on their way in (working, shipped and receiving inbound shipments).';
 comment on column fba_inventory.unfulfillable_quantity is 'Units in unsellable condition.';
+comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: EU for the Pan-European marketplaces (Amazon answers their pooled stock for each), else the marketplace itself.';
+comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
+comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
