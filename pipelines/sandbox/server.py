@@ -566,7 +566,7 @@ class SandboxServer:
         if not _ORDER_ID.fullmatch(order_id):
             raise _InvalidInput("orderId")
         included = self._included(params)
-        order, is_raw = self.marketplace.lookup(order_id)
+        order, is_raw = self.marketplace.lookup(order_id, as_served=True)
         return {"order": order if is_raw else project(order, included)}
 
     def _window(self, params: dict) -> tuple[str, datetime, datetime, dict]:
@@ -689,7 +689,8 @@ class SandboxServer:
 
     def _render_page(self, entries: list[tuple[dict | str, bool]], included: set[str]) -> list[dict]:
         """A put_raw order as it was stored; a simulated one as it is now, projected by includedData."""
-        return [entry if is_raw else project(self.marketplace.order(entry), included) for entry, is_raw in entries]
+        return [entry if is_raw else project(self.marketplace.order(entry, as_served=True), included)
+                for entry, is_raw in entries]
 
     def _page_token(self, snapshot_id: str, offset: int) -> str:
         """Token for the page of a snapshot that starts at ``offset`` (caller holds the lock)."""

@@ -540,7 +540,7 @@ comment on column order_lines.product_code is 'The SKU; empty for gift wrap.';
 comment on column order_lines.description is 'Amazon''s title, or "Gift wrap".';
 comment on column order_lines.quantity is 'Units ordered (1 for gift wrap).';
 comment on column order_lines.canceled_quantity is 'Units cancelled by Amazon (all of them when the order is Canceled).';
-comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled); for gift wrap, 1 once its item has shipped.';
+comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled; without it, every unit not cancelled of a Shipped order); for gift wrap, 1 once its item has shipped.';
 comment on column order_lines.unit_price is 'Amazon''s unit price; for gift wrap, its charge (0 when none).';
 comment on column order_lines.line_amount is 'Unit price times quantity; for gift wrap, its charge.';
 comment on column order_lines.shipping_amount is 'The line''s shipping (the item''s proceeds SHIPPING).';
