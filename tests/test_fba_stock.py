@@ -3,9 +3,13 @@ amazon_fba on hand to Amazon's count with adjustment movements; the sandbox keep
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
+from amazon_models import INVENTORY, problems, response_schema
 from pipelines.channels import get_channel
 from pipelines.fba_stock import record_fba_snapshot
 from pipelines.sandbox import Buyer, Item
@@ -330,3 +334,33 @@ def test_a_count_of_which_nothing_could_be_read_fails_the_sync_with_one_line(sho
     assert shop.one("select count(*) from orders") == 1  # the orders are in
     assert shop.one("select count(*) from raw_fba_inventory") == 2  # and Amazon's answer is kept
     assert not _check_evaluation().passed
+
+
+# -- Amazon's real answer ---------------------------------------------------------------------------------------
+
+def test_a_real_inventory_answer_comes_through_sync_as_a_seller_reads_it(shop):
+    """tests/corpus/fba_inventory/tr_2025-06_summaries_details_true.json: Amazon.com.tr's answer to
+    getInventorySummaries with details (see tests/corpus/README.md), served as it was sent."""
+    tr = "A33AVAJ2PDY3EV"
+    document = json.loads((Path(__file__).parent / "corpus" / "fba_inventory"
+                           / "tr_2025-06_summaries_details_true.json").read_text())
+    shop.add_channel("Amazon TR", marketplaces=(tr,))
+    shop.marketplace.put_raw_fba_inventory(tr, document["payload"]["inventorySummaries"])
+    served = _summaries(shop.sandbox, **{**GOOD, "granularityId": tr, "marketplaceIds": tr})
+    assert served.json() == document  # byte for byte what Amazon sent, no pagination key included
+    assert problems(served.json(), response_schema(INVENTORY, INVENTORY_PATH, "200")) == []
+    shop.sync()
+
+    # what a seller expects, written by hand from the document: 8 units Amazon can ship, none held for orders,
+    # 50 on their way in (shipped), none unsellable; the 2 being researched are in none of these
+    assert shop.query("select marketplace_id, seller_sku, asin, fulfillable_quantity, pending_customer_order_quantity, "
+                      "reserved_quantity, inbound_quantity, unfulfillable_quantity, amazon_updated_at "
+                      "from fba_inventory") == [
+        (tr, "APITESTING123", "B0DP7GSQBL", 8, 0, 0, 50, 0, "2025-06-03T03:00:34Z")]
+    assert shop.query("select product_code, location, channel, on_hand, reserved_quantity from inventory") == [
+        ("APITESTING123", "amazon_fba", "Amazon TR", 8, 0)]
+    assert shop.query("select product_code, quantity_delta, reason, location, channel from inventory_movements") == [
+        ("APITESTING123", 8, "adjustment", "amazon_fba", "Amazon TR")]
+    assert shop.one("select count(*) from fba_inventory_quarantine") == 0
+    status = [line.split() for line in shop.ok("status").splitlines() if "APITESTING123" in line]
+    assert [line[:7] for line in status] == [["Amazon", "TR", "APITESTING123", "8", "0", "50", "0"]]
