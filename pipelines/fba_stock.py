@@ -179,8 +179,8 @@ summaries as (
         payload,
         if(list_contains($pan_european, marketplace_id), 'EU', marketplace_id) as pool,
         json_type(payload) as payload_type,
-        json_type(payload, '$.sellerSku') as seller_sku_type,
-        nullif(trim(payload ->> 'sellerSku'), '') as seller_sku,
+        -- the SKU as Amazon writes it, as orders name it
+        if(json_type(payload, '$.sellerSku') = 'VARCHAR', payload ->> 'sellerSku', null) as seller_sku,
         json_type(payload, '$.inventoryDetails') as details_type,
         payload ->> '$.inventoryDetails.fulfillableQuantity' as fulfillable,
         payload ->> '$.inventoryDetails.reservedQuantity.pendingCustomerOrderQuantity' as pending,
@@ -198,8 +198,7 @@ checked as (
         *,
         concat_ws('; ',
             case when payload_type <> 'OBJECT' then 'the summary is not a JSON object' end,
-            case when seller_sku_type is distinct from 'VARCHAR' or seller_sku is null
-                then 'sellerSku is missing or not a string' end,
+            case when coalesce(trim(seller_sku), '') = '' then 'sellerSku is missing or not a string' end,
             -- "This object will not appear if the details parameter in the request is false": this side asks
             -- with details, so a summary without them tells no quantity at all (not that there are none)
             case when details_type is distinct from 'OBJECT' then 'inventoryDetails is missing' end,
@@ -228,7 +227,8 @@ final as (
         marketplace_id,
         pool,
         seller_sku,
-        coalesce(seller_sku, payload ->> 'fnSku', payload ->> 'asin', md5(payload::varchar)) as summary_key,
+        coalesce(nullif(trim(seller_sku), ''), payload ->> 'fnSku', payload ->> 'asin', md5(payload::varchar))
+            as summary_key,
         payload ->> 'asin' as asin,
         coalesce(try_cast(fulfillable as integer), 0) as fulfillable_quantity,
         coalesce(try_cast(pending as integer), 0) as pending_customer_order_quantity,

@@ -62,6 +62,7 @@ final as (
             as has_unreadable_amount,
         unreadable_amounts(list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP')) > 0
             as has_unreadable_gift_wrap_charge,
+        amounts_finer_than_cents(item.proceeds.breakdowns) > 0 as has_amount_finer_than_cents,
         proceeds_of(item.proceeds.breakdowns, 'ITEM') as item_amount,
         proceeds_of(item.proceeds.breakdowns, 'SHIPPING') as shipping_amount,
         proceeds_of(item.proceeds.breakdowns, 'GIFT_WRAP') as gift_wrap_amount,

@@ -152,6 +152,12 @@ create or replace macro proceeds_of(breakdowns, kind) as
 create or replace macro unreadable_amounts(breakdowns) as
     len(list_filter(breakdowns, lambda b: b.subtotal.amount is not null
                                           and try_cast(b.subtotal.amount as decimal(18, 2)) is null));
+-- An amount finer than the cent, which the amounts' decimal(18, 2) would round: not imported as another amount.
+create or replace macro finer_than_cents(amount) as
+    try_cast(amount as decimal(18, 2)) is distinct from try_cast(amount as decimal(38, 18))
+    and try_cast(amount as decimal(18, 2)) is not null;
+create or replace macro amounts_finer_than_cents(breakdowns) as
+    len(list_filter(breakdowns, lambda b: finer_than_cents(b.subtotal.amount)));
 create or replace macro detailed_proceeds_of(breakdowns, kind, part) as
     list_sum(list_transform(
         flatten(list_transform(list_filter(breakdowns, lambda b: b.type = kind), lambda b: b.detailedBreakdowns)),
