@@ -21,7 +21,7 @@ from dagster import (
 
 from pipelines.assets.core import core_tables, core_tables_match_schemas, totals_reconcile
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
-from pipelines.assets.fba import fba_inventory
+from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
@@ -159,7 +159,7 @@ purge_pii_job_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
-    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside],
+    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
     sensors=[channel_registry_sensor, notifications_sensor],

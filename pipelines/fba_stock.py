@@ -6,7 +6,13 @@ Amazon's physical count of a SKU is what it can ship plus what it holds for cust
 (fulfillable + pendingCustomerOrderQuantity); ours is on hand plus what open orders reserve. Booking the
 difference, as the catalog import does for the warehouse, keeps the reservations of orders Amazon knew
 before the last sync did: an order placed since converges with the next sync, and nothing is booked twice.
-A SKU Amazon does not list is left alone.
+A SKU Amazon does not list is left alone, and so is one with a summary that could not be read.
+
+Pan-European FBA pools a seller's stock across the EU marketplaces, and getInventorySummaries answers that
+pooled quantity for each of them ("returns the same values for each EU marketplace - a sum of inventory
+quantities from all the EU marketplaces (except the UK ...)", amzn/selling-partner-api-models#452, and #360):
+a channel's count takes each pool once per SKU. The UK is a pool of its own since Brexit (docs#129 saw its
+answers differ from the EU ones).
 """
 
 from __future__ import annotations
@@ -29,6 +35,10 @@ from pipelines.warehouse import transaction
 
 INVENTORY_RATE, INVENTORY_BURST = 2.0, 2  # getInventorySummaries' usage plan (fbaInventory.json)
 RECOUNT_EVERY = timedelta(hours=1)
+# The Pan-European FBA marketplaces: DE, FR, IT, ES, NL, PL, SE, BE. Amazon.ie and Amazon.com.tr stay pools of
+# their own: no source found says Amazon answers them the EU pool.
+PAN_EUROPEAN = frozenset({"A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS",
+                          "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9", "AMEN7PMS3EDWL"})
 
 
 class FbaInventoryError(RuntimeError):
@@ -38,8 +48,9 @@ class FbaInventoryError(RuntimeError):
 @dataclass(frozen=True)
 class FbaSnapshot:
     snapshot_id: int
+    summaries: int  # every summary Amazon listed, kept raw
     skus: int
-    unreadable: int  # summaries kept raw whose quantities are not whole numbers
+    unreadable: int  # summaries set aside (fba_inventory_quarantine), each with its reason
     adjustments: int
     calls: int
 
@@ -89,7 +100,8 @@ def snapshot_due(con: duckdb.DuckDBPyConnection, channel: Channel, run_id: str, 
 
 def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summaries: dict[str, list],
                         now: datetime, calls: int = 0) -> FbaSnapshot:
-    """Keep the summaries raw, their quantities typed, and book amazon_fba to Amazon's count; one transaction."""
+    """Keep the summaries raw, the readable ones' quantities typed (the rest set aside with the reason), and book
+    amazon_fba to Amazon's count: each stock pool once per SKU. One transaction."""
     rows = [(channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
             for marketplace_id, listed in summaries.items() for summary in listed]
     with transaction(con):
@@ -100,44 +112,38 @@ def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summar
         if rows:
             con.executemany("insert into raw_fba_inventory values (?, ?, ?, ?, now()::timestamp)",
                             [(snapshot_id, *row) for row in rows])
+        params = {"id": snapshot_id, "pan_european": sorted(PAN_EUROPEAN)}
+        con.execute(f"create or replace temp table fba_summaries_read as {_READ_SUMMARIES}", params)
         con.execute(
             """
-            insert into fba_inventory
-            select * exclude (is_readable) from (
-                select
-                    snapshot_id, channel, marketplace_id,
-                    payload ->> 'sellerSku' as seller_sku,
-                    payload ->> 'asin' as asin,
-                    try_cast(payload -> 'inventoryDetails' ->> 'fulfillableQuantity' as integer) as fulfillable,
-                    try_cast(payload -> 'inventoryDetails' -> 'reservedQuantity' ->> 'pendingCustomerOrderQuantity'
-                             as integer) as pending,
-                    coalesce(try_cast(payload -> 'inventoryDetails' -> 'reservedQuantity'
-                                      ->> 'totalReservedQuantity' as integer), pending) as reserved,
-                    coalesce(try_cast(payload -> 'inventoryDetails' ->> 'inboundWorkingQuantity' as integer), 0)
-                      + coalesce(try_cast(payload -> 'inventoryDetails' ->> 'inboundShippedQuantity' as integer), 0)
-                      + coalesce(try_cast(payload -> 'inventoryDetails' ->> 'inboundReceivingQuantity' as integer), 0)
-                      as inbound,
-                    coalesce(try_cast(payload -> 'inventoryDetails' -> 'unfulfillableQuantity'
-                                      ->> 'totalUnfulfillableQuantity' as integer), 0) as unfulfillable,
-                    payload ->> 'lastUpdatedTime' as amazon_updated_at,
-                    fetched_at,
-                    seller_sku is not null and fulfillable >= 0 and pending >= 0 as is_readable
-                from raw_fba_inventory
-                where snapshot_id = $id
-            )
-            where is_readable
-            """,
-            {"id": snapshot_id},
+            insert into fba_inventory by name
+            select
+                snapshot_id, channel, marketplace_id, seller_sku, asin, fulfillable_quantity,
+                pending_customer_order_quantity, reserved_quantity, inbound_quantity, unfulfillable_quantity,
+                amazon_updated_at, fetched_at, pool,
+                -- a pooled stock counts once per SKU: Amazon answers the same pool for each of its marketplaces;
+                -- should their answers differ (a count taken between two requests), the larger one
+                row_number() over (partition by pool, seller_sku
+                                   order by fulfillable_quantity + pending_customer_order_quantity desc,
+                                            marketplace_id) = 1 as is_counted
+            from fba_summaries_read
+            where reason = ''
+            """
         )
-        kept, skus = con.execute("select count(*), count(distinct seller_sku) from fba_inventory "
-                                 "where snapshot_id = ?", [snapshot_id]).fetchone()
+        con.execute("insert into fba_inventory_quarantine select snapshot_id, channel, marketplace_id, summary_key, "
+                    "seller_sku, reason from fba_summaries_read where reason <> ''")
+        readable, skus = con.execute("select count(*), count(distinct seller_sku) from fba_inventory "
+                                     "where snapshot_id = ?", [snapshot_id]).fetchone()
         adjustments = append_movements(
             con,
             """
             with amazon as (
                 select seller_sku as product_code, sum(fulfillable_quantity + pending_customer_order_quantity) as units
                 from fba_inventory
-                where snapshot_id = $id
+                where snapshot_id = $id and is_counted
+                    -- a SKU with a summary set aside is known only in part this time: it is left alone
+                    and seller_sku not in (select seller_sku from fba_summaries_read
+                                           where reason <> '' and seller_sku is not null)
                 group by all
             ),
             ours as (
@@ -153,4 +159,90 @@ def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summar
             """,
             {"id": snapshot_id, "channel": channel.name},
         )
-    return FbaSnapshot(snapshot_id, skus, len(rows) - kept, adjustments, calls)
+        con.execute("drop table fba_summaries_read")
+    return FbaSnapshot(snapshot_id, len(rows), skus, len(rows) - readable, adjustments, calls)
+
+
+# A summary as this side reads it. Every quantity is optional in the model ("InventoryDetails",
+# "ReservedQuantity" and "UnfulfillableQuantity" list no required property): an absent one holds no units.
+# Only what cannot be read at all sets a summary aside: no sellerSku, no inventoryDetails, or a quantity
+# that is there and not a whole number.
+_READ_SUMMARIES = """
+with
+
+summaries as (
+    select
+        snapshot_id,
+        channel,
+        marketplace_id,
+        fetched_at,
+        payload,
+        if(list_contains($pan_european, marketplace_id), 'EU', marketplace_id) as pool,
+        json_type(payload) as payload_type,
+        -- the SKU as Amazon writes it, as orders name it
+        if(json_type(payload, '$.sellerSku') = 'VARCHAR', payload ->> 'sellerSku', null) as seller_sku,
+        json_type(payload, '$.inventoryDetails') as details_type,
+        payload ->> '$.inventoryDetails.fulfillableQuantity' as fulfillable,
+        payload ->> '$.inventoryDetails.reservedQuantity.pendingCustomerOrderQuantity' as pending,
+        payload ->> '$.inventoryDetails.reservedQuantity.totalReservedQuantity' as total_reserved,
+        payload ->> '$.inventoryDetails.inboundWorkingQuantity' as inbound_working,
+        payload ->> '$.inventoryDetails.inboundShippedQuantity' as inbound_shipped,
+        payload ->> '$.inventoryDetails.inboundReceivingQuantity' as inbound_receiving,
+        payload ->> '$.inventoryDetails.unfulfillableQuantity.totalUnfulfillableQuantity' as unfulfillable
+    from raw_fba_inventory
+    where snapshot_id = $id
+),
+
+checked as (
+    select
+        *,
+        concat_ws('; ',
+            case when payload_type <> 'OBJECT' then 'the summary is not a JSON object' end,
+            case when coalesce(trim(seller_sku), '') = '' then 'sellerSku is missing or not a string' end,
+            -- "This object will not appear if the details parameter in the request is false": this side asks
+            -- with details, so a summary without them tells no quantity at all (not that there are none)
+            case when details_type is distinct from 'OBJECT' then 'inventoryDetails is missing' end,
+            case when not regexp_full_match(fulfillable, '[0-9]{1,8}')
+                then 'fulfillableQuantity ''' || fulfillable || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(pending, '[0-9]{1,8}')
+                then 'pendingCustomerOrderQuantity ''' || pending || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(total_reserved, '[0-9]{1,8}')
+                then 'totalReservedQuantity ''' || total_reserved || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(inbound_working, '[0-9]{1,8}')
+                then 'inboundWorkingQuantity ''' || inbound_working || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(inbound_shipped, '[0-9]{1,8}')
+                then 'inboundShippedQuantity ''' || inbound_shipped || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(inbound_receiving, '[0-9]{1,8}')
+                then 'inboundReceivingQuantity ''' || inbound_receiving || ''' is not a whole number from 0 to 99999999' end,
+            case when not regexp_full_match(unfulfillable, '[0-9]{1,8}')
+                then 'totalUnfulfillableQuantity ''' || unfulfillable || ''' is not a whole number from 0 to 99999999' end
+        ) as reason
+    from summaries
+),
+
+final as (
+    select
+        snapshot_id,
+        channel,
+        marketplace_id,
+        pool,
+        seller_sku,
+        coalesce(nullif(trim(seller_sku), ''), payload ->> 'fnSku', payload ->> 'asin', md5(payload::varchar))
+            as summary_key,
+        payload ->> 'asin' as asin,
+        coalesce(try_cast(fulfillable as integer), 0) as fulfillable_quantity,
+        coalesce(try_cast(pending as integer), 0) as pending_customer_order_quantity,
+        -- the units held for customer orders are reserved, whatever else Amazon leaves out
+        coalesce(try_cast(total_reserved as integer), try_cast(pending as integer), 0) as reserved_quantity,
+        coalesce(try_cast(inbound_working as integer), 0) + coalesce(try_cast(inbound_shipped as integer), 0)
+            + coalesce(try_cast(inbound_receiving as integer), 0) as inbound_quantity,
+        coalesce(try_cast(unfulfillable as integer), 0) as unfulfillable_quantity,
+        payload ->> 'lastUpdatedTime' as amazon_updated_at,
+        fetched_at,
+        reason
+    from checked
+)
+
+select * from final
+"""
+

@@ -53,6 +53,46 @@ def core_table_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
     return counts
 
 
+def fba_summaries_set_aside(con: duckdb.DuckDBPyConnection, channel: str | None = None):
+    """What the latest FBA count of each channel (or of one) set aside, by reason: how many summaries, and since
+    when (`counts`: how many counts in a row have set them aside), as a DataFrame."""
+    return con.execute(
+        """
+        with latest as (
+            select channel, max(snapshot_id) as snapshot_id
+            from fba_snapshots
+            where $channel is null or channel = $channel
+            group by channel
+        ),
+        set_aside as (
+            select q.* from fba_inventory_quarantine q inner join latest using (channel, snapshot_id)
+        ),
+        last_read as (
+            -- the channel's last count that did not set the summary aside (it read it, or it was not listed)
+            select a.channel, a.marketplace_id, a.summary_key, a.reason,
+                   coalesce(max(s.snapshot_id) filter (where q.snapshot_id is null), -1) as snapshot_id
+            from set_aside a
+            inner join fba_snapshots s on s.channel = a.channel
+            left join fba_inventory_quarantine q
+                on q.snapshot_id = s.snapshot_id and q.marketplace_id = a.marketplace_id
+                and q.summary_key = a.summary_key
+            group by all
+        ),
+        streaks as (
+            select l.channel, l.summary_key, l.reason, min(s.counted_at) as since, count(*) as counts
+            from last_read l
+            inner join fba_snapshots s on s.channel = l.channel and s.snapshot_id > l.snapshot_id
+            group by all
+        )
+        select channel, reason, count(*) as summaries, strftime(min(since), '%Y-%m-%dT%H:%M:%SZ') as since,
+               max(counts) as counts
+        from streaks
+        group by all
+        order by all
+        """,
+        {"channel": channel},
+    ).df()
+
 def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
     """A query's rows as a plain-text table, blanks for nulls."""
     frame = con.execute(query, params or []).df()
@@ -118,6 +158,7 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     fba = table(con, """
         with latest as (
             select * from fba_inventory
+            where is_counted  -- a pooled stock (Pan-European FBA) once, not once per marketplace
             qualify snapshot_id = max(snapshot_id) over (partition by channel)
         )
         select channel, seller_sku as sku, sum(fulfillable_quantity) as fulfillable,
@@ -127,6 +168,10 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     """)
     if fba != "(none)":
         sections += ["", "FBA stock at Amazon (its latest count; amazon_fba on hand follows it)", fba]
+    set_aside = fba_summaries_set_aside(con)
+    if len(set_aside):
+        sections += ["", "FBA inventory summaries set aside (kept raw; their SKUs' amazon_fba left as it was)",
+                     set_aside.to_markdown(index=False, tablefmt="simple")]
     notifications = table(con, """
         select n.channel, n.queue_arn,
                coalesce(strftime(s.last_received_at, '%Y-%m-%dT%H:%M:%SZ'), 'none yet') as last_arrived,

@@ -185,6 +185,25 @@ def _forget_buyers_without_orders(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop table displaced_buyers")
 
 
+def _forget_placeholders_without_lines(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove the placeholders of SKUs the changed orders no longer name, unless another order line does: a
+    rebuild never makes them."""
+    con.execute("""
+        delete from products
+        where is_placeholder
+            and product_code in (select product_code from displaced_products)
+            and product_code not in (
+                select product_code from order_lines
+                where product_code in (select product_code from displaced_products))
+            -- nor a stock movement a rebuild keeps names it (a count's adjustment, a dropped order's booking)
+            and product_id not in (
+                select product_id from inventory_movements
+                where product_id is not null
+                    and (reason = 'adjustment' or order_id is null or order_id not in (select order_id from orders)))
+    """)
+    con.execute("drop table displaced_products")
+
+
 def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False, observe: Observer = _unobserved,
               max_versions: int | None = None, fresh_run: bool = True) -> TransformResult:
     """Bring the core tables up to date with the raw layer, or with its next `max_versions` versions (then
@@ -253,12 +272,16 @@ def _write(con, late: list, params: dict, result: TransformResult, *, upto: int,
             # the buyers the changed orders pointed to until now: an order's buyer can change (a new email)
             con.execute("create or replace temp table displaced_buyers as "
                         "select account_id, contact_id from orders semi join int_changed_orders using (order_id)")
+            # and the SKUs of their lines: a newer version may name others
+            con.execute("create or replace temp table displaced_products as select distinct product_code "
+                        "from order_lines semi join int_changed_orders using (order_id) where line_type = 'product'")
         for node in late:
             if isinstance(node, Model) and not node.is_scratch:
                 with observe(f"merge {node.name}"):
                     _merge(con, node.name, rebuild=rebuild)
         if not rebuild:
             _forget_buyers_without_orders(con)
+            _forget_placeholders_without_lines(con)
         with observe("ledger"):
             result.movements_booked = ledger.book_orders(con, "select order_id from int_changed_orders")
         con.execute(

@@ -3,9 +3,13 @@ amazon_fba on hand to Amazon's count with adjustment movements; the sandbox keep
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
 
+from amazon_models import INVENTORY, problems, response_schema
 from pipelines.channels import get_channel
 from pipelines.fba_stock import record_fba_snapshot
 from pipelines.sandbox import Buyer, Item
@@ -13,6 +17,7 @@ from pipelines.sandbox.server import INVENTORY_PATH, INVENTORY_PAGE_SIZE
 from pipelines.warehouse import connect
 
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
+DE, FR, UK = "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P"
 ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
 
 
@@ -184,3 +189,178 @@ def test_inbound_units_are_kept_beside_on_hand_until_amazon_receives_them(shop):
     shop.sync()
     assert shop.one(latest) == 0
     assert fba_stock(shop) == amazons_count(shop) == {"MUG-01": (34, 2)}
+
+
+# -- Pan-European FBA: one pooled stock, answered for each EU marketplace --------------------------------------
+
+def test_pan_european_stock_is_counted_once_however_many_eu_marketplaces_answer_it(shop):
+    shop.add_channel("Amazon EU", marketplaces=(DE, FR, UK))
+    shop.marketplace.receive_fba("MUG-01", 30, marketplace_id=DE)  # into the Pan-European pool
+    shop.marketplace.receive_fba("MUG-01", 5, marketplace_id=UK)  # the UK's stock is its own
+    shop.place(Item("MUG-01", 2, "12.50"), fulfilled_by="AMAZON", buyer=ADA, marketplace_id=DE)
+    shop.place(Item("MUG-01", 1, "12.50"), fulfilled_by="AMAZON", buyer=ADA, marketplace_id=FR)
+    shop.sync()
+    # Amazon answers the pool for DE and for FR alike (amzn/selling-partner-api-models#452)
+    assert amazons_count(shop, DE) == amazons_count(shop, FR) == {"MUG-01": (27, 3)}
+    assert amazons_count(shop, UK) == {"MUG-01": (5, 0)}
+    # 27 + 3 in the pool, counted once, and the UK's 5
+    assert fba_stock(shop) == {"MUG-01": (32, 3)}
+    assert shop.query("select quantity_delta from inventory_movements where reason = 'adjustment'") == [(35,)]
+    assert shop.one("select count(*) from fba_inventory where is_counted") == 2  # the pool once, the UK once
+    status = [line.split() for line in shop.ok("status").splitlines() if "MUG-01" in line]
+    assert [line[:6] for line in status] == [["Amazon", "EU", "MUG-01", "32", "3", "0"]]
+
+    # nothing moved: the next count books nothing, though three marketplaces answered again
+    shop.marketplace.advance(minutes=60)
+    shop.sync()
+    assert shop.one("select count(*) from inventory_movements where reason = 'adjustment'") == 1
+    assert fba_stock(shop) == {"MUG-01": (32, 3)}
+
+
+# -- every quantity is optional in the model: an absent one holds no units -------------------------------------
+
+def _summary(sku: str, **details) -> dict:
+    return {"asin": "B0TEST0001", "sellerSku": sku, "condition": "NewItem", "inventoryDetails": details}
+
+
+def test_a_summary_without_optional_quantities_counts_what_it_has(shop):
+    shop.add_channel()
+    shop.marketplace.put_raw_fba_inventory(US, [
+        # no pendingCustomerOrderQuantity: no units held for customer orders
+        _summary("MUG-01", fulfillableQuantity=7, reservedQuantity={"totalReservedQuantity": 0}),
+        # no reservedQuantity at all
+        _summary("TEA-02", fulfillableQuantity=4, inboundShippedQuantity=6),
+        _summary("PEN-03", fulfillableQuantity=5, reservedQuantity={"pendingCustomerOrderQuantity": 1}),
+    ])
+    shop.sync()
+    assert fba_stock(shop) == {"MUG-01": (7, 0), "PEN-03": (6, 0), "TEA-02": (4, 0)}
+    assert shop.query("select seller_sku, inbound_quantity, reserved_quantity from fba_inventory order by 1") == [
+        ("MUG-01", 0, 0), ("PEN-03", 0, 1), ("TEA-02", 6, 0)]
+    assert shop.one("select count(*) from fba_inventory_quarantine") == 0
+    # the SKUs keep following Amazon's count, which a summary set aside would have frozen
+    shop.marketplace.put_raw_fba_inventory(US, [
+        _summary("MUG-01", fulfillableQuantity=3),
+        # nothing fulfillable or held any more, and only that something is on its way
+        _summary("PEN-03", inboundWorkingQuantity=12),
+    ])
+    shop.marketplace.advance(minutes=60)
+    shop.sync()
+    assert fba_stock(shop) == {"MUG-01": (3, 0), "PEN-03": (0, 0), "TEA-02": (4, 0)}  # TEA-02 not listed: left alone
+
+
+def test_the_sandbox_leaves_out_what_amazon_may_and_the_count_still_follows_amazons(shop):
+    shop.add_channel()
+    skus = [f"SKU-{n:03d}" for n in range(40)]
+    for n, sku in enumerate(skus):
+        shop.marketplace.receive_fba(sku, 1 + n % 3)
+    shop.marketplace.ship_inbound("SKU-001", 5)
+    shop.place(Item("SKU-002", 1, "5.00"), fulfilled_by="AMAZON", buyer=ADA)
+    shop.sync()
+    served = [s for s in shop.marketplace.fba_inventory(US, as_served=True)]
+    # some summaries come without optional fields (seeded: the same ones every run), never without a unit
+    assert any("pendingCustomerOrderQuantity" not in s["inventoryDetails"].get("reservedQuantity", {})
+               or "totalQuantity" not in s for s in served)
+    truth = {s["sellerSku"]: s["inventoryDetails"]["fulfillableQuantity"]
+             + s["inventoryDetails"]["reservedQuantity"]["pendingCustomerOrderQuantity"]
+             for s in shop.marketplace.fba_inventory(US)}
+    assert {sku: on_hand + reserved for sku, (on_hand, reserved) in fba_stock(shop).items()} == truth
+    assert shop.one("select count(*) from fba_inventory_quarantine") == 0
+
+
+# -- a summary that cannot be read is set aside, and never quietly -------------------------------------------
+
+def _check_evaluation():
+    from dagster import AssetCheckKey, AssetKey
+
+    from pipelines.instance import get_instance
+
+    [record] = get_instance().event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("fba_inventory"), "fba_summaries_are_readable"), limit=1)
+    return record.event.dagster_event.event_specific_data
+
+
+def test_a_summary_that_cannot_be_read_shows_in_status_and_fails_the_check_every_count(shop):
+    shop.add_channel()
+    unreadable = [
+        {"asin": "B0TEST0009", "inventoryDetails": {"fulfillableQuantity": 3}},  # whose stock is this?
+        _summary("PEN-03", fulfillableQuantity=2.5),
+    ]
+    shop.marketplace.put_raw_fba_inventory(US, [_summary("MUG-01", fulfillableQuantity=7), *unreadable])
+    shop.sync()
+    first_count = shop.one("select strftime(counted_at, '%Y-%m-%dT%H:%M:%SZ') from fba_snapshots")
+    shop.marketplace.advance(minutes=60)
+    shop.sync()
+    assert fba_stock(shop) == {"MUG-01": (7, 0)}  # the readable one counted; PEN-03 left alone
+    assert shop.query("select summary_key, reason from fba_inventory_quarantine where snapshot_id = "
+                      "(select max(snapshot_id) from fba_snapshots) order by 1") == [
+        ("B0TEST0009", "sellerSku is missing or not a string"),
+        ("PEN-03", "fulfillableQuantity '2.5' is not a whole number from 0 to 99999999")]
+    assert shop.one("select count(*) from raw_fba_inventory") == 6  # every summary of both counts kept raw
+
+    status = shop.ok("status")
+    section = status[status.index("FBA inventory summaries set aside"):]
+    rows = [line.split() for line in section.splitlines()[3:5]]
+    # channel, reason ..., how many, since (the first of the counts in a row), counts
+    assert [row[-3:] for row in rows] == [["1", first_count, "2"], ["1", first_count, "2"]]
+    assert "sellerSku is missing or not a string" in section and "'2.5' is not a whole number" in section
+
+    evaluation = _check_evaluation()
+    assert not evaluation.passed
+    assert evaluation.metadata["summaries_set_aside"].value == 2
+    assert evaluation.metadata["set_aside_since"].value == first_count
+    assert "sellerSku is missing" in evaluation.metadata["reasons"].value
+
+    # Amazon sends it right again: the check passes and status says nothing more
+    shop.marketplace.put_raw_fba_inventory(US, [_summary("MUG-01", fulfillableQuantity=7),
+                                                _summary("PEN-03", fulfillableQuantity=2)])
+    shop.marketplace.advance(minutes=60)
+    shop.sync()
+    assert _check_evaluation().passed
+    assert "set aside" not in shop.ok("status")
+    assert fba_stock(shop) == {"MUG-01": (7, 0), "PEN-03": (2, 0)}
+
+
+def test_a_count_of_which_nothing_could_be_read_fails_the_sync_with_one_line(shop):
+    shop.add_channel()
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
+    shop.marketplace.put_raw_fba_inventory(US, [{"inventoryDetails": {"fulfillableQuantity": 3}},
+                                                _summary("PEN-03", fulfillableQuantity="lots")])
+    shop.marketplace.advance(minutes=3)
+    code, out, err = shop.run("sync")
+    assert code == 1
+    assert err.splitlines()[-1] == ("amazon-orders: Amazon US: none of the 2 FBA inventory summaries could be read "
+                         "(fulfillableQuantity 'lots' is not a whole number from 0 to 99999999; sellerSku is "
+                         "missing or not a string); they are kept raw and amazon_fba is left as it was")
+    assert shop.one("select count(*) from orders") == 1  # the orders are in
+    assert shop.one("select count(*) from raw_fba_inventory") == 2  # and Amazon's answer is kept
+    assert not _check_evaluation().passed
+
+
+# -- Amazon's real answer ---------------------------------------------------------------------------------------
+
+def test_a_real_inventory_answer_comes_through_sync_as_a_seller_reads_it(shop):
+    """tests/corpus/fba_inventory/tr_2025-06_summaries_details_true.json: Amazon.com.tr's answer to
+    getInventorySummaries with details (see tests/corpus/README.md), served as it was sent."""
+    tr = "A33AVAJ2PDY3EV"
+    document = json.loads((Path(__file__).parent / "corpus" / "fba_inventory"
+                           / "tr_2025-06_summaries_details_true.json").read_text())
+    shop.add_channel("Amazon TR", marketplaces=(tr,))
+    shop.marketplace.put_raw_fba_inventory(tr, document["payload"]["inventorySummaries"])
+    served = _summaries(shop.sandbox, **{**GOOD, "granularityId": tr, "marketplaceIds": tr})
+    assert served.json() == document  # byte for byte what Amazon sent, no pagination key included
+    assert problems(served.json(), response_schema(INVENTORY, INVENTORY_PATH, "200")) == []
+    shop.sync()
+
+    # what a seller expects, written by hand from the document: 8 units Amazon can ship, none held for orders,
+    # 50 on their way in (shipped), none unsellable; the 2 being researched are in none of these
+    assert shop.query("select marketplace_id, seller_sku, asin, fulfillable_quantity, pending_customer_order_quantity, "
+                      "reserved_quantity, inbound_quantity, unfulfillable_quantity, amazon_updated_at "
+                      "from fba_inventory") == [
+        (tr, "APITESTING123", "B0DP7GSQBL", 8, 0, 0, 50, 0, "2025-06-03T03:00:34Z")]
+    assert shop.query("select product_code, location, channel, on_hand, reserved_quantity from inventory") == [
+        ("APITESTING123", "amazon_fba", "Amazon TR", 8, 0)]
+    assert shop.query("select product_code, quantity_delta, reason, location, channel from inventory_movements") == [
+        ("APITESTING123", 8, "adjustment", "amazon_fba", "Amazon TR")]
+    assert shop.one("select count(*) from fba_inventory_quarantine") == 0
+    status = [line.split() for line in shop.ok("status").splitlines() if "APITESTING123" in line]
+    assert [line[:7] for line in status] == [["Amazon", "TR", "APITESTING123", "8", "0", "50", "0"]]

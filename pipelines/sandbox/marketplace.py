@@ -108,6 +108,23 @@ MARKETPLACES = {
     "A19VAU5U5O7RUS": _MarketplaceInfo("Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"),
 }
 
+# Pan-European FBA: one stock for the EU marketplaces, and getInventorySummaries "returns the same values for
+# each EU marketplace - a sum of inventory quantities from all the EU marketplaces (except the UK and other
+# marketplaces, which technically fall under the "EU" definition, but aren't part of the Pan-EU FBA
+# programme)" (amzn/selling-partner-api-models#452; #360: "this operation returns a sum of inventory quantities
+# from all the EU marketplaces"). The UK keeps its own stock (Amazon's Pan-European FBA help: since Brexit no
+# FBA stock moves between the UK and the EU; amzn/selling-partner-api-docs#129 saw the UK answer differently).
+# Amazon.ie and Amazon.com.tr keep their own too: no source says they are pooled. Every other marketplace is
+# a stock of its own.
+PAN_EUROPEAN = frozenset({"A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS",
+                          "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9", "AMEN7PMS3EDWL"})
+
+
+def fba_pool(marketplace_id: str) -> str:
+    """The FBA stock a marketplace sells from: "EU" for the Pan-European ones, else its own."""
+    return "EU" if marketplace_id in PAN_EUROPEAN else marketplace_id
+
+
 # (city, stateOrRegion, postalCode, phone prefix) per country, for generated buyers.
 PLACES = {
     "US": [("Seattle", "WA", "98101", "+1 206"), ("Austin", "TX", "78701", "+1 512"), ("Columbus", "OH", "43215", "+1 614")],
@@ -281,6 +298,7 @@ class Marketplace:
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware (UTC)")
         self._now = start.astimezone(timezone.utc)
+        self._seed = seed
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
         self._orders: dict[str, _Order] = {}
@@ -291,11 +309,13 @@ class Marketplace:
         # calls so a later simulate() confirms and ships what an earlier one placed.
         self._schedule: list[tuple[datetime, int, str, str, str | None]] = []
         self._schedule_seq = itertools.count()
-        # FBA stock: units in Amazon's fulfilment centres per (marketplace, SKU), and when each last changed
+        # FBA stock: units in Amazon's fulfilment centres per (stock pool, SKU) (see fba_pool), and when each
+        # last changed
         self._fba_units: dict[tuple[str, str], int] = {}
         self._fba_changed: dict[tuple[str, str], str] = {}
         self._fba_unsellable: dict[tuple[str, str], int] = {}
         self._fba_inbound: dict[tuple[str, str], int] = {}
+        self._raw_fba: dict[str, list] = {}  # put_raw_fba_inventory answers per marketplace, kept verbatim
         self.listeners: list = []  # called with an order id after each change of that order
         # customer returns, one entry per listing in Amazon's returns reports (a return can be listed twice)
         self._returns: list[dict] = []
@@ -503,7 +523,7 @@ class Marketplace:
         if not isinstance(quantity, int) or quantity < 1:
             raise ValueError("quantity must be a positive integer")
         with self._lock:
-            place = (marketplace_id, sku)
+            place = (fba_pool(marketplace_id), sku)
             self._fba_inbound[place] = self._fba_inbound.get(place, 0) + quantity
             self._fba_units.setdefault(place, 0)
             self._fba_changed[place] = format_time(self._now)
@@ -514,46 +534,90 @@ class Marketplace:
         if not isinstance(quantity, int) or quantity < 1:
             raise ValueError("quantity must be a positive integer")
         with self._lock:
-            place = (marketplace_id, sku)
+            place = (fba_pool(marketplace_id), sku)
             self._fba_inbound[place] = max(0, self._fba_inbound.get(place, 0) - quantity)
             self._move_fba(marketplace_id, sku, quantity)
 
-    def fba_inventory(self, marketplace_id: str) -> list[dict]:
-        """Amazon's InventorySummary (with details) of every SKU this marketplace's FBA stock has held."""
+    def fba_inventory(self, marketplace_id: str, *, as_served: bool = False) -> list[dict]:
+        """Amazon's InventorySummary (with details) of every SKU this marketplace's FBA stock has held: the
+        pooled stock for a Pan-European marketplace (see PAN_EUROPEAN). `as_served`: as getInventorySummaries
+        answers, some optional fields left out. What put_raw_fba_inventory gave a marketplace is answered
+        verbatim instead."""
         with self._lock:
+            if marketplace_id in self._raw_fba:
+                return copy.deepcopy(self._raw_fba[marketplace_id])
+            pool = fba_pool(marketplace_id)
             reserved: dict[str, int] = {}
             for order in self._orders.values():
-                if order.fulfilled_by == "AMAZON" and order.marketplace_id == marketplace_id:
+                if order.fulfilled_by == "AMAZON" and fba_pool(order.marketplace_id) == pool:
                     for line in order.lines:
                         reserved[line.item.sku] = reserved.get(line.item.sku, 0) + line.open_quantity
-            unsellable = {sku: units for (market, sku), units in self._fba_unsellable.items()
-                          if market == marketplace_id}
             summaries = []
-            for (market, sku), units in sorted(self._fba_units.items()):
-                if market != marketplace_id:
+            for (place, sku), units in sorted(self._fba_units.items()):
+                if place != pool:
                     continue
                 held = min(reserved.get(sku, 0), units)
-                summaries.append({
+                unsellable, inbound = self._fba_unsellable.get((pool, sku), 0), self._fba_inbound.get((pool, sku), 0)
+                summary = {
                     "asin": _asin_for(sku), "fnSku": "X00" + _asin_for(sku)[3:], "sellerSku": sku,
                     "condition": "NewItem", "productName": _title_for(sku),
-                    "lastUpdatedTime": self._fba_changed[(market, sku)],
+                    "lastUpdatedTime": self._fba_changed[(pool, sku)],
                     # "The total number of units in an inbound shipment or in Amazon fulfillment centers."
-                    "totalQuantity": units + unsellable.get(sku, 0) + self._fba_inbound.get((market, sku), 0),
+                    "totalQuantity": units + unsellable + inbound,
                     "inventoryDetails": {
                         "fulfillableQuantity": units - held,
                         "inboundWorkingQuantity": 0, "inboundReceivingQuantity": 0,
-                        "inboundShippedQuantity": self._fba_inbound.get((market, sku), 0),
+                        "inboundShippedQuantity": inbound,
                         "reservedQuantity": {"totalReservedQuantity": held, "pendingCustomerOrderQuantity": held,
                                              "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
                         "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
-                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": unsellable.get(sku, 0),
+                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": unsellable,
                                                   "customerDamagedQuantity": 0,
                                                   "warehouseDamagedQuantity": 0, "distributorDamagedQuantity": 0,
                                                   "carrierDamagedQuantity": 0, "defectiveQuantity": 0,
                                                   "expiredQuantity": 0},
+                        # not in the model, but in Amazon's real answers (tests/corpus/fba_inventory/)
+                        "futureSupplyQuantity": {"reservedFutureSupplyQuantity": 0, "futureSupplyBuyableQuantity": 0},
                     },
-                })
+                    "stores": [],  # as in Amazon's real answer (tests/corpus/fba_inventory/)
+                }
+                summaries.append(self._leave_out_optional(summary) if as_served else summary)
             return summaries
+
+    def _leave_out_optional(self, summary: dict) -> dict:
+        """Amazon may leave out any field of a summary: the model's InventorySummary, InventoryDetails,
+        ReservedQuantity, ResearchingQuantity and UnfulfillableQuantity list no required property. A seeded
+        share of summaries (the same ones every run) comes without some: a quantity only where it is zero,
+        so the answer still says how many units there are."""
+        sku = summary["sellerSku"]
+
+        def dropped(field: str) -> bool:
+            return _digest(f"{self._seed}:omit:{sku}:{field}") % 3 == 0
+
+        if _digest(f"{self._seed}:omit:{sku}") % 4:
+            return summary  # three summaries in four come whole
+        details = summary["inventoryDetails"]
+        for parent in (details, details["reservedQuantity"], details["unfulfillableQuantity"],
+                       details["researchingQuantity"]):
+            for field, value in list(parent.items()):
+                if value == 0 and dropped(field):
+                    del parent[field]
+        for field in ("researchingQuantity", "futureSupplyQuantity"):
+            if dropped(field):
+                del details[field]
+        for field in ("fnSku", "condition", "productName", "totalQuantity", "stores", "lastUpdatedTime"):
+            if dropped(field):
+                del summary[field]
+        return summary
+
+    def put_raw_fba_inventory(self, marketplace_id: str, summaries: list) -> None:
+        """Have getInventorySummaries answer exactly these summaries for the marketplace (for fault tests and
+        Amazon's real documents); `None` goes back to the simulated stock."""
+        with self._lock:
+            if summaries is None:
+                self._raw_fba.pop(marketplace_id, None)
+            else:
+                self._raw_fba[marketplace_id] = copy.deepcopy(list(summaries))
 
     def return_item(self, order_id: str, sku: str, quantity: int = 1, *, reason: str = "DEFECTIVE",
                     disposition: str = "SELLABLE", relist_after: timedelta | None = None, comments: str = "",
@@ -600,7 +664,7 @@ class Marketplace:
                 if disposition == "SELLABLE":
                     self._move_fba(order.marketplace_id, sku, quantity)
                 else:
-                    place = (order.marketplace_id, sku)
+                    place = (fba_pool(order.marketplace_id), sku)
                     self._fba_unsellable[place] = self._fba_unsellable.get(place, 0) + quantity
                     self._fba_changed[place] = format_time(self._now)
             return key
@@ -646,19 +710,20 @@ class Marketplace:
     def _stock_for(self, order: _Order) -> None:
         # Amazon sells an FBA offer only from stock: where the centre has too little for a new order,
         # the seller's case of 24 (or more) arrived before it.
+        pool = fba_pool(order.marketplace_id)
         held = {(line.item.sku): 0 for line in order.lines}
         for other in self._orders.values():
-            if other.fulfilled_by == "AMAZON" and other.marketplace_id == order.marketplace_id:
+            if other.fulfilled_by == "AMAZON" and fba_pool(other.marketplace_id) == pool:
                 for line in other.lines:
                     if line.item.sku in held:
                         held[line.item.sku] += line.open_quantity
         for sku, wanted in held.items():
-            short = wanted - self._fba_units.get((order.marketplace_id, sku), 0)
+            short = wanted - self._fba_units.get((pool, sku), 0)
             if short > 0:
                 self._move_fba(order.marketplace_id, sku, max(24, short))
 
     def _move_fba(self, marketplace_id: str, sku: str, units: int) -> None:
-        key = (marketplace_id, sku)
+        key = (fba_pool(marketplace_id), sku)
         self._fba_units[key] = self._fba_units.get(key, 0) + units
         self._fba_changed[key] = format_time(self._now)
 
@@ -685,16 +750,19 @@ class Marketplace:
             else:
                 self._touch(self._get(order_id))
 
-    def order(self, order_id: str) -> dict:
-        """The current order with every dataset (a copy)."""
-        return self.lookup(order_id)[0]
+    def order(self, order_id: str, *, as_served: bool = False) -> dict:
+        """The current order with every dataset (a copy); `as_served`: as the Orders API answers it, some
+        optional fields left out."""
+        return self.lookup(order_id, as_served=as_served)[0]
 
-    def lookup(self, order_id: str) -> tuple[dict, bool]:
+    def lookup(self, order_id: str, *, as_served: bool = False) -> tuple[dict, bool]:
         """(copy of the order, whether it was stored with put_raw); KeyError when unknown."""
         with self._lock:
             if order_id in self._raw:
                 return copy.deepcopy(self._raw[order_id]), True
-            return self._render(self._get(order_id)), False
+            order = self._get(order_id)
+            rendered = self._render(order)
+            return (self._leave_out_optional_of_order(order, rendered) if as_served else rendered), False
 
     def search(
         self,
@@ -1087,6 +1155,38 @@ class Marketplace:
         doc["orderItems"] = items
         if order.packages:
             doc["packages"] = copy.deepcopy(order.packages)
+        return doc
+
+    def _leave_out_optional_of_order(self, order: _Order, doc: dict) -> dict:
+        """Amazon may leave out what the model does not require: an Order needs only orderId, createdTime,
+        lastUpdatedTime, salesChannel and orderItems, an OrderItem orderItemId, quantityOrdered and product,
+        and ItemFulfillment lists no required property at all. A seeded share of orders (the same ones every
+        run) comes without some of it: the items' counts (quantityFulfilled, quantityUnfulfilled) only where
+        the status still tells them, that is where nothing has shipped, or a SHIPPED order each of whose items
+        shipped whole or was cancelled before any of it shipped."""
+        def dropped(field: str) -> bool:
+            return _digest(f"{self._seed}:omit:{order.order_id}:{field}") % 2 == 0
+
+        if _digest(f"{self._seed}:omit:{order.order_id}") % 4:
+            return doc  # three orders in four come whole
+        for field in ("orderAliases", "programs", "associatedOrders"):
+            if not doc.get(field) and dropped(field):
+                del doc[field]
+        if dropped("marketplaceName"):
+            del doc["salesChannel"]["marketplaceName"]
+        if dropped("fulfillmentServiceLevel"):
+            del doc["fulfillment"]["fulfillmentServiceLevel"]
+        told_by_status = (not any(line.shipped for line in order.lines) if order.status != "SHIPPED" else
+                          all(line.shipped == (0 if line.is_cancelled else line.item.quantity) for line in order.lines))
+        if order.status != "PARTIALLY_SHIPPED" and told_by_status and dropped("counts"):
+            for item in doc["orderItems"]:
+                fulfillment = item["fulfillment"]
+                del fulfillment["quantityFulfilled"], fulfillment["quantityUnfulfilled"]
+                if not fulfillment:
+                    del item["fulfillment"]
+        for item in doc["orderItems"]:
+            if dropped(f"condition:{item['orderItemId']}"):
+                del item["product"]["condition"]
         return doc
 
     @staticmethod

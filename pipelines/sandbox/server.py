@@ -543,14 +543,18 @@ class SandboxServer:
                 made, bound_to, offset = self._inventory_tokens.get(params["nextToken"], (None, None, 0))
             if made is None or bound_to != request or self.now - made > _INVENTORY_TOKEN_TTL:
                 raise _InvalidInput("nextToken")
-        summaries = self.marketplace.fba_inventory(markets[0])
+        summaries = self.marketplace.fba_inventory(markets[0], as_served=True)
+        # what put_raw_fba_inventory gave may be anything: what cannot be filtered on is served
         if since is not None:  # "The sellerSkus and sellerSku parameters are ignored."
-            summaries = [s for s in summaries if parse_time(s["lastUpdatedTime"]) > since]
+            moments = [parse_time(s.get("lastUpdatedTime")) if isinstance(s, dict) else None for s in summaries]
+            summaries = [s for s, moment in zip(summaries, moments) if moment is None or moment > since]
         elif skus or params.get("sellerSku"):
             wanted = set(skus or [params["sellerSku"]])
-            summaries = [s for s in summaries if s["sellerSku"] in wanted]
+            summaries = [s for s in summaries if not isinstance(s, dict) or s.get("sellerSku") in wanted]
         if params.get("details") != "true":
-            summaries = [{k: v for k, v in s.items() if k != "inventoryDetails"} for s in summaries]
+            # "This object will not appear if the details parameter in the request is false."
+            summaries = [{k: v for k, v in s.items() if k != "inventoryDetails"} if isinstance(s, dict) else s
+                         for s in summaries]
         page = summaries[offset:offset + INVENTORY_PAGE_SIZE]
         answer = {"payload": {"granularity": {"granularityType": params["granularityType"],
                                               "granularityId": markets[0]},
@@ -592,7 +596,7 @@ class SandboxServer:
         if not _ORDER_ID.fullmatch(order_id):
             raise _InvalidInput("orderId")
         included = self._included(params)
-        order, is_raw = self.marketplace.lookup(order_id)
+        order, is_raw = self.marketplace.lookup(order_id, as_served=True)
         return {"order": order if is_raw else project(order, included)}
 
     def _window(self, params: dict) -> tuple[str, datetime, datetime, dict]:
@@ -715,7 +719,8 @@ class SandboxServer:
 
     def _render_page(self, entries: list[tuple[dict | str, bool]], included: set[str]) -> list[dict]:
         """A put_raw order as it was stored; a simulated one as it is now, projected by includedData."""
-        return [entry if is_raw else project(self.marketplace.order(entry), included) for entry, is_raw in entries]
+        return [entry if is_raw else project(self.marketplace.order(entry, as_served=True), included)
+                for entry, is_raw in entries]
 
     def _page_token(self, snapshot_id: str, offset: int) -> str:
         """Token for the page of a snapshot that starts at ``offset`` (caller holds the lock)."""

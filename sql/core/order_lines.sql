@@ -21,11 +21,11 @@ lines as (
         coalesce(items.unit_price_currency, current_versions.grand_total_currency) as currency,
         items.*,
         items.quantity_ordered::integer as quantity,
-        least(coalesce(items.quantity_fulfilled::integer, 0), items.quantity_ordered::integer) as shipped,
         try_cast(items.unit_price as decimal(18, 2)) as unit_price_amount,
         if(items.has_gift_wrap, coalesce(items.gift_wrap_amount, 0), null) as wrap_charge,
+        -- a cancellation takes what had not shipped
         if(current_versions.is_canceled or items.is_item_canceled,
-           greatest(items.quantity_ordered::integer - coalesce(items.quantity_fulfilled::integer, 0), 0),
+           greatest(items.quantity_ordered::integer - items.shipped_quantity, 0),
            0) as item_canceled,
         -- a gift-wrapped item yields a second line, its wrap: one pass over the items makes both
         unnest(if(items.has_gift_wrap, [false, true], [false])) as is_gift_wrap
@@ -47,8 +47,8 @@ final as (
             when lines.is_gift_wrap then (lines.item_canceled = lines.quantity)::integer
             else lines.item_canceled
         end as canceled_quantity,
-        -- Amazon's quantityFulfilled; a gift wrap has shipped once its item has
-        if(lines.is_gift_wrap, (lines.shipped > 0)::integer, lines.shipped) as shipped_quantity,
+        -- a gift wrap has shipped once its item has
+        if(lines.is_gift_wrap, (lines.shipped_quantity > 0)::integer, lines.shipped_quantity) as shipped_quantity,
         if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount) as unit_price,
         if(lines.is_gift_wrap, lines.wrap_charge, lines.unit_price_amount * lines.quantity) as line_amount,
         -- once Amazon has priced the item (its proceeds), a category it does not list is zero;

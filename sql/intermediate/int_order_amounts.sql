@@ -70,8 +70,9 @@ final as (
         if(total_amount is null, null, discount_amount) as discount_amount,
         if(total_amount is null, null, other_amount) as other_amount,
         total_amount,
-        total_amount - (items_amount + shipping_amount + gift_wrap_amount + tax_amount + discount_amount
-                        + other_amount) as unreconciled_amount
+        -- a total whose items have no price at all is not reconciled either: all of it is unexplained
+        total_amount - (coalesce(items_amount, 0) + shipping_amount + gift_wrap_amount + tax_amount
+                        + discount_amount + other_amount) as unreconciled_amount
     from amounts
 )
 

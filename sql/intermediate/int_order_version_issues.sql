@@ -18,7 +18,8 @@ versions as (
         versions.fulfillment_status,
         versions.grand_total,
         versions.grand_total_currency,
-        versions.has_unreadable_order_amount
+        versions.has_unreadable_order_amount,
+        versions.has_order_amount_finer_than_cents
     from stg_amazon__orders as versions
     inner join channels using (channel)
     -- orders created before the channel's start are not ours to import, valid or not
@@ -56,7 +57,12 @@ order_checks as (
                     and grand_total_currency not in (select currency_code from iso_currencies)
                 then 'grandTotal currency ''' || grand_total_currency || ''' is not an ISO 4217 code' end,
             case when has_unreadable_order_amount
-                then 'a proceeds breakdown amount is not a number' end
+                then 'a proceeds breakdown amount is not a number' end,
+            -- the amounts are held to the cent: a finer one is not imported as another amount
+            case when finer_than_cents(grand_total)
+                then 'grandTotal amount ' || grand_total || ' is finer than a cent' end,
+            case when has_order_amount_finer_than_cents
+                then 'a proceeds breakdown amount is finer than a cent' end
         ) as reason
     from versions
 ),
@@ -85,8 +91,15 @@ item_checks as (
                     || ''' is not a whole number' end,
             case when has_unreadable_gift_wrap_charge
                 then 'item ' || item_index || ': gift-wrap charge is not a number' end,
+            -- the line a gift wrap becomes charges it: never less than nothing
+            case when gift_wrap_amount < 0
+                then 'item ' || item_index || ': gift-wrap charge ' || gift_wrap_amount || ' is negative' end,
             case when has_unreadable_amount
-                then 'item ' || item_index || ': a proceeds breakdown amount is not a number' end
+                then 'item ' || item_index || ': a proceeds breakdown amount is not a number' end,
+            case when finer_than_cents(unit_price)
+                then 'item ' || item_index || ': unit price ' || unit_price || ' is finer than a cent' end,
+            case when has_amount_finer_than_cents
+                then 'item ' || item_index || ': a proceeds breakdown amount is finer than a cent' end
         ) as reason
     from items
 ),

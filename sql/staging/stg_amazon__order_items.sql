@@ -8,6 +8,7 @@ versions as (
 gift_wrapped as (
     select
         ingest_id,
+        fulfillment_status,
         items,
         -- an item gets a gift-wrap line when it has a gift option or a gift-wrap charge
         list_transform(items, lambda item: (
@@ -20,6 +21,7 @@ gift_wrapped as (
 items as (
     select
         ingest_id,
+        fulfillment_status,
         unnest(items) as item,
         generate_subscripts(items, 1) as item_index,
         gift_lines
@@ -38,6 +40,18 @@ final as (
         item.product.price.unitPrice.amount as unit_price,
         item.product.price.unitPrice.currencyCode as unit_price_currency,
         item.fulfillment.quantityFulfilled as quantity_fulfilled,
+        -- the units that left: Amazon's count where it gives one (the model makes it optional); without it,
+        -- a SHIPPED order ("All items have been shipped to the customer") shipped every unit its cancellations
+        -- did not take, and any other order nothing it could not name (a PARTIALLY_SHIPPED one's next version
+        -- says which)
+        case
+            when item.fulfillment.quantityFulfilled is not null
+                then least(try_cast(item.fulfillment.quantityFulfilled as integer),
+                           try_cast(item.quantityOrdered as integer))
+            when fulfillment_status = 'SHIPPED' and item.cancellation.cancellationExecution is null
+                then try_cast(item.quantityOrdered as integer)
+            else 0
+        end as shipped_quantity,
         item.cancellation.cancellationExecution is not null as is_item_canceled,
         -- a buyer's request that Amazon has not carried out yet
         coalesce(item.cancellation.cancellationRequest.requester = 'BUYER', false)
@@ -48,6 +62,7 @@ final as (
             as has_unreadable_amount,
         unreadable_amounts(list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP')) > 0
             as has_unreadable_gift_wrap_charge,
+        amounts_finer_than_cents(item.proceeds.breakdowns) > 0 as has_amount_finer_than_cents,
         proceeds_of(item.proceeds.breakdowns, 'ITEM') as item_amount,
         proceeds_of(item.proceeds.breakdowns, 'SHIPPING') as shipping_amount,
         proceeds_of(item.proceeds.breakdowns, 'GIFT_WRAP') as gift_wrap_amount,

@@ -93,6 +93,7 @@ final as (
         coalesce(proceeds_of(o.proceeds.breakdowns, 'COD_FEE'), 0) + coalesce(proceeds_of(o.proceeds.breakdowns, 'DELIVERY_TIP'), 0)
             + coalesce(proceeds_of(o.proceeds.breakdowns, 'OTHER'), 0) as order_other_amount,
         unreadable_amounts(o.proceeds.breakdowns) > 0 as has_unreadable_order_amount,
+        amounts_finer_than_cents(o.proceeds.breakdowns) > 0 as has_order_amount_finer_than_cents,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
         o.fulfillment.fulfilledBy as fulfilled_by,
         o.orderItems[1].product.price.unitPrice.currencyCode as first_item_currency,

@@ -154,6 +154,12 @@ create or replace macro proceeds_of(breakdowns, kind) as
 create or replace macro unreadable_amounts(breakdowns) as
     len(list_filter(breakdowns, lambda b: b.subtotal.amount is not null
                                           and try_cast(b.subtotal.amount as decimal(18, 2)) is null));
+-- An amount finer than the cent, which the amounts' decimal(18, 2) would round: not imported as another amount.
+create or replace macro finer_than_cents(amount) as
+    try_cast(amount as decimal(18, 2)) is distinct from try_cast(amount as decimal(38, 18))
+    and try_cast(amount as decimal(18, 2)) is not null;
+create or replace macro amounts_finer_than_cents(breakdowns) as
+    len(list_filter(breakdowns, lambda b: finer_than_cents(b.subtotal.amount)));
 create or replace macro detailed_proceeds_of(breakdowns, kind, part) as
     list_sum(list_transform(
         flatten(list_transform(list_filter(breakdowns, lambda b: b.type = kind), lambda b: b.detailedBreakdowns)),
@@ -302,7 +308,22 @@ create table if not exists fba_inventory (
     inbound_quantity integer not null,
     unfulfillable_quantity integer not null,
     amazon_updated_at varchar,
-    fetched_at timestamp not null
+    fetched_at timestamp not null,
+    pool varchar,
+    is_counted boolean not null default true
+);
+-- warehouses made before Pan-European stock was counted once: each of their rows counted
+alter table fba_inventory add column if not exists pool varchar;
+alter table fba_inventory add column if not exists is_counted boolean default true;
+-- The summaries of each count that could not be read (no sellerSku, a quantity that is not a whole
+-- number ...): kept raw in raw_fba_inventory, left out of the count, and told in status and a check.
+create table if not exists fba_inventory_quarantine (
+    snapshot_id bigint not null,
+    channel varchar not null,
+    marketplace_id varchar not null,
+    summary_key varchar not null,  -- the sellerSku, else the fnSku or ASIN, else the summary's hash
+    seller_sku varchar,
+    reason varchar not null
 );
 
 -- Orders Amazon sent for another sales channel (Amazon fulfilling them from FBA stock): kept raw,
@@ -555,7 +576,7 @@ comment on column order_lines.product_code is 'The SKU; empty for gift wrap.';
 comment on column order_lines.description is 'Amazon''s title, or "Gift wrap".';
 comment on column order_lines.quantity is 'Units ordered (1 for gift wrap).';
 comment on column order_lines.canceled_quantity is 'Units cancelled by Amazon (all of them when the order is Canceled).';
-comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled); for gift wrap, 1 once its item has shipped.';
+comment on column order_lines.shipped_quantity is 'Units Amazon reports shipped (quantityFulfilled; without it, every unit not cancelled of a Shipped order); for gift wrap, 1 once its item has shipped.';
 comment on column order_lines.unit_price is 'Amazon''s unit price; for gift wrap, its charge (0 when none).';
 comment on column order_lines.line_amount is 'Unit price times quantity; for gift wrap, its charge.';
 comment on column order_lines.shipping_amount is 'The line''s shipping (the item''s proceeds SHIPPING).';
@@ -642,4 +663,7 @@ comment on column fba_inventory.pending_customer_order_quantity is 'Units Amazon
 comment on column fba_inventory.reserved_quantity is 'All units Amazon holds back (customer orders, transfers, FC processing).';
 comment on column fba_inventory.inbound_quantity is 'Units on their way in (working, shipped and receiving inbound shipments).';
 comment on column fba_inventory.unfulfillable_quantity is 'Units in unsellable condition.';
+comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: EU for the Pan-European marketplaces (Amazon answers their pooled stock for each), else the marketplace itself.';
+comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
+comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
