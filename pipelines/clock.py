@@ -9,6 +9,7 @@ hours of marketplace time in seconds, and the product lives in the same time.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from collections.abc import Callable
@@ -42,12 +43,17 @@ def http_clock(url: str) -> Clock:
     if not is_loopback(url):
         raise ValueError(f"{CLOCK_URL_VARIABLE} must be a loopback URL (a sandbox on this machine), not {url!r}")
 
-    client = httpx.Client(timeout=5)  # one for every reading: a client costs more than a request
-
     def now() -> datetime:
-        return parse_instant(client.get(url).json()["now"], CLOCK_URL_VARIABLE)
+        return parse_instant(_client().get(url).json()["now"], CLOCK_URL_VARIABLE)
 
     return now
+
+
+@functools.cache
+def _client() -> httpx.Client:
+    """One client for every reading in this process: a client costs more than a request (it loads the
+    certificate store, which a loopback clock never uses)."""
+    return httpx.Client(timeout=5)
 
 
 def from_environment() -> Clock:

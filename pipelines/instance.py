@@ -7,6 +7,7 @@ refused with one line rather than used silently.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -59,9 +60,14 @@ def check_instance_config(path: Path) -> None:
 
 
 def get_instance() -> DagsterInstance:
-    dagster_home()
+    """The instance of DAGSTER_HOME (the project's .dagster by default), loaded once a process for each home."""
+    return _instance(dagster_home())
+
+
+@functools.cache
+def _instance(home: Path) -> DagsterInstance:
     try:
-        return DagsterInstance.get()
+        return DagsterInstance.from_config(str(home))
     except Exception as error:  # Dagster's own config errors run to many lines
-        raise DagsterHomeError(f"the Dagster instance in {os.environ['DAGSTER_HOME']} does not load: "
+        raise DagsterHomeError(f"the Dagster instance in {home} does not load: "
                                f"{str(error).strip().splitlines()[0]}") from None

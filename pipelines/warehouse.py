@@ -16,6 +16,7 @@ another program's DuckDB database is refused before DuckDB opens it for writing.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import sys
@@ -309,17 +310,24 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
     return con
 
 
+@functools.cache
+def _schema() -> tuple[str, str, str]:
+    """schema.sql, its digest, and its temp work tables' statements: read and parsed once a process (a
+    warehouse is opened for every commit)."""
+    schema = read_sql("warehouse/schema.sql")
+    temp = [statement.query for statement in duckdb.extract_statements(schema)
+            if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower()]
+    return schema, hashlib.sha256(schema.encode()).hexdigest(), ";\n".join(temp)
+
+
 def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Migrate the warehouse to schema.sql when the file changed since it was applied; declare this
     connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
-    schema = read_sql("warehouse/schema.sql")
-    digest = hashlib.sha256(schema.encode()).hexdigest()
+    schema, digest, temp_tables = _schema()
     applied = con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall() \
         and con.execute("select digest from applied_schema").fetchall()
     if applied == [(digest,)]:
-        for statement in con.extract_statements(schema):
-            if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower():
-                con.execute(statement.query)
+        con.execute(temp_tables)
         return
     con.execute(schema)
     con.execute("delete from applied_schema")
