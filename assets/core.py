@@ -15,19 +15,19 @@ from dagster import (
     multi_asset_check,
 )
 
-from pipelines import catalog
+from pipelines.warehouse import tables
 from pipelines.assets.extract import raw_amazon_orders
-from pipelines.progress import progress
-from pipelines.resources import WarehouseResource
-from pipelines.sync_report import core_table_counts, orders_per_day, unreconciled_orders
-from pipelines.transform import transform_in_batches
-from pipelines.warehouse import Holds, open_for_reading
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import WarehouseResource
+from pipelines.warehouse.status import core_table_counts, orders_per_day, unreconciled_orders
+from pipelines.warehouse.transform import transform_in_batches
+from pipelines.warehouse.connection import Holds, open_for_reading
 
-CORE_TABLES = catalog.CORE_TABLES
+CORE_TABLES = tables.CORE_TABLES
 
 
 def _spec(name: str) -> AssetSpec:
-    described = catalog.table(name)
+    described = tables.table(name)
     schema = TableSchema(columns=[TableColumn(c.name, c.type.lower(), description=c.description or None)
                                   for c in described.columns])
     # skippable: a sync that brought nothing new materialises nothing
@@ -68,7 +68,7 @@ def core_tables(context, warehouse: WarehouseResource):
 
 
 def _check_result(con, table: str) -> AssetCheckResult:
-    from pipelines.contracts import check_table  # pandas and pandera load when a check runs, not with every sync
+    from pipelines.warehouse.contracts import check_table  # pandas and pandera load when a check runs, not with every sync
 
     outcome = check_table(con, table)
     metadata = {"rows_checked": outcome.rows_checked, "rows_failed": len(outcome.failures),

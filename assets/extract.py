@@ -6,12 +6,12 @@ from typing import Optional
 from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
 from pipelines import clock
-from pipelines.channels import get_channel
-from pipelines.extract import sync_channel
-from pipelines.progress import progress
-from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.timeutil import iso, parse_instant
-from pipelines.warehouse import Holds, open_for_reading, run_lock
+from pipelines.warehouse.channels import get_channel
+from pipelines.ingest.orders import sync_channel
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.clock import iso, parse_instant
+from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")

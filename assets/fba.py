@@ -4,12 +4,12 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MaterializeResult, Met
 
 from pipelines import clock
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders
-from pipelines.channels import get_channel
-from pipelines.fba_stock import FbaInventoryError, fetch_fba_inventory, record_fba_snapshot, snapshot_due
-from pipelines.progress import progress
-from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.sync_report import fba_summaries_set_aside
-from pipelines.warehouse import open_for_reading
+from pipelines.warehouse.channels import get_channel
+from pipelines.ingest.fba_stock import FbaInventoryError, fetch_fba_inventory, record_fba_snapshot, snapshot_due
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.warehouse.status import fba_summaries_set_aside
+from pipelines.warehouse.connection import open_for_reading
 
 
 @asset(

@@ -6,11 +6,11 @@ from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeRes
 
 from pipelines import clock
 from pipelines.assets.extract import channels_partitions
-from pipelines.channels import get_channel
-from pipelines.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
-from pipelines.progress import progress
-from pipelines.resources import WarehouseResource
-from pipelines.warehouse import open_for_reading
+from pipelines.warehouse.channels import get_channel
+from pipelines.ingest.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import WarehouseResource
+from pipelines.warehouse.connection import open_for_reading
 
 
 def listen_interval() -> int:

@@ -2,9 +2,9 @@
 
 from dagster import Config, MaterializeResult, asset
 
-from pipelines.privacy import purge_pii
-from pipelines.progress import progress
-from pipelines.resources import WarehouseResource
+from pipelines.backoffice.privacy import purge_pii
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import WarehouseResource
 
 
 class PurgeConfig(Config):

@@ -8,12 +8,13 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Config
 
 from pipelines import clock
 from pipelines.assets.extract import channels_partitions
-from pipelines.channels import get_channel
-from pipelines.progress import progress
-from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.returns import ReportFetcher, ReturnsReportError, failures, import_returns
-from pipelines.timeutil import iso, parse_instant
-from pipelines.warehouse import Holds, open_for_reading, refused_reports_folder
+from pipelines.warehouse.channels import get_channel
+from pipelines.orchestration.progress import progress
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.ingest.returns import ReportFetcher, ReturnsReportError, import_returns
+from pipelines.warehouse.status import returns_failures
+from pipelines.clock import iso, parse_instant
+from pipelines.warehouse.connection import Holds, open_for_reading, refused_reports_folder
 
 
 class ReturnsConfig(Config):
@@ -42,7 +43,7 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
                             channel, fetcher, parse_instant(config.until, "--until") if config.until else None,
                             now, say, refused_folder=refused_reports_folder(warehouse.resolved_path))
     with open_for_reading(warehouse.resolved_path) as con:
-        failing = failures(con, now)
+        failing = returns_failures(con, now)
     # what this run could import is recorded, and the check tells what keeps failing, before the run fails for it
     yield MaterializeResult(metadata={
         "channel": channel.name,

@@ -30,10 +30,11 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_RATE
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "contention.json"
 SPEEDUP = 100
-SEARCH_RATE, SEARCH_BURST, PAGE_SIZE = 0.0056, 20, 100
 TARGETS = {"notification_p95_seconds": 2.0, "refused": 0, "longest_hold_seconds": 5.0,
            "calls_per_1000_orders": (10.0, 10.5)}
 
@@ -72,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import boto3
 
-    from pipelines import cli
-    from pipelines.channels import get_channel
-    from pipelines.notifications import drain, subscribe
+    from pipelines.cli import commands as cli
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.ingest.notifications import drain, subscribe
     from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
-    from pipelines.ui import SANDBOX_CREDENTIALS
-    from pipelines.warehouse import open_for_writing
+    from pipelines.cli.ui import SANDBOX_CREDENTIALS
+    from pipelines.warehouse.connection import open_for_writing
 
     from benchmarks.runner import perfect_client_seconds
 
@@ -213,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             step = next(s for s in instance.get_run_step_stats(event.run_id) if s.step_key == "raw_amazon_orders")
         figure = {key: value.value for key, value in event.asset_materialization.metadata.items()}
         transformed = {key: value.value for key, value in core.metadata.items()}
-        rate = SEARCH_RATE * SPEEDUP
-        bound = max(0, figure["pages"] - SEARCH_BURST) / rate
-        perfect = perfect_client_seconds([r["seconds"] for r in searches], rate, SEARCH_BURST)
+        rate = SEARCH_ORDERS_RATE * SPEEDUP
+        bound = max(0, figure["pages"] - SEARCH_ORDERS_BURST) / rate
+        perfect = perfect_client_seconds([r["seconds"] for r in searches], rate, SEARCH_ORDERS_BURST)
         results["sync"] = {
             "wall_seconds": round(sync_seconds, 1), "pages": figure["pages"], "orders_fetched": figure["orders_fetched"],
             "api_calls": figure["api_calls"],

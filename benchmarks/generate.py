@@ -4,7 +4,7 @@ Everything is generated inside DuckDB: each order is a pure function of (seed, o
 later version of the same order can be rendered again (``append_changes``), and the stock the
 transform should end up with can be computed from the same specification (``expected``).
 
-The payload text is byte-for-byte what ``pipelines.extract`` stores for an order the sandbox
+The payload text is byte-for-byte what ``pipelines.ingest.orders`` stores for an order the sandbox
 (``pipelines.sandbox.Marketplace``) renders in the same state: ``json.dumps(order, sort_keys=True,
 ensure_ascii=False)`` of the fields ``INCLUDED_DATA`` asks for. Generated string values never hold
 characters JSON must escape, so the text is assembled by concatenation.
@@ -28,9 +28,9 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from pipelines.channels import add_channel, get_channel
+from pipelines.warehouse.channels import add_channel, get_channel
 from pipelines.sandbox import marketplace
-from pipelines.ledger import append_movements
+from pipelines.warehouse.ledger import append_movements
 
 GENERATOR_VERSION = 1
 SPAN_DAYS = 365

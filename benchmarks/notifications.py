@@ -48,13 +48,13 @@ def log(message: str) -> None:
 def main() -> int:
     import boto3
 
-    from pipelines import cli
-    from pipelines.channels import get_channel
-    from pipelines.instance import dagster_home  # noqa: F401 - the CLI's instance, in the temporary home
-    from pipelines.notifications import drain, subscribe
+    from pipelines.cli import commands as cli
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.orchestration.instance import dagster_home  # noqa: F401 - the CLI's instance, in the temporary home
+    from pipelines.ingest.notifications import drain, subscribe
     from pipelines.sandbox import Item, Marketplace, SandboxServer
-    from pipelines.ui import SANDBOX_CREDENTIALS
-    from pipelines.warehouse import open_for_writing
+    from pipelines.cli.ui import SANDBOX_CREDENTIALS
+    from pipelines.warehouse.connection import open_for_writing
 
     work = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
     os.environ.update(SANDBOX_CREDENTIALS)

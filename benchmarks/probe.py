@@ -38,7 +38,7 @@ def baseline_capped(db: str) -> dict:
     import duckdb
 
     from benchmarks.baseline import drop_baseline, run_baseline
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.connection import connect
 
     product = connect(db)
     limit = product.execute("select current_setting('memory_limit')").fetchone()[0]
@@ -55,9 +55,9 @@ def baseline_capped(db: str) -> dict:
 
 def transform_run(db: str, *, rebuild: bool, profile: bool = False) -> dict:
     """A full rebuild or an incremental transform, timed (or profiled statement by statement)."""
-    import pipelines.contracts  # noqa: F401  the product loads pandera on first use: a start-up cost, kept off the clock
-    from pipelines.transform import transform
-    from pipelines.warehouse import connect
+    import pipelines.warehouse.contracts  # noqa: F401  the product loads pandera on first use: a start-up cost, kept off the clock
+    from pipelines.warehouse.transform import transform
+    from pipelines.warehouse.connection import connect
 
     con = connect(db)
     if profile:
@@ -78,10 +78,10 @@ def extract(db: str, channel_name: str) -> dict:
     """One sync_channel, with where its time goes told by its own events: waiting for the usage plan,
     landing pages in DuckDB, and the rest (the HTTP calls through python-amazon-sp-api)."""
     from pipelines import clock
-    from pipelines.channels import get_channel
+    from pipelines.warehouse.channels import get_channel
     from pipelines.events import PageLanded, RateLimitWait, Retry
-    from pipelines.extract import sync_channel
-    from pipelines.warehouse import open_for_writing
+    from pipelines.ingest.orders import sync_channel
+    from pipelines.warehouse.connection import open_for_writing
 
     spent = {"land_seconds": 0.0, "sleep_seconds": 0.0}
 
@@ -110,9 +110,9 @@ def extract(db: str, channel_name: str) -> dict:
 def nochange_dagster(db: str, channel_name: str | None = None) -> dict:
     """The CLI's sync path in-process: imports, then run_sync (Dagster execute_in_process)."""
     import_started = time.perf_counter()
-    import pipelines.cli  # noqa: F401
+    import pipelines.cli.commands  # noqa: F401
     import pipelines.definitions  # noqa: F401  (what run_sync imports: dagster, assets, pandera)
-    from pipelines.runs import run_sync
+    from pipelines.orchestration.runs import run_sync
 
     imported = time.perf_counter()
     reports = run_sync(db, channel_name)
@@ -126,13 +126,13 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
     import_started = time.perf_counter()
     from pipelines import clock
-    from pipelines.catalog import CORE_TABLES
-    from pipelines.channels import get_channel, list_channels
-    from pipelines.contracts import check_table
-    from pipelines.sync_report import core_table_counts, orders_per_day
-    from pipelines.extract import sync_channel
-    from pipelines.transform import transform
-    from pipelines.warehouse import open_for_writing
+    from pipelines.warehouse.tables import CORE_TABLES
+    from pipelines.warehouse.channels import get_channel, list_channels
+    from pipelines.warehouse.contracts import check_table
+    from pipelines.warehouse.status import core_table_counts, orders_per_day
+    from pipelines.ingest.orders import sync_channel
+    from pipelines.warehouse.transform import transform
+    from pipelines.warehouse.connection import open_for_writing
 
     imported = time.perf_counter()
     extract_seconds = transform_seconds = checks_seconds = 0.0
@@ -164,7 +164,7 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
 
 def imports_only() -> dict:
     started = time.perf_counter()
-    import pipelines.cli  # noqa: F401
+    import pipelines.cli.commands  # noqa: F401
     import pipelines.definitions  # noqa: F401
 
     return {"import_seconds": time.perf_counter() - started, "since_interpreter_start_seconds": time.perf_counter() - STARTED}

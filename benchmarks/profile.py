@@ -1,4 +1,4 @@
-"""Where a transform spends its time: every step `pipelines.transform.transform` takes, timed.
+"""Where a transform spends its time: every step `pipelines.warehouse.transform.transform` takes, timed.
 
 The real `transform` runs unchanged, observed through its public `observe` hook: each model, the
 table contracts, each table's merge and the ledger is timed, and its resident-set peak read from
@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 
 from benchmarks.memory import peak_rss_mb, reset_peak
-from pipelines.transform import transform
+from pipelines.warehouse.transform import transform
 
 
 def profile_transform(con, *, rebuild: bool) -> dict:

@@ -20,11 +20,10 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_PAGE_SIZE, SEARCH_ORDERS_RATE
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
-SEARCH_RATE = 0.0056  # searchOrders' usage plan, requests per second
-SEARCH_BURST = 20
-PAGE_SIZE = 100
 TARGETS = {
     "api_calls_per_1000": 10.5,
     "extract_time_ratio": 1.15,
@@ -188,19 +187,19 @@ def machine() -> dict:
 
 # -- 1. extraction -----------------------------------------------------------------------------------
 def first_wait_of_next_sync(db: Path, channel: str = "Sandbox") -> float:
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.connection import connect
 
     con = connect(db)
     try:
         tokens = con.execute("select rate_tokens from channel_sync_state where channel = ?", [channel]).fetchone()[0]
     finally:
         con.close()
-    return max(0.0, 1 - tokens) / SEARCH_RATE
+    return max(0.0, 1 - tokens) / SEARCH_ORDERS_RATE
 
 
 def import_breakdown(env: dict, top: int = 8) -> list[dict]:
     """The slowest top-level imports of the sync path (python -X importtime)."""
-    done = run_process([sys.executable, "-X", "importtime", "-c", "import pipelines.cli, pipelines.definitions"], env)
+    done = run_process([sys.executable, "-X", "importtime", "-c", "import pipelines.cli.commands, pipelines.definitions"], env)
     rows = []
     for line in done["stderr"].splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
@@ -233,9 +232,9 @@ def perfect_client_seconds(server_seconds: list[float], rate: float, burst: int)
 def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repeats: int = 1) -> dict:
     """Initial syncs of a channel (fresh warehouse each) against a sandbox holding n_orders, then a follow-up."""
     from benchmarks.sandbox_proc import RemoteSandbox
-    from pipelines.channels import add_channel
+    from pipelines.warehouse.channels import add_channel
     from pipelines.sandbox.server import ORDERS_PATH, TOKEN_PATH
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.connection import connect
 
     marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=3)
@@ -243,7 +242,7 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
     simulate = dict(orders_per_hour=rate_per_hour, skus=[f"SKU-{i:05d}" for i in range(500)], pending_rate=0.10,
                     cancel_rate=0.03, gift_rate=0.05, marketplaces=marketplaces)
     db = work / "extract.duckdb"
-    rate = SEARCH_RATE * speedup
+    rate = SEARCH_ORDERS_RATE * speedup
 
     with RemoteSandbox(seed=5, start=start, speedup=speedup, env=env, cwd=ROOT) as sandbox:
         env = sandbox.living_in_its_time(env)
@@ -260,9 +259,9 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
             served = sandbox.stats()
             requests, search_seconds = served["requests"], served["search_seconds"]
             pages = result["pages"]
-            ideal_calls = max(1, math.ceil(changed / PAGE_SIZE))
-            bound = max(0, pages - SEARCH_BURST) / rate
-            perfect = perfect_client_seconds(search_seconds, rate, SEARCH_BURST)
+            ideal_calls = max(1, math.ceil(changed / SEARCH_ORDERS_PAGE_SIZE))
+            bound = max(0, pages - SEARCH_ORDERS_BURST) / rate
+            perfect = perfect_client_seconds(search_seconds, rate, SEARCH_ORDERS_BURST)
             entry = {
                 "sync": label,
                 "changed_orders": changed,
@@ -319,7 +318,7 @@ def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repea
         sandbox.advance(minutes=10)
         follow_up = one_sync("follow-up", visible_since(watermark))
     return {"orders_in_marketplace": initial["changed_orders"], "speedup": speedup, "rate_per_second": rate,
-            "burst": SEARCH_BURST, "syncs": [initial, follow_up]}
+            "burst": SEARCH_ORDERS_BURST, "syncs": [initial, follow_up]}
 
 
 # -- 4. a sync where nothing changed -----------------------------------------------------------------
@@ -336,8 +335,8 @@ def cli_path() -> str:
 def sandbox_channel(db: Path, env: dict, orders: int, speedup: float = 2000.0):
     """A sandbox process holding `orders` orders, and a channel 'Sandbox' for it in the warehouse."""
     from benchmarks.sandbox_proc import RemoteSandbox
-    from pipelines.channels import add_channel
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.channels import add_channel
+    from pipelines.warehouse.connection import connect
 
     marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
     start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=2)
@@ -443,7 +442,7 @@ def bench_size(n: int, work: Path, env: dict, *, seed: int, repeat: int, profile
                nochange_at_size: bool, dagster_env: dict | None) -> dict:
     from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
     from benchmarks.shapes import compare
-    from pipelines.warehouse import connect
+    from pipelines.warehouse.connection import connect
 
     db = work / f"bench_{n}.duckdb"
     remove_db(db)
@@ -680,7 +679,7 @@ def render_markdown(results: dict) -> str:
         s, med = nochange["split"], nochange["median"]
         lines += ["", f"No-change sync, where the {med['total_seconds']:.2f} s go (median of {nochange['repeats']}; "
                   f"each part from its own process, so the sum is approximate): start-up {s['startup_seconds']:.2f} s "
-                  f"(interpreter + importing pipelines.cli and pipelines.definitions), Dagster "
+                  f"(interpreter + importing pipelines.cli.commands and pipelines.definitions), Dagster "
                   f"{s['dagster_seconds']:.2f} s (execute_in_process around the work), asset checks and metadata "
                   f"{s['asset_checks_seconds']:.2f} s"
                   + ("" if s.get("asset_checks_run_when_nothing_changed", True) else

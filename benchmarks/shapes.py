@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from pipelines.amazon import INCLUDED_DATA
+from pipelines.amazon.client import INCLUDED_DATA
 from pipelines.sandbox import Item, Marketplace
 from pipelines.sandbox.server import project
 

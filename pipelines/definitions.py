@@ -25,9 +25,9 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
-from pipelines.instance import WAREHOUSE_TAG
-from pipelines.progress import cli_progress
-from pipelines.resources import AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.instance import WAREHOUSE_TAG
+from pipelines.orchestration.progress import cli_progress
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 
 sync_job = define_asset_job(
     "sync_job",
@@ -115,7 +115,7 @@ notifications_job = define_asset_job(
 def notifications_sensor(context, warehouse: WarehouseResource):
     from dagster import DagsterRunStatus, RunsFilter
 
-    from pipelines.notifications import waiting_messages
+    from pipelines.amazon.queue import Queue, QueueError
 
     import duckdb
 
@@ -132,9 +132,10 @@ def notifications_sensor(context, warehouse: WarehouseResource):
         if channel in active:
             continue
         try:
-            waiting = waiting_messages(url)
-        except Exception as error:  # noqa: BLE001 - an unreachable queue is told, and polling goes on
-            notes.append(f"{channel}: queue not reachable ({type(error).__name__})")
+            with Queue(url) as queue:
+                waiting = queue.waiting()
+        except QueueError as error:  # an unreachable queue is told, and polling goes on
+            notes.append(f"{channel}: {error}")
             continue
         if waiting:
             requests.append(RunRequest(partition_key=channel))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from pipelines.timeutil import iso
+from pipelines.clock import iso
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sp_api.auth import access_token_client
 
-from pipelines import cli
+from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, Marketplace, SandboxServer
-from pipelines.warehouse import connect
+from pipelines.warehouse.connection import connect
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "lwa-secret-" + "7f3a9c1e5b"
@@ -171,3 +171,69 @@ def sqs(monkeypatch):
     arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     yield {"client": client, "url": url, "arn": arn, "endpoint": f"http://{host}:{port}"}
     server.stop()
+
+
+# -- helpers several test files share ---------------------------------------------------------------
+
+CORE_SNAPSHOT = {
+    "orders": "select * exclude (source_ingest_id) from orders order by order_id",
+    "order_lines": "select * from order_lines order by order_id, line_number",
+    "accounts": "select account_id, account_name, is_placeholder, is_business from accounts order by account_id",
+    "contacts": "select * exclude (source_updated_at) from contacts order by contact_id",
+    "products": "select * from products order by product_id",
+    "ledger": "select order_id, product_code, reason, sum(quantity_delta) from inventory_movements group by all having sum(quantity_delta) <> 0 order by all",
+    "inventory": "select * from inventory where on_hand <> 0 order by all",
+    "quarantine": "select ingest_id, reason from quarantine order by all",
+}
+
+
+def snapshot(shop) -> dict:
+    return {name: shop.query(sql) for name, sql in CORE_SNAPSHOT.items()}
+
+
+def catalog(tmp_path, *rows: str) -> str:
+    path = tmp_path / "catalog.csv"
+    path.write_text("product_code,product_name,list_price,on_hand\n" + "\n".join(rows) + "\n")
+    return str(path)
+
+
+def on_hand(shop, sku: str) -> int:
+    rows = shop.query("select on_hand from inventory where product_code = ? and location = 'warehouse'", [sku])
+    return rows[0][0] if rows else 0
+
+
+def refused(capsys, *args) -> str:
+    capsys.readouterr()
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("amazon-orders: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def dagster_runs() -> int:
+    from pipelines.orchestration.instance import get_instance
+
+    return len(get_instance().get_runs())
+
+
+AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
+
+
+CHANNEL = "Amazon US"
+
+
+MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
+
+
+def cli_ok(db, *args):
+    assert cli.main(["--db", str(db), *args]) == 0, args
+
+
+def cli_add_channel(db, server, start):
+    args = ["channel", "add", CHANNEL, "--start", start.isoformat(), "--endpoint", server.url,
+            "--token-url", server.token_url]
+    for marketplace_id in MARKETPLACES:
+        args += ["--marketplace", marketplace_id]
+    cli_ok(db, *args)

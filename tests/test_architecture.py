@@ -1,5 +1,6 @@
-"""The layers of the code (README, Developing): the edges (CLI, demo, UI launcher) and the Dagster layer call inward into
-the domain; the domain imports neither, nor the sandbox or the benchmarks; nothing imports in a circle.
+"""The layers of the code (README, Developing), read from the folders of pipelines/: imports point inward only,
+Amazon's and AWS's SDKs stay behind pipelines/amazon/ and Dagster in orchestration and the commands, the
+sandbox stands alone, nothing imports the benchmarks, and nothing imports in a circle.
 
 The import graph is read from the source with `ast`: import-linter's graph builder (grimp) cannot see
 `pipelines.assets` and `pipelines.sql`, which live in the design card's top-level `assets/` and `sql/`."""
@@ -15,9 +16,14 @@ from conftest import ROOT
 # package -> folder, as pyproject.toml maps them
 PACKAGES = {"pipelines": ROOT / "pipelines", "pipelines.assets": ROOT / "assets", "pipelines.sql": ROOT / "sql",
             "benchmarks": ROOT / "benchmarks"}
-EDGES = {"pipelines.cli", "pipelines.demo", "pipelines.ui"}
-DAGSTER_LAYER = {"pipelines.definitions", "pipelines.resources", "pipelines.runs", "pipelines.progress",
-                 "pipelines.instance"}
+# The layers, innermost first: a module may import its own layer and the layers before it, never one after.
+# A layer is a folder of pipelines/ (the design card's assets/ and the code location sit with orchestration);
+# the top-level modules (the clock, a run's events) are the kernel every layer shares.
+LAYERS = ["kernel", "amazon", "warehouse", "backoffice", "ingest", "orchestration", "cli"]
+ORCHESTRATION = {"assets", "definitions"}
+# Where the third-party clients live: Amazon's SDK and AWS's only behind pipelines/amazon/, Dagster only
+# from orchestration out.
+CONFINED = {"sp_api": {"amazon"}, "boto3": {"amazon"}, "botocore": {"amazon"}, "dagster": {"orchestration", "cli"}}
 
 
 def modules() -> dict[str, Path]:
@@ -56,20 +62,22 @@ def internal(name: str) -> set[str]:
 
 
 def layer(name: str) -> str:
-    if name.startswith("benchmarks"):
+    package, _, rest = name.partition(".")
+    if package == "benchmarks":
         return "benchmarks"
-    if name in EDGES:
-        return "edge"
-    if name in DAGSTER_LAYER or name.startswith("pipelines.assets"):
-        return "dagster"
-    if name.startswith("pipelines.sandbox"):
+    folder = rest.partition(".")[0]
+    if folder == "sandbox":
         return "sandbox"
-    return "domain"
+    if folder in ORCHESTRATION:
+        return "orchestration"
+    if folder in LAYERS:
+        return folder
+    return "kernel"
 
 
 def test_the_graph_is_read_from_every_module():
-    assert {"pipelines.extract", "pipelines.assets.core", "pipelines.sandbox.server", "benchmarks.runner"} <= set(MODULES)
-    assert "pipelines.transform" in internal("pipelines.assets.core")
+    assert {"pipelines.ingest.orders", "pipelines.assets.core", "pipelines.sandbox.server", "benchmarks.runner"} <= set(MODULES)
+    assert "pipelines.warehouse.transform" in internal("pipelines.assets.core")
 
 
 def test_nothing_imports_in_a_circle():
@@ -77,19 +85,44 @@ def test_nothing_imports_in_a_circle():
     graph.prepare()  # raises CycleError naming the circle
 
 
-def test_the_domain_imports_neither_dagster_nor_the_edges_nor_the_sandbox():
+def test_every_folder_of_pipelines_is_a_layer():
+    folders = {path.name for path in (ROOT / "pipelines").iterdir() if (path / "__init__.py").exists()}
+    assert folders == set(LAYERS[1:]) | {"sandbox"}, "a new folder of pipelines/ needs its place in LAYERS"
+
+
+def test_imports_point_inward_only():
+    """An inner layer never imports an outer one: the warehouse knows nothing of ingestion, Amazon's clients
+    nothing of the warehouse, and only the commands start the sandbox."""
+    wrong = []
     for name in MODULES:
-        if layer(name) != "domain":
+        here = layer(name)
+        if here in ("benchmarks", "sandbox"):
             continue
-        assert not any(target == "dagster" or target.startswith("dagster.") for target in imports(name)), name
-        outward = {t for t in internal(name) if layer(t) != "domain"}
-        assert not outward, f"{name} imports {sorted(outward)}"
+        for target in internal(name):
+            there = layer(target)
+            if there == "sandbox":
+                if here != "cli":
+                    wrong.append(f"{name} imports the sandbox ({target})")
+            elif there != "benchmarks" and LAYERS.index(there) > LAYERS.index(here):
+                wrong.append(f"{name} ({here}) imports {target} ({there})")
+    assert not wrong, "\n".join(wrong)
 
 
-def test_the_dagster_layer_does_not_import_the_cli_and_the_sandbox_stands_alone():
+def test_amazon_aws_and_dagster_are_imported_only_where_they_belong():
+    wrong = []
     for name in MODULES:
-        if layer(name) == "dagster":
-            assert not {t for t in internal(name) if layer(t) in ("edge", "benchmarks")}, name
+        here = layer(name)
+        if here in ("benchmarks", "sandbox"):
+            continue
+        for target in imports(name):
+            allowed = CONFINED.get(target.split(".")[0])
+            if allowed is not None and here not in allowed:
+                wrong.append(f"{name} ({here}) imports {target}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_sandbox_stands_alone():
+    for name in MODULES:
         if layer(name) == "sandbox":
             assert not {t for t in internal(name) if layer(t) != "sandbox"}, name
 
@@ -146,8 +179,8 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
     assert shipped - names == set()
 
 
-def test_the_readme_describes_the_tables_as_schema_sql_does():
-    from pipelines.catalog import CORE_TABLES, markdown_reference
+def test_the_readme_describes_the_tables_as_docs_sql_does():
+    from pipelines.warehouse.tables import CORE_TABLES, markdown_reference
 
     readme = (ROOT / "README.md").read_text()
     section = readme.split("<!-- tables:start", 1)[1].split("-->", 1)[1].split("<!-- tables:end -->")[0]

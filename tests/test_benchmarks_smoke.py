@@ -7,8 +7,8 @@ import json
 from benchmarks import runner
 from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
 from benchmarks.shapes import compare
-from pipelines.transform import transform
-from pipelines.warehouse import connect
+from pipelines.warehouse.transform import transform
+from pipelines.warehouse.connection import connect
 
 
 def test_generated_orders_have_the_sandbox_shape_and_transform_to_what_they_imply(tmp_path):

@@ -1,0 +1,533 @@
+"""amazon-orders: thin commands over the functions the Dagster assets use."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+
+import duckdb
+
+from pipelines.orchestration.runs import SyncFailed
+from pipelines.warehouse.connection import WarehouseError, open_for_reading, open_for_writing
+
+
+class CommandError(Exception):
+    """Printed as one line with exit status 1."""
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+def _waiting(message: str) -> None:
+    """A wait for the warehouse, told on stderr: what a reader prints on stdout stays its answer."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- channels -----------------------------------------------------------------------------------
+def cmd_channel_add(args) -> None:
+    from pipelines import clock
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.warehouse.channels import add_channel, list_channels
+    from pipelines.orchestration.instance import get_instance
+
+    with open_for_writing(args.db) as con:
+        channel = add_channel(con, args.name, args.marketplace, start=args.start, endpoint=args.endpoint,
+                              token_url=args.token_url, seller_id=args.seller_id, now=clock.from_environment())
+        registered = [c.name for c in list_channels(con)]
+    follow_channel_registry(get_instance(), registered)
+    _say(f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
+         f"orders created from {channel.start_at:%Y-%m-%dT%H:%M:%SZ} on")
+
+
+def cmd_channel_list(args) -> None:
+    from pipelines.warehouse.channels import list_channels
+
+    with open_for_writing(args.db) as con:
+        channels = list_channels(con)
+    if not channels:
+        _say("no channels yet: amazon-orders channel add NAME --marketplace ATVPDKIKX0DER")
+    for c in channels:
+        where = c.endpoint or "Amazon (region endpoint)"
+        _say(f"{c.name}\tmarketplaces={','.join(c.marketplace_ids)}\tstart={c.start_at:%Y-%m-%dT%H:%M:%SZ}\tendpoint={where}")
+
+
+def cmd_channel_remove(args) -> None:
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.warehouse.channels import list_channels, remove_channel
+    from pipelines.orchestration.instance import get_instance
+    from pipelines.warehouse.connection import transaction
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        with transaction(con):
+            deleted = remove_channel(con, args.name, delete_orders=args.delete_orders)
+        registered = [c.name for c in list_channels(con)]
+    follow_channel_registry(get_instance(), registered)
+    kept = f"{deleted} orders deleted with it" if args.delete_orders else "its orders are kept"
+    _say(f"channel {args.name!r} removed: it is no longer synced, and {kept}")
+
+
+def cmd_channel_notifications(args) -> None:
+    from pipelines.amazon.queue import QueueError
+    from pipelines.ingest.notifications import NotificationsError
+
+    try:
+        _channel_notifications(args)
+    except (NotificationsError, QueueError) as error:
+        raise CommandError(str(error)) from None
+
+
+def _channel_notifications(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.channels import check_seller_id, get_channel, set_seller_id
+    from pipelines.amazon.queue import check_queue
+    from pipelines.ingest.notifications import subscribe, unsubscribe
+    from pipelines.warehouse.connection import transaction
+
+    with open_for_writing(args.db) as con:
+        channel = get_channel(con, args.name)
+        if args.off:
+            subscription_id = unsubscribe(con, channel)
+            _say(f"channel {channel.name!r}: ORDER_CHANGE subscription {subscription_id} deleted; polling goes on")
+            return
+        if args.seller_id is not None:
+            check_seller_id(args.seller_id)
+        if args.seller_id and not (args.queue_arn or args.queue_url):
+            with transaction(con):
+                set_seller_id(con, channel.name, args.seller_id)
+            _say(f"channel {channel.name!r}: notifications must carry SellerId {args.seller_id}")
+            return
+        if not (args.queue_arn and args.queue_url):
+            raise CommandError("give --queue-arn and --queue-url (or --off to unsubscribe)")
+        if not (args.seller_id or channel.seller_id):
+            raise CommandError(f"channel {channel.name!r} has no seller id: give --seller-id (your Merchant Token, "
+                               "in Seller Central's account info); a notification must carry it to be trusted")
+        check_queue(args.queue_arn, args.queue_url)
+        ids = subscribe(con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()(),
+                        seller_id=args.seller_id)
+    _say(f"channel {channel.name!r}: ORDER_CHANGE notifications go to {args.queue_arn} (destination "
+         f"{ids['destination_id']}, subscription {ids['subscription_id']}); `amazon-orders listen` or the "
+         "Dagster sensor reads them")
+
+
+def cmd_listen(args) -> None:
+    import time
+
+    from pipelines import clock
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.ingest.notifications import NotificationsError, drain, queue_url_of
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        names = [args.channel] if args.channel else [name for (name,) in con.execute(
+            "select channel from channel_notifications order by channel").fetchall()]
+        channels = [get_channel(con, name) for name in names]
+        queues = [(channel, queue_url_of(con, channel)) for channel in channels]
+    missing = [channel.name for channel, url in queues if url is None]
+    if missing or not queues:
+        raise CommandError(f"no notification queue for {', '.join(map(repr, missing)) or 'any channel'}: "
+                           "amazon-orders channel notifications NAME --queue-arn ARN --queue-url URL")
+    now = clock.from_environment()
+    while True:
+        for channel, url in queues:
+            try:
+                drain(channel, url, lambda: open_for_writing(args.db, on_wait=_say), clock=now, say=_say)
+            except NotificationsError as error:
+                if args.once:
+                    raise CommandError(str(error)) from None
+                print(f"amazon-orders: {error}; trying again in 5 s", file=sys.stderr, flush=True)
+                time.sleep(5)
+        if args.once:
+            return
+
+
+# -- sync ---------------------------------------------------------------------------------------
+def cmd_sync(args) -> None:
+    from pipelines.orchestration.runs import run_sync
+
+    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
+             on_wait=_waiting)
+
+
+def cmd_rebuild(args) -> None:
+    from pipelines.warehouse.transform import transform
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        result = transform(con, rebuild=True)
+    _say(f"rebuilt from the raw layer: {result.orders_changed} orders, {result.versions_quarantined} "
+         f"versions quarantined, {result.movements_booked} stock movements")
+
+
+# -- back office ---------------------------------------------------------------------------------
+def cmd_products_import(args) -> None:
+    from pipelines.backoffice.operations import import_products
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        counts = import_products(con, args.file)
+    _say(f"imported {counts['products']} products ({counts['placeholders_replaced']} placeholders replaced, "
+         f"{counts['stock_adjustments']} stock adjustments)")
+
+
+def cmd_ship(args) -> None:
+    from pipelines.backoffice.operations import mark_shipped
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        shipment_id = mark_shipped(con, args.channel_order_id, args.channel, force=args.force)
+    _say(f"order {args.channel_order_id} marked shipped ({shipment_id})")
+
+
+def cmd_return(args) -> None:
+    from pipelines.backoffice.operations import create_return
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        return_id = create_return(con, args.channel_order_id, args.sku, args.quantity, reason=args.reason,
+                                  restock=not args.no_restock, channel=args.channel)
+        source = con.execute("select source from sales_returns where return_id = ?", [return_id]).fetchone()[0]
+    if source == "amazon":  # Amazon's returns report brought it first: the clerk's entry confirms it
+        _say(f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
+             "confirmed (and received, if it was awaiting receipt), not entered twice")
+        return
+    stock = "not restocked" if args.no_restock else "back in stock"
+    _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
+
+
+def cmd_returns_import(args) -> None:
+    from pipelines.orchestration.runs import run_returns_import
+
+    run_returns_import(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
+                       on_wait=_waiting)
+
+
+def cmd_returns_receive(args) -> None:
+    from pipelines.backoffice.operations import receive_return
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        received = receive_return(con, args.return_id, restock=not args.no_restock)
+    stock = "back in stock in the warehouse" if received["restocked"] else "not restocked"
+    _say(f"sales return {received['return_id']} of order {received['channel_order_id']} received: "
+         f"{received['units']}, {stock}")
+
+
+def cmd_purge_pii(args) -> None:
+    from pipelines.backoffice.privacy import purge_pii
+
+    result = purge_pii(args.db, args.days, progress=_say)
+    _say(f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
+         f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)")
+
+
+def cmd_order_show(args) -> None:
+    from pipelines.backoffice.operations import find_order
+    from pipelines.warehouse.status import order_report
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        order_id, _, _ = find_order(con, args.channel_order_id, args.channel)
+        _say(order_report(con, order_id))
+
+
+# -- reading ------------------------------------------------------------------------------------
+def cmd_status(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.status import status_report
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        _say(status_report(con, clock.from_environment()()))
+
+
+def cmd_sql(args) -> None:
+    import threading
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        try:
+            statements = con.extract_statements(args.query)
+        except duckdb.Error as error:
+            raise CommandError(f"query refused: {str(error).splitlines()[0]}") from None
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise CommandError("query refused: `sql` runs one read-only SELECT (or WITH ... SELECT)")
+        con.execute("set enable_external_access = false")
+        # a sync waits for readers: a query is bounded so that it never keeps a scheduled sync waiting for long
+        timer = threading.Timer(args.timeout, con.interrupt)
+        timer.start()
+        try:
+            result = con.execute(args.query)
+            columns = [column[0] for column in result.description]
+            rows = result.fetchall() if args.format != "table" else result.fetchmany(args.max_rows + 1)
+        except duckdb.InterruptException:
+            raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
+                               "so a query may not run longer") from None
+        except duckdb.Error as error:
+            raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
+        finally:
+            timer.cancel()
+    _write_rows(columns, rows, args)
+
+
+def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
+    """A table for the eye (cells wrapped at word boundaries unless --wide), or CSV or JSON for a spreadsheet."""
+    if args.format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif args.format == "json":
+        import json
+
+        json.dump([dict(zip(columns, row)) for row in rows], sys.stdout, default=str, ensure_ascii=False, indent=1)
+        print()
+    else:
+        from tabulate import tabulate
+
+        shown = rows[:args.max_rows]
+        width = None if args.wide else 36
+
+        def cell(value):
+            if value is None:
+                return ""
+            text = str(value)
+            if width and len(text) > width:
+                text = textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
+            return text
+
+        print(tabulate([[cell(v) for v in row] for row in shown], headers=columns, tablefmt="simple",
+                       disable_numparse=True))
+        if len(rows) > len(shown):
+            print(f"(more than {args.max_rows} rows: --max-rows shows more, --format csv writes them all)")
+
+
+# -- sandbox and demo ---------------------------------------------------------------------------
+def cmd_sandbox(args) -> None:
+    from pipelines.sandbox.server import serve
+
+    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour)
+
+
+def cmd_ui(args) -> None:
+    from pipelines.cli.ui import run_ui
+
+    code = run_ui(args.db, host=args.host, port=args.port, orders_per_hour=args.orders_per_hour, say=_say)
+    if code:  # Ctrl-C is 0
+        raise CommandError(f"dagster dev exited with status {code}")
+
+
+def cmd_demo(args) -> None:
+    from pipelines.cli.demo import run_demo
+
+    run_demo(db=args.db)
+
+
+# -- the parser ---------------------------------------------------------------------------------
+def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name, help=summary, description=summary, epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _order_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
+    """A command on one order, named by Amazon's id (and its channel where two channels share it)."""
+    parser = _command(sub, name, func, summary, example)
+    parser.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
+    parser.add_argument("--channel", help="the order's channel, when several have an order with that id")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amazon-orders",
+        description="Bring Amazon Marketplace orders into an order-management warehouse (DuckDB).",
+        epilog=textwrap.dedent("""\
+            examples:
+              amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER
+              amazon-orders sync
+              amazon-orders status
+              amazon-orders sql "select status, count(*) from orders group by status"
+        """),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--db", help="warehouse file (default: $AMAZON_ORDERS_DB or data/warehouse.duckdb)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    channel = sub.add_parser("channel", help="add or list Amazon channels",
+                             description="Add or list Amazon channels (one seller connection each).")
+    channel_sub = channel.add_subparsers(dest="channel_command", required=True, metavar="ACTION")
+    add = _command(channel_sub, "add", cmd_channel_add,
+                   "Add a channel; only orders created from --start (default: now) on are imported.",
+                   'amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER --start 2026-11-01T00:00:00Z')
+    add.add_argument("name", help="the channel's name, recorded on every order")
+    add.add_argument("--marketplace", action="append", required=True, metavar="ID",
+                     help="an Amazon marketplace id; repeat for several")
+    add.add_argument("--start", help="ISO 8601 time from which orders are imported (default: now)")
+    add.add_argument("--endpoint", help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
+                                        "or http on 127.0.0.1 for the sandbox)")
+    add.add_argument("--token-url", help="the LWA token URL to use with --endpoint")
+    add.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info), such as "
+                                         "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry")
+    _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
+    remove = _command(channel_sub, "remove", cmd_channel_remove,
+                      "Stop syncing a channel and drop its Dagster partition; its orders are kept unless "
+                      "--delete-orders.", 'amazon-orders channel remove "Amazon US" --keep-orders')
+    remove.add_argument("name", help="the channel's name")
+    keep = remove.add_mutually_exclusive_group()
+    keep.add_argument("--keep-orders", dest="delete_orders", action="store_false", default=False,
+                      help="keep the channel's orders, stock movements and raw versions (the default)")
+    keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
+                      help="delete the channel's orders with their lines, stock movements, shipments, returns and "
+                           "raw versions")
+
+    notify = _command(channel_sub, "notifications", cmd_channel_notifications,
+                      "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
+                      "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
+                      'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
+                      'orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM')
+    notify.add_argument("name", help="the channel's name")
+    notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
+    notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
+    notify.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info): a message "
+                                            "is trusted only with it as SellerId (alone: set it on the channel)")
+    notify.add_argument("--off", action="store_true", help="delete the ORDER_CHANGE subscription")
+
+    listen = _command(sub, "listen", cmd_listen,
+                      "Read the channels' notification queues and reserve stock as orders change, until Ctrl-C "
+                      "(the Dagster sensor does the same on its own).", 'amazon-orders listen --channel "Amazon US"')
+    listen.add_argument("--channel", help="only this channel (default: every channel with a queue)")
+    listen.add_argument("--once", action="store_true", help="read what is in the queues now, then exit")
+
+    sync = _command(sub, "sync", cmd_sync,
+                    "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",
+                    'amazon-orders sync --channel "Amazon US" --until 2026-11-02T00:00:00Z')
+    sync.add_argument("--channel", help="sync only this channel (default: every channel)")
+    sync.add_argument("--until", help="ISO 8601 upper bound of the window, for walking a backfill")
+
+    _command(sub, "rebuild", cmd_rebuild, "Recompute every core table from the raw layer.", "amazon-orders rebuild")
+
+    products = sub.add_parser("products", help="import the product catalog",
+                              description="Manage the product catalog.")
+    products_sub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
+    imp = _command(products_sub, "import", cmd_products_import,
+                   "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
+                   "count: what open orders reserve of it is not available to sell.",
+                   "amazon-orders products import catalog.csv")
+    imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
+
+    ship = _order_command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no "
+                          "stock).", "amazon-orders ship 112-1234567-1234567")
+    ship.add_argument("--force", action="store_true",
+                      help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
+
+    ret = _order_command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
+                         "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
+    ret.add_argument("--sku", required=True, help="the SKU returned (a product line of the order)")
+    ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
+    ret.add_argument("--reason", help="why the buyer returned them")
+    ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
+
+    returns = sub.add_parser("returns", help="import Amazon's returns, receive returned parcels",
+                             description="Customer returns from Amazon's returns reports.")
+    returns_sub = returns.add_subparsers(dest="returns_command", required=True, metavar="ACTION")
+    rimp = _command(returns_sub, "import", cmd_returns_import,
+                    "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
+                    "return (a Dagster run; the schedule does it every 6 hours).",
+                    'amazon-orders returns import --channel "Amazon US"')
+    rimp.add_argument("--channel", help="only this channel (default: every channel)")
+    rimp.add_argument("--until", help="ISO 8601 end of the reports' windows (default: now)")
+    receive = _command(returns_sub, "receive", cmd_returns_receive,
+                       "A merchant-fulfilled return's parcel arrived: book its units back into the warehouse.",
+                       "amazon-orders returns receive RET-000012")
+    receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
+    receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
+
+    order = sub.add_parser("order", help="look an order up", description="Look an order up.")
+    order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
+    _order_command(order_sub, "show", cmd_order_show,
+                   "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
+                   "amazon-orders order show 112-1234567-1234567")
+
+    purge = _command(sub, "purge-pii", cmd_purge_pii,
+                     "Remove buyer names, emails, phones and street addresses from orders shipped or "
+                     "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
+                     "amazon-orders purge-pii --days 30")
+    purge.add_argument("--days", type=int, default=30,
+                       help="keep buyer details this many days after an order ships or is cancelled (default 30)")
+
+    _command(sub, "status", cmd_status,
+             "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine.",
+             "amazon-orders status")
+    sql = _command(sub, "sql", cmd_sql, "Run one read-only query on the warehouse and print a table.",
+                   'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
+    sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
+    sql.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
+    sql.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
+    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                     help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
+    sql.add_argument("--timeout", type=float, default=300,
+                     help="stop the query after this many seconds (default 300): a sync waits for it meanwhile")
+
+    sandbox = _command(sub, "sandbox", cmd_sandbox,
+                       "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
+                       "amazon-orders sandbox --port 8000 --seed 7")
+    sandbox.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
+    sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated activity")
+    sandbox.add_argument("--speedup", type=float, default=1.0, help="multiply the usage-plan rates")
+    sandbox.add_argument("--live", action="store_true",
+                         help="a marketplace whose clock follows the real one, with orders arriving as it goes")
+    sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
+
+    ui = _command(sub, "ui", cmd_ui,
+                  "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "
+                  "one, its clock following the real one. Ctrl-C stops it all.",
+                  "amazon-orders --db data/demo.duckdb ui")
+    ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
+    ui.add_argument("--orders-per-hour", type=float, default=30,
+                    help="how often orders arrive on a channel's live sandbox (default 30)")
+
+    _command(sub, "demo", cmd_demo, "Walk a simulated marketplace through several syncs and show each change.",
+             "amazon-orders demo")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BrokenPipeError:  # the reader (`| head`, say) has gone: nothing more to say to it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, SyncFailed, WarehouseError, FileNotFoundError, ValueError) as error:
+        print(f"amazon-orders: {error}", file=sys.stderr)
+        return 1
+    except duckdb.Error as error:  # a full disk, say: the cause, first and in one line
+        print(f"amazon-orders: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"amazon-orders: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> None:
+    """The console script: main(), then exit without tearing down every module Dagster loaded.
+
+    That teardown takes about half a second and protects nothing: every write is committed by now,
+    and the warehouse is built to survive a SIGKILL at any point anyway.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader (say `| head`) has gone
+        pass
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

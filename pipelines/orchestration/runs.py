@@ -1,0 +1,131 @@
+"""Runs started outside the daemon (the CLI and the demo): Dagster's sync_job and returns_job, executed
+in-process and recorded in the project's Dagster instance, so the UI shows them beside scheduled runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from pipelines.warehouse.connection import open_for_writing, warehouse_path
+
+LAUNCHED_BY_TAG = "amazon-orders/launched-by"  # the runs list tells the CLI's and the demo's runs apart
+
+
+class SyncFailed(RuntimeError):
+    """One or more channels failed; the message is their error lines, joined."""
+
+
+def _innermost_error(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    first = error.message.strip().splitlines()[0]
+    # SerializableErrorInfo's message starts with the exception's class, qualified by its module or not:
+    # the user reads what went wrong, not where in the code
+    head, _, rest = first.partition(": ")
+    return rest if rest and head.rsplit(".", 1)[-1] == error.cls_name else first
+
+
+def _figures(result, channel: str, nodes: tuple[str, ...]) -> dict:
+    """The run's materialisation metadata; on failure, its error and a FAILED line."""
+    figures: dict = {"channel": channel, "run_id": result.run_id, "success": result.success}
+    for node in nodes:
+        for materialization in result.asset_materializations_for_node(node):
+            figures.update({k: v.value for k, v in materialization.metadata.items()})
+    if not result.success:
+        failures = result.get_step_failure_events()
+        figures["error"] = _innermost_error(failures[0].step_failure_data.error) if failures else "run failed"
+        figures["line"] = f"{channel}: FAILED: {figures['error']}"
+    return figures
+
+
+def summarise_run(result, channel: str) -> dict:
+    """One line about a finished sync_job run, and its figures."""
+    figures = _figures(result, channel, ("raw_amazon_orders", "core_tables"))
+    if not result.success:
+        return figures
+    fetched = f"{channel}: {figures.get('pages', 0)} page(s), {figures.get('orders_fetched', 0)} orders fetched"
+    if "orders_added" not in figures:  # the core tables were not materialised: nothing new
+        changes = "no new order versions"
+    else:
+        changes = (
+            f"{figures['orders_added']} added, {figures['orders_updated']} updated, "
+            f"{figures['pending_orders']} pending, {figures['placeholders_created']} placeholders created, "
+            f"{figures['quarantined_versions_this_run']} quarantined"
+        )
+    figures["line"] = f"{fetched}, {changes}; watermark {figures.get('watermark')}"
+    return figures
+
+
+def summarise_returns_run(result, channel: str) -> dict:
+    """One line about a finished returns_job run, and its figures."""
+    figures = _figures(result, channel, ("amazon_returns",))
+    if result.success:
+        figures["line"] = (
+            f"{channel}: {figures['reports']} report(s), {figures['returns_imported']} return(s) imported "
+            f"({figures['matched_to_clerk_returns']} matched to a clerk's, {figures['awaiting_receipt']} awaiting "
+            f"receipt, {figures['restocked_at_amazon_fba']} restocked at amazon_fba"
+            f"{', %d returnless refund(s)' % figures['returnless_refunds'] if figures.get('returnless_refunds') else ''}"
+            f"), {figures['quarantined']} "
+            f"quarantined; returns read up to {figures['window_reached'] or 'where they were'}")
+    return figures
+
+
+def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op: str, what: str, summarise,
+                     check_until,
+                     log_level: str = "INFO", on_report: Callable[[dict], None] = lambda report: None,
+                     on_wait: Callable[[str], None] | None = None, launched_by: str = "cli") -> list[dict]:
+    """Run `job` once per channel (every channel by default); raise SyncFailed if any failed."""
+    from pipelines import clock
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.warehouse.channels import get_channel, list_channels
+    from pipelines.definitions import defs
+    from pipelines.orchestration.instance import get_instance
+    from pipelines.clock import parse_instant
+
+    os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
+    with open_for_writing(db, on_wait=on_wait) as con:
+        registered = list_channels(con)
+        targets = [get_channel(con, channel)] if channel else registered
+    if not targets:
+        raise SyncFailed(f"no channels to {what}: add one with `amazon-orders channel add`")
+    # every argument is checked before a Dagster run is created: a refused one leaves no failed run behind
+    if until is not None:
+        bound, now = parse_instant(until, "--until"), clock.from_environment()()
+        for target in targets:
+            check_until(target, bound, now)
+    instance = get_instance()
+    follow_channel_registry(instance, [c.name for c in registered])
+    run_config = {
+        "ops": {op: {"config": {"until": until}}},
+        # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
+        "loggers": {"cli_progress": {"config": {"log_level": log_level}}},
+    }
+    reports = []
+    for name in [target.name for target in targets]:
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=name, run_config=run_config, tags={LAUNCHED_BY_TAG: launched_by},
+            raise_on_error=False)
+        report = summarise(result, name)
+        reports.append(report)
+        if result.success:
+            on_report(report)
+    failures = [report["error"] for report in reports if not report["success"]]
+    if failures:
+        raise SyncFailed("; ".join(failures))
+    return reports
+
+
+def run_sync(db, channel: str | None = None, until: str | None = None, **options) -> list[dict]:
+    """The sync job per channel: extract, transform, checks, FBA stock."""
+    from pipelines.ingest.orders import check_until
+
+    return _run_per_channel(db, channel, until, job="sync_job", op="raw_amazon_orders", what="sync", summarise=summarise_run,
+                            check_until=check_until, **options)
+
+
+def run_returns_import(db, channel: str | None = None, until: str | None = None, **options) -> list[dict]:
+    """The returns job per channel: Amazon's returns reports up to `until` (default: now)."""
+    from pipelines.ingest.orders import check_until
+
+    return _run_per_channel(db, channel, until, job="returns_job", op="amazon_returns", what="import returns for",
+                            summarise=summarise_returns_run, check_until=check_until, **options)
