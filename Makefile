@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: demo test test-loaded test-crash ui demo-ui bench postgres chromium
+.PHONY: demo test test-fast test-loaded test-crash lint format ui demo-ui bench postgres chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,21 @@ test-loaded: $(STAMP) postgres chromium
 	trap "kill $$hogs" EXIT INT TERM; \
 	echo "the suite beside $$(( $$(nproc) * 2 )) CPU-bound processes"; \
 	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# The edit-test loop: everything but the slow tests (whole syncs, campaigns, the browser), in about a minute.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow and not crash"
+
+# ruff's lint and format check (pyproject.toml), and no `noqa` without its reason on the same line.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	@! grep -rnE --include=*.py '# noqa(: *[A-Z]+[0-9]+(, *[A-Z]+[0-9]+)*)? *$$' pipelines assets sql tests benchmarks \
+		|| { echo "a noqa needs its reason after it on the same line: # noqa: RULE - why"; exit 1; }
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-crash: $(STAMP)
 	$(BIN)/python -m pytest -q -m crash

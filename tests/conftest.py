@@ -13,6 +13,14 @@ from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.warehouse.connection import connect
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_collection_modifyitems(items):
+    """A test that drives syncs through the sandbox, a warehouse and Dagster runs (the `shop` fixture) is slow,
+    as is one marked so: `make test-fast` leaves them out for the edit-test loop."""
+    for item in items:
+        if "shop" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
 SECRET = "lwa-secret-" + "7f3a9c1e5b"
 REFRESH_TOKEN = "Atzr|refresh-" + "4d8e2b6f0a"
 

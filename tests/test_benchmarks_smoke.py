@@ -7,8 +7,12 @@ import json
 from benchmarks import runner
 from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
 from benchmarks.shapes import compare
+import pytest
+
 from pipelines.warehouse.transform import transform
 from pipelines.warehouse.connection import connect
+
+pytestmark = pytest.mark.slow
 
 
 def test_generated_orders_have_the_sandbox_shape_and_transform_to_what_they_imply(tmp_path):

@@ -24,6 +24,8 @@ from pipelines.clock import iso
 from pipelines.warehouse.transform import transform
 from pipelines.warehouse.connection import connect
 
+pytestmark = pytest.mark.slow
+
 CHANNEL = "Amazon US"
 MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8")
 SKUS = [f"SKU-{n:02d}" for n in range(12)]

@@ -222,6 +222,7 @@ def test_a_sync_materialisation_carries_what_an_operator_reads(shop):
     assert "Pending" in figures["orders_per_day_by_status"].value
 
 
+@pytest.mark.slow
 def test_the_demo_runs_and_runs_again(tmp_path):
     # through the console script, as `make demo` runs it: it leaves through os._exit, so this also
     # shows that nothing is left in a buffer (a pipe's stdout is buffered) and the status comes out

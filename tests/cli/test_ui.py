@@ -22,6 +22,8 @@ from pipelines.warehouse.connection import connect
 
 from conftest import dagster_runs, refused
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).with_name("amazon-orders"))
 CHANNEL = "Amazon Demo"

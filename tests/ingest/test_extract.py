@@ -167,6 +167,7 @@ def test_the_bucket_follows_a_higher_rate_limit_header():
     assert abs(bucket.wait_time() - 1.02 / 2.0) < 1e-9
 
 
+@pytest.mark.slow
 def test_the_dagster_definitions_validate():
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],

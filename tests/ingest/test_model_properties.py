@@ -30,6 +30,8 @@ from pipelines.ingest.fba_stock import PAN_EUROPEAN, record_fba_snapshot
 from pipelines.warehouse.transform import transform
 from pipelines.warehouse.connection import connect
 
+pytestmark = pytest.mark.slow
+
 US, DE, FR, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P"
 START = "2026-01-01T00:00:00Z"
 NOW = datetime(2026, 6, 1)

@@ -22,6 +22,8 @@ from pipelines.cli import commands as cli
 from pipelines.ingest.notifications import ORDER_STATUS, Notification, apply_messages, order_version, read_notification
 from pipelines.warehouse.connection import open_for_writing
 
+pytestmark = pytest.mark.slow
+
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "pipelines" / "sandbox" / "models"
                      / "OrderChangeNotification.json").read_text())
 SELLER, SUBSCRIPTION = "A3TH9S8BH6GOGM", "8c7d6b1e-0f35-4d52-9a6e-2b1c3d4e5f60"

@@ -9,6 +9,8 @@ import hashlib
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 import httpx
 from sp_api.base.exceptions import SellingApiBadRequestException
 
@@ -363,6 +365,7 @@ def returns_tables(db) -> dict[str, list[tuple]]:
         return {table: con.execute(query).fetchall() for table, query in RETURNS_TABLES.items()}
 
 
+@pytest.mark.slow
 def test_sigkill_during_a_returns_import_loses_and_doubles_nothing(tmp_path, marketplace, monkeypatch):
     """`amazon-orders returns import` over five months of returns, SIGKILLed three times at random points
     (a report takes about 0.3 s), then run to completion: the same returns, stock and watermarks as an

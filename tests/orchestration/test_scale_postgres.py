@@ -14,6 +14,8 @@ import pytest
 
 from pipelines.sandbox import Item
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -15,6 +15,8 @@ from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, SandboxServer
 from pipelines.warehouse.connection import connect
 
+pytestmark = pytest.mark.slow
+
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 CHANNEL = "Amazon US"
 MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")

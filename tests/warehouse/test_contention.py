@@ -22,6 +22,8 @@ from pipelines.cli import commands as cli
 from pipelines.sandbox import Buyer, Item, SandboxServer
 from pipelines.warehouse.connection import open_for_reading
 
+pytestmark = pytest.mark.slow
+
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 CHANNEL = "Amazon US"
 SKUS = [f"SKU-{n:02d}" for n in range(8)]

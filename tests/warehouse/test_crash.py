@@ -25,6 +25,8 @@ from conftest import AMAZON_ORDERS, CHANNEL, MARKETPLACES, cli_add_channel, cli_
 from pipelines.sandbox import SandboxServer
 from pipelines.warehouse.connection import connect
 
+pytestmark = pytest.mark.slow
+
 SKUS = [f"SKU-{n:02d}" for n in range(12)]
 
 

@@ -14,6 +14,8 @@ import pytest
 
 from conftest import ROOT, warehouse_tables
 
+pytestmark = pytest.mark.slow
+
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 
 
