@@ -15,6 +15,8 @@ from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
+# What every asset of a channel shares: its partition, its kinds in the UI, its group.
+PER_CHANNEL = {"partitions_def": channels_partitions, "kinds": {"python", "duckdb"}, "group_name": "amazon_orders"}
 
 
 def registry_changes(partitions: list[str], channels: list[str]) -> tuple[list[str], list[str]]:
@@ -36,9 +38,7 @@ class ExtractConfig(Config):
 
 
 @asset(
-    partitions_def=channels_partitions,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
+    **PER_CHANNEL,
     description="Every version of every order changed on Amazon since the channel's watermark, as sent.",
 )
 def raw_amazon_orders(

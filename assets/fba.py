@@ -3,7 +3,7 @@
 from dagster import AssetCheckResult, AssetCheckSeverity, MaterializeResult, MetadataValue, asset, asset_check
 
 from pipelines import clock
-from pipelines.assets.extract import channels_partitions, raw_amazon_orders
+from pipelines.assets.extract import PER_CHANNEL, raw_amazon_orders
 from pipelines.warehouse.channels import get_channel
 from pipelines.ingest.fba_stock import FbaInventoryError, fetch_fba_inventory, record_fba_snapshot, snapshot_due
 from pipelines.orchestration.progress import progress
@@ -13,12 +13,10 @@ from pipelines.warehouse.connection import open_for_reading
 
 
 @asset(
-    partitions_def=channels_partitions,
+    **PER_CHANNEL,
     # after the extract, not the core tables: they skip when nothing changed, and Amazon's stock moves anyway
     deps=[raw_amazon_orders],
     output_required=False,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
     description="Amazon's FBA quantities per marketplace and SKU (getInventorySummaries), and the "
     "adjustments that bring amazon_fba on hand to Amazon's count.",
 )

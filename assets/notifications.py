@@ -5,7 +5,7 @@ import os
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, MetadataValue, asset, asset_check
 
 from pipelines import clock
-from pipelines.assets.extract import channels_partitions
+from pipelines.assets.extract import PER_CHANNEL
 from pipelines.warehouse.channels import get_channel
 from pipelines.ingest.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
 from pipelines.orchestration.progress import progress
@@ -23,9 +23,7 @@ class NotificationsConfig(Config):
 
 
 @asset(
-    partitions_def=channels_partitions,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
+    **PER_CHANNEL,
     description="The channel's ORDER_CHANGE notifications (SQS), kept raw; each one newer than the order's "
     "state becomes an order version, and the core tables and stock follow at once.",
 )

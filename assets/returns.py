@@ -7,7 +7,7 @@ from typing import Optional
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Config, MaterializeResult, MetadataValue, asset
 
 from pipelines import clock
-from pipelines.assets.extract import channels_partitions
+from pipelines.assets.extract import PER_CHANNEL
 from pipelines.warehouse.channels import get_channel
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
@@ -22,9 +22,7 @@ class ReturnsConfig(Config):
 
 
 @asset(
-    partitions_def=channels_partitions,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
+    **PER_CHANNEL,
     description="Amazon's merchant-fulfilled and FBA returns reports, kept raw, and each return as a sales "
     "return created from its sales order (FBA sellable units restocked at amazon_fba).",
     check_specs=[AssetCheckSpec("no_return_keeps_failing", asset="amazon_returns",

@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,27 +50,11 @@ def quantiles(values: list[float]) -> dict:
             "p95": round(ordered[max(0, int(round(0.95 * (len(ordered) - 1))))], 3), "max": round(ordered[-1], 3)}
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        host, port = probe.getsockname()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as probe:
-            if probe.connect_ex((host, port)) == 0:
-                break
-        time.sleep(0.1)
-    return server, f"http://{host}:{port}"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.contention")
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
-
-    import boto3
 
     from pipelines.cli import commands as cli
     from pipelines.warehouse.channels import get_channel
@@ -81,16 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.warehouse.connection import open_for_writing
 
     from benchmarks.runner import perfect_client_seconds
+    from benchmarks.sqs import start_queue
 
     work = Path(tempfile.mkdtemp(prefix="bench-contention-"))
     os.environ.update(SANDBOX_CREDENTIALS, DAGSTER_HOME=str(work))
     shutil.copy(ROOT / "dagster.yaml", work / "dagster.yaml")
-    moto, endpoint = start_moto()
-    os.environ.update(AWS_ENDPOINT_URL_SQS=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                      AWS_DEFAULT_REGION="us-east-1")
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.create_queue(QueueName="bench")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    moto, url, arn = start_queue()
     market = Marketplace(seed=13, start=datetime(2026, 1, 1, tzinfo=timezone.utc))
     db, buyer = str(work / "warehouse.duckdb"), Buyer("Bench Buyer", "bench@marketplace.amazon.com")
     skus = [f"SKU-{n:02d}" for n in range(40)]

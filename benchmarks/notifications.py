@@ -24,9 +24,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,8 +44,7 @@ def log(message: str) -> None:
 
 
 def main() -> int:
-    import boto3
-
+    from benchmarks.sqs import start_queue
     from pipelines.cli import commands as cli
     from pipelines.warehouse.channels import get_channel
     from pipelines.orchestration.instance import dagster_home  # noqa: F401 - the CLI's instance, in the temporary home
@@ -60,22 +57,7 @@ def main() -> int:
     os.environ.update(SANDBOX_CREDENTIALS)
     os.environ["DAGSTER_HOME"] = str(work)
     (work / "dagster.yaml").write_text((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
-    # moto in its own process, as SQS is: it does not share this interpreter with the listener
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        host, port = probe.getsockname()
-    sqs_server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        with socket.socket() as probe:
-            if probe.connect_ex((host, port)) == 0:
-                break
-        time.sleep(0.1)
-    os.environ.update(AWS_ENDPOINT_URL_SQS=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    client = boto3.client("sqs", region_name="us-east-1")
-    url = client.create_queue(QueueName="bench")["QueueUrl"]
-    arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs_server, url, arn = start_queue()
     market = Marketplace(seed=11, start=datetime.now(timezone.utc).replace(microsecond=0))
     db = str(work / "warehouse.duckdb")
     results: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
