@@ -74,6 +74,16 @@ class Warehouse:
         transform(self.con)
         return result
 
+    def failed_sync(self) -> str:
+        """A sync that fails: its one-line message naming the channel, the watermark where it was."""
+        watermark = self.watermark()
+        with pytest.raises(SyncError) as failure:
+            self.sync()
+        message = str(failure.value)
+        assert "\n" not in message and CHANNEL in message, message
+        assert self.watermark() == watermark
+        return message
+
     def backoffs(self) -> list[str]:
         return [str(e).split("; ")[-1] for e in self.events if isinstance(e, Retry)]
 
@@ -221,10 +231,7 @@ def test_an_access_token_refused_twice_stops_the_sync(marketplace, warehouses, f
     clean, warehouse = warehouses()
     populate(marketplace, hours=0.5)
     faulty.inject("expired_token", 2)
-    with pytest.raises(SyncError) as failure:
-        warehouse.sync()
-    message = str(failure.value)
-    assert "\n" not in message and "HTTP 403" in message and CHANNEL in message
+    assert "HTTP 403" in warehouse.failed_sync()
     assert warehouse.watermark() == warehouse.channel.start_at
     clean.sync()
     warehouse.sync()
@@ -265,11 +272,8 @@ def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace
             raise AssertionError("the extractor restarts the window forever")
 
     warehouse.on_page = guard
-    with pytest.raises(SyncError) as failure:
-        warehouse.sync()
-    message = str(failure.value)
-    assert "\n" not in message and CHANNEL in message and "pagination" in message.lower()
-    assert f"watermark stays at {iso(warehouse.channel.start_at)}" in message
+    message = warehouse.failed_sync()
+    assert "pagination" in message.lower() and f"watermark stays at {iso(warehouse.channel.start_at)}" in message
     assert warehouse.watermark() == warehouse.channel.start_at
     faulty.token_ttl = timedelta(hours=24)
     clean.sync()
@@ -294,9 +298,7 @@ def test_a_server_that_keeps_answering_500(marketplace, warehouses, faulty):
     clean, warehouse = warehouses()
     populate(marketplace)
     faulty.inject("500", calls.MAX_ATTEMPTS)
-    with pytest.raises(SyncError) as failure:
-        warehouse.sync()
-    message = str(failure.value)
+    message = warehouse.failed_sync()
     assert message == (f"sync of channel {CHANNEL!r} failed: HTTP 500 InternalFailure: We encountered an internal "
                        f"error. Please try again. (watermark stays at {iso(warehouse.channel.start_at)})")
     assert warehouse.clock.sleeps == [1, 2, 4, 8, 16]  # bounded: MAX_ATTEMPTS calls, capped backoff
@@ -411,10 +413,8 @@ def test_a_failing_token_endpoint_is_retried_and_a_refused_grant_is_not(marketpl
     access_token_client.cache.clear()
     faulty.inject("token_invalid_grant")
     watermark = warehouse.watermark()
-    with pytest.raises(SyncError) as failure:
-        warehouse.sync()
-    assert str(failure.value) == (f"sync of channel {CHANNEL!r} failed: LWA token request failed: HTTP 400 "
-                                  f"invalid_grant (watermark stays at {iso(watermark)})")
+    assert warehouse.failed_sync() == (f"sync of channel {CHANNEL!r} failed: LWA token request failed: HTTP 400 "
+                                       f"invalid_grant (watermark stays at {iso(watermark)})")
     assert warehouse.backoffs() == []  # no retry of a refused grant
     assert warehouse.watermark() == watermark
 
@@ -449,10 +449,8 @@ def test_a_refused_first_request_stops_with_one_line_naming_what_was_sent(market
     clean, warehouse = warehouses()
     populate(marketplace, hours=0.5)
     faulty.inject("400")
-    with pytest.raises(SyncError) as failure:
-        warehouse.sync()
-    message = str(failure.value)
-    assert "\n" not in message and message.startswith(f"sync of channel {CHANNEL!r} failed: Amazon refused")
+    message = warehouse.failed_sync()
+    assert message.startswith(f"sync of channel {CHANNEL!r} failed: Amazon refused")
     assert "HTTP 400 InvalidInput" in message
     assert f"marketplaceIds={','.join(MARKETPLACES)}" in message
     assert f"lastUpdatedAfter={iso(warehouse.channel.start_at)}" in message and "lastUpdatedBefore=" in message
