@@ -202,20 +202,13 @@ checked as (
             -- "This object will not appear if the details parameter in the request is false": this side asks
             -- with details, so a summary without them tells no quantity at all (not that there are none)
             case when details_type is distinct from 'OBJECT' then 'inventoryDetails is missing' end,
-            case when not regexp_full_match(fulfillable, '[0-9]{1,8}')
-                then 'fulfillableQuantity ''' || fulfillable || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(pending, '[0-9]{1,8}')
-                then 'pendingCustomerOrderQuantity ''' || pending || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(total_reserved, '[0-9]{1,8}')
-                then 'totalReservedQuantity ''' || total_reserved || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(inbound_working, '[0-9]{1,8}')
-                then 'inboundWorkingQuantity ''' || inbound_working || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(inbound_shipped, '[0-9]{1,8}')
-                then 'inboundShippedQuantity ''' || inbound_shipped || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(inbound_receiving, '[0-9]{1,8}')
-                then 'inboundReceivingQuantity ''' || inbound_receiving || ''' is not a whole number from 0 to 99999999' end,
-            case when not regexp_full_match(unfulfillable, '[0-9]{1,8}')
-                then 'totalUnfulfillableQuantity ''' || unfulfillable || ''' is not a whole number from 0 to 99999999' end
+            fba_quantity_problem('fulfillableQuantity', fulfillable),
+            fba_quantity_problem('pendingCustomerOrderQuantity', pending),
+            fba_quantity_problem('totalReservedQuantity', total_reserved),
+            fba_quantity_problem('inboundWorkingQuantity', inbound_working),
+            fba_quantity_problem('inboundShippedQuantity', inbound_shipped),
+            fba_quantity_problem('inboundReceivingQuantity', inbound_receiving),
+            fba_quantity_problem('totalUnfulfillableQuantity', unfulfillable)
         ) as reason
     from summaries
 ),

@@ -46,3 +46,8 @@ create or replace macro location_for(fulfilled_by) as
     if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse');
 create or replace macro channel_of_location(fulfilled_by, channel) as
     if(fulfilled_by = 'AMAZON', channel, null);
+
+-- An FBA quantity as Amazon sent it, when it is not a whole number of up to 8 digits: the reason, else null.
+create or replace macro fba_quantity_problem(field, value) as
+    case when not regexp_full_match(value, '[0-9]{1,8}')
+        then field || ' ''' || value || ''' is not a whole number from 0 to 99999999' end;
