@@ -221,6 +221,9 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
+    from pipelines.stock_push import status_sections  # stock pushed back to Amazon (issue #26)
+
+    sections += status_sections(con, now)
     return "\n".join(sections)
 
 

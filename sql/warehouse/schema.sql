@@ -667,3 +667,74 @@ comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: E
 comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
 comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
+
+-- Stock pushed back to Amazon (issue #26) ---------------------------------------------------------
+-- What is held back from a channel's listings: a channel's row (product_code '') for all its SKUs, a SKU's row
+-- for one SKU (each of its set fields overrides the channel's).
+create table if not exists stock_buffers (
+    channel varchar not null,
+    product_code varchar not null,
+    buffer_units integer,
+    buffer_percent decimal(5, 2),
+    max_listed integer,
+    updated_at timestamp not null
+);
+-- Per channel: how far the ledger has been read for marks, and the Listings usage plan as last seen.
+create table if not exists stock_push_state (
+    channel varchar primary key,
+    movements_seen bigint not null default 0,
+    listings_read_at timestamp,
+    rate_tokens double,
+    rate_checked_epoch double,
+    rate_per_second double
+);
+-- SKUs whose stock changed since their last push to a channel (a ledger movement marks them).
+create table if not exists stock_marks (
+    channel varchar not null,
+    product_code varchar not null,
+    marked_at timestamp not null,
+    primary key (channel, product_code)
+);
+-- The channel's listings as Amazon answered searchListingsItems: one row per pool and seller SKU.
+create table if not exists amazon_listings (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    marketplace_ids varchar[] not null,
+    is_merchant_fulfilled boolean not null,
+    listed_quantity integer,
+    read_at timestamp not null
+);
+-- Every answer Amazon gave to a pushed quantity, appended once the answer is in.
+create table if not exists stock_pushes (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    quantity integer not null,
+    status varchar not null,
+    submission_id varchar,
+    issues json,
+    via varchar not null,
+    marked_at timestamp,
+    pushed_at timestamp not null
+);
+-- JSON_LISTINGS_FEEDs sent, and what their processing report said.
+create table if not exists stock_feeds (
+    channel varchar not null,
+    feed_id varchar not null,
+    document_id varchar,
+    skus integer not null,
+    status varchar not null,
+    created_at timestamp not null,
+    checked_at timestamp,
+    report json
+);
+
+comment on table stock_buffers is 'Units held back from a channel''s listings: per channel (product_code empty) and per SKU.';
+comment on column stock_buffers.buffer_units is 'Units never listed.';
+comment on column stock_buffers.buffer_percent is 'A percentage of the available units never listed (rounded up).';
+comment on column stock_buffers.max_listed is 'The most units a listing shows, whatever is available.';
+comment on table stock_marks is 'SKUs whose stock moved since they were last pushed to the channel.';
+comment on table amazon_listings is 'The channel''s listings as Amazon last answered them: merchant-fulfilled or not, and the quantity shown.';
+comment on table stock_pushes is 'Each quantity sent to Amazon for a listing and Amazon''s answer (ACCEPTED with its submissionId, INVALID with its issues).';
+comment on table stock_feeds is 'JSON_LISTINGS_FEED documents sent to Amazon and their processing status.';
