@@ -52,6 +52,7 @@ PATCH_INCLUDED = _enum("patchListingsItem", "includedData")
 PATCH_MODES = _enum("patchListingsItem", "mode")
 PATCH_OPS = frozenset(LISTINGS_MODEL["definitions"]["PatchOperation"]["properties"]["op"]["enum"])
 IDENTIFIERS_TYPES = _enum("searchListingsItems", "identifiersType")
+SORT_BY = _enum("searchListingsItems", "sortBy")
 # pageSize: "maximum": 20, "default": 10; identifiers: "maxItems": 20
 PAGE_SIZE_MAX = _parameter("searchListingsItems", "pageSize")["maximum"]
 PAGE_SIZE_DEFAULT = _parameter("searchListingsItems", "pageSize")["default"]
@@ -93,6 +94,7 @@ class _Listing:
     created: str
     updated: str
     fulfillment_channel_code: str  # DEFAULT (merchant), or Amazon's (AMAZON_NA, AMAZON_EU ...) for FBA
+    status: list = field(default_factory=lambda: ["BUYABLE", "DISCOVERABLE"])
 
 
 @dataclass
@@ -128,15 +130,17 @@ class ListingsService:
     # -- the seller's listings (a test or the demo lists them) ---------------------------------------------
     def list_item(self, sku: str, quantity: int = 0, *, marketplace_id: str = "ATVPDKIKX0DER",
                   fulfillment_channel_code: str = DEFAULT_CHANNEL, handling_days: int | None = 2,
-                  product_type: str = "PRODUCT", asin: str | None = None, item_name: str | None = None) -> None:
+                  product_type: str = "PRODUCT", asin: str | None = None, item_name: str | None = None,
+                  created: str | None = None, updated: str | None = None, status: list | None = None) -> None:
         if marketplace_id not in MARKETPLACES:
             raise ValueError(f"unknown marketplace {marketplace_id!r}")
         stamp = format_time(self.server.now)
         with self._lock:
             key = (marketplace_id, sku)
             self._listings[key] = _Listing(sku, {marketplace_id}, asin or f"B0{abs(hash(sku)) % 10**8:08d}",
-                                           product_type, item_name or f"Item {sku}", stamp, stamp,
-                                           fulfillment_channel_code)
+                                           product_type, item_name or f"Item {sku}", created or stamp,
+                                           updated or created or stamp, fulfillment_channel_code,
+                                           ["BUYABLE", "DISCOVERABLE"] if status is None else list(status))
             offer = self._offers.setdefault((mfn_pool(marketplace_id), sku), _Offer())
             entry = {"fulfillment_channel_code": fulfillment_channel_code, "quantity": quantity}
             if handling_days is not None and fulfillment_channel_code == DEFAULT_CHANNEL:
@@ -227,7 +231,7 @@ class ListingsService:
         if "summaries" in included:
             item["summaries"] = [{
                 "marketplaceId": m, "asin": listing.asin, "productType": listing.product_type,
-                "conditionType": "new_new", "status": ["BUYABLE", "DISCOVERABLE"], "itemName": listing.item_name,
+                "conditionType": "new_new", "status": listing.status, "itemName": listing.item_name,
                 "createdDate": listing.created, "lastUpdatedDate": listing.updated,
             } for listing in listings for m in sorted(listing.marketplace_ids)]
         pools = sorted({mfn_pool(m) for listing in listings for m in listing.marketplace_ids})
@@ -236,7 +240,8 @@ class ListingsService:
             offer = self._offers.get((pool, sku))
             if offer is not None:
                 self._apply_due(offer)
-                entries += offer.entries
+                # one entry per channel code, as the model's example answers a SKU of two marketplaces
+                entries += [e for e in offer.entries if e not in entries]
         if "fulfillmentAvailability" in included:
             item["fulfillmentAvailability"] = [
                 {"fulfillmentChannelCode": e["fulfillment_channel_code"],
@@ -280,6 +285,9 @@ class ListingsService:
                 raise InvalidListingsRequest(name)
         if params.get("sortOrder", "DESC") not in ("ASC", "DESC"):
             raise InvalidListingsRequest("sortOrder")
+        sort_by = params.get("sortBy", "lastUpdatedDate")  # no default in the model: the newest change first
+        if sort_by not in SORT_BY:
+            raise InvalidListingsRequest("sortBy")
         with self._lock:
             skus = sorted({sku for (m, sku) in self._listings if m in marketplaces})
             if kind == "SKU":
@@ -289,8 +297,14 @@ class ListingsService:
                                                    in identifiers for m in marketplaces)]
             elif kind:
                 skus = []
-            if params.get("sortOrder", "DESC") == "DESC":
-                skus.reverse()
+            def key(sku: str):
+                listed = [self._listings[(m, sku)] for m in marketplaces if (m, sku) in self._listings]
+                if sort_by == "sku":
+                    return (sku,)
+                stamp = max(x.created if sort_by == "createdDate" else x.updated for x in listed) if listed else ""
+                return (stamp, sku)
+
+            skus.sort(key=key, reverse=params.get("sortOrder", "DESC") == "DESC")
             total = len(skus)
             skus = skus[:SEARCH_MAX_RESULTS]
             offset = self._offset(params.get("pageToken"), params)
@@ -388,7 +402,9 @@ class ListingsService:
                 # not have: 90000900 "The attributes are invalid." (jlevers/selling-partner-api#861, the model's
                 # VALIDATION_INVALID case)
                 return [{"code": "90000900", "message": "The attributes are invalid.", "severity": "ERROR",
-                         "attributeNames": [attribute], "categories": ["INVALID_ATTRIBUTE"]}]
+                         "attributeNames": [attribute], "categories": ["INVALID_ATTRIBUTE"],
+                         "enforcements": {"actions": [{"action": "ATTRIBUTE_SUPPRESSED"}],
+                                          "exemption": {"status": "NOT_EXEMPT"}}}]
             for value in operation.get("value") or []:
                 if not value.get("fulfillment_channel_code"):
                     # jlevers/selling-partner-api#493
