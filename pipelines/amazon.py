@@ -308,3 +308,42 @@ def patch_listing_quantity(client, seller_id: str, sku: str, marketplace_ids: li
     if not isinstance(payload, dict) or payload.get("status") not in ("ACCEPTED", "INVALID", "VALID"):
         raise MalformedResponse("the patchListingsItem response had no submission status")
     return payload, response.rate_limit
+
+
+LISTINGS_FEED = "JSON_LISTINGS_FEED"
+
+
+def create_listings_feed(client, document: bytes, marketplace_ids: list[str]) -> str:
+    """createFeedDocument, the upload, and createFeed for a JSON_LISTINGS_FEED; returns the feedId. The document is
+    bytes already (UTF-8): python-amazon-sp-api encodes a `str` as Latin-1."""
+    import io
+
+    response = client.create_feed_document(io.BytesIO(document), "application/json; charset=UTF-8")
+    payload = response.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("feedDocumentId"), str):
+        raise MalformedResponse("the createFeedDocument response had no feedDocumentId")
+    created = client.create_feed(LISTINGS_FEED, payload["feedDocumentId"], marketplaceIds=marketplace_ids).payload
+    if not isinstance(created, dict) or not isinstance(created.get("feedId"), str):
+        raise MalformedResponse("the createFeed response had no feedId")
+    return created["feedId"]
+
+
+def get_feed(client, feed_id: str) -> dict:
+    payload = client.get_feed(feed_id).payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("processingStatus"), str):
+        raise MalformedResponse("the getFeed response had no processingStatus")
+    return payload
+
+
+def feed_result(client, document_id: str) -> dict:
+    """The processing report of a listings feed, as JSON."""
+    import json
+
+    text = client.get_feed_result_document(document_id)
+    try:
+        report = json.loads(text)
+    except (TypeError, ValueError):
+        raise MalformedResponse("the feed's processing report is not JSON") from None
+    if not isinstance(report, dict):
+        raise MalformedResponse("the feed's processing report is not a JSON object")
+    return report

@@ -41,7 +41,9 @@ LISTINGS_RATE, LISTINGS_BURST = 5.0, 5
 MIN_RATE = 0.05  # requests/s: the slowest pace 429s in a row slow a push to
 LISTINGS_REFRESH = timedelta(hours=1)  # the listings are read again this often (and on a full push)
 DRIFT_GRACE = timedelta(minutes=5)  # Amazon applies an accepted patch within minutes: younger ones are not drift
-SKUS_PER_LOOKUP = 20  # searchListingsItems' identifiers: "maxItems": 20
+SKUS_PER_LOOKUP = 20
+FEED_MIN_SKUS = 20  # a first push of more SKUs than this goes as a listings feed (a patch each is quicker below)
+FEED_POLL_SECONDS = 5.0  # searchListingsItems' identifiers: "maxItems": 20
 
 
 class StockPushRefused(ValueError):
@@ -255,11 +257,12 @@ def _load_bucket(con, channel: str, clock: Callable[[], float]) -> TokenBucket:
 def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *, now: Callable[[], datetime],
                account: str = "default", full: bool = False, sleep: Callable[[float], None] = time.sleep,
                clock: Callable[[], float] = time.time, on_event: Callable[[Event], None] = lambda event: None,
-               ) -> PushResult:
+               feed_wait_seconds: float = 120.0) -> PushResult:
     """Push the channel's marked SKUs (with `full`, every SKU whose quantity differs from the last accepted one,
     listings read afresh). `writer()` opens the warehouse for one commit."""
     check_pushable(channel)
     result = PushResult(channel.name)
+    settle_open_feeds(channel, writer, now=now, account=account, result=result)
     with writer() as con:
         with transaction(con):
             mark_changes(con, channel.name, now())
@@ -323,50 +326,36 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
         result.not_listed = sum(1 for sku in marks if sku not in plan)
         clear_only = [sku for sku in marks if sku not in plan]
         order = sorted(plan, key=lambda sku: (marks.get(sku) or datetime.max, sku))
+        sends: list[tuple[str, str, dict, int]] = []  # (sku, pool, listing, quantity)
         for sku in order:
             quantity = available[sku]
-            answers = []
             for pool, listing in plan[sku]:
                 sent_quantity, last_status, accepted = last.get((pool, sku), (None, None, None))
+                if full:
+                    sends.append((sku, pool, listing, quantity))  # the nightly bulk: every merchant-fulfilled SKU
+                    continue
                 if accepted == quantity:  # Amazon's last accepted quantity is this one: nothing to send
                     result.unchanged += sku in marks
                     continue
-                if sku not in marks and not full and last_status == "INVALID" and sent_quantity == quantity:
+                if sku not in marks and last_status == "INVALID" and sent_quantity == quantity:
                     continue  # Amazon refused this very quantity: asked again when the SKU moves
-                try:
-                    payload, rate = policy.call(lambda: amazon.patch_listing_quantity(
-                        client, channel.seller_id, sku, listing["marketplace_ids"], quantity))
-                    observe(rate)
-                except Exception as error:  # noqa: BLE001 - told per SKU; its mark stays for the next push
-                    result.failed += 1
-                    result.errors.append(f"{sku}: {amazon.describe(error)}")
-                    answers.append((pool, quantity, "FAILED", None, json.dumps([{"message": amazon.describe(error)}])))
-                    continue
-                status = payload["status"]
-                if status == "ACCEPTED":
-                    result.pushed += 1
-                else:
-                    result.invalid += 1
-                    result.errors.append(f"{sku}: INVALID " + "; ".join(
-                        f"{i.get('code')} {i.get('message')}" for i in payload.get("issues") or [] if isinstance(i, dict)))
-                answers.append((pool, quantity, status, payload.get("submissionId"),
-                                json.dumps(payload.get("issues") or [])))
-            failed = any(status == "FAILED" for _, _, status, _, _ in answers)
-            with writer() as con:
-                with transaction(con):
-                    if answers:
-                        con.executemany("insert into stock_pushes values (?, ?, ?, ?, ?, ?, ?, 'patch', ?, ?)", [
-                            (channel.name, pool, sku, q, status, submission, issues, marks.get(sku), now().replace(tzinfo=None))
-                            for pool, q, status, submission, issues in answers])
-                    if not failed:
-                        con.execute("delete from stock_marks where channel = ? and product_code = ? and marked_at <= ?",
-                                    [channel.name, sku, snapshot])
+                sends.append((sku, pool, listing, quantity))
+        first = not last
+        if full or (first and len(sends) > FEED_MIN_SKUS):
+            # a channel's first push of many SKUs, and the nightly one, go as one JSON_LISTINGS_FEED per pool
+            _send_feeds(channel, writer, sends, marks, snapshot, result, now=now, account=account, sleep=sleep,
+                        clock=clock, emit=emit, wait_seconds=feed_wait_seconds)
+        else:
+            _send_patches(channel, writer, client, policy, observe, sends, marks, snapshot, result, now=now)
+        sent_skus = {sku for sku, _, _, _ in sends}
+        settled = [sku for sku in plan if sku in marks and sku not in sent_skus]
+        clear_only += settled
         if clear_only:
             with writer() as con:
                 con.execute("delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
                             f"(select unnest(?::varchar[]))", [channel.name, snapshot, clear_only])
     finally:
-        result.calls = policy.calls
+        result.calls += policy.calls
         try:
             with writer() as con:
                 bucket._refill()
@@ -486,3 +475,161 @@ def status_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
         sections += ["", f"LISTINGS FEEDS STUCK at Amazon for over {STUCK_FEED_AFTER.total_seconds() / 3600:g} h",
                      _text(stuck)]
     return sections
+
+
+# -- the patches and the feeds ----------------------------------------------------------------------------
+def _record(writer, channel: str, rows: list[tuple], marks: dict, snapshot: datetime, clear: list[str],
+            now: Callable[[], datetime], via: str) -> None:
+    """Amazon's answers (pool, sku, quantity, status, submission id, issues JSON) and the marks they settle, in
+    one commit."""
+    with writer() as con:
+        with transaction(con):
+            if rows:
+                con.executemany(f"insert into stock_pushes values (?, ?, ?, ?, ?, ?, ?, '{via}', ?, ?)", [
+                    (channel, pool, sku, q, status, submission, issues, marks.get(sku), now().replace(tzinfo=None))
+                    for pool, sku, q, status, submission, issues in rows])
+            if clear:
+                con.execute("delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
+                            "(select unnest(?::varchar[]))", [channel, snapshot, clear])
+
+
+def _send_patches(channel: Channel, writer, client, policy: CallPolicy, observe, sends, marks, snapshot,
+                  result: PushResult, *, now) -> None:
+    by_sku: dict[str, list] = {}
+    for sku, pool, listing, quantity in sends:
+        by_sku.setdefault(sku, []).append((pool, listing, quantity))
+    for sku, targets in by_sku.items():
+        rows = []
+        for pool, listing, quantity in targets:
+            try:
+                payload, rate = policy.call(lambda: amazon.patch_listing_quantity(
+                    client, channel.seller_id, sku, listing["marketplace_ids"], quantity))
+                observe(rate)
+            except Exception as error:  # noqa: BLE001 - told per SKU; its mark stays for the next push
+                result.failed += 1
+                result.errors.append(f"{sku}: {amazon.describe(error)}")
+                rows.append((pool, sku, quantity, "FAILED", None, json.dumps([{"message": amazon.describe(error)}])))
+                continue
+            status = payload["status"]
+            if status == "ACCEPTED":
+                result.pushed += 1
+            else:
+                result.invalid += 1
+                result.errors.append(f"{sku}: INVALID " + "; ".join(
+                    f"{i.get('code')} {i.get('message')}" for i in payload.get("issues") or [] if isinstance(i, dict)))
+            rows.append((pool, sku, quantity, status, payload.get("submissionId"),
+                         json.dumps(payload.get("issues") or [])))
+        failed = any(row[3] == "FAILED" for row in rows)
+        _record(writer, channel.name, rows, marks, snapshot, [] if failed else [sku], now, "patch")
+
+
+# createFeed's usage plan: "| 0.0083 | 15 |"; getFeed's "| 2 | 15 |" (feeds_2021-06-30.json)
+FEED_RATE, FEED_BURST = 0.0083, 15
+
+
+def _send_feeds(channel: Channel, writer, sends, marks, snapshot, result: PushResult, *, now, account, sleep, clock,
+                emit, wait_seconds: float) -> None:
+    """One JSON_LISTINGS_FEED per pool, its processing report read back and mapped to SKUs by messageId."""
+    client = amazon.feeds_client(channel, account)
+    policy = CallPolicy(TokenBucket(rate=FEED_RATE, burst=FEED_BURST, tokens=FEED_BURST, clock=clock), sleep=sleep,
+                        emit=emit, refresh_access_token=lambda: amazon.forget_access_token(client))
+    by_pool: dict[str, list] = {}
+    for sku, pool, listing, quantity in sends:
+        by_pool.setdefault(pool, []).append((sku, listing, quantity))
+    open_feeds = []
+    for pool, targets in by_pool.items():
+        messages, mapping = [], {}
+        marketplace_ids = sorted({m for _, listing, _ in targets for m in listing["marketplace_ids"]})
+        for number, (sku, _, quantity) in enumerate(targets, start=1):
+            messages.append({"messageId": number, "sku": sku, "operationType": "PATCH", "productType": "PRODUCT",
+                             "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
+                                          "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]}]})
+            mapping[str(number)] = [pool, sku, quantity, marks.get(sku).isoformat() if marks.get(sku) else None]
+        document = json.dumps({"header": {"sellerId": channel.seller_id, "version": "2.0"}, "messages": messages},
+                              ensure_ascii=False).encode("utf-8")
+        try:
+            feed_id = policy.call(lambda: amazon.create_listings_feed(client, document, marketplace_ids))
+        except Exception as error:  # noqa: BLE001 - the marks stay: the next push sends them
+            result.failed += len(targets)
+            result.errors.append(f"feed of {len(targets)} SKU(s) for {pool} not sent: {amazon.describe(error)}")
+            continue
+        with writer() as con:
+            con.execute("insert into stock_feeds values (?, ?, null, ?, 'IN_QUEUE', ?, null, ?)",
+                        [channel.name, feed_id, len(targets), now().replace(tzinfo=None),
+                         json.dumps({"messages": mapping, "snapshot": snapshot.isoformat()})])
+        open_feeds.append(feed_id)
+    deadline = clock() + wait_seconds
+    while open_feeds:
+        for feed_id in list(open_feeds):
+            if _settle_feed(channel, writer, client, policy, feed_id, result, now=now):
+                open_feeds.remove(feed_id)
+        if open_feeds:
+            if clock() >= deadline:
+                result.errors.append(f"feed(s) {', '.join(open_feeds)} still processing at Amazon; the next push "
+                                     "reads their reports")
+                break
+            sleep(FEED_POLL_SECONDS)
+    result.calls += policy.calls
+
+
+def _settle_feed(channel: Channel, writer, client, policy: CallPolicy, feed_id: str, result: PushResult, *,
+                 now) -> bool:
+    """Read the feed's status; once Amazon is done with it, record each message's answer. True when settled."""
+    feed = policy.call(lambda: amazon.get_feed(client, feed_id))
+    status = feed["processingStatus"]
+    with writer() as con:
+        row = con.execute("select report from stock_feeds where channel = ? and feed_id = ?",
+                          [channel.name, feed_id]).fetchone()
+        con.execute("update stock_feeds set status = ?, checked_at = ? where channel = ? and feed_id = ?",
+                    [status if status != "DONE" else "PROCESSING_REPORT", now().replace(tzinfo=None), channel.name,
+                     feed_id])
+    if status in ("IN_QUEUE", "IN_PROGRESS"):
+        return False
+    sent = json.loads(row[0])
+    mapping, snapshot = sent["messages"], datetime.fromisoformat(sent["snapshot"])
+    if status != "DONE":  # FATAL or CANCELLED: nothing of it applied; the marks stay for the next push
+        with writer() as con:
+            con.execute("update stock_feeds set status = ? where channel = ? and feed_id = ?",
+                        [status, channel.name, feed_id])
+        result.failed += len(mapping)
+        result.errors.append(f"feed {feed_id} ended {status}")
+        return True
+    report = policy.call(lambda: amazon.feed_result(client, feed["resultFeedDocumentId"]))
+    issues: dict[str, list] = {}
+    for issue in report.get("issues") or []:
+        if isinstance(issue, dict) and issue.get("severity") == "ERROR":
+            issues.setdefault(str(issue.get("messageId")), []).append(issue)
+    rows, marks = [], {}
+    for message_id, (pool, sku, quantity, marked) in mapping.items():
+        refused = issues.get(message_id)
+        if refused:
+            result.invalid += 1
+            result.errors.append(f"{sku}: INVALID " + "; ".join(f"{i.get('code')} {i.get('message')}" for i in refused))
+        else:
+            result.pushed += 1
+        rows.append((pool, sku, quantity, "INVALID" if refused else "ACCEPTED", feed_id, json.dumps(refused or [])))
+        marks[sku] = datetime.fromisoformat(marked) if marked else None
+    _record(writer, channel.name, rows, marks, snapshot, sorted({row[1] for row in rows}), now, "feed")
+    with writer() as con:
+        con.execute("update stock_feeds set status = 'DONE', report = ? where channel = ? and feed_id = ?",
+                    [json.dumps({**sent, "report": report}), channel.name, feed_id])
+    return True
+
+
+def settle_open_feeds(channel: Channel, writer, *, now, account: str = "default", result: PushResult,
+                      sleep: Callable[[float], None] = time.sleep) -> None:
+    """The reports of feeds an earlier push left at Amazon (still processing when it stopped waiting)."""
+    with writer() as con:
+        waiting = [feed_id for (feed_id,) in con.execute(
+            "select feed_id from stock_feeds where channel = ? and status in ('IN_QUEUE', 'IN_PROGRESS', "
+            "'PROCESSING_REPORT') order by created_at", [channel.name]).fetchall()]
+    if not waiting:
+        return
+    client = amazon.feeds_client(channel, account)
+    policy = CallPolicy(TokenBucket(rate=2.0, burst=15, tokens=15), sleep=sleep, emit=lambda event: None,
+                        refresh_access_token=lambda: amazon.forget_access_token(client))
+    for feed_id in waiting:
+        try:
+            _settle_feed(channel, writer, client, policy, feed_id, result, now=now)
+        except Exception as error:  # noqa: BLE001 - asked again next time; a feed stuck for hours shows in status
+            result.errors.append(f"feed {feed_id}: {amazon.describe(error)}")

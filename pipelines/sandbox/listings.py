@@ -371,12 +371,7 @@ class ListingsService:
             issues = self._issues(sku, keys, request["patches"])
             status = "INVALID" if issues else "VALID" if mode == "VALIDATION_PREVIEW" else "ACCEPTED"
             if status == "ACCEPTED":
-                for pool in sorted({mfn_pool(m) for m, _ in keys}):
-                    offer = self._offers.setdefault((pool, sku), _Offer())
-                    offer.pending.append(_Pending(self.server.now + timedelta(seconds=self.apply_seconds),
-                                                  self.server.real_clock() + self.apply_seconds
-                                                  / max(self.server.speedup, 1e-9),
-                                                  json.loads(json.dumps(request["patches"])), submission_id))
+                self._enqueue(sku, keys, request["patches"], self.apply_seconds, submission_id)
             self.patches.append({"sku": sku, "marketplaceIds": marketplaces, "body": request, "status": status,
                                  "at": format_time(self.server.now)})
         answer: dict = {"sku": sku, "status": status, "submissionId": submission_id}
@@ -386,6 +381,33 @@ class ListingsService:
             answer["identifiers"] = [{"marketplaceId": m, "asin": self._listings[(m, sku)].asin}
                                      for m, _ in keys] if status == "VALID" else []
         return answer
+
+    def _enqueue(self, sku: str, keys: list, patches: list, delay: float, submission_id: str) -> None:
+        for pool in sorted({mfn_pool(m) for m, _ in keys}):
+            offer = self._offers.setdefault((pool, sku), _Offer())
+            offer.pending.append(_Pending(self.server.now + timedelta(seconds=delay),
+                                          self.server.real_clock() + delay / max(self.server.speedup, 1e-9),
+                                          json.loads(json.dumps(patches)), submission_id))
+
+    def accept(self, seller_id: str, sku: str, marketplaces: list[str], patches: list, delay: float) -> list[dict]:
+        """A feed message's patches: its issues, or none and the patches applied `delay` seconds on."""
+        with self._lock:
+            if self.seller_id is not None and seller_id != self.seller_id:
+                return [{"code": "4000001", "message": "The provided value for 'sellerId' is invalid.",
+                         "severity": "ERROR"}]
+            if not all(isinstance(op, dict) and op.get("op") in PATCH_OPS and isinstance(op.get("path"), str)
+                       and isinstance(op.get("value", []), list) and all(isinstance(v, dict) for v in op.get("value", []))
+                       for op in patches):
+                # amzn/selling-partner-api-models#4554: a message Amazon cannot parse
+                return [{"code": "BAD_REQUEST", "message": "Invalid parameters provided.", "severity": "ERROR"}]
+            keys = [(m, sku) for m in marketplaces if (m, sku) in self._listings]
+            issues = self._issues(sku, keys, patches)
+            if not issues:
+                self._enqueue(sku, keys, patches, delay, uuid.uuid4().hex)
+            self.patches.append({"sku": sku, "marketplaceIds": marketplaces, "body": {"patches": patches},
+                                 "status": "INVALID" if issues else "ACCEPTED", "at": format_time(self.server.now),
+                                 "via": "feed"})
+            return issues
 
     def _issues(self, sku: str, keys: list, patches: list) -> list[dict]:
         if not keys:

@@ -32,6 +32,8 @@ from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, pa
 from .notifications import (DESTINATIONS_PATH, GRANTLESS_OPERATIONS, GRANTLESS_SCOPE, NOTIFICATIONS_MODEL,
                             SUBSCRIPTIONS_PATH, InvalidNotificationRequest, NotificationsService, SubscriptionConflict)
 from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
+from .feeds import (FEED_DOCUMENTS_PATH, FEEDS_MODEL, FEEDS_PATH, RESULT_PATH, UPLOAD_PATH, FeedsService,
+                    InvalidFeedRequest)
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
@@ -215,6 +217,7 @@ class SandboxServer:
         notification_reorder_rate: float = 0.0,  # a notification sent after the next one
         real_clock=time.monotonic,  # seconds of real time, which refill the usage plans (tests may drive it)
         listing_apply_seconds: float = 2.0,  # how long Amazon takes to apply an accepted listings patch
+        feed_seconds: tuple[float, float] = (1.0, 2.0),  # a listings feed's time IN_QUEUE, then IN_PROGRESS
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox has no real authentication, so it only listens on 127.0.0.1")
@@ -247,6 +250,9 @@ class SandboxServer:
             **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
                ((op, usage_plan(op, LISTINGS_MODEL))
                 for op in ("searchListingsItems", "getListingsItem", "patchListingsItem"))},
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
+               ((op, usage_plan(op, FEEDS_MODEL)) for op in ("createFeedDocument", "createFeed", "getFeed",
+                                                             "getFeedDocument"))},
         }
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
         self.notifications = NotificationsService(self, duplicate_rate=notification_duplicate_rate,
@@ -254,6 +260,7 @@ class SandboxServer:
         marketplace.listeners.append(self.notifications.order_changed)
         self.listings = ListingsService(self, apply_seconds=listing_apply_seconds)
         marketplace.order_gates.append(self.listings.take_order)
+        self.feeds = FeedsService(self, queued_seconds=feed_seconds[0], processing_seconds=feed_seconds[1])
         self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
@@ -442,7 +449,21 @@ class SandboxServer:
         if method == "GET" and path.startswith(DOWNLOAD_PATH + "/"):  # a presigned URL: no access token
             document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1:]), params)
             return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, *document)
-        if method == "POST" and path == REPORTS_PATH:
+        if method == "PUT" and path.startswith(UPLOAD_PATH + "/"):  # a presigned upload URL: no access token
+            uploaded = self.feeds.upload(unquote(path[len(UPLOAD_PATH) + 1:]), params, body)
+            return _Response(200, b"") if uploaded else _Response(403, b"AccessDenied", "text/plain")
+        if method == "GET" and path.startswith(RESULT_PATH + "/"):
+            document = self.feeds.download(unquote(path[len(RESULT_PATH) + 1:]), params)
+            return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, document)
+        if method == "POST" and path == FEED_DOCUMENTS_PATH:
+            operation = "createFeedDocument"
+        elif method == "POST" and path == FEEDS_PATH:
+            operation = "createFeed"
+        elif method == "GET" and path.startswith(FEEDS_PATH + "/"):
+            operation = "getFeed"
+        elif method == "GET" and path.startswith(FEED_DOCUMENTS_PATH + "/"):
+            operation = "getFeedDocument"
+        elif method == "POST" and path == REPORTS_PATH:
             operation = "createReport"
         elif method == "GET" and path.startswith(REPORTS_PATH + "/"):
             operation = "getReport"
@@ -514,6 +535,14 @@ class SandboxServer:
                 payload = self.notifications.create_destination(body)
             elif operation == "createSubscription":
                 payload = self.notifications.create_subscription(unquote(path.split("/")[4]), body)
+            elif operation == "createFeedDocument":
+                return _json(201, self.feeds.create_document(body))  # the model's createFeedDocument answers 201
+            elif operation == "createFeed":
+                return _json(202, self.feeds.create_feed(body))  # and createFeed 202
+            elif operation == "getFeed":
+                payload = self.feeds.get(unquote(path[len(FEEDS_PATH) + 1:]))
+            elif operation == "getFeedDocument":
+                payload = self.feeds.document(unquote(path[len(FEED_DOCUMENTS_PATH) + 1:]))
             elif operation in ("searchListingsItems", "getListingsItem", "patchListingsItem"):
                 return self._listings(operation, path, params, body)
             elif operation == "deleteSubscriptionById":
@@ -521,7 +550,7 @@ class SandboxServer:
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest):
+        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidFeedRequest):
             return _errors("400", {})
         except SubscriptionConflict:
             return _errors("409", {})
