@@ -263,3 +263,67 @@ def test_a_push_killed_mid_way_leaves_whole_rows_and_the_next_push_converges(sho
     assert set(sent) == set(skus) and len(sent) <= len(skus) + 1
     shop.ok("stock", "push")
     assert len(patches(shop)) == len(sent)
+
+
+def test_a_first_push_of_many_skus_goes_as_a_listings_feed_read_back_by_message_id(shop, tmp_path):
+    listings = shop.sandbox.listings
+    skus = {f"TASSE-É{n:02d}": n for n in range(24)}  # not Latin-1 safe once encoded: the document is UTF-8 bytes
+    for sku in skus:
+        listings.list_item(sku, 0)
+    catalog(shop, tmp_path, skus)
+    seller_channel(shop)
+    listings.delist("TASSE-É05")
+    listings.list_item("TASSE-É05", 0, fulfillment_channel_code="AMAZON_NA")  # FBA now: never in the feed
+    listings.list_item("GONE", 0)
+    catalog(shop, tmp_path, {**skus, "GONE": 2})
+    # the listings are read, then one SKU is closed before the feed is processed: its message is refused
+    shop.sandbox.hold("createFeed")
+    import threading
+    pushed = threading.Thread(target=lambda: shop.ok("stock", "push"))
+    pushed.start()
+    assert shop.sandbox.holding.wait(60)
+    listings.delist("GONE")
+    shop.sandbox.release()
+    pushed.join(120)
+    feeds = [r for r in shop.sandbox.requests if r["path"].startswith("/feeds/")]
+    assert [r["path"] for r in feeds if r["method"] == "POST"] == ["/feeds/2021-06-30/documents",
+                                                                   "/feeds/2021-06-30/feeds"]
+    assert patches(shop) and all(p["via"] == "feed" for p in patches(shop))
+    assert shop.query("select feed_id is not null, status, skus from stock_feeds") == [(True, "DONE", 24)]
+    answers = dict(((sku, (q, status)) for sku, q, status in shop.query(
+        "select seller_sku, quantity, status from stock_pushes where via = 'feed'")))
+    assert answers.pop("GONE") == (2, "INVALID")
+    assert answers == {sku: (q, "ACCEPTED") for sku, q in skus.items() if sku != "TASSE-É05"}
+    shop.marketplace.advance(seconds=10)
+    assert listed(shop, "TASSE-É17") == 17 and listings.entries("TASSE-É05") == [
+        {"fulfillment_channel_code": "AMAZON_NA", "quantity": 0}]
+    assert shop.one("select count(*) from stock_marks") == 0
+    # then, one SKU at a time: a patch
+    shop.place(Item("TASSE-É17", 1, "5.00"), buyer=ADA)
+    shop.sync()
+    assert [(p["sku"], p.get("via")) for p in patches(shop)[-1:]] == [("TASSE-É17", None)]
+
+
+def test_a_feed_stuck_in_amazons_queue_is_reported_and_read_when_it_finishes(shop, tmp_path):
+    listings = shop.sandbox.listings
+    for n in range(3):
+        listings.list_item(f"SKU-{n}", 0)
+    catalog(shop, tmp_path, {f"SKU-{n}": 4 for n in range(3)})
+    seller_channel(shop)
+    shop.sandbox.feeds.stall_next = 1
+    with open_for_writing(shop.db) as con:
+        channel = get_channel(con, "Amazon US")
+    result = push_stock(channel, lambda: open_for_writing(shop.db), now=shop.marketplace.naive_now, full=True,
+                        feed_wait_seconds=0, sleep=lambda seconds: None)
+    assert result.pushed == 0 and "still processing at Amazon" in result.errors[0]
+    assert "LISTINGS FEEDS STUCK" not in shop.ok("status")
+    shop.marketplace.advance(hours=3)
+    status = shop.ok("status")
+    assert "LISTINGS FEEDS STUCK at Amazon for over 2 h" in status
+    assert [line.split()[2:3] for line in status.splitlines() if "IN_QUEUE" in line] == [["IN_QUEUE"]] or \
+        any("IN_QUEUE" in line for line in status.splitlines())
+    shop.sandbox.feeds.feeds[next(iter(shop.sandbox.feeds.feeds))].stalled = False  # Amazon gets to it
+    shop.ok("stock", "push")
+    assert shop.query("select status from stock_feeds") == [("DONE",)]
+    assert shop.query("select count(*) from stock_pushes where via = 'feed' and status = 'ACCEPTED'") == [(3,)]
+    assert "LISTINGS FEEDS STUCK" not in shop.ok("status")
