@@ -8,7 +8,7 @@ from pipelines.assets.extract import channels_partitions
 from pipelines.channels import get_channel
 from pipelines.progress import progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
-from pipelines.stock_push import drifting, invalid_listings, push_stock
+from pipelines.stock_push import invalid_listings, push_stock
 from pipelines.warehouse import open_for_reading
 
 
@@ -31,11 +31,10 @@ def amazon_listings_stock(context, config: StockPushConfig, warehouse: Warehouse
     result = push_stock(channel, lambda: warehouse.writer(on_wait=say), now=now, account=amazon.credentials_account,
                         full=config.full, on_event=lambda event: say(f"{channel.name}: {event}"))
     with open_for_reading(warehouse.resolved_path) as con:
-        drift = drifting(con, channel.name).df()
+        drift = con.execute("select * from stock_drift where channel = ? order by all", [channel.name]).df()
     say(result.line)
     return MaterializeResult(metadata={
         **result.metadata(),
-        "drifting": len(drift),
         "drift": MetadataValue.md(drift.to_markdown(index=False) if len(drift) else "none"),
     })
 
@@ -46,7 +45,7 @@ def listings_accept_pushed_stock(context, warehouse: WarehouseResource):
     channel = context.partition_key
     with open_for_reading(warehouse.resolved_path) as con:
         refused = invalid_listings(con, channel).df()
-        drift = drifting(con, channel).df()
+        drift = con.execute("select * from stock_drift where channel = ?", [channel]).df()
     yield AssetCheckResult(
         passed=refused.empty and drift.empty,
         severity=AssetCheckSeverity.WARN,

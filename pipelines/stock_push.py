@@ -163,6 +163,7 @@ class PushResult:
     listings_read: int = 0  # listings searchListingsItems answered this push (0: the hour-old read was used)
     calls: int = 0
     throttled: int = 0  # 429s
+    drifting: int = 0  # listings that differed from the last accepted push when last read back
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -314,6 +315,13 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
                 result.listings_read = len(found)
         with writer() as con:
             _record_listings(con, channel.name, listings, now(), whole=whole)
+            if whole:  # read back whole: what drifts from the last accepted push, before this push changes it
+                with transaction(con):
+                    con.execute("delete from stock_drift where channel = ?", [channel.name])
+                    con.execute(f"insert into stock_drift {drifting(con, channel.name).sql_query()}")
+        with writer() as con:
+            result.drifting = con.execute("select count(*) from stock_drift where channel = ?",
+                                          [channel.name]).fetchone()[0]
 
         plan: dict[str, list[tuple[str, dict]]] = {}
         for (pool, sku), listing in sorted(listings.items()):
@@ -463,7 +471,7 @@ def status_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
         invalid["issues"] = invalid["issues"].map(
             lambda text: "; ".join(f"{i.get('code')} {i.get('message')}" for i in json.loads(text or "[]")))
         sections += ["", "STOCK PUSHES AMAZON REFUSED (INVALID, with its issues) OR NEVER ANSWERED", _text(invalid)]
-    drift = drifting(con).df()
+    drift = con.execute("select * from stock_drift order by all").df()
     if len(drift):
         sections += ["", "Listings DRIFTING from the last push (Amazon shows other than pushed, beyond its own "
                          "decrements for orders since)", _text(drift)]

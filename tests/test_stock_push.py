@@ -327,3 +327,68 @@ def test_a_feed_stuck_in_amazons_queue_is_reported_and_read_when_it_finishes(sho
     assert shop.query("select status from stock_feeds") == [("DONE",)]
     assert shop.query("select count(*) from stock_pushes where via = 'feed' and status = 'ACCEPTED'") == [(3,)]
     assert "LISTINGS FEEDS STUCK" not in shop.ok("status")
+
+
+def test_the_sensor_starts_a_push_within_seconds_of_a_change_and_the_asset_tells_what_it_did(shop, tmp_path):
+    from dagster import AssetKey, SkipReason, build_sensor_context
+
+    from pipelines.definitions import defs
+    from pipelines.instance import get_instance
+    from pipelines.resources import WarehouseResource
+
+    shop.sandbox.listings.list_item("MUG-01", 0)
+    shop.sandbox.listings.list_item("CUP-02", 0)
+    catalog(shop, tmp_path, {"MUG-01": 3, "CUP-02": 4})
+    seller_channel(shop)
+    shop.ok("stock", "push")
+    sensor = defs.resolve_sensor_def("stock_push_sensor")
+    assert sensor.minimum_interval_seconds <= 10  # "within seconds"
+
+    def tick():
+        with build_sensor_context(instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)},
+                                  definitions=defs) as context:
+            return sensor(context)
+
+    assert isinstance(tick(), SkipReason)
+    shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
+    shop.sync("--channel", "Amazon US")  # the sync pushed what it booked: nothing left for the sensor
+    assert isinstance(tick(), SkipReason)
+    catalog(shop, tmp_path, {"MUG-01": 3, "CUP-02": 1})  # a shelf recount moves the cup
+    [request] = tick()
+    assert request.partition_key == "Amazon US"
+    result = defs.resolve_job_def("stock_push_job").execute_in_process(
+        instance=get_instance(), partition_key="Amazon US", resources={"warehouse": WarehouseResource(path=shop.db)})
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("amazon_listings_stock")
+    figures = {key: value.value for key, value in materialization.metadata.items()}
+    assert (figures["pushed"], figures["failed"], figures["invalid"], figures["drifting"]) == (1, 0, 0, 0)
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "listings_accept_pushed_stock" and check.passed
+    assert isinstance(tick(), SkipReason)
+    # the CLI's pushes are Dagster runs of the same asset, recorded in the instance
+    records = get_instance().fetch_materializations(AssetKey("amazon_listings_stock"), limit=10).records
+    assert len(records) >= 3
+    schedule = defs.resolve_schedule_def("stock_push_job_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+
+
+def test_drift_is_measured_by_reading_the_listings_back_and_shown(shop, tmp_path):
+    listings = shop.sandbox.listings
+    listings.list_item("MUG-01", 0)
+    listings.list_item("CUP-02", 0)
+    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 6})
+    seller_channel(shop)
+    shop.ok("stock", "push")
+    shop.marketplace.advance(minutes=10)
+    shop.place(Item("CUP-02", 2, "5.00"), buyer=ADA)  # Amazon's own decrement: not drift
+    listings.list_item("MUG-01", 40)  # someone set 40 in Seller Central
+    shop.sync()
+    out = shop.ok("stock", "push", "--full")  # reads every listing back (and sends every quantity, nightly)
+    assert "1 drifting" in out
+    assert shop.query("select seller_sku, pushed, listed_quantity from stock_drift") == [("MUG-01", 6, 40)]
+    status = shop.ok("status")
+    assert "Listings DRIFTING from the last push" in status
+    assert [line.split()[3:6] for line in status.splitlines() if line.startswith("Amazon US") and "MUG-01" in line
+            and "40" in line] == [["MUG-01", "6", "40"]]
+    shop.marketplace.advance(seconds=10)
+    assert listed(shop, "MUG-01") == 6  # the nightly push set it back

@@ -142,6 +142,7 @@ class ListingsService:
                                            updated or created or stamp, fulfillment_channel_code,
                                            ["BUYABLE", "DISCOVERABLE"] if status is None else list(status))
             offer = self._offers.setdefault((mfn_pool(marketplace_id), sku), _Offer())
+            self._apply_due(offer)  # what Amazon applied before the seller's change stays before it
             entry = {"fulfillment_channel_code": fulfillment_channel_code, "quantity": quantity}
             if handling_days is not None and fulfillment_channel_code == DEFAULT_CHANNEL:
                 entry["lead_time_to_ship_max_days"] = handling_days

@@ -738,3 +738,14 @@ comment on table stock_marks is 'SKUs whose stock moved since they were last pus
 comment on table amazon_listings is 'The channel''s listings as Amazon last answered them: merchant-fulfilled or not, and the quantity shown.';
 comment on table stock_pushes is 'Each quantity sent to Amazon for a listing and Amazon''s answer (ACCEPTED with its submissionId, INVALID with its issues).';
 comment on table stock_feeds is 'JSON_LISTINGS_FEED documents sent to Amazon and their processing status.';
+-- Listings found drifting from the last accepted push when the channel's listings were last read back.
+create table if not exists stock_drift (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    pushed integer,
+    listed_quantity integer,
+    ordered_since bigint,
+    read_at timestamp not null
+);
+comment on table stock_drift is 'Merchant-fulfilled listings whose quantity, read back from Amazon, differed from the last accepted push by more than the channel''s orders since.';
