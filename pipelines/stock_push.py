@@ -29,7 +29,7 @@ import duckdb
 
 from pipelines import amazon
 from pipelines.calls import CallPolicy
-from pipelines.channels import Channel
+from pipelines.channels import REGIONS, Channel
 from pipelines.events import Event, Retry
 from pipelines.fba_stock import PAN_EUROPEAN
 from pipelines.ratelimit import MARGIN_TOKENS, TokenBucket
@@ -244,11 +244,22 @@ class _PlanBucket(TokenBucket):
         self.tokens -= 1
 
 
-def _load_bucket(con, channel: str, clock: Callable[[], float]) -> TokenBucket:
+def _plan_sharers(con, channel: Channel) -> list[str]:
+    """The channels whose pushes share one usage plan with this one: Amazon's plans are per selling partner (and
+    application) and region, so the same seller id on the same endpoint (or region) counts once."""
+    region = REGIONS.get(channel.marketplace_ids[0])
+    return [name for name, endpoint, marketplace_ids in con.execute(
+        "select channel, endpoint, marketplace_ids from channels where removed_at is null and seller_id = ?",
+        [channel.seller_id]).fetchall()
+        if endpoint == channel.endpoint and REGIONS.get(marketplace_ids[0]) == region] or [channel.name]
+
+
+def _load_bucket(con, channel: Channel, clock: Callable[[], float]) -> TokenBucket:
     bucket = _PlanBucket(rate=LISTINGS_RATE, burst=LISTINGS_BURST, tokens=LISTINGS_BURST, checked_at=clock(),
                          clock=clock)
     row = con.execute("select rate_tokens, rate_checked_epoch, rate_per_second from stock_push_state "
-                      "where channel = ?", [channel]).fetchone()
+                      "where channel in (select unnest(?::varchar[])) and rate_tokens is not null "
+                      "order by rate_checked_epoch desc limit 1", [_plan_sharers(con, channel)]).fetchone()
     if row and row[0] is not None:
         bucket.tokens, bucket.checked_at = row[0], min(row[1], clock())
         bucket.rate = row[2] or LISTINGS_RATE
@@ -283,7 +294,8 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
                   for pool, sku, ids, mfn, q in con.execute(
                       "select pool, seller_sku, marketplace_ids, is_merchant_fulfilled, listed_quantity "
                       "from amazon_listings where channel = ?", [channel.name]).fetchall()}
-        bucket = _load_bucket(con, channel.name, clock)
+        bucket = _load_bucket(con, channel, clock)
+        sharers = _plan_sharers(con, channel)
 
     def emit(event: Event) -> None:
         if isinstance(event, Retry) and event.cause.startswith("HTTP 429"):
@@ -368,7 +380,8 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
             with writer() as con:
                 bucket._refill()
                 con.execute("update stock_push_state set rate_tokens = ?, rate_checked_epoch = ?, rate_per_second = ? "
-                            "where channel = ?", [bucket.tokens, bucket.checked_at, bucket.rate, channel.name])
+                            "where channel in (select unnest(?::varchar[]))",
+                            [bucket.tokens, bucket.checked_at, bucket.rate, sharers])
         except Exception:  # noqa: BLE001 - the usage plan's state is an optimisation; the push's own error counts
             pass
     return result
