@@ -8,11 +8,13 @@ import types
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis_jsonschema import from_schema
 from sp_api.api import ListingsItemsV20210801
 from sp_api.auth import AccessTokenClient
 from sp_api.base.exceptions import SellingApiBadRequestException
 
-from amazon_models import problems, response_schema
+from amazon_models import for_generation, problems, response_schema, schema
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.sandbox.listings import LISTINGS_MODEL, LISTINGS_PATH
 from pipelines.sandbox.marketplace import OrderRefused
@@ -250,3 +252,28 @@ def test_an_order_draws_the_listing_down_and_none_is_taken_past_zero(server):
     counts = market.simulate(hours=2, orders_per_hour=60, skus=["MUG"], fba_rate=0, unknown_sku_rate=0,
                              replacement_rate=0, marketplaces=(US,))
     assert counts["placed"] == 0 and counts["refused"] > 0
+
+
+# -- cases generated from the model's schema (hypothesis-jsonschema, fixed seed and budget) --------------------
+PATCH_REQUEST = for_generation(schema(MODEL, "ListingsItemPatchRequest"))
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=40,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(body=from_schema(PATCH_REQUEST))
+def test_any_patch_the_model_allows_is_answered_as_the_model_says_never_500(server, body):
+    """Whatever ListingsItemPatchRequest the model allows, the sandbox answers 200 with a submission the model
+    describes (ACCEPTED, or INVALID with issues) or 400; never an error of its own, and never ACCEPTED for anything
+    but fulfillment_availability with a channel code."""
+    server.listings.list_item("MUG", 3)
+    response = httpx.patch(f"{server.url}{LISTINGS_PATH}/{SELLER}/MUG", params={"marketplaceIds": US}, json=body,
+                           headers={"x-amz-access-token": token(server)})
+    assert response.status_code in (200, 400), response.text
+    if response.status_code == 200:
+        answer = response.json()
+        assert problems(answer, response_schema(MODEL, ITEM_PATH, "200", "patch")) == []
+        if answer["status"] == "ACCEPTED":
+            assert all(op["path"] == "/attributes/fulfillment_availability" for op in body["patches"])
+            assert all(v.get("fulfillment_channel_code") for op in body["patches"] for v in op.get("value", []))
+        else:
+            assert answer["status"] == "INVALID" and answer["issues"]

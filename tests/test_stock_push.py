@@ -62,6 +62,9 @@ def test_listed_skus_get_one_merge_patch_each_with_default_and_nothing_when_unch
 
     out = shop.ok("stock", "push", "--channel", "Amazon US")
     assert "2 pushed" in out
+    # the listings found on Amazon: merchant-fulfilled or not, with what they showed
+    assert shop.query("select seller_sku, is_merchant_fulfilled, listed_quantity from amazon_listings order by 1") == [
+        ("CUP-02", True, 0), ("FBA-03", False, None), ("MUG-01", True, 0), ("OTHER-09", True, 7)]
     sent = patches(shop)
     assert sorted(p["sku"] for p in sent) == ["CUP-02", "MUG-01"]  # one each; FBA-03 and OTHER-09 never
     for patch in sent:
