@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 
 from pipelines.returns import FAILURES, STUCK_AFTER
+from pipelines.sql import read_sql
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -243,6 +244,19 @@ ORDER_SECTIONS = [
     ("Returns", """
         select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
         from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
+    ("Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)", f"""
+        with pushes as (
+            select channel, pool, seller_sku, arg_max(quantity, pushed_at) as last_pushed,
+                   arg_max(status, pushed_at) as last_answer
+            from stock_pushes group by all
+        )
+        select a.channel, a.product_code as sku, a.available_quantity as available, l.pool,
+               l.listed_quantity as listed_on_amazon, p.last_pushed, p.last_answer
+        from ({read_sql("stock/available_to_sell.sql")}) a
+        join amazon_listings l on l.channel = a.channel and l.seller_sku = a.product_code and l.is_merchant_fulfilled
+        left join pushes p on p.channel = a.channel and p.pool = l.pool and p.seller_sku = a.product_code
+        where a.product_code in (select product_code from order_lines where order_id = $order)
+        order by all"""),
 ]
 
 

@@ -93,6 +93,11 @@ def test_listed_skus_get_one_merge_patch_each_with_default_and_nothing_when_unch
     table = shop.ok("stock", "show", "--sku", "MUG-01")
     assert table.splitlines()[2].split()[:8] == ["Amazon", "US", "MUG-01", "10", "2", "8", "ATVPDKIKX0DER", "True"]
     assert shop.query("select count(*) from stock_marks") == [(0,)]
+    # the order's SKUs on the listings: available here, as Amazon listed it when last read (before the push), pushed
+    order = shop.ok("order", "show", shop.one("select channel_order_id from orders"))
+    assert "Its SKUs on each channel's Amazon listings" in order
+    assert [line.split()[:8] for line in order.splitlines() if line.startswith("Amazon US") and "MUG-01" in line] == [
+        ["Amazon", "US", "MUG-01", "8", "ATVPDKIKX0DER", "0", "8", "ACCEPTED"]]
 
 
 def test_a_buffer_holds_units_back_and_is_pushed(shop, tmp_path):
