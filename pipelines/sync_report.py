@@ -244,7 +244,9 @@ ORDER_SECTIONS = [
     ("Returns", """
         select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
         from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
-    ("Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)", f"""
+]
+# shown when a channel with a seller id lists the order's SKUs (stock back to Amazon, #26)
+ORDER_LISTINGS = ("Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)", f"""
         with pushes as (
             select channel, pool, seller_sku, arg_max(quantity, pushed_at) as last_pushed,
                    arg_max(status, pushed_at) as last_answer
@@ -256,8 +258,7 @@ ORDER_SECTIONS = [
         join amazon_listings l on l.channel = a.channel and l.seller_sku = a.product_code and l.is_merchant_fulfilled
         left join pushes p on p.channel = a.channel and p.pool = l.pool and p.seller_sku = a.product_code
         where a.product_code in (select product_code from order_lines where order_id = $order)
-        order by all"""),
-]
+        order by all""")
 
 
 def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
@@ -281,4 +282,7 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
     lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
     for title, query in ORDER_SECTIONS:
         lines += ["", title, table(con, query, {"order": order_id})]
+    listed = table(con, ORDER_LISTINGS[1], {"order": order_id})
+    if listed != "(none)":
+        lines += ["", ORDER_LISTINGS[0], listed]
     return "\n".join(lines)
