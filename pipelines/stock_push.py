@@ -147,6 +147,10 @@ def unmarked_movements(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                + (select count(*) from stock_marks k where k.channel = channels.channel)
         from channels left join stock_push_state s using (channel)
         where channels.removed_at is null and channels.seller_id is not null
+          -- a channel whose listings, read within the hour, hold nothing merchant-fulfilled has nothing to push
+          and not (s.listings_read_at > now()::timestamp - interval 1 hour
+                   and not exists (select 1 from amazon_listings l
+                                   where l.channel = channels.channel and l.is_merchant_fulfilled))
         """).fetchall())
 
 
