@@ -25,6 +25,7 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
 from pipelines.orchestration.instance import WAREHOUSE_TAG
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
@@ -158,12 +159,74 @@ purge_pii_job_schedule = ScheduleDefinition(
     description="Every day at 03:00 UTC.",
 )
 
+stock_push_job = define_asset_job(
+    "stock_push_job",
+    selection=AssetSelection.assets(amazon_listings_stock),
+    # no warehouse tag: a push waits on Amazon most of its time and takes the writer per commit only
+    description="Push one channel's marked SKUs' available stock to its merchant-fulfilled Amazon listings.",
+)
+
+
+def _stock_interval() -> int:
+    return int(os.environ.get("AMAZON_ORDERS_STOCK_PUSH_INTERVAL", "5"))
+
+
+@sensor(
+    job=stock_push_job,
+    minimum_interval_seconds=_stock_interval(),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Start a stock push for each channel with a seller id whose stock moved (a ledger movement past "
+    "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
+)
+def stock_push_sensor(context, warehouse: WarehouseResource):
+    from dagster import DagsterRunStatus, RunsFilter
+
+    import duckdb
+
+    from pipelines.outbound.stock import unmarked_movements
+    from pipelines.warehouse.connection import connect
+
+    try:
+        con = connect(warehouse.resolved_path, read_only=True)
+        try:
+            moved = unmarked_movements(con)
+        finally:
+            con.close()
+    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
+        return SkipReason(str(reason))
+    active = {run.tags.get("dagster/partition") for run in context.instance.get_runs(RunsFilter(
+        job_name="stock_push_job",
+        statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
+                  DagsterRunStatus.STARTED]))}
+    requests = [RunRequest(partition_key=channel) for channel, count in sorted(moved.items())
+                if count and channel not in active]
+    return requests or SkipReason("no stock moved since the last push")
+
+
+@schedule(
+    job=stock_push_job,
+    cron_schedule=os.environ.get("AMAZON_ORDERS_STOCK_PUSH_CRON", "0 2 * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="The backstop: a full stock push of every channel (listings read afresh, every quantity Amazon has "
+    "not accepted sent), every night at 02:00 UTC by default (AMAZON_ORDERS_STOCK_PUSH_CRON).",
+)
+def stock_push_job_schedule(context):
+    channels = context.instance.get_dynamic_partitions(channels_partitions.name)
+    if not channels:
+        return SkipReason("no channel yet: add one with `amazon-orders channel add`")
+    tick = context.scheduled_execution_time
+    config = {"ops": {"amazon_listings_stock": {"config": {"full": True}}}}
+    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel, run_config=config) for channel in channels]
+
+
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
-    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable],
-    jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
-    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
+            amazon_listings_stock],
+    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
+                  listings_accept_pushed_stock],
+    jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job],
+    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, stock_push_job_schedule],
+    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

@@ -19,7 +19,7 @@ PACKAGES = {"pipelines": ROOT / "pipelines", "pipelines.assets": ROOT / "assets"
 # The layers, innermost first: a module may import its own layer and the layers before it, never one after.
 # A layer is a folder of pipelines/ (the design card's assets/ and the code location sit with orchestration);
 # the top-level modules (the clock, a run's events) are the kernel every layer shares.
-LAYERS = ["kernel", "amazon", "warehouse", "backoffice", "ingest", "orchestration", "cli"]
+LAYERS = ["kernel", "amazon", "warehouse", "backoffice", "ingest", "outbound", "orchestration", "cli"]
 ORCHESTRATION = {"assets", "definitions"}
 # Where the third-party clients live: Amazon's SDK and AWS's only behind pipelines/amazon/, Dagster only
 # from orchestration out.

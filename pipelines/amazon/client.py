@@ -263,3 +263,95 @@ def describe(error: BaseException) -> str:
     if isinstance(error, MissingCredentials):
         return "no SP-API credentials: set LWA_APP_ID, LWA_CLIENT_SECRET and SP_API_REFRESH_TOKEN"
     return f"{type(error).__name__}: {error}"
+
+
+# -- Listings Items 2021-08-01 and Feeds 2021-06-30 (stock pushed back to Amazon, issue #26) ----------------
+def listings_client(channel: Seller, account: str = "default"):
+    from sp_api.api import ListingsItemsV20210801
+
+    return _client(ListingsItemsV20210801, channel, account)
+
+
+def feeds_client(channel: Seller, account: str = "default"):
+    from sp_api.api import FeedsV20210630
+
+    return _client(FeedsV20210630, channel, account)
+
+
+@dataclass(frozen=True)
+class ListingsPage:
+    items: list
+    next_token: str | None
+    rate_limit: str | None
+
+
+def search_listings_page(client, seller_id: str, marketplace_ids: list[str], page_token: str | None,
+                         skus: list[str] | None = None) -> ListingsPage:
+    """A page of searchListingsItems (20 items, the model's maximum) with the fulfilment availability; `skus`
+    (at most 20) looks those seller SKUs up instead of listing every item."""
+    params = {"marketplaceIds": ",".join(marketplace_ids), "includedData": "summaries,fulfillmentAvailability",
+              "pageSize": 20}
+    if skus:
+        params.update(identifiers=",".join(skus), identifiersType="SKU")
+    if page_token:
+        params["pageToken"] = page_token
+    response = client.search_listings_items(seller_id, **params)
+    payload = response.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
+        # a 429 without an `errors` body raises nothing and returns an empty payload
+        raise MalformedResponse("the searchListingsItems response had no 'items' list")
+    token = response.next_token or ((payload.get("pagination") or {}).get("nextToken"))
+    return ListingsPage(payload["items"], token, response.rate_limit)
+
+
+def patch_listing_quantity(client, seller_id: str, sku: str, marketplace_ids: list[str], quantity: int):
+    """patchListingsItem, `merge` on fulfillment_availability with the merchant's own channel code (DEFAULT):
+    `replace` would drop the handling time, and another code would add a second entry. Returns the payload
+    (status ACCEPTED or INVALID, which the client raises nothing for) and the rate limit Amazon sent."""
+    body = {"productType": "PRODUCT", "patches": [{
+        "op": "merge", "path": "/attributes/fulfillment_availability",
+        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": int(quantity)}]}]}
+    response = client.patch_listings_item(seller_id, sku, marketplaceIds=",".join(marketplace_ids), body=body)
+    payload = response.payload
+    if not isinstance(payload, dict) or payload.get("status") not in ("ACCEPTED", "INVALID", "VALID"):
+        raise MalformedResponse("the patchListingsItem response had no submission status")
+    return payload, response.rate_limit
+
+
+LISTINGS_FEED = "JSON_LISTINGS_FEED"
+
+
+def create_listings_feed(client, document: bytes, marketplace_ids: list[str]) -> str:
+    """createFeedDocument, the upload, and createFeed for a JSON_LISTINGS_FEED; returns the feedId. The document is
+    bytes already (UTF-8): python-amazon-sp-api encodes a `str` as Latin-1."""
+    import io
+
+    response = client.create_feed_document(io.BytesIO(document), "application/json; charset=UTF-8")
+    payload = response.payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("feedDocumentId"), str):
+        raise MalformedResponse("the createFeedDocument response had no feedDocumentId")
+    created = client.create_feed(LISTINGS_FEED, payload["feedDocumentId"], marketplaceIds=marketplace_ids).payload
+    if not isinstance(created, dict) or not isinstance(created.get("feedId"), str):
+        raise MalformedResponse("the createFeed response had no feedId")
+    return created["feedId"]
+
+
+def get_feed(client, feed_id: str) -> dict:
+    payload = client.get_feed(feed_id).payload
+    if not isinstance(payload, dict) or not isinstance(payload.get("processingStatus"), str):
+        raise MalformedResponse("the getFeed response had no processingStatus")
+    return payload
+
+
+def feed_result(client, document_id: str) -> dict:
+    """The processing report of a listings feed, as JSON."""
+    import json
+
+    text = client.get_feed_result_document(document_id)
+    try:
+        report = json.loads(text)
+    except (TypeError, ValueError):
+        raise MalformedResponse("the feed's processing report is not JSON") from None
+    if not isinstance(report, dict):
+        raise MalformedResponse("the feed's processing report is not a JSON object")
+    return report

@@ -33,3 +33,12 @@ SQS_MOST_PER_RECEIVE = 10
 # WaitTimeSeconds: "The duration (in seconds) for which the call waits for a message to arrive in the
 # queue before returning" ... "Valid values: 0 to 20."
 SQS_LONGEST_POLL_SECONDS = 20
+
+# -- Listings Items API 2021-08-01 (listingsItems_2021-08-01.json) ----------------------------------
+# patchListingsItem's and searchListingsItems' "Usage Plan: | Rate (requests per second) | Burst | | 5 | 5 |"
+LISTINGS_RATE, LISTINGS_BURST = 5.0, 5
+
+# -- Feeds API 2021-06-30 (feeds_2021-06-30.json) ------------------------------------------------------
+# createFeed's "Usage Plan: | 0.0083 | 15 |"; getFeed's "| 2 | 15 |"
+CREATE_FEED_RATE, CREATE_FEED_BURST = 0.0083, 15
+GET_FEED_RATE, GET_FEED_BURST = 2.0, 15

@@ -144,10 +144,14 @@ def cmd_listen(args) -> None:
 
 # -- sync ---------------------------------------------------------------------------------------
 def cmd_sync(args) -> None:
-    from pipelines.orchestration.runs import run_sync
+    from pipelines.orchestration.runs import run_stock_push, run_sync
 
     run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
              on_wait=_waiting)
+    # what this sync booked is on Amazon's listings before it exits (channels with a seller id; a sale on one
+    # channel changes what every other channel may list)
+    run_stock_push(args.db, on_report=lambda report: _say(report["line"]), on_wait=_waiting,
+                   quiet_without_seller=True)
 
 
 def cmd_rebuild(args) -> None:
@@ -318,6 +322,70 @@ def cmd_demo(args) -> None:
 
 
 # -- the parser ---------------------------------------------------------------------------------
+# -- stock pushed to Amazon (issue #26) -----------------------------------------------------------------
+def cmd_channel_set(args) -> None:
+    from pipelines.warehouse.channels import check_seller_id, get_channel, set_seller_id
+    from pipelines.warehouse.connection import transaction
+
+    if args.seller_id is None:
+        raise CommandError("say what to set: --seller-id MERCHANT_TOKEN")
+    check_seller_id(args.seller_id)
+    with open_for_writing(args.db) as con:
+        channel = get_channel(con, args.name)
+        with transaction(con):
+            set_seller_id(con, channel.name, args.seller_id)
+    _say(f"channel {channel.name!r}: seller id {args.seller_id}; its merchant-fulfilled listings get its stock")
+
+
+def cmd_stock_show(args) -> None:
+    from pipelines.outbound.stock import stock_table
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        if args.channel:
+            from pipelines.warehouse.channels import get_channel
+
+            get_channel(con, args.channel)
+        frame = stock_table(con, args.channel).df()
+        if args.sku:
+            frame = frame[frame["sku"] == args.sku]
+    if frame.empty:
+        _say("no catalog products yet: amazon-orders products import FILE")
+        return
+    _say(frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple"))
+
+
+def cmd_stock_buffer(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.outbound.stock import StockPushRefused, set_buffer
+
+    with open_for_writing(args.db) as con:
+        channel = get_channel(con, args.channel)
+        if args.sku and not con.execute("select count(*) from products where product_code = ? and not is_placeholder",
+                                        [args.sku]).fetchone()[0]:
+            raise CommandError(f"--sku {args.sku!r} is not a catalog product (amazon-orders products import)")
+        try:
+            set_buffer(con, channel.name, args.sku, units=args.units, percent=args.percent,
+                       max_listed=args.max_listed, clear=args.clear, now=clock.from_environment()())
+        except StockPushRefused as refused:
+            raise CommandError(str(refused)) from None
+    what = f"SKU {args.sku}" if args.sku else "every SKU"
+    if args.clear:
+        _say(f"channel {channel.name!r}: buffer of {what} removed")
+    else:
+        held = [f"{args.units} unit(s)" if args.units is not None else "",
+                f"{args.percent:g}%" if args.percent is not None else "",
+                f"at most {args.max_listed} listed" if args.max_listed is not None else ""]
+        _say(f"channel {channel.name!r}: buffer of {what}: {', '.join(h for h in held if h)}")
+
+
+def cmd_stock_push(args) -> None:
+    from pipelines.orchestration.runs import run_stock_push
+
+    run_stock_push(args.db, args.channel, full=args.full, on_report=lambda report: _say(report["line"]),
+                   on_wait=_waiting)
+
+
 def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         name, help=summary, description=summary, epilog=f"example:\n  {example}",
@@ -487,6 +555,42 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(sub, "demo", cmd_demo, "Walk a simulated marketplace through several syncs and show each change.",
              "amazon-orders demo")
+
+    chset = _command(channel_sub, "set", cmd_channel_set,
+                     "Change a channel: its seller id (Merchant Token), which the Listings API needs to push stock.",
+                     'amazon-orders channel set "Amazon US" --seller-id A3TH9S8BH6GOGM')
+    chset.add_argument("name", help="the channel's name")
+    chset.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info)")
+
+    stock = sub.add_parser("stock", help="stock available to sell, and pushed to Amazon's listings",
+                           description="What each channel's merchant-fulfilled listings may show (on hand less what "
+                           "every channel's unshipped orders reserve, less the channel's buffer, never below 0), "
+                           "what Amazon lists, and what was last pushed. FBA listings are never pushed.")
+    stock_sub = stock.add_subparsers(dest="stock_command", required=False, metavar="ACTION")
+    stock.set_defaults(func=cmd_stock_show, channel=None, sku=None)
+    show = _command(stock_sub, "show", cmd_stock_show,
+                    "Per channel and SKU: physical, reserved, available, listed on Amazon, last pushed and its answer.",
+                    'amazon-orders stock show --channel "Amazon US"')
+    show.add_argument("--channel", help="only this channel")
+    show.add_argument("--sku", help="only this SKU")
+    buffer = _command(stock_sub, "buffer", cmd_stock_buffer,
+                      "Hold units back from a channel's listings: for every SKU, or with --sku for one (its values "
+                      "override the channel's). Available = on hand - units - percent (rounded up), at most "
+                      "--max-listed, never below 0.",
+                      'amazon-orders stock buffer "Amazon US" --units 2 --percent 10 --max-listed 50')
+    buffer.add_argument("channel", metavar="CHANNEL", help="the channel's name")
+    buffer.add_argument("--sku", help="one SKU (default: the channel's buffer for every SKU)")
+    buffer.add_argument("--units", type=int, help="units never listed")
+    buffer.add_argument("--percent", type=float, help="percentage of the available units never listed")
+    buffer.add_argument("--max-listed", type=int, help="the most units a listing shows")
+    buffer.add_argument("--clear", action="store_true", help="remove this buffer")
+    push = _command(stock_sub, "push", cmd_stock_push,
+                    "Push the marked SKUs' available stock to the channel's merchant-fulfilled Amazon listings now "
+                    "(the Dagster asset amazon_listings_stock, once). A channel without a seller id is refused.",
+                    'amazon-orders stock push --channel "Amazon US"')
+    push.add_argument("--channel", help="only this channel (default: every channel with a seller id)")
+    push.add_argument("--full", action="store_true",
+                      help="read every listing afresh and send every quantity Amazon has not accepted")
     return parser
 
 

@@ -114,6 +114,51 @@ def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) ->
         sqs_server.stop()
 
 
+def _stock_push(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> None:
+    """Stock back to Amazon (issue #26): a sale on Amazon.com lowers the Amazon.ca listing seconds later."""
+    import time
+
+    from pipelines.warehouse.channels import remove_channel, set_seller_id
+    from pipelines.orchestration.runs import run_stock_push
+    from pipelines.outbound.stock import stock_table
+    from pipelines.warehouse.connection import transaction
+
+    seller = "A2DEMOSELLER01"
+    with open_for_writing(db) as con:
+        with transaction(con):
+            set_seller_id(con, "Amazon Demo", seller)
+            add_channel(con, "Amazon Canada", ["A2EUQ1WTGCTBG2"], start=marketplace.now, endpoint=sandbox.url,
+                        token_url=sandbox.token_url, seller_id=seller)
+    for marketplace_id in ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"):
+        for sku in ("TEA-02", "PEN-03"):
+            sandbox.listings.list_item(sku, 0, marketplace_id=marketplace_id)
+    print("\n=== 9. stock back to Amazon: the same tea and pens listed on Amazon.com and Amazon.ca, one warehouse ===")
+    for report in run_stock_push(db, log_level="WARNING", launched_by="demo"):
+        print(f"stock push: {report['line']}")
+    marketplace.advance(seconds=5)
+    with open_for_reading(db) as con:
+        print("\neach listing shows what the warehouse has available")
+        print(stock_table(con).filter("sku in ('TEA-02', 'PEN-03')").df().drop(
+            columns=["physical", "reserved", "pool", "mfn", "pushed_at"]).to_markdown(index=False, tablefmt="simple"))
+    sold_at = time.monotonic()
+    before = sandbox.listings.quantity("TEA-02", "A2EUQ1WTGCTBG2")
+    order_id = marketplace.place_order([Item("TEA-02", 3, "8.00")],
+                                       buyer=Buyer("Sophie Germain", "sophie@marketplace.amazon.com"))
+    print(f"\na buyer on Amazon.com orders 3 x TEA-02 ({order_id}); Amazon.ca still shows {before}")
+    marketplace.advance(minutes=3)
+    for report in run_sync(db, "Amazon Demo", log_level="WARNING", launched_by="demo"):
+        print(f"sync: {report['line']}")
+    for report in run_stock_push(db, log_level="WARNING", launched_by="demo"):  # what `sync` does before it exits
+        print(f"stock push: {report['line']}")
+    marketplace.advance(seconds=5)  # Amazon applies what it accepted
+    after = sandbox.listings.quantity("TEA-02", "A2EUQ1WTGCTBG2")
+    print(f"Amazon.ca's TEA-02 listing: {before} -> {after}, {time.monotonic() - sold_at:.1f} s after the sale "
+          "(real time; one sync and one push)")
+    with open_for_writing(db) as con:
+        with transaction(con):
+            remove_channel(con, "Amazon Canada")  # `make demo-ui` follows the demo channel alone
+
+
 def run_demo(db: str | None = None) -> None:
     dagster_home()  # a DAGSTER_HOME that cannot be used stops the demo before its first step, not in it
     db = str(warehouse_path(db or "data/demo.duckdb"))
@@ -211,5 +256,6 @@ def run_demo(db: str | None = None) -> None:
         print(f"\namazon-orders returns receive {awaiting}: the parcel arrived, {received['units']} back in stock")
         _show(db, "stock of MUG-01: one back in the warehouse, one back at Amazon", LOCATIONS)
         _notifications(db, marketplace, sandbox)
+        _stock_push(db, marketplace, sandbox)
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
     print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")

@@ -129,3 +129,59 @@ def run_returns_import(db, channel: str | None = None, until: str | None = None,
 
     return _run_per_channel(db, channel, until, job="returns_job", op="amazon_returns", what="import returns for",
                             summarise=summarise_returns_run, check_until=check_until, **options)
+
+
+def summarise_stock_push_run(result, channel: str) -> dict:
+    """One line about a finished stock_push_job run, and its figures."""
+    figures = _figures(result, channel, ("amazon_listings_stock",))
+    if result.success:
+        line = (f"{channel}: stock {figures.get('pushed', 0)} pushed, {figures.get('unchanged', 0)} unchanged, "
+                f"{figures.get('invalid', 0)} INVALID, {figures.get('failed', 0)} failed, "
+                f"{figures.get('fba_skipped', 0)} FBA not sent, {figures.get('drifting', 0)} drifting "
+                f"({figures.get('calls', 0)} call(s), {figures.get('throttled', 0)} throttled)")
+        figures["line"] = line
+    return figures
+
+
+def run_stock_push(db, channel: str | None = None, *, full: bool = False, launched_by: str = "cli",
+                   log_level: str = "INFO", on_report: Callable[[dict], None] = lambda report: None,
+                   on_wait: Callable[[str], None] | None = None, quiet_without_seller: bool = False) -> list[dict]:
+    """The stock push job per channel (every channel with a seller id by default), in-process and recorded in
+    the Dagster instance. A named channel without a seller id is refused before any run is created."""
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.warehouse.channels import get_channel, list_channels
+    from pipelines.definitions import defs
+    from pipelines.orchestration.instance import get_instance
+    from pipelines.outbound.stock import StockPushRefused, check_pushable
+
+    os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
+    with open_for_writing(db, on_wait=on_wait) as con:
+        registered = list_channels(con)
+        targets = [get_channel(con, channel)] if channel else [c for c in registered if c.seller_id]
+    if channel:
+        try:
+            check_pushable(targets[0])
+        except StockPushRefused as refused:
+            raise SyncFailed(str(refused)) from None
+    if not targets:
+        if quiet_without_seller:
+            return []
+        raise SyncFailed("no channel has a seller id, so no stock is pushed: "
+                         "amazon-orders channel set NAME --seller-id MERCHANT_TOKEN")
+    instance = get_instance()
+    follow_channel_registry(instance, [c.name for c in registered])
+    run_config = {"ops": {"amazon_listings_stock": {"config": {"full": full}}},
+                  "loggers": {"cli_progress": {"config": {"log_level": log_level}}}}
+    reports = []
+    for target in targets:
+        result = defs.resolve_job_def("stock_push_job").execute_in_process(
+            instance=instance, partition_key=target.name, run_config=run_config,
+            tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False)
+        report = summarise_stock_push_run(result, target.name)
+        reports.append(report)
+        if result.success:
+            on_report(report)
+    failures = [report["error"] for report in reports if not report["success"]]
+    if failures:
+        raise SyncFailed("; ".join(failures))
+    return reports

@@ -161,6 +161,10 @@ DELIVERY_TIP_COUNTRIES = {"US"}
 COD_COUNTRIES = {"IN", "AE", "SA", "EG", "JP", "MX"}
 
 
+class OrderRefused(ValueError):
+    """Amazon took no order: a listing showed fewer units than the buyer asked for."""
+
+
 @dataclass
 class Item:
     """One order line as placed by the buyer. ``title``/``asin`` default to values derived from the SKU."""
@@ -317,6 +321,8 @@ class Marketplace:
         self._fba_inbound: dict[tuple[str, str], int] = {}
         self._raw_fba: dict[str, list] = {}  # put_raw_fba_inventory answers per marketplace, kept verbatim
         self.listeners: list = []  # called with an order id after each change of that order
+        # asked (marketplace_id, fulfilled_by, items) before an order is placed; may refuse it (OrderRefused)
+        self.order_gates: list = []
         # customer returns, one entry per listing in Amazon's returns reports (a return can be listed twice)
         self._returns: list[dict] = []
         self._returns_rng = random.Random(f"returns:{seed}")  # its own, so returns leave the orders' draws alone
@@ -388,6 +394,8 @@ class Marketplace:
                 order_id = self._new_order_id()
             elif order_id in self._orders or order_id in self._raw:
                 raise ValueError(f"order {order_id} already exists")
+            for gate in self.order_gates:
+                gate(marketplace_id, fulfilled_by, items)
             stamp = format_time(self._now)
             lines = [
                 _Line(
@@ -886,7 +894,12 @@ class Marketplace:
                     if self._run_followup(action, order_id, argument):
                         counts[action] += 1
                     continue
-                order_id, unknown = self._random_order(skus, rates, marketplaces)
+                try:
+                    order_id, unknown = self._random_order(skus, rates, marketplaces)
+                except OrderRefused:  # the listing showed too little: the buyer could not order
+                    counts["refused"] = counts.get("refused", 0) + 1
+                    next_arrival = arrival_after(moment)
+                    continue
                 counts["placed"] += 1
                 counts["unknown_sku_lines"] += unknown
                 self._plan_followups(order_id, rates)

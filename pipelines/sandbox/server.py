@@ -32,6 +32,9 @@ from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, pa
 from .notifications import (DESTINATIONS_PATH, GRANTLESS_OPERATIONS, GRANTLESS_SCOPE, NOTIFICATIONS_MODEL,
                             SUBSCRIPTIONS_PATH, InvalidNotificationRequest, NotificationsService, SubscriptionConflict)
 from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
+from .feeds import (FEED_DOCUMENTS_PATH, FEEDS_MODEL, FEEDS_PATH, RESULT_PATH, UPLOAD_PATH, FeedsService,
+                    InvalidFeedRequest)
+from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -213,6 +216,8 @@ class SandboxServer:
         notification_duplicate_rate: float = 0.0,  # a notification sent twice
         notification_reorder_rate: float = 0.0,  # a notification sent after the next one
         real_clock=time.monotonic,  # seconds of real time, which refill the usage plans (tests may drive it)
+        listing_apply_seconds: float = 2.0,  # how long Amazon takes to apply an accepted listings patch
+        feed_seconds: tuple[float, float] = (1.0, 2.0),  # a listings feed's time IN_QUEUE, then IN_PROGRESS
     ):
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError("the sandbox has no real authentication, so it only listens on 127.0.0.1")
@@ -242,11 +247,20 @@ class SandboxServer:
             **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
                ((op, usage_plan(op, NOTIFICATIONS_MODEL))
                 for op in ("createDestination", "createSubscription", "deleteSubscriptionById"))},
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
+               ((op, usage_plan(op, LISTINGS_MODEL))
+                for op in ("searchListingsItems", "getListingsItem", "patchListingsItem"))},
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
+               ((op, usage_plan(op, FEEDS_MODEL)) for op in ("createFeedDocument", "createFeed", "getFeed",
+                                                             "getFeedDocument"))},
         }
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
         self.notifications = NotificationsService(self, duplicate_rate=notification_duplicate_rate,
                                                   reorder_rate=notification_reorder_rate, seed=fault_seed)
         marketplace.listeners.append(self.notifications.order_changed)
+        self.listings = ListingsService(self, apply_seconds=listing_apply_seconds)
+        marketplace.order_gates.append(self.listings.take_order)
+        self.feeds = FeedsService(self, queued_seconds=feed_seconds[0], processing_seconds=feed_seconds[1])
         self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
@@ -435,7 +449,21 @@ class SandboxServer:
         if method == "GET" and path.startswith(DOWNLOAD_PATH + "/"):  # a presigned URL: no access token
             document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1:]), params)
             return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, *document)
-        if method == "POST" and path == REPORTS_PATH:
+        if method == "PUT" and path.startswith(UPLOAD_PATH + "/"):  # a presigned upload URL: no access token
+            uploaded = self.feeds.upload(unquote(path[len(UPLOAD_PATH) + 1:]), params, body)
+            return _Response(200, b"") if uploaded else _Response(403, b"AccessDenied", "text/plain")
+        if method == "GET" and path.startswith(RESULT_PATH + "/"):
+            document = self.feeds.download(unquote(path[len(RESULT_PATH) + 1:]), params)
+            return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, document)
+        if method == "POST" and path == FEED_DOCUMENTS_PATH:
+            operation = "createFeedDocument"
+        elif method == "POST" and path == FEEDS_PATH:
+            operation = "createFeed"
+        elif method == "GET" and path.startswith(FEEDS_PATH + "/"):
+            operation = "getFeed"
+        elif method == "GET" and path.startswith(FEED_DOCUMENTS_PATH + "/"):
+            operation = "getFeedDocument"
+        elif method == "POST" and path == REPORTS_PATH:
             operation = "createReport"
         elif method == "GET" and path.startswith(REPORTS_PATH + "/"):
             operation = "getReport"
@@ -453,6 +481,10 @@ class SandboxServer:
             operation = "getOrder"
         elif method == "GET" and path == INVENTORY_PATH:
             operation = "getInventorySummaries"
+        elif path.startswith(LISTINGS_PATH + "/") and path.count("/") == 4 and method == "GET":
+            operation = "searchListingsItems"
+        elif path.startswith(LISTINGS_PATH + "/") and path.count("/") == 5 and method in ("GET", "PATCH"):
+            operation = "getListingsItem" if method == "GET" else "patchListingsItem"
         else:
             return _errors("404", {"x-amzn-RequestId": str(uuid.uuid4())})
         bucket = self._buckets[operation]
@@ -503,12 +535,22 @@ class SandboxServer:
                 payload = self.notifications.create_destination(body)
             elif operation == "createSubscription":
                 payload = self.notifications.create_subscription(unquote(path.split("/")[4]), body)
+            elif operation == "createFeedDocument":
+                return _json(201, self.feeds.create_document(body))  # the model's createFeedDocument answers 201
+            elif operation == "createFeed":
+                return _json(202, self.feeds.create_feed(body))  # and createFeed 202
+            elif operation == "getFeed":
+                payload = self.feeds.get(unquote(path[len(FEEDS_PATH) + 1:]))
+            elif operation == "getFeedDocument":
+                payload = self.feeds.document(unquote(path[len(FEED_DOCUMENTS_PATH) + 1:]))
+            elif operation in ("searchListingsItems", "getListingsItem", "patchListingsItem"):
+                return self._listings(operation, path, params, body)
             elif operation == "deleteSubscriptionById":
                 _, _, _, _, kind, subscription_id = path.split("/")
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest):
+        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidFeedRequest):
             return _errors("400", {})
         except SubscriptionConflict:
             return _errors("409", {})
@@ -751,6 +793,19 @@ class SandboxServer:
 
     # -- admin endpoints ---------------------------------------------------------------
 
+    def _listings(self, operation: str, path: str, params: dict, body: bytes) -> _Response:
+        segments = [unquote(part) for part in path[len(LISTINGS_PATH) + 1:].split("/")]
+        try:
+            if operation == "searchListingsItems":
+                return _json(200, self.listings.search(segments[0], params))
+            if operation == "getListingsItem":
+                return _json(200, self.listings.get(segments[0], segments[1], params))
+            return _json(200, self.listings.patch(segments[0], segments[1], params, body))
+        except InvalidListingsRequest:
+            return _json(400, BAD_REQUEST)
+        except PermissionError:
+            return _errors("unauthorized", {})
+
     def _admin(self, method: str, path: str, params: dict, body: bytes) -> _Response:
         """JSON endpoints that drive the marketplace, and read what was served, from another process."""
         market = self.marketplace
@@ -835,6 +890,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._respond("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._respond("PATCH")
+
+    def do_PUT(self) -> None:
+        self._respond("PUT")
 
     def _respond(self, method: str) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

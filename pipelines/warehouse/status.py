@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import duckdb
+
+from pipelines.sql import read_sql
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -120,8 +123,10 @@ def fba_summaries_set_aside(con: duckdb.DuckDBPyConnection, channel: str | None 
 def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
     """A query's rows as a plain-text table, blanks for nulls."""
     frame = con.execute(query, params or []).df()
-    if frame.empty:
-        return "(none)"
+    return _plain(frame) if not frame.empty else "(none)"
+
+
+def _plain(frame) -> str:
     return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
 
 
@@ -245,7 +250,66 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
+    sections += stock_push_sections(con, now)
     return "\n".join(sections)
+
+
+# -- stock pushed back to Amazon --------------------------------------------------------------------------
+
+def invalid_listings(con: duckdb.DuckDBPyConnection, channel: str | None = None):
+    """SKUs whose latest answer was INVALID (or no answer at all), with Amazon's issues."""
+    return con.execute("""
+        select channel, pool, seller_sku, quantity, status, issues, pushed_at from (
+            select *, row_number() over (partition by channel, pool, seller_sku order by pushed_at desc) as n
+            from stock_pushes
+        ) where n = 1 and status <> 'ACCEPTED' and (channel = $channel or $channel is null)
+        order by channel, seller_sku, pool
+    """, {"channel": channel})
+
+
+STUCK_FEED_AFTER = timedelta(hours=2)
+
+
+def stock_push_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[str]:
+    """What `amazon-orders status` says of stock pushed to Amazon: channels that push nothing, each channel's
+    pushes, INVALID answers with their issues, drift, and feeds stuck in Amazon's queue."""
+    sections: list[str] = []
+    unpushed = [name for (name,) in con.execute(
+        "select channel from channels where removed_at is null and seller_id is null order by channel").fetchall()]
+    if unpushed:
+        sections += ["", "Stock is NOT pushed to Amazon for " + ", ".join(repr(n) for n in unpushed) +
+                     " (no seller id: amazon-orders channel set NAME --seller-id MERCHANT_TOKEN)"]
+    summary = con.execute("""
+        select s.channel,
+               (select count(*) from stock_marks k where k.channel = s.channel) as marked,
+               (select count(*) from amazon_listings l where l.channel = s.channel and l.is_merchant_fulfilled)
+                   as merchant_listings,
+               (select count(*) from amazon_listings l where l.channel = s.channel and not l.is_merchant_fulfilled)
+                   as fba_listings_not_pushed,
+               (select strftime(max(pushed_at), '%Y-%m-%dT%H:%M:%SZ') from stock_pushes p
+                where p.channel = s.channel and p.status = 'ACCEPTED') as last_accepted
+        from stock_push_state s order by all
+    """).df()
+    if len(summary):
+        sections += ["", "Stock pushed to Amazon (merchant-fulfilled listings; `amazon-orders stock` lists each SKU)",
+                     _plain(summary)]
+    invalid = invalid_listings(con).df()
+    if len(invalid):
+        invalid["issues"] = invalid["issues"].map(
+            lambda text: "; ".join(f"{i.get('code')} {i.get('message')}" for i in json.loads(text or "[]")))
+        sections += ["", "STOCK PUSHES AMAZON REFUSED (INVALID, with its issues) OR NEVER ANSWERED", _plain(invalid)]
+    drift = con.execute("select * from stock_drift order by all").df()
+    if len(drift):
+        sections += ["", "Listings DRIFTING from the last push (Amazon shows other than pushed, beyond its own "
+                         "decrements for orders since)", _plain(drift)]
+    stuck = con.execute("""
+        select channel, feed_id, status, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') as created_at
+        from stock_feeds where status in ('IN_QUEUE', 'IN_PROGRESS') and created_at <= ? order by all
+    """, [(now - STUCK_FEED_AFTER).replace(tzinfo=None)]).df()
+    if len(stuck):
+        sections += ["", f"LISTINGS FEEDS STUCK at Amazon for over {STUCK_FEED_AFTER.total_seconds() / 3600:g} h",
+                     _plain(stuck)]
+    return sections
 
 
 ORDER_SECTIONS = [
@@ -265,6 +329,20 @@ ORDER_SECTIONS = [
         select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
         from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
 ]
+# shown when a channel with a seller id lists the order's SKUs (stock back to Amazon, #26)
+ORDER_LISTINGS = ("Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)", f"""
+        with pushes as (
+            select channel, pool, seller_sku, arg_max(quantity, pushed_at) as last_pushed,
+                   arg_max(status, pushed_at) as last_answer
+            from stock_pushes group by all
+        )
+        select a.channel, a.product_code as sku, a.available_quantity as available, l.pool,
+               l.listed_quantity as listed_on_amazon, p.last_pushed, p.last_answer
+        from ({read_sql("stock/available_to_sell.sql")}) a
+        join amazon_listings l on l.channel = a.channel and l.seller_sku = a.product_code and l.is_merchant_fulfilled
+        left join pushes p on p.channel = a.channel and p.pool = l.pool and p.seller_sku = a.product_code
+        where a.product_code in (select product_code from order_lines where order_id = $order)
+        order by all""")
 
 
 def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
@@ -288,4 +366,7 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
     lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
     for title, query in ORDER_SECTIONS:
         lines += ["", title, table(con, query, {"order": order_id})]
+    listed = table(con, ORDER_LISTINGS[1], {"order": order_id})
+    if listed != "(none)":
+        lines += ["", ORDER_LISTINGS[0], listed]
     return "\n".join(lines)

@@ -129,3 +129,12 @@ comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: E
 comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
 comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
+comment on table stock_buffers is 'Units held back from a channel''s listings: per channel (product_code empty) and per SKU.';
+comment on column stock_buffers.buffer_units is 'Units never listed.';
+comment on column stock_buffers.buffer_percent is 'A percentage of the available units never listed (rounded up).';
+comment on column stock_buffers.max_listed is 'The most units a listing shows, whatever is available.';
+comment on table stock_marks is 'SKUs whose stock moved since they were last pushed to the channel.';
+comment on table amazon_listings is 'The channel''s listings as Amazon last answered them: merchant-fulfilled or not, and the quantity shown.';
+comment on table stock_pushes is 'Each quantity sent to Amazon for a listing and Amazon''s answer (ACCEPTED with its submissionId, INVALID with its issues).';
+comment on table stock_feeds is 'JSON_LISTINGS_FEED documents sent to Amazon and their processing status.';
+comment on table stock_drift is 'Merchant-fulfilled listings whose quantity, read back from Amazon, differed from the last accepted push by more than the channel''s orders since.';

@@ -462,3 +462,76 @@ left join reserved
     on reserved.product_code = ledger.product_code
     and reserved.location = ledger.location
     and reserved.channel is not distinct from ledger.channel;
+
+-- stock pushed back to Amazon ---------------------------------------------------------------------
+-- What is held back from a channel's listings: a channel's row (product_code '') for all its SKUs, a SKU's row
+-- for one SKU (each of its set fields overrides the channel's).
+create table if not exists stock_buffers (
+    channel varchar not null,
+    product_code varchar not null,
+    buffer_units integer,
+    buffer_percent decimal(5, 2),
+    max_listed integer,
+    updated_at timestamp not null
+);
+-- Per channel: how far the ledger has been read for marks, and the Listings usage plan as last seen.
+create table if not exists stock_push_state (
+    channel varchar primary key,
+    movements_seen bigint not null default 0,
+    listings_read_at timestamp,
+    rate_tokens double,
+    rate_checked_epoch double,
+    rate_per_second double
+);
+-- SKUs whose stock changed since their last push to a channel (a ledger movement marks them).
+create table if not exists stock_marks (
+    channel varchar not null,
+    product_code varchar not null,
+    marked_at timestamp not null,
+    primary key (channel, product_code)
+);
+-- The channel's listings as Amazon answered searchListingsItems: one row per pool and seller SKU.
+create table if not exists amazon_listings (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    marketplace_ids varchar[] not null,
+    is_merchant_fulfilled boolean not null,
+    listed_quantity integer,
+    read_at timestamp not null
+);
+-- Every answer Amazon gave to a pushed quantity, appended once the answer is in.
+create table if not exists stock_pushes (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    quantity integer not null,
+    status varchar not null,
+    submission_id varchar,
+    issues json,
+    via varchar not null,
+    marked_at timestamp,
+    pushed_at timestamp not null
+);
+-- JSON_LISTINGS_FEEDs sent, and what their processing report said.
+create table if not exists stock_feeds (
+    channel varchar not null,
+    feed_id varchar not null,
+    document_id varchar,
+    skus integer not null,
+    status varchar not null,
+    created_at timestamp not null,
+    checked_at timestamp,
+    report json
+);
+
+-- Listings found drifting from the last accepted push when the channel's listings were last read back.
+create table if not exists stock_drift (
+    channel varchar not null,
+    pool varchar not null,
+    seller_sku varchar not null,
+    pushed integer,
+    listed_quantity integer,
+    ordered_since bigint,
+    read_at timestamp not null
+);

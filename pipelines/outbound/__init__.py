@@ -1,0 +1,1 @@
+"""What goes back to Amazon: stock pushed to the merchant-fulfilled listings, shipments confirmed."""
