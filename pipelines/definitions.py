@@ -25,6 +25,7 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.shipments import shipment_confirmations, shipments_sensor_for
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
@@ -157,12 +158,33 @@ purge_pii_job_schedule = ScheduleDefinition(
     description="Every day at 03:00 UTC.",
 )
 
+shipments_job = define_asset_job(
+    "shipments_job",
+    selection=AssetSelection.assets(shipment_confirmations),
+    # no warehouse tag: a run waits on Amazon most of its time and takes the writer per commit only
+    description="Confirm one channel's packages shipped here to Amazon (confirmShipment), each once.",
+)
+shipments_sensor = shipments_sensor_for(shipments_job)
+
+
+@schedule(
+    job=shipments_job,
+    cron_schedule=os.environ.get("AMAZON_ORDERS_SHIPMENTS_CRON", "*/5 * * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Backstop of the shipments sensor: every channel's due packages (AMAZON_ORDERS_SHIPMENTS_CRON, "
+    "every 5 minutes by default).",
+)
+def shipments_job_schedule(context):
+    return _every_channel(context)
+
+
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
+            shipment_confirmations],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable],
-    jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
-    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor],
+    jobs=[sync_job, returns_job, notifications_job, purge_pii_job, shipments_job],
+    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, shipments_job_schedule],
+    sensors=[channel_registry_sensor, notifications_sensor, shipments_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

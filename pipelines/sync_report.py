@@ -7,6 +7,7 @@ from datetime import datetime
 import duckdb
 
 from pipelines.returns import FAILURES, STUCK_AFTER
+from pipelines.shipments import PACKAGES_BY_CHANNEL, PACKAGES_OF_ORDER, REFUSED_PACKAGES
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -221,6 +222,12 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
+    packages = table(con, PACKAGES_BY_CHANNEL)
+    if packages != "(none)":
+        sections += ["", "Packages shipped here, confirmed to Amazon", packages]
+    refused = table(con, REFUSED_PACKAGES)
+    if refused != "(none)":
+        sections += ["", "PACKAGES AMAZON REFUSED (correct them: amazon-orders shipments resend ORDER ...)", refused]
     return "\n".join(sections)
 
 
@@ -264,4 +271,7 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
     lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
     for title, query in ORDER_SECTIONS:
         lines += ["", title, table(con, query, {"order": order_id})]
+    packages = table(con, PACKAGES_OF_ORDER, {"order": order_id})
+    if packages != "(none)":
+        lines += ["", "Packages (shipped here, confirmed to Amazon)", packages]
     return "\n".join(lines)

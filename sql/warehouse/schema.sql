@@ -667,3 +667,45 @@ comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: E
 comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
 comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
+
+-- Packages confirmed to Amazon (Orders API v0 confirmShipment), one per parcel shipped here: its state on the
+-- way to Amazon, and its lines by Amazon's orderItemId.
+create table if not exists packages (
+    package_id varchar primary key,
+    order_id varchar not null,
+    package_reference_id varchar not null,
+    carrier_code varchar not null,
+    carrier_name varchar,
+    shipping_method varchar,
+    tracking_number varchar not null,
+    ship_date timestamp not null,
+    state varchar not null,
+    error_code varchar,
+    error_message varchar,
+    attempts integer not null default 0,
+    created_at timestamp not null,
+    sent_at timestamp,
+    confirmed_at timestamp,
+    unique (order_id, package_reference_id)
+);
+create table if not exists package_lines (
+    package_id varchar not null,
+    order_id varchar not null,
+    amazon_order_item_id varchar not null,
+    product_code varchar not null,
+    quantity integer not null
+);
+comment on table packages is 'Packages shipped here and confirmed to Amazon (confirmShipment), one per parcel.';
+comment on column packages.package_id is 'Local id: the order''s shipment id and the package''s number (SHP-…-1).';
+comment on column packages.package_reference_id is 'Amazon''s packageReferenceId: a positive number as a string, unique within the order; sent again, it edits the package on Amazon rather than adding one.';
+comment on column packages.carrier_code is 'Amazon''s carrierCode as sent (Other for a carrier Amazon does not list).';
+comment on column packages.carrier_name is 'carrierName, which Other requires.';
+comment on column packages.shipping_method is 'The carrier''s service (shippingMethod).';
+comment on column packages.tracking_number is 'The carrier''s tracking number.';
+comment on column packages.ship_date is 'When the package left (UTC).';
+comment on column packages.state is 'pending (not sent yet), sending (sent; Amazon''s answer not recorded), retrying (Amazon was unavailable or throttled), confirmed (Amazon answered 204), refused (Amazon answered 4xx: correct and resend).';
+comment on column packages.error_code is 'Amazon''s error code (or HTTP status) of the last refusal or failure.';
+comment on column packages.error_message is 'Amazon''s message of the last refusal or failure.';
+comment on column packages.attempts is 'How many times the package was sent.';
+comment on column packages.confirmed_at is 'When Amazon answered 204 (UTC).';
+comment on table package_lines is 'The units of each package, by Amazon''s orderItemId.';
