@@ -142,7 +142,7 @@ def summarise_shipments_run(result, channel: str) -> dict:
 
 
 def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], None] = lambda report: None,
-                      launched_by: str = "cli") -> list[dict]:
+                      launched_by: str = "cli", log_level: str = "INFO") -> list[dict]:
     """The shipments job for each channel, at once (the sensor would start it within seconds anyway); raise
     SyncFailed with Amazon's error codes when Amazon refused a package."""
     from pipelines.assets.extract import follow_channel_registry
@@ -160,7 +160,7 @@ def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], No
     for channel in channels:
         result = defs.resolve_job_def("shipments_job").execute_in_process(
             instance=instance, partition_key=channel, tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False,
-            run_config={"loggers": {"cli_progress": {"config": {"log_level": "INFO"}}}})
+            run_config={"loggers": {"cli_progress": {"config": {"log_level": log_level}}}})
         report = summarise_shipments_run(result, channel)
         reports.append(report)
         if result.success:

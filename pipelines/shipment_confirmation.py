@@ -26,7 +26,7 @@ from pipelines.shipments import due_packages, mark_sending, record_outcomes
 
 # confirmShipment's usage plan (ordersV0.json): "| 2 | 10 |" requests per second, burst
 RATE, BURST = 2.0, 10
-BATCH = 50  # packages marked `sending` per commit
+BATCH = 100  # packages marked `sending` per commit
 COMMIT_EVERY_SECONDS = 1.0  # answers are committed at least this often
 TRANSIENT_ATTEMPTS = 5  # sends of a package per run while Amazon fails (backoff 1, 2, 4, 8 s between)
 THROTTLED_ATTEMPTS = 20

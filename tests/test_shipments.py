@@ -40,6 +40,16 @@ def item_ids(shop, order) -> dict:
     return {line["product"]["sellerSku"]: line["orderItemId"] for line in shop.marketplace.order(order)["orderItems"]}
 
 
+def check_evaluation():
+    from dagster import AssetCheckKey, AssetKey
+
+    from pipelines.instance import get_instance
+
+    [record] = get_instance().event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey("shipment_confirmations"), "no_package_refused"), limit=1)
+    return record.event.dagster_event.event_specific_data
+
+
 def test_a_whole_order_is_confirmed_once_with_the_fields_amazon_requires_then_read_back(shop, tmp_path):
     order = paid_order(shop, tmp_path)
     out = shop.ok("ship", order, "--carrier", "UPS", "--tracking", "1Z999AA10123456784", "--service", "UPS Ground",
@@ -107,6 +117,7 @@ def test_a_refusal_shows_amazons_code_and_is_resent_after_the_clerks_correction(
     assert "REFUSED by Amazon: Invalid Input" in shop.ok("order", "show", order)
     status = shop.ok("status")
     assert "PACKAGES AMAZON REFUSED" in status and order in status
+    assert not check_evaluation().passed  # the asset check fails while the package stays refused
     shop.ok("shipments", "resend", order, "--sku", "MUG-01", "--quantity", "1")
     sent = confirmations(shop)
     assert [(r["status"], r["params"]["packageDetail"]["packageReferenceId"],
@@ -114,6 +125,7 @@ def test_a_refusal_shows_amazons_code_and_is_resent_after_the_clerks_correction(
     assert [p["packageReferenceId"] for p in amazon_packages(shop, order)][-1] == "1"
     assert shop.one("select state from packages") == "confirmed"
     assert "PACKAGES AMAZON REFUSED" not in shop.ok("status")
+    assert check_evaluation().passed
 
 
 def test_fba_cancelled_and_unknown_carriers_are_refused_before_any_request(shop, tmp_path):
@@ -209,3 +221,29 @@ def test_a_cancellation_after_a_partial_package_returns_only_the_units_no_packag
     shop.marketplace.cancel(order)  # Amazon cancels what had not shipped
     shop.sync()
     assert shop.one("select on_hand from inventory where product_code = 'MUG-01'") == on_hand + 2
+
+
+def test_the_sensor_asks_for_a_run_of_the_channel_with_a_package_to_send_and_none_after(shop, tmp_path):
+    from dagster import RunRequest, build_sensor_context
+
+    from pipelines import clock
+    from pipelines.definitions import shipments_sensor
+    from pipelines.instance import get_instance
+    from pipelines.resources import WarehouseResource
+    from pipelines.shipments import PackageRequest, record_package
+    from pipelines.warehouse import open_for_writing
+
+    order = paid_order(shop, tmp_path)
+
+    def tick():
+        return shipments_sensor(build_sensor_context(instance=get_instance(),
+                                                     resources={"warehouse": WarehouseResource(path=shop.db)}))
+
+    assert not isinstance(tick(), list)  # nothing to send: a skip
+    with open_for_writing(shop.db) as con:  # recorded without a run, as a run that died leaves it
+        record_package(con, PackageRequest(order, "UPS", "1Z6"), clock.from_environment()())
+    [request] = tick()
+    assert isinstance(request, RunRequest) and request.partition_key == "Amazon US"
+    shop.ok("shipments", "send")
+    assert not isinstance(tick(), list)
+    assert [r["status"] for r in confirmations(shop)] == [204]
