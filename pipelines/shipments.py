@@ -150,7 +150,11 @@ def record(con: duckdb.DuckDBPyConnection, request: PackageRequest, now: datetim
     carrier_code, carrier_name = _carrier(request)
     ship_date = _ship_date(request.ship_date, now)
     order_id, marked = order["order_id"], order["is_shipped"]
-    bare = marked and not con.execute("select count(*) from packages where order_id = ?", [order_id]).fetchone()[0]
+    # marked shipped by `ship` without a carrier (its shipment lines hold the units): packages then only tell
+    # Amazon; marked by packages (their marking's lines hold none), the order has nothing left to ship
+    bare = marked and con.execute(
+        "select coalesce(sum(l.shipped_quantity), 0) > 0 from shipments s join shipment_lines l using (shipment_id) "
+        "where s.order_id = ?", [order_id]).fetchone()[0]
     if marked and not bare:
         raise OperationError(f"order {request.channel_order_id} is already marked shipped")
     planned = _plan(open_items(con, order_id, marked_shipped=bare), request.lines, request.channel_order_id)
