@@ -436,3 +436,12 @@ REFUSED_PACKAGES = """
     select o.channel, o.channel_order_id, p.package_reference_id as package, p.error_code,
            coalesce(p.error_message, '') as message, strftime(p.sent_at, '%Y-%m-%dT%H:%M:%SZ') as sent
     from packages p join orders o using (order_id) where p.state = 'refused' order by p.sent_at limit 50"""
+
+# Orders marked shipped here by `ship` without a carrier that Amazon still shows unshipped: the buyer has no
+# tracking and the seller is not paid until a package tells Amazon.
+NOT_TOLD_TO_AMAZON = """
+    select o.channel, o.channel_order_id, o.status, strftime(s.shipped_at, '%Y-%m-%dT%H:%M:%SZ') as marked_shipped
+    from shipments s join orders o using (order_id)
+    where o.status in ('Unshipped', 'Partially Shipped')
+      and not exists (select 1 from packages p where p.order_id = s.order_id)
+    order by s.shipped_at limit 50"""

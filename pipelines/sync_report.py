@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 
 from pipelines.returns import FAILURES, STUCK_AFTER
-from pipelines.shipments import PACKAGES_BY_CHANNEL, PACKAGES_OF_ORDER, REFUSED_PACKAGES
+from pipelines.shipments import NOT_TOLD_TO_AMAZON, PACKAGES_BY_CHANNEL, PACKAGES_OF_ORDER, REFUSED_PACKAGES
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -228,6 +228,9 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     refused = table(con, REFUSED_PACKAGES)
     if refused != "(none)":
         sections += ["", "PACKAGES AMAZON REFUSED (correct them: amazon-orders shipments resend ORDER ...)", refused]
+    untold = table(con, NOT_TOLD_TO_AMAZON)
+    if untold != "(none)":
+        sections += ["", "Marked shipped here, Amazon not told (ship ORDER --carrier CODE --tracking NUMBER)", untold]
     return "\n".join(sections)
 
 

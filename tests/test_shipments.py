@@ -207,6 +207,7 @@ def test_a_bare_ship_still_marks_the_order_shipped_and_a_carrier_later_confirms_
     out = shop.ok("ship", order)
     assert "marked shipped" in out and "Amazon is not told" in out
     assert confirmations(shop) == []
+    assert "Amazon not told" in shop.ok("status")
     stock = shop.query("select * from inventory order by all")
     shop.ok("ship", order, "--carrier", "UPS", "--tracking", "1Z4", "--sku", "MUG-01", "--quantity", "2")
     shop.ok("ship", order, "--carrier", "UPS", "--tracking", "1Z5")  # the rest: the pen
@@ -214,6 +215,7 @@ def test_a_bare_ship_still_marks_the_order_shipped_and_a_carrier_later_confirms_
         [[2], [1]]
     assert "no unit left to ship" in refused(shop.capsys, "--db", shop.db, "ship", order, "--carrier", "UPS",
                                              "--tracking", "1Z6")
+    assert "Amazon not told" not in shop.ok("status")
     assert shop.query("select * from inventory order by all") == stock  # the units left the shelf once
     assert shop.marketplace.order(order)["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
 
