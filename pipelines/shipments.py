@@ -24,6 +24,9 @@ from pipelines.warehouse import transaction
 # a package on its way to Amazon: pending (not sent), sending (sent, answer not recorded), retrying (Amazon was
 # unavailable or throttled), confirmed (204), refused (4xx: the clerk corrects and resends)
 DUE_STATES = ("pending", "sending", "retrying")
+# the shipment lines of an order marked shipped because its packages hold every unit: what Amazon had
+# cancelled by then (the ledger returns no more of it), under the marking's id with this suffix
+AT_SHIP = "-at-ship"
 
 
 @dataclass
@@ -192,12 +195,13 @@ def _mark_if_whole(con, order_id: str, now: datetime) -> None:
         return
     shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
     con.execute("insert into shipments values (?, ?, ?)", [shipment_id, order_id, now])
-    # what Amazon had cancelled by now; the units shipped are on the packages' lines
+    # what Amazon had cancelled by now (the units shipped are on the packages' lines), kept apart from the
+    # marking's own lines, which `ship` without a carrier fills with the units it ships
     con.execute("""
         insert into shipment_lines
         select ?, order_id, product_code, sum(canceled_quantity), 0
         from order_lines where order_id = ? and line_type = 'product'
-        group by order_id, product_code""", [shipment_id, order_id])
+        group by order_id, product_code""", [shipment_id + AT_SHIP, order_id])
     con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
     book_order(con, order_id)
 
@@ -341,10 +345,9 @@ def _unmark_if_not_whole(con, order_id: str) -> None:
     """A marking that packages made (its lines ship nothing themselves) goes when a correction leaves units open."""
     shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
     made_by_packages = con.execute(
-        "select count(*) > 0 and coalesce(sum(shipped_quantity), 0) = 0 from shipment_lines where shipment_id = ?",
-        [shipment_id]).fetchone()[0]
+        "select count(*) > 0 from shipment_lines where shipment_id = ?", [shipment_id + AT_SHIP]).fetchone()[0]
     if made_by_packages:
-        con.execute("delete from shipment_lines where shipment_id = ?", [shipment_id])
+        con.execute("delete from shipment_lines where shipment_id = ?", [shipment_id + AT_SHIP])
         con.execute("delete from shipments where shipment_id = ?", [shipment_id])
         con.execute("update orders set is_shipped = false where order_id = ?", [order_id])
 
