@@ -2,6 +2,7 @@
 refuses some, and the sensor that starts a run within seconds of a new package."""
 
 import os
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterRunStatus, DefaultSensorStatus,
@@ -68,6 +69,13 @@ def _check(refused: list[tuple]) -> AssetCheckResult:
                             metadata=metadata)
 
 
+STALE_RUN = timedelta(minutes=30)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
 def sensor_interval() -> int:
     return int(os.environ.get("AMAZON_ORDERS_SHIPMENTS_INTERVAL", "2"))
 
@@ -96,10 +104,13 @@ def shipments_sensor_for(job):
             channels = due_channels(warehouse.resolved_path)
         except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a writer
             return SkipReason(str(reason))
-        active = {run.tags.get("dagster/partition") for run in context.instance.get_runs(RunsFilter(
-            job_name=job.name,
-            statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                      DagsterRunStatus.STARTED]))}
+        # a run still STARTED after half an hour was killed (a CLI's in-process run leaves no one to end it): it
+        # no longer keeps its channel waiting; the run lock keeps two live runs of a channel apart anyway
+        since = datetime.now(timezone.utc) - STALE_RUN
+        active = {record.dagster_run.tags.get("dagster/partition") for record in context.instance.get_run_records(
+            RunsFilter(job_name=job.name, statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED,
+                                                    DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
+            if _utc(record.create_timestamp) > since}
         requests = [RunRequest(partition_key=channel) for channel in channels if channel not in active]
         return requests or SkipReason("no package to send")
 
