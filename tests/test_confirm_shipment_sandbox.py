@@ -22,7 +22,7 @@ def client_for(server, api=OrdersV0):
 
     return api(
         marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id="ATVPDKIKX0DER", region="us-east-1"),
-        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
+        credentials={"lwa_app_id": "x", "lwa_client_secret": "y", "refresh_token": "z"},
         auth_token_client_class=SandboxTokenClient,
     )
 
@@ -124,7 +124,7 @@ def test_the_same_package_reference_edits_the_package_instead_of_adding_one(shop
     {"orderItems": []},
 ], ids=repr)
 def test_a_package_that_breaks_the_models_rules_is_refused_tersely(shop, change):
-    market, server, client = shop
+    market, _, client = shop
     order_id = placed(market, ("MUG", 1))
     body = package("1", [(items_of(market, order_id)["MUG"], 1)])
     for name, value in change.items():
@@ -137,7 +137,7 @@ def test_a_package_that_breaks_the_models_rules_is_refused_tersely(shop, change)
 
 
 def test_items_amazon_does_not_know_or_has_not_open_are_refused(shop):
-    market, server, client = shop
+    market, _, client = shop
     order_id = placed(market, ("MUG", 1))
     mug = items_of(market, order_id)["MUG"]
     assert confirm(client, order_id, package("1", [("12345678901234", 1)]))[0] == 400
@@ -147,7 +147,7 @@ def test_items_amazon_does_not_know_or_has_not_open_are_refused(shop):
 
 
 def test_fba_cancelled_pending_and_other_sellers_orders_are_refused(shop):
-    market, server, client = shop
+    market, _, client = shop
     fba = placed(market, ("MUG", 1), fulfilled_by="AMAZON")
     cancelled = placed(market, ("MUG", 1))
     market.cancel(cancelled)

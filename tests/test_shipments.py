@@ -23,7 +23,7 @@ def confirmations(shop) -> list[dict]:
 
 
 def amazon_packages(shop, order_id) -> list[dict]:
-    return shop.marketplace.order(order_id)["packages"] if "packages" in shop.marketplace.order(order_id) else []
+    return shop.marketplace.order(order_id).get("packages", [])
 
 
 def paid_order(shop, tmp_path, *items, **options) -> str:
@@ -109,7 +109,7 @@ def test_a_retry_after_a_503_sends_the_same_reference_and_amazon_keeps_one_packa
 def test_a_refusal_shows_amazons_code_and_is_resent_after_the_clerks_correction(shop, tmp_path):
     order = paid_order(shop, tmp_path, Item("MUG-01", 2, "12.50"))
     shop.marketplace.ship(order, "MUG-01", 1)  # shipped by hand in Seller Central; not synced yet
-    code, out, err = shop.run("ship", order, "--carrier", "UPS", "--tracking", "1Z2")
+    code, _, err = shop.run("ship", order, "--carrier", "UPS", "--tracking", "1Z2")
     line = err.strip().splitlines()[-1]  # after the run's progress, the one line of the failure
     assert code == 1 and line.startswith("amazon-orders: Amazon refused") and "Traceback" not in err
     assert "Invalid Input" in line and "shipments resend" in line
