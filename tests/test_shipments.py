@@ -106,6 +106,16 @@ def test_a_retry_after_a_503_sends_the_same_reference_and_amazon_keeps_one_packa
     assert shop.one("select state, attempts from packages") == ("confirmed", 1)
 
 
+def test_a_429_waits_for_the_usage_plan_and_sends_the_same_reference_again(shop, tmp_path):
+    order = paid_order(shop, tmp_path)
+    shop.sandbox.shipments.inject("429", 2)
+    shop.ok("ship", order, "--carrier", "UPS", "--tracking", "1Z7")
+    sent = confirmations(shop)
+    assert [r["status"] for r in sent] == [429, 429, 204]
+    assert {r["params"]["packageDetail"]["packageReferenceId"] for r in sent} == {"1"}
+    assert [p["packageReferenceId"] for p in amazon_packages(shop, order)] == ["1"]
+
+
 def test_a_refusal_shows_amazons_code_and_is_resent_after_the_clerks_correction(shop, tmp_path):
     order = paid_order(shop, tmp_path, Item("MUG-01", 2, "12.50"))
     shop.marketplace.ship(order, "MUG-01", 1)  # shipped by hand in Seller Central; not synced yet
