@@ -25,7 +25,7 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
-from pipelines.assets.shipments import shipment_confirmations, shipments_sensor_for
+from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
@@ -171,11 +171,20 @@ shipments_sensor = shipments_sensor_for(shipments_job)
     job=shipments_job,
     cron_schedule=os.environ.get("AMAZON_ORDERS_SHIPMENTS_CRON", "*/5 * * * *"),
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Backstop of the shipments sensor: every channel's due packages (AMAZON_ORDERS_SHIPMENTS_CRON, "
-    "every 5 minutes by default).",
+    description="Backstop of the shipments sensor: a run for each channel with packages to send "
+    "(AMAZON_ORDERS_SHIPMENTS_CRON, every 5 minutes by default).",
 )
-def shipments_job_schedule(context):
-    return _every_channel(context)
+def shipments_job_schedule(context, warehouse: WarehouseResource):
+    import duckdb
+
+    try:
+        channels = due_channels(warehouse.resolved_path)
+    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a writer
+        return SkipReason(str(reason))
+    if not channels:
+        return SkipReason("no package to send")
+    tick = context.scheduled_execution_time
+    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
 
 
 defs = Definitions(

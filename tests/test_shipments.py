@@ -255,11 +255,25 @@ def test_the_sensor_asks_for_a_run_of_the_channel_with_a_package_to_send_and_non
         return shipments_sensor(build_sensor_context(instance=get_instance(),
                                                      resources={"warehouse": WarehouseResource(path=shop.db)}))
 
-    assert not isinstance(tick(), list)  # nothing to send: a skip
+    def schedule_tick():
+        from datetime import datetime, timezone
+
+        from dagster import build_schedule_context
+
+        from pipelines.definitions import defs, shipments_job_schedule
+
+        context = build_schedule_context(instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)},
+                                         scheduled_execution_time=datetime.now(timezone.utc),
+                                         repository_def=defs.get_repository_def())
+        return shipments_job_schedule.evaluate_tick(context).run_requests or None
+
+    assert not isinstance(tick(), list) and not schedule_tick()  # nothing to send: a skip
     with open_for_writing(shop.db) as con:  # recorded without a run, as a run that died leaves it
         record_package(con, PackageRequest(order, "UPS", "1Z6"), clock.from_environment()())
     [request] = tick()
     assert isinstance(request, RunRequest) and request.partition_key == "Amazon US"
+    [backstop] = schedule_tick()  # the schedule asks for the same run, should the sensor be off
+    assert backstop.partition_key == "Amazon US"
     shop.ok("shipments", "send")
-    assert not isinstance(tick(), list)
+    assert not isinstance(tick(), list) and not schedule_tick()
     assert [r["status"] for r in confirmations(shop)] == [204]
