@@ -29,6 +29,7 @@ from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed
 from pipelines.orchestration.instance import WAREHOUSE_TAG
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 
 sync_job = define_asset_job(
     "sync_job",
@@ -219,14 +220,43 @@ def stock_push_job_schedule(context):
     return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel, run_config=config) for channel in channels]
 
 
+shipments_job = define_asset_job(
+    "shipments_job",
+    selection=AssetSelection.assets(shipment_confirmations),
+    # no warehouse tag: a run waits on Amazon most of its time and takes the writer per commit only
+    description="Confirm one channel's packages shipped here to Amazon (confirmShipment), each once.",
+)
+shipments_sensor = shipments_sensor_for(shipments_job)
+
+
+@schedule(
+    job=shipments_job,
+    cron_schedule=os.environ.get("AMAZON_ORDERS_SHIPMENTS_CRON", "*/5 * * * *"),
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Backstop of the shipments sensor: a run for each channel with packages to send "
+    "(AMAZON_ORDERS_SHIPMENTS_CRON, every 5 minutes by default).",
+)
+def shipments_job_schedule(context, warehouse: WarehouseResource):
+    import duckdb
+
+    try:
+        channels = due_channels(warehouse.resolved_path)
+    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a writer
+        return SkipReason(str(reason))
+    if not channels:
+        return SkipReason("no package to send")
+    tick = context.scheduled_execution_time
+    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
+
+
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
-            amazon_listings_stock],
+            amazon_listings_stock, shipment_confirmations],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
                   listings_accept_pushed_stock],
-    jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job],
-    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, stock_push_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor],
+    jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job, shipments_job],
+    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, stock_push_job_schedule, shipments_job_schedule],
+    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor, shipments_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

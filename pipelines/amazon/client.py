@@ -16,7 +16,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
-from sp_api.api import Inventories, Notifications, OrdersV20260101, ReportsV2
+from sp_api.api import Inventories, Notifications, OrdersV0, OrdersV20260101, ReportsV2
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import Marketplaces
@@ -25,7 +25,7 @@ from sp_api.base.credential_provider import MissingCredentials
 
 # Amazon's marketplace table: id -> the region whose endpoint serves it
 REGIONS = {marketplace.marketplace_id: marketplace.region for marketplace in Marketplaces}
-INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION"]
+INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION", "PACKAGES"]
 HTTP_TIMEOUT_SECONDS = 30.0
 
 
@@ -94,6 +94,22 @@ def reports_client(channel: Seller, account: str = "default") -> ReportsV2:
 
 def notifications_client(channel: Seller, account: str = "default") -> Notifications:
     return _client(Notifications, channel, account)
+
+
+def orders_v0_client(channel: Seller, account: str = "default") -> OrdersV0:
+    """Orders API v0, for confirmShipment only (v0's read operations are deprecated; this one is not)."""
+    return _client(OrdersV0, channel, account)
+
+
+def confirm_shipment(client: OrdersV0, order_id: str, body: dict) -> str | None:
+    """confirmShipment; returns the x-amzn-RateLimit-Limit Amazon sent. Success is a 204 and nothing else:
+    python-amazon-sp-api returns normally from a 429 or 5xx without an `errors` body (its payload then lacks
+    the status_code it records for an empty 2xx), which is a failed call here."""
+    response = client.confirm_shipment(order_id=order_id, **body)
+    status = response.payload.get("status_code") if isinstance(response.payload, dict) else None
+    if not (isinstance(status, int) and 200 <= status < 300):
+        raise MalformedResponse("confirmShipment answered without a 204 (a throttle or failure without a body)")
+    return response.rate_limit
 
 
 def delete_subscription(client: Notifications, notification_type: str, subscription_id: str) -> None:

@@ -42,3 +42,7 @@ LISTINGS_RATE, LISTINGS_BURST = 5.0, 5
 # createFeed's "Usage Plan: | 0.0083 | 15 |"; getFeed's "| 2 | 15 |"
 CREATE_FEED_RATE, CREATE_FEED_BURST = 0.0083, 15
 GET_FEED_RATE, GET_FEED_BURST = 2.0, 15
+
+# -- Orders API v0, confirmShipment (ordersV0.json) ------------------------------------------------------
+# "Usage Plan: | Rate (requests per second) | Burst | | 2 | 10 |"
+CONFIRM_SHIPMENT_RATE, CONFIRM_SHIPMENT_BURST = 2.0, 10

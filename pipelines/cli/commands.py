@@ -176,9 +176,82 @@ def cmd_products_import(args) -> None:
 def cmd_ship(args) -> None:
     from pipelines.backoffice.operations import mark_shipped
 
+    if args.carrier is not None or args.tracking is not None:
+        return _ship_package(args)
+    if args.carrier_name or args.service or args.ship_date or args.sku or args.quantity:
+        raise CommandError("--carrier-name, --service, --ship-date and --sku/--quantity describe a package: "
+                           "give --carrier and --tracking with them")
+    from pipelines.backoffice.shipments import refuse_bare_ship_of_packed_order
+
     with open_for_writing(args.db, on_wait=_say) as con:
+        refuse_bare_ship_of_packed_order(con, args.channel_order_id, args.channel)
         shipment_id = mark_shipped(con, args.channel_order_id, args.channel, force=args.force)
-    _say(f"order {args.channel_order_id} marked shipped ({shipment_id})")
+    _say(f"order {args.channel_order_id} marked shipped ({shipment_id}); Amazon is not told without a carrier "
+         "and tracking number: ship it again with --carrier and --tracking to confirm it")
+
+
+def _sku_lines(args) -> list[tuple[str, int]]:
+    skus, quantities = args.sku or [], args.quantity or []
+    if len(skus) != len(quantities):
+        raise CommandError("give each --sku with its --quantity (--sku MUG-01 --quantity 1 --sku PEN-03 --quantity 2)")
+    return list(zip(skus, quantities))
+
+
+def _confirm_at_once(args, channels) -> None:
+    from pipelines.orchestration.runs import run_confirmations
+
+    run_confirmations(args.db, sorted(set(channels)), on_report=lambda report: _say(report["line"]))
+
+
+def _ship_package(args) -> None:
+    from pipelines import clock
+    from pipelines.backoffice.shipments import PackageRequest, record_package
+
+    if not args.carrier or not args.tracking:
+        raise CommandError("give both --carrier (Amazon's carrier code, such as UPS) and --tracking: Amazon "
+                           "requires them to confirm a shipment")
+    request = PackageRequest(args.channel_order_id, args.carrier, args.tracking, carrier_name=args.carrier_name,
+                             service=args.service, ship_date=args.ship_date, lines=_sku_lines(args),
+                             channel=args.channel, force=args.force)
+    with open_for_writing(args.db, on_wait=_say) as con:
+        recorded = record_package(con, request, clock.from_environment()())
+    _say(f"order {recorded.channel_order_id}: package {recorded.package_reference_id} ({recorded.units}) shipped "
+         "here; confirming it to Amazon")
+    _confirm_at_once(args, [recorded.channel])
+
+
+def cmd_shipments_import(args) -> None:
+    from pipelines import clock
+    from pipelines.backoffice.shipments import import_shipments
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        recorded = import_shipments(con, args.file, clock.from_environment()())
+    _say(f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming them "
+         "to Amazon")
+    _confirm_at_once(args, [r.channel for r in recorded])
+
+
+def cmd_shipments_resend(args) -> None:
+    from pipelines import clock
+    from pipelines.backoffice.shipments import correct_refused
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        corrected = correct_refused(con, args.channel_order_id, args.channel, reference=args.package,
+                                    carrier=args.carrier, carrier_name=args.carrier_name, tracking=args.tracking,
+                                    service=args.service, ship_date=args.ship_date, lines=_sku_lines(args),
+                                    now=clock.from_environment()())
+    for package in corrected:
+        _say(f"order {package.channel_order_id}: package {package.package_reference_id} ({package.units}) "
+             "corrected; sending it to Amazon again")
+    _confirm_at_once(args, [package.channel for package in corrected])
+
+
+def cmd_shipments_send(args) -> None:
+    from pipelines.warehouse.channels import get_channel, list_channels
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        channels = [get_channel(con, args.channel).name] if args.channel else [c.name for c in list_channels(con)]
+    _confirm_at_once(args, channels)
 
 
 def cmd_return(args) -> None:
@@ -403,6 +476,18 @@ def _order_command(sub, name: str, func, summary: str, example: str) -> argparse
     return parser
 
 
+def _package_arguments(ship) -> None:
+    ship.add_argument("--carrier", help="Amazon's carrier code (UPS, USPS, FedEx, DHL, Royal Mail ...; Other with "
+                                        "--carrier-name): the package is confirmed to Amazon at once")
+    ship.add_argument("--tracking", help="the carrier's tracking number (required with --carrier)")
+    ship.add_argument("--carrier-name", help="the carrier's name, for a carrier Amazon does not list")
+    ship.add_argument("--service", help="the carrier's shipping service, such as UPS Ground")
+    ship.add_argument("--ship-date", help="ISO 8601 time the package left (default: now)")
+    ship.add_argument("--sku", action="append", help="ship only this SKU (repeat, each with --quantity); "
+                                                     "default: every unit not shipped yet")
+    ship.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-orders",
@@ -482,9 +567,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
 
     ship = _order_command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no "
-                          "stock).", "amazon-orders ship 112-1234567-1234567")
+                          "stock); with --carrier and --tracking, as a package confirmed to Amazon at once.",
+                          "amazon-orders ship 112-1234567-1234567 --carrier UPS --tracking 1Z999AA10123456784")
     ship.add_argument("--force", action="store_true",
                       help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
+    _package_arguments(ship)
 
     ret = _order_command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
                          "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
@@ -507,6 +594,31 @@ def build_parser() -> argparse.ArgumentParser:
                        "amazon-orders returns receive RET-000012")
     receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
     receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
+
+    shipments = sub.add_parser("shipments", help="import the warehouse's shipments, resend a refused package",
+                               description="Packages shipped here, confirmed to Amazon.")
+    shipments_sub = shipments.add_subparsers(dest="shipments_command", required=True, metavar="ACTION")
+    simp = _command(shipments_sub, "import", cmd_shipments_import,
+                    "Record a day's packages from a CSV (order,sku,quantity,carrier,tracking,date; rows of one order, "
+                    "carrier, tracking and date make one package) and confirm them to Amazon at once. A wrong row "
+                    "refuses the whole file.", "amazon-orders shipments import shipped-2026-11-02.csv")
+    simp.add_argument("file", help="a UTF-8 CSV with the header order,sku,quantity,carrier,tracking,date")
+    send = _command(shipments_sub, "send", cmd_shipments_send,
+                    "Send the packages still due to Amazon now (pending, interrupted or retrying; the Dagster "
+                    "sensor does it within seconds on its own).", 'amazon-orders shipments send --channel "Amazon US"')
+    send.add_argument("--channel", help="only this channel (default: every channel)")
+    resend = _order_command(shipments_sub, "resend", cmd_shipments_resend,
+                            "Correct a package Amazon refused and send it again (the same packageReferenceId: "
+                            "Amazon edits it, never adds a second).",
+                            "amazon-orders shipments resend 112-1234567-1234567 --sku MUG-01 --quantity 1")
+    resend.add_argument("--package", help="the package's number, when the order has several refused")
+    resend.add_argument("--carrier", help="the corrected carrier code")
+    resend.add_argument("--tracking", help="the corrected tracking number")
+    resend.add_argument("--carrier-name", help="the corrected carrier name (with --carrier Other)")
+    resend.add_argument("--service", help="the corrected shipping service")
+    resend.add_argument("--ship-date", help="the corrected ISO 8601 ship date")
+    resend.add_argument("--sku", action="append", help="a SKU of the package, with its corrected --quantity")
+    resend.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
 
     order = sub.add_parser("order", help="look an order up", description="Look an order up.")
     order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")

@@ -11,11 +11,14 @@ from pipelines.warehouse.channels import add_channel
 from pipelines.clock import CLOCK_URL_VARIABLE
 from pipelines.orchestration.instance import dagster_home
 from pipelines.backoffice.operations import OperationError, create_return, import_products, mark_shipped, receive_return
-from pipelines.orchestration.runs import run_returns_import, run_sync
+from pipelines.orchestration.runs import run_confirmations, run_returns_import, run_sync
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.warehouse.status import table
 from pipelines.cli.ui import SANDBOX_CREDENTIALS
 from pipelines.warehouse.connection import open_for_reading, open_for_writing, warehouse_path
+from pipelines import clock
+from pipelines.backoffice.shipments import PackageRequest, record_package
+from pipelines.warehouse.status import PACKAGES_OF_ORDER
 
 CATALOG = """product_code,product_name,list_price,on_hand
 MUG-01,Stoneware mug,12.50,20
@@ -200,7 +203,13 @@ def run_demo(db: str | None = None) -> None:
             marketplace.confirm(order)
         _step(db, marketplace, "2. Amazon fills in buyers and prices: the same orders become Paid")
 
-        marketplace.ship(paid_later)
+        # the warehouse ships the mugs and confirms them to Amazon with carrier and tracking (#27)
+        with open_for_writing(db) as con:
+            package = record_package(con, PackageRequest(paid_later, "UPS", "1Z999AA10123456784",
+                                                         service="UPS Ground"), clock.from_environment()())
+        for report in run_confirmations(db, ["Amazon Demo"], launched_by="demo", log_level="WARNING"):
+            print(f"\namazon-orders ship {paid_later} --carrier UPS --tracking 1Z999AA10123456784: package "
+                  f"{package.package_reference_id} ({package.units}); {report['line']}")
         marketplace.cancel(cancel_early)
         with open_for_writing(db) as con:
             mark_shipped(con, cancel_late)
@@ -208,6 +217,8 @@ def run_demo(db: str | None = None) -> None:
         marketplace.cancel(cancel_late)
         _step(db, marketplace, "3. one order ships, one is cancelled before shipping, one after shipping here")
         _show(db, "stock: the early cancellation came back, the one shipped here did not", STOCK)
+        _show(db, "the package shipped here, read back from the sync's PACKAGES: confirmed on Amazon",
+              PACKAGES_OF_ORDER, {"order": package.order_id})
 
         with open_for_writing(db) as con:
             return_id = create_return(con, paid_later, "MUG-01", 1, reason="chipped")

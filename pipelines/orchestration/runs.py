@@ -185,3 +185,43 @@ def run_stock_push(db, channel: str | None = None, *, full: bool = False, launch
     if failures:
         raise SyncFailed("; ".join(failures))
     return reports
+
+
+def summarise_shipments_run(result, channel: str) -> dict:
+    """One line about a finished shipments_job run, and its figures."""
+    figures = _figures(result, channel, ("shipment_confirmations",))
+    if result.success:
+        retrying = figures.get("packages_retrying", 0)
+        figures["line"] = (f"{channel}: {figures.get('packages_confirmed', 0)} package(s) confirmed to Amazon"
+                           + (f", {retrying} to send again (Amazon unavailable)" if retrying else ""))
+    return figures
+
+
+def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], None] = lambda report: None,
+                      launched_by: str = "cli", log_level: str = "INFO") -> list[dict]:
+    """The shipments job for each channel, at once (the sensor would start it within seconds anyway); raise
+    SyncFailed with Amazon's error codes when Amazon refused a package."""
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.warehouse.channels import list_channels
+    from pipelines.definitions import defs
+    from pipelines.orchestration.instance import get_instance
+    from pipelines.warehouse.connection import open_for_reading
+
+    os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
+    with open_for_reading(db) as con:
+        registered = [c.name for c in list_channels(con)]
+    instance = get_instance()
+    follow_channel_registry(instance, registered)
+    reports = []
+    for channel in channels:
+        result = defs.resolve_job_def("shipments_job").execute_in_process(
+            instance=instance, partition_key=channel, tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False,
+            run_config={"loggers": {"cli_progress": {"config": {"log_level": log_level}}}})
+        report = summarise_shipments_run(result, channel)
+        reports.append(report)
+        if result.success:
+            on_report(report)
+    failures = [report["error"] for report in reports if not report["success"]]
+    if failures:
+        raise SyncFailed("; ".join(failures))
+    return reports

@@ -35,6 +35,8 @@ from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportR
 from .feeds import (FEED_DOCUMENTS_PATH, FEEDS_MODEL, FEEDS_PATH, RESULT_PATH, UPLOAD_PATH, FeedsService,
                     InvalidFeedRequest)
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
+from .shipments import CONFIRM_PATH, ShipmentsService
+from .shipments import BURST as CONFIRM_BURST, RATE as CONFIRM_RATE
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -109,7 +111,7 @@ _INVENTORY_TOKEN_TTL = timedelta(seconds=30)
 _INVENTORY_LOOKBACK = timedelta(days=548)
 # The model's response headers: x-amzn-RateLimit-Limit comes with 200, 400 and 404 only (and the
 # Reports API's 202 for createReport).
-_RATE_LIMITED_STATUSES = (200, 202, 400, 404)
+_RATE_LIMITED_STATUSES = (200, 202, 400, 404, 204)  # 204: confirmShipment's
 # getOrder's static sandbox case answers 400 for an orderId such as TEST_CASE_400: an
 # "Amazon-defined order identifier" has the 3-7-7 digit form.
 _ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
@@ -253,7 +255,9 @@ class SandboxServer:
             **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
                ((op, usage_plan(op, FEEDS_MODEL)) for op in ("createFeedDocument", "createFeed", "getFeed",
                                                              "getFeedDocument"))},
+            "confirmShipment": _TokenBucket(CONFIRM_RATE * speedup, CONFIRM_BURST, real_clock),
         }
+        self.shipments = ShipmentsService(self)  # Orders API v0 confirmShipment (shipments.py)
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
         self.notifications = NotificationsService(self, duplicate_rate=notification_duplicate_rate,
                                                   reorder_rate=notification_reorder_rate, seed=fault_seed)
@@ -485,6 +489,8 @@ class SandboxServer:
             operation = "searchListingsItems"
         elif path.startswith(LISTINGS_PATH + "/") and path.count("/") == 5 and method in ("GET", "PATCH"):
             operation = "getListingsItem" if method == "GET" else "patchListingsItem"
+        elif method == "POST" and CONFIRM_PATH.fullmatch(path):
+            operation = "confirmShipment"
         else:
             return _errors("404", {"x-amzn-RequestId": str(uuid.uuid4())})
         bucket = self._buckets[operation]
@@ -545,6 +551,12 @@ class SandboxServer:
                 payload = self.feeds.document(unquote(path[len(FEED_DOCUMENTS_PATH) + 1:]))
             elif operation in ("searchListingsItems", "getListingsItem", "patchListingsItem"):
                 return self._listings(operation, path, params, body)
+            elif operation == "confirmShipment":
+                refused = self.shipments.confirm(unquote(CONFIRM_PATH.fullmatch(path).group(1)), body)
+                if refused is None:
+                    return _Response(204, b"")  # "204": "Success.", no body
+                status, code, message = refused
+                return _json(status, {"errors": [{"code": code, "message": message}]})
             elif operation == "deleteSubscriptionById":
                 _, _, _, _, kind, subscription_id = path.split("/")
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))

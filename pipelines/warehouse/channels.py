@@ -152,6 +152,8 @@ def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: 
         f"delete from sales_returns where order_id in ({orders})",
         f"delete from shipment_lines where order_id in ({orders})",
         f"delete from shipments where order_id in ({orders})",
+        f"delete from package_lines where order_id in ({orders})",
+        f"delete from packages where order_id in ({orders})",
         f"delete from order_lines where order_id in ({orders})",
         f"delete from last_transform_orders where order_id in ({orders})",
         "delete from orders where channel = $channel",

@@ -251,7 +251,63 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
     sections += stock_push_sections(con, now)
+    packages = table(con, PACKAGES_BY_CHANNEL)
+    if packages != "(none)":
+        sections += ["", "Packages shipped here, confirmed to Amazon", packages]
+    refused = table(con, REFUSED_PACKAGES)
+    if refused != "(none)":
+        sections += ["", "PACKAGES AMAZON REFUSED (correct them: amazon-orders shipments resend ORDER ...)", refused]
+    untold = table(con, NOT_TOLD_TO_AMAZON)
+    if untold != "(none)":
+        sections += ["", "Marked shipped here, Amazon not told (ship ORDER --carrier CODE --tracking NUMBER)", untold]
     return "\n".join(sections)
+
+
+# -- packages shipped here, confirmed to Amazon ----------------------------------------------------------
+
+SEEN_ON_AMAZON = """
+    list_contains(coalesce(json_extract_string(
+        (select r.payload from raw_amazon_orders r where r.ingest_id = o.source_ingest_id),
+        '$.packages[*].packageReferenceId'), []), p.package_reference_id)
+"""
+
+PACKAGES_OF_ORDER = f"""
+    select p.package_reference_id as package, p.carrier_code as carrier,
+           coalesce(p.carrier_name, '') as carrier_name, p.tracking_number as tracking,
+           strftime(p.ship_date, '%Y-%m-%dT%H:%M:%SZ') as shipped,
+           (select string_agg(l.quantity || ' x ' || l.product_code, ', ' order by l.product_code)
+            from package_lines l where l.package_id = p.package_id) as units,
+           case when p.state = 'confirmed' and {SEEN_ON_AMAZON} then 'confirmed on Amazon'
+                when p.state = 'confirmed' then 'sent, Amazon answered 204 (not yet read back)'
+                when p.state = 'refused' then 'REFUSED by Amazon: ' || coalesce(p.error_code, '')
+                    || ' (correct it: amazon-orders shipments resend)'
+                when p.state = 'retrying' then 'retrying (' || coalesce(p.error_code, '') || ')'
+                else p.state end as amazon
+    from packages p join orders o using (order_id)
+    where p.order_id = $order order by p.package_reference_id::integer"""
+
+PACKAGES_BY_CHANNEL = f"""
+    select o.channel,
+           count(*) filter (where p.state in ('pending', 'sending')) as to_send,
+           count(*) filter (where p.state = 'retrying') as retrying,
+           count(*) filter (where p.state = 'refused') as refused,
+           count(*) filter (where p.state = 'confirmed' and not {SEEN_ON_AMAZON}) as confirmed_not_read_back,
+           count(*) filter (where p.state = 'confirmed' and {SEEN_ON_AMAZON}) as confirmed_on_amazon
+    from packages p join orders o using (order_id) group by all order by all"""
+
+REFUSED_PACKAGES = """
+    select o.channel, o.channel_order_id, p.package_reference_id as package, p.error_code,
+           coalesce(p.error_message, '') as message, strftime(p.sent_at, '%Y-%m-%dT%H:%M:%SZ') as sent
+    from packages p join orders o using (order_id) where p.state = 'refused' order by p.sent_at limit 50"""
+
+# Orders marked shipped here by `ship` without a carrier that Amazon still shows unshipped: the buyer has no
+# tracking and the seller is not paid until a package tells Amazon.
+NOT_TOLD_TO_AMAZON = """
+    select o.channel, o.channel_order_id, o.status, strftime(s.shipped_at, '%Y-%m-%dT%H:%M:%SZ') as marked_shipped
+    from shipments s join orders o using (order_id)
+    where o.status in ('Unshipped', 'Partially Shipped')
+      and not exists (select 1 from packages p where p.order_id = s.order_id)
+    order by s.shipped_at limit 50"""
 
 
 # -- stock pushed back to Amazon --------------------------------------------------------------------------
@@ -369,4 +425,7 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
     listed = table(con, ORDER_LISTINGS[1], {"order": order_id})
     if listed != "(none)":
         lines += ["", ORDER_LISTINGS[0], listed]
+    packages = table(con, PACKAGES_OF_ORDER, {"order": order_id})
+    if packages != "(none)":
+        lines += ["", "Packages (shipped here, confirmed to Amazon)", packages]
     return "\n".join(lines)

@@ -69,12 +69,15 @@ returns as (
 ),
 
 cancellations as (
-    -- cancelled stock comes back, except what Amazon cancelled after the order was shipped here
+    -- cancelled stock comes back, except what Amazon cancelled after the order was shipped here; of an order
+    -- shipped here in part (packages), only units no package took
     select
         line_totals.order_id,
         line_totals.product_code,
         case
-            when shipped_orders.order_id is null then line_totals.canceled_quantity
+            when shipped_orders.order_id is null
+                then least(line_totals.canceled_quantity,
+                           line_totals.quantity - coalesce(at_ship.shipped_quantity, 0))
             else least(line_totals.canceled_quantity, coalesce(at_ship.canceled_quantity, 0))
         end as quantity,
         coalesce(at_ship.shipped_quantity, 0) as shipped_here

@@ -138,3 +138,17 @@ comment on table amazon_listings is 'The channel''s listings as Amazon last answ
 comment on table stock_pushes is 'Each quantity sent to Amazon for a listing and Amazon''s answer (ACCEPTED with its submissionId, INVALID with its issues).';
 comment on table stock_feeds is 'JSON_LISTINGS_FEED documents sent to Amazon and their processing status.';
 comment on table stock_drift is 'Merchant-fulfilled listings whose quantity, read back from Amazon, differed from the last accepted push by more than the channel''s orders since.';
+comment on table packages is 'Packages shipped here and confirmed to Amazon (confirmShipment), one per parcel.';
+comment on column packages.package_id is 'Local id: the order''s shipment id and the package''s number (SHP-…-1).';
+comment on column packages.package_reference_id is 'Amazon''s packageReferenceId: a positive number as a string, unique within the order; sent again, it edits the package on Amazon rather than adding one.';
+comment on column packages.carrier_code is 'Amazon''s carrierCode as sent (Other for a carrier Amazon does not list).';
+comment on column packages.carrier_name is 'carrierName, which Other requires.';
+comment on column packages.shipping_method is 'The carrier''s service (shippingMethod).';
+comment on column packages.tracking_number is 'The carrier''s tracking number.';
+comment on column packages.ship_date is 'When the package left (UTC).';
+comment on column packages.state is 'pending (not sent yet), sending (sent; Amazon''s answer not recorded), retrying (Amazon was unavailable or throttled), confirmed (Amazon answered 204), refused (Amazon answered 4xx: correct and resend).';
+comment on column packages.error_code is 'Amazon''s error code (or HTTP status) of the last refusal or failure.';
+comment on column packages.error_message is 'Amazon''s message of the last refusal or failure.';
+comment on column packages.attempts is 'How many times the package was sent.';
+comment on column packages.confirmed_at is 'When Amazon answered 204 (UTC).';
+comment on table package_lines is 'The units of each package, by Amazon''s orderItemId.';

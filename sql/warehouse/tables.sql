@@ -535,3 +535,31 @@ create table if not exists stock_drift (
     ordered_since bigint,
     read_at timestamp not null
 );
+
+-- Packages confirmed to Amazon (Orders API v0 confirmShipment), one per parcel shipped here: its state on the
+-- way to Amazon, and its lines by Amazon's orderItemId.
+create table if not exists packages (
+    package_id varchar primary key,
+    order_id varchar not null,
+    package_reference_id varchar not null,
+    carrier_code varchar not null,
+    carrier_name varchar,
+    shipping_method varchar,
+    tracking_number varchar not null,
+    ship_date timestamp not null,
+    state varchar not null,
+    error_code varchar,
+    error_message varchar,
+    attempts integer not null default 0,
+    created_at timestamp not null,
+    sent_at timestamp,
+    confirmed_at timestamp,
+    unique (order_id, package_reference_id)
+);
+create table if not exists package_lines (
+    package_id varchar not null,
+    order_id varchar not null,
+    amazon_order_item_id varchar not null,
+    product_code varchar not null,
+    quantity integer not null
+);
