@@ -12,8 +12,7 @@ import subprocess
 from conftest import ROOT
 from pipelines.sandbox import Buyer, Item
 
-from test_order_tables import catalog
-from test_refusals import refused
+from conftest import catalog, refused
 
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 
