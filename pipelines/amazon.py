@@ -24,7 +24,8 @@ from sp_api.base.credential_provider import MissingCredentials
 
 from pipelines.channels import Channel
 
-INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION"]
+# PACKAGES: when a merchant-fulfilled order's packages left (orders.shipped_at)
+INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION", "PACKAGES"]
 PAGE_SIZE = 100
 HTTP_TIMEOUT_SECONDS = 30.0
 

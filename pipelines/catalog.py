@@ -14,7 +14,7 @@ from functools import cache
 
 import duckdb
 
-from pipelines.sql import read_sql
+from pipelines.sql import read_schema
 
 _lock = threading.Lock()
 
@@ -39,7 +39,7 @@ class Table:
 @cache
 def _declared() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    con.execute(read_sql("warehouse/schema.sql"))
+    con.execute(read_schema())
     return con
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import read_sql
+from pipelines.sql import read_schema
 
 DEFAULT_DB = "data/warehouse.duckdb"
 WRITER_WAIT_SECONDS = 600.0
@@ -312,7 +312,7 @@ def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
 def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Migrate the warehouse to schema.sql when the file changed since it was applied; declare this
     connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
-    schema = read_sql("warehouse/schema.sql")
+    schema = read_schema()
     digest = hashlib.sha256(schema.encode()).hexdigest()
     applied = con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall() \
         and con.execute("select digest from applied_schema").fetchall()

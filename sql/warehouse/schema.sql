@@ -667,3 +667,11 @@ comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: E
 comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
 comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
+
+-- what an analyst asks of orders without reading Amazon's JSON (#28)
+alter table orders add column if not exists marketplace_name varchar;
+alter table orders add column if not exists shipped_at timestamp;
+alter table order_lines add column if not exists net_line_amount decimal(18, 2);
+comment on column orders.marketplace_name is 'The marketplace''s name (Amazon.com, Amazon.co.uk, ...; see marketplaces).';
+comment on column orders.shipped_at is 'When it shipped (UTC): its first package''s shipTime, else when Amazon first reported a unit of it shipped (all Amazon tells of an order it fulfils), else when it was marked shipped here; empty until then.';
+comment on column order_lines.net_line_amount is 'Unit price times the units not cancelled; for gift wrap, its charge unless it was cancelled with its item.';
