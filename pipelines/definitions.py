@@ -25,13 +25,14 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.marts import analyst_marts
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
 sync_job = define_asset_job(
     "sync_job",
-    selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory),
+    selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory, analyst_marts),
     description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
     "FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
@@ -80,7 +81,7 @@ def channel_registry_sensor(context, warehouse: WarehouseResource):
 
 returns_job = define_asset_job(
     "returns_job",
-    selection=AssetSelection.assets(amazon_returns),
+    selection=AssetSelection.assets(amazon_returns, analyst_marts),
     description="Import one channel's customer returns from Amazon's returns reports.",
     tags={WAREHOUSE_TAG: "default"},
 )
@@ -158,7 +159,8 @@ purge_pii_job_schedule = ScheduleDefinition(
 )
 
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
+    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
+            analyst_marts],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
