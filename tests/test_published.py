@@ -119,3 +119,13 @@ def test_report_on_a_warehouse_without_marts_says_what_to_run(shop):
     assert code == 1
     assert err.strip() == ("amazon-orders: no daily_sales mart in this warehouse yet: run `amazon-orders sync` "
                            "(or `rebuild`)")
+
+
+def test_a_sync_that_brought_nothing_new_publishes_nothing(shop):
+    shop.add_channel()
+    shop.marketplace.confirm(shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA))
+    shop.sync()
+    published = published_path(shop.db)
+    written = published.stat().st_mtime_ns, published.stat().st_ino
+    shop.sync()  # no new order version: the core tables, and so the marts, are skipped
+    assert (published.stat().st_mtime_ns, published.stat().st_ino) == written

@@ -19,6 +19,8 @@ versions as (
         }') as o
     from raw_amazon_orders as raw
     semi join changed using (channel, amazon_order_id)
+    -- what this transform has reached: a later batch derives the order again with what it lands
+    where raw.ingest_id <= $upto_ingest_id
 ),
 
 shipped_versions as (
