@@ -15,7 +15,7 @@ def _spec(mart) -> AssetSpec:
     schema = TableSchema(columns=[TableColumn(name, description=text) for name, text in mart.columns])
     # skippable, and downstream of the core tables: a sync that changed nothing rebuilds nothing
     return AssetSpec(mart.name, deps=[AssetKey(table) for table in catalog.CORE_TABLES] + [amazon_returns],
-                     description=mart.description, kinds={"duckdb", "sql"}, group_name="marts", skippable=True,
+                     description=mart.description, kinds={"duckdb", "sql"}, group_name="amazon_orders", skippable=True,
                      metadata={"dagster/column_schema": schema})
 
 
