@@ -25,6 +25,7 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.marts import analyst_marts
 from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
 from pipelines.orchestration.instance import WAREHOUSE_TAG
 from pipelines.orchestration.progress import cli_progress
@@ -33,7 +34,7 @@ from pipelines.assets.shipments import due_channels, shipment_confirmations, shi
 
 sync_job = define_asset_job(
     "sync_job",
-    selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory),
+    selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory, analyst_marts),
     description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
     "FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
@@ -82,7 +83,7 @@ def channel_registry_sensor(context, warehouse: WarehouseResource):
 
 returns_job = define_asset_job(
     "returns_job",
-    selection=AssetSelection.assets(amazon_returns),
+    selection=AssetSelection.assets(amazon_returns, analyst_marts),
     description="Import one channel's customer returns from Amazon's returns reports.",
     tags={WAREHOUSE_TAG: "default"},
 )
@@ -251,7 +252,7 @@ def shipments_job_schedule(context, warehouse: WarehouseResource):
 
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
-            amazon_listings_stock, shipment_confirmations],
+            amazon_listings_stock, shipment_confirmations, analyst_marts],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
                   listings_accept_pushed_stock],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job, shipments_job],

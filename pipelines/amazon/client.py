@@ -25,6 +25,7 @@ from sp_api.base.credential_provider import MissingCredentials
 
 # Amazon's marketplace table: id -> the region whose endpoint serves it
 REGIONS = {marketplace.marketplace_id: marketplace.region for marketplace in Marketplaces}
+# PACKAGES: the packages a confirmed shipment made, and when a merchant-fulfilled order's left (orders.shipped_at)
 INCLUDED_DATA = ["BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION", "PACKAGES"]
 HTTP_TIMEOUT_SECONDS = 30.0
 

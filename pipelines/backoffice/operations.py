@@ -209,6 +209,9 @@ def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel:
             [shipment_id, order_id],
         )
         con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
+        # what Amazon said of its shipping comes first (as the orders model has it): ours fills the gap
+        con.execute("update orders set shipped_at = coalesce(shipped_at, (select shipped_at from shipments "
+                    "where order_id = $1)) where order_id = $1", [order_id])
         book_order(con, order_id)
     return shipment_id
 

@@ -155,10 +155,14 @@ def cmd_sync(args) -> None:
 
 
 def cmd_rebuild(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.marts import build_marts, publish
     from pipelines.warehouse.transform import transform
 
     with open_for_writing(args.db, on_wait=_say) as con:
         result = transform(con, rebuild=True)
+        build_marts(con, clock.from_environment()())
+        publish(con, args.db)
     _say(f"rebuilt from the raw layer: {result.orders_changed} orders, {result.versions_quarantined} "
          f"versions quarantined, {result.movements_booked} stock movements")
 
@@ -392,6 +396,20 @@ def cmd_demo(args) -> None:
     from pipelines.cli.demo import run_demo
 
     run_demo(db=args.db)
+
+
+def cmd_report(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.chart import chart_path, write_chart
+
+    if args.days < 1:
+        raise CommandError(f"--days must be at least 1, not {args.days}")
+    path = args.out or chart_path(args.db)
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        if not con.execute("select 1 from duckdb_tables() where table_name = 'daily_sales'").fetchall():
+            raise CommandError("no daily_sales mart in this warehouse yet: run `amazon-orders sync` (or `rebuild`)")
+        write_chart(con, path, clock.from_environment()(), days=args.days)
+    _say(f"daily sales chart: {path}")
 
 
 # -- the parser ---------------------------------------------------------------------------------
@@ -664,6 +682,13 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
     ui.add_argument("--orders-per-hour", type=float, default=30,
                     help="how often orders arrive on a channel's live sandbox (default 30)")
+
+    report = _command(sub, "report", cmd_report,
+                      "Draw net sales per marketplace and day (the daily_sales mart) as an SVG file to open in a "
+                      "browser.", "amazon-orders report --out sales.svg")
+    report.add_argument("--out", help="the SVG file to write (default: beside the warehouse, "
+                                      "<warehouse>.daily-sales.svg)")
+    report.add_argument("--days", type=int, default=30, help="how many days, up to today (default 30)")
 
     _command(sub, "demo", cmd_demo, "Walk a simulated marketplace through several syncs and show each change.",
              "amazon-orders demo")

@@ -270,3 +270,10 @@ def run_demo(db: str | None = None) -> None:
         _stock_push(db, marketplace, sandbox)
     print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
     print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")
+    from pipelines.warehouse.marts import published_path
+    from pipelines.warehouse.chart import chart_path, write_chart
+
+    with open_for_reading(db) as con:
+        chart = write_chart(con, chart_path(db), marketplace.naive_now())
+    print(f"the marts and core tables, readable during any sync:  duckdb -readonly {published_path(db)}")
+    print(f"net sales per marketplace and day, last 30 days (open it in a browser): {chart}")

@@ -65,6 +65,7 @@ DOCUMENT_ENCODINGS = {
 }
 # the download names its charset for Europe (models#2748); elsewhere nothing is known, so it does not
 EUROPE = {"A1F83G8C2ARO7P", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS"}
+SHIP_BY = timedelta(days=2)  # the simulated seller's handling time: an order's ship-by window closes then
 RETURN_DISPOSITIONS = ("SELLABLE", "DAMAGED", "CUSTOMER_DAMAGED", "DEFECTIVE", "CARRIER_DAMAGED", "EXPIRED")
 
 
@@ -1164,6 +1165,10 @@ class Marketplace:
             "fulfillmentStatus": order.status,
             "fulfilledBy": order.fulfilled_by,
             "fulfillmentServiceLevel": "STANDARD",
+            # the model: shipByWindow is "The promised time period within which the order must be shipped to
+            # meet the customer's delivery expectations"; here a handling time of two days from the purchase
+            "shipByWindow": {"earliestDateTime": order.created,
+                             "latestDateTime": format_time(parse_time(order.created) + SHIP_BY)},
         }
         doc["orderItems"] = items
         if order.packages:

@@ -39,6 +39,8 @@ class Orders(CoreTable):
     currency: Series[str] = pa.Field(nullable=True, str_matches=r"^[A-Z]{3}$")
     total_amount: Series[float] = pa.Field(nullable=True, ge=0)
     is_shipped: Series[bool]
+    marketplace_name: Series[str] = pa.Field(nullable=True)
+    shipped_at: Series[pa.DateTime] = pa.Field(nullable=True)
 
     @pa.dataframe_check(error="a Pending order must be Unpaid and under the Amazon Pending Account")
     def pending_orders_are_unpaid(cls, df):
@@ -58,6 +60,7 @@ class OrderLines(CoreTable):
     unit_price: Series[float] = pa.Field(nullable=True, ge=0)
     line_amount: Series[float] = pa.Field(nullable=True, ge=0)
     notes: Series[str] = pa.Field(nullable=True)
+    net_line_amount: Series[float] = pa.Field(nullable=True, ge=0)
 
     class Config:
         coerce = True
@@ -70,6 +73,10 @@ class OrderLines(CoreTable):
     @pa.dataframe_check(error="shipped_quantity exceeds quantity")
     def shipped_within_ordered(cls, df):
         return df["shipped_quantity"] <= df["quantity"]
+
+    @pa.dataframe_check(error="net_line_amount exceeds line_amount")
+    def net_within_line_amount(cls, df):
+        return df["net_line_amount"].isna() | (df["net_line_amount"] <= df["line_amount"])
 
     @pa.dataframe_check(error="a product line needs a product")
     def product_lines_have_products(cls, df):

@@ -77,7 +77,11 @@ final as (
                     || '; Unit price: ' || coalesce(lines.unit_price || ' ' || coalesce(lines.currency, ''),
                                                     'not yet known')
         end as notes,
-        lines.amazon_order_item_id
+        lines.amazon_order_item_id,
+        -- what the line still sells: its cancelled units (a gift wrap cancelled with its whole item) left out
+        if(lines.is_gift_wrap,
+           if(lines.item_canceled = lines.quantity, 0, lines.wrap_charge),
+           lines.unit_price_amount * (lines.quantity - lines.item_canceled)) as net_line_amount
     from lines
     left join products using (product_code)
 )

@@ -17,6 +17,14 @@ money as (
     select * from int_order_amounts
 ),
 
+marketplaces as (
+    select * from marketplaces
+),
+
+shipped_on_amazon as (
+    select * from int_order_shipped_at
+),
+
 amounts as (
     select
         current_versions.*,
@@ -54,10 +62,17 @@ final as (
         amounts.amazon_updated_at,
         shipments.order_id is not null as is_shipped,
         buyers.is_business,
-        amounts.ingest_id as source_ingest_id
+        amounts.ingest_id as source_ingest_id,
+        marketplaces.marketplace_name,
+        -- the package's handover to the carrier, else Amazon's first word (all it tells of FBA), else our own
+        -- mark (the order in which `ship` fills it in too, so incremental and rebuild agree)
+        coalesce(shipped_on_amazon.package_shipped_at, shipped_on_amazon.reported_shipped_at, shipments.shipped_at)
+            as shipped_at
     from amounts
     inner join buyers using (order_id)
     left join shipments using (order_id)
+    left join marketplaces using (marketplace_id)
+    left join shipped_on_amazon using (order_id)
 )
 
 select * from final

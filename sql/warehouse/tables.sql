@@ -429,6 +429,11 @@ from (
 ) as l
 where s.shipped_quantity is null and l.order_id = s.order_id and l.product_code = s.product_code;
 
+-- what an analyst asks of orders without reading Amazon's JSON
+alter table orders add column if not exists marketplace_name varchar;
+alter table orders add column if not exists shipped_at timestamp;
+alter table order_lines add column if not exists net_line_amount decimal(18, 2);
+
 create or replace view inventory as
 with
 

@@ -1,0 +1,150 @@
+"""The marts (sql/marts/): the questions analysts ask, answered from the core tables, and the copy of the core
+tables and marts that any tool may read while the next sync writes (`<warehouse>.published.duckdb`).
+
+A mart is one select in one file, rebuilt whole after the core tables change. Its first comment line is its
+grain (the table's description), each `-- column: text` line after it a column's description. A mart may use
+`$as_of` (the product's clock) for what depends on the time it is built at, such as an order's age.
+
+Readers never meet the writer: the published copy is written to a temporary file beside it and moved over
+it in one rename, so a reader opens the old copy or the new one, never a half-written one, and never waits
+for a lock (DuckDB locks the warehouse file itself, not this one). It carries no buyer's name, email, phone or
+street address: the PII purge need not chase it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from pipelines.warehouse import tables
+from pipelines.sql import SQL_DIR, read_sql
+from pipelines.warehouse.connection import owner_only_files, transaction, warehouse_path
+
+MARTS_FOLDER = "marts"
+_DOC = re.compile(r"^--\s*([a-z_][a-z0-9_]*):\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str
+    description: str
+    columns: tuple[tuple[str, str], ...]  # (column, description), as the file's header says
+
+    @property
+    def sql(self) -> str:
+        return read_sql(f"{MARTS_FOLDER}/{self.name}.sql")
+
+    def parameters(self, values: dict) -> dict | None:
+        used = {name: value for name, value in values.items() if re.search(rf"\${name}\b", self.sql)}
+        return used or None
+
+
+def _read_header(name: str) -> Mart:
+    description, columns = "", []
+    for line in read_sql(f"{MARTS_FOLDER}/{name}.sql").splitlines():
+        found = _DOC.match(line)
+        if not found:
+            break
+        key, text = found.groups()
+        if key == "grain":
+            description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+        else:
+            columns.append((key, text))
+    return Mart(name, description, tuple(columns))
+
+
+@cache
+def marts() -> tuple[Mart, ...]:
+    """Every mart, in file-name order; each reads the core tables and the reference tables only."""
+    found = tuple(_read_header(path.stem) for path in sorted((SQL_DIR / MARTS_FOLDER).glob("*.sql")))
+    declared = tables.declared_relations()
+    for mart in found:
+        unknown = tables.relations_read(mart.sql) - declared
+        if unknown:
+            raise LookupError(f"mart {mart.name} reads {', '.join(sorted(unknown))}, which schema.sql does not declare")
+    return found
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, int]:
+    """Rebuild every mart from the core tables in one transaction; return each one's row count."""
+    counts = {}
+    with transaction(con):
+        for mart in marts():
+            con.execute(f"create or replace table {mart.name} as {mart.sql}", mart.parameters({"as_of": as_of}))
+            con.execute(f"comment on table {mart.name} is {_quote(mart.description)}")
+            for column, text in mart.columns:
+                con.execute(f"comment on column {mart.name}.{column} is {_quote(text)}")
+            counts[mart.name] = con.execute(f"select count(*) from {mart.name}").fetchall()[0][0]
+    return counts
+
+
+# -- the published copy ----------------------------------------------------------------------------
+
+# What the published copy holds of each core table: all of it, but the buyers' personal details.
+PUBLISHED_CORE = {
+    "orders": "select * from orders",
+    "order_lines": "select * from order_lines",
+    "accounts": "select * replace (if(is_business or is_placeholder, account_name, null) as account_name) from accounts",
+    "contacts": "select contact_id, account_id, city, state, country_code, source_updated_at from contacts",
+    "products": "select * from products",
+    "inventory_movements": "select * from inventory_movements",
+    "inventory": "select * from inventory",
+    "sales_returns": "select * from sales_returns",
+    "sales_return_lines": "select * from sales_return_lines",
+    "marketplaces": "select * from marketplaces",
+}
+
+
+def published_path(db=None) -> Path:
+    """Where the published copy of a warehouse is: data/warehouse.duckdb -> data/warehouse.published.duckdb."""
+    path = warehouse_path(db)
+    return path.with_name(f"{path.stem}.published{path.suffix or '.duckdb'}")
+
+
+def _describe(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The warehouse's comments on a table and its columns, as statements for the copy."""
+    statements = []
+    for (comment,) in con.execute("select comment from duckdb_tables() where table_name = ? and comment is not null "
+                                  "and database_name = current_database() union all select comment from duckdb_views() "
+                                  "where view_name = ? and comment is not null and database_name = current_database()",
+                                  [table, table]).fetchall():
+        statements.append(f"comment on table published.{table} is {_quote(comment)}")
+    for column, comment in con.execute("select column_name, comment from duckdb_columns() where table_name = ? "
+                                       "and comment is not null and database_name = current_database() and column_name "
+                                       "in (select column_name from duckdb_columns() where database_name = 'published' "
+                                       "and table_name = ?)", [table, table]).fetchall():
+        statements.append(f"comment on column published.{table}.{column} is {_quote(comment)}")
+    return statements
+
+
+def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
+    """Copy the core tables and marts to the published file, swapped in whole (see the module's docstring)."""
+    target = published_path(db)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    copied = {**PUBLISHED_CORE, **{mart.name: f"select * from {mart.name}" for mart in marts()}}
+    with owner_only_files():  # it holds what the warehouse holds, but the buyers' details
+        con.execute(f"attach {_quote(str(temporary))} as published")
+        try:
+            for table, query in copied.items():
+                con.execute(f"create table published.{table} as {query}")
+                for statement in _describe(con, table):
+                    con.execute(statement)
+        except BaseException:
+            con.execute("detach published")
+            temporary.unlink(missing_ok=True)
+            raise
+        con.execute("detach published")
+    os.replace(temporary, target)
+    return target
