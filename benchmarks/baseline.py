@@ -13,34 +13,6 @@ import time
 
 import duckdb
 
-# the fields the product reads from a payload (the same shape as its staging model)
-PAYLOAD_SHAPE = """{
-    "orderId": "VARCHAR",
-    "createdTime": "VARCHAR",
-    "lastUpdatedTime": "VARCHAR",
-    "programs": ["VARCHAR"],
-    "associatedOrders": [{"orderId": "VARCHAR", "associationType": "VARCHAR"}],
-    "salesChannel": {"channelName": "VARCHAR", "marketplaceId": "VARCHAR"},
-    "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
-    "recipient": {"deliveryAddress": {
-        "name": "VARCHAR", "addressLine1": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
-        "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
-    "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
-                 "breakdowns": [{"type": "VARCHAR", "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
-    "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
-    "orderItems": [{
-        "orderItemId": "VARCHAR",
-        "quantityOrdered": "VARCHAR",
-        "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
-                    "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
-        "proceeds": {"breakdowns": [{"type": "VARCHAR", "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
-                                     "detailedBreakdowns": [{"subtype": "VARCHAR", "value": {"amount": "VARCHAR"}}]}]},
-        "cancellation": {"cancellationRequest": {"requester": "VARCHAR", "cancelReason": "VARCHAR"},
-                         "cancellationExecution": {"cancelledBy": "VARCHAR"}},
-        "fulfillment": {"quantityFulfilled": "VARCHAR",
-                        "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
-    }]
-}"""
 
 def _amount(breakdowns: str, kind: str) -> str:
     """A proceeds category's amount, as plain DuckDB list functions."""
@@ -51,7 +23,7 @@ def _amount(breakdowns: str, kind: str) -> str:
 ORDERS_LIKE = f"""
 create or replace table bench_baseline_orders as
 with parsed as (
-    select ingest_id, channel, amazon_order_id, from_json(payload, '{PAYLOAD_SHAPE}') as o
+    select ingest_id, channel, amazon_order_id, order_payload(payload) as o
     from raw_amazon_orders
 )
 select
@@ -86,7 +58,7 @@ from parsed
 LINES_LIKE = f"""
 create or replace table bench_baseline_lines as
 with parsed as (
-    select ingest_id, from_json(payload, '{PAYLOAD_SHAPE}') as o from raw_amazon_orders
+    select ingest_id, order_payload(payload) as o from raw_amazon_orders
 ),
 items as (
     select ingest_id, unnest(o.orderItems) as item, generate_subscripts(o.orderItems, 1) as item_index

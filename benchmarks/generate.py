@@ -203,6 +203,8 @@ def _spec_sql(p: GeneratorParams, source: str) -> str:
         printf('%03d-%07d-%07d', 100 + bh(n, 'oid1') % 900, bh(n, 'oid2') % 10000000,
                (n * 3141593) % 10000000) as order_id,
         strftime(created_ts, '%Y-%m-%dT%H:%M:%SZ') as created_time,
+        -- as the sandbox promises: shipped within two days of the purchase
+        strftime(created_ts + interval 2 day, '%Y-%m-%dT%H:%M:%SZ') as ship_by_time,
         strftime(updated_ts, '%Y-%m-%dT%H:%M:%SZ') as updated_time,
         updated_ts,
         m.marketplace_id, m.marketplace_name, m.country, m.currency, m.decimals, m.tax_rate, m.usd_rate,
@@ -293,11 +295,18 @@ ORDER_JSON = """
         || '"buyerName": "' || s.buyer_name || '"}, ' else '' end
     || '"createdTime": "' || s.created_time || '", '
     || '"fulfillment": {"fulfilledBy": "' || s.fulfilled_by || '", "fulfillmentServiceLevel": "STANDARD", '
-    || '"fulfillmentStatus": "' || s.status || '"}, '
+    || '"fulfillmentStatus": "' || s.status || '", '
+    || '"shipByWindow": {"earliestDateTime": "' || s.created_time || '", "latestDateTime": "' || s.ship_by_time || '"}}, '
     || '"lastUpdatedTime": "' || s.updated_time || '", '
     || '"orderAliases": [], '
     || '"orderId": "' || s.order_id || '", '
     || '"orderItems": [' || i.items_json || '], '
+    -- a merchant-fulfilled order shipped has its package, as the sandbox's has (the seller confirmed it)
+    || case when s.status = 'SHIPPED' and s.fulfilled_by = 'MERCHANT' then '"packages": [{"carrier": "UPS", '
+        || '"createdTime": "' || s.updated_time || '", "packageItems": [' || coalesce(i.package_items_json, '') || '], '
+        || '"packageReferenceId": "PKG-' || s.order_id || '-1", "packageStatus": {"status": "SHIPPED"}, '
+        || '"shipTime": "' || s.updated_time || '", "shippingService": "UPS Ground", '
+        || '"trackingNumber": "1Z' || upper(substr(md5(s.order_id), 1, 16)) || '"}], ' else '' end
     || case when s.confirmed then '"proceeds": {"breakdowns": ['
         || '{"subtotal": ' || bench_money(i.item_total, s.decimals, s.currency) || ', "type": "ITEM"}'
         || case when i.shipping_items > 0
@@ -379,6 +388,8 @@ def _render_sql(p: GeneratorParams, source: str) -> str:
     per_order as (
         select it.n,
             string_agg({ITEM_JSON}, ', ' order by it.item_index) as items_json,
+            string_agg('{{"orderItemId": "' || it.order_item_id || '", "quantity": ' || it.open_quantity || '}}', ', '
+                       order by it.item_index) filter (where it.open_quantity > 0) as package_items_json,
             sum(it.item_minor) as item_total,
             sum(it.tax_minor) as tax_total,
             sum(it.wrap_minor) as gift_total,

@@ -26,37 +26,7 @@ versions as (
         raw.channel,
         raw.amazon_order_id,
         raw.fetched_at,
-        from_json(raw.payload, '{
-            "createdTime": "VARCHAR",
-            "lastUpdatedTime": "VARCHAR",
-            "programs": ["VARCHAR"],
-            "associatedOrders": [{"orderId": "VARCHAR", "associationType": "VARCHAR"}],
-            "salesChannel": {"channelName": "VARCHAR", "marketplaceId": "VARCHAR"},
-            "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
-            "recipient": {"deliveryAddress": {
-                "name": "VARCHAR", "addressLine1": "VARCHAR", "addressLine2": "VARCHAR",
-                "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
-                "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
-            "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
-                         "breakdowns": [{"type": "VARCHAR",
-                                         "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
-            "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR", "buyer_updated_at": "VARCHAR"},
-            "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
-            "orderItems": [{
-                "orderItemId": "VARCHAR",
-                "quantityOrdered": "VARCHAR",
-                "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
-                            "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
-                "proceeds": {"breakdowns": [{"type": "VARCHAR",
-                                             "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
-                                             "detailedBreakdowns": [{"subtype": "VARCHAR",
-                                                                     "value": {"amount": "VARCHAR"}}]}]},
-                "cancellation": {"cancellationRequest": {"requester": "VARCHAR", "cancelReason": "VARCHAR"},
-                                 "cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
-                "fulfillment": {"quantityFulfilled": "VARCHAR",
-                                "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
-            }]
-        }') as o
+        order_payload(raw.payload) as o
     from landed as raw
 ),
 

@@ -13,6 +13,41 @@ create or replace macro contact_id_for(buyer_key) as
 create or replace macro shipment_id_for(order_id) as
     'SHP-' || substr(order_id, 4);
 
+-- An order's JSON as Amazon sent it (searchOrders, with the included data), read into the fields the
+-- models use; what Amazon leaves out is null. The staging model and the benchmarks' baseline both read it so.
+create or replace macro order_payload(payload) as
+    from_json(payload, '{
+        "createdTime": "VARCHAR",
+        "lastUpdatedTime": "VARCHAR",
+        "programs": ["VARCHAR"],
+        "associatedOrders": [{"orderId": "VARCHAR", "associationType": "VARCHAR"}],
+        "salesChannel": {"channelName": "VARCHAR", "marketplaceId": "VARCHAR"},
+        "buyer": {"buyerName": "VARCHAR", "buyerEmail": "VARCHAR", "buyerCompanyName": "VARCHAR"},
+        "recipient": {"deliveryAddress": {
+            "name": "VARCHAR", "addressLine1": "VARCHAR", "addressLine2": "VARCHAR",
+            "addressLine3": "VARCHAR", "city": "VARCHAR", "stateOrRegion": "VARCHAR",
+            "postalCode": "VARCHAR", "countryCode": "VARCHAR", "phone": "VARCHAR"}},
+        "proceeds": {"grandTotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                     "breakdowns": [{"type": "VARCHAR",
+                                     "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}]},
+        "_amazon_orders": {"account_id": "VARCHAR", "contact_id": "VARCHAR", "buyer_updated_at": "VARCHAR"},
+        "fulfillment": {"fulfillmentStatus": "VARCHAR", "fulfilledBy": "VARCHAR"},
+        "orderItems": [{
+            "orderItemId": "VARCHAR",
+            "quantityOrdered": "VARCHAR",
+            "product": {"asin": "VARCHAR", "title": "VARCHAR", "sellerSku": "VARCHAR",
+                        "price": {"unitPrice": {"amount": "VARCHAR", "currencyCode": "VARCHAR"}}},
+            "proceeds": {"breakdowns": [{"type": "VARCHAR",
+                                         "subtotal": {"amount": "VARCHAR", "currencyCode": "VARCHAR"},
+                                         "detailedBreakdowns": [{"subtype": "VARCHAR",
+                                                                 "value": {"amount": "VARCHAR"}}]}]},
+            "cancellation": {"cancellationRequest": {"requester": "VARCHAR", "cancelReason": "VARCHAR"},
+                             "cancellationExecution": {"cancelledBy": "VARCHAR", "cancelReason": "VARCHAR"}},
+            "fulfillment": {"quantityFulfilled": "VARCHAR",
+                            "packing": {"giftOption": {"giftMessage": "VARCHAR", "giftWrapLevel": "VARCHAR"}}}
+        }]
+    }');
+
 -- Amazon's proceeds breakdowns: the amount of one category (null when it has none), and of one
 -- subtype of a category's detailed breakdowns.
 create or replace macro proceeds_of(breakdowns, kind) as
