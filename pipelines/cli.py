@@ -178,13 +178,23 @@ def cmd_ship(args) -> None:
 def cmd_return(args) -> None:
     from pipelines.operations import create_return
 
+    from pipelines.clerk import lookup_order
+
     with open_for_writing(args.db, on_wait=_say) as con:
+        args.channel_order_id, args.channel = lookup_order(con, args.channel_order_id, args.channel)
         return_id = create_return(con, args.channel_order_id, args.sku, args.quantity, reason=args.reason,
                                   restock=not args.no_restock, channel=args.channel)
-        source = con.execute("select source from sales_returns where return_id = ?", [return_id]).fetchone()[0]
+        source, location = con.execute("select source, location from sales_returns where return_id = ?",
+                                       [return_id]).fetchone()
     if source == "amazon":  # Amazon's returns report brought it first: the clerk's entry confirms it
         _say(f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
              "confirmed (and received, if it was awaiting receipt), not entered twice")
+        return
+    if location == "amazon_fba":
+        stock = ("not restocked" if args.no_restock else
+                 "booked back at amazon_fba (Amazon's fulfilment centre, whose next count settles it)")
+        _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, which is "
+             f"fulfilled by Amazon: {stock}, not on the warehouse's shelf")
         return
     stock = "not restocked" if args.no_restock else "back in stock"
     _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
@@ -219,9 +229,39 @@ def cmd_order_show(args) -> None:
     from pipelines.operations import find_order
     from pipelines.sync_report import order_report
 
+    from pipelines.clerk import lookup_order
+
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        order_id, _, _ = find_order(con, args.channel_order_id, args.channel)
+        # Amazon's id or ours (SO-...), as pasted (#28)
+        channel_order_id, channel = lookup_order(con, args.channel_order_id, args.channel)
+        order_id, _, _ = find_order(con, channel_order_id, channel)
         _say(order_report(con, order_id))
+
+
+def cmd_orders_list(args) -> None:
+    from pipelines import clock
+    from pipelines.clerk import list_orders
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        columns, rows = list_orders(con, clock.from_environment()(), status=args.status, older_than=args.older_than,
+                                    buyer=args.buyer, sku=args.sku, channel=args.channel,
+                                    limit=None if args.format != "table" else args.max_rows + 1)
+    if not rows and args.format == "table":
+        _say("no orders match")
+        return
+    _write_rows(columns, rows, args)
+
+
+def cmd_returns_list(args) -> None:
+    from pipelines.clerk import list_returns
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        columns, rows = list_returns(con, awaiting_receipt=args.awaiting_receipt, channel=args.channel,
+                                     limit=None if args.format != "table" else args.max_rows + 1)
+    if not rows and args.format == "table":
+        _say("no returns awaiting receipt" if args.awaiting_receipt else "no returns yet")
+        return
+    _write_rows(columns, rows, args)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -333,6 +373,13 @@ def _order_command(sub, name: str, func, summary: str, example: str) -> argparse
     return parser
 
 
+def _listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
+    parser.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-orders",
@@ -425,7 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     returns = sub.add_parser("returns", help="import Amazon's returns, receive returned parcels",
                              description="Customer returns from Amazon's returns reports.")
-    returns_sub = returns.add_subparsers(dest="returns_command", required=True, metavar="ACTION")
+    # `returns` alone lists them (#28)
+    returns.set_defaults(func=cmd_returns_list, awaiting_receipt=False, channel=None, format="table", max_rows=50,
+                         wide=False)
+    returns_sub = returns.add_subparsers(dest="returns_command", required=False, metavar="ACTION")
     rimp = _command(returns_sub, "import", cmd_returns_import,
                     "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
                     "return (a Dagster run; the schedule does it every 6 hours).",
@@ -437,6 +487,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "amazon-orders returns receive RET-000012")
     receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
     receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
+
+    rlist = _command(returns_sub, "list", cmd_returns_list, "The sales returns, oldest first (what `returns` alone "
+                     "shows).", "amazon-orders returns list --awaiting-receipt")
+    rlist.add_argument("--awaiting-receipt", action="store_true",
+                       help="only merchant-fulfilled returns whose parcel has not arrived yet")
+    rlist.add_argument("--channel", help="only this channel's returns")
+    _listing_options(rlist)
+
+    orders = sub.add_parser("orders", help="list orders", description="List orders.")
+    orders_sub = orders.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
+    olist = _command(orders_sub, "list", cmd_orders_list,
+                     "The orders matching every filter given, oldest first.",
+                     "amazon-orders orders list --status pending --older-than 1d")
+    olist.add_argument("--status", help="an order status in any case: pending (both of Amazon's pending kinds), "
+                                        "pending availability, unshipped, partially shipped, shipped, canceled, "
+                                        "unfulfillable")
+    olist.add_argument("--older-than", metavar="AGE", help="purchased longer ago than AGE: 30m, 12h, 1d, 2w")
+    olist.add_argument("--buyer", metavar="TEXT", help="part of the buyer's name or email, in any case")
+    olist.add_argument("--sku", help="orders with a line of this SKU")
+    olist.add_argument("--channel", help="only this channel's orders")
+    _listing_options(olist)
 
     order = sub.add_parser("order", help="look an order up", description="Look an order up.")
     order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")

@@ -238,7 +238,8 @@ ORDER_SECTIONS = [
         select s.shipment_id, s.shipped_at, l.product_code as sku, l.shipped_quantity, l.canceled_quantity_at_ship
         from shipments s join shipment_lines l using (shipment_id) where s.order_id = $order order by all"""),
     ("Returns", """
-        select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
+        select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked,
+               coalesce(r.clerk_reason, '') as clerk_reason
         from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
 ]
 
@@ -260,6 +261,13 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
              "discount_amount", "other_amount", "total_amount", "unreconciled_amount", "has_cancel_request",
              "replaced_channel_order_id", "is_shipped", "account_id", "account_name", "contact_id", "full_name",
              "email", "phone", "address"]
+    from pipelines.clerk import shipped_by
+
+    # who shipped it: is_shipped alone is about this warehouse, and an order Amazon shipped is not marked here
+    values["shipped"] = shipped_by(con, order_id)
+    if not values["is_shipped"] and values["shipped"] != "not shipped":
+        values["is_shipped"] = "False (not marked shipped here; see shipped)"
+    shown.insert(shown.index("is_shipped"), "shipped")
     width = max(map(len, shown))
     lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
     for title, query in ORDER_SECTIONS:

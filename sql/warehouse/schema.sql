@@ -667,3 +667,7 @@ comment on column fba_inventory.pool is 'The FBA stock the marketplace shares: E
 comment on column fba_inventory.is_counted is 'The one summary per pool and SKU whose quantities make the channel''s count (a pooled stock counts once).';
 comment on table fba_inventory_quarantine is 'FBA inventory summaries a count set aside, with the reason; their payload stays in raw_fba_inventory.';
 comment on table quarantine is 'Order versions that failed validation, with the reason; their payload stays in raw_amazon_orders.';
+
+-- #28: a clerk's reason for a return Amazon's returns report brought first (its own reason is Amazon's)
+alter table sales_returns add column if not exists clerk_reason varchar;
+comment on column sales_returns.clerk_reason is 'What the clerk said confirming a return Amazon''s returns report brought (the reason column keeps Amazon''s).';
