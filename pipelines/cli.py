@@ -266,11 +266,46 @@ def cmd_returns_list(args) -> None:
 
 # -- reading ------------------------------------------------------------------------------------
 def cmd_status(args) -> None:
+    import json
+
     from pipelines import clock
+    from pipelines.operator import channel_health, max_lag, status_json
     from pipelines.sync_report import status_report
 
+    limit = max_lag(args.max_lag)
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        _say(status_report(con, clock.from_environment()()))
+        now = clock.from_environment()()
+        if args.format == "json":
+            report = status_json(con, now, limit)
+            print(json.dumps(report, default=str, ensure_ascii=False, indent=1), flush=True)
+            health = report["channels"]
+        else:
+            _say(status_report(con, now))
+            health = channel_health(con, now, limit)
+    # #28: a failed last sync or a lag past --max-lag is the exit status too, for cron, monitoring and scripts
+    failing = [c for c in health if not c["healthy"]]
+    if failing:
+        raise CommandError("; ".join(f"channel {c['channel']!r}: {', '.join(c['problems'])}" for c in failing))
+
+
+def cmd_channel_check(args) -> None:
+    from pipelines import clock
+    from pipelines.channels import get_channel
+    from pipelines.operator import check_roles
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        channel = get_channel(con, args.name)
+    probes = check_roles(channel, clock.from_environment()())
+    width = max(len(f"{p.api} {p.operation}") for p in probes)
+    for probe in probes:
+        _say(f"{(probe.api + ' ' + probe.operation).ljust(width)}  role {probe.role}: {probe.outcome}")
+    missing = sorted({p.role for p in probes if p.missing})
+    failed = [p for p in probes if not p.missing and not p.outcome.startswith("ok")]
+    if missing:
+        raise CommandError(f"channel {channel.name!r}: the application lacks the role(s) {', '.join(missing)} "
+                           "(Amazon answered 403; add them to the app in Seller Central, then authorise it again)")
+    if failed:
+        raise CommandError(f"channel {channel.name!r}: {len(failed)} check(s) failed: {failed[0].outcome}")
 
 
 def cmd_sql(args) -> None:
@@ -338,7 +373,8 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour)
+    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour,
+          missing_roles=args.missing_role)
 
 
 def cmd_ui(args) -> None:
@@ -422,6 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
                       help="delete the channel's orders with their lines, stock movements, shipments, returns and "
                            "raw versions")
+
+    check = _command(channel_sub, "check", cmd_channel_check,
+                     "Call one cheap read of each Amazon API the product uses with the channel's credentials, and "
+                     "name the roles Amazon refuses (403).", 'amazon-orders channel check "Amazon US"')
+    check.add_argument("name", help="the channel's name")
 
     notify = _command(channel_sub, "notifications", cmd_channel_notifications,
                       "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
@@ -522,9 +563,15 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--days", type=int, default=30,
                        help="keep buyer details this many days after an order ships or is cancelled (default 30)")
 
-    _command(sub, "status", cmd_status,
-             "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine.",
-             "amazon-orders status")
+    status = _command(sub, "status", cmd_status,
+                      "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine. "
+                      "Exits 1 when a channel's last sync failed or it lags past --max-lag.",
+                      "amazon-orders status --max-lag 1h --format json")
+    status.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text for reading (default), or JSON for monitoring")
+    status.add_argument("--max-lag", metavar="AGE",
+                        help="a channel lagging longer behind Amazon is a failure: 30m, 2h, 1d (default: "
+                             "$AMAZON_ORDERS_MAX_LAG or 2h)")
     sql = _command(sub, "sql", cmd_sql, "Run one read-only query on the warehouse and print a table.",
                    'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
     sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
@@ -544,6 +591,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--live", action="store_true",
                          help="a marketplace whose clock follows the real one, with orders arriving as it goes")
     sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
+    sandbox.add_argument("--missing-role", action="append", default=[], metavar="ROLE",
+                         help="a role the seller's application lacks: what needs it is answered 403 (repeat)")
 
     ui = _command(sub, "ui", cmd_ui,
                   "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "

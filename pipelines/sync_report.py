@@ -130,7 +130,8 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
             left join channel_sync_state s using (channel)
             left join (
                 select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
-            ) r using (channel)
+            ) r on r.channel = c.channel and r.finished_at >= c.created_at  -- a reused name's own syncs
+            where c.removed_at is null  -- a removed channel is not 'never synced' (#28)
             order by c.channel
         """, {"now": now}),
         "",
