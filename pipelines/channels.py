@@ -56,7 +56,7 @@ def add_channel(
     check_channel(name, marketplace_ids, start_at=start_at, now=added_at, endpoint=endpoint, token_url=token_url)
     if seller_id is not None:
         check_seller_id(seller_id)
-    from pipelines.operator import check_start
+    from pipelines.order_history import check_start
 
     check_start(marketplace_ids, start_at, added_at)  # #28: no older than Amazon serves
     if get_channel(con, name, missing_ok=True):

@@ -25,6 +25,7 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
 from pipelines.instance import WAREHOUSE_TAG
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
@@ -159,10 +160,11 @@ purge_pii_job_schedule = ScheduleDefinition(
 
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
-    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable],
+    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
+                  core_tables_are_fresh],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor],
+    sensors=[channel_registry_sensor, notifications_sensor, alert_on_run_failure, freshness_alert_sensor],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
 )

@@ -10,38 +10,10 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from pipelines.channels import Channel, ChannelError
 from pipelines.timeutil import iso
 
 MAX_LAG_VARIABLE = "AMAZON_ORDERS_MAX_LAG"
 DEFAULT_MAX_LAG = "2h"  # eight missed 15-minute schedule ticks
-
-# Orders API v2026-01-01 (orders_2026-01-01.json, info.description): "This API does not display order data
-# that is more than two years old, except in the JP, AU, and SG marketplaces, for which data from 2016 and
-# after is available."
-ORDERS_HISTORY_YEARS = 2
-LONG_HISTORY_MARKETPLACES = {"A1VC38T7YXB528": "JP", "A39IBJ37TRP1C6": "AU", "A19VAU5U5O7RUS": "SG"}
-LONG_HISTORY_FROM = datetime(2016, 1, 1)
-
-
-def earliest_start(marketplace_ids, now: datetime) -> datetime:
-    """The oldest order creation time Amazon serves for every one of these marketplaces."""
-    if all(m in LONG_HISTORY_MARKETPLACES for m in marketplace_ids):
-        return LONG_HISTORY_FROM
-    try:
-        return now.replace(year=now.year - ORDERS_HISTORY_YEARS)
-    except ValueError:  # 29 February
-        return now.replace(year=now.year - ORDERS_HISTORY_YEARS, day=28)
-
-
-def check_start(marketplace_ids, start_at: datetime, now: datetime) -> None:
-    limit = earliest_start(marketplace_ids, now)
-    if start_at < limit:
-        where = ("from 2016 on in JP, AU and SG" if limit == LONG_HISTORY_FROM
-                 else "no order data more than two years old (2016 on in JP, AU and SG)")
-        raise ChannelError(f"--start {iso(start_at)} is older than Amazon serves orders ({where}): "
-                           f"start at {iso(limit)} or later")
-
 
 def max_lag(given: str | None = None) -> timedelta:
     from pipelines.clerk import parse_age
@@ -93,6 +65,18 @@ def status_json(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timede
 
 
 # -- channel check ---------------------------------------------------------------------------------
+# The role each read needs, from Amazon's "Role Mappings for SP-API Operations" and "... Types"
+# (developer-docs.amazon.com/sp-api/docs/role-mappings, role-mappings-for-types); any one listed role grants
+# access, so the one this product relies on is named. The sandbox keeps its own copy (pipelines/sandbox/roles.py):
+# it stands for Amazon, and imports nothing of the product.
+INVENTORY_AND_ORDER_TRACKING = "Inventory and Order Tracking"
+AMAZON_FULFILLMENT = "Amazon Fulfillment"
+OPERATION_ROLES = {"searchOrders": INVENTORY_AND_ORDER_TRACKING, "getInventorySummaries": AMAZON_FULFILLMENT}
+REPORT_TYPE_ROLES = {"GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": INVENTORY_AND_ORDER_TRACKING,
+                     "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": AMAZON_FULFILLMENT}
+NOTIFICATION_TYPE_ROLES = {"ORDER_CHANGE": INVENTORY_AND_ORDER_TRACKING}
+
+
 @dataclass
 class Probe:
     api: str
@@ -102,12 +86,11 @@ class Probe:
     missing: bool = False
 
 
-def check_roles(channel: Channel, now: datetime, account: str = "default") -> list[Probe]:
+def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]:
     """One cheap read per API the product uses, each answered 2xx (or 404: reached, nothing there) or 403."""
     from sp_api.base import exceptions as spe
 
     from pipelines import amazon
-    from pipelines.sandbox.roles import NOTIFICATION_TYPE_ROLES, OPERATION_ROLES, REPORT_TYPE_ROLES
 
     marketplace = channel.marketplace_ids[0]
     since = iso(now - timedelta(days=1))

@@ -32,7 +32,8 @@ from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, pa
 from .notifications import (DESTINATIONS_PATH, GRANTLESS_OPERATIONS, GRANTLESS_SCOPE, NOTIFICATIONS_MODEL,
                             SUBSCRIPTIONS_PATH, InvalidNotificationRequest, NotificationsService, SubscriptionConflict)
 from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
-from . import roles
+from .roles import ROLES, InvalidRolesRequest, operation_of, roles_needed
+from .roles import answer as roles_answer
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -233,7 +234,7 @@ class SandboxServer:
         self.requests: list[dict] = []
         # operations the seller's application has no role for: Amazon answers them 403, token or not
         self.denied_operations: set[str] = set()
-        # roles the seller's application lacks (roles.ROLES): what needs one is answered 403 Unauthorized
+        # roles the seller's application lacks (ROLES): what needs one is answered 403 Unauthorized
         self.missing_roles: set[str] = set()
         self._lock = threading.Lock()
         self._buckets = {
@@ -460,8 +461,8 @@ class SandboxServer:
             operation = "getOrder"
         elif method == "GET" and path == INVENTORY_PATH:
             operation = "getInventorySummaries"
-        elif roles.operation_of(method, path):
-            operation = roles.operation_of(method, path)
+        elif operation_of(method, path):
+            operation = operation_of(method, path)
         else:
             return _errors("404", {"x-amzn-RequestId": str(uuid.uuid4())})
         bucket = self._buckets[operation]
@@ -493,7 +494,7 @@ class SandboxServer:
         wanted = GRANTLESS_TOKEN_PREFIX if operation in GRANTLESS_OPERATIONS else ACCESS_TOKEN_PREFIX
         if not headers.get("x-amz-access-token", "").startswith(wanted) or operation in self.denied_operations:
             return _errors("unauthorized", {})
-        if roles.roles_needed(operation, path, params, body) & self.missing_roles:
+        if roles_needed(operation, path, params, body) & self.missing_roles:
             return _errors("unauthorized", {})  # "you get a 403 error" without the role (roles.py)
         with self._lock:
             allowed = bucket.take()
@@ -518,10 +519,10 @@ class SandboxServer:
                 _, _, _, _, kind, subscription_id = path.split("/")
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
             elif operation in ("getReports", "getDestinations", "getSubscription"):
-                payload = roles.answer(self, operation, path, params)
+                payload = roles_answer(self, operation, path, params)
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, roles.InvalidRolesRequest):
+        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidRolesRequest):
             return _errors("400", {})
         except SubscriptionConflict:
             return _errors("409", {})
@@ -812,9 +813,9 @@ class SandboxServer:
                 counts = market.simulate(**args)
                 return _json(200, {"now": format_time(market.now), "counts": counts})
             if method == "POST" and segments == ["roles"]:  # {"missing": ["Amazon Fulfillment"]}: the app lacks it
-                unknown = set(args.get("missing", [])) - set(roles.ROLES)
+                unknown = set(args.get("missing", [])) - set(ROLES)
                 if unknown:
-                    raise ValueError(f"unknown roles {sorted(unknown)}; the sandbox knows {list(roles.ROLES)}")
+                    raise ValueError(f"unknown roles {sorted(unknown)}; the sandbox knows {list(ROLES)}")
                 self.missing_roles = set(args.get("missing", []))
                 return _json(200, {"missing": sorted(self.missing_roles)})
             if method == "POST" and segments == ["inject"]:
@@ -879,9 +880,9 @@ def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, *, live: bool =
     ``live``: then it follows the real one, with orders arriving as it goes."""
     market = Marketplace(seed=seed, start=datetime.now(timezone.utc).replace(microsecond=0))
     server = SandboxServer(market, port=port, speedup=speedup)
-    unknown = set(missing_roles) - set(roles.ROLES)
+    unknown = set(missing_roles) - set(ROLES)
     if unknown:
-        raise ValueError(f"--missing-role {sorted(unknown)[0]!r} is not one of {', '.join(roles.ROLES)}")
+        raise ValueError(f"--missing-role {sorted(unknown)[0]!r} is not one of {', '.join(ROLES)}")
     server.missing_roles = set(missing_roles)
     if live:
         server.follow_real_time(orders_per_hour=orders_per_hour, skus=list(skus))
