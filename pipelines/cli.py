@@ -315,7 +315,7 @@ def cmd_sql(args) -> None:
         try:
             statements = con.extract_statements(args.query)
         except duckdb.Error as error:
-            raise CommandError(f"query refused: {str(error).splitlines()[0]}") from None
+            raise CommandError(f"query refused: {_first_line_and_hint(error)}") from None
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise CommandError("query refused: `sql` runs one read-only SELECT (or WITH ... SELECT)")
         con.execute("set enable_external_access = false")
@@ -330,10 +330,17 @@ def cmd_sql(args) -> None:
             raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
                                "so a query may not run longer") from None
         except duckdb.Error as error:
-            raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
+            raise CommandError(f"query failed: {_first_line_and_hint(error)}") from None
         finally:
             timer.cancel()
     _write_rows(columns, rows, args)
+
+
+def _first_line_and_hint(error: duckdb.Error) -> str:
+    """DuckDB's first line, and its "Did you mean ..." hint when it gives one (#28), as one line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if line.startswith(("Did you mean", "Candidate bindings"))]
+    return " ".join(lines[:1] + hints[:1])
 
 
 def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
@@ -363,8 +370,14 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
                 text = textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
             return text
 
+        import numbers
+        from decimal import Decimal
+
+        # numbers right-aligned, as a spreadsheet shows them (#28); their text as DuckDB gives it
+        numeric = [bool(shown) and all(v is None or (isinstance(v, (numbers.Number, Decimal)) and not isinstance(v, bool))
+                                       for v in (row[i] for row in shown)) for i in range(len(columns))]
         print(tabulate([[cell(v) for v in row] for row in shown], headers=columns, tablefmt="simple",
-                       disable_numparse=True))
+                       disable_numparse=True, colalign=["right" if n else "left" for n in numeric] or None))
         if len(rows) > len(shown):
             print(f"(more than {args.max_rows} rows: --max-rows shows more, --format csv writes them all)")
 
