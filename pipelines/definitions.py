@@ -7,6 +7,7 @@ import os
 
 from dagster import (
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     Definitions,
     DefaultSensorStatus,
@@ -15,6 +16,7 @@ from dagster import (
     SensorResult,
     SkipReason,
     define_asset_job,
+    in_process_executor,
     schedule,
     sensor,
 )
@@ -26,7 +28,7 @@ from pipelines.assets.notifications import listen_interval, no_notification_set_
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
 from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
-from pipelines.instance import WAREHOUSE_TAG
+from pipelines.instance import WAREHOUSE_TAG, warehouse_tag
 from pipelines.progress import cli_progress
 from pipelines.resources import AmazonSellerResource, WarehouseResource
 
@@ -36,7 +38,7 @@ sync_job = define_asset_job(
     description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
     "FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 
@@ -83,7 +85,7 @@ returns_job = define_asset_job(
     "returns_job",
     selection=AssetSelection.assets(amazon_returns),
     description="Import one channel's customer returns from Amazon's returns reports.",
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 
@@ -148,7 +150,7 @@ purge_pii_job = define_asset_job(
     "purge_pii_job",
     selection=AssetSelection.assets(purged_buyer_pii),
     description="Remove buyer PII from orders shipped or cancelled more than 30 days ago.",
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 purge_pii_job_schedule = ScheduleDefinition(
@@ -158,13 +160,24 @@ purge_pii_job_schedule = ScheduleDefinition(
     description="Every day at 03:00 UTC.",
 )
 
+# #28: the core tables follow the raw orders materialised alone (their AutomationCondition.eager()); the runs
+# this starts carry the warehouse's tag, as every writing run does
+core_tables_automation = AutomationConditionSensorDefinition(
+    "core_tables_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    run_tags={WAREHOUSE_TAG: warehouse_tag()},
+)
+
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
                   core_tables_are_fresh],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor, alert_on_run_failure, freshness_alert_sensor],
+    sensors=[channel_registry_sensor, notifications_sensor, alert_on_run_failure, freshness_alert_sensor,
+             core_tables_automation],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
+    # #28: the steps of a run one after another, so that no run waits on itself ("Materialize all" in the UI
+    # put the FBA count, the returns import and the notifications beside the sync, each waiting for its lock)
+    executor=in_process_executor,
 )

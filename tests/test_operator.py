@@ -18,7 +18,7 @@ def test_status_fails_when_the_last_sync_failed_and_names_the_channel(shop, monk
     shop.place(Item("MUG-01"))
     shop.sync()
     assert shop.run("status")[0] == 0
-    monkeypatch.delenv("SP_API_REFRESH_TOKEN")
+    monkeypatch.setenv("SP_API_REFRESH_TOKEN", "")
     shop.marketplace.advance(minutes=3)
     assert shop.run("sync")[0] == 1
     code, out, err = shop.run("status")
@@ -34,7 +34,7 @@ def test_a_failed_sync_names_the_watermark_it_had_reached_not_the_channels_start
     start = shop.one("select strftime(start_at, '%Y-%m-%dT%H:%M:%SZ') from channels")
     assert watermark != start
     for name in ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN"):  # no client can be built
-        monkeypatch.delenv(name)
+        monkeypatch.setenv(name, "")  # set, and empty: no client can be built
     shop.marketplace.advance(minutes=3)
     code, out, err = shop.run("sync")
     line = err.strip().splitlines()[-1]
