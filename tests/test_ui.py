@@ -188,6 +188,7 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
             # partitioned assets: the dialog choosing their partitions (every channel), then launch
             launch = page.get_by_role("button", name=re.compile(r"^Launch"))
             launch.last.wait_for(timeout=30_000)
+            page.get_by_role("dialog").get_by_role("button", name="All", exact=True).click(timeout=30_000)
             page.screenshot(path=demo_ui["folder"] / "materialize-all.png")
             launch.last.click()
             page.wait_for_timeout(2_000)
