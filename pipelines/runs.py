@@ -88,7 +88,7 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
         targets = [get_channel(con, channel)] if channel else registered
     if not targets:
         raise SyncFailed(f"no channels to {what}: add one with `amazon-orders channel add`")
-    from pipelines.sandbox_credentials import use_sandbox_credentials
+    from pipelines.demo_credentials import use_sandbox_credentials
 
     use_sandbox_credentials(targets)  # the demo's warehouse: the credentials its sandbox and the UI use (#28)
     # every argument is checked before a Dagster run is created: a refused one leaves no failed run behind

@@ -22,7 +22,7 @@ from pipelines.instance import dagster_home
 from pipelines.warehouse import open_for_reading, warehouse_path
 
 # the sandbox accepts any credentials; these are what the demo and the UI's sandboxes use when none are set
-from pipelines.sandbox_credentials import SANDBOX_CREDENTIALS  # noqa: E402 - the CLI's too (#28)
+from pipelines.demo_credentials import SANDBOX_CREDENTIALS  # noqa: E402 - the CLI's too (#28)
 _LOOPBACK = ("127.0.0.1", "localhost")
 _SHUTDOWN_GRACE = 20  # seconds dagster dev gets to stop its webserver, daemon and code servers
 _CATCH_UP_LIMIT = timedelta(hours=24)  # a sandbox started long after the demo simulates one day, not weeks
