@@ -6,6 +6,7 @@ from dagster import (
     AssetCheckSpec,
     AssetKey,
     AssetSpec,
+    AutomationCondition,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -32,7 +33,9 @@ def _spec(name: str) -> AssetSpec:
                                   for c in described.columns])
     # skippable: a sync that brought nothing new materialises nothing
     return AssetSpec(name, deps=[raw_amazon_orders], description=described.description, kinds={"duckdb", "sql"},
-                     group_name="amazon_orders", skippable=True, metadata={"dagster/column_schema": schema})
+                     group_name="amazon_orders", skippable=True, metadata={"dagster/column_schema": schema},
+                     # #28: raw orders materialised alone (the UI's "Materialize") bring the core tables along
+                     automation_condition=AutomationCondition.eager())
 
 
 @multi_asset(specs=[_spec(name) for name in CORE_TABLES])

@@ -26,20 +26,22 @@ class NotificationsConfig(Config):
     **PER_CHANNEL,
     description="The channel's ORDER_CHANGE notifications (SQS), kept raw; each one newer than the order's "
     "state becomes an order version, and the core tables and stock follow at once.",
+    output_required=False,  # #28: a channel without a queue skips, with its reason, rather than failing
 )
-def order_notifications(context, config: NotificationsConfig, warehouse: WarehouseResource) -> MaterializeResult:
+def order_notifications(context, config: NotificationsConfig, warehouse: WarehouseResource):
     say, now = progress(context), clock.from_environment()
     with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
         queue_url = queue_url_of(con, channel)
-    if queue_url is None:
-        raise ValueError(f"{channel.name}: no notification queue: amazon-orders channel notifications "
-                         f"{channel.name!r} --queue-arn ARN --queue-url URL")
+    if queue_url is None:  # "Materialize all" in the UI must not fail on it (#28)
+        say(f"{channel.name}: skipped: no notification queue (amazon-orders channel notifications "
+            f"{channel.name!r} --queue-arn ARN --queue-url URL); polling brings its orders")
+        return
     idle = listen_interval() if config.idle_seconds < 0 else config.idle_seconds
     who = f"the notifications of channel {channel.name!r}"
     counts = drain(channel, queue_url, lambda: warehouse.writer(on_wait=say, who=who), idle_seconds=idle, clock=now,
                    say=say)
-    return MaterializeResult(metadata={
+    yield MaterializeResult(metadata={
         "channel": channel.name, "received": counts.received, "applied": counts.applied,
         "duplicates": counts.duplicates, "stale": counts.stale, "ignored": counts.ignored,
         "set_aside": counts.rejected, "stock_movements": counts.movements,

@@ -12,8 +12,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,3 +77,15 @@ def _client() -> httpx.Client:
 def from_environment() -> Clock:
     url = os.environ.get(CLOCK_URL_VARIABLE)
     return http_clock(url) if url else system_now
+
+
+_AGE = re.compile(r"(\d+(?:\.\d+)?)\s*(m|min|h|d|w)", re.IGNORECASE)
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str, option: str = "--older-than") -> timedelta:
+    """'30m', '12h', '1d', '2w' as a timedelta; anything else is refused naming the value."""
+    found = _AGE.fullmatch(text.strip())
+    if not found:
+        raise ValueError(f"{option} {text!r} is not an age such as 30m, 12h, 1d or 2w")
+    return timedelta(**{_UNITS[found.group(2).lower()]: float(found.group(1))})

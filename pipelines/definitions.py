@@ -7,6 +7,7 @@ import os
 
 from dagster import (
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     Definitions,
     DefaultSensorStatus,
@@ -15,6 +16,7 @@ from dagster import (
     SensorResult,
     SkipReason,
     define_asset_job,
+    in_process_executor,
     schedule,
     sensor,
 )
@@ -25,9 +27,10 @@ from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
+from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
 from pipelines.assets.marts import analyst_marts
 from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
-from pipelines.orchestration.instance import WAREHOUSE_TAG
+from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
@@ -38,7 +41,7 @@ sync_job = define_asset_job(
     description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
     "FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 
@@ -85,7 +88,7 @@ returns_job = define_asset_job(
     "returns_job",
     selection=AssetSelection.assets(amazon_returns, analyst_marts),
     description="Import one channel's customer returns from Amazon's returns reports.",
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 
@@ -151,7 +154,7 @@ purge_pii_job = define_asset_job(
     "purge_pii_job",
     selection=AssetSelection.assets(purged_buyer_pii),
     description="Remove buyer PII from orders shipped or cancelled more than 30 days ago.",
-    tags={WAREHOUSE_TAG: "default"},
+    tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 purge_pii_job_schedule = ScheduleDefinition(
@@ -250,14 +253,25 @@ def shipments_job_schedule(context, warehouse: WarehouseResource):
     return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
 
 
+# #28: the core tables follow the raw orders materialised alone (their AutomationCondition.eager()); the runs
+# this starts carry the warehouse's tag, as every writing run does
+core_tables_automation = AutomationConditionSensorDefinition(
+    "core_tables_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    run_tags={WAREHOUSE_TAG: warehouse_tag()},
+)
+
 defs = Definitions(
     assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
             amazon_listings_stock, shipment_confirmations, analyst_marts],
     asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
-                  listings_accept_pushed_stock],
+                  listings_accept_pushed_stock, core_tables_are_fresh],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job, shipments_job],
     schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, stock_push_job_schedule, shipments_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor, shipments_sensor],
+    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor, shipments_sensor,
+             alert_on_run_failure, freshness_alert_sensor, core_tables_automation],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
+    # #28: the steps of a run one after another, so that no run waits on itself ("Materialize all" in the UI
+    # put the FBA count, the returns import and the notifications beside the sync, each waiting for its lock)
+    executor=in_process_executor,
 )

@@ -254,13 +254,19 @@ def create_return(
         )
     with transaction(con):
         for return_id, return_status in confirming:
-            con.execute("update sales_returns set confirmed_by_clerk = true where return_id = ?", [return_id])
+            # Amazon's reason stays in `reason`; the clerk's is kept beside it (#28)
+            con.execute("update sales_returns set confirmed_by_clerk = true, clerk_reason = coalesce(?, clerk_reason) "
+                        "where return_id = ?", [reason, return_id])
             if return_status == "awaiting_receipt":
                 _receive(con, return_id, restock)
         if rest > 0:
             return_id = next_return_id(con)
-            con.execute("insert into sales_returns (return_id, order_id, created_at, reason) "
-                        "values (?, ?, now()::timestamp, ?)", [return_id, order_id, reason])
+            # a unit of an Amazon-fulfilled order goes back to Amazon's centre, never the seller's shelf (#28)
+            location, fba_channel = con.execute(
+                "select if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse'), if(fulfilled_by = 'AMAZON', channel, null) "
+                "from orders where order_id = ?", [order_id]).fetchone()
+            con.execute("insert into sales_returns (return_id, order_id, created_at, reason, location, channel) "
+                        "values (?, ?, now()::timestamp, ?, ?, ?)", [return_id, order_id, reason, location, fba_channel])
             con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, rest, restock])
         book_order(con, order_id)
     return confirming[0][0] if confirming else return_id

@@ -261,13 +261,23 @@ def cmd_shipments_send(args) -> None:
 def cmd_return(args) -> None:
     from pipelines.backoffice.operations import create_return
 
+    from pipelines.backoffice.clerk import lookup_order
+
     with open_for_writing(args.db, on_wait=_say) as con:
+        args.channel_order_id, args.channel = lookup_order(con, args.channel_order_id, args.channel)
         return_id = create_return(con, args.channel_order_id, args.sku, args.quantity, reason=args.reason,
                                   restock=not args.no_restock, channel=args.channel)
-        source = con.execute("select source from sales_returns where return_id = ?", [return_id]).fetchone()[0]
+        source, location = con.execute("select source, location from sales_returns where return_id = ?",
+                                       [return_id]).fetchone()
     if source == "amazon":  # Amazon's returns report brought it first: the clerk's entry confirms it
         _say(f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
              "confirmed (and received, if it was awaiting receipt), not entered twice")
+        return
+    if location == "amazon_fba":
+        stock = ("not restocked" if args.no_restock else
+                 "booked back at amazon_fba (Amazon's fulfilment centre, whose next count settles it)")
+        _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, which is "
+             f"fulfilled by Amazon: {stock}, not on the warehouse's shelf")
         return
     stock = "not restocked" if args.no_restock else "back in stock"
     _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
@@ -302,18 +312,83 @@ def cmd_order_show(args) -> None:
     from pipelines.backoffice.operations import find_order
     from pipelines.warehouse.status import order_report
 
+    from pipelines.backoffice.clerk import lookup_order
+
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        order_id, _, _ = find_order(con, args.channel_order_id, args.channel)
+        # Amazon's id or ours (SO-...), as pasted (#28)
+        channel_order_id, channel = lookup_order(con, args.channel_order_id, args.channel)
+        order_id, _, _ = find_order(con, channel_order_id, channel)
         _say(order_report(con, order_id))
+
+
+def cmd_orders_list(args) -> None:
+    from pipelines import clock
+    from pipelines.backoffice.clerk import list_orders
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        columns, rows = list_orders(con, clock.from_environment()(), status=args.status, older_than=args.older_than,
+                                    buyer=args.buyer, sku=args.sku, channel=args.channel,
+                                    limit=None if args.format != "table" else args.max_rows + 1)
+    if not rows and args.format == "table":
+        _say("no orders match")
+        return
+    _write_rows(columns, rows, args)
+
+
+def cmd_returns_list(args) -> None:
+    from pipelines.backoffice.clerk import list_returns
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        columns, rows = list_returns(con, awaiting_receipt=args.awaiting_receipt, channel=args.channel,
+                                     limit=None if args.format != "table" else args.max_rows + 1)
+    if not rows and args.format == "table":
+        _say("no returns awaiting receipt" if args.awaiting_receipt else "no returns yet")
+        return
+    _write_rows(columns, rows, args)
 
 
 # -- reading ------------------------------------------------------------------------------------
 def cmd_status(args) -> None:
+    import json
+
     from pipelines import clock
+    from pipelines.warehouse.status import channel_health, max_lag, status_json
     from pipelines.warehouse.status import status_report
 
+    limit = max_lag(args.max_lag)
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        _say(status_report(con, clock.from_environment()()))
+        now = clock.from_environment()()
+        if args.format == "json":
+            report = status_json(con, now, limit)
+            print(json.dumps(report, default=str, ensure_ascii=False, indent=1), flush=True)
+            health = report["channels"]
+        else:
+            _say(status_report(con, now))
+            health = channel_health(con, now, limit)
+    # #28: a failed last sync or a lag past --max-lag is the exit status too, for cron, monitoring and scripts
+    failing = [c for c in health if not c["healthy"]]
+    if failing:
+        raise CommandError("; ".join(f"channel {c['channel']!r}: {', '.join(c['problems'])}" for c in failing))
+
+
+def cmd_channel_check(args) -> None:
+    from pipelines import clock
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.amazon.roles import check_roles
+
+    with open_for_reading(args.db, on_wait=_waiting) as con:
+        channel = get_channel(con, args.name)
+    probes = check_roles(channel, clock.from_environment()())
+    width = max(len(f"{p.api} {p.operation}") for p in probes)
+    for probe in probes:
+        _say(f"{(probe.api + ' ' + probe.operation).ljust(width)}  role {probe.role}: {probe.outcome}")
+    missing = sorted({p.role for p in probes if p.missing})
+    failed = [p for p in probes if not p.missing and not p.outcome.startswith("ok")]
+    if missing:
+        raise CommandError(f"channel {channel.name!r}: the application lacks the role(s) {', '.join(missing)} "
+                           "(Amazon answered 403; add them to the app in Seller Central, then authorise it again)")
+    if failed:
+        raise CommandError(f"channel {channel.name!r}: {len(failed)} check(s) failed: {failed[0].outcome}")
 
 
 def cmd_sql(args) -> None:
@@ -323,7 +398,7 @@ def cmd_sql(args) -> None:
         try:
             statements = con.extract_statements(args.query)
         except duckdb.Error as error:
-            raise CommandError(f"query refused: {str(error).splitlines()[0]}") from None
+            raise CommandError(f"query refused: {_first_line_and_hint(error)}") from None
         if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
             raise CommandError("query refused: `sql` runs one read-only SELECT (or WITH ... SELECT)")
         con.execute("set enable_external_access = false")
@@ -338,10 +413,17 @@ def cmd_sql(args) -> None:
             raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
                                "so a query may not run longer") from None
         except duckdb.Error as error:
-            raise CommandError(f"query failed: {str(error).splitlines()[0]}") from None
+            raise CommandError(f"query failed: {_first_line_and_hint(error)}") from None
         finally:
             timer.cancel()
     _write_rows(columns, rows, args)
+
+
+def _first_line_and_hint(error: duckdb.Error) -> str:
+    """DuckDB's first line, and its "Did you mean ..." hint when it gives one (#28), as one line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    hints = [line for line in lines[1:] if line.startswith(("Did you mean", "Candidate bindings"))]
+    return " ".join(lines[:1] + hints[:1])
 
 
 def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
@@ -371,8 +453,14 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
                 text = textwrap.fill(text, width, break_long_words=False, break_on_hyphens=False)
             return text
 
+        import numbers
+        from decimal import Decimal
+
+        # numbers right-aligned, as a spreadsheet shows them (#28); their text as DuckDB gives it
+        numeric = [bool(shown) and all(v is None or (isinstance(v, (numbers.Number, Decimal)) and not isinstance(v, bool))
+                                       for v in (row[i] for row in shown)) for i in range(len(columns))]
         print(tabulate([[cell(v) for v in row] for row in shown], headers=columns, tablefmt="simple",
-                       disable_numparse=True))
+                       disable_numparse=True, colalign=["right" if n else "left" for n in numeric] or None))
         if len(rows) > len(shown):
             print(f"(more than {args.max_rows} rows: --max-rows shows more, --format csv writes them all)")
 
@@ -381,7 +469,8 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour)
+    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour,
+          missing_roles=args.missing_role)
 
 
 def cmd_ui(args) -> None:
@@ -506,6 +595,13 @@ def _package_arguments(ship) -> None:
     ship.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
 
 
+def _listing_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
+    parser.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amazon-orders",
@@ -548,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
     keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
                       help="delete the channel's orders with their lines, stock movements, shipments, returns and "
                            "raw versions")
+
+    check = _command(channel_sub, "check", cmd_channel_check,
+                     "Call one cheap read of each Amazon API the product uses with the channel's credentials, and "
+                     "name the roles Amazon refuses (403).", 'amazon-orders channel check "Amazon US"')
+    check.add_argument("name", help="the channel's name")
 
     notify = _command(channel_sub, "notifications", cmd_channel_notifications,
                       "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
@@ -600,7 +701,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     returns = sub.add_parser("returns", help="import Amazon's returns, receive returned parcels",
                              description="Customer returns from Amazon's returns reports.")
-    returns_sub = returns.add_subparsers(dest="returns_command", required=True, metavar="ACTION")
+    # `returns` alone lists them (#28)
+    returns.set_defaults(func=cmd_returns_list, awaiting_receipt=False, channel=None, format="table", max_rows=50,
+                         wide=False)
+    returns_sub = returns.add_subparsers(dest="returns_command", required=False, metavar="ACTION")
     rimp = _command(returns_sub, "import", cmd_returns_import,
                     "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
                     "return (a Dagster run; the schedule does it every 6 hours).",
@@ -638,6 +742,27 @@ def build_parser() -> argparse.ArgumentParser:
     resend.add_argument("--sku", action="append", help="a SKU of the package, with its corrected --quantity")
     resend.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
 
+    rlist = _command(returns_sub, "list", cmd_returns_list, "The sales returns, oldest first (what `returns` alone "
+                     "shows).", "amazon-orders returns list --awaiting-receipt")
+    rlist.add_argument("--awaiting-receipt", action="store_true",
+                       help="only merchant-fulfilled returns whose parcel has not arrived yet")
+    rlist.add_argument("--channel", help="only this channel's returns")
+    _listing_options(rlist)
+
+    orders = sub.add_parser("orders", help="list orders", description="List orders.")
+    orders_sub = orders.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
+    olist = _command(orders_sub, "list", cmd_orders_list,
+                     "The orders matching every filter given, oldest first.",
+                     "amazon-orders orders list --status pending --older-than 1d")
+    olist.add_argument("--status", help="an order status in any case: pending (both of Amazon's pending kinds), "
+                                        "pending availability, unshipped, partially shipped, shipped, canceled, "
+                                        "unfulfillable")
+    olist.add_argument("--older-than", metavar="AGE", help="purchased longer ago than AGE: 30m, 12h, 1d, 2w")
+    olist.add_argument("--buyer", metavar="TEXT", help="part of the buyer's name or email, in any case")
+    olist.add_argument("--sku", help="orders with a line of this SKU")
+    olist.add_argument("--channel", help="only this channel's orders")
+    _listing_options(olist)
+
     order = sub.add_parser("order", help="look an order up", description="Look an order up.")
     order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
     _order_command(order_sub, "show", cmd_order_show,
@@ -651,9 +776,15 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--days", type=int, default=30,
                        help="keep buyer details this many days after an order ships or is cancelled (default 30)")
 
-    _command(sub, "status", cmd_status,
-             "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine.",
-             "amazon-orders status")
+    status = _command(sub, "status", cmd_status,
+                      "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine. "
+                      "Exits 1 when a channel's last sync failed or it lags past --max-lag.",
+                      "amazon-orders status --max-lag 1h --format json")
+    status.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text for reading (default), or JSON for monitoring")
+    status.add_argument("--max-lag", metavar="AGE",
+                        help="a channel lagging longer behind Amazon is a failure: 30m, 2h, 1d (default: "
+                             "$AMAZON_ORDERS_MAX_LAG or 2h)")
     sql = _command(sub, "sql", cmd_sql, "Run one read-only query on the warehouse and print a table.",
                    'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
     sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
@@ -673,6 +804,8 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--live", action="store_true",
                          help="a marketplace whose clock follows the real one, with orders arriving as it goes")
     sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
+    sandbox.add_argument("--missing-role", action="append", default=[], metavar="ROLE",
+                         help="a role the seller's application lacks: what needs it is answered 403 (repeat)")
 
     ui = _command(sub, "ui", cmd_ui,
                   "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "

@@ -22,8 +22,7 @@ from pipelines.orchestration.instance import dagster_home
 from pipelines.warehouse.connection import open_for_reading, warehouse_path
 
 # the sandbox accepts any credentials; these are what the demo and the UI's sandboxes use when none are set
-SANDBOX_CREDENTIALS = {"LWA_APP_ID": "demo-app", "LWA_CLIENT_SECRET": "demo-secret",
-                       "SP_API_REFRESH_TOKEN": "demo-refresh-token"}
+from pipelines.orchestration.credentials import SANDBOX_CREDENTIALS  # noqa: E402 - the CLI's too (#28)
 _LOOPBACK = ("127.0.0.1", "localhost")
 _SHUTDOWN_GRACE = 20  # seconds dagster dev gets to stop its webserver, daemon and code servers
 _CATCH_UP_LIMIT = timedelta(hours=24)  # a sandbox started long after the demo simulates one day, not weeks

@@ -311,13 +311,24 @@ def sync_channel(
         result = sync.run(until)
     except Exception as error:
         result = sync.result if sync else SyncResult(channel.name, run_id)
-        result.watermark = sync.state.watermark if sync else channel.start_at
+        result.watermark = sync.state.watermark if sync else _saved_watermark(write, channel)
         cause = str(error) if isinstance(error, RequestRefused) else describe(error)
-        message = f"sync of channel {channel.name!r} failed: {cause} (watermark stays at {iso(result.watermark)})"
+        stays = f"watermark stays at {iso(result.watermark)}" if result.watermark else "watermark unchanged"
+        message = f"sync of channel {channel.name!r} failed: {cause} ({stays})"
         _finish(write, result, sync, started_at, now(), "failed", message)
         raise SyncError(message) from None
     _finish(write, result, sync, started_at, now(), "ok", None)
     return result
+
+
+def _saved_watermark(write: Writer, channel: Channel) -> datetime | None:
+    """The channel's committed watermark, for a sync that failed before reading it (#28: not the channel's start,
+    which is only the first sync's)."""
+    try:
+        with write() as con:
+            return load_state(con, channel).watermark
+    except Exception:  # noqa: BLE001 - the failure being reported matters more
+        return None
 
 
 def _finish(write: Writer, result: SyncResult, sync: _ChannelSync | None, started_at, finished_at, status,

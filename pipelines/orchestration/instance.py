@@ -71,3 +71,11 @@ def _instance(home: Path) -> DagsterInstance:
     except Exception as error:  # Dagster's own config errors run to many lines
         raise DagsterHomeError(f"the Dagster instance in {home} does not load: "
                                f"{str(error).strip().splitlines()[0]}") from None
+
+
+def warehouse_tag(db=None) -> str:
+    """The WAREHOUSE_TAG value of a warehouse's runs: its resolved path, so runs on different warehouses
+    neither wait for each other nor share a limit (#28; it was "default" for every warehouse)."""
+    from pipelines.warehouse.connection import warehouse_path
+
+    return str(warehouse_path(db).resolve())

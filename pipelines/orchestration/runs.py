@@ -79,7 +79,7 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
     from pipelines.assets.extract import follow_channel_registry
     from pipelines.warehouse.channels import get_channel, list_channels
     from pipelines.definitions import defs
-    from pipelines.orchestration.instance import get_instance
+    from pipelines.orchestration.instance import WAREHOUSE_TAG, get_instance, warehouse_tag
     from pipelines.clock import parse_instant
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
@@ -88,6 +88,9 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
         targets = [get_channel(con, channel)] if channel else registered
     if not targets:
         raise SyncFailed(f"no channels to {what}: add one with `amazon-orders channel add`")
+    from pipelines.orchestration.credentials import use_sandbox_credentials
+
+    use_sandbox_credentials(targets)  # the demo's warehouse: the credentials its sandbox and the UI use (#28)
     # every argument is checked before a Dagster run is created: a refused one leaves no failed run behind
     if until is not None:
         bound, now = parse_instant(until, "--until"), clock.from_environment()()
@@ -103,7 +106,9 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
     reports = []
     for name in [target.name for target in targets]:
         result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, partition_key=name, run_config=run_config, tags={LAUNCHED_BY_TAG: launched_by},
+            instance=instance, partition_key=name, run_config=run_config,
+            # this warehouse's own tag (#28), whichever warehouse the definitions were first loaded for
+            tags={LAUNCHED_BY_TAG: launched_by, WAREHOUSE_TAG: warehouse_tag(db)},
             raise_on_error=False)
         report = summarise(result, name)
         reports.append(report)

@@ -37,6 +37,8 @@ from .feeds import (FEED_DOCUMENTS_PATH, FEEDS_MODEL, FEEDS_PATH, RESULT_PATH, U
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
 from .shipments import CONFIRM_PATH, ShipmentsService
 from .shipments import BURST as CONFIRM_BURST, RATE as CONFIRM_RATE
+from .roles import ROLES, InvalidRolesRequest, operation_of, roles_needed
+from .roles import answer as roles_answer
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -239,6 +241,8 @@ class SandboxServer:
         self.requests: list[dict] = []
         # operations the seller's application has no role for: Amazon answers them 403, token or not
         self.denied_operations: set[str] = set()
+        # roles the seller's application lacks (ROLES): what needs one is answered 403 Unauthorized
+        self.missing_roles: set[str] = set()
         self._lock = threading.Lock()
         self._buckets = {
             "searchOrders": _TokenBucket(search_rate * speedup, search_burst, real_clock),
@@ -256,6 +260,10 @@ class SandboxServer:
                ((op, usage_plan(op, FEEDS_MODEL)) for op in ("createFeedDocument", "createFeed", "getFeed",
                                                              "getFeedDocument"))},
             "confirmShipment": _TokenBucket(CONFIRM_RATE * speedup, CONFIRM_BURST, real_clock),
+            # the reads `channel check` makes (roles.py)
+            "getReports": _TokenBucket(usage_plan("getReports")[0] * speedup, usage_plan("getReports")[1], real_clock),
+            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
+               ((op, usage_plan(op, NOTIFICATIONS_MODEL)) for op in ("getDestinations", "getSubscription"))},
         }
         self.shipments = ShipmentsService(self)  # Orders API v0 confirmShipment (shipments.py)
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
@@ -485,6 +493,8 @@ class SandboxServer:
             operation = "getOrder"
         elif method == "GET" and path == INVENTORY_PATH:
             operation = "getInventorySummaries"
+        elif operation_of(method, path):
+            operation = operation_of(method, path)
         elif path.startswith(LISTINGS_PATH + "/") and path.count("/") == 4 and method == "GET":
             operation = "searchListingsItems"
         elif path.startswith(LISTINGS_PATH + "/") and path.count("/") == 5 and method in ("GET", "PATCH"):
@@ -522,6 +532,8 @@ class SandboxServer:
         wanted = GRANTLESS_TOKEN_PREFIX if operation in GRANTLESS_OPERATIONS else ACCESS_TOKEN_PREFIX
         if not headers.get("x-amz-access-token", "").startswith(wanted) or operation in self.denied_operations:
             return _errors("unauthorized", {})
+        if roles_needed(operation, path, params, body) & self.missing_roles:
+            return _errors("unauthorized", {})  # "you get a 403 error" without the role (roles.py)
         with self._lock:
             allowed = bucket.take()
         if not allowed:
@@ -560,9 +572,12 @@ class SandboxServer:
             elif operation == "deleteSubscriptionById":
                 _, _, _, _, kind, subscription_id = path.split("/")
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
+            elif operation in ("getReports", "getDestinations", "getSubscription"):
+                payload = roles_answer(self, operation, path, params)
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidFeedRequest):
+        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidFeedRequest,
+                InvalidRolesRequest):
             return _errors("400", {})
         except SubscriptionConflict:
             return _errors("409", {})
@@ -865,6 +880,12 @@ class SandboxServer:
             if method == "POST" and segments == ["simulate"]:
                 counts = market.simulate(**args)
                 return _json(200, {"now": format_time(market.now), "counts": counts})
+            if method == "POST" and segments == ["roles"]:  # {"missing": ["Amazon Fulfillment"]}: the app lacks it
+                unknown = set(args.get("missing", [])) - set(ROLES)
+                if unknown:
+                    raise ValueError(f"unknown roles {sorted(unknown)}; the sandbox knows {list(ROLES)}")
+                self.missing_roles = set(args.get("missing", []))
+                return _json(200, {"missing": sorted(self.missing_roles)})
             if method == "POST" and segments == ["inject"]:
                 self.inject(**args)
                 return _json(200, {"queued": args})
@@ -928,11 +949,15 @@ DEFAULT_SKUS = tuple(f"SKU-{n:04d}" for n in range(1, 21))
 
 
 def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, *, live: bool = False,
-          orders_per_hour: float = 30, skus=DEFAULT_SKUS) -> None:
+          orders_per_hour: float = 30, skus=DEFAULT_SKUS, missing_roles=()) -> None:
     """Run a sandbox until Ctrl-C. Its clock stands still (driven through /_sandbox/ endpoints) unless
     ``live``: then it follows the real one, with orders arriving as it goes."""
     market = Marketplace(seed=seed, start=datetime.now(timezone.utc).replace(microsecond=0))
     server = SandboxServer(market, port=port, speedup=speedup)
+    unknown = set(missing_roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"--missing-role {sorted(unknown)[0]!r} is not one of {', '.join(ROLES)}")
+    server.missing_roles = set(missing_roles)
     if live:
         server.follow_real_time(orders_per_hour=orders_per_hour, skus=list(skus))
     print(f"SP-API sandbox at {server.url} (token URL {server.token_url})"

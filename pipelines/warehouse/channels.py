@@ -54,12 +54,20 @@ def add_channel(
     check_channel(name, marketplace_ids, start_at=start_at, now=added_at, endpoint=endpoint, token_url=token_url)
     if seller_id is not None:
         check_seller_id(seller_id)
+    from pipelines.amazon.limits import check_start
+
+    check_start(marketplace_ids, start_at, added_at)  # #28: no older than Amazon serves
     if get_channel(con, name, missing_ok=True):
         raise ChannelError(f"channel {name!r} already exists; pick another name")
-    if con.execute("select count(*) from channels where channel = ?", [name]).fetchone()[0]:
-        raise ChannelError(f"a removed channel {name!r} still holds its orders; pick another name "
-                           f"(or remove them: amazon-orders channel remove {name!r} --delete-orders)")
     channel = Channel(name, tuple(dict.fromkeys(marketplace_ids)), start_at, endpoint, token_url, seller_id)
+    if con.execute("select count(*) from channels where channel = ?", [name]).fetchone()[0]:
+        # #28: a removed channel's name is free again; the orders it kept stay under it and the new one's
+        # sync starts from its own start (their ids are the channel's name and Amazon's id: the same order
+        # synced again updates in place)
+        con.execute("update channels set marketplace_ids = ?, start_at = ?, endpoint = ?, token_url = ?, "
+                    "created_at = ?, seller_id = ?, removed_at = null where channel = ?",
+                    [list(channel.marketplace_ids), start_at, endpoint, token_url, added_at, seller_id, name])
+        return channel
     con.execute(
         "insert into channels (channel, marketplace_ids, start_at, endpoint, token_url, created_at, seller_id) "
         "values (?, ?, ?, ?, ?, ?, ?)",
@@ -104,6 +112,9 @@ def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, 
             _check_url(option, url)
     if token_url and not endpoint:
         raise ChannelError("--token-url goes with --endpoint (a sandbox's); Amazon's own need neither")
+    if endpoint and not token_url:  # #28: the seller's refresh token would go to Amazon's LWA for another server
+        raise ChannelError("--endpoint needs --token-url (the LWA token URL of the same server); Amazon's own "
+                           "endpoints need neither")
 
 
 def _check_url(option: str, url: str) -> None:
@@ -133,12 +144,21 @@ def get_channel(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool =
     raise ChannelError(f"no channel named {name!r}; `amazon-orders channel list` shows them")
 
 
+def _removed_channel(con: duckdb.DuckDBPyConnection, name: str) -> Channel:
+    """A channel removed with its orders kept (#28: `channel remove NAME --delete-orders` finds it)."""
+    row = con.execute("select channel, marketplace_ids, start_at, endpoint, token_url, seller_id from channels "
+                      "where channel = ? and removed_at is not null", [name]).fetchone()
+    if row is None:
+        raise ChannelError(f"no channel named {name!r}; `amazon-orders channel list` shows them")
+    return Channel(row[0], tuple(row[1]), row[2], row[3], row[4], row[5])
+
+
 def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False,
                    now: Clock = system_now) -> int:
     """Stop syncing a channel. Its orders stay (and a rebuild keeps them) unless `delete_orders`: then
     they go, with their raw versions, lines, stock movements, shipments, returns and returns reports. Returns the orders
-    deleted. Inside the caller's transaction."""
-    channel = get_channel(con, name)
+    deleted. Inside the caller's transaction. A channel removed with its orders kept can have them deleted later."""
+    channel = get_channel(con, name, missing_ok=delete_orders) or _removed_channel(con, name)
     con.execute("delete from channel_sync_state where channel = ?", [channel.name])
     con.execute("delete from returns_sync_state where channel = ?", [channel.name])
     if not delete_orders:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timedelta
 
 import duckdb
 
+from pipelines.clock import iso, parse_age
 from pipelines.sql import read_sql
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
@@ -159,7 +161,8 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
             left join channel_sync_state s using (channel)
             left join (
                 select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
-            ) r using (channel)
+            ) r on r.channel = c.channel and r.finished_at >= c.created_at  -- a reused name's own syncs
+            where c.removed_at is null  -- a removed channel is not 'never synced' (#28)
             order by c.channel
         """, {"now": now}),
         "",
@@ -368,6 +371,77 @@ def stock_push_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[s
     return sections
 
 
+# -- each channel's health: the exit status of `status`, its JSON, the alerts ---------------------------
+
+MAX_LAG_VARIABLE = "AMAZON_ORDERS_MAX_LAG"
+DEFAULT_MAX_LAG = "2h"  # eight missed 15-minute schedule ticks
+
+def max_lag(given: str | None = None) -> timedelta:
+    text = given or os.environ.get(MAX_LAG_VARIABLE) or DEFAULT_MAX_LAG
+    return parse_age(text, "--max-lag" if given else MAX_LAG_VARIABLE if os.environ.get(MAX_LAG_VARIABLE)
+                     else "--max-lag")
+
+
+def channel_health(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timedelta) -> list[dict]:
+    """Per channel in use: its watermark, lag, last sync and what is wrong with it (`problems`)."""
+    rows = con.execute("""
+        select c.channel, coalesce(s.watermark, c.start_at) as watermark, s.watermark is not null as synced,
+               r.status, r.finished_at, r.error
+        from channels c
+        left join channel_sync_state s using (channel)
+        left join (
+            select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
+        ) r on r.channel = c.channel and r.finished_at >= c.created_at
+        where c.removed_at is null
+        order by c.channel
+    """).fetchall()
+    health = []
+    for channel, watermark, synced, last, finished_at, error in rows:
+        lag = (now - watermark).total_seconds() / 60
+        problems = []
+        if last is not None and last != "ok":
+            problems.append(f"last sync {last}: {error or 'no reason recorded'}")
+        if last is not None and lag > lag_limit.total_seconds() / 60:
+            problems.append(f"lags {lag:.0f} minutes behind Amazon, over the {lag_limit.total_seconds() / 60:.0f} "
+                            "allowed (--max-lag)")
+        health.append({"channel": channel, "watermark": iso(watermark), "lag_minutes": round(lag, 1),
+                       "last_sync": last or "never synced", "last_sync_at": iso(finished_at) if finished_at else None,
+                       "last_error": error, "healthy": not problems, "problems": problems})
+    return health
+
+
+def status_json(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timedelta) -> dict:
+    counts = core_table_counts(con, ())
+    by_status = [dict(zip(("channel", "status", "payment_status", "orders"), row)) for row in con.execute(
+        "select channel, status, payment_status, count(*) from orders group by all order by all").fetchall()]
+    awaiting = con.execute("select count(*) from sales_returns where status = 'awaiting_receipt'").fetchone()[0]
+    channels = channel_health(con, now, lag_limit)
+    return {"now": iso(now), "max_lag_minutes": lag_limit.total_seconds() / 60,
+            "healthy": all(c["healthy"] for c in channels), "channels": channels, "orders_by_status": by_status,
+            **counts, "returns_awaiting_receipt": awaiting}
+
+
+def shipped_by(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
+    """Who shipped the order: marked shipped here, shipped by Amazon (an FBA order), shipped on Amazon (the
+    seller confirmed the shipment there), or not shipped."""
+    fulfilled_by, status, shipped, ordered = con.execute(
+        "select o.fulfilled_by, o.status, coalesce(sum(l.shipped_quantity), 0), "
+        "coalesce(sum(l.quantity - l.canceled_quantity), 0) "
+        "from orders o left join order_lines l on l.order_id = o.order_id and l.line_type = 'product' "
+        "where o.order_id = ? group by all", [order_id]).fetchone()
+    here = con.execute("select string_agg(shipment_id || ' on ' || strftime(shipped_at, '%Y-%m-%d %H:%M'), ', ') "
+                       "from shipments where order_id = ?", [order_id]).fetchone()[0]
+    if here:
+        return f"marked shipped here ({here})"
+    on_amazon = shipped > 0 or status in ("Shipped", "Partially Shipped")
+    if not on_amazon:
+        return "not shipped"
+    units = f"{shipped} of {ordered} units" if shipped else status.lower()
+    if fulfilled_by == "AMAZON":
+        return f"shipped by Amazon ({units}); not marked shipped here"
+    return f"shipped on Amazon ({units}, confirmed there by the seller); not marked shipped here"
+
+
 ORDER_SECTIONS = [
     ("Lines", """
         select line_number as line, line_type as type, product_code as sku, description, quantity,
@@ -382,7 +456,8 @@ ORDER_SECTIONS = [
         select s.shipment_id, s.shipped_at, l.product_code as sku, l.shipped_quantity, l.canceled_quantity_at_ship
         from shipments s join shipment_lines l using (shipment_id) where s.order_id = $order order by all"""),
     ("Returns", """
-        select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked
+        select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked,
+               coalesce(r.clerk_reason, '') as clerk_reason
         from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
 ]
 # shown when a channel with a seller id lists the order's SKUs (stock back to Amazon, #26)
@@ -418,6 +493,12 @@ def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
              "discount_amount", "other_amount", "total_amount", "unreconciled_amount", "has_cancel_request",
              "replaced_channel_order_id", "is_shipped", "account_id", "account_name", "contact_id", "full_name",
              "email", "phone", "address"]
+
+    # who shipped it: is_shipped alone is about this warehouse, and an order Amazon shipped is not marked here
+    values["shipped"] = shipped_by(con, order_id)
+    if not values["is_shipped"] and values["shipped"] != "not shipped":
+        values["is_shipped"] = "False (not marked shipped here; see shipped)"
+    shown.insert(shown.index("is_shipped"), "shipped")
     width = max(map(len, shown))
     lines = [f"{name.ljust(width)}  {'' if values[name] is None else values[name]}" for name in shown]
     for title, query in ORDER_SECTIONS:

@@ -155,3 +155,4 @@ comment on table package_lines is 'The units of each package, by Amazon''s order
 comment on column orders.marketplace_name is 'The marketplace''s name (Amazon.com, Amazon.co.uk, ...; see marketplaces).';
 comment on column orders.shipped_at is 'When it shipped (UTC): its first package''s shipTime, else when Amazon first reported a unit of it shipped (all Amazon tells of an order it fulfils), else when it was marked shipped here; empty until then.';
 comment on column order_lines.net_line_amount is 'Unit price times the units not cancelled; for gift wrap, its charge unless it was cancelled with its item.';
+comment on column sales_returns.clerk_reason is 'What the clerk said confirming a return Amazon''s returns report brought (the reason column keeps Amazon''s).';

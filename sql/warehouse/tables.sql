@@ -434,6 +434,9 @@ alter table orders add column if not exists marketplace_name varchar;
 alter table orders add column if not exists shipped_at timestamp;
 alter table order_lines add column if not exists net_line_amount decimal(18, 2);
 
+-- a clerk's reason for a return Amazon's returns report brought first (its own reason is Amazon's)
+alter table sales_returns add column if not exists clerk_reason varchar;
+
 create or replace view inventory as
 with
 
