@@ -128,5 +128,5 @@ def markdown_reference(names) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m pipelines.warehouse.tables: the README's table reference
+if __name__ == "__main__":  # python -m pipelines.warehouse.tables: docs/tables.md's table reference
     print(markdown_reference(CORE_TABLES))
