@@ -82,7 +82,7 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
 
     from pipelines.warehouse.channels import add_channel, get_channel
     from pipelines.ingest.orders import sync_channel
-    from pipelines.backoffice.operations import import_products
+    from pipelines.backoffice.products import import_products
     from pipelines.sandbox import Item, Marketplace, SandboxServer
     from pipelines.sandbox.marketplace import OrderRefused
     from pipelines.outbound.stock import push_stock, set_buffer
@@ -269,7 +269,7 @@ def thousand_changed(work: Path, skus: int = 1000) -> dict:
     from sp_api.auth import access_token_client
 
     from pipelines.warehouse.channels import add_channel, get_channel
-    from pipelines.backoffice.operations import import_products
+    from pipelines.backoffice.products import import_products
     from pipelines.sandbox import Marketplace, SandboxServer
     from pipelines.outbound.stock import push_stock
     from pipelines.warehouse.connection import open_for_writing

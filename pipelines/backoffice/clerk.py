@@ -7,7 +7,7 @@ from datetime import datetime
 
 import duckdb
 
-from pipelines.backoffice.operations import OperationError
+from pipelines.backoffice.orders import EntryRefused
 from pipelines.clock import parse_age
 
 def _words(text: str) -> str:
@@ -23,14 +23,14 @@ def statuses_for(con: duckdb.DuckDBPyConnection, wanted: str) -> list[str]:
         return [status for status, _, is_pending in known if is_pending]
     found = [status for status, amazon_status, _ in known if word in (_words(status), _words(amazon_status))]
     if not found:
-        raise OperationError(f"--status {wanted!r} is not an order status (one of: pending, "
+        raise EntryRefused(f"--status {wanted!r} is not an order status (one of: pending, "
                              f"{', '.join(_words(status) for status, _, _ in known)})")
     return found
 
 
 def _check_channel(con, channel: str) -> None:
     if not con.execute("select count(*) from channels where channel = ?", [channel]).fetchone()[0]:
-        raise OperationError(f"no channel named {channel!r}; `amazon-orders channel list` shows them")
+        raise EntryRefused(f"no channel named {channel!r}; `amazon-orders channel list` shows them")
 
 
 def list_orders(con: duckdb.DuckDBPyConnection, now: datetime, *, status: str | None = None,
@@ -116,4 +116,4 @@ def lookup_order(con: duckdb.DuckDBPyConnection, given: str, channel: str | None
         limit 3
         """, {"wanted": wanted, "channel": channel}).fetchall()]
     hint = f"; nearest: {', '.join(nearest)} (amazon-orders orders list shows them all)" if nearest else ""
-    raise OperationError(f"no order with Channel Order ID {wanted!r} or order id{hint}")
+    raise EntryRefused(f"no order with Channel Order ID {wanted!r} or order id{hint}")

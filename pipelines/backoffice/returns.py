@@ -1,5 +1,6 @@
-"""Sales returns from Amazon's returns reports: each return line Amazon lists becomes the sales return created
-from its sales order (or confirms the one a clerk entered), when the warehouse can hold it.
+"""Sales returns, whatever brought them: a clerk's entry (`create_return`, `receive_return`) or Amazon's returns
+reports, each of whose return lines becomes the sales return created from its sales order (or confirms the one a
+clerk entered), when the warehouse can hold it.
 
 A batch of lines is judged against what the warehouse holds for its orders and SKUs (`load_ledger`), one line
 at a time (`decide`: which order, how many units, what became of them), then written at once
@@ -12,7 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
+import duckdb
 
+from pipelines.backoffice.orders import EntryRefused, book_order, find_order
+from pipelines.warehouse.connection import transaction
 from pipelines.warehouse.ledger import append_movements, book_orders
 
 RESTOCKED_DISPOSITIONS = {"SELLABLE"}
@@ -194,3 +198,118 @@ def book_amazon_returns(con, channel: str, report_type: str, fba: bool, now: dat
 def _insert(con, table: str, columns: dict) -> None:
     rows = pa.table(columns)  # noqa: F841 - DuckDB reads it by name in the SQL below
     con.execute(f"insert into {table} select * from rows")
+
+
+# -- a clerk's return ---------------------------------------------------------------------------------------
+
+def last_return_number(con) -> int:
+    """The number of the newest RET- id (0 before the first): sales return ids are RET-000001, RET-000002 ..."""
+    return con.execute("select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) from sales_returns "
+                       "where return_id like 'RET-%'").fetchone()[0]
+
+
+def next_return_id(con) -> str:
+    return f"RET-{last_return_number(con) + 1:06d}"
+
+
+def returnable_units(con, order_id: str, sku: str, channel_order_id: str) -> tuple[int, int]:
+    """(units shipped, units already returned) of a SKU on an order."""
+    shipped_on_amazon, shipped_here = con.execute(
+        """
+        select sum(shipped_quantity),
+               (select sum(shipped_quantity) from shipment_lines where order_id = $order and product_code = $sku)
+        from order_lines where order_id = $order and line_type = 'product' and product_code = $sku
+        """,
+        {"order": order_id, "sku": sku},
+    ).fetchone()
+    if shipped_on_amazon is None:
+        raise EntryRefused(f"SKU {sku!r} is not on order {channel_order_id}")
+    returned = con.execute(
+        "select coalesce(sum(l.quantity), 0) from sales_return_lines l join sales_returns r using (return_id) "
+        "where r.order_id = ? and l.product_code = ?",
+        [order_id, sku],
+    ).fetchone()[0]
+    return max(shipped_on_amazon, shipped_here or 0), returned
+
+
+def create_return(
+    con: duckdb.DuckDBPyConnection,
+    channel_order_id: str,
+    sku: str,
+    quantity: int,
+    *,
+    reason: str | None = None,
+    restock: bool = True,
+    channel: str | None = None,
+) -> str:
+    """A sales return created from the sales order; restocked units go back on hand.
+
+    Where Amazon's returns report already brought returns of this order and SKU, the clerk's entry is
+    those returns, not a second one: they are confirmed (and, still awaiting receipt, received); only
+    units beyond them make a return of the clerk's. The id is the first return the entry is."""
+    if quantity < 1:
+        raise EntryRefused(f"--quantity must be at least 1 (got {quantity})")
+    order_id, status, _ = find_order(con, channel_order_id, channel)
+    shipped, returned = returnable_units(con, order_id, sku, channel_order_id)
+    # Amazon's returns of this order and SKU that no clerk has confirmed yet, as far as they cover `quantity`
+    confirming, covered = [], 0
+    for return_id, return_status, units in con.execute(
+            "select r.return_id, r.status, l.quantity from sales_returns r join sales_return_lines l using (return_id) "
+            "where r.order_id = ? and l.product_code = ? and r.source = 'amazon' and not r.confirmed_by_clerk "
+            "order by r.created_at, r.return_id", [order_id, sku]).fetchall():
+        if covered >= quantity:
+            break
+        confirming.append((return_id, return_status))
+        covered += units
+    rest = quantity - covered
+    # only what left the warehouse can come back: units shipped on Amazon or marked shipped here
+    if rest > shipped - returned:
+        raise EntryRefused(
+            f"cannot return {quantity} of {sku} on order {channel_order_id} ({status}): {shipped} shipped "
+            f"(on Amazon or marked shipped here), {returned} already returned, so at most {shipped - returned}"
+        )
+    with transaction(con):
+        for return_id, return_status in confirming:
+            # Amazon's reason stays in `reason`; the clerk's is kept beside it (#28)
+            con.execute("update sales_returns set confirmed_by_clerk = true, clerk_reason = coalesce(?, clerk_reason) "
+                        "where return_id = ?", [reason, return_id])
+            if return_status == "awaiting_receipt":
+                _receive(con, return_id, restock)
+        if rest > 0:
+            return_id = next_return_id(con)
+            # a unit of an Amazon-fulfilled order goes back to Amazon's centre, never the seller's shelf (#28)
+            location, fba_channel = con.execute(
+                "select if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse'), if(fulfilled_by = 'AMAZON', channel, null) "
+                "from orders where order_id = ?", [order_id]).fetchone()
+            con.execute("insert into sales_returns (return_id, order_id, created_at, reason, location, channel) "
+                        "values (?, ?, now()::timestamp, ?, ?, ?)", [return_id, order_id, reason, location, fba_channel])
+            con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, rest, restock])
+        book_order(con, order_id)
+    return confirming[0][0] if confirming else return_id
+
+
+def _receive(con, return_id: str, restock: bool) -> None:
+    con.execute("update sales_returns set status = 'received', received_at = now()::timestamp where return_id = ?",
+                [return_id])
+    con.execute("update sales_return_lines set is_restocked = ? where return_id = ?", [restock, return_id])
+
+
+def receive_return(con: duckdb.DuckDBPyConnection, return_id: str, *, restock: bool = True) -> dict:
+    """A merchant-fulfilled return's parcel has arrived: its units go back on hand (unless not restocked)."""
+    found = con.execute("select r.order_id, r.status, o.channel_order_id, r.received_at "
+                        "from sales_returns r join orders o using (order_id) where r.return_id = ?",
+                        [return_id]).fetchone()
+    if found is None:
+        raise EntryRefused(f"no sales return {return_id!r}")
+    order_id, status, channel_order_id, received_at = found
+    if status != "awaiting_receipt":
+        when = f" on {received_at:%Y-%m-%d %H:%M}" if received_at else ""
+        raise EntryRefused(f"sales return {return_id} of order {channel_order_id} is not awaiting receipt: "
+                             f"it was received{when}")
+    with transaction(con):
+        _receive(con, return_id, restock)
+        book_order(con, order_id)
+    units = con.execute("select product_code, quantity from sales_return_lines where return_id = ?",
+                        [return_id]).fetchall()
+    return {"return_id": return_id, "channel_order_id": channel_order_id, "restocked": restock,
+            "units": ", ".join(f"{quantity} x {sku}" for sku, quantity in units)}

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.amazon.carriers import UnknownCarrier, carrier_for
-from pipelines.backoffice.operations import OperationError, book_order, find_order
+from pipelines.backoffice.orders import EntryRefused, book_order, find_order, is_canceled
 from pipelines.clock import parse_instant
 from pipelines.warehouse.connection import transaction
 
@@ -63,17 +63,17 @@ def _order(con, channel_order_id: str, channel: str | None) -> dict:
 
 def _refuse_what_amazon_would(con, order: dict, channel_order_id: str, force: bool) -> None:
     if order["fulfilled_by"] == "AMAZON":
-        raise OperationError(f"order {channel_order_id} is fulfilled by Amazon: Amazon ships it, not the warehouse")
+        raise EntryRefused(f"order {channel_order_id} is fulfilled by Amazon: Amazon ships it, not the warehouse")
     if order["is_canceled"]:
-        raise OperationError(f"order {channel_order_id} is {order['status']} on Amazon; it cannot be shipped")
+        raise EntryRefused(f"order {channel_order_id} is {order['status']} on Amazon; it cannot be shipped")
     if order["is_pending"]:
-        raise OperationError(f"order {channel_order_id} is {order['status']} on Amazon: it cannot ship until Amazon "
+        raise EntryRefused(f"order {channel_order_id} is {order['status']} on Amazon: it cannot ship until Amazon "
                              "confirms it (Unshipped)")
     if order["has_cancel_request"] and not force:
         reasons = "; ".join(r for (r,) in con.execute(
             "select distinct coalesce(cancel_request_reason, 'no reason given') from order_lines "
             "where order_id = ? and has_cancel_request", [order["order_id"]]).fetchall())
-        raise OperationError(f"the buyer asked Amazon to cancel order {channel_order_id} ({reasons}); "
+        raise EntryRefused(f"the buyer asked Amazon to cancel order {channel_order_id} ({reasons}); "
                              "cancel it on Amazon, or ship anyway with --force")
 
 
@@ -101,20 +101,20 @@ def _plan(items: list[tuple], wanted: list[tuple[str, int]], channel_order_id: s
     if not wanted:
         planned = [(item_id, sku, units) for item_id, sku, units in items if units > 0]
         if not planned:
-            raise OperationError(f"order {channel_order_id} has no unit left to ship")
+            raise EntryRefused(f"order {channel_order_id} has no unit left to ship")
         return planned
     planned, totals = [], {}
     for sku, units in wanted:
         totals[sku] = totals.get(sku, 0) + units
     for sku, units in totals.items():
         if units < 1:
-            raise OperationError(f"--quantity of {sku} must be at least 1 (got {units})")
+            raise EntryRefused(f"--quantity of {sku} must be at least 1 (got {units})")
         lines = [(item_id, units_open) for item_id, line_sku, units_open in items if line_sku == sku]
         if not lines:
-            raise OperationError(f"SKU {sku!r} is not on order {channel_order_id}")
+            raise EntryRefused(f"SKU {sku!r} is not on order {channel_order_id}")
         available = sum(units_open for _, units_open in lines)
         if units > available:
-            raise OperationError(f"cannot ship {units} x {sku} of order {channel_order_id}: {available} unshipped")
+            raise EntryRefused(f"cannot ship {units} x {sku} of order {channel_order_id}: {available} unshipped")
         for item_id, units_open in lines:
             take = min(units, units_open)
             if take:
@@ -132,11 +132,11 @@ def _ship_date(value, now: datetime) -> datetime:
 
 def _carrier(request: PackageRequest) -> tuple[str, str | None]:
     if not (request.tracking or "").strip():
-        raise OperationError("--tracking is empty: Amazon requires the carrier's tracking number")
+        raise EntryRefused("--tracking is empty: Amazon requires the carrier's tracking number")
     try:
         return carrier_for(request.carrier, request.carrier_name)
     except UnknownCarrier as error:
-        raise OperationError(str(error)) from None
+        raise EntryRefused(str(error)) from None
 
 
 def _units(planned) -> str:
@@ -159,7 +159,7 @@ def record(con: duckdb.DuckDBPyConnection, request: PackageRequest, now: datetim
         "select coalesce(sum(l.shipped_quantity), 0) > 0 from shipments s join shipment_lines l using (shipment_id) "
         "where s.order_id = ?", [order_id]).fetchone()[0]
     if marked and not bare:
-        raise OperationError(f"order {request.channel_order_id} is already marked shipped")
+        raise EntryRefused(f"order {request.channel_order_id} is already marked shipped")
     planned = _plan(open_items(con, order_id, marked_shipped=bare), request.lines, request.channel_order_id)
     number = con.execute("select coalesce(max(package_reference_id::integer), 0) + 1 from packages "
                          "where order_id = ?", [order_id]).fetchone()[0]
@@ -215,7 +215,7 @@ def refuse_bare_ship_of_packed_order(con, channel_order_id: str, channel: str | 
     """`ship` without a carrier marks the whole order shipped: not once packages hold some of it."""
     order_id, _, _ = find_order(con, channel_order_id, channel)
     if con.execute("select count(*) from packages where order_id = ?", [order_id]).fetchone()[0]:
-        raise OperationError(f"order {channel_order_id} has packages already: ship the rest with --carrier and "
+        raise EntryRefused(f"order {channel_order_id} has packages already: ship the rest with --carrier and "
                              "--tracking (and --sku/--quantity)")
 
 
@@ -229,39 +229,39 @@ def read_shipments_csv(path: str | Path) -> list[tuple[int, dict]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
-        raise OperationError(f"{path}: cannot read the file ({error.strerror})") from None
+        raise EntryRefused(f"{path}: cannot read the file ({error.strerror})") from None
     except UnicodeDecodeError:
-        raise OperationError(f"{path} is not UTF-8 text; save the shipments as UTF-8 CSV") from None
+        raise EntryRefused(f"{path} is not UTF-8 text; save the shipments as UTF-8 CSV") from None
     rows = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
         missing = [c for c in SHIPMENT_COLUMNS if c not in header]
         if missing:
-            raise OperationError(f"{path} line 1: missing column(s) {', '.join(missing)}; "
+            raise EntryRefused(f"{path} line 1: missing column(s) {', '.join(missing)}; "
                                  f"expected {','.join(SHIPMENT_COLUMNS)}")
         for fields in reader:
             line = reader.line_num
             if not fields or not any(f.strip() for f in fields):
                 continue
             if len(fields) != len(header):
-                raise OperationError(f"{path} line {line}: {len(fields)} fields, but the header has {len(header)}")
+                raise EntryRefused(f"{path} line {line}: {len(fields)} fields, but the header has {len(header)}")
             row = {name: (value or "").strip() for name, value in zip(header, fields)}
             for name in SHIPMENT_COLUMNS:
                 if not row[name]:
-                    raise OperationError(f"{path} line {line}: {name} is empty")
+                    raise EntryRefused(f"{path} line {line}: {name} is empty")
             if not row["quantity"].isascii() or not row["quantity"].isdigit() or int(row["quantity"]) < 1:
-                raise OperationError(f"{path} line {line}: quantity {row['quantity']!r} is not a whole number of "
+                raise EntryRefused(f"{path} line {line}: quantity {row['quantity']!r} is not a whole number of "
                                      "at least 1")
             try:
                 parse_instant(row["date"], "date")
             except ValueError as error:
-                raise OperationError(f"{path} line {line}: {error}") from None
+                raise EntryRefused(f"{path} line {line}: {error}") from None
             rows.append((line, row))
     except csv.Error as error:
-        raise OperationError(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None
+        raise EntryRefused(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None
     if not rows:
-        raise OperationError(f"{path}: no shipments in the file")
+        raise EntryRefused(f"{path}: no shipments in the file")
     return rows
 
 
@@ -278,9 +278,9 @@ def import_shipments(con: duckdb.DuckDBPyConnection, path: str | Path, now: date
                                      lines=[(row["sku"], int(row["quantity"])) for _, row in lines])
             try:
                 recorded.append(record(con, request, now))
-            except OperationError as error:
+            except EntryRefused as error:
                 numbers = ", ".join(str(line) for line, _ in lines)
-                raise OperationError(f"{Path(path)} line {numbers}: {error}; nothing imported") from None
+                raise EntryRefused(f"{Path(path)} line {numbers}: {error}; nothing imported") from None
     return recorded
 
 
@@ -300,10 +300,10 @@ def correct_refused(con: duckdb.DuckDBPyConnection, channel_order_id: str, chann
     refused = [row for row in found if row[7] == "refused"]
     if not refused:
         what = f"package {reference} of order {channel_order_id}" if reference else f"order {channel_order_id}"
-        raise OperationError(f"{what} has no package Amazon refused" + (
+        raise EntryRefused(f"{what} has no package Amazon refused" + (
             f" (its packages are {', '.join(sorted({row[7] for row in found}))})" if found else ""))
     if lines and len(refused) > 1:
-        raise OperationError(f"order {channel_order_id} has {len(refused)} refused packages: name one with --package")
+        raise EntryRefused(f"order {channel_order_id} has {len(refused)} refused packages: name one with --package")
     _refuse_what_amazon_would(con, order, channel_order_id, force=True)
     corrected = []
     with transaction(con):
@@ -316,7 +316,7 @@ def correct_refused(con: duckdb.DuckDBPyConnection, channel_order_id: str, chann
                 name = carrier_name
             new_tracking = (tracking or old_tracking).strip()
             if not new_tracking:
-                raise OperationError("--tracking is empty: Amazon requires the carrier's tracking number")
+                raise EntryRefused("--tracking is empty: Amazon requires the carrier's tracking number")
             new_date = _ship_date(ship_date, now) if ship_date else old_date
             con.execute("update packages set carrier_code = ?, carrier_name = ?, tracking_number = ?, "
                         "shipping_method = ?, ship_date = ?, state = 'pending', error_code = null, "
@@ -405,3 +405,42 @@ def refused_packages(con, channel: str | None = None) -> list[tuple]:
 
 
 # Read back: the order version the warehouse shows lists Amazon's packages; ours is there by packageReferenceId.
+
+
+# -- marked shipped here, without a package for Amazon --------------------------------------------------------
+
+def mark_shipped(con: duckdb.DuckDBPyConnection, channel_order_id: str, channel: str | None = None, *,
+                 force: bool = False) -> str:
+    order_id, status, is_shipped = find_order(con, channel_order_id, channel)
+    if is_canceled(con, status):
+        raise EntryRefused(f"order {channel_order_id} is {status} on Amazon; it cannot be shipped")
+    if is_shipped:
+        raise EntryRefused(f"order {channel_order_id} is already marked shipped")
+    fulfilled_by, has_cancel_request = con.execute(
+        "select fulfilled_by, has_cancel_request from orders where order_id = ?", [order_id]).fetchone()
+    if fulfilled_by == "AMAZON":
+        raise EntryRefused(f"order {channel_order_id} is fulfilled by Amazon: Amazon ships it, not the warehouse")
+    if has_cancel_request and not force:
+        reasons = "; ".join(r for (r,) in con.execute(
+            "select distinct coalesce(cancel_request_reason, 'no reason given') from order_lines "
+            "where order_id = ? and has_cancel_request", [order_id]).fetchall())
+        raise EntryRefused(f"the buyer asked Amazon to cancel order {channel_order_id} ({reasons}); "
+                             "cancel it on Amazon, or ship anyway with --force")
+    with transaction(con):
+        shipment_id = con.execute("select shipment_id_for(?)", [order_id]).fetchone()[0]
+        con.execute("insert into shipments values (?, ?, now()::timestamp)", [shipment_id, order_id])
+        con.execute(
+            """
+            insert into shipment_lines
+            select ?, order_id, product_code, sum(canceled_quantity), sum(quantity - canceled_quantity)
+            from order_lines where order_id = ? and line_type = 'product'
+            group by order_id, product_code
+            """,
+            [shipment_id, order_id],
+        )
+        con.execute("update orders set is_shipped = true where order_id = ?", [order_id])
+        # what Amazon said of its shipping comes first (as the orders model has it): ours fills the gap
+        con.execute("update orders set shipped_at = coalesce(shipped_at, (select shipped_at from shipments "
+                    "where order_id = $1)) where order_id = $1", [order_id])
+        book_order(con, order_id)
+    return shipment_id

@@ -169,7 +169,7 @@ def cmd_rebuild(args) -> None:
 
 # -- back office ---------------------------------------------------------------------------------
 def cmd_products_import(args) -> None:
-    from pipelines.backoffice.operations import import_products
+    from pipelines.backoffice.products import import_products
 
     with open_for_writing(args.db, on_wait=_say) as con:
         counts = import_products(con, args.file)
@@ -178,7 +178,7 @@ def cmd_products_import(args) -> None:
 
 
 def cmd_ship(args) -> None:
-    from pipelines.backoffice.operations import mark_shipped
+    from pipelines.backoffice.shipments import mark_shipped
 
     if args.carrier is not None or args.tracking is not None:
         return _ship_package(args)
@@ -259,7 +259,7 @@ def cmd_shipments_send(args) -> None:
 
 
 def cmd_return(args) -> None:
-    from pipelines.backoffice.operations import create_return
+    from pipelines.backoffice.returns import create_return
 
     from pipelines.backoffice.clerk import lookup_order
 
@@ -291,7 +291,7 @@ def cmd_returns_import(args) -> None:
 
 
 def cmd_returns_receive(args) -> None:
-    from pipelines.backoffice.operations import receive_return
+    from pipelines.backoffice.returns import receive_return
 
     with open_for_writing(args.db, on_wait=_say) as con:
         received = receive_return(con, args.return_id, restock=not args.no_restock)
@@ -309,7 +309,7 @@ def cmd_purge_pii(args) -> None:
 
 
 def cmd_order_show(args) -> None:
-    from pipelines.backoffice.operations import find_order
+    from pipelines.backoffice.orders import find_order
     from pipelines.warehouse.status import order_report
 
     from pipelines.backoffice.clerk import lookup_order

@@ -10,7 +10,10 @@ from pathlib import Path
 from pipelines.warehouse.channels import add_channel
 from pipelines.clock import CLOCK_URL_VARIABLE
 from pipelines.orchestration.instance import dagster_home
-from pipelines.backoffice.operations import OperationError, create_return, import_products, mark_shipped, receive_return
+from pipelines.backoffice.orders import EntryRefused
+from pipelines.backoffice.products import import_products
+from pipelines.backoffice.returns import create_return, receive_return
+from pipelines.backoffice.shipments import mark_shipped
 from pipelines.orchestration.runs import run_confirmations, run_returns_import, run_sync
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 from pipelines.warehouse.status import table
@@ -246,7 +249,7 @@ def run_demo(db: str | None = None) -> None:
         with open_for_writing(db) as con:
             try:
                 mark_shipped(con, asked)
-            except OperationError as refusal:
+            except EntryRefused as refusal:
                 print(f"\namazon-orders ship {asked}: {refusal}")
 
         # Amazon's returns reports: the mug the clerk entered in step 4, the other one, and one of the FBA

@@ -47,7 +47,8 @@ import pyarrow.parquet as pq
 from pipelines.amazon import client as amazon
 from pipelines.amazon.limits import REPORT_MOST_DAYS, REPORTS_USAGE_PLANS
 from pipelines.amazon.calls import CallPolicy
-from pipelines.backoffice.returns import AmazonReturn, NotHeld, book_amazon_returns, decide, load_ledger
+from pipelines.backoffice.returns import (AmazonReturn, NotHeld, book_amazon_returns, decide, last_return_number,
+                                         load_ledger)
 from pipelines.warehouse.channels import Channel
 from pipelines.events import Event
 from pipelines.amazon.ratelimit import TokenBucket
@@ -510,8 +511,7 @@ def _book(con, channel: Channel, report_type: str, rows: list[tuple], now: datet
             row_key = "row:" + hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
             unreadable.append((report_id, number, prior, row_key, f"line {number}: {problem}"))
     ledger = load_ledger(con, channel.name, report_type, [found for *_, found in read])
-    next_number = con.execute("select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) from sales_returns "
-                              "where return_id like 'RET-%'").fetchone()[0]
+    next_number = last_return_number(con)
     imported, returns, lines, adjustments, released = [], [], [], [], []
     quarantined = [(report_id, number, prior, row_key, "unreadable", None, None, reason)
                    for report_id, number, prior, row_key, reason in unreadable]
