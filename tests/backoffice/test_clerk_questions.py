@@ -9,8 +9,7 @@ import pytest
 
 from pipelines.sandbox import Buyer, Item
 
-from test_order_tables import catalog, on_hand
-from test_refusals import refused
+from conftest import catalog, on_hand, refused
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from pipelines.sandbox import Item
 from pipelines.sandbox.roles import AMAZON_FULFILLMENT, ROLES
 
-from test_refusals import refused
+from conftest import refused
 
 
 def test_status_fails_when_the_last_sync_failed_and_names_the_channel(shop, monkeypatch):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_refusals import refused
+from conftest import refused
 
 
 def test_a_misspelt_table_keeps_duckdbs_hint(shop):
