@@ -33,6 +33,7 @@ from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed
 from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.runs import running_channels
 from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 
 sync_job = define_asset_job(
@@ -119,8 +120,6 @@ notifications_job = define_asset_job(
     "default) and start a notifications run where messages wait and none is running.",
 )
 def notifications_sensor(context, warehouse: WarehouseResource):
-    from dagster import DagsterRunStatus, RunsFilter
-
     from pipelines.amazon.queue import Queue, QueueError
 
     import duckdb
@@ -129,10 +128,7 @@ def notifications_sensor(context, warehouse: WarehouseResource):
         queues = warehouse.notification_queues()
     except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
         return SkipReason(str(reason))
-    active = {run.tags.get("dagster/partition") for run in context.instance.get_runs(RunsFilter(
-        job_name="notifications_job",
-        statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                  DagsterRunStatus.STARTED]))}
+    active = running_channels(context.instance, "notifications_job")
     requests, notes = [], []
     for channel, url in queues.items():
         if channel in active:
@@ -184,8 +180,6 @@ def _stock_interval() -> int:
     "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
 )
 def stock_push_sensor(context, warehouse: WarehouseResource):
-    from dagster import DagsterRunStatus, RunsFilter
-
     import duckdb
 
     from pipelines.outbound.stock import unmarked_movements
@@ -199,10 +193,7 @@ def stock_push_sensor(context, warehouse: WarehouseResource):
             con.close()
     except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
         return SkipReason(str(reason))
-    active = {run.tags.get("dagster/partition") for run in context.instance.get_runs(RunsFilter(
-        job_name="stock_push_job",
-        statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING,
-                  DagsterRunStatus.STARTED]))}
+    active = running_channels(context.instance, "stock_push_job")
     requests = [RunRequest(partition_key=channel) for channel, count in sorted(moved.items())
                 if count and channel not in active]
     return requests or SkipReason("no stock moved since the last push")

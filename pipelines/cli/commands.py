@@ -575,6 +575,14 @@ def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argp
     return parser
 
 
+def _group(sub, name: str, summary: str, description: str, *, default=None, **defaults):
+    """A command of actions (`channel add`, `channel list` ...); with `default`, the command alone runs it."""
+    parser = sub.add_parser(name, help=summary, description=description)
+    if default is not None:
+        parser.set_defaults(func=default, **defaults)
+    return parser.add_subparsers(dest=f"{name}_command", required=default is None, metavar="ACTION")
+
+
 def _order_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
     """A command on one order, named by Amazon's id (and its channel where two channels share it)."""
     parser = _command(sub, name, func, summary, example)
@@ -618,9 +626,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="warehouse file (default: $AMAZON_ORDERS_DB or data/warehouse.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    channel = sub.add_parser("channel", help="add or list Amazon channels",
-                             description="Add or list Amazon channels (one seller connection each).")
-    channel_sub = channel.add_subparsers(dest="channel_command", required=True, metavar="ACTION")
+    channel_sub = _group(sub, "channel", "add or list Amazon channels",
+                         "Add or list Amazon channels (one seller connection each).")
     add = _command(channel_sub, "add", cmd_channel_add,
                    "Add a channel; only orders created from --start (default: now) on are imported.",
                    'amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER --start 2026-11-01T00:00:00Z')
@@ -676,9 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(sub, "rebuild", cmd_rebuild, "Recompute every core table from the raw layer.", "amazon-orders rebuild")
 
-    products = sub.add_parser("products", help="import the product catalog",
-                              description="Manage the product catalog.")
-    products_sub = products.add_subparsers(dest="products_command", required=True, metavar="ACTION")
+    products_sub = _group(sub, "products", "import the product catalog",
+                         "Manage the product catalog.")
     imp = _command(products_sub, "import", cmd_products_import,
                    "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
                    "count: what open orders reserve of it is not available to sell.",
@@ -699,12 +705,9 @@ def build_parser() -> argparse.ArgumentParser:
     ret.add_argument("--reason", help="why the buyer returned them")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
 
-    returns = sub.add_parser("returns", help="import Amazon's returns, receive returned parcels",
-                             description="Customer returns from Amazon's returns reports.")
     # `returns` alone lists them (#28)
-    returns.set_defaults(func=cmd_returns_list, awaiting_receipt=False, channel=None, format="table", max_rows=50,
-                         wide=False)
-    returns_sub = returns.add_subparsers(dest="returns_command", required=False, metavar="ACTION")
+    returns_sub = _group(sub, "returns", "import Amazon's returns, receive returned parcels",
+                         "Customer returns from Amazon's returns reports.", default=cmd_returns_list, awaiting_receipt=False, channel=None, format="table", max_rows=50, wide=False)
     rimp = _command(returns_sub, "import", cmd_returns_import,
                     "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
                     "return (a Dagster run; the schedule does it every 6 hours).",
@@ -717,9 +720,8 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
     receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
 
-    shipments = sub.add_parser("shipments", help="import the warehouse's shipments, resend a refused package",
-                               description="Packages shipped here, confirmed to Amazon.")
-    shipments_sub = shipments.add_subparsers(dest="shipments_command", required=True, metavar="ACTION")
+    shipments_sub = _group(sub, "shipments", "import the warehouse's shipments, resend a refused package",
+                         "Packages shipped here, confirmed to Amazon.")
     simp = _command(shipments_sub, "import", cmd_shipments_import,
                     "Record a day's packages from a CSV (order,sku,quantity,carrier,tracking,date; rows of one order, "
                     "carrier, tracking and date make one package) and confirm them to Amazon at once. A wrong row "
@@ -749,8 +751,8 @@ def build_parser() -> argparse.ArgumentParser:
     rlist.add_argument("--channel", help="only this channel's returns")
     _listing_options(rlist)
 
-    orders = sub.add_parser("orders", help="list orders", description="List orders.")
-    orders_sub = orders.add_subparsers(dest="orders_command", required=True, metavar="ACTION")
+    orders_sub = _group(sub, "orders", "list orders",
+                         "List orders.")
     olist = _command(orders_sub, "list", cmd_orders_list,
                      "The orders matching every filter given, oldest first.",
                      "amazon-orders orders list --status pending --older-than 1d")
@@ -763,8 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     olist.add_argument("--channel", help="only this channel's orders")
     _listing_options(olist)
 
-    order = sub.add_parser("order", help="look an order up", description="Look an order up.")
-    order_sub = order.add_subparsers(dest="order_command", required=True, metavar="ACTION")
+    order_sub = _group(sub, "order", "look an order up",
+                         "Look an order up.")
     _order_command(order_sub, "show", cmd_order_show,
                    "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
                    "amazon-orders order show 112-1234567-1234567")
@@ -832,12 +834,10 @@ def build_parser() -> argparse.ArgumentParser:
     chset.add_argument("name", help="the channel's name")
     chset.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info)")
 
-    stock = sub.add_parser("stock", help="stock available to sell, and pushed to Amazon's listings",
-                           description="What each channel's merchant-fulfilled listings may show (on hand less what "
+    stock_sub = _group(sub, "stock", "stock available to sell, and pushed to Amazon's listings",
+                         "What each channel's merchant-fulfilled listings may show (on hand less what "
                            "every channel's unshipped orders reserve, less the channel's buffer, never below 0), "
-                           "what Amazon lists, and what was last pushed. FBA listings are never pushed.")
-    stock_sub = stock.add_subparsers(dest="stock_command", required=False, metavar="ACTION")
-    stock.set_defaults(func=cmd_stock_show, channel=None, sku=None)
+                           "what Amazon lists, and what was last pushed. FBA listings are never pushed.", default=cmd_stock_show, channel=None, sku=None)
     show = _command(stock_sub, "show", cmd_stock_show,
                     "Per channel and SKU: physical, reserved, available, listed on Amazon, last pushed and its answer.",
                     'amazon-orders stock show --channel "Amazon US"')

@@ -76,11 +76,9 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
                      on_wait: Callable[[str], None] | None = None, launched_by: str = "cli") -> list[dict]:
     """Run `job` once per channel (every channel by default); raise SyncFailed if any failed."""
     from pipelines import clock
-    from pipelines.assets.extract import follow_channel_registry
-    from pipelines.warehouse.channels import get_channel, list_channels
-    from pipelines.definitions import defs
-    from pipelines.orchestration.instance import WAREHOUSE_TAG, get_instance, warehouse_tag
     from pipelines.clock import parse_instant
+    from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
+    from pipelines.warehouse.channels import get_channel, list_channels
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
     with open_for_writing(db, on_wait=on_wait) as con:
@@ -96,20 +94,30 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
         bound, now = parse_instant(until, "--until"), clock.from_environment()()
         for target in targets:
             check_until(target, bound, now)
+    # this warehouse's own tag (#28), whichever warehouse the definitions were first loaded for
+    return _execute(job, [t.name for t in targets], [c.name for c in registered], summarise,
+                    ops={op: {"config": {"until": until}}}, tags={WAREHOUSE_TAG: warehouse_tag(db)},
+                    log_level=log_level, launched_by=launched_by, on_report=on_report)
+
+
+def _execute(job: str, channels: list[str], registered: list[str], summarise, *, ops: dict | None = None,
+             tags: dict | None = None, log_level: str = "INFO", launched_by: str = "cli",
+             on_report: Callable[[dict], None] = lambda report: None) -> list[dict]:
+    """Run `job` in-process once per channel, recorded in the project's Dagster instance, each run summarised
+    (and told through `on_report` when it succeeded); SyncFailed names every run that failed."""
+    from pipelines.assets.extract import follow_channel_registry
+    from pipelines.definitions import defs
+    from pipelines.orchestration.instance import get_instance
+
     instance = get_instance()
-    follow_channel_registry(instance, [c.name for c in registered])
-    run_config = {
-        "ops": {op: {"config": {"until": until}}},
-        # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
-        "loggers": {"cli_progress": {"config": {"log_level": log_level}}},
-    }
+    follow_channel_registry(instance, registered)
+    # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
+    run_config = {"ops": ops or {}, "loggers": {"cli_progress": {"config": {"log_level": log_level}}}}
     reports = []
-    for name in [target.name for target in targets]:
+    for name in channels:
         result = defs.resolve_job_def(job).execute_in_process(
             instance=instance, partition_key=name, run_config=run_config,
-            # this warehouse's own tag (#28), whichever warehouse the definitions were first loaded for
-            tags={LAUNCHED_BY_TAG: launched_by, WAREHOUSE_TAG: warehouse_tag(db)},
-            raise_on_error=False)
+            tags={LAUNCHED_BY_TAG: launched_by, **(tags or {})}, raise_on_error=False)
         report = summarise(result, name)
         reports.append(report)
         if result.success:
@@ -153,11 +161,8 @@ def run_stock_push(db, channel: str | None = None, *, full: bool = False, launch
                    on_wait: Callable[[str], None] | None = None, quiet_without_seller: bool = False) -> list[dict]:
     """The stock push job per channel (every channel with a seller id by default), in-process and recorded in
     the Dagster instance. A named channel without a seller id is refused before any run is created."""
-    from pipelines.assets.extract import follow_channel_registry
-    from pipelines.warehouse.channels import get_channel, list_channels
-    from pipelines.definitions import defs
-    from pipelines.orchestration.instance import get_instance
     from pipelines.outbound.stock import StockPushRefused, check_pushable
+    from pipelines.warehouse.channels import get_channel, list_channels
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
     with open_for_writing(db, on_wait=on_wait) as con:
@@ -173,23 +178,9 @@ def run_stock_push(db, channel: str | None = None, *, full: bool = False, launch
             return []
         raise SyncFailed("no channel has a seller id, so no stock is pushed: "
                          "amazon-orders channel set NAME --seller-id MERCHANT_TOKEN")
-    instance = get_instance()
-    follow_channel_registry(instance, [c.name for c in registered])
-    run_config = {"ops": {"amazon_listings_stock": {"config": {"full": full}}},
-                  "loggers": {"cli_progress": {"config": {"log_level": log_level}}}}
-    reports = []
-    for target in targets:
-        result = defs.resolve_job_def("stock_push_job").execute_in_process(
-            instance=instance, partition_key=target.name, run_config=run_config,
-            tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False)
-        report = summarise_stock_push_run(result, target.name)
-        reports.append(report)
-        if result.success:
-            on_report(report)
-    failures = [report["error"] for report in reports if not report["success"]]
-    if failures:
-        raise SyncFailed("; ".join(failures))
-    return reports
+    return _execute("stock_push_job", [t.name for t in targets], [c.name for c in registered],
+                    summarise_stock_push_run, ops={"amazon_listings_stock": {"config": {"full": full}}},
+                    log_level=log_level, launched_by=launched_by, on_report=on_report)
 
 
 def summarise_shipments_run(result, channel: str) -> dict:
@@ -206,27 +197,19 @@ def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], No
                       launched_by: str = "cli", log_level: str = "INFO") -> list[dict]:
     """The shipments job for each channel, at once (the sensor would start it within seconds anyway); raise
     SyncFailed with Amazon's error codes when Amazon refused a package."""
-    from pipelines.assets.extract import follow_channel_registry
     from pipelines.warehouse.channels import list_channels
-    from pipelines.definitions import defs
-    from pipelines.orchestration.instance import get_instance
     from pipelines.warehouse.connection import open_for_reading
 
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
     with open_for_reading(db) as con:
         registered = [c.name for c in list_channels(con)]
-    instance = get_instance()
-    follow_channel_registry(instance, registered)
-    reports = []
-    for channel in channels:
-        result = defs.resolve_job_def("shipments_job").execute_in_process(
-            instance=instance, partition_key=channel, tags={LAUNCHED_BY_TAG: launched_by}, raise_on_error=False,
-            run_config={"loggers": {"cli_progress": {"config": {"log_level": log_level}}}})
-        report = summarise_shipments_run(result, channel)
-        reports.append(report)
-        if result.success:
-            on_report(report)
-    failures = [report["error"] for report in reports if not report["success"]]
-    if failures:
-        raise SyncFailed("; ".join(failures))
-    return reports
+    return _execute("shipments_job", channels, registered, summarise_shipments_run, log_level=log_level,
+                    launched_by=launched_by, on_report=on_report)
+
+
+def running_channels(instance, job_name: str) -> set[str]:
+    """The channels (partitions) with a run of `job_name` queued or going: a sensor starts no second one."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    going = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    return {run.tags.get("dagster/partition") for run in instance.get_runs(RunsFilter(job_name=job_name, statuses=going))}
