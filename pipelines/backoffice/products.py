@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import duckdb
 
+from pipelines.backoffice.files import csv_rows
 from pipelines.backoffice.orders import EntryRefused
 from pipelines.warehouse.connection import transaction
 from pipelines.warehouse.ledger import append_movements
@@ -28,50 +27,27 @@ CATALOG_COLUMNS = ["product_code", "product_name", "list_price", "on_hand"]
 
 def read_catalog(path: str | Path) -> list[CatalogRow]:
     """Parse and check a catalog CSV; the first problem found refuses the whole file."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        raise EntryRefused(f"{path}: cannot read the file ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise EntryRefused(f"{path} is not UTF-8 text; save the catalog as UTF-8 CSV") from None
     rows, seen = [], set()
-    # strict: a quote left open is an error, not a field running to the end of the file
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, [])
-        missing = [c for c in CATALOG_COLUMNS if c not in header]
-        if missing:
-            raise EntryRefused(f"{path} line 1: missing column(s) {', '.join(missing)}; expected {','.join(CATALOG_COLUMNS)}")
-        for fields in reader:
-            line = reader.line_num
-            if not fields:
-                continue  # a blank line
-            if len(fields) != len(header):
-                raise EntryRefused(f"{path} line {line}: {len(fields)} fields, but the header has {len(header)}")
-            record = dict(zip(header, fields))
-            code = (record["product_code"] or "").strip()
-            name = (record["product_name"] or "").strip()
-            if not code:
-                raise EntryRefused(f"{path} line {line}: product_code is empty")
-            if code in seen:
-                raise EntryRefused(f"{path} line {line}: product_code {code!r} appears twice")
-            if not name:
-                raise EntryRefused(f"{path} line {line}: product_name is empty")
-            price = (record["list_price"] or "").strip()
-            try:
-                list_price = Decimal(price) if price else None
-            except InvalidOperation:
-                raise EntryRefused(f"{path} line {line}: list_price {price!r} is not a number") from None
-            if list_price is not None and (not list_price.is_finite() or list_price < 0):
-                raise EntryRefused(f"{path} line {line}: list_price {price!r} must be zero or more")
-            stock = (record["on_hand"] or "").strip()
-            if stock and not stock.lstrip("-").isdigit():
-                raise EntryRefused(f"{path} line {line}: on_hand {stock!r} is not a whole number")
-            seen.add(code)
-            rows.append(CatalogRow(code, name, list_price, int(stock) if stock else None))
-    except csv.Error as error:
-        raise EntryRefused(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None
+    for line, record in csv_rows(path, CATALOG_COLUMNS, "catalog"):
+        code, name = record["product_code"], record["product_name"]
+        if not code:
+            raise EntryRefused(f"{path} line {line}: product_code is empty")
+        if code in seen:
+            raise EntryRefused(f"{path} line {line}: product_code {code!r} appears twice")
+        if not name:
+            raise EntryRefused(f"{path} line {line}: product_name is empty")
+        price = record["list_price"]
+        try:
+            list_price = Decimal(price) if price else None
+        except InvalidOperation:
+            raise EntryRefused(f"{path} line {line}: list_price {price!r} is not a number") from None
+        if list_price is not None and (not list_price.is_finite() or list_price < 0):
+            raise EntryRefused(f"{path} line {line}: list_price {price!r} must be zero or more")
+        stock = record["on_hand"]
+        if stock and not stock.lstrip("-").isdigit():
+            raise EntryRefused(f"{path} line {line}: on_hand {stock!r} is not a whole number")
+        seen.add(code)
+        rows.append(CatalogRow(code, name, list_price, int(stock) if stock else None))
     if not rows:
         raise EntryRefused(f"{path}: no products in the file")
     return rows

@@ -59,7 +59,7 @@ class Ledger:
 def load_ledger(con, channel: str, report_type: str, found: list[AmazonReturn]) -> Ledger:
     if not found:
         return Ledger({}, {}, {}, {}, set(), (None, set()))
-    batch = pa.table({"cid": [f.channel_order_id for f in found], "sku": [f.sku for f in found]})
+    batch = pa.table({"cid": [f.channel_order_id for f in found], "sku": [f.sku for f in found]})  # noqa: F841 - DuckDB reads it by name in the SQL
     con.execute("create or replace temp table returns_batch as select * from batch")
     params = {"channel": channel}
     orders = {cid: (order_id, by) for cid, order_id, by in con.execute(
@@ -184,13 +184,13 @@ def book_amazon_returns(con, channel: str, report_type: str, fba: bool, now: dat
             "return_id": [r[3] for r in imported], "is_matched": [r[4] for r in imported],
             "imported_at": [now] * len(imported)})
     if adjustments:
-        taken_back = pa.table({"sku": [a[0] for a in adjustments], "order_id": [a[1] for a in adjustments],
+        taken_back = pa.table({"sku": [a[0] for a in adjustments], "order_id": [a[1] for a in adjustments],  # noqa: F841 - DuckDB reads it by name in the SQL
                                "units": [a[2] for a in adjustments]})
         con.execute("create or replace temp table returns_adjustments as select * from taken_back")
         append_movements(con, "select product_id_for(sku), sku, order_id, -units, 'adjustment', 'amazon_fba', $channel "
                               "from returns_adjustments", {"channel": channel})
     if returns:
-        booked = pa.table({"order_id": sorted({r[1] for r in returns})})
+        booked = pa.table({"order_id": sorted({r[1] for r in returns})})  # noqa: F841 - DuckDB reads it by name in the SQL
         con.execute("create or replace temp table returns_booked as select * from booked")
         book_orders(con, "select order_id from returns_booked")
 

@@ -8,8 +8,6 @@ this side can see is refused here first, with one line, before anything is writt
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.amazon.carriers import UnknownCarrier, carrier_for
+from pipelines.backoffice.files import csv_rows
 from pipelines.backoffice.orders import EntryRefused, book_order, find_order, is_canceled
 from pipelines.clock import parse_instant
 from pipelines.warehouse.connection import transaction
@@ -225,41 +224,18 @@ SHIPMENT_COLUMNS = ["order", "sku", "quantity", "carrier", "tracking", "date"]
 
 def read_shipments_csv(path: str | Path) -> list[tuple[int, dict]]:
     """(line number, row) of each shipment row; the first problem found refuses the whole file."""
-    path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as error:
-        raise EntryRefused(f"{path}: cannot read the file ({error.strerror})") from None
-    except UnicodeDecodeError:
-        raise EntryRefused(f"{path} is not UTF-8 text; save the shipments as UTF-8 CSV") from None
     rows = []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = [name.strip() for name in next(reader, [])]
-        missing = [c for c in SHIPMENT_COLUMNS if c not in header]
-        if missing:
-            raise EntryRefused(f"{path} line 1: missing column(s) {', '.join(missing)}; "
-                                 f"expected {','.join(SHIPMENT_COLUMNS)}")
-        for fields in reader:
-            line = reader.line_num
-            if not fields or not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise EntryRefused(f"{path} line {line}: {len(fields)} fields, but the header has {len(header)}")
-            row = {name: (value or "").strip() for name, value in zip(header, fields)}
-            for name in SHIPMENT_COLUMNS:
-                if not row[name]:
-                    raise EntryRefused(f"{path} line {line}: {name} is empty")
-            if not row["quantity"].isascii() or not row["quantity"].isdigit() or int(row["quantity"]) < 1:
-                raise EntryRefused(f"{path} line {line}: quantity {row['quantity']!r} is not a whole number of "
-                                     "at least 1")
-            try:
-                parse_instant(row["date"], "date")
-            except ValueError as error:
-                raise EntryRefused(f"{path} line {line}: {error}") from None
-            rows.append((line, row))
-    except csv.Error as error:
-        raise EntryRefused(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None
+    for line, row in csv_rows(path, SHIPMENT_COLUMNS, "shipments"):
+        for name in SHIPMENT_COLUMNS:
+            if not row[name]:
+                raise EntryRefused(f"{path} line {line}: {name} is empty")
+        if not row["quantity"].isascii() or not row["quantity"].isdigit() or int(row["quantity"]) < 1:
+            raise EntryRefused(f"{path} line {line}: quantity {row['quantity']!r} is not a whole number of at least 1")
+        try:
+            parse_instant(row["date"], "date")
+        except ValueError as error:
+            raise EntryRefused(f"{path} line {line}: {error}") from None
+        rows.append((line, row))
     if not rows:
         raise EntryRefused(f"{path}: no shipments in the file")
     return rows
