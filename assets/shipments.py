@@ -9,7 +9,7 @@ from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, Dagst
                      MaterializeResult, MetadataValue, RunRequest, RunsFilter, SkipReason, asset, sensor)
 
 from pipelines import clock
-from pipelines.assets.extract import channels_partitions
+from pipelines.assets.extract import PER_CHANNEL
 from pipelines.warehouse.channels import get_channel
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
@@ -24,9 +24,7 @@ class AmazonRefusedPackages(RuntimeError):
 
 
 @asset(
-    partitions_def=channels_partitions,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
+    **PER_CHANNEL,
     description="Packages shipped here, each confirmed to Amazon once (Orders API v0 confirmShipment, "
     "2 requests/s): pending, sending, retrying, confirmed, or refused with Amazon's error code.",
     check_specs=[AssetCheckSpec("no_package_refused", asset="shipment_confirmations",

@@ -4,7 +4,7 @@ merchant-fulfilled listings, with what was pushed, refused and drifting as metad
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, MetadataValue, asset, asset_check
 
 from pipelines import clock
-from pipelines.assets.extract import channels_partitions
+from pipelines.assets.extract import PER_CHANNEL
 from pipelines.warehouse.channels import get_channel
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
@@ -18,9 +18,7 @@ class StockPushConfig(Config):
 
 
 @asset(
-    partitions_def=channels_partitions,
-    kinds={"python", "duckdb"},
-    group_name="amazon_orders",
+    **PER_CHANNEL,
     description="The channel's merchant-fulfilled listings on Amazon set to what the warehouse has available to "
     "sell (patchListingsItem, merge on fulfillment_availability, DEFAULT), for the SKUs the ledger marked.",
 )
