@@ -22,13 +22,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks.workspace import log, temporary_home
 from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,10 +36,6 @@ RESULTS = Path(__file__).resolve().parent / "contention.json"
 SPEEDUP = 100
 TARGETS = {"notification_p95_seconds": 2.0, "refused": 0, "longest_hold_seconds": 5.0,
            "calls_per_1000_orders": (10.0, 10.5)}
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def quantiles(values: list[float]) -> dict:
@@ -56,19 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
 
-    from pipelines.cli import commands as cli
-    from pipelines.warehouse.channels import get_channel
-    from pipelines.ingest.notifications import drain, subscribe
-    from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
-    from pipelines.cli.ui import SANDBOX_CREDENTIALS
-    from pipelines.warehouse.connection import open_for_writing
-
     from benchmarks.runner import perfect_client_seconds
     from benchmarks.sqs import start_queue
+    from pipelines.cli import commands as cli
+    from pipelines.ingest.notifications import drain, subscribe
+    from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
+    from pipelines.warehouse.channels import get_channel
+    from pipelines.warehouse.connection import open_for_writing
 
-    work = Path(tempfile.mkdtemp(prefix="bench-contention-"))
-    os.environ.update(SANDBOX_CREDENTIALS, DAGSTER_HOME=str(work))
-    shutil.copy(ROOT / "dagster.yaml", work / "dagster.yaml")
+    work = temporary_home("bench-contention-")
     moto, url, arn = start_queue()
     market = Marketplace(seed=13, start=datetime(2026, 1, 1, tzinfo=timezone.utc))
     db, buyer = str(work / "warehouse.duckdb"), Buyer("Bench Buyer", "bench@marketplace.amazon.com")

@@ -28,8 +28,8 @@ from datetime import datetime, timedelta, timezone
 
 import duckdb
 
-from pipelines.warehouse.channels import add_channel, get_channel
 from pipelines.sandbox import marketplace
+from pipelines.warehouse.channels import add_channel, get_channel
 from pipelines.warehouse.ledger import append_movements
 
 GENERATOR_VERSION = 1

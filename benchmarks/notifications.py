@@ -26,12 +26,13 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+from benchmarks.workspace import log, temporary_home
 
 TARGET_MEDIAN_SECONDS = 5.0
 POLLING_CEILING_PER_HOUR = 0.0056 * 3600 * 100  # searchOrders' usage plan, 100 orders a page
@@ -39,24 +40,16 @@ TARGET_RATIO = 10.0
 RESULTS = Path(__file__).resolve().parent / "notifications.json"
 
 
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
 def main() -> int:
     from benchmarks.sqs import start_queue
     from pipelines.cli import commands as cli
-    from pipelines.warehouse.channels import get_channel
-    from pipelines.orchestration.instance import dagster_home  # noqa: F401 - the CLI's instance, in the temporary home
     from pipelines.ingest.notifications import drain, subscribe
+    from pipelines.orchestration.instance import dagster_home  # noqa: F401 - the CLI's instance, in the temporary home
     from pipelines.sandbox import Item, Marketplace, SandboxServer
-    from pipelines.cli.ui import SANDBOX_CREDENTIALS
+    from pipelines.warehouse.channels import get_channel
     from pipelines.warehouse.connection import open_for_writing
 
-    work = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
-    os.environ.update(SANDBOX_CREDENTIALS)
-    os.environ["DAGSTER_HOME"] = str(work)
-    (work / "dagster.yaml").write_text((Path(__file__).resolve().parents[1] / "dagster.yaml").read_text())
+    work = temporary_home("bench-notifications-")
     sqs_server, url, arn = start_queue()
     market = Marketplace(seed=11, start=datetime.now(timezone.utc).replace(microsecond=0))
     db = str(work / "warehouse.duckdb")

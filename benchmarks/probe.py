@@ -56,8 +56,8 @@ def baseline_capped(db: str) -> dict:
 def transform_run(db: str, *, rebuild: bool, profile: bool = False) -> dict:
     """A full rebuild or an incremental transform, timed (or profiled statement by statement)."""
     import pipelines.warehouse.contracts  # noqa: F401  the product loads pandera on first use: a start-up cost, kept off the clock
-    from pipelines.warehouse.transform import transform
     from pipelines.warehouse.connection import connect
+    from pipelines.warehouse.transform import transform
 
     con = connect(db)
     if profile:
@@ -78,9 +78,9 @@ def extract(db: str, channel_name: str) -> dict:
     """One sync_channel, with where its time goes told by its own events: waiting for the usage plan,
     landing pages in DuckDB, and the rest (the HTTP calls through python-amazon-sp-api)."""
     from pipelines import clock
-    from pipelines.warehouse.channels import get_channel
     from pipelines.events import PageLanded, RateLimitWait, Retry
     from pipelines.ingest.orders import sync_channel
+    from pipelines.warehouse.channels import get_channel
     from pipelines.warehouse.connection import open_for_writing
 
     spent = {"land_seconds": 0.0, "sleep_seconds": 0.0}
@@ -126,13 +126,13 @@ def nochange_direct(db: str, channel_name: str | None = None) -> dict:
     """The same work without Dagster: sync_channel and transform per channel, then the asset's checks."""
     import_started = time.perf_counter()
     from pipelines import clock
-    from pipelines.warehouse.tables import CORE_TABLES
+    from pipelines.ingest.orders import sync_channel
     from pipelines.warehouse.channels import get_channel, list_channels
+    from pipelines.warehouse.connection import open_for_writing
     from pipelines.warehouse.contracts import check_table
     from pipelines.warehouse.status import core_table_counts, orders_per_day
-    from pipelines.ingest.orders import sync_channel
+    from pipelines.warehouse.tables import CORE_TABLES
     from pipelines.warehouse.transform import transform
-    from pipelines.warehouse.connection import open_for_writing
 
     imported = time.perf_counter()
     extract_seconds = transform_seconds = checks_seconds = 0.0

@@ -232,8 +232,8 @@ def perfect_client_seconds(server_seconds: list[float], rate: float, burst: int)
 def bench_extraction(work: Path, n_orders: int, speedup: float, env: dict, repeats: int = 1) -> dict:
     """Initial syncs of a channel (fresh warehouse each) against a sandbox holding n_orders, then a follow-up."""
     from benchmarks.sandbox_proc import RemoteSandbox
-    from pipelines.warehouse.channels import add_channel
     from pipelines.sandbox.server import ORDERS_PATH, TOKEN_PATH
+    from pipelines.warehouse.channels import add_channel
     from pipelines.warehouse.connection import connect
 
     marketplaces = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]

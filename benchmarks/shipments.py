@@ -26,11 +26,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from benchmarks.workspace import log, temporary_home
 
 PACKAGES = 1000
 SPEEDUP = 20  # confirmShipment at 40 requests/s: the bound is (1000 - 10) / 40 = 24.75 s
@@ -41,24 +42,16 @@ RESULTS = Path(__file__).resolve().parent / "shipments.json"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
 def main() -> int:
+    from pipelines.backoffice.shipments import PackageRequest, record
     from pipelines.cli import commands as cli
-    from pipelines.warehouse.channels import get_channel
+    from pipelines.outbound.shipments import confirm_packages
     from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
     from pipelines.sandbox.shipments import BURST, RATE
-    from pipelines.outbound.shipments import confirm_packages
-    from pipelines.backoffice.shipments import PackageRequest, record
-    from pipelines.cli.ui import SANDBOX_CREDENTIALS
+    from pipelines.warehouse.channels import get_channel
     from pipelines.warehouse.connection import open_for_reading, open_for_writing, transaction
 
-    work = Path(tempfile.mkdtemp(prefix="bench-shipments-"))
-    os.environ.update(SANDBOX_CREDENTIALS)
-    os.environ["DAGSTER_HOME"] = str(work)
-    (work / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    work = temporary_home("bench-shipments-")
     market = Marketplace(seed=27, start=datetime.now(timezone.utc).replace(microsecond=0))
     db = str(work / "warehouse.duckdb")
     results: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "packages": PACKAGES,

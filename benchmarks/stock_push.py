@@ -80,14 +80,14 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
                apply_seconds: float, buffer_units: int, seed: int, work: Path) -> dict:
     from sp_api.auth import access_token_client
 
-    from pipelines.warehouse.channels import add_channel, get_channel
-    from pipelines.ingest.orders import sync_channel
     from pipelines.backoffice.products import import_products
+    from pipelines.ingest.orders import sync_channel
+    from pipelines.outbound.stock import push_stock, set_buffer
     from pipelines.sandbox import Item, Marketplace, SandboxServer
     from pipelines.sandbox.marketplace import OrderRefused
-    from pipelines.outbound.stock import push_stock, set_buffer
-    from pipelines.warehouse.transform import transform_in_batches
+    from pipelines.warehouse.channels import add_channel, get_channel
     from pipelines.warehouse.connection import connect, open_for_writing
+    from pipelines.warehouse.transform import transform_in_batches
 
     access_token_client.cache.clear()
     db = str(work / f"{strategy}.duckdb")
@@ -268,10 +268,10 @@ def thousand_changed(work: Path, skus: int = 1000) -> dict:
     """`skus` changed SKUs pushed at once, one patch each, under Amazon's usage plan (5/s, burst 5)."""
     from sp_api.auth import access_token_client
 
-    from pipelines.warehouse.channels import add_channel, get_channel
     from pipelines.backoffice.products import import_products
-    from pipelines.sandbox import Marketplace, SandboxServer
     from pipelines.outbound.stock import push_stock
+    from pipelines.sandbox import Marketplace, SandboxServer
+    from pipelines.warehouse.channels import add_channel, get_channel
     from pipelines.warehouse.connection import open_for_writing
 
     access_token_client.cache.clear()

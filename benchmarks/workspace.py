@@ -1,0 +1,27 @@
+"""What every benchmark that drives the product through the sandbox sets up: a log line on stderr, and a
+temporary home for its warehouse and Dagster instance with the sandbox's credentials."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+def temporary_home(prefix: str) -> Path:
+    """A new folder that is DAGSTER_HOME (with the project's dagster.yaml), the sandbox's credentials set."""
+    from pipelines.orchestration.credentials import SANDBOX_CREDENTIALS
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(SANDBOX_CREDENTIALS, DAGSTER_HOME=str(work))
+    shutil.copy(ROOT / "dagster.yaml", work / "dagster.yaml")
+    return work
