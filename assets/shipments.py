@@ -4,7 +4,6 @@ refuses some, and the sensor that starts a run within seconds of a new package."
 import os
 from datetime import datetime, timedelta, timezone
 
-import duckdb
 from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterRunStatus, DefaultSensorStatus,
                      MaterializeResult, MetadataValue, RunRequest, RunsFilter, SkipReason, asset, sensor)
 
@@ -12,11 +11,11 @@ from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.warehouse.channels import get_channel
 from pipelines.orchestration.progress import progress
-from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
 from pipelines.outbound.shipments import confirm_packages
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
-from pipelines.warehouse.connection import Holds, connect, open_for_reading, run_lock
+from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 
 class AmazonRefusedPackages(RuntimeError):
@@ -78,15 +77,11 @@ def sensor_interval() -> int:
     return int(os.environ.get("AMAZON_ORDERS_SHIPMENTS_INTERVAL", "2"))
 
 
-def due_channels(path: str) -> list[str]:
-    """Channels with a package to send, read without waiting for a writer."""
-    con = connect(path, read_only=True)
-    try:
-        return [name for (name,) in con.execute(
-            "select distinct o.channel from packages p join orders o using (order_id) "
-            "where p.state in ('pending', 'retrying', 'sending') order by 1").fetchall()]
-    finally:
-        con.close()
+def due_channels(con) -> list[str]:
+    """Channels with a package to send."""
+    return [name for (name,) in con.execute(
+        "select distinct o.channel from packages p join orders o using (order_id) "
+        "where p.state in ('pending', 'retrying', 'sending') order by 1").fetchall()]
 
 
 def shipments_sensor_for(job):
@@ -99,8 +94,8 @@ def shipments_sensor_for(job):
     )
     def shipments_sensor(context, warehouse: WarehouseResource):
         try:
-            channels = due_channels(warehouse.resolved_path)
-        except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a writer
+            channels = warehouse.glance(due_channels)
+        except UNREADABLE as reason:
             return SkipReason(str(reason))
         # a run still STARTED after half an hour was killed (a CLI's in-process run leaves no one to end it): it
         # no longer keeps its channel waiting; the run lock keeps two live runs of a channel apart anyway

@@ -32,7 +32,7 @@ from pipelines.assets.marts import analyst_marts
 from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
 from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
-from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
 from pipelines.orchestration.runs import running_channels
 from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 
@@ -122,11 +122,10 @@ notifications_job = define_asset_job(
 def notifications_sensor(context, warehouse: WarehouseResource):
     from pipelines.amazon.queue import Queue, QueueError
 
-    import duckdb
 
     try:
         queues = warehouse.notification_queues()
-    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
+    except UNREADABLE as reason:
         return SkipReason(str(reason))
     active = running_channels(context.instance, "notifications_job")
     requests, notes = [], []
@@ -180,18 +179,12 @@ def _stock_interval() -> int:
     "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
 )
 def stock_push_sensor(context, warehouse: WarehouseResource):
-    import duckdb
 
     from pipelines.outbound.stock import unmarked_movements
-    from pipelines.warehouse.connection import connect
 
     try:
-        con = connect(warehouse.resolved_path, read_only=True)
-        try:
-            moved = unmarked_movements(con)
-        finally:
-            con.close()
-    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a sync is writing
+        moved = warehouse.glance(unmarked_movements)
+    except UNREADABLE as reason:
         return SkipReason(str(reason))
     active = running_channels(context.instance, "stock_push_job")
     requests = [RunRequest(partition_key=channel) for channel, count in sorted(moved.items())
@@ -232,11 +225,10 @@ shipments_sensor = shipments_sensor_for(shipments_job)
     "(AMAZON_ORDERS_SHIPMENTS_CRON, every 5 minutes by default).",
 )
 def shipments_job_schedule(context, warehouse: WarehouseResource):
-    import duckdb
 
     try:
-        channels = due_channels(warehouse.resolved_path)
-    except (FileNotFoundError, RuntimeError, duckdb.Error) as reason:  # no warehouse yet, or a writer
+        channels = warehouse.glance(due_channels)
+    except UNREADABLE as reason:
         return SkipReason(str(reason))
     if not channels:
         return SkipReason("no package to send")

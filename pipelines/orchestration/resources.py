@@ -38,13 +38,23 @@ class WarehouseResource(ConfigurableResource):
             con.close()
 
 
-    def notification_queues(self) -> dict[str, str]:
-        """Each channel's notification queue URL, read without waiting for a writer."""
+    def glance(self, read):
+        """What `read(con)` answers on a read-only connection taken without waiting for a writer: what a sensor
+        looks at. UNREADABLE is raised when there is no warehouse yet or a writer holds it."""
         con = connect(self.resolved_path, read_only=True)
         try:
-            return dict(con.execute("select channel, queue_url from channel_notifications order by channel").fetchall())
+            return read(con)
         finally:
             con.close()
+
+    def notification_queues(self) -> dict[str, str]:
+        """Each channel's notification queue URL."""
+        return self.glance(lambda con: dict(con.execute(
+            "select channel, queue_url from channel_notifications order by channel").fetchall()))
+
+
+# what a glance at the warehouse may meet: no warehouse yet, or a writer holding it
+UNREADABLE = (FileNotFoundError, RuntimeError, duckdb.Error)
 
 
 class AmazonSellerResource(ConfigurableResource):
