@@ -1,16 +1,13 @@
 """The extract asset: one partition per channel, landing searchOrders pages in raw_amazon_orders."""
 
-
-from typing import Optional
-
 from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
 from pipelines import clock
-from pipelines.warehouse.channels import get_channel
+from pipelines.clock import iso, parse_instant
 from pipelines.ingest.orders import sync_channel
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.clock import iso, parse_instant
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
@@ -34,7 +31,7 @@ def follow_channel_registry(instance, channels: list[str]) -> None:
 
 
 class ExtractConfig(Config):
-    until: Optional[str] = None  # ISO 8601: stop the window there (a backfill walks history with it)
+    until: str | None = None  # ISO 8601: stop the window there (a backfill walks history with it)
 
 
 @asset(

@@ -4,12 +4,12 @@ from dagster import AssetCheckResult, AssetCheckSeverity, MaterializeResult, Met
 
 from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL, raw_amazon_orders
-from pipelines.warehouse.channels import get_channel
 from pipelines.ingest.fba_stock import FbaInventoryError, fetch_fba_inventory, record_fba_snapshot, snapshot_due
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.status import fba_summaries_set_aside
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
+from pipelines.warehouse.status import fba_summaries_set_aside
 
 
 @asset(
@@ -29,31 +29,38 @@ def fba_inventory(context, warehouse: WarehouseResource, amazon: AmazonSellerRes
         say(f"{channel.name}: FBA stock not counted this time (nothing new since the last count)")
         return
     # the requests go out before the writer lock is taken: a slow Amazon holds up no one
-    summaries, calls = fetch_fba_inventory(channel, amazon.credentials_account,
-                                           on_event=lambda event: say(f"{channel.name}: {event}"))
+    summaries, calls = fetch_fba_inventory(
+        channel, amazon.credentials_account, on_event=lambda event: say(f"{channel.name}: {event}")
+    )
     with warehouse.writer(on_wait=say) as con:
         snapshot = record_fba_snapshot(con, channel, summaries, now(), calls)
         stock = con.execute(
             "select seller_sku, sum(fulfillable_quantity) as fulfillable, sum(reserved_quantity) as reserved, "
             "sum(inbound_quantity) as inbound, sum(unfulfillable_quantity) as unfulfillable "
             "from fba_inventory where snapshot_id = ? and is_counted group by all order by all",
-            [snapshot.snapshot_id]).df()
+            [snapshot.snapshot_id],
+        ).df()
     set_aside = f", {snapshot.unreadable} summary(ies) set aside" if snapshot.unreadable else ""
     say(f"{channel.name}: FBA stock of {snapshot.skus} SKU(s), {snapshot.adjustments} adjustment(s) booked{set_aside}")
-    yield MaterializeResult(metadata={
-        "channel": channel.name,
-        "summaries": snapshot.summaries,
-        "skus": snapshot.skus,
-        "adjustments_booked": snapshot.adjustments,
-        "unreadable_summaries": snapshot.unreadable,
-        "api_calls": snapshot.calls,
-        "stock": MetadataValue.md(stock.to_markdown(index=False) if len(stock) else "no FBA stock"),
-    })
+    yield MaterializeResult(
+        metadata={
+            "channel": channel.name,
+            "summaries": snapshot.summaries,
+            "skus": snapshot.skus,
+            "adjustments_booked": snapshot.adjustments,
+            "unreadable_summaries": snapshot.unreadable,
+            "api_calls": snapshot.calls,
+            "stock": MetadataValue.md(stock.to_markdown(index=False) if len(stock) else "no FBA stock"),
+        }
+    )
 
 
-@asset_check(asset=fba_inventory, description="every summary of the channel's latest FBA count could be read; "
-             "one set aside (no sellerSku, a quantity that is not a whole number ...) leaves its SKU's stock where "
-             "it was")
+@asset_check(
+    asset=fba_inventory,
+    description="every summary of the channel's latest FBA count could be read; "
+    "one set aside (no sellerSku, a quantity that is not a whole number ...) leaves its SKU's stock where "
+    "it was",
+)
 def fba_summaries_are_readable(context, warehouse: WarehouseResource):
     """Fails while the latest count set summaries aside, with how many, since when and why; when none of a
     count's summaries could be read, the run fails too (nothing of Amazon's count came in)."""
@@ -61,7 +68,9 @@ def fba_summaries_are_readable(context, warehouse: WarehouseResource):
     with warehouse.writer() as con:
         listed, readable = con.execute(
             "select s.summaries, (select count(*) from fba_inventory i where i.snapshot_id = s.snapshot_id) "
-            "from fba_snapshots s where s.channel = ? order by s.snapshot_id desc limit 1", [channel]).fetchone()
+            "from fba_snapshots s where s.channel = ? order by s.snapshot_id desc limit 1",
+            [channel],
+        ).fetchone()
         set_aside = fba_summaries_set_aside(con, channel)
     nothing_read = listed > 0 and readable == 0
     yield AssetCheckResult(
@@ -73,11 +82,13 @@ def fba_summaries_are_readable(context, warehouse: WarehouseResource):
             "summaries_read": readable,
             "summaries_set_aside": int(set_aside["summaries"].sum()),
             "set_aside_since": MetadataValue.text(set_aside["since"].min() if len(set_aside) else ""),
-            "reasons": MetadataValue.md(set_aside.drop(columns="channel").to_markdown(index=False)
-                                        if len(set_aside) else "none"),
+            "reasons": MetadataValue.md(
+                set_aside.drop(columns="channel").to_markdown(index=False) if len(set_aside) else "none"
+            ),
         },
     )
     if nothing_read:
         raise FbaInventoryError(
             f"{channel}: none of the {listed} FBA inventory summaries could be read "
-            f"({'; '.join(set_aside['reason'])}); they are kept raw and amazon_fba is left as it was")
+            f"({'; '.join(set_aside['reason'])}); they are kept raw and amazon_fba is left as it was"
+        )

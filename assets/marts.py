@@ -4,21 +4,26 @@ and marts published where any tool reads them while the next sync writes; the da
 from dagster import AssetKey, AssetSpec, MaterializeResult, MetadataValue, TableColumn, TableSchema, multi_asset
 
 from pipelines import clock
-
-from pipelines.warehouse import tables
 from pipelines.assets.returns import amazon_returns
-from pipelines.warehouse.marts import build_marts, marts, publish
 from pipelines.orchestration.progress import progress
-from pipelines.warehouse.chart import chart_path, markdown_image, write_chart
 from pipelines.orchestration.resources import WarehouseResource
+from pipelines.warehouse import tables
+from pipelines.warehouse.chart import chart_path, markdown_image, write_chart
+from pipelines.warehouse.marts import build_marts, marts, publish
 
 
 def _spec(mart) -> AssetSpec:
     schema = TableSchema(columns=[TableColumn(name, description=text) for name, text in mart.columns])
     # skippable, and downstream of the core tables: a sync that changed nothing rebuilds nothing
-    return AssetSpec(mart.name, deps=[AssetKey(table) for table in tables.CORE_TABLES] + [amazon_returns],
-                     description=mart.description, kinds={"duckdb", "sql"}, group_name="amazon_orders", skippable=True,
-                     metadata={"dagster/column_schema": schema})
+    return AssetSpec(
+        mart.name,
+        deps=[AssetKey(table) for table in tables.CORE_TABLES] + [amazon_returns],
+        description=mart.description,
+        kinds={"duckdb", "sql"},
+        group_name="amazon_orders",
+        skippable=True,
+        metadata={"dagster/column_schema": schema},
+    )
 
 
 @multi_asset(specs=[_spec(mart) for mart in marts()])

@@ -6,10 +6,10 @@ from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeRes
 
 from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
-from pipelines.warehouse.channels import get_channel
 from pipelines.ingest.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import WarehouseResource
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
 
 
@@ -34,22 +34,35 @@ def order_notifications(context, config: NotificationsConfig, warehouse: Warehou
         channel = get_channel(con, context.partition_key)
         queue_url = queue_url_of(con, channel)
     if queue_url is None:  # "Materialize all" in the UI must not fail on it (#28)
-        say(f"{channel.name}: skipped: no notification queue (amazon-orders channel notifications "
-            f"{channel.name!r} --queue-arn ARN --queue-url URL); polling brings its orders")
+        say(
+            f"{channel.name}: skipped: no notification queue (amazon-orders channel notifications "
+            f"{channel.name!r} --queue-arn ARN --queue-url URL); polling brings its orders"
+        )
         return
     idle = listen_interval() if config.idle_seconds < 0 else config.idle_seconds
     who = f"the notifications of channel {channel.name!r}"
-    counts = drain(channel, queue_url, lambda: warehouse.writer(on_wait=say, who=who), idle_seconds=idle, clock=now,
-                   say=say)
-    yield MaterializeResult(metadata={
-        "channel": channel.name, "received": counts.received, "applied": counts.applied,
-        "duplicates": counts.duplicates, "stale": counts.stale, "ignored": counts.ignored,
-        "set_aside": counts.rejected, "stock_movements": counts.movements,
-    })
+    counts = drain(
+        channel, queue_url, lambda: warehouse.writer(on_wait=say, who=who), idle_seconds=idle, clock=now, say=say
+    )
+    yield MaterializeResult(
+        metadata={
+            "channel": channel.name,
+            "received": counts.received,
+            "applied": counts.applied,
+            "duplicates": counts.duplicates,
+            "stale": counts.stale,
+            "ignored": counts.ignored,
+            "set_aside": counts.rejected,
+            "stock_movements": counts.movements,
+        }
+    )
 
 
-@asset_check(asset=order_notifications, description="no notification was set aside (rejected) in the "
-             f"{SET_ASIDE_ALERT_HOURS} hours up to the channel's newest arrival: a failure that repeats is never quiet")
+@asset_check(
+    asset=order_notifications,
+    description="no notification was set aside (rejected) in the "
+    f"{SET_ASIDE_ALERT_HOURS} hours up to the channel's newest arrival: a failure that repeats is never quiet",
+)
 def no_notification_set_aside(warehouse: WarehouseResource) -> AssetCheckResult:
     with open_for_reading(warehouse.resolved_path) as con:
         recent, total = set_aside_recently(con)

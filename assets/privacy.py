@@ -19,10 +19,12 @@ class PurgeConfig(Config):
 )
 def purged_buyer_pii(context, config: PurgeConfig, warehouse: WarehouseResource) -> MaterializeResult:
     result = purge_pii(warehouse.resolved_path, config.days, progress=progress(context))
-    return MaterializeResult(metadata={
-        "days": config.days,
-        "orders_in_scope": result.orders,
-        "raw_versions_redacted": result.raw_versions,
-        "contacts_redacted": result.contacts,
-        "accounts_redacted": result.accounts,
-    })
+    return MaterializeResult(
+        metadata={
+            "days": config.days,
+            "orders_in_scope": result.orders,
+            "raw_versions_redacted": result.raw_versions,
+            "contacts_redacted": result.contacts,
+            "accounts_redacted": result.accounts,
+        }
+    )

@@ -2,19 +2,31 @@
 refuses some, and the sensor that starts a run within seconds of a new package."""
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, DagsterRunStatus, DefaultSensorStatus,
-                     MaterializeResult, MetadataValue, RunRequest, RunsFilter, SkipReason, asset, sensor)
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    RunsFilter,
+    SkipReason,
+    asset,
+    sensor,
+)
 
 from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
-from pipelines.warehouse.channels import get_channel
+from pipelines.backoffice.shipments import refused_packages
+from pipelines.clock import iso
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
 from pipelines.outbound.shipments import confirm_packages
-from pipelines.backoffice.shipments import refused_packages
-from pipelines.clock import iso
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 
@@ -26,9 +38,14 @@ class AmazonRefusedPackages(RuntimeError):
     **PER_CHANNEL,
     description="Packages shipped here, each confirmed to Amazon once (Orders API v0 confirmShipment, "
     "2 requests/s): pending, sending, retrying, confirmed, or refused with Amazon's error code.",
-    check_specs=[AssetCheckSpec("no_package_refused", asset="shipment_confirmations",
-                                description="Amazon has refused no package shipped here (a refused one waits for "
-                                "the clerk: amazon-orders shipments resend)")],
+    check_specs=[
+        AssetCheckSpec(
+            "no_package_refused",
+            asset="shipment_confirmations",
+            description="Amazon has refused no package shipped here (a refused one waits for "
+            "the clerk: amazon-orders shipments resend)",
+        )
+    ],
 )
 def shipment_confirmations(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
     say, now = progress(context), clock.from_environment()
@@ -37,40 +54,53 @@ def shipment_confirmations(context, warehouse: WarehouseResource, amazon: Amazon
     who, holds = f"the shipment confirmations of channel {channel.name!r}", Holds()
     # one confirmation run of a channel at a time: a second would send the first one's packages again
     with run_lock(warehouse.resolved_path, who, on_wait=say):
-        counts = confirm_packages(lambda: open_for_reading(warehouse.resolved_path),
-                                  holds.timed(lambda: warehouse.writer(on_wait=say, who=who)),
-                                  channel, amazon.credentials_account, now, say)
+        counts = confirm_packages(
+            lambda: open_for_reading(warehouse.resolved_path),
+            holds.timed(lambda: warehouse.writer(on_wait=say, who=who)),
+            channel,
+            amazon.credentials_account,
+            now,
+            say,
+        )
     with open_for_reading(warehouse.resolved_path) as con:
         refused = refused_packages(con, channel.name)
-    yield MaterializeResult(metadata={
-        "channel": channel.name,
-        "requests": counts.sent,
-        "packages_confirmed": counts.confirmed,
-        "packages_refused": counts.refused,
-        "packages_retrying": counts.retrying,
-        "refusals": "; ".join(counts.refusals),
-        **holds.metadata(),
-    }, check_results=[_check(refused)])
+    yield MaterializeResult(
+        metadata={
+            "channel": channel.name,
+            "requests": counts.sent,
+            "packages_confirmed": counts.confirmed,
+            "packages_refused": counts.refused,
+            "packages_retrying": counts.retrying,
+            "refusals": "; ".join(counts.refusals),
+            **holds.metadata(),
+        },
+        check_results=[_check(refused)],
+    )
     if counts.refusals:
-        raise AmazonRefusedPackages("Amazon refused " + "; ".join(counts.refusals)
-                                    + " (correct it and run amazon-orders shipments resend)")
+        raise AmazonRefusedPackages(
+            "Amazon refused " + "; ".join(counts.refusals) + " (correct it and run amazon-orders shipments resend)"
+        )
 
 
 def _check(refused: list[tuple]) -> AssetCheckResult:
     metadata = {"refused": len(refused)}
     if refused:
-        metadata["packages"] = MetadataValue.md("\n".join(
-            ["| channel | order | package | code | message | sent |", "|---|---|---|---|---|---|"]
-            + [f"| {c} | {o} | {p} | {code} | {m} | {iso(s) if s else ''} |" for c, o, p, code, m, s in refused]))
-    return AssetCheckResult(check_name="no_package_refused", passed=not refused, severity=AssetCheckSeverity.ERROR,
-                            metadata=metadata)
+        metadata["packages"] = MetadataValue.md(
+            "\n".join(
+                ["| channel | order | package | code | message | sent |", "|---|---|---|---|---|---|"]
+                + [f"| {c} | {o} | {p} | {code} | {m} | {iso(s) if s else ''} |" for c, o, p, code, m, s in refused]
+            )
+        )
+    return AssetCheckResult(
+        check_name="no_package_refused", passed=not refused, severity=AssetCheckSeverity.ERROR, metadata=metadata
+    )
 
 
 STALE_RUN = timedelta(minutes=30)
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def sensor_interval() -> int:
@@ -79,9 +109,13 @@ def sensor_interval() -> int:
 
 def due_channels(con) -> list[str]:
     """Channels with a package to send."""
-    return [name for (name,) in con.execute(
-        "select distinct o.channel from packages p join orders o using (order_id) "
-        "where p.state in ('pending', 'retrying', 'sending') order by 1").fetchall()]
+    return [
+        name
+        for (name,) in con.execute(
+            "select distinct o.channel from packages p join orders o using (order_id) "
+            "where p.state in ('pending', 'retrying', 'sending') order by 1"
+        ).fetchall()
+    ]
 
 
 def shipments_sensor_for(job):
@@ -99,11 +133,22 @@ def shipments_sensor_for(job):
             return SkipReason(str(reason))
         # a run still STARTED after half an hour was killed (a CLI's in-process run leaves no one to end it): it
         # no longer keeps its channel waiting; the run lock keeps two live runs of a channel apart anyway
-        since = datetime.now(timezone.utc) - STALE_RUN
-        active = {record.dagster_run.tags.get("dagster/partition") for record in context.instance.get_run_records(
-            RunsFilter(job_name=job.name, statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED,
-                                                    DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]))
-            if _utc(record.create_timestamp) > since}
+        since = datetime.now(UTC) - STALE_RUN
+        active = {
+            record.dagster_run.tags.get("dagster/partition")
+            for record in context.instance.get_run_records(
+                RunsFilter(
+                    job_name=job.name,
+                    statuses=[
+                        DagsterRunStatus.QUEUED,
+                        DagsterRunStatus.NOT_STARTED,
+                        DagsterRunStatus.STARTING,
+                        DagsterRunStatus.STARTED,
+                    ],
+                )
+            )
+            if _utc(record.create_timestamp) > since
+        }
         requests = [RunRequest(partition_key=channel) for channel in channels if channel not in active]
         return requests or SkipReason("no package to send")
 

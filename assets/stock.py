@@ -5,12 +5,12 @@ from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeRes
 
 from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
-from pipelines.warehouse.channels import get_channel
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.outbound.stock import push_stock
-from pipelines.warehouse.status import invalid_listings
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
+from pipelines.warehouse.status import invalid_listings
 
 
 class StockPushConfig(Config):
@@ -22,24 +22,36 @@ class StockPushConfig(Config):
     description="The channel's merchant-fulfilled listings on Amazon set to what the warehouse has available to "
     "sell (patchListingsItem, merge on fulfillment_availability, DEFAULT), for the SKUs the ledger marked.",
 )
-def amazon_listings_stock(context, config: StockPushConfig, warehouse: WarehouseResource,
-                          amazon: AmazonSellerResource) -> MaterializeResult:
+def amazon_listings_stock(
+    context, config: StockPushConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
+) -> MaterializeResult:
     say, now = progress(context), clock.from_environment()
     with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
-    result = push_stock(channel, lambda: warehouse.writer(on_wait=say), now=now, account=amazon.credentials_account,
-                        full=config.full, on_event=lambda event: say(f"{channel.name}: {event}"))
+    result = push_stock(
+        channel,
+        lambda: warehouse.writer(on_wait=say),
+        now=now,
+        account=amazon.credentials_account,
+        full=config.full,
+        on_event=lambda event: say(f"{channel.name}: {event}"),
+    )
     with open_for_reading(warehouse.resolved_path) as con:
         drift = con.execute("select * from stock_drift where channel = ? order by all", [channel.name]).df()
     say(result.line)
-    return MaterializeResult(metadata={
-        **result.metadata(),
-        "drift": MetadataValue.md(drift.to_markdown(index=False) if len(drift) else "none"),
-    })
+    return MaterializeResult(
+        metadata={
+            **result.metadata(),
+            "drift": MetadataValue.md(drift.to_markdown(index=False) if len(drift) else "none"),
+        }
+    )
 
 
-@asset_check(asset=amazon_listings_stock, description="Amazon accepted the latest quantity of every listing pushed "
-             "(none INVALID or unanswered) and no listing drifts from what was pushed")
+@asset_check(
+    asset=amazon_listings_stock,
+    description="Amazon accepted the latest quantity of every listing pushed "
+    "(none INVALID or unanswered) and no listing drifts from what was pushed",
+)
 def listings_accept_pushed_stock(context, warehouse: WarehouseResource):
     channel = context.partition_key
     with open_for_reading(warehouse.resolved_path) as con:

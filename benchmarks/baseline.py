@@ -16,8 +16,10 @@ import duckdb
 
 def _amount(breakdowns: str, kind: str) -> str:
     """A proceeds category's amount, as plain DuckDB list functions."""
-    return (f"list_sum(list_transform(list_filter({breakdowns}, lambda b: b.type = '{kind}'), "
-            "lambda b: try_cast(b.subtotal.amount as decimal(18, 2))))")
+    return (
+        f"list_sum(list_transform(list_filter({breakdowns}, lambda b: b.type = '{kind}'), "
+        "lambda b: try_cast(b.subtotal.amount as decimal(18, 2))))"
+    )
 
 
 ORDERS_LIKE = f"""

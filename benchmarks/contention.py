@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.workspace import log, temporary_home
@@ -34,16 +34,24 @@ from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_RATE
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "contention.json"
 SPEEDUP = 100
-TARGETS = {"notification_p95_seconds": 2.0, "refused": 0, "longest_hold_seconds": 5.0,
-           "calls_per_1000_orders": (10.0, 10.5)}
+TARGETS = {
+    "notification_p95_seconds": 2.0,
+    "refused": 0,
+    "longest_hold_seconds": 5.0,
+    "calls_per_1000_orders": (10.0, 10.5),
+}
 
 
 def quantiles(values: list[float]) -> dict:
     ordered = sorted(values)
     if not ordered:
         return {"n": 0}
-    return {"n": len(ordered), "p50": round(statistics.median(ordered), 3),
-            "p95": round(ordered[max(0, int(round(0.95 * (len(ordered) - 1))))], 3), "max": round(ordered[-1], 3)}
+    return {
+        "n": len(ordered),
+        "p50": round(statistics.median(ordered), 3),
+        "p95": round(ordered[max(0, int(round(0.95 * (len(ordered) - 1))))], 3),
+        "max": round(ordered[-1], 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,12 +70,15 @@ def main(argv: list[str] | None = None) -> int:
 
     work = temporary_home("bench-contention-")
     moto, url, arn = start_queue()
-    market = Marketplace(seed=13, start=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    market = Marketplace(seed=13, start=datetime(2026, 1, 1, tzinfo=UTC))
     db, buyer = str(work / "warehouse.duckdb"), Buyer("Bench Buyer", "bench@marketplace.amazon.com")
     skus = [f"SKU-{n:02d}" for n in range(40)]
     quiet = open(os.devnull, "w")
-    results: dict = {"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "orders": args.orders,
-                     "speedup": SPEEDUP}
+    results: dict = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "orders": args.orders,
+        "speedup": SPEEDUP,
+    }
     try:
         with SandboxServer(market, speedup=SPEEDUP) as sandbox:
             os.environ["AMAZON_ORDERS_CLOCK_URL"] = sandbox.url + "/_sandbox/clock"
@@ -82,8 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                 if code != 0:
                     raise RuntimeError(f"{' '.join(words)} was refused")
 
-            cli_quietly("channel", "add", "Bench", "--marketplace", "ATVPDKIKX0DER", "--start", market.now.isoformat(),
-                        "--endpoint", sandbox.url, "--token-url", sandbox.token_url)
+            cli_quietly(
+                "channel",
+                "add",
+                "Bench",
+                "--marketplace",
+                "ATVPDKIKX0DER",
+                "--start",
+                market.now.isoformat(),
+                "--endpoint",
+                sandbox.url,
+                "--token-url",
+                sandbox.token_url,
+            )
             # orders for the clerk: confirmed (to ship) and shipped (to return), synced before the backfill
             market.advance(minutes=1)
             to_ship, to_return = [], []
@@ -107,13 +129,18 @@ def main(argv: list[str] | None = None) -> int:
             def write():
                 with open_for_writing(db, who="the notifications of channel 'Bench'") as con:
                     yield con
-                    for (order_id,) in con.execute("select distinct amazon_order_id from raw_notifications "
-                                                   "where outcome = 'applied'").fetchall():
+                    for (order_id,) in con.execute(
+                        "select distinct amazon_order_id from raw_notifications where outcome = 'applied'"
+                    ).fetchall():
                         reserved_at.setdefault(order_id, time.monotonic())
 
             stop = threading.Event()
-            listener = threading.Thread(target=drain, args=(channel, url, write), kwargs={
-                "idle_seconds": 3600, "clock": market.naive_now, "should_stop": stop.is_set}, daemon=True)
+            listener = threading.Thread(
+                target=drain,
+                args=(channel, url, write),
+                kwargs={"idle_seconds": 3600, "clock": market.naive_now, "should_stop": stop.is_set},
+                daemon=True,
+            )
             listener.start()
             rng = random.Random(5)
 
@@ -121,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 """Each action `rounds` times, one a second in turn; wall seconds of each, and refusals."""
                 waits: dict[str, list[float]] = {"ship": [], "return": [], "order show": [], "sql": []}
                 placed, refused = {}, []
-                for n in range(rounds):
+                for _ in range(rounds):
                     for action in ("notification", "ship", "order show", "return", "sql"):
                         if during is not None and during.poll() is not None or len(to_return) < 2:
                             break
@@ -141,17 +168,22 @@ def main(argv: list[str] | None = None) -> int:
                             elif action == "order show":
                                 cli_quietly("order", "show", to_return[0])
                             else:
-                                cli_quietly("sql", "select status, count(*), sum(total_amount) from orders group by all")
+                                cli_quietly(
+                                    "sql", "select status, count(*), sum(total_amount) from orders group by all"
+                                )
                             waits[action].append(time.monotonic() - started)
-                        except Exception as error:  # noqa: BLE001 - a refusal is what is counted here
+                        except Exception as error:
                             refused.append(f"{action}: {error}")
                 deadline = time.monotonic() + 60
                 while set(placed) - set(reserved_at) and time.monotonic() < deadline:
                     time.sleep(0.05)
                 latencies = [reserved_at[o] - t for o, t in placed.items() if o in reserved_at]
-                return {"notification_to_reservation": quantiles(latencies),
-                        **{action: quantiles(values) for action, values in waits.items() if values},
-                        "refused": refused, "notifications_not_reserved": len(set(placed) - set(reserved_at))}
+                return {
+                    "notification_to_reservation": quantiles(latencies),
+                    **{action: quantiles(values) for action, values in waits.items() if values},
+                    "refused": refused,
+                    "notifications_not_reserved": len(set(placed) - set(reserved_at)),
+                }
 
             log("the actions on an idle warehouse")
             results["idle"] = measure(8)
@@ -165,8 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             served = len(sandbox.requests)
             sandbox.reset_rate_limits()
             started = time.perf_counter()
-            sync = subprocess.Popen([str(Path(sys.executable).with_name("amazon-orders")), "--db", db, "sync"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ)
+            sync = subprocess.Popen(
+                [str(Path(sys.executable).with_name("amazon-orders")), "--db", db, "sync"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=os.environ,
+            )
             log("the same actions during the backfill")
             results["during_backfill"] = measure(1000, during=sync)
             output, _ = sync.communicate()
@@ -189,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
         bound = max(0, figure["pages"] - SEARCH_ORDERS_BURST) / rate
         perfect = perfect_client_seconds([r["seconds"] for r in searches], rate, SEARCH_ORDERS_BURST)
         results["sync"] = {
-            "wall_seconds": round(sync_seconds, 1), "pages": figure["pages"], "orders_fetched": figure["orders_fetched"],
+            "wall_seconds": round(sync_seconds, 1),
+            "pages": figure["pages"],
+            "orders_fetched": figure["orders_fetched"],
             "api_calls": figure["api_calls"],
             "calls_per_1000_orders": round(figure["api_calls"] / figure["orders_fetched"] * 1000, 2),
             "extract_seconds": round(step.end_time - step.start_time, 1),

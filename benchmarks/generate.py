@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -41,13 +41,32 @@ CHANNELS = {
 }
 # each channel's marketplaces with the cumulative share of orders up to each; what the simulation knows
 # of a marketplace (its name, country, currency, tax rate and price level) is the sandbox's
-SHARES = {"ATVPDKIKX0DER": 0.40, "A2EUQ1WTGCTBG2": 0.48, "A1AM78C64UM0Y8": 0.53, "A1F83G8C2ARO7P": 0.65,
-          "A1PA6795UKMFR9": 0.77, "A13V1IB3VIYZZH": 0.84, "APJ6JRA9NG5V4": 0.89, "A1RKKUPIHCS9HS": 0.94,
-          "A1VC38T7YXB528": 1.00}
+SHARES = {
+    "ATVPDKIKX0DER": 0.40,
+    "A2EUQ1WTGCTBG2": 0.48,
+    "A1AM78C64UM0Y8": 0.53,
+    "A1F83G8C2ARO7P": 0.65,
+    "A1PA6795UKMFR9": 0.77,
+    "A13V1IB3VIYZZH": 0.84,
+    "APJ6JRA9NG5V4": 0.89,
+    "A1RKKUPIHCS9HS": 0.94,
+    "A1VC38T7YXB528": 1.00,
+}
 # (idx, id, name, country, currency, decimals, tax rate, usd rate, email domain, channel, cumulative share)
 MARKETPLACES = [
-    (index, mid, info.name, info.country, info.currency, 0 if info.currency == "JPY" else 2, str(info.tax_rate),
-     str(info.usd_rate), info.email_domain, channel, SHARES[mid])
+    (
+        index,
+        mid,
+        info.name,
+        info.country,
+        info.currency,
+        0 if info.currency == "JPY" else 2,
+        str(info.tax_rate),
+        str(info.usd_rate),
+        info.email_domain,
+        channel,
+        SHARES[mid],
+    )
     for index, (channel, mid) in enumerate(((c, m) for c, ids in CHANNELS.items() for m in ids), start=1)
     for info in [marketplace.MARKETPLACES[mid]]
 ]
@@ -93,11 +112,12 @@ class GeneratorParams:
     catalog_size: int = 0  # 0: n_orders / 50, between 200 and 20,000
     unknown_pool: int = 0  # distinct SKUs missing from the catalog; 0: catalog_size / 10
 
-    def resolved(self) -> "GeneratorParams":
-        anchor = self.anchor or (datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) - timedelta(days=2))
+    def resolved(self) -> GeneratorParams:
+        anchor = self.anchor or (datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(days=2))
         catalog = self.catalog_size or min(20_000, max(200, self.n_orders // 50))
-        return GeneratorParams(self.n_orders, self.seed, anchor, self.span_days, catalog,
-                               self.unknown_pool or max(20, catalog // 10))
+        return GeneratorParams(
+            self.n_orders, self.seed, anchor, self.span_days, catalog, self.unknown_pool or max(20, catalog // 10)
+        )
 
     @property
     def channel_start(self) -> datetime:
@@ -134,8 +154,9 @@ def _setup(con: duckdb.DuckDBPyConnection, p: GeneratorParams) -> None:
                                            tax_rate, usd_rate, email_domain, channel, share)
     """)
     place_rows = ", ".join(
-        "('{}', {}, '{}', '{}', '{}', '{}', {})".format(country, k, city, state, postal, prefix, len(places))
-        for country, places in PLACES.items() for k, (city, state, postal, prefix) in enumerate(places)
+        f"('{country}', {k}, '{city}', '{state}', '{postal}', '{prefix}', {len(places)})"
+        for country, places in PLACES.items()
+        for k, (city, state, postal, prefix) in enumerate(places)
     )
     con.execute(f"""
         create or replace temp table bench_places as
@@ -384,7 +405,7 @@ def _render_sql(p: GeneratorParams, source: str) -> str:
     """Rows ready for raw_amazon_orders for the order numbers in `source`."""
     return f"""
     with spec as ({_spec_sql(p, source)}),
-    items as ({_items_sql(p, 'spec')}),
+    items as ({_items_sql(p, "spec")}),
     per_order as (
         select it.n,
             string_agg({ITEM_JSON}, ', ' order by it.item_index) as items_json,
@@ -427,7 +448,7 @@ def _roomy(con: duckdb.DuckDBPyConnection):
 
 def _mib(text: str) -> float:
     number, unit = text.split()
-    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 1024 ** 2, "bytes": 1 / 1024 ** 2}.get(unit, 1)
+    return float(number) * {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "TiB": 1024**2, "bytes": 1 / 1024**2}.get(unit, 1)
 
 
 def _params(con) -> GeneratorParams:
@@ -451,8 +472,10 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
                 anchor timestamp, span_days integer, catalog_size integer, unknown_pool integer,
                 generated_at timestamp)
         """)
-        con.execute("insert into bench_generator values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
-                    [GENERATOR_VERSION, p.n_orders, p.seed, p.anchor, p.span_days, p.catalog_size, p.unknown_pool])
+        con.execute(
+            "insert into bench_generator values (?, ?, ?, ?, ?, ?, ?, now()::timestamp)",
+            [GENERATOR_VERSION, p.n_orders, p.seed, p.anchor, p.span_days, p.catalog_size, p.unknown_pool],
+        )
         con.execute("delete from bench_changes")
         for name, marketplace_ids in CHANNELS.items():
             if get_channel(con, name, missing_ok=True) is None:
@@ -465,29 +488,39 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
             from (select 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
             where code not in (select product_code from products)
         """)
-        append_movements(con, f"""
+        append_movements(
+            con,
+            f"""
             select product_id_for(code), code, null, 100 + bh(range, 'stock') % 900, 'adjustment', 'warehouse', null
             from (select range, 'SKU-' || lpad(range::varchar, 5, '0') as code from range({p.catalog_size}))
-        """)
+        """,
+        )
         catalog_seconds = time.perf_counter() - started
         inserted = 0
         with _roomy(con):
             for low in range(0, p.n_orders, GENERATE_BATCH):
                 high = min(p.n_orders, low + GENERATE_BATCH)
-                inserted += con.execute(f"""
+                inserted += con.execute(
+                    f"""
                     insert into raw_amazon_orders
                         (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
                     select channel, amazon_order_id, last_updated_time, payload, md5(payload), now()::timestamp, ?
-                    from ({_render_sql(p, f'select range as n from range({low}, {high})')})
+                    from ({_render_sql(p, f"select range as n from range({low}, {high})")})
                     order by n
-                """, [run_id]).fetchone()[0]
+                """,
+                    [run_id],
+                ).fetchone()[0]
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     seconds = time.perf_counter() - started
-    return {"orders": inserted, "seconds": round(seconds, 3), "catalog_seconds": round(catalog_seconds, 3),
-            "params": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(p).items()}}
+    return {
+        "orders": inserted,
+        "seconds": round(seconds, 3),
+        "catalog_seconds": round(catalog_seconds, 3),
+        "params": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(p).items()},
+    }
 
 
 # changes an order can go through, with the share of a batch each takes
@@ -512,18 +545,24 @@ def _append_changes(con, count: int, run_id: str) -> dict:
         for index, (before, after, share) in enumerate(CHANGES):
             wanted = remaining if index == len(CHANGES) - 1 else round(count * share)
             remaining -= wanted
-            con.execute(f"""
+            con.execute(
+                f"""
                 insert into bench_changes
-                select n, ?, ?, ? from ({_spec_sql(p, f'select range as n from range({p.n_orders})')})
+                select n, ?, ?, ? from ({_spec_sql(p, f"select range as n from range({p.n_orders})")})
                 where status = ? and n not in (select n from bench_changes where batch = ?)
                 order by bh(n, 'pick-{batch}') limit {int(wanted)}
-            """, [after, moment, batch, before, batch])
-        inserted = con.execute(f"""
+            """,
+                [after, moment, batch, before, batch],
+            )
+        inserted = con.execute(
+            f"""
             insert into raw_amazon_orders
                 (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
             select channel, amazon_order_id, last_updated_time, payload, md5(payload), now()::timestamp, ?
-            from ({_render_sql(p, f'select n from bench_changes where batch = {int(batch)}')})
-        """, [run_id]).fetchone()[0]
+            from ({_render_sql(p, f"select n from bench_changes where batch = {int(batch)}")})
+        """,
+            [run_id],
+        ).fetchone()[0]
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -542,7 +581,7 @@ def _expected(con) -> dict:
     _setup(con, p)
     con.execute(f"""
         create or replace temp table bench_expected_items as
-        with spec as ({_spec_sql(p, f'select range as n from range({p.n_orders})')})
+        with spec as ({_spec_sql(p, f"select range as n from range({p.n_orders})")})
         select n, status, confirmed, business, company, sku, quantity, gift, item_cancelled,
                quantity - open_quantity as canceled_quantity,
                -- Amazon gives an FBA order's buyer no email: the product knows them by name and postcode
@@ -550,7 +589,7 @@ def _expected(con) -> dict:
                     else 'name:' || lower(buyer_name) || '|' || postal_code end as buyer_key,
                case when fulfilled_by = 'AMAZON' then 'amazon_fba' else 'warehouse' end as location,
                case when fulfilled_by = 'AMAZON' then channel end as fba_channel
-        from ({_items_sql(p, 'spec')})
+        from ({_items_sql(p, "spec")})
     """)
     con.execute(f"""
         create or replace temp table bench_expected_inventory as
@@ -573,8 +612,11 @@ def _expected(con) -> dict:
                    filter (where confirmed)
         from bench_expected_items
     """).fetchone()
-    by_status = dict(con.execute(
-        "select status, count(distinct n) from bench_expected_items group by status order by status").fetchall())
+    by_status = dict(
+        con.execute(
+            "select status, count(distinct n) from bench_expected_items group by status order by status"
+        ).fetchall()
+    )
     on_hand = con.execute("select sum(on_hand) from bench_expected_inventory").fetchone()[0]
     return {
         "orders": counts[0],
@@ -593,9 +635,14 @@ def _expected(con) -> dict:
 
 def actual(con: duckdb.DuckDBPyConnection) -> dict:
     """The same figures as `expected`, read from the core tables."""
-    one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
-    status_names = {"Pending": "PENDING", "Pending Availability": "PENDING_AVAILABILITY", "Unshipped": "UNSHIPPED",
-                    "Shipped": "SHIPPED", "Canceled": "CANCELLED"}
+    one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731 - a one-line helper of this function
+    status_names = {
+        "Pending": "PENDING",
+        "Pending Availability": "PENDING_AVAILABILITY",
+        "Unshipped": "UNSHIPPED",
+        "Shipped": "SHIPPED",
+        "Canceled": "CANCELLED",
+    }
     return {
         "orders": one("select count(*) from orders"),
         "product_lines": one("select count(*) from order_lines where line_type = 'product'"),
@@ -606,8 +653,10 @@ def actual(con: duckdb.DuckDBPyConnection) -> dict:
         "quantity_canceled": int(one("select sum(canceled_quantity) from order_lines where line_type = 'product'")),
         "contacts": one("select count(*) from contacts"),
         "accounts": one("select count(*) from accounts"),
-        "orders_by_status": {status_names.get(s, s): c for s, c in con.execute(
-            "select status, count(*) from orders group by status order by status").fetchall()},
+        "orders_by_status": {
+            status_names.get(s, s): c
+            for s, c in con.execute("select status, count(*) from orders group by status order by status").fetchall()
+        },
         "on_hand_total": int(one("select sum(on_hand) from inventory")),
     }
 

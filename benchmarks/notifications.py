@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.workspace import log, temporary_home
@@ -51,13 +51,31 @@ def main() -> int:
 
     work = temporary_home("bench-notifications-")
     sqs_server, url, arn = start_queue()
-    market = Marketplace(seed=11, start=datetime.now(timezone.utc).replace(microsecond=0))
+    market = Marketplace(seed=11, start=datetime.now(UTC).replace(microsecond=0))
     db = str(work / "warehouse.duckdb")
-    results: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
     with SandboxServer(market, speedup=2000) as sandbox:
         os.environ["AMAZON_ORDERS_CLOCK_URL"] = sandbox.url + "/_sandbox/clock"
-        assert cli.main(["--db", db, "channel", "add", "Bench", "--marketplace", "ATVPDKIKX0DER", "--start",
-                         market.now.isoformat(), "--endpoint", sandbox.url, "--token-url", sandbox.token_url]) == 0
+        assert (
+            cli.main(
+                [
+                    "--db",
+                    db,
+                    "channel",
+                    "add",
+                    "Bench",
+                    "--marketplace",
+                    "ATVPDKIKX0DER",
+                    "--start",
+                    market.now.isoformat(),
+                    "--endpoint",
+                    sandbox.url,
+                    "--token-url",
+                    sandbox.token_url,
+                ]
+            )
+            == 0
+        )
         with open_for_writing(db) as con:
             channel = get_channel(con, "Bench")
             subscribe(con, channel, arn, url, seller_id=sandbox.notifications.seller_id)
@@ -70,13 +88,18 @@ def main() -> int:
             with open_for_writing(db) as con:
                 yield con
                 # the batch's reservations are committed (apply_messages has run the transform)
-                for (order_id,) in con.execute("select distinct amazon_order_id from raw_notifications "
-                                               "where outcome = 'applied'").fetchall():
+                for (order_id,) in con.execute(
+                    "select distinct amazon_order_id from raw_notifications where outcome = 'applied'"
+                ).fetchall():
                     reserved_at.setdefault(order_id, time.monotonic())
 
         stop = threading.Event()
-        listener = threading.Thread(target=drain, args=(channel, url, write), kwargs={
-            "idle_seconds": 30, "clock": market.naive_now, "should_stop": stop.is_set}, daemon=True)
+        listener = threading.Thread(
+            target=drain,
+            args=(channel, url, write),
+            kwargs={"idle_seconds": 30, "clock": market.naive_now, "should_stop": stop.is_set},
+            daemon=True,
+        )
         listener.start()
         rng, placed = random.Random(5), {}
         for n in range(40):
@@ -89,7 +112,8 @@ def main() -> int:
             time.sleep(0.2)
         latencies = sorted(reserved_at[o] - placed[o] for o in placed if o in reserved_at)
         results["latency"] = {
-            "orders": len(placed), "reserved": len(latencies),
+            "orders": len(placed),
+            "reserved": len(latencies),
             "median_seconds": round(statistics.median(latencies), 2),
             "p90_seconds": round(latencies[int(0.9 * (len(latencies) - 1))], 2),
             "max_seconds": round(latencies[-1], 2),
@@ -103,12 +127,17 @@ def main() -> int:
         # the listener reads while the marketplace makes its changes as fast as it can: the queue stays
         # shallow, as it does at Amazon (moto's ReceiveMessage slows down with the queue's depth)
         applied = []
-        listener = threading.Thread(target=lambda: applied.append(drain(
-            channel, url, lambda: open_for_writing(db), idle_seconds=5, clock=market.naive_now)), daemon=True)
+        listener = threading.Thread(
+            target=lambda: applied.append(
+                drain(channel, url, lambda: open_for_writing(db), idle_seconds=5, clock=market.naive_now)
+            ),
+            daemon=True,
+        )
         started = time.perf_counter()
         listener.start()
-        counts = market.simulate(hours=1, orders_per_hour=1500, skus=[f"SKU-{i}" for i in range(50)],
-                                 marketplaces=("ATVPDKIKX0DER",))
+        counts = market.simulate(
+            hours=1, orders_per_hour=1500, skus=[f"SKU-{i}" for i in range(50)], marketplaces=("ATVPDKIKX0DER",)
+        )
         sandbox.notifications.flush(timeout=600)
         sent = len(sandbox.notifications.sent) - len(placed)
         listener.join()
@@ -121,20 +150,28 @@ def main() -> int:
         assert cli.main(["--db", db, "sync"]) == 0
         with open_for_writing(db) as con:
             # an order cancelled while pending never gets prices
-            complete, orders = con.execute("select count(total_amount), count(*) from orders where status not in "
-                                           "('Pending', 'Pending Availability', 'Canceled')").fetchone()
+            complete, orders = con.execute(
+                "select count(total_amount), count(*) from orders where status not in "
+                "('Pending', 'Pending Availability', 'Canceled')"
+            ).fetchone()
         results["throughput"] = {
-            "order_changes_in_queue": sent, "orders_placed": counts["placed"], "applied": total.applied,
-            "stale_or_duplicate": total.stale + total.duplicates, "listener_seconds": round(seconds, 1),
-            "order_changes_per_hour": round(per_hour), "polling_only_per_hour": round(POLLING_CEILING_PER_HOUR),
+            "order_changes_in_queue": sent,
+            "orders_placed": counts["placed"],
+            "applied": total.applied,
+            "stale_or_duplicate": total.stale + total.duplicates,
+            "listener_seconds": round(seconds, 1),
+            "order_changes_per_hour": round(per_hour),
+            "polling_only_per_hour": round(POLLING_CEILING_PER_HOUR),
             "ratio": round(per_hour / POLLING_CEILING_PER_HOUR, 1),
             "sync_after_seconds": round(time.perf_counter() - synced, 1),
             "confirmed_orders_with_totals_after_the_sync": f"{complete} of {orders}",
         }
     sqs_server.terminate()
     sqs_server.wait()
-    results["pass"] = {"latency": results["latency"]["median_seconds"] <= TARGET_MEDIAN_SECONDS,
-                       "throughput": results["throughput"]["ratio"] >= TARGET_RATIO}
+    results["pass"] = {
+        "latency": results["latency"]["median_seconds"] <= TARGET_MEDIAN_SECONDS,
+        "throughput": results["throughput"]["ratio"] >= TARGET_RATIO,
+    }
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
     return 0 if all(results["pass"].values()) else 1

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,8 +35,9 @@ def log(message: str) -> None:
 def run_cli(cli: str, db: Path, env: dict, *args: str) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, output) of one CLI command."""
     started = time.perf_counter()
-    process = subprocess.Popen([cli, "--db", str(db), *args], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [cli, "--db", str(db), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -62,14 +63,33 @@ def bench(rows: int, work: Path) -> dict:
     (folder / "dagster").mkdir(parents=True)
     shutil.copy(ROOT / "dagster.yaml", folder / "dagster" / "dagster.yaml")
     db, cli = folder / "warehouse.duckdb", str(Path(sys.executable).with_name("amazon-orders"))
-    market = Marketplace(seed=3, start=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    market = Marketplace(seed=3, start=datetime(2026, 1, 1, tzinfo=UTC))
     with SandboxServer(market, speedup=2000) as sandbox:
-        env = dict(os.environ, LWA_APP_ID="amzn1.application-oa2-client.bench", LWA_CLIENT_SECRET="bench-secret",
-                   SP_API_REFRESH_TOKEN="Atzr|bench-refresh-token", DAGSTER_HOME=str(folder / "dagster"),
-                   AMAZON_ORDERS_CLOCK_URL=sandbox.url + "/_sandbox/clock")
+        env = dict(
+            os.environ,
+            LWA_APP_ID="amzn1.application-oa2-client.bench",
+            LWA_CLIENT_SECRET="bench-secret",
+            SP_API_REFRESH_TOKEN="Atzr|bench-refresh-token",
+            DAGSTER_HOME=str(folder / "dagster"),
+            AMAZON_ORDERS_CLOCK_URL=sandbox.url + "/_sandbox/clock",
+        )
         env.pop("SP_API_DEFAULT_MARKETPLACE", None)
-        run_cli(cli, db, env, "channel", "add", "Bench", "--marketplace", "ATVPDKIKX0DER", "--start",
-                market.now.isoformat(), "--endpoint", sandbox.url, "--token-url", sandbox.token_url)
+        run_cli(
+            cli,
+            db,
+            env,
+            "channel",
+            "add",
+            "Bench",
+            "--marketplace",
+            "ATVPDKIKX0DER",
+            "--start",
+            market.now.isoformat(),
+            "--endpoint",
+            sandbox.url,
+            "--token-url",
+            sandbox.token_url,
+        )
         market.advance(minutes=1)
         log(f"{rows:,} rows: placing and shipping {rows // len(SKUS):,} orders")
         buyer = Buyer("Bench Buyer", "bench@marketplace.amazon.com")
@@ -89,9 +109,18 @@ def bench(rows: int, work: Path) -> dict:
         log(f"{rows:,} rows: importing")
         seconds, peak_mb, output = run_cli(cli, db, env, "returns", "import")
         held = holding_seconds(folder / "dagster")
-        document_mb = sum(len("\t".join(row)) + 1 for row in market.returns_report(
-            "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE", ["ATVPDKIKX0DER"], market.now - timedelta(days=30),
-            market.now)) / 1e6
+        document_mb = (
+            sum(
+                len("\t".join(row)) + 1
+                for row in market.returns_report(
+                    "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE",
+                    ["ATVPDKIKX0DER"],
+                    market.now - timedelta(days=30),
+                    market.now,
+                )
+            )
+            / 1e6
+        )
         market.advance(hours=6)
         again_seconds, again_peak_mb, _ = run_cli(cli, db, env, "returns", "import")
         again_held = holding_seconds(folder / "dagster")
@@ -99,11 +128,17 @@ def bench(rows: int, work: Path) -> dict:
     if imported != rows:
         raise RuntimeError(f"{imported} of {rows} returns imported:\n{output}")
     shutil.rmtree(folder, ignore_errors=True)
-    return {"rows": rows, "document_mb": round(document_mb, 1), "import_seconds": round(seconds, 1),
-            "peak_rss_mb": round(peak_mb), "seconds_holding_the_warehouse": held,
-            "rows_per_second": round(rows / seconds), "second_import_seconds": round(again_seconds, 1),
-            "second_import_peak_rss_mb": round(again_peak_mb),
-            "second_import_seconds_holding_the_warehouse": again_held}
+    return {
+        "rows": rows,
+        "document_mb": round(document_mb, 1),
+        "import_seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak_mb),
+        "seconds_holding_the_warehouse": held,
+        "rows_per_second": round(rows / seconds),
+        "second_import_seconds": round(again_seconds, 1),
+        "second_import_peak_rss_mb": round(again_peak_mb),
+        "second_import_seconds_holding_the_warehouse": again_held,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     for result in results:
         log(json.dumps(result))
-    Path(args.results).write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                             "results": results}, indent=2) + "\n")
+    Path(args.results).write_text(
+        json.dumps({"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "results": results}, indent=2)
+        + "\n"
+    )
     return 0
 
 

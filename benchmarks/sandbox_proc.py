@@ -28,9 +28,22 @@ class RemoteSandbox:
 
     def __init__(self, *, seed: int, start: datetime, speedup: float, env: dict | None = None, cwd=None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.sandbox_proc", "--seed", str(seed), "--start", format_time(start),
-             "--speedup", str(speedup)],
-            stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.sandbox_proc",
+                "--seed",
+                str(seed),
+                "--start",
+                format_time(start),
+                "--speedup",
+                str(speedup),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
         line = self.proc.stdout.readline().strip()
         if not line.startswith("READY "):
             self.stop()
@@ -68,8 +81,10 @@ class RemoteSandbox:
     def stats(self) -> dict:
         """What was served since the last reset_stats(), and each searchOrders' time on the server."""
         served = self.http.get("/_sandbox/requests", params={"since": self.mark}).json()["requests"]
-        return {"requests": [{"path": r["path"], "status": r["status"]} for r in served],
-                "search_seconds": [r["seconds"] for r in served if r["path"] == ORDERS_PATH]}
+        return {
+            "requests": [{"path": r["path"], "status": r["status"]} for r in served],
+            "search_seconds": [r["seconds"] for r in served if r["path"] == ORDERS_PATH],
+        }
 
     def reset_stats(self) -> None:
         self.mark = self.http.get("/_sandbox/requests", params={"since": 2**62}).json()["total"]
@@ -88,7 +103,7 @@ class RemoteSandbox:
         if getattr(self, "http", None) is not None:
             self.http.close()
 
-    def __enter__(self) -> "RemoteSandbox":
+    def __enter__(self) -> RemoteSandbox:
         return self
 
     def __exit__(self, *exc) -> None:

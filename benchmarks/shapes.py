@@ -9,7 +9,7 @@ generated orders must equal that of sandbox orders in the same state, rendered b
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pipelines.amazon.client import INCLUDED_DATA
 from pipelines.sandbox import Item, Marketplace
@@ -47,21 +47,37 @@ def category(order: dict) -> tuple:
 
 def sandbox_orders() -> list[dict]:
     """Sandbox orders in every state the generator produces, as the extract receives them."""
-    market = Marketplace(seed=11, start=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    market = Marketplace(seed=11, start=datetime(2026, 1, 1, tzinfo=UTC))
     orders = []
     included = set(INCLUDED_DATA)
     for business in (False, True):
         for gift in (False, True):
             for fba in (False, True):
-                for state in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED", "SHIPPED", "CANCELLED_PENDING",
-                              "CANCELLED", "UNSHIPPED_ITEM_CANCEL", "SHIPPED_ITEM_CANCEL"):
+                for state in (
+                    "PENDING",
+                    "PENDING_AVAILABILITY",
+                    "UNSHIPPED",
+                    "SHIPPED",
+                    "CANCELLED_PENDING",
+                    "CANCELLED",
+                    "UNSHIPPED_ITEM_CANCEL",
+                    "SHIPPED_ITEM_CANCEL",
+                ):
                     items = [Item("SKU-A", 2, "12.50", shipping_charge="3.99", discount="2.50")]
-                    items.append(Item("SKU-B", 1, "3.00", gift_message="Hi" if gift else None,
-                                      gift_wrap_level="PREMIUM" if gift else None,
-                                      gift_wrap_charge="4.99" if gift else None))
+                    items.append(
+                        Item(
+                            "SKU-B",
+                            1,
+                            "3.00",
+                            gift_message="Hi" if gift else None,
+                            gift_wrap_level="PREMIUM" if gift else None,
+                            gift_wrap_charge="4.99" if gift else None,
+                        )
+                    )
                     status = "PENDING_AVAILABILITY" if state == "PENDING_AVAILABILITY" else "PENDING"
-                    order_id = market.place_order(items, business=business, status=status,
-                                                  fulfilled_by="AMAZON" if fba else "MERCHANT")
+                    order_id = market.place_order(
+                        items, business=business, status=status, fulfilled_by="AMAZON" if fba else "MERCHANT"
+                    )
                     market.advance(minutes=1)
                     if state == "CANCELLED_PENDING":
                         market.cancel(order_id)
@@ -103,5 +119,4 @@ def compare(payloads: list[str]) -> dict:
         missing, extra = reference[group] - paths, paths - reference[group]
         if missing or extra:
             problems.append(f"{group}: missing {sorted(missing)}, extra {sorted(extra)}")
-    return {"ok": not problems, "groups_compared": len(mine), "orders_compared": len(generated),
-            "problems": problems}
+    return {"ok": not problems, "groups_compared": len(mine), "orders_compared": len(generated), "problems": problems}

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.workspace import log, temporary_home
@@ -52,18 +52,44 @@ def main() -> int:
     from pipelines.warehouse.connection import open_for_reading, open_for_writing, transaction
 
     work = temporary_home("bench-shipments-")
-    market = Marketplace(seed=27, start=datetime.now(timezone.utc).replace(microsecond=0))
+    market = Marketplace(seed=27, start=datetime.now(UTC).replace(microsecond=0))
     db = str(work / "warehouse.duckdb")
-    results: dict = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "packages": PACKAGES,
-                     "speedup": SPEEDUP}
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "packages": PACKAGES,
+        "speedup": SPEEDUP,
+    }
     with SandboxServer(market, speedup=SPEEDUP, search_burst=100) as sandbox:
         os.environ["AMAZON_ORDERS_CLOCK_URL"] = sandbox.url + "/_sandbox/clock"
-        assert cli.main(["--db", db, "channel", "add", "Bench", "--marketplace", "ATVPDKIKX0DER", "--start",
-                         market.now.isoformat(), "--endpoint", sandbox.url, "--token-url", sandbox.token_url]) == 0
+        assert (
+            cli.main(
+                [
+                    "--db",
+                    db,
+                    "channel",
+                    "add",
+                    "Bench",
+                    "--marketplace",
+                    "ATVPDKIKX0DER",
+                    "--start",
+                    market.now.isoformat(),
+                    "--endpoint",
+                    sandbox.url,
+                    "--token-url",
+                    sandbox.token_url,
+                ]
+            )
+            == 0
+        )
         market.advance(minutes=1)
-        orders = [market.place_order([Item(f"SKU-{n % 9}", 1 + n % 3, "10.00")], status="UNSHIPPED",
-                                     buyer=Buyer(f"Buyer {n}", f"b{n}@marketplace.amazon.com"))
-                  for n in range(PACKAGES + 2 * LATENCY_SAMPLES)]
+        orders = [
+            market.place_order(
+                [Item(f"SKU-{n % 9}", 1 + n % 3, "10.00")],
+                status="UNSHIPPED",
+                buyer=Buyer(f"Buyer {n}", f"b{n}@marketplace.amazon.com"),
+            )
+            for n in range(PACKAGES + 2 * LATENCY_SAMPLES)
+        ]
         market.advance(minutes=3)
         log(f"syncing {len(orders)} orders")
         assert cli.main(["--db", db, "sync"]) == 0
@@ -86,12 +112,19 @@ def main() -> int:
         with open_for_reading(db) as con:
             states = dict(con.execute("select state, count(*) from packages group by all").fetchall())
         results["throughput"] = {
-            "rate_per_second": rate, "burst": BURST, "requests": counts.sent, "confirmed": counts.confirmed,
-            "throttled_429": sum(1 for r in sandbox.requests if r["path"].endswith("shipmentConfirmation")
-                                 and r["status"] == 429),
+            "rate_per_second": rate,
+            "burst": BURST,
+            "requests": counts.sent,
+            "confirmed": counts.confirmed,
+            "throttled_429": sum(
+                1 for r in sandbox.requests if r["path"].endswith("shipmentConfirmation") and r["status"] == 429
+            ),
             "amazon_packages": sum(len(market._orders[o].packages) for o in orders[:PACKAGES]),
-            "states": states, "wall_seconds": round(wall, 2), "usage_plan_bound_seconds": round(bound, 2),
-            "ratio": round(wall / bound, 3), "target_ratio": TARGET_RATIO,
+            "states": states,
+            "wall_seconds": round(wall, 2),
+            "usage_plan_bound_seconds": round(bound, 2),
+            "ratio": round(wall / bound, 3),
+            "target_ratio": TARGET_RATIO,
         }
         log(f"throughput: {results['throughput']}")
 
@@ -105,13 +138,28 @@ def main() -> int:
             return time.perf_counter() - started
 
         cli_latencies = []
-        for n, order in enumerate(orders[PACKAGES:PACKAGES + LATENCY_SAMPLES]):
+        for n, order in enumerate(orders[PACKAGES : PACKAGES + LATENCY_SAMPLES]):
             process = []
 
             def ship(order=order, n=n):
-                process.append(subprocess.Popen(
-                    [str(ROOT / ".venv" / "bin" / "amazon-orders"), "--db", db, "ship", order, "--carrier", "UPS",
-                     "--tracking", f"CLI{n}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                process.append(
+                    subprocess.Popen(
+                        [
+                            str(ROOT / ".venv" / "bin" / "amazon-orders"),
+                            "--db",
+                            db,
+                            "ship",
+                            order,
+                            "--carrier",
+                            "UPS",
+                            "--tracking",
+                            f"CLI{n}",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
+
             cli_latencies.append(time_to_204(ship))
             assert process[0].wait(timeout=120) == 0
         # 2b. latency through the sensor
@@ -131,19 +179,20 @@ def main() -> int:
                 ticked = time.perf_counter()
                 context = build_sensor_context(instance=instance, resources={"warehouse": WarehouseResource(path=db)})
                 result = shipments_sensor(context)
-                for request in (result if isinstance(result, list) else []):
-                    job.execute_in_process(instance=instance, partition_key=request.partition_key,
-                                           raise_on_error=False)
+                for request in result if isinstance(result, list) else []:
+                    job.execute_in_process(instance=instance, partition_key=request.partition_key, raise_on_error=False)
                 stop.wait(max(0.0, interval - (time.perf_counter() - ticked)))
 
         ticker = threading.Thread(target=daemon, daemon=True)
         ticker.start()
         time.sleep(1.3)  # the clerk's action falls anywhere in the sensor's interval
         sensor_latencies = []
-        for n, order in enumerate(orders[PACKAGES + LATENCY_SAMPLES:]):
+        for n, order in enumerate(orders[PACKAGES + LATENCY_SAMPLES :]):
+
             def recorded(order=order, n=n):
                 with open_for_writing(db) as con, transaction(con):
                     record(con, PackageRequest(order, "UPS", f"SENSOR{n}"), now())
+
             sensor_latencies.append(time_to_204(recorded))
             time.sleep(0.7 * (n % 3))
         stop.set()
@@ -153,13 +202,16 @@ def main() -> int:
             "cli_ship_max_seconds": round(max(cli_latencies), 2),
             "sensor_median_seconds": round(statistics.median(sensor_latencies), 2),
             "sensor_max_seconds": round(max(sensor_latencies), 2),
-            "sensor_interval_seconds": interval, "samples": LATENCY_SAMPLES,
+            "sensor_interval_seconds": interval,
+            "samples": LATENCY_SAMPLES,
             "target_median_seconds": TARGET_MEDIAN_SECONDS,
         }
         log(f"latency: {results['latency']}")
-    results["ok"] = (results["throughput"]["ratio"] <= TARGET_RATIO
-                     and results["throughput"]["amazon_packages"] == PACKAGES
-                     and results["latency"]["sensor_median_seconds"] <= TARGET_MEDIAN_SECONDS)
+    results["ok"] = (
+        results["throughput"]["ratio"] <= TARGET_RATIO
+        and results["throughput"]["amazon_packages"] == PACKAGES
+        and results["latency"]["sensor_median_seconds"] <= TARGET_MEDIAN_SECONDS
+    )
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1))
     return 0 if results["ok"] else 1

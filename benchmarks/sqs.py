@@ -17,14 +17,21 @@ def start_queue(name: str = "bench") -> tuple[subprocess.Popen, str, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         host, port = probe.getsockname()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(100):
         with socket.socket() as probe:
             if probe.connect_ex((host, port)) == 0:
                 break
         time.sleep(0.1)
-    os.environ.update(AWS_ENDPOINT_URL_SQS=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(
+        AWS_ENDPOINT_URL_SQS=f"http://{host}:{port}",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     url, arn = create_queue(name)
     return server, url, arn

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "stock_push.json"
@@ -76,8 +76,19 @@ def environment(work: Path):
         os.environ.update(saved)
 
 
-def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per_minute: float, tick: float,
-               apply_seconds: float, buffer_units: int, seed: int, work: Path) -> dict:
+def flash_sale(
+    strategy: str,
+    *,
+    skus: int,
+    stock: int,
+    minutes: int,
+    orders_per_minute: float,
+    tick: float,
+    apply_seconds: float,
+    buffer_units: int,
+    seed: int,
+    work: Path,
+) -> dict:
     from sp_api.auth import access_token_client
 
     from pipelines.backoffice.products import import_products
@@ -91,13 +102,18 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
 
     access_token_client.cache.clear()
     db = str(work / f"{strategy}.duckdb")
-    start = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 27, 8, tzinfo=UTC)
     market = Marketplace(seed=seed, start=start)
     clock = SimulatedTime(market)
     feed = strategy == "feed-only"
-    server = SandboxServer(market, real_clock=clock, search_rate=1.0, search_burst=100,
-                           listing_apply_seconds=apply_seconds,
-                           feed_seconds=(0.0, 1800.0) if feed else (1.0, 2.0))
+    server = SandboxServer(
+        market,
+        real_clock=clock,
+        search_rate=1.0,
+        search_burst=100,
+        listing_apply_seconds=apply_seconds,
+        feed_seconds=(0.0, 1800.0) if feed else (1.0, 2.0),
+    )
     server.start()
     try:
         names = [f"FLASH-{n:04d}" for n in range(skus)]
@@ -105,12 +121,21 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
             for sku in names:
                 server.listings.list_item(sku, 0, marketplace_id=marketplace_id)
         catalog = work / f"{strategy}.csv"
-        catalog.write_text("product_code,product_name,list_price,on_hand\n" +
-                           "".join(f"{sku},{sku},9.99,{stock}\n" for sku in names))
+        catalog.write_text(
+            "product_code,product_name,list_price,on_hand\n" + "".join(f"{sku},{sku},9.99,{stock}\n" for sku in names)
+        )
         with open_for_writing(db) as con:
             for name, marketplace_id in (("Amazon US", US), ("Amazon CA", CA)):
-                add_channel(con, name, [marketplace_id], start=market.naive_now(), endpoint=server.url,
-                            token_url=server.token_url, seller_id=SELLER, now=market.naive_now)
+                add_channel(
+                    con,
+                    name,
+                    [marketplace_id],
+                    start=market.naive_now(),
+                    endpoint=server.url,
+                    token_url=server.token_url,
+                    seller_id=SELLER,
+                    now=market.naive_now,
+                )
                 if buffer_units:
                     set_buffer(con, name, None, units=buffer_units, now=market.naive_now())
             import_products(con, str(catalog))
@@ -124,13 +149,29 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
             return nullcontext(held)
 
         def push_all(full: bool = False) -> list:
-            return [push_stock(channel, writer, now=market.naive_now, full=full, sleep=clock.sleep, clock=clock,
-                               feed_wait_seconds=0 if feed else 120) for channel in channels]
+            return [
+                push_stock(
+                    channel,
+                    writer,
+                    now=market.naive_now,
+                    full=full,
+                    sleep=clock.sleep,
+                    clock=clock,
+                    feed_wait_seconds=0 if feed else 120,
+                )
+                for channel in channels
+            ]
 
         def bring_ledger_up_to_date() -> None:
             for channel in channels:
-                sync_channel(writer, channel, run_id=f"bench-{market.now:%H%M%S}", now=market.naive_now,
-                             sleep=clock.sleep, clock=clock)
+                sync_channel(
+                    writer,
+                    channel,
+                    run_id=f"bench-{market.now:%H%M%S}",
+                    now=market.naive_now,
+                    sleep=clock.sleep,
+                    clock=clock,
+                )
             transform_in_batches(writer)
 
         changes: list[tuple[str, datetime]] = []  # (sku, when the ledger booked it)
@@ -138,8 +179,11 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
 
         def note_changes() -> None:
             with writer() as con:
-                rows = con.execute("select movement_id, product_code from inventory_movements where movement_id > ? "
-                                   "and location = 'warehouse' order by movement_id", [seen_movement[0]]).fetchall()
+                rows = con.execute(
+                    "select movement_id, product_code from inventory_movements where movement_id > ? "
+                    "and location = 'warehouse' order by movement_id",
+                    [seen_movement[0]],
+                ).fetchall()
             if rows:
                 seen_movement[0] = rows[-1][0]
                 changes.extend((sku, market.naive_now()) for _, sku in rows)
@@ -170,7 +214,8 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
                     marked = con.execute("select count(distinct product_code) from stock_marks").fetchone()[0]
                     marked += con.execute(
                         "select count(distinct product_code) from inventory_movements m, stock_push_state s "
-                        "where m.movement_id > s.movements_seen and m.location = 'warehouse'").fetchone()[0]
+                        "where m.movement_id > s.movements_seen and m.location = 'warehouse'"
+                    ).fetchone()[0]
                 if strategy == "push":
                     market.advance(seconds=SENSOR_SECONDS)  # the sensor's interval before its run starts
                 results = push_all(full=feed)
@@ -184,8 +229,10 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
             if rng.random() < 0.03:  # a shelf recount finds a unit broken
                 sku = rng.choice(hot)
                 shelf[sku] = max(0, shelf[sku] - 1)
-                catalog.write_text("product_code,product_name,list_price,on_hand\n" +
-                                   "".join(f"{s},{s},9.99,{shelf[s]}\n" for s in names))
+                catalog.write_text(
+                    "product_code,product_name,list_price,on_hand\n"
+                    + "".join(f"{s},{s},9.99,{shelf[s]}\n" for s in names)
+                )
                 with writer() as con:
                     import_products(con, str(catalog))
                 continue
@@ -209,9 +256,11 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
             pushes = con.execute(
                 "select p.seller_sku, p.channel, p.pushed_at, coalesce(f.created_at, p.pushed_at) as sent_at "
                 "from stock_pushes p left join stock_feeds f on p.via = 'feed' and f.feed_id = p.submission_id "
-                "and f.channel = p.channel where p.status = 'ACCEPTED' order by p.pushed_at").fetchall()
-            on_hand = dict(con.execute("select product_code, on_hand from inventory where location = 'warehouse'")
-                           .fetchall())
+                "and f.channel = p.channel where p.status = 'ACCEPTED' order by p.pushed_at"
+            ).fetchall()
+            on_hand = dict(
+                con.execute("select product_code, on_hand from inventory where location = 'warehouse'").fetchall()
+            )
         listing_requests = [r for r in server.requests if r["path"].startswith(("/listings/", "/feeds/"))]
         throttled = sum(1 for r in listing_requests if r["status"] == 429)
         patch_calls = sum(1 for r in listing_requests if r["method"] == "PATCH")
@@ -240,17 +289,20 @@ def flash_sale(strategy: str, *, skus: int, stock: int, minutes: int, orders_per
             "units_left_unsold_by_buffer": unsold,
             "ledger_changes": len(changes),
             "p50_change_to_accepted_seconds": round(statistics.median(latencies), 1) if latencies else None,
-            "p95_change_to_accepted_seconds": (round(statistics.quantiles(latencies, n=20)[-1], 1)
-                                               if len(latencies) >= 20 else None),
+            "p95_change_to_accepted_seconds": (
+                round(statistics.quantiles(latencies, n=20)[-1], 1) if len(latencies) >= 20 else None
+            ),
             "p50_order_to_other_listing_seconds": round(statistics.median(cross), 1) if cross else None,
-            "p95_order_to_other_listing_seconds": (round(statistics.quantiles(cross, n=20)[-1], 1)
-                                                   if len(cross) >= 20 else None),
+            "p95_order_to_other_listing_seconds": (
+                round(statistics.quantiles(cross, n=20)[-1], 1) if len(cross) >= 20 else None
+            ),
             "patch_calls": patch_calls,
             "listings_calls": len(listing_requests),
             "calls_per_1000_changes": round(1000 * len(listing_requests) / max(1, len(changes)), 1),
             "push_windows": len(pushed_windows),
             "distinct_skus_marked_per_window": round(statistics.mean(w[0] for w in pushed_windows), 1)
-            if pushed_windows else 0,
+            if pushed_windows
+            else 0,
             "calls_per_window": round(statistics.mean(w[1] for w in pushed_windows), 1) if pushed_windows else 0,
             "throttled_429": throttled,
         }
@@ -276,39 +328,55 @@ def thousand_changed(work: Path, skus: int = 1000) -> dict:
 
     access_token_client.cache.clear()
     db = str(work / "thousand.duckdb")
-    market = Marketplace(seed=9, start=datetime(2026, 11, 27, 8, tzinfo=timezone.utc))
+    market = Marketplace(seed=9, start=datetime(2026, 11, 27, 8, tzinfo=UTC))
     clock = SimulatedTime(market)
     with SandboxServer(market, real_clock=clock) as server:
         names = [f"BULK-{n:05d}" for n in range(skus)]
         for sku in names:
             server.listings.list_item(sku, 0)
         catalog = work / "thousand.csv"
-        catalog.write_text("product_code,product_name,list_price,on_hand\n" +
-                           "".join(f"{sku},{sku},9.99,10\n" for sku in names))
+        catalog.write_text(
+            "product_code,product_name,list_price,on_hand\n" + "".join(f"{sku},{sku},9.99,10\n" for sku in names)
+        )
         with open_for_writing(db) as con:
-            add_channel(con, "Amazon US", [US], start=market.naive_now(), endpoint=server.url,
-                        token_url=server.token_url, seller_id=SELLER, now=market.naive_now)
+            add_channel(
+                con,
+                "Amazon US",
+                [US],
+                start=market.naive_now(),
+                endpoint=server.url,
+                token_url=server.token_url,
+                seller_id=SELLER,
+                now=market.naive_now,
+            )
             import_products(con, str(catalog))
             channel = get_channel(con, "Amazon US")
 
         def push():
-            return push_stock(channel, lambda: open_for_writing(db), now=market.naive_now, sleep=clock.sleep,
-                              clock=clock)
+            return push_stock(
+                channel, lambda: open_for_writing(db), now=market.naive_now, sleep=clock.sleep, clock=clock
+            )
 
         push()  # the first: a feed
         market.advance(minutes=5)
         push()  # the feed's report
-        catalog.write_text("product_code,product_name,list_price,on_hand\n" +
-                           "".join(f"{sku},{sku},9.99,9\n" for sku in names))
+        catalog.write_text(
+            "product_code,product_name,list_price,on_hand\n" + "".join(f"{sku},{sku},9.99,9\n" for sku in names)
+        )
         with open_for_writing(db) as con:
             import_products(con, str(catalog))  # a recount: every SKU changed
         before = len(server.requests)
         started, simulated = time.perf_counter(), clock()
         result = push()
         requests = server.requests[before:]
-    figures = {"changed_skus": skus, "pushed": result.pushed, "calls": len(requests),
-               "throttled_429": sum(1 for r in requests if r["status"] == 429),
-               "simulated_seconds": round(clock() - simulated, 1), "wall_seconds": round(time.perf_counter() - started, 1)}
+    figures = {
+        "changed_skus": skus,
+        "pushed": result.pushed,
+        "calls": len(requests),
+        "throttled_429": sum(1 for r in requests if r["status"] == 429),
+        "simulated_seconds": round(clock() - simulated, 1),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
     log(f"{skus} changed SKUs: {json.dumps(figures)}")
     return figures
 
@@ -325,17 +393,35 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     skus, minutes, per_minute, bulk = (60, 60, 6.0, 1000) if args.full else (24, 35, 4.0, 200)
     work = Path(tempfile.mkdtemp(prefix="bench-stock-push-"))
-    results = {"parameters": {"skus": skus, "stock_per_sku": 6, "minutes": minutes, "orders_per_minute": per_minute,
-                              "tick_seconds": args.tick, "apply_seconds": args.apply, "buffer_units": args.buffer,
-                              "seed": args.seed},
-               "strategies": []}
+    results = {
+        "parameters": {
+            "skus": skus,
+            "stock_per_sku": 6,
+            "minutes": minutes,
+            "orders_per_minute": per_minute,
+            "tick_seconds": args.tick,
+            "apply_seconds": args.apply,
+            "buffer_units": args.buffer,
+            "seed": args.seed,
+        },
+        "strategies": [],
+    }
     with environment(work):
         for strategy in ("push", "polling-only", "feed-only"):
             log(f"flash sale, {strategy} ...")
             started = time.perf_counter()
-            figures = flash_sale(strategy, skus=skus, stock=6, minutes=minutes, orders_per_minute=per_minute,
-                                 tick=args.tick, apply_seconds=args.apply, buffer_units=args.buffer, seed=args.seed,
-                                 work=work)
+            figures = flash_sale(
+                strategy,
+                skus=skus,
+                stock=6,
+                minutes=minutes,
+                orders_per_minute=per_minute,
+                tick=args.tick,
+                apply_seconds=args.apply,
+                buffer_units=args.buffer,
+                seed=args.seed,
+                work=work,
+            )
             figures["wall_seconds"] = round(time.perf_counter() - started, 1)
             results["strategies"].append(figures)
         if not args.no_bulk:

@@ -14,7 +14,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -33,7 +33,7 @@ def parse_instant(value: str | datetime, what: str = "time") -> datetime:
         except ValueError:
             raise ValueError(f"{what} {value!r} is not an ISO 8601 time such as 2026-11-01T00:00:00Z") from None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
@@ -43,7 +43,7 @@ def iso(moment: datetime) -> str:
 
 
 def system_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def is_loopback(url: str) -> bool:

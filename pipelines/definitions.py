@@ -9,8 +9,8 @@ from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
-    Definitions,
     DefaultSensorStatus,
+    Definitions,
     RunRequest,
     ScheduleDefinition,
     SensorResult,
@@ -21,26 +21,25 @@ from dagster import (
     sensor,
 )
 
+from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
 from pipelines.assets.core import core_tables, core_tables_match_schemas, totals_reconcile
 from pipelines.assets.extract import channels_partitions, raw_amazon_orders, registry_changes
 from pipelines.assets.fba import fba_inventory, fba_summaries_are_readable
+from pipelines.assets.marts import analyst_marts
 from pipelines.assets.notifications import listen_interval, no_notification_set_aside, order_notifications
 from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
-from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
-from pipelines.assets.marts import analyst_marts
+from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
 from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
 from pipelines.orchestration.runs import running_channels
-from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 
 sync_job = define_asset_job(
     "sync_job",
     selection=AssetSelection.assets(raw_amazon_orders, core_tables, fba_inventory, analyst_marts),
-    description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's "
-    "FBA stock.",
+    description="Extract one channel's changed orders, bring the core tables up to date, and take Amazon's FBA stock.",
     # dagster.yaml lets one run at a time write to a warehouse
     tags={WAREHOUSE_TAG: warehouse_tag()},
 )
@@ -81,8 +80,12 @@ def channel_registry_sensor(context, warehouse: WarehouseResource):
     add, delete = registry_changes(context.instance.get_dynamic_partitions(channels_partitions.name), channels)
     if not (add or delete):
         return SkipReason("the channel partitions match the channels table")
-    return SensorResult(dynamic_partitions_requests=[
-        channels_partitions.build_add_request(add), channels_partitions.build_delete_request(delete)])
+    return SensorResult(
+        dynamic_partitions_requests=[
+            channels_partitions.build_add_request(add),
+            channels_partitions.build_delete_request(delete),
+        ]
+    )
 
 
 returns_job = define_asset_job(
@@ -121,7 +124,6 @@ notifications_job = define_asset_job(
 )
 def notifications_sensor(context, warehouse: WarehouseResource):
     from pipelines.amazon.queue import Queue, QueueError
-
 
     try:
         queues = warehouse.notification_queues()
@@ -187,8 +189,9 @@ def stock_push_sensor(context, warehouse: WarehouseResource):
     except UNREADABLE as reason:
         return SkipReason(str(reason))
     active = running_channels(context.instance, "stock_push_job")
-    requests = [RunRequest(partition_key=channel) for channel, count in sorted(moved.items())
-                if count and channel not in active]
+    requests = [
+        RunRequest(partition_key=channel) for channel, count in sorted(moved.items()) if count and channel not in active
+    ]
     return requests or SkipReason("no stock moved since the last push")
 
 
@@ -239,19 +242,49 @@ def shipments_job_schedule(context, warehouse: WarehouseResource):
 # #28: the core tables follow the raw orders materialised alone (their AutomationCondition.eager()); the runs
 # this starts carry the warehouse's tag, as every writing run does
 core_tables_automation = AutomationConditionSensorDefinition(
-    "core_tables_automation", target=AssetSelection.all(), default_status=DefaultSensorStatus.RUNNING,
+    "core_tables_automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
     run_tags={WAREHOUSE_TAG: warehouse_tag()},
 )
 
 defs = Definitions(
-    assets=[raw_amazon_orders, core_tables, fba_inventory, amazon_returns, order_notifications, purged_buyer_pii,
-            amazon_listings_stock, shipment_confirmations, analyst_marts],
-    asset_checks=[core_tables_match_schemas, totals_reconcile, no_notification_set_aside, fba_summaries_are_readable,
-                  listings_accept_pushed_stock, core_tables_are_fresh],
+    assets=[
+        raw_amazon_orders,
+        core_tables,
+        fba_inventory,
+        amazon_returns,
+        order_notifications,
+        purged_buyer_pii,
+        amazon_listings_stock,
+        shipment_confirmations,
+        analyst_marts,
+    ],
+    asset_checks=[
+        core_tables_match_schemas,
+        totals_reconcile,
+        no_notification_set_aside,
+        fba_summaries_are_readable,
+        listings_accept_pushed_stock,
+        core_tables_are_fresh,
+    ],
     jobs=[sync_job, returns_job, notifications_job, purge_pii_job, stock_push_job, shipments_job],
-    schedules=[sync_job_schedule, returns_job_schedule, purge_pii_job_schedule, stock_push_job_schedule, shipments_job_schedule],
-    sensors=[channel_registry_sensor, notifications_sensor, stock_push_sensor, shipments_sensor,
-             alert_on_run_failure, freshness_alert_sensor, core_tables_automation],
+    schedules=[
+        sync_job_schedule,
+        returns_job_schedule,
+        purge_pii_job_schedule,
+        stock_push_job_schedule,
+        shipments_job_schedule,
+    ],
+    sensors=[
+        channel_registry_sensor,
+        notifications_sensor,
+        stock_push_sensor,
+        shipments_sensor,
+        alert_on_run_failure,
+        freshness_alert_sensor,
+        core_tables_automation,
+    ],
     resources={"warehouse": WarehouseResource(), "amazon": AmazonSellerResource()},
     loggers={"cli_progress": cli_progress},
     # #28: the steps of a run one after another, so that no run waits on itself ("Materialize all" in the UI

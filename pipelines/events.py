@@ -29,8 +29,10 @@ class NothingToFetch:
     bound: datetime
 
     def __str__(self) -> str:
-        return (f"nothing to fetch: the watermark {iso(self.watermark)} is as recent as Amazon serves "
-                f"(up to {iso(self.bound)})")
+        return (
+            f"nothing to fetch: the watermark {iso(self.watermark)} is as recent as Amazon serves "
+            f"(up to {iso(self.bound)})"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ class WatermarkPulledBack:
     now: datetime
 
     def __str__(self) -> str:
-        return (f"warning: the watermark {iso(self.was)} was ahead of what has passed on both clocks; "
-                f"pulled back to {iso(self.now)}")
+        return (
+            f"warning: the watermark {iso(self.was)} was ahead of what has passed on both clocks; "
+            f"pulled back to {iso(self.now)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,5 +101,14 @@ class AccessTokenRefreshed:
         return "access token refused (HTTP 403); asking for a fresh one"
 
 
-Event = (WindowOpened | NothingToFetch | PageLanded | WindowRestarted | WindowDone | WatermarkPulledBack
-         | RateLimitWait | Retry | AccessTokenRefreshed)
+Event = (
+    WindowOpened
+    | NothingToFetch
+    | PageLanded
+    | WindowRestarted
+    | WindowDone
+    | WatermarkPulledBack
+    | RateLimitWait
+    | Retry
+    | AccessTokenRefreshed
+)

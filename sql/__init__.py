@@ -7,7 +7,13 @@ from pathlib import Path
 
 SQL_DIR = Path(__file__).parent
 # applied in this order: the tables and views use the reference data and formulas; the comments need the tables
-SCHEMA_FILES = ("warehouse/reference.sql", "warehouse/marketplaces.sql", "warehouse/macros.sql", "warehouse/tables.sql", "warehouse/docs.sql")
+SCHEMA_FILES = (
+    "warehouse/reference.sql",
+    "warehouse/marketplaces.sql",
+    "warehouse/macros.sql",
+    "warehouse/tables.sql",
+    "warehouse/docs.sql",
+)
 
 
 @cache

@@ -37,11 +37,15 @@ def schema(name: str, definition: str, *, minimal: bool = False, narrow: dict[st
             if target in path:
                 raise ValueError(f"{name}: {target} refers to itself; a schema with cycles cannot be inlined")
             return resolve(_merged(definitions[target], narrow.get(target)), (*path, target))
-        resolved = {key: resolve(value, path) for key, value in node.items()
-                    if not key.startswith("x-") and key not in ("example", "examples", "description")}
+        resolved = {
+            key: resolve(value, path)
+            for key, value in node.items()
+            if not key.startswith("x-") and key not in ("example", "examples", "description")
+        }
         if "properties" in resolved:
-            resolved["properties"] = {key: _merged(value, narrow.get(key))
-                                      for key, value in resolved["properties"].items()}
+            resolved["properties"] = {
+                key: _merged(value, narrow.get(key)) for key, value in resolved["properties"].items()
+            }
         if minimal and "properties" in resolved:
             required = set(resolved.get("required", []))
             resolved["properties"] = {key: value for key, value in resolved["properties"].items() if key in required}
@@ -91,6 +95,7 @@ def response_schema(name: str, path: str, status: str, method: str = "get") -> d
 def problems(instance, against: dict) -> list[str]:
     """Where an instance breaks a schema (formats such as date-time included), one line each; none when it conforms."""
     validator = jsonschema.Draft4Validator(against, format_checker=jsonschema.FormatChecker())
-    return sorted(f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message[:200]}"
-                  for error in validator.iter_errors(instance))
-
+    return sorted(
+        f"{'/'.join(map(str, error.absolute_path)) or '(top)'}: {error.message[:200]}"
+        for error in validator.iter_errors(instance)
+    )

@@ -21,6 +21,8 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "shop" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
+
+
 SECRET = "lwa-secret-" + "7f3a9c1e5b"
 REFRESH_TOKEN = "Atzr|refresh-" + "4d8e2b6f0a"
 
@@ -30,7 +32,7 @@ REFRESH_TOKEN = "Atzr|refresh-" + "4d8e2b6f0a"
 # So is the shipped_at of an order marked shipped here: the clerk's moment, which two warehouses never share.
 CORE_TABLES = {
     "orders": "select * exclude (source_ingest_id) replace (if(order_id in (select order_id from shipments), null, "
-              "shipped_at) as shipped_at) from orders order by all",
+    "shipped_at) as shipped_at) from orders order by all",
     "order_lines": "select * from order_lines order by all",
     "accounts": "select * from accounts order by all",
     "contacts": "select * from contacts order by all",
@@ -137,8 +139,17 @@ class Shop(Warehouse):
 
     def add_channel(self, name="Amazon US", start=None, marketplaces=("ATVPDKIKX0DER",)):
         start = start or self.marketplace.now
-        args = ["channel", "add", name, "--start", start.isoformat(), "--endpoint", self.sandbox.url,
-                "--token-url", self.sandbox.token_url]
+        args = [
+            "channel",
+            "add",
+            name,
+            "--start",
+            start.isoformat(),
+            "--endpoint",
+            self.sandbox.url,
+            "--token-url",
+            self.sandbox.token_url,
+        ]
         for marketplace_id in marketplaces:
             args += ["--marketplace", marketplace_id]
         return self.ok(*args)
@@ -147,7 +158,6 @@ class Shop(Warehouse):
         # Amazon only serves what is at least two minutes old
         self.marketplace.advance(minutes=3)
         return self.ok("sync", *args)
-
 
     def place(self, *items: Item, **kwargs) -> str:
         self.marketplace.advance(seconds=1)
@@ -173,8 +183,12 @@ def sqs(monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    for name, value in {"AWS_ENDPOINT_URL_SQS": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ENDPOINT_URL_SQS": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     client = boto3.client("sqs", region_name="us-east-1")
     url = client.create_queue(QueueName="amazon-orders-us", Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
@@ -242,8 +256,17 @@ def cli_ok(db, *args):
 
 
 def cli_add_channel(db, server, start):
-    args = ["channel", "add", CHANNEL, "--start", start.isoformat(), "--endpoint", server.url,
-            "--token-url", server.token_url]
+    args = [
+        "channel",
+        "add",
+        CHANNEL,
+        "--start",
+        start.isoformat(),
+        "--endpoint",
+        server.url,
+        "--token-url",
+        server.token_url,
+    ]
     for marketplace_id in MARKETPLACES:
         args += ["--marketplace", marketplace_id]
     cli_ok(db, *args)

@@ -14,8 +14,12 @@ from pathlib import Path
 from conftest import ROOT
 
 # package -> folder, as pyproject.toml maps them
-PACKAGES = {"pipelines": ROOT / "pipelines", "pipelines.assets": ROOT / "assets", "pipelines.sql": ROOT / "sql",
-            "benchmarks": ROOT / "benchmarks"}
+PACKAGES = {
+    "pipelines": ROOT / "pipelines",
+    "pipelines.assets": ROOT / "assets",
+    "pipelines.sql": ROOT / "sql",
+    "benchmarks": ROOT / "benchmarks",
+}
 # The layers, innermost first: a module may import its own layer and the layers before it, never one after.
 # A layer is a folder of pipelines/ (the design card's assets/ and the code location sit with orchestration);
 # the top-level modules (the clock, a run's events) are the kernel every layer shares.
@@ -51,7 +55,9 @@ def imports(name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
     return found
@@ -76,7 +82,9 @@ def layer(name: str) -> str:
 
 
 def test_the_graph_is_read_from_every_module():
-    assert {"pipelines.ingest.orders", "pipelines.assets.core", "pipelines.sandbox.server", "benchmarks.runner"} <= set(MODULES)
+    assert {"pipelines.ingest.orders", "pipelines.assets.core", "pipelines.sandbox.server", "benchmarks.runner"} <= set(
+        MODULES
+    )
     assert "pipelines.warehouse.transform" in internal("pipelines.assets.core")
 
 
@@ -149,17 +157,17 @@ def test_benchmarks_drive_the_product_through_its_public_names_only():
                 modules.update(a.asname for a in node.names if a.name.startswith("pipelines") and a.asname)
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
-                assert not (node.attr.startswith("_") and not node.attr.startswith("__")), \
+                assert not (node.attr.startswith("_") and not node.attr.startswith("__")), (
                     f"{name} reaches into {node.value.id}.{node.attr}"
+                )
                 assert not isinstance(node.ctx, ast.Store), f"{name} replaces {node.value.id}.{node.attr}"
 
 
 def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp_path):
+    import shutil
     import subprocess
     import sys
     import zipfile
-
-    import shutil
 
     source = tmp_path / "source"  # a copy: setuptools leaves a build/ folder behind
     source.mkdir()
@@ -168,13 +176,21 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
             shutil.copytree(ROOT / part, source / part, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(ROOT / part, source / part)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(tmp_path)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     [wheel] = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")} == {"pipelines"}
-    shipped = {f"pipelines/{folder}/{path.relative_to(ROOT / folder)}"
-               for folder in ("sql", "assets") for path in (ROOT / folder).rglob("*") if path.suffix in (".sql", ".py")}
+    shipped = {
+        f"pipelines/{folder}/{path.relative_to(ROOT / folder)}"
+        for folder in ("sql", "assets")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".sql", ".py")
+    }
     shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
     assert shipped - names == set()
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from benchmarks import runner
 from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
 from benchmarks.shapes import compare
-import pytest
-
-from pipelines.warehouse.transform import transform
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.transform import transform
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +47,14 @@ def test_generated_orders_have_the_sandbox_shape_and_transform_to_what_they_impl
 
     changed = append_changes(con, 200)
     assert changed["changed_orders"] == 200
-    assert compare([row[0] for row in con.execute(
-        "select payload::varchar from raw_amazon_orders where run_id = 'bench-changes'").fetchall()])["ok"]
+    assert compare(
+        [
+            row[0]
+            for row in con.execute(
+                "select payload::varchar from raw_amazon_orders where run_id = 'bench-changes'"
+            ).fetchall()
+        ]
+    )["ok"]
     result = transform(con)
     assert (result.orders_changed, result.orders_updated, result.orders_added) == (200, 200, 0)
     after = expected(con)
@@ -60,10 +66,25 @@ def test_generated_orders_have_the_sandbox_shape_and_transform_to_what_they_impl
 
 def test_a_small_run_of_the_benchmarks_reports_correct_results(tmp_path):
     results_path, markdown = tmp_path / "results.json", tmp_path / "BENCHMARKS.md"
-    runner.run([
-        "--quick", "--sizes", "2000", "--extract-orders", "1200", "--nochange-repeats", "1", "--nochange-orders", "500",
-        "--work-dir", str(tmp_path / "work"), "--results", str(results_path), "--markdown", str(markdown),
-    ])
+    runner.run(
+        [
+            "--quick",
+            "--sizes",
+            "2000",
+            "--extract-orders",
+            "1200",
+            "--nochange-repeats",
+            "1",
+            "--nochange-orders",
+            "500",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--results",
+            str(results_path),
+            "--markdown",
+            str(markdown),
+        ]
+    )
     results = json.loads(results_path.read_text())
 
     size = results["by_size"]["2000"]
@@ -96,5 +117,8 @@ def test_a_small_run_of_the_benchmarks_reports_correct_results(tmp_path):
     assert any(f.startswith("Incremental transform") for f in figures)
     assert any(f.startswith("`amazon-orders sync`") for f in figures)
     text = markdown.read_text()
-    assert "<!-- results:quick:start -->" in text and "| Figure | Size | Value | Baseline | Ratio | Target | Result |" in text
+    assert (
+        "<!-- results:quick:start -->" in text
+        and "| Figure | Size | Value | Baseline | Ratio | Target | Result |" in text
+    )
     assert not (tmp_path / "work" / "bench_2000.duckdb").exists()  # cleaned up

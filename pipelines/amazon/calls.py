@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pipelines.amazon.client import FORBIDDEN, THROTTLED, TRANSIENT, classify, describe
-from pipelines.events import AccessTokenRefreshed, Event, RateLimitWait, Retry
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.events import AccessTokenRefreshed, Event, RateLimitWait, Retry
 
 MAX_ATTEMPTS = 6
 MAX_BACKOFF_SECONDS = 60.0
@@ -22,8 +22,15 @@ T = TypeVar("T")
 
 
 class CallPolicy:
-    def __init__(self, bucket: TokenBucket, *, sleep: Callable[[float], None], emit: Callable[[Event], None],
-                 refresh_access_token: Callable[[], None], max_attempts: int | None = None):
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        *,
+        sleep: Callable[[float], None],
+        emit: Callable[[Event], None],
+        refresh_access_token: Callable[[], None],
+        max_attempts: int | None = None,
+    ):
         self.bucket = bucket
         self.sleep = sleep
         self.emit = emit

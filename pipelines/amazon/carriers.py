@@ -17,13 +17,57 @@ from __future__ import annotations
 OTHER = "Other"
 
 CARRIER_CODES = (
-    "USPS", "UPS", "UPSMI", "FedEx", "DHL", "Fastway", "GLS", "GO!", "Hermes Logistik Gruppe", "Royal Mail",
-    "Parcelforce", "City Link", "TNT", "Target", "SagawaExpress", "NipponExpress", "YamatoTransport",
-    "DHL Global Mail", "UPS Mail Innovations", "FedEx SmartPost", "OSM", "OnTrac", "Streamlite", "Newgistics",
-    "Canada Post", "Blue Package", "Chronopost", "Deutsche Post", "DPD", "La Poste", "Parcelnet",
-    "Poste Italiane", "SDA", "Smartmail", "FEDEX_JP", "JP_EXPRESS", "NITTSU", "SAGAWA", "YAMATO", "BlueDart",
-    "AFL/Fedex", "Aramex", "India Post", "Professional", "DTDC", "Overnite Express", "First Flight", "Delhivery",
-    "Lasership", "Yodel", OTHER,
+    "USPS",
+    "UPS",
+    "UPSMI",
+    "FedEx",
+    "DHL",
+    "Fastway",
+    "GLS",
+    "GO!",
+    "Hermes Logistik Gruppe",
+    "Royal Mail",
+    "Parcelforce",
+    "City Link",
+    "TNT",
+    "Target",
+    "SagawaExpress",
+    "NipponExpress",
+    "YamatoTransport",
+    "DHL Global Mail",
+    "UPS Mail Innovations",
+    "FedEx SmartPost",
+    "OSM",
+    "OnTrac",
+    "Streamlite",
+    "Newgistics",
+    "Canada Post",
+    "Blue Package",
+    "Chronopost",
+    "Deutsche Post",
+    "DPD",
+    "La Poste",
+    "Parcelnet",
+    "Poste Italiane",
+    "SDA",
+    "Smartmail",
+    "FEDEX_JP",
+    "JP_EXPRESS",
+    "NITTSU",
+    "SAGAWA",
+    "YAMATO",
+    "BlueDart",
+    "AFL/Fedex",
+    "Aramex",
+    "India Post",
+    "Professional",
+    "DTDC",
+    "Overnite Express",
+    "First Flight",
+    "Delhivery",
+    "Lasership",
+    "Yodel",
+    OTHER,
 )
 _BY_FOLDED = {code.casefold(): code for code in CARRIER_CODES}
 
@@ -37,13 +81,17 @@ def carrier_for(code: str, name: str | None = None) -> tuple[str, str | None]:
     not list goes as Other with its name, which Other requires."""
     code, name = (code or "").strip(), (name or "").strip() or None
     if not code:
-        raise UnknownCarrier("--carrier is empty: give Amazon's carrier code, such as UPS, or Other with --carrier-name")
+        raise UnknownCarrier(
+            "--carrier is empty: give Amazon's carrier code, such as UPS, or Other with --carrier-name"
+        )
     listed = _BY_FOLDED.get(code.casefold())
     if listed == OTHER and not name:
         raise UnknownCarrier("carrier code Other needs --carrier-name (Amazon requires carrierName with Other)")
     if listed is None:
         if not name:
-            raise UnknownCarrier(f"carrier code {code!r} is not in Amazon's list (such as UPS, USPS, FedEx, DHL, "
-                                 "Royal Mail); give --carrier-name NAME to send it as Other")
+            raise UnknownCarrier(
+                f"carrier code {code!r} is not in Amazon's list (such as UPS, USPS, FedEx, DHL, "
+                "Royal Mail); give --carrier-name NAME to send it as Other"
+            )
         return OTHER, name
     return listed, name

@@ -116,8 +116,9 @@ def confirm_shipment(client: OrdersV0, order_id: str, body: dict) -> str | None:
 def delete_subscription(client: Notifications, notification_type: str, subscription_id: str) -> None:
     """deleteSubscriptionById, which the model calls grantless: python-amazon-sp-api's own
     delete_notification_subscription sends the seller's token instead, so the request is made here."""
-    client._request_grantless_operation(f"/notifications/v1/subscriptions/{notification_type}/{subscription_id}",
-                                        params={"method": "DELETE"})
+    client._request_grantless_operation(
+        f"/notifications/v1/subscriptions/{notification_type}/{subscription_id}", params={"method": "DELETE"}
+    )
 
 
 def _client(api: type, channel: Seller, account: str):
@@ -150,12 +151,17 @@ def search_orders_page(client: OrdersV20260101, params: dict) -> Page:
     return Page(payload["orders"], response.next_token, response.rate_limit)
 
 
-def inventory_summaries_page(client: Inventories, marketplace_id: str,
-                             next_token: str | None) -> tuple[list, str | None]:
+def inventory_summaries_page(
+    client: Inventories, marketplace_id: str, next_token: str | None
+) -> tuple[list, str | None]:
     """A page of getInventorySummaries for one marketplace, with details; a later page repeats the
     first page's parameters beside its nextToken."""
-    params = {"granularityType": "Marketplace", "granularityId": marketplace_id,
-              "marketplaceIds": [marketplace_id], "details": "true"}
+    params = {
+        "granularityType": "Marketplace",
+        "granularityId": marketplace_id,
+        "marketplaceIds": [marketplace_id],
+        "details": "true",
+    }
     if next_token:
         params["nextToken"] = next_token
     response = client.get_inventory_summary_marketplace(**params)
@@ -166,8 +172,9 @@ def inventory_summaries_page(client: Inventories, marketplace_id: str,
 
 
 def create_report(client: ReportsV2, report_type: str, marketplace_ids: list[str], start: str, end: str) -> str:
-    payload = client.create_report(reportType=report_type, marketplaceIds=marketplace_ids,
-                                   dataStartTime=start, dataEndTime=end).payload
+    payload = client.create_report(
+        reportType=report_type, marketplaceIds=marketplace_ids, dataStartTime=start, dataEndTime=end
+    ).payload
     if not isinstance(payload, dict) or not isinstance(payload.get("reportId"), str):
         raise MalformedResponse("the createReport response had no reportId")
     return payload["reportId"]
@@ -242,12 +249,27 @@ _BY_EXCEPTION = [
     (spe.SellingApiRequestThrottledException, THROTTLED),
     (spe.SellingApiForbiddenException, FORBIDDEN),
     (spe.SellingApiBadRequestException, INVALID),
-    ((spe.SellingApiServerException, spe.SellingApiTemporarilyUnavailableException,
-      spe.SellingApiGatewayTimeoutException, MalformedResponse, DocumentDownloadFailed, httpx.TimeoutException,
-      httpx.TransportError),
-     TRANSIENT),
-    ((spe.SellingApiNotFoundException, spe.SellingApiStateConflictException, spe.SellingApiTooLargeException,
-      spe.SellingApiUnsupportedFormatException), FINAL),
+    (
+        (
+            spe.SellingApiServerException,
+            spe.SellingApiTemporarilyUnavailableException,
+            spe.SellingApiGatewayTimeoutException,
+            MalformedResponse,
+            DocumentDownloadFailed,
+            httpx.TimeoutException,
+            httpx.TransportError,
+        ),
+        TRANSIENT,
+    ),
+    (
+        (
+            spe.SellingApiNotFoundException,
+            spe.SellingApiStateConflictException,
+            spe.SellingApiTooLargeException,
+            spe.SellingApiUnsupportedFormatException,
+        ),
+        FINAL,
+    ),
     # an HTTP status python-amazon-sp-api has no class for (502, say) is the server's trouble
     (spe.SellingApiException, TRANSIENT),
 ]
@@ -302,12 +324,16 @@ class ListingsPage:
     rate_limit: str | None
 
 
-def search_listings_page(client, seller_id: str, marketplace_ids: list[str], page_token: str | None,
-                         skus: list[str] | None = None) -> ListingsPage:
+def search_listings_page(
+    client, seller_id: str, marketplace_ids: list[str], page_token: str | None, skus: list[str] | None = None
+) -> ListingsPage:
     """A page of searchListingsItems (20 items, the model's maximum) with the fulfilment availability; `skus`
     (at most 20) looks those seller SKUs up instead of listing every item."""
-    params = {"marketplaceIds": ",".join(marketplace_ids), "includedData": "summaries,fulfillmentAvailability",
-              "pageSize": 20}
+    params = {
+        "marketplaceIds": ",".join(marketplace_ids),
+        "includedData": "summaries,fulfillmentAvailability",
+        "pageSize": 20,
+    }
     if skus:
         params.update(identifiers=",".join(skus), identifiersType="SKU")
     if page_token:
@@ -325,9 +351,16 @@ def patch_listing_quantity(client, seller_id: str, sku: str, marketplace_ids: li
     """patchListingsItem, `merge` on fulfillment_availability with the merchant's own channel code (DEFAULT):
     `replace` would drop the handling time, and another code would add a second entry. Returns the payload
     (status ACCEPTED or INVALID, which the client raises nothing for) and the rate limit Amazon sent."""
-    body = {"productType": "PRODUCT", "patches": [{
-        "op": "merge", "path": "/attributes/fulfillment_availability",
-        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": int(quantity)}]}]}
+    body = {
+        "productType": "PRODUCT",
+        "patches": [
+            {
+                "op": "merge",
+                "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": int(quantity)}],
+            }
+        ],
+    }
     response = client.patch_listings_item(seller_id, sku, marketplaceIds=",".join(marketplace_ids), body=body)
     payload = response.payload
     if not isinstance(payload, dict) or payload.get("status") not in ("ACCEPTED", "INVALID", "VALID"):

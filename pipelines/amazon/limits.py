@@ -77,7 +77,11 @@ def earliest_start(marketplace_ids, now: datetime) -> datetime:
 def check_start(marketplace_ids, start_at: datetime, now: datetime) -> None:
     limit = earliest_start(marketplace_ids, now)
     if start_at < limit:
-        where = ("from 2016 on in JP, AU and SG" if limit == LONG_HISTORY_FROM
-                 else "no order data more than two years old (2016 on in JP, AU and SG)")
-        raise StartTooOld(f"--start {iso(start_at)} is older than Amazon serves orders ({where}): "
-                           f"start at {iso(limit)} or later")
+        where = (
+            "from 2016 on in JP, AU and SG"
+            if limit == LONG_HISTORY_FROM
+            else "no order data more than two years old (2016 on in JP, AU and SG)"
+        )
+        raise StartTooOld(
+            f"--start {iso(start_at)} is older than Amazon serves orders ({where}): start at {iso(limit)} or later"
+        )

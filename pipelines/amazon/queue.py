@@ -36,13 +36,16 @@ def check_queue_url(queue_url: str) -> None:
     except ValueError:
         host, parts = "", None
     if parts is None or parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
-        raise QueueError(f"--queue-url {queue_url!r} is not an SQS queue URL "
-                         "(https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)")
+        raise QueueError(
+            f"--queue-url {queue_url!r} is not an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+        )
     if is_loopback(queue_url):
         return  # an SQS-compatible server on this machine (moto's in the tests and the demo)
     if parts.scheme != "https" or not _SQS_HOST.fullmatch(host):
-        raise QueueError(f"--queue-url {queue_url!r} must be an SQS endpoint over https "
-                         "(sqs.REGION.amazonaws.com; plain http only on 127.0.0.1)")
+        raise QueueError(
+            f"--queue-url {queue_url!r} must be an SQS endpoint over https "
+            "(sqs.REGION.amazonaws.com; plain http only on 127.0.0.1)"
+        )
 
 
 def _region_of(queue_url: str) -> str:
@@ -61,11 +64,17 @@ class Queue:
         check_queue_url(queue_url)  # a URL kept before URLs were checked, or written in by hand
         self.url = queue_url
         # a dead queue fails fast and is retried on the next drain; a long poll needs its 20 s and more
-        self._client = boto3.client("sqs", region_name=_region_of(queue_url),
-                                    config=Config(connect_timeout=5, read_timeout=SQS_LONGEST_POLL_SECONDS + 10,
-                                                  retries={"max_attempts": 2, "mode": "standard"}))
+        self._client = boto3.client(
+            "sqs",
+            region_name=_region_of(queue_url),
+            config=Config(
+                connect_timeout=5,
+                read_timeout=SQS_LONGEST_POLL_SECONDS + 10,
+                retries={"max_attempts": 2, "mode": "standard"},
+            ),
+        )
 
-    def __enter__(self) -> "Queue":
+    def __enter__(self) -> Queue:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -81,14 +90,19 @@ class Queue:
 
     def receive(self, wait_seconds: int) -> list[dict]:
         """Up to SQS's most per receive, waiting up to `wait_seconds` for the first (long polling)."""
-        return self._call("receive_message", MaxNumberOfMessages=SQS_MOST_PER_RECEIVE,
-                          WaitTimeSeconds=wait_seconds).get("Messages", [])
+        return self._call(
+            "receive_message", MaxNumberOfMessages=SQS_MOST_PER_RECEIVE, WaitTimeSeconds=wait_seconds
+        ).get("Messages", [])
 
     def delete(self, messages: list[dict]) -> None:
         for start in range(0, len(messages), SQS_MOST_PER_RECEIVE):
-            self._call("delete_message_batch", Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                for n, m in enumerate(messages[start:start + SQS_MOST_PER_RECEIVE])])
+            self._call(
+                "delete_message_batch",
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(messages[start : start + SQS_MOST_PER_RECEIVE])
+                ],
+            )
 
     def waiting(self) -> int:
         """About how many messages wait in the queue (SQS's ApproximateNumberOfMessages)."""

@@ -16,8 +16,10 @@ from pipelines.clock import iso
 INVENTORY_AND_ORDER_TRACKING = "Inventory and Order Tracking"
 AMAZON_FULFILLMENT = "Amazon Fulfillment"
 OPERATION_ROLES = {"searchOrders": INVENTORY_AND_ORDER_TRACKING, "getInventorySummaries": AMAZON_FULFILLMENT}
-REPORT_TYPE_ROLES = {"GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": INVENTORY_AND_ORDER_TRACKING,
-                     "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": AMAZON_FULFILLMENT}
+REPORT_TYPE_ROLES = {
+    "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": INVENTORY_AND_ORDER_TRACKING,
+    "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": AMAZON_FULFILLMENT,
+}
 NOTIFICATION_TYPE_ROLES = {"ORDER_CHANGE": INVENTORY_AND_ORDER_TRACKING}
 
 
@@ -39,19 +41,33 @@ def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]
     marketplace = channel.marketplace_ids[0]
     since = iso(now - timedelta(days=1))
     probes = [
-        (Probe("Orders v2026-01-01", "searchOrders", OPERATION_ROLES["searchOrders"]),
-         lambda: amazon.orders_client(channel, account).search_orders(
-             createdAfter=since, marketplaceIds=[marketplace], maxResultsPerPage=1)),
-        (Probe("FBA Inventory v1", "getInventorySummaries", OPERATION_ROLES["getInventorySummaries"]),
-         lambda: amazon.inventory_client(channel, account).get_inventory_summary_marketplace(
-             granularityType="Marketplace", granularityId=marketplace, marketplaceIds=[marketplace])),
-        *[(Probe("Reports 2021-06-30", f"getReports {kind}", role),
-           lambda kind=kind: amazon.reports_client(channel, account).get_reports(reportTypes=[kind], pageSize=1))
-          for kind, role in REPORT_TYPE_ROLES.items()],
-        (Probe("Notifications v1", "getDestinations", "none (grantless)"),
-         lambda: amazon.notifications_client(channel, account).get_destinations()),
-        (Probe("Notifications v1", "getSubscription ORDER_CHANGE", NOTIFICATION_TYPE_ROLES["ORDER_CHANGE"]),
-         lambda: amazon.notifications_client(channel, account).get_subscription("ORDER_CHANGE")),
+        (
+            Probe("Orders v2026-01-01", "searchOrders", OPERATION_ROLES["searchOrders"]),
+            lambda: amazon.orders_client(channel, account).search_orders(
+                createdAfter=since, marketplaceIds=[marketplace], maxResultsPerPage=1
+            ),
+        ),
+        (
+            Probe("FBA Inventory v1", "getInventorySummaries", OPERATION_ROLES["getInventorySummaries"]),
+            lambda: amazon.inventory_client(channel, account).get_inventory_summary_marketplace(
+                granularityType="Marketplace", granularityId=marketplace, marketplaceIds=[marketplace]
+            ),
+        ),
+        *[
+            (
+                Probe("Reports 2021-06-30", f"getReports {kind}", role),
+                lambda kind=kind: amazon.reports_client(channel, account).get_reports(reportTypes=[kind], pageSize=1),
+            )
+            for kind, role in REPORT_TYPE_ROLES.items()
+        ],
+        (
+            Probe("Notifications v1", "getDestinations", "none (grantless)"),
+            lambda: amazon.notifications_client(channel, account).get_destinations(),
+        ),
+        (
+            Probe("Notifications v1", "getSubscription ORDER_CHANGE", NOTIFICATION_TYPE_ROLES["ORDER_CHANGE"]),
+            lambda: amazon.notifications_client(channel, account).get_subscription("ORDER_CHANGE"),
+        ),
     ]
     checked = []
     for probe, call in probes:
@@ -62,7 +78,7 @@ def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]
             probe.outcome = "ok (none yet)"
         except spe.SellingApiForbiddenException:
             probe.outcome, probe.missing = f"403: the application lacks the role {probe.role!r}", True
-        except Exception as error:  # noqa: BLE001 - every other failure is told, in one line, as the sync tells it
+        except Exception as error:
             probe.outcome = f"failed: {amazon.describe(error)}"
         checked.append(probe)
     return checked

@@ -32,8 +32,9 @@ def csv_rows(path: str | Path, columns: list[str], what: str) -> Iterator[tuple[
             if not any(field.strip() for field in fields):
                 continue  # a blank line
             if len(fields) != len(header):
-                raise EntryRefused(f"{path} line {reader.line_num}: {len(fields)} fields, but the header has "
-                                   f"{len(header)}")
+                raise EntryRefused(
+                    f"{path} line {reader.line_num}: {len(fields)} fields, but the header has {len(header)}"
+                )
             yield reader.line_num, {name: (value or "").strip() for name, value in zip(header, fields)}
     except csv.Error as error:
         raise EntryRefused(f"{path} line {reader.line_num}: {error} (a quote left open?)") from None

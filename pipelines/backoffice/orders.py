@@ -13,16 +13,18 @@ class EntryRefused(ValueError):
 
 def find_order(con, channel_order_id: str, channel: str | None) -> tuple[str, str, bool]:
     """(order_id, status, is_shipped) of the order, or a refusal naming what was not found."""
-    found = con.execute("select order_id, status, is_shipped, channel from orders where channel_order_id = ?",
-                        [channel_order_id]).fetchall()
+    found = con.execute(
+        "select order_id, status, is_shipped, channel from orders where channel_order_id = ?", [channel_order_id]
+    ).fetchall()
     if not found:
         raise EntryRefused(f"no order with Channel Order ID {channel_order_id!r}")
     if channel:
         elsewhere = sorted(row[3] for row in found if row[3] != channel)
         found = [row for row in found if row[3] == channel]
         if not found:
-            raise EntryRefused(f"order {channel_order_id} is not on channel {channel!r} "
-                                 f"(it is on {', '.join(map(repr, elsewhere))})")
+            raise EntryRefused(
+                f"order {channel_order_id} is not on channel {channel!r} (it is on {', '.join(map(repr, elsewhere))})"
+            )
     if len(found) > 1:
         raise EntryRefused(f"order {channel_order_id!r} exists on several channels; name one with --channel")
     return found[0][:3]

@@ -21,8 +21,14 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse.connection import (connect, owner_only_files, refused_reports_folder, transaction, warehouse_path,
-                                 writer_lock)
+from pipelines.warehouse.connection import (
+    connect,
+    owner_only_files,
+    refused_reports_folder,
+    transaction,
+    warehouse_path,
+    writer_lock,
+)
 
 # JSON merge patch (RFC 7396): a null removes the key.
 PURGE_PATCH = """{
@@ -120,7 +126,7 @@ def redact(con: duckdb.DuckDBPyConnection, days: int) -> PurgeResult:
         # a buyer with a recent order keeps their details: that order still needs them
         contacts = con.execute(
             f"""
-            update contacts set {', '.join(f'{c} = null' for c in CONTACT_PII)}
+            update contacts set {", ".join(f"{c} = null" for c in CONTACT_PII)}
             where contact_id in (select contact_id from purgeable)
                 and contact_id not in (select contact_id from orders anti join purgeable using (order_id)
                                        where contact_id is not null)
@@ -162,14 +168,18 @@ def redact(con: duckdb.DuckDBPyConnection, days: int) -> PurgeResult:
             from purgeable as p
             where n.channel = p.channel and n.amazon_order_id = p.channel_order_id and json_valid(n.body)
                 and n.body ->> '$.Payload.OrderChangeNotification.Summary.DestinationPostalCode' is not null
-            """, {"patch": NOTIFICATION_PATCH}).fetchone()[0]
+            """,
+            {"patch": NOTIFICATION_PATCH},
+        ).fetchone()[0]
         notifications += con.execute(
             """
             update raw_notifications set body = '{}'
             where body <> '{}' and received_at < now()::timestamp - to_days($days)
                 and (not json_valid(body) or (channel, coalesce(amazon_order_id, '')) not in (
                     select channel, channel_order_id from orders))
-            """, {"days": days}).fetchone()[0]
+            """,
+            {"days": days},
+        ).fetchone()[0]
         orders = con.execute("select count(*) from purgeable").fetchone()[0]
         if raw_versions or contacts or accounts or comments or notifications:
             con.execute("insert into pending_rewrites values ('purge-pii', now()::timestamp)")

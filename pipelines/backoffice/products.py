@@ -57,10 +57,14 @@ def import_products(con: duckdb.DuckDBPyConnection, path: str | Path) -> dict:
     """Upsert the catalog; a placeholder with the same code becomes the real product."""
     rows = read_catalog(path)
     with transaction(con):
-        con.execute("create or replace temp table catalog_import (product_code varchar, product_name varchar, "
-                    "list_price decimal(18, 2), on_hand integer)")
-        con.executemany("insert into catalog_import values (?, ?, ?, ?)",
-                        [(r.product_code, r.product_name, r.list_price, r.on_hand) for r in rows])
+        con.execute(
+            "create or replace temp table catalog_import (product_code varchar, product_name varchar, "
+            "list_price decimal(18, 2), on_hand integer)"
+        )
+        con.executemany(
+            "insert into catalog_import values (?, ?, ?, ?)",
+            [(r.product_code, r.product_name, r.list_price, r.on_hand) for r in rows],
+        )
         replaced = con.execute(
             "select count(*) from products semi join catalog_import using (product_code) where is_placeholder"
         ).fetchone()[0]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import pyarrow as pa
 import duckdb
+import pyarrow as pa
 
 from pipelines.backoffice.orders import EntryRefused, book_order, find_order
 from pipelines.warehouse.connection import transaction
@@ -62,15 +62,24 @@ def load_ledger(con, channel: str, report_type: str, found: list[AmazonReturn]) 
     batch = pa.table({"cid": [f.channel_order_id for f in found], "sku": [f.sku for f in found]})  # noqa: F841 - DuckDB reads it by name in the SQL
     con.execute("create or replace temp table returns_batch as select * from batch")
     params = {"channel": channel}
-    orders = {cid: (order_id, by) for cid, order_id, by in con.execute(
-        "select channel_order_id, order_id, fulfilled_by from orders where channel = $channel "
-        "and channel_order_id in (select cid from returns_batch)", params).fetchall()}
-    con.execute("create or replace temp table returns_batch_orders as select distinct o.order_id, b.sku "
-                "from returns_batch b join orders o on o.channel = $channel and o.channel_order_id = b.cid",
-                params)
+    orders = {
+        cid: (order_id, by)
+        for cid, order_id, by in con.execute(
+            "select channel_order_id, order_id, fulfilled_by from orders where channel = $channel "
+            "and channel_order_id in (select cid from returns_batch)",
+            params,
+        ).fetchall()
+    }
+    con.execute(
+        "create or replace temp table returns_batch_orders as select distinct o.order_id, b.sku "
+        "from returns_batch b join orders o on o.channel = $channel and o.channel_order_id = b.cid",
+        params,
+    )
     # units shipped, on Amazon or marked shipped here, of each SKU on the batch's orders
-    shipped = {(o, s): max(amazon_units, here or 0) for o, s, amazon_units, here in con.execute(
-        """
+    shipped = {
+        (o, s): max(amazon_units, here or 0)
+        for o, s, amazon_units, here in con.execute(
+            """
         with on_amazon as (
             select l.order_id, l.product_code, sum(l.shipped_quantity) as units
             from order_lines l join returns_batch_orders b on l.order_id = b.order_id and l.product_code = b.sku
@@ -84,13 +93,21 @@ def load_ledger(con, channel: str, report_type: str, found: list[AmazonReturn]) 
         )
         select order_id, product_code, on_amazon.units, here.units
         from on_amazon left join here using (order_id, product_code)
-        """).fetchall()}
-    returned = {(o, s): units for o, s, units in con.execute(
-        "select r.order_id, l.product_code, sum(l.quantity) from sales_return_lines l "
-        "join sales_returns r using (return_id) "
-        "join returns_batch_orders b on r.order_id = b.order_id and l.product_code = b.sku group by all").fetchall()}
-    clerk = {(o, s): [units, return_id] for o, s, units, return_id in con.execute(
         """
+        ).fetchall()
+    }
+    returned = {
+        (o, s): units
+        for o, s, units in con.execute(
+            "select r.order_id, l.product_code, sum(l.quantity) from sales_return_lines l "
+            "join sales_returns r using (return_id) "
+            "join returns_batch_orders b on r.order_id = b.order_id and l.product_code = b.sku group by all"
+        ).fetchall()
+    }
+    clerk = {
+        (o, s): [units, return_id]
+        for o, s, units, return_id in con.execute(
+            """
         with entered as (
             select r.order_id, l.product_code, sum(l.quantity) as units, max(r.return_id) as return_id
             from sales_returns r join sales_return_lines l using (return_id)
@@ -106,16 +123,24 @@ def load_ledger(con, channel: str, report_type: str, found: list[AmazonReturn]) 
         )
         select order_id, product_code, entered.units - coalesce(matched.units, 0), return_id
         from entered left join matched using (order_id, product_code)
-        """, params).fetchall()}
-    known = {row for (row,) in con.execute(
-        "select return_key || '|' || channel_order_id || '|' || seller_sku from amazon_returns "
-        "where channel = $channel and report_type = $type and channel_order_id in (select cid from returns_batch)",
-        params | {"type": report_type}).fetchall()}
+        """,
+            params,
+        ).fetchall()
+    }
+    known = {
+        row
+        for (row,) in con.execute(
+            "select return_key || '|' || channel_order_id || '|' || seller_sku from amazon_returns "
+            "where channel = $channel and report_type = $type and channel_order_id in (select cid from returns_batch)",
+            params | {"type": report_type},
+        ).fetchall()
+    }
     counted = con.execute(
         "select s.counted_at, list(distinct i.seller_sku) from fba_snapshots s "
         "left join fba_inventory i using (snapshot_id) "
         "where s.snapshot_id = (select max(snapshot_id) from fba_snapshots where channel = $channel) group by all",
-        params).fetchone() or (None, [])
+        params,
+    ).fetchone() or (None, [])
     return Ledger(orders, shipped, returned, clerk, known, (counted[0], {sku for sku in counted[1] or [] if sku}))
 
 
@@ -130,8 +155,10 @@ def decide(ledger: Ledger, fulfilled_by: str, found: AmazonReturn, next_number: 
         raise NotHeld(f"order {found.channel_order_id} is not in the warehouse")
     order_id, order_fulfilled_by = order
     if order_fulfilled_by != fulfilled_by:
-        raise NotHeld(f"order {found.channel_order_id} is fulfilled by {order_fulfilled_by}, but this report lists "
-                      f"{fulfilled_by}-fulfilled returns")
+        raise NotHeld(
+            f"order {found.channel_order_id} is fulfilled by {order_fulfilled_by}, but this report lists "
+            f"{fulfilled_by}-fulfilled returns"
+        )
     line = (order_id, found.sku)
     if line not in ledger.shipped:
         raise NotHeld(f"SKU {found.sku!r} is not on order {found.channel_order_id}")
@@ -142,53 +169,98 @@ def decide(ledger: Ledger, fulfilled_by: str, found: AmazonReturn, next_number: 
         return order_id, clerk_return, True, "matched", 0
     shipped, returned = ledger.shipped[line], ledger.returned.get(line, 0)
     if rest > shipped - returned:
-        raise NotHeld(f"{rest} unit(s) of {found.sku} returned on order {found.channel_order_id}, but "
-                       f"{shipped} shipped and {returned} already returned")
+        raise NotHeld(
+            f"{rest} unit(s) of {found.sku} returned on order {found.channel_order_id}, but "
+            f"{shipped} shipped and {returned} already returned"
+        )
     if rest < found.quantity:
         ledger.clerk[line][0] -= found.quantity
     ledger.returned[line] = returned + rest
     fba = fulfilled_by == "AMAZON"
-    outcome = ("returnless_refund" if found.is_returnless
-               else ("restocked" if found.disposition in RESTOCKED_DISPOSITIONS else "recorded") if fba
-               else "awaiting_receipt")
+    outcome = (
+        "returnless_refund"
+        if found.is_returnless
+        else ("restocked" if found.disposition in RESTOCKED_DISPOSITIONS else "recorded")
+        if fba
+        else "awaiting_receipt"
+    )
     return order_id, f"RET-{next_number + 1:06d}", rest < found.quantity, outcome, rest
 
 
-def book_amazon_returns(con, channel: str, report_type: str, fba: bool, now: datetime, imported, returns, lines,
-                        adjustments) -> None:
+def book_amazon_returns(
+    con, channel: str, report_type: str, fba: bool, now: datetime, imported, returns, lines, adjustments
+) -> None:
     """A batch of Amazon's return lines, as `decide` judged them, written a table at a time: the sales returns
     and their lines, Amazon's lines (amazon_returns), the FBA adjustments taken back, and the orders' stock."""
     if returns:
-        _insert(con, "sales_returns (return_id, order_id, created_at, reason, source, status, location, channel, "
-                     "disposition, received_at)", {
-            "return_id": [r[0] for r in returns], "order_id": [r[1] for r in returns],
-            "created_at": [r[2].returned_at for r in returns], "reason": [r[2].reason for r in returns],
-            "source": ["amazon"] * len(returns),
-            "status": ["received" if fba else "returnless_refund" if r[3] == "returnless_refund" else "awaiting_receipt"
-                       for r in returns],
-            "location": ["amazon_fba" if fba else "warehouse"] * len(returns),
-            "channel": [channel if fba else None] * len(returns),
-            "disposition": [r[2].disposition for r in returns],
-            "received_at": [r[2].returned_at if fba else None for r in returns]})
-        _insert(con, "sales_return_lines", {
-            "return_id": [r[0] for r in lines], "line_number": [1] * len(lines), "product_code": [r[1] for r in lines],
-            "quantity": [r[2] for r in lines], "is_restocked": [r[3] for r in lines]})
+        _insert(
+            con,
+            "sales_returns (return_id, order_id, created_at, reason, source, status, location, channel, "
+            "disposition, received_at)",
+            {
+                "return_id": [r[0] for r in returns],
+                "order_id": [r[1] for r in returns],
+                "created_at": [r[2].returned_at for r in returns],
+                "reason": [r[2].reason for r in returns],
+                "source": ["amazon"] * len(returns),
+                "status": [
+                    "received" if fba else "returnless_refund" if r[3] == "returnless_refund" else "awaiting_receipt"
+                    for r in returns
+                ],
+                "location": ["amazon_fba" if fba else "warehouse"] * len(returns),
+                "channel": [channel if fba else None] * len(returns),
+                "disposition": [r[2].disposition for r in returns],
+                "received_at": [r[2].returned_at if fba else None for r in returns],
+            },
+        )
+        _insert(
+            con,
+            "sales_return_lines",
+            {
+                "return_id": [r[0] for r in lines],
+                "line_number": [1] * len(lines),
+                "product_code": [r[1] for r in lines],
+                "quantity": [r[2] for r in lines],
+                "is_restocked": [r[3] for r in lines],
+            },
+        )
     if imported:
-        _insert(con, "amazon_returns", {
-            "channel": [channel] * len(imported), "report_type": [report_type] * len(imported),
-            "return_key": [f.key for f, *_ in imported], "channel_order_id": [f.channel_order_id for f, *_ in imported],
-            "seller_sku": [f.sku for f, *_ in imported], "quantity": [f.quantity for f, *_ in imported],
-            "returned_at": [f.returned_at for f, *_ in imported], "reason": [f.reason for f, *_ in imported],
-            "disposition": [f.disposition for f, *_ in imported], "amazon_status": [f.status for f, *_ in imported],
-            "report_id": [r[1] for r in imported], "line_number": [r[2] for r in imported],
-            "return_id": [r[3] for r in imported], "is_matched": [r[4] for r in imported],
-            "imported_at": [now] * len(imported)})
+        _insert(
+            con,
+            "amazon_returns",
+            {
+                "channel": [channel] * len(imported),
+                "report_type": [report_type] * len(imported),
+                "return_key": [f.key for f, *_ in imported],
+                "channel_order_id": [f.channel_order_id for f, *_ in imported],
+                "seller_sku": [f.sku for f, *_ in imported],
+                "quantity": [f.quantity for f, *_ in imported],
+                "returned_at": [f.returned_at for f, *_ in imported],
+                "reason": [f.reason for f, *_ in imported],
+                "disposition": [f.disposition for f, *_ in imported],
+                "amazon_status": [f.status for f, *_ in imported],
+                "report_id": [r[1] for r in imported],
+                "line_number": [r[2] for r in imported],
+                "return_id": [r[3] for r in imported],
+                "is_matched": [r[4] for r in imported],
+                "imported_at": [now] * len(imported),
+            },
+        )
     if adjustments:
-        taken_back = pa.table({"sku": [a[0] for a in adjustments], "order_id": [a[1] for a in adjustments],  # noqa: F841 - DuckDB reads it by name in the SQL
-                               "units": [a[2] for a in adjustments]})
+        taken_back = pa.table(  # noqa: F841 - DuckDB reads it by name in the SQL
+            {
+                "sku": [a[0] for a in adjustments],
+                "order_id": [a[1] for a in adjustments],
+                "units": [a[2] for a in adjustments],
+            }
+        )
         con.execute("create or replace temp table returns_adjustments as select * from taken_back")
-        append_movements(con, "select product_id_for(sku), sku, order_id, -units, 'adjustment', 'amazon_fba', $channel "
-                              "from returns_adjustments", {"channel": channel})
+        append_movements(
+            con,
+            "select product_id_for(sku), sku, order_id, -units, 'adjustment', 'amazon_fba', $channel "
+            "from returns_adjustments",
+            {"channel": channel},
+        )
     if returns:
         booked = pa.table({"order_id": sorted({r[1] for r in returns})})  # noqa: F841 - DuckDB reads it by name in the SQL
         con.execute("create or replace temp table returns_booked as select * from booked")
@@ -202,10 +274,13 @@ def _insert(con, table: str, columns: dict) -> None:
 
 # -- a clerk's return ---------------------------------------------------------------------------------------
 
+
 def last_return_number(con) -> int:
     """The number of the newest RET- id (0 before the first): sales return ids are RET-000001, RET-000002 ..."""
-    return con.execute("select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) from sales_returns "
-                       "where return_id like 'RET-%'").fetchone()[0]
+    return con.execute(
+        "select coalesce(max(try_cast(substr(return_id, 5) as integer)), 0) from sales_returns "
+        "where return_id like 'RET-%'"
+    ).fetchone()[0]
 
 
 def next_return_id(con) -> str:
@@ -254,9 +329,11 @@ def create_return(
     # Amazon's returns of this order and SKU that no clerk has confirmed yet, as far as they cover `quantity`
     confirming, covered = [], 0
     for return_id, return_status, units in con.execute(
-            "select r.return_id, r.status, l.quantity from sales_returns r join sales_return_lines l using (return_id) "
-            "where r.order_id = ? and l.product_code = ? and r.source = 'amazon' and not r.confirmed_by_clerk "
-            "order by r.created_at, r.return_id", [order_id, sku]).fetchall():
+        "select r.return_id, r.status, l.quantity from sales_returns r join sales_return_lines l using (return_id) "
+        "where r.order_id = ? and l.product_code = ? and r.source = 'amazon' and not r.confirmed_by_clerk "
+        "order by r.created_at, r.return_id",
+        [order_id, sku],
+    ).fetchall():
         if covered >= quantity:
             break
         confirming.append((return_id, return_status))
@@ -271,8 +348,11 @@ def create_return(
     with transaction(con):
         for return_id, return_status in confirming:
             # Amazon's reason stays in `reason`; the clerk's is kept beside it (#28)
-            con.execute("update sales_returns set confirmed_by_clerk = true, clerk_reason = coalesce(?, clerk_reason) "
-                        "where return_id = ?", [reason, return_id])
+            con.execute(
+                "update sales_returns set confirmed_by_clerk = true, clerk_reason = coalesce(?, clerk_reason) "
+                "where return_id = ?",
+                [reason, return_id],
+            )
             if return_status == "awaiting_receipt":
                 _receive(con, return_id, restock)
         if rest > 0:
@@ -280,36 +360,50 @@ def create_return(
             # a unit of an Amazon-fulfilled order goes back to Amazon's centre, never the seller's shelf (#28)
             location, fba_channel = con.execute(
                 "select if(fulfilled_by = 'AMAZON', 'amazon_fba', 'warehouse'), if(fulfilled_by = 'AMAZON', channel, null) "
-                "from orders where order_id = ?", [order_id]).fetchone()
-            con.execute("insert into sales_returns (return_id, order_id, created_at, reason, location, channel) "
-                        "values (?, ?, now()::timestamp, ?, ?, ?)", [return_id, order_id, reason, location, fba_channel])
+                "from orders where order_id = ?",
+                [order_id],
+            ).fetchone()
+            con.execute(
+                "insert into sales_returns (return_id, order_id, created_at, reason, location, channel) "
+                "values (?, ?, now()::timestamp, ?, ?, ?)",
+                [return_id, order_id, reason, location, fba_channel],
+            )
             con.execute("insert into sales_return_lines values (?, 1, ?, ?, ?)", [return_id, sku, rest, restock])
         book_order(con, order_id)
     return confirming[0][0] if confirming else return_id
 
 
 def _receive(con, return_id: str, restock: bool) -> None:
-    con.execute("update sales_returns set status = 'received', received_at = now()::timestamp where return_id = ?",
-                [return_id])
+    con.execute(
+        "update sales_returns set status = 'received', received_at = now()::timestamp where return_id = ?", [return_id]
+    )
     con.execute("update sales_return_lines set is_restocked = ? where return_id = ?", [restock, return_id])
 
 
 def receive_return(con: duckdb.DuckDBPyConnection, return_id: str, *, restock: bool = True) -> dict:
     """A merchant-fulfilled return's parcel has arrived: its units go back on hand (unless not restocked)."""
-    found = con.execute("select r.order_id, r.status, o.channel_order_id, r.received_at "
-                        "from sales_returns r join orders o using (order_id) where r.return_id = ?",
-                        [return_id]).fetchone()
+    found = con.execute(
+        "select r.order_id, r.status, o.channel_order_id, r.received_at "
+        "from sales_returns r join orders o using (order_id) where r.return_id = ?",
+        [return_id],
+    ).fetchone()
     if found is None:
         raise EntryRefused(f"no sales return {return_id!r}")
     order_id, status, channel_order_id, received_at = found
     if status != "awaiting_receipt":
         when = f" on {received_at:%Y-%m-%d %H:%M}" if received_at else ""
-        raise EntryRefused(f"sales return {return_id} of order {channel_order_id} is not awaiting receipt: "
-                             f"it was received{when}")
+        raise EntryRefused(
+            f"sales return {return_id} of order {channel_order_id} is not awaiting receipt: it was received{when}"
+        )
     with transaction(con):
         _receive(con, return_id, restock)
         book_order(con, order_id)
-    units = con.execute("select product_code, quantity from sales_return_lines where return_id = ?",
-                        [return_id]).fetchall()
-    return {"return_id": return_id, "channel_order_id": channel_order_id, "restocked": restock,
-            "units": ", ".join(f"{quantity} x {sku}" for sku, quantity in units)}
+    units = con.execute(
+        "select product_code, quantity from sales_return_lines where return_id = ?", [return_id]
+    ).fetchall()
+    return {
+        "return_id": return_id,
+        "channel_order_id": channel_order_id,
+        "restocked": restock,
+        "units": ", ".join(f"{quantity} x {sku}" for sku, quantity in units),
+    }

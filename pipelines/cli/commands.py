@@ -30,16 +30,26 @@ def _waiting(message: str) -> None:
 def cmd_channel_add(args) -> None:
     from pipelines import clock
     from pipelines.assets.extract import follow_channel_registry
-    from pipelines.warehouse.channels import add_channel, list_channels
     from pipelines.orchestration.instance import get_instance
+    from pipelines.warehouse.channels import add_channel, list_channels
 
     with open_for_writing(args.db) as con:
-        channel = add_channel(con, args.name, args.marketplace, start=args.start, endpoint=args.endpoint,
-                              token_url=args.token_url, seller_id=args.seller_id, now=clock.from_environment())
+        channel = add_channel(
+            con,
+            args.name,
+            args.marketplace,
+            start=args.start,
+            endpoint=args.endpoint,
+            token_url=args.token_url,
+            seller_id=args.seller_id,
+            now=clock.from_environment(),
+        )
         registered = [c.name for c in list_channels(con)]
     follow_channel_registry(get_instance(), registered)
-    _say(f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
-         f"orders created from {channel.start_at:%Y-%m-%dT%H:%M:%SZ} on")
+    _say(
+        f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
+        f"orders created from {channel.start_at:%Y-%m-%dT%H:%M:%SZ} on"
+    )
 
 
 def cmd_channel_list(args) -> None:
@@ -51,13 +61,15 @@ def cmd_channel_list(args) -> None:
         _say("no channels yet: amazon-orders channel add NAME --marketplace ATVPDKIKX0DER")
     for c in channels:
         where = c.endpoint or "Amazon (region endpoint)"
-        _say(f"{c.name}\tmarketplaces={','.join(c.marketplace_ids)}\tstart={c.start_at:%Y-%m-%dT%H:%M:%SZ}\tendpoint={where}")
+        _say(
+            f"{c.name}\tmarketplaces={','.join(c.marketplace_ids)}\tstart={c.start_at:%Y-%m-%dT%H:%M:%SZ}\tendpoint={where}"
+        )
 
 
 def cmd_channel_remove(args) -> None:
     from pipelines.assets.extract import follow_channel_registry
-    from pipelines.warehouse.channels import list_channels, remove_channel
     from pipelines.orchestration.instance import get_instance
+    from pipelines.warehouse.channels import list_channels, remove_channel
     from pipelines.warehouse.connection import transaction
 
     with open_for_writing(args.db, on_wait=_say) as con:
@@ -81,9 +93,9 @@ def cmd_channel_notifications(args) -> None:
 
 def _channel_notifications(args) -> None:
     from pipelines import clock
-    from pipelines.warehouse.channels import check_seller_id, get_channel, set_seller_id
     from pipelines.amazon.queue import check_queue
     from pipelines.ingest.notifications import subscribe, unsubscribe
+    from pipelines.warehouse.channels import check_seller_id, get_channel, set_seller_id
     from pipelines.warehouse.connection import transaction
 
     with open_for_writing(args.db) as con:
@@ -102,32 +114,44 @@ def _channel_notifications(args) -> None:
         if not (args.queue_arn and args.queue_url):
             raise CommandError("give --queue-arn and --queue-url (or --off to unsubscribe)")
         if not (args.seller_id or channel.seller_id):
-            raise CommandError(f"channel {channel.name!r} has no seller id: give --seller-id (your Merchant Token, "
-                               "in Seller Central's account info); a notification must carry it to be trusted")
+            raise CommandError(
+                f"channel {channel.name!r} has no seller id: give --seller-id (your Merchant Token, "
+                "in Seller Central's account info); a notification must carry it to be trusted"
+            )
         check_queue(args.queue_arn, args.queue_url)
-        ids = subscribe(con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()(),
-                        seller_id=args.seller_id)
-    _say(f"channel {channel.name!r}: ORDER_CHANGE notifications go to {args.queue_arn} (destination "
-         f"{ids['destination_id']}, subscription {ids['subscription_id']}); `amazon-orders listen` or the "
-         "Dagster sensor reads them")
+        ids = subscribe(
+            con, channel, args.queue_arn, args.queue_url, now=clock.from_environment()(), seller_id=args.seller_id
+        )
+    _say(
+        f"channel {channel.name!r}: ORDER_CHANGE notifications go to {args.queue_arn} (destination "
+        f"{ids['destination_id']}, subscription {ids['subscription_id']}); `amazon-orders listen` or the "
+        "Dagster sensor reads them"
+    )
 
 
 def cmd_listen(args) -> None:
     import time
 
     from pipelines import clock
-    from pipelines.warehouse.channels import get_channel
     from pipelines.ingest.notifications import NotificationsError, drain, queue_url_of
+    from pipelines.warehouse.channels import get_channel
 
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        names = [args.channel] if args.channel else [name for (name,) in con.execute(
-            "select channel from channel_notifications order by channel").fetchall()]
+        names = (
+            [args.channel]
+            if args.channel
+            else [
+                name for (name,) in con.execute("select channel from channel_notifications order by channel").fetchall()
+            ]
+        )
         channels = [get_channel(con, name) for name in names]
         queues = [(channel, queue_url_of(con, channel)) for channel in channels]
     missing = [channel.name for channel, url in queues if url is None]
     if missing or not queues:
-        raise CommandError(f"no notification queue for {', '.join(map(repr, missing)) or 'any channel'}: "
-                           "amazon-orders channel notifications NAME --queue-arn ARN --queue-url URL")
+        raise CommandError(
+            f"no notification queue for {', '.join(map(repr, missing)) or 'any channel'}: "
+            "amazon-orders channel notifications NAME --queue-arn ARN --queue-url URL"
+        )
     now = clock.from_environment()
     while True:
         for channel, url in queues:
@@ -146,12 +170,10 @@ def cmd_listen(args) -> None:
 def cmd_sync(args) -> None:
     from pipelines.orchestration.runs import run_stock_push, run_sync
 
-    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
-             on_wait=_waiting)
+    run_sync(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]), on_wait=_waiting)
     # what this sync booked is on Amazon's listings before it exits (channels with a seller id; a sale on one
     # channel changes what every other channel may list)
-    run_stock_push(args.db, on_report=lambda report: _say(report["line"]), on_wait=_waiting,
-                   quiet_without_seller=True)
+    run_stock_push(args.db, on_report=lambda report: _say(report["line"]), on_wait=_waiting, quiet_without_seller=True)
 
 
 def cmd_rebuild(args) -> None:
@@ -163,8 +185,10 @@ def cmd_rebuild(args) -> None:
         result = transform(con, rebuild=True)
         build_marts(con, clock.from_environment()())
         publish(con, args.db)
-    _say(f"rebuilt from the raw layer: {result.orders_changed} orders, {result.versions_quarantined} "
-         f"versions quarantined, {result.movements_booked} stock movements")
+    _say(
+        f"rebuilt from the raw layer: {result.orders_changed} orders, {result.versions_quarantined} "
+        f"versions quarantined, {result.movements_booked} stock movements"
+    )
 
 
 # -- back office ---------------------------------------------------------------------------------
@@ -173,8 +197,10 @@ def cmd_products_import(args) -> None:
 
     with open_for_writing(args.db, on_wait=_say) as con:
         counts = import_products(con, args.file)
-    _say(f"imported {counts['products']} products ({counts['placeholders_replaced']} placeholders replaced, "
-         f"{counts['stock_adjustments']} stock adjustments)")
+    _say(
+        f"imported {counts['products']} products ({counts['placeholders_replaced']} placeholders replaced, "
+        f"{counts['stock_adjustments']} stock adjustments)"
+    )
 
 
 def cmd_ship(args) -> None:
@@ -183,15 +209,19 @@ def cmd_ship(args) -> None:
     if args.carrier is not None or args.tracking is not None:
         return _ship_package(args)
     if args.carrier_name or args.service or args.ship_date or args.sku or args.quantity:
-        raise CommandError("--carrier-name, --service, --ship-date and --sku/--quantity describe a package: "
-                           "give --carrier and --tracking with them")
+        raise CommandError(
+            "--carrier-name, --service, --ship-date and --sku/--quantity describe a package: "
+            "give --carrier and --tracking with them"
+        )
     from pipelines.backoffice.shipments import refuse_bare_ship_of_packed_order
 
     with open_for_writing(args.db, on_wait=_say) as con:
         refuse_bare_ship_of_packed_order(con, args.channel_order_id, args.channel)
         shipment_id = mark_shipped(con, args.channel_order_id, args.channel, force=args.force)
-    _say(f"order {args.channel_order_id} marked shipped ({shipment_id}); Amazon is not told without a carrier "
-         "and tracking number: ship it again with --carrier and --tracking to confirm it")
+    _say(
+        f"order {args.channel_order_id} marked shipped ({shipment_id}); Amazon is not told without a carrier "
+        "and tracking number: ship it again with --carrier and --tracking to confirm it"
+    )
 
 
 def _sku_lines(args) -> list[tuple[str, int]]:
@@ -212,15 +242,27 @@ def _ship_package(args) -> None:
     from pipelines.backoffice.shipments import PackageRequest, record_package
 
     if not args.carrier or not args.tracking:
-        raise CommandError("give both --carrier (Amazon's carrier code, such as UPS) and --tracking: Amazon "
-                           "requires them to confirm a shipment")
-    request = PackageRequest(args.channel_order_id, args.carrier, args.tracking, carrier_name=args.carrier_name,
-                             service=args.service, ship_date=args.ship_date, lines=_sku_lines(args),
-                             channel=args.channel, force=args.force)
+        raise CommandError(
+            "give both --carrier (Amazon's carrier code, such as UPS) and --tracking: Amazon "
+            "requires them to confirm a shipment"
+        )
+    request = PackageRequest(
+        args.channel_order_id,
+        args.carrier,
+        args.tracking,
+        carrier_name=args.carrier_name,
+        service=args.service,
+        ship_date=args.ship_date,
+        lines=_sku_lines(args),
+        channel=args.channel,
+        force=args.force,
+    )
     with open_for_writing(args.db, on_wait=_say) as con:
         recorded = record_package(con, request, clock.from_environment()())
-    _say(f"order {recorded.channel_order_id}: package {recorded.package_reference_id} ({recorded.units}) shipped "
-         "here; confirming it to Amazon")
+    _say(
+        f"order {recorded.channel_order_id}: package {recorded.package_reference_id} ({recorded.units}) shipped "
+        "here; confirming it to Amazon"
+    )
     _confirm_at_once(args, [recorded.channel])
 
 
@@ -230,8 +272,10 @@ def cmd_shipments_import(args) -> None:
 
     with open_for_writing(args.db, on_wait=_say) as con:
         recorded = import_shipments(con, args.file, clock.from_environment()())
-    _say(f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming them "
-         "to Amazon")
+    _say(
+        f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming them "
+        "to Amazon"
+    )
     _confirm_at_once(args, [r.channel for r in recorded])
 
 
@@ -240,13 +284,24 @@ def cmd_shipments_resend(args) -> None:
     from pipelines.backoffice.shipments import correct_refused
 
     with open_for_writing(args.db, on_wait=_say) as con:
-        corrected = correct_refused(con, args.channel_order_id, args.channel, reference=args.package,
-                                    carrier=args.carrier, carrier_name=args.carrier_name, tracking=args.tracking,
-                                    service=args.service, ship_date=args.ship_date, lines=_sku_lines(args),
-                                    now=clock.from_environment()())
+        corrected = correct_refused(
+            con,
+            args.channel_order_id,
+            args.channel,
+            reference=args.package,
+            carrier=args.carrier,
+            carrier_name=args.carrier_name,
+            tracking=args.tracking,
+            service=args.service,
+            ship_date=args.ship_date,
+            lines=_sku_lines(args),
+            now=clock.from_environment()(),
+        )
     for package in corrected:
-        _say(f"order {package.channel_order_id}: package {package.package_reference_id} ({package.units}) "
-             "corrected; sending it to Amazon again")
+        _say(
+            f"order {package.channel_order_id}: package {package.package_reference_id} ({package.units}) "
+            "corrected; sending it to Amazon again"
+        )
     _confirm_at_once(args, [package.channel for package in corrected])
 
 
@@ -259,25 +314,39 @@ def cmd_shipments_send(args) -> None:
 
 
 def cmd_return(args) -> None:
-    from pipelines.backoffice.returns import create_return
-
     from pipelines.backoffice.clerk import lookup_order
+    from pipelines.backoffice.returns import create_return
 
     with open_for_writing(args.db, on_wait=_say) as con:
         args.channel_order_id, args.channel = lookup_order(con, args.channel_order_id, args.channel)
-        return_id = create_return(con, args.channel_order_id, args.sku, args.quantity, reason=args.reason,
-                                  restock=not args.no_restock, channel=args.channel)
-        source, location = con.execute("select source, location from sales_returns where return_id = ?",
-                                       [return_id]).fetchone()
+        return_id = create_return(
+            con,
+            args.channel_order_id,
+            args.sku,
+            args.quantity,
+            reason=args.reason,
+            restock=not args.no_restock,
+            channel=args.channel,
+        )
+        source, location = con.execute(
+            "select source, location from sales_returns where return_id = ?", [return_id]
+        ).fetchone()
     if source == "amazon":  # Amazon's returns report brought it first: the clerk's entry confirms it
-        _say(f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
-             "confirmed (and received, if it was awaiting receipt), not entered twice")
+        _say(
+            f"sales return {return_id} of order {args.channel_order_id} came from Amazon's returns report: "
+            "confirmed (and received, if it was awaiting receipt), not entered twice"
+        )
         return
     if location == "amazon_fba":
-        stock = ("not restocked" if args.no_restock else
-                 "booked back at amazon_fba (Amazon's fulfilment centre, whose next count settles it)")
-        _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, which is "
-             f"fulfilled by Amazon: {stock}, not on the warehouse's shelf")
+        stock = (
+            "not restocked"
+            if args.no_restock
+            else "booked back at amazon_fba (Amazon's fulfilment centre, whose next count settles it)"
+        )
+        _say(
+            f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, which is "
+            f"fulfilled by Amazon: {stock}, not on the warehouse's shelf"
+        )
         return
     stock = "not restocked" if args.no_restock else "back in stock"
     _say(f"sales return {return_id}: {args.quantity} x {args.sku} from order {args.channel_order_id}, {stock}")
@@ -286,8 +355,9 @@ def cmd_return(args) -> None:
 def cmd_returns_import(args) -> None:
     from pipelines.orchestration.runs import run_returns_import
 
-    run_returns_import(args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]),
-                       on_wait=_waiting)
+    run_returns_import(
+        args.db, args.channel, args.until, on_report=lambda report: _say(report["line"]), on_wait=_waiting
+    )
 
 
 def cmd_returns_receive(args) -> None:
@@ -296,23 +366,26 @@ def cmd_returns_receive(args) -> None:
     with open_for_writing(args.db, on_wait=_say) as con:
         received = receive_return(con, args.return_id, restock=not args.no_restock)
     stock = "back in stock in the warehouse" if received["restocked"] else "not restocked"
-    _say(f"sales return {received['return_id']} of order {received['channel_order_id']} received: "
-         f"{received['units']}, {stock}")
+    _say(
+        f"sales return {received['return_id']} of order {received['channel_order_id']} received: "
+        f"{received['units']}, {stock}"
+    )
 
 
 def cmd_purge_pii(args) -> None:
     from pipelines.backoffice.privacy import purge_pii
 
     result = purge_pii(args.db, args.days, progress=_say)
-    _say(f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
-         f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)")
+    _say(
+        f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
+        f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)"
+    )
 
 
 def cmd_order_show(args) -> None:
+    from pipelines.backoffice.clerk import lookup_order
     from pipelines.backoffice.orders import find_order
     from pipelines.warehouse.status import order_report
-
-    from pipelines.backoffice.clerk import lookup_order
 
     with open_for_reading(args.db, on_wait=_waiting) as con:
         # Amazon's id or ours (SO-...), as pasted (#28)
@@ -326,9 +399,16 @@ def cmd_orders_list(args) -> None:
     from pipelines.backoffice.clerk import list_orders
 
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        columns, rows = list_orders(con, clock.from_environment()(), status=args.status, older_than=args.older_than,
-                                    buyer=args.buyer, sku=args.sku, channel=args.channel,
-                                    limit=None if args.format != "table" else args.max_rows + 1)
+        columns, rows = list_orders(
+            con,
+            clock.from_environment()(),
+            status=args.status,
+            older_than=args.older_than,
+            buyer=args.buyer,
+            sku=args.sku,
+            channel=args.channel,
+            limit=None if args.format != "table" else args.max_rows + 1,
+        )
     if not rows and args.format == "table":
         _say("no orders match")
         return
@@ -339,8 +419,12 @@ def cmd_returns_list(args) -> None:
     from pipelines.backoffice.clerk import list_returns
 
     with open_for_reading(args.db, on_wait=_waiting) as con:
-        columns, rows = list_returns(con, awaiting_receipt=args.awaiting_receipt, channel=args.channel,
-                                     limit=None if args.format != "table" else args.max_rows + 1)
+        columns, rows = list_returns(
+            con,
+            awaiting_receipt=args.awaiting_receipt,
+            channel=args.channel,
+            limit=None if args.format != "table" else args.max_rows + 1,
+        )
     if not rows and args.format == "table":
         _say("no returns awaiting receipt" if args.awaiting_receipt else "no returns yet")
         return
@@ -352,8 +436,7 @@ def cmd_status(args) -> None:
     import json
 
     from pipelines import clock
-    from pipelines.warehouse.status import channel_health, max_lag, status_json
-    from pipelines.warehouse.status import status_report
+    from pipelines.warehouse.status import channel_health, max_lag, status_json, status_report
 
     limit = max_lag(args.max_lag)
     with open_for_reading(args.db, on_wait=_waiting) as con:
@@ -373,8 +456,8 @@ def cmd_status(args) -> None:
 
 def cmd_channel_check(args) -> None:
     from pipelines import clock
-    from pipelines.warehouse.channels import get_channel
     from pipelines.amazon.roles import check_roles
+    from pipelines.warehouse.channels import get_channel
 
     with open_for_reading(args.db, on_wait=_waiting) as con:
         channel = get_channel(con, args.name)
@@ -385,8 +468,10 @@ def cmd_channel_check(args) -> None:
     missing = sorted({p.role for p in probes if p.missing})
     failed = [p for p in probes if not p.missing and not p.outcome.startswith("ok")]
     if missing:
-        raise CommandError(f"channel {channel.name!r}: the application lacks the role(s) {', '.join(missing)} "
-                           "(Amazon answered 403; add them to the app in Seller Central, then authorise it again)")
+        raise CommandError(
+            f"channel {channel.name!r}: the application lacks the role(s) {', '.join(missing)} "
+            "(Amazon answered 403; add them to the app in Seller Central, then authorise it again)"
+        )
     if failed:
         raise CommandError(f"channel {channel.name!r}: {len(failed)} check(s) failed: {failed[0].outcome}")
 
@@ -410,8 +495,10 @@ def cmd_sql(args) -> None:
             columns = [column[0] for column in result.description]
             rows = result.fetchall() if args.format != "table" else result.fetchmany(args.max_rows + 1)
         except duckdb.InterruptException:
-            raise CommandError(f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
-                               "so a query may not run longer") from None
+            raise CommandError(
+                f"query stopped after {args.timeout:g} s (--timeout): syncs wait for queries, "
+                "so a query may not run longer"
+            ) from None
         except duckdb.Error as error:
             raise CommandError(f"query failed: {_first_line_and_hint(error)}") from None
         finally:
@@ -442,7 +529,7 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
     else:
         from tabulate import tabulate
 
-        shown = rows[:args.max_rows]
+        shown = rows[: args.max_rows]
         width = None if args.wide else 36
 
         def cell(value):
@@ -457,10 +544,23 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
         from decimal import Decimal
 
         # numbers right-aligned, as a spreadsheet shows them (#28); their text as DuckDB gives it
-        numeric = [bool(shown) and all(v is None or (isinstance(v, (numbers.Number, Decimal)) and not isinstance(v, bool))
-                                       for v in (row[i] for row in shown)) for i in range(len(columns))]
-        print(tabulate([[cell(v) for v in row] for row in shown], headers=columns, tablefmt="simple",
-                       disable_numparse=True, colalign=["right" if n else "left" for n in numeric] or None))
+        numeric = [
+            bool(shown)
+            and all(
+                v is None or (isinstance(v, (numbers.Number, Decimal)) and not isinstance(v, bool))
+                for v in (row[i] for row in shown)
+            )
+            for i in range(len(columns))
+        ]
+        print(
+            tabulate(
+                [[cell(v) for v in row] for row in shown],
+                headers=columns,
+                tablefmt="simple",
+                disable_numparse=True,
+                colalign=["right" if n else "left" for n in numeric] or None,
+            )
+        )
         if len(rows) > len(shown):
             print(f"(more than {args.max_rows} rows: --max-rows shows more, --format csv writes them all)")
 
@@ -469,8 +569,14 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(port=args.port, seed=args.seed, speedup=args.speedup, live=args.live, orders_per_hour=args.orders_per_hour,
-          missing_roles=args.missing_role)
+    serve(
+        port=args.port,
+        seed=args.seed,
+        speedup=args.speedup,
+        live=args.live,
+        orders_per_hour=args.orders_per_hour,
+        missing_roles=args.missing_role,
+    )
 
 
 def cmd_ui(args) -> None:
@@ -536,40 +642,59 @@ def cmd_stock_show(args) -> None:
 
 def cmd_stock_buffer(args) -> None:
     from pipelines import clock
-    from pipelines.warehouse.channels import get_channel
     from pipelines.outbound.stock import StockPushRefused, set_buffer
+    from pipelines.warehouse.channels import get_channel
 
     with open_for_writing(args.db) as con:
         channel = get_channel(con, args.channel)
-        if args.sku and not con.execute("select count(*) from products where product_code = ? and not is_placeholder",
-                                        [args.sku]).fetchone()[0]:
+        if (
+            args.sku
+            and not con.execute(
+                "select count(*) from products where product_code = ? and not is_placeholder", [args.sku]
+            ).fetchone()[0]
+        ):
             raise CommandError(f"--sku {args.sku!r} is not a catalog product (amazon-orders products import)")
         try:
-            set_buffer(con, channel.name, args.sku, units=args.units, percent=args.percent,
-                       max_listed=args.max_listed, clear=args.clear, now=clock.from_environment()())
+            set_buffer(
+                con,
+                channel.name,
+                args.sku,
+                units=args.units,
+                percent=args.percent,
+                max_listed=args.max_listed,
+                clear=args.clear,
+                now=clock.from_environment()(),
+            )
         except StockPushRefused as refused:
             raise CommandError(str(refused)) from None
     what = f"SKU {args.sku}" if args.sku else "every SKU"
     if args.clear:
         _say(f"channel {channel.name!r}: buffer of {what} removed")
     else:
-        held = [f"{args.units} unit(s)" if args.units is not None else "",
-                f"{args.percent:g}%" if args.percent is not None else "",
-                f"at most {args.max_listed} listed" if args.max_listed is not None else ""]
+        held = [
+            f"{args.units} unit(s)" if args.units is not None else "",
+            f"{args.percent:g}%" if args.percent is not None else "",
+            f"at most {args.max_listed} listed" if args.max_listed is not None else "",
+        ]
         _say(f"channel {channel.name!r}: buffer of {what}: {', '.join(h for h in held if h)}")
 
 
 def cmd_stock_push(args) -> None:
     from pipelines.orchestration.runs import run_stock_push
 
-    run_stock_push(args.db, args.channel, full=args.full, on_report=lambda report: _say(report["line"]),
-                   on_wait=_waiting)
+    run_stock_push(
+        args.db, args.channel, full=args.full, on_report=lambda report: _say(report["line"]), on_wait=_waiting
+    )
 
 
 def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argparse.ArgumentParser:
     parser = sub.add_parser(
-        name, help=summary, description=summary, epilog=f"example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs,
+        name,
+        help=summary,
+        description=summary,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **kwargs,
     )
     parser.set_defaults(func=func)
     return parser
@@ -592,22 +717,32 @@ def _order_command(sub, name: str, func, summary: str, example: str) -> argparse
 
 
 def _package_arguments(ship) -> None:
-    ship.add_argument("--carrier", help="Amazon's carrier code (UPS, USPS, FedEx, DHL, Royal Mail ...; Other with "
-                                        "--carrier-name): the package is confirmed to Amazon at once")
+    ship.add_argument(
+        "--carrier",
+        help="Amazon's carrier code (UPS, USPS, FedEx, DHL, Royal Mail ...; Other with "
+        "--carrier-name): the package is confirmed to Amazon at once",
+    )
     ship.add_argument("--tracking", help="the carrier's tracking number (required with --carrier)")
     ship.add_argument("--carrier-name", help="the carrier's name, for a carrier Amazon does not list")
     ship.add_argument("--service", help="the carrier's shipping service, such as UPS Ground")
     ship.add_argument("--ship-date", help="ISO 8601 time the package left (default: now)")
-    ship.add_argument("--sku", action="append", help="ship only this SKU (repeat, each with --quantity); "
-                                                     "default: every unit not shipped yet")
+    ship.add_argument(
+        "--sku",
+        action="append",
+        help="ship only this SKU (repeat, each with --quantity); default: every unit not shipped yet",
+    )
     ship.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
 
 
 def _listing_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
     parser.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                        help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table for reading (default), or every row as CSV or JSON for a spreadsheet",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -626,115 +761,216 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="warehouse file (default: $AMAZON_ORDERS_DB or data/warehouse.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    channel_sub = _group(sub, "channel", "add or list Amazon channels",
-                         "Add or list Amazon channels (one seller connection each).")
-    add = _command(channel_sub, "add", cmd_channel_add,
-                   "Add a channel; only orders created from --start (default: now) on are imported.",
-                   'amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER --start 2026-11-01T00:00:00Z')
+    channel_sub = _group(
+        sub, "channel", "add or list Amazon channels", "Add or list Amazon channels (one seller connection each)."
+    )
+    add = _command(
+        channel_sub,
+        "add",
+        cmd_channel_add,
+        "Add a channel; only orders created from --start (default: now) on are imported.",
+        'amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER --start 2026-11-01T00:00:00Z',
+    )
     add.add_argument("name", help="the channel's name, recorded on every order")
-    add.add_argument("--marketplace", action="append", required=True, metavar="ID",
-                     help="an Amazon marketplace id; repeat for several")
+    add.add_argument(
+        "--marketplace",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="an Amazon marketplace id; repeat for several",
+    )
     add.add_argument("--start", help="ISO 8601 time from which orders are imported (default: now)")
-    add.add_argument("--endpoint", help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
-                                        "or http on 127.0.0.1 for the sandbox)")
+    add.add_argument(
+        "--endpoint",
+        help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
+        "or http on 127.0.0.1 for the sandbox)",
+    )
     add.add_argument("--token-url", help="the LWA token URL to use with --endpoint")
-    add.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info), such as "
-                                         "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry")
+    add.add_argument(
+        "--seller-id",
+        help="the seller's Merchant Token (Seller Central, account info), such as "
+        "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry",
+    )
     _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
-    remove = _command(channel_sub, "remove", cmd_channel_remove,
-                      "Stop syncing a channel and drop its Dagster partition; its orders are kept unless "
-                      "--delete-orders.", 'amazon-orders channel remove "Amazon US" --keep-orders')
+    remove = _command(
+        channel_sub,
+        "remove",
+        cmd_channel_remove,
+        "Stop syncing a channel and drop its Dagster partition; its orders are kept unless --delete-orders.",
+        'amazon-orders channel remove "Amazon US" --keep-orders',
+    )
     remove.add_argument("name", help="the channel's name")
     keep = remove.add_mutually_exclusive_group()
-    keep.add_argument("--keep-orders", dest="delete_orders", action="store_false", default=False,
-                      help="keep the channel's orders, stock movements and raw versions (the default)")
-    keep.add_argument("--delete-orders", dest="delete_orders", action="store_true",
-                      help="delete the channel's orders with their lines, stock movements, shipments, returns and "
-                           "raw versions")
+    keep.add_argument(
+        "--keep-orders",
+        dest="delete_orders",
+        action="store_false",
+        default=False,
+        help="keep the channel's orders, stock movements and raw versions (the default)",
+    )
+    keep.add_argument(
+        "--delete-orders",
+        dest="delete_orders",
+        action="store_true",
+        help="delete the channel's orders with their lines, stock movements, shipments, returns and raw versions",
+    )
 
-    check = _command(channel_sub, "check", cmd_channel_check,
-                     "Call one cheap read of each Amazon API the product uses with the channel's credentials, and "
-                     "name the roles Amazon refuses (403).", 'amazon-orders channel check "Amazon US"')
+    check = _command(
+        channel_sub,
+        "check",
+        cmd_channel_check,
+        "Call one cheap read of each Amazon API the product uses with the channel's credentials, and "
+        "name the roles Amazon refuses (403).",
+        'amazon-orders channel check "Amazon US"',
+    )
     check.add_argument("name", help="the channel's name")
 
-    notify = _command(channel_sub, "notifications", cmd_channel_notifications,
-                      "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
-                      "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
-                      'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
-                      'orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM')
+    notify = _command(
+        channel_sub,
+        "notifications",
+        cmd_channel_notifications,
+        "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
+        "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
+        'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
+        "orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM",
+    )
     notify.add_argument("name", help="the channel's name")
     notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
     notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
-    notify.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info): a message "
-                                            "is trusted only with it as SellerId (alone: set it on the channel)")
+    notify.add_argument(
+        "--seller-id",
+        help="the seller's Merchant Token (Seller Central, account info): a message "
+        "is trusted only with it as SellerId (alone: set it on the channel)",
+    )
     notify.add_argument("--off", action="store_true", help="delete the ORDER_CHANGE subscription")
 
-    listen = _command(sub, "listen", cmd_listen,
-                      "Read the channels' notification queues and reserve stock as orders change, until Ctrl-C "
-                      "(the Dagster sensor does the same on its own).", 'amazon-orders listen --channel "Amazon US"')
+    listen = _command(
+        sub,
+        "listen",
+        cmd_listen,
+        "Read the channels' notification queues and reserve stock as orders change, until Ctrl-C "
+        "(the Dagster sensor does the same on its own).",
+        'amazon-orders listen --channel "Amazon US"',
+    )
     listen.add_argument("--channel", help="only this channel (default: every channel with a queue)")
     listen.add_argument("--once", action="store_true", help="read what is in the queues now, then exit")
 
-    sync = _command(sub, "sync", cmd_sync,
-                    "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",
-                    'amazon-orders sync --channel "Amazon US" --until 2026-11-02T00:00:00Z')
+    sync = _command(
+        sub,
+        "sync",
+        cmd_sync,
+        "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",
+        'amazon-orders sync --channel "Amazon US" --until 2026-11-02T00:00:00Z',
+    )
     sync.add_argument("--channel", help="sync only this channel (default: every channel)")
     sync.add_argument("--until", help="ISO 8601 upper bound of the window, for walking a backfill")
 
     _command(sub, "rebuild", cmd_rebuild, "Recompute every core table from the raw layer.", "amazon-orders rebuild")
 
-    products_sub = _group(sub, "products", "import the product catalog",
-                         "Manage the product catalog.")
-    imp = _command(products_sub, "import", cmd_products_import,
-                   "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
-                   "count: what open orders reserve of it is not available to sell.",
-                   "amazon-orders products import catalog.csv")
+    products_sub = _group(sub, "products", "import the product catalog", "Manage the product catalog.")
+    imp = _command(
+        products_sub,
+        "import",
+        cmd_products_import,
+        "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
+        "count: what open orders reserve of it is not available to sell.",
+        "amazon-orders products import catalog.csv",
+    )
     imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
 
-    ship = _order_command(sub, "ship", cmd_ship, "Mark an order shipped here (a later Amazon cancel returns no "
-                          "stock); with --carrier and --tracking, as a package confirmed to Amazon at once.",
-                          "amazon-orders ship 112-1234567-1234567 --carrier UPS --tracking 1Z999AA10123456784")
-    ship.add_argument("--force", action="store_true",
-                      help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)")
+    ship = _order_command(
+        sub,
+        "ship",
+        cmd_ship,
+        "Mark an order shipped here (a later Amazon cancel returns no "
+        "stock); with --carrier and --tracking, as a package confirmed to Amazon at once.",
+        "amazon-orders ship 112-1234567-1234567 --carrier UPS --tracking 1Z999AA10123456784",
+    )
+    ship.add_argument(
+        "--force",
+        action="store_true",
+        help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)",
+    )
     _package_arguments(ship)
 
-    ret = _order_command(sub, "return", cmd_return, "Enter a sales return created from the sales order.",
-                         "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged")
+    ret = _order_command(
+        sub,
+        "return",
+        cmd_return,
+        "Enter a sales return created from the sales order.",
+        "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged",
+    )
     ret.add_argument("--sku", required=True, help="the SKU returned (a product line of the order)")
     ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
     ret.add_argument("--reason", help="why the buyer returned them")
     ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
 
     # `returns` alone lists them (#28)
-    returns_sub = _group(sub, "returns", "import Amazon's returns, receive returned parcels",
-                         "Customer returns from Amazon's returns reports.", default=cmd_returns_list, awaiting_receipt=False, channel=None, format="table", max_rows=50, wide=False)
-    rimp = _command(returns_sub, "import", cmd_returns_import,
-                    "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
-                    "return (a Dagster run; the schedule does it every 6 hours).",
-                    'amazon-orders returns import --channel "Amazon US"')
+    returns_sub = _group(
+        sub,
+        "returns",
+        "import Amazon's returns, receive returned parcels",
+        "Customer returns from Amazon's returns reports.",
+        default=cmd_returns_list,
+        awaiting_receipt=False,
+        channel=None,
+        format="table",
+        max_rows=50,
+        wide=False,
+    )
+    rimp = _command(
+        returns_sub,
+        "import",
+        cmd_returns_import,
+        "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
+        "return (a Dagster run; the schedule does it every 6 hours).",
+        'amazon-orders returns import --channel "Amazon US"',
+    )
     rimp.add_argument("--channel", help="only this channel (default: every channel)")
     rimp.add_argument("--until", help="ISO 8601 end of the reports' windows (default: now)")
-    receive = _command(returns_sub, "receive", cmd_returns_receive,
-                       "A merchant-fulfilled return's parcel arrived: book its units back into the warehouse.",
-                       "amazon-orders returns receive RET-000012")
+    receive = _command(
+        returns_sub,
+        "receive",
+        cmd_returns_receive,
+        "A merchant-fulfilled return's parcel arrived: book its units back into the warehouse.",
+        "amazon-orders returns receive RET-000012",
+    )
     receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
     receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
 
-    shipments_sub = _group(sub, "shipments", "import the warehouse's shipments, resend a refused package",
-                         "Packages shipped here, confirmed to Amazon.")
-    simp = _command(shipments_sub, "import", cmd_shipments_import,
-                    "Record a day's packages from a CSV (order,sku,quantity,carrier,tracking,date; rows of one order, "
-                    "carrier, tracking and date make one package) and confirm them to Amazon at once. A wrong row "
-                    "refuses the whole file.", "amazon-orders shipments import shipped-2026-11-02.csv")
+    shipments_sub = _group(
+        sub,
+        "shipments",
+        "import the warehouse's shipments, resend a refused package",
+        "Packages shipped here, confirmed to Amazon.",
+    )
+    simp = _command(
+        shipments_sub,
+        "import",
+        cmd_shipments_import,
+        "Record a day's packages from a CSV (order,sku,quantity,carrier,tracking,date; rows of one order, "
+        "carrier, tracking and date make one package) and confirm them to Amazon at once. A wrong row "
+        "refuses the whole file.",
+        "amazon-orders shipments import shipped-2026-11-02.csv",
+    )
     simp.add_argument("file", help="a UTF-8 CSV with the header order,sku,quantity,carrier,tracking,date")
-    send = _command(shipments_sub, "send", cmd_shipments_send,
-                    "Send the packages still due to Amazon now (pending, interrupted or retrying; the Dagster "
-                    "sensor does it within seconds on its own).", 'amazon-orders shipments send --channel "Amazon US"')
+    send = _command(
+        shipments_sub,
+        "send",
+        cmd_shipments_send,
+        "Send the packages still due to Amazon now (pending, interrupted or retrying; the Dagster "
+        "sensor does it within seconds on its own).",
+        'amazon-orders shipments send --channel "Amazon US"',
+    )
     send.add_argument("--channel", help="only this channel (default: every channel)")
-    resend = _order_command(shipments_sub, "resend", cmd_shipments_resend,
-                            "Correct a package Amazon refused and send it again (the same packageReferenceId: "
-                            "Amazon edits it, never adds a second).",
-                            "amazon-orders shipments resend 112-1234567-1234567 --sku MUG-01 --quantity 1")
+    resend = _order_command(
+        shipments_sub,
+        "resend",
+        cmd_shipments_resend,
+        "Correct a package Amazon refused and send it again (the same packageReferenceId: "
+        "Amazon edits it, never adds a second).",
+        "amazon-orders shipments resend 112-1234567-1234567 --sku MUG-01 --quantity 1",
+    )
     resend.add_argument("--package", help="the package's number, when the order has several refused")
     resend.add_argument("--carrier", help="the corrected carrier code")
     resend.add_argument("--tracking", help="the corrected tracking number")
@@ -744,123 +980,222 @@ def build_parser() -> argparse.ArgumentParser:
     resend.add_argument("--sku", action="append", help="a SKU of the package, with its corrected --quantity")
     resend.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
 
-    rlist = _command(returns_sub, "list", cmd_returns_list, "The sales returns, oldest first (what `returns` alone "
-                     "shows).", "amazon-orders returns list --awaiting-receipt")
-    rlist.add_argument("--awaiting-receipt", action="store_true",
-                       help="only merchant-fulfilled returns whose parcel has not arrived yet")
+    rlist = _command(
+        returns_sub,
+        "list",
+        cmd_returns_list,
+        "The sales returns, oldest first (what `returns` alone shows).",
+        "amazon-orders returns list --awaiting-receipt",
+    )
+    rlist.add_argument(
+        "--awaiting-receipt",
+        action="store_true",
+        help="only merchant-fulfilled returns whose parcel has not arrived yet",
+    )
     rlist.add_argument("--channel", help="only this channel's returns")
     _listing_options(rlist)
 
-    orders_sub = _group(sub, "orders", "list orders",
-                         "List orders.")
-    olist = _command(orders_sub, "list", cmd_orders_list,
-                     "The orders matching every filter given, oldest first.",
-                     "amazon-orders orders list --status pending --older-than 1d")
-    olist.add_argument("--status", help="an order status in any case: pending (both of Amazon's pending kinds), "
-                                        "pending availability, unshipped, partially shipped, shipped, canceled, "
-                                        "unfulfillable")
+    orders_sub = _group(sub, "orders", "list orders", "List orders.")
+    olist = _command(
+        orders_sub,
+        "list",
+        cmd_orders_list,
+        "The orders matching every filter given, oldest first.",
+        "amazon-orders orders list --status pending --older-than 1d",
+    )
+    olist.add_argument(
+        "--status",
+        help="an order status in any case: pending (both of Amazon's pending kinds), "
+        "pending availability, unshipped, partially shipped, shipped, canceled, "
+        "unfulfillable",
+    )
     olist.add_argument("--older-than", metavar="AGE", help="purchased longer ago than AGE: 30m, 12h, 1d, 2w")
     olist.add_argument("--buyer", metavar="TEXT", help="part of the buyer's name or email, in any case")
     olist.add_argument("--sku", help="orders with a line of this SKU")
     olist.add_argument("--channel", help="only this channel's orders")
     _listing_options(olist)
 
-    order_sub = _group(sub, "order", "look an order up",
-                         "Look an order up.")
-    _order_command(order_sub, "show", cmd_order_show,
-                   "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
-                   "amazon-orders order show 112-1234567-1234567")
+    order_sub = _group(sub, "order", "look an order up", "Look an order up.")
+    _order_command(
+        order_sub,
+        "show",
+        cmd_order_show,
+        "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
+        "amazon-orders order show 112-1234567-1234567",
+    )
 
-    purge = _command(sub, "purge-pii", cmd_purge_pii,
-                     "Remove buyer names, emails, phones and street addresses from orders shipped or "
-                     "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
-                     "amazon-orders purge-pii --days 30")
-    purge.add_argument("--days", type=int, default=30,
-                       help="keep buyer details this many days after an order ships or is cancelled (default 30)")
+    purge = _command(
+        sub,
+        "purge-pii",
+        cmd_purge_pii,
+        "Remove buyer names, emails, phones and street addresses from orders shipped or "
+        "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
+        "amazon-orders purge-pii --days 30",
+    )
+    purge.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="keep buyer details this many days after an order ships or is cancelled (default 30)",
+    )
 
-    status = _command(sub, "status", cmd_status,
-                      "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine. "
-                      "Exits 1 when a channel's last sync failed or it lags past --max-lag.",
-                      "amazon-orders status --max-lag 1h --format json")
-    status.add_argument("--format", choices=["text", "json"], default="text",
-                        help="text for reading (default), or JSON for monitoring")
-    status.add_argument("--max-lag", metavar="AGE",
-                        help="a channel lagging longer behind Amazon is a failure: 30m, 2h, 1d (default: "
-                             "$AMAZON_ORDERS_MAX_LAG or 2h)")
-    sql = _command(sub, "sql", cmd_sql, "Run one read-only query on the warehouse and print a table.",
-                   'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"')
+    status = _command(
+        sub,
+        "status",
+        cmd_status,
+        "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine. "
+        "Exits 1 when a channel's last sync failed or it lags past --max-lag.",
+        "amazon-orders status --max-lag 1h --format json",
+    )
+    status.add_argument(
+        "--format", choices=["text", "json"], default="text", help="text for reading (default), or JSON for monitoring"
+    )
+    status.add_argument(
+        "--max-lag",
+        metavar="AGE",
+        help="a channel lagging longer behind Amazon is a failure: 30m, 2h, 1d (default: $AMAZON_ORDERS_MAX_LAG or 2h)",
+    )
+    sql = _command(
+        sub,
+        "sql",
+        cmd_sql,
+        "Run one read-only query on the warehouse and print a table.",
+        'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"',
+    )
     sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
     sql.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
     sql.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
-    sql.add_argument("--format", choices=["table", "csv", "json"], default="table",
-                     help="table for reading (default), or every row as CSV or JSON for a spreadsheet")
-    sql.add_argument("--timeout", type=float, default=300,
-                     help="stop the query after this many seconds (default 300): a sync waits for it meanwhile")
+    sql.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table for reading (default), or every row as CSV or JSON for a spreadsheet",
+    )
+    sql.add_argument(
+        "--timeout",
+        type=float,
+        default=300,
+        help="stop the query after this many seconds (default 300): a sync waits for it meanwhile",
+    )
 
-    sandbox = _command(sub, "sandbox", cmd_sandbox,
-                       "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
-                       "amazon-orders sandbox --port 8000 --seed 7")
+    sandbox = _command(
+        sub,
+        "sandbox",
+        cmd_sandbox,
+        "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
+        "amazon-orders sandbox --port 8000 --seed 7",
+    )
     sandbox.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
     sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated activity")
     sandbox.add_argument("--speedup", type=float, default=1.0, help="multiply the usage-plan rates")
-    sandbox.add_argument("--live", action="store_true",
-                         help="a marketplace whose clock follows the real one, with orders arriving as it goes")
+    sandbox.add_argument(
+        "--live",
+        action="store_true",
+        help="a marketplace whose clock follows the real one, with orders arriving as it goes",
+    )
     sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
-    sandbox.add_argument("--missing-role", action="append", default=[], metavar="ROLE",
-                         help="a role the seller's application lacks: what needs it is answered 403 (repeat)")
+    sandbox.add_argument(
+        "--missing-role",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a role the seller's application lacks: what needs it is answered 403 (repeat)",
+    )
 
-    ui = _command(sub, "ui", cmd_ui,
-                  "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "
-                  "one, its clock following the real one. Ctrl-C stops it all.",
-                  "amazon-orders --db data/demo.duckdb ui")
+    ui = _command(
+        sub,
+        "ui",
+        cmd_ui,
+        "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "
+        "one, its clock following the real one. Ctrl-C stops it all.",
+        "amazon-orders --db data/demo.duckdb ui",
+    )
     ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
     ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
-    ui.add_argument("--orders-per-hour", type=float, default=30,
-                    help="how often orders arrive on a channel's live sandbox (default 30)")
+    ui.add_argument(
+        "--orders-per-hour",
+        type=float,
+        default=30,
+        help="how often orders arrive on a channel's live sandbox (default 30)",
+    )
 
-    report = _command(sub, "report", cmd_report,
-                      "Draw net sales per marketplace and day (the daily_sales mart) as an SVG file to open in a "
-                      "browser.", "amazon-orders report --out sales.svg")
-    report.add_argument("--out", help="the SVG file to write (default: beside the warehouse, "
-                                      "<warehouse>.daily-sales.svg)")
+    report = _command(
+        sub,
+        "report",
+        cmd_report,
+        "Draw net sales per marketplace and day (the daily_sales mart) as an SVG file to open in a browser.",
+        "amazon-orders report --out sales.svg",
+    )
+    report.add_argument(
+        "--out", help="the SVG file to write (default: beside the warehouse, <warehouse>.daily-sales.svg)"
+    )
     report.add_argument("--days", type=int, default=30, help="how many days, up to today (default 30)")
 
-    _command(sub, "demo", cmd_demo, "Walk a simulated marketplace through several syncs and show each change.",
-             "amazon-orders demo")
+    _command(
+        sub,
+        "demo",
+        cmd_demo,
+        "Walk a simulated marketplace through several syncs and show each change.",
+        "amazon-orders demo",
+    )
 
-    chset = _command(channel_sub, "set", cmd_channel_set,
-                     "Change a channel: its seller id (Merchant Token), which the Listings API needs to push stock.",
-                     'amazon-orders channel set "Amazon US" --seller-id A3TH9S8BH6GOGM')
+    chset = _command(
+        channel_sub,
+        "set",
+        cmd_channel_set,
+        "Change a channel: its seller id (Merchant Token), which the Listings API needs to push stock.",
+        'amazon-orders channel set "Amazon US" --seller-id A3TH9S8BH6GOGM',
+    )
     chset.add_argument("name", help="the channel's name")
     chset.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info)")
 
-    stock_sub = _group(sub, "stock", "stock available to sell, and pushed to Amazon's listings",
-                         "What each channel's merchant-fulfilled listings may show (on hand less what "
-                           "every channel's unshipped orders reserve, less the channel's buffer, never below 0), "
-                           "what Amazon lists, and what was last pushed. FBA listings are never pushed.", default=cmd_stock_show, channel=None, sku=None)
-    show = _command(stock_sub, "show", cmd_stock_show,
-                    "Per channel and SKU: physical, reserved, available, listed on Amazon, last pushed and its answer.",
-                    'amazon-orders stock show --channel "Amazon US"')
+    stock_sub = _group(
+        sub,
+        "stock",
+        "stock available to sell, and pushed to Amazon's listings",
+        "What each channel's merchant-fulfilled listings may show (on hand less what "
+        "every channel's unshipped orders reserve, less the channel's buffer, never below 0), "
+        "what Amazon lists, and what was last pushed. FBA listings are never pushed.",
+        default=cmd_stock_show,
+        channel=None,
+        sku=None,
+    )
+    show = _command(
+        stock_sub,
+        "show",
+        cmd_stock_show,
+        "Per channel and SKU: physical, reserved, available, listed on Amazon, last pushed and its answer.",
+        'amazon-orders stock show --channel "Amazon US"',
+    )
     show.add_argument("--channel", help="only this channel")
     show.add_argument("--sku", help="only this SKU")
-    buffer = _command(stock_sub, "buffer", cmd_stock_buffer,
-                      "Hold units back from a channel's listings: for every SKU, or with --sku for one (its values "
-                      "override the channel's). Available = on hand - units - percent (rounded up), at most "
-                      "--max-listed, never below 0.",
-                      'amazon-orders stock buffer "Amazon US" --units 2 --percent 10 --max-listed 50')
+    buffer = _command(
+        stock_sub,
+        "buffer",
+        cmd_stock_buffer,
+        "Hold units back from a channel's listings: for every SKU, or with --sku for one (its values "
+        "override the channel's). Available = on hand - units - percent (rounded up), at most "
+        "--max-listed, never below 0.",
+        'amazon-orders stock buffer "Amazon US" --units 2 --percent 10 --max-listed 50',
+    )
     buffer.add_argument("channel", metavar="CHANNEL", help="the channel's name")
     buffer.add_argument("--sku", help="one SKU (default: the channel's buffer for every SKU)")
     buffer.add_argument("--units", type=int, help="units never listed")
     buffer.add_argument("--percent", type=float, help="percentage of the available units never listed")
     buffer.add_argument("--max-listed", type=int, help="the most units a listing shows")
     buffer.add_argument("--clear", action="store_true", help="remove this buffer")
-    push = _command(stock_sub, "push", cmd_stock_push,
-                    "Push the marked SKUs' available stock to the channel's merchant-fulfilled Amazon listings now "
-                    "(the Dagster asset amazon_listings_stock, once). A channel without a seller id is refused.",
-                    'amazon-orders stock push --channel "Amazon US"')
+    push = _command(
+        stock_sub,
+        "push",
+        cmd_stock_push,
+        "Push the marked SKUs' available stock to the channel's merchant-fulfilled Amazon listings now "
+        "(the Dagster asset amazon_listings_stock, once). A channel without a seller id is refused.",
+        'amazon-orders stock push --channel "Amazon US"',
+    )
     push.add_argument("--channel", help="only this channel (default: every channel with a seller id)")
-    push.add_argument("--full", action="store_true",
-                      help="read every listing afresh and send every quantity Amazon has not accepted")
+    push.add_argument(
+        "--full", action="store_true", help="read every listing afresh and send every quantity Amazon has not accepted"
+    )
     return parser
 
 
@@ -882,8 +1217,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"amazon-orders: {(str(error).strip().splitlines() or [type(error).__name__])[0]}", file=sys.stderr)
         return 1
     except OSError as error:
-        print(f"amazon-orders: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",
-              file=sys.stderr)
+        print(
+            f"amazon-orders: {error.strerror or error}{f': {error.filename}' if error.filename else ''}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.warehouse.channels import add_channel
-from pipelines.clock import CLOCK_URL_VARIABLE
-from pipelines.orchestration.instance import dagster_home
+from pipelines import clock
 from pipelines.backoffice.orders import EntryRefused
 from pipelines.backoffice.products import import_products
 from pipelines.backoffice.returns import create_return, receive_return
-from pipelines.backoffice.shipments import mark_shipped
+from pipelines.backoffice.shipments import PackageRequest, mark_shipped, record_package
+from pipelines.cli.ui import SANDBOX_CREDENTIALS
+from pipelines.clock import CLOCK_URL_VARIABLE
+from pipelines.orchestration.instance import dagster_home
 from pipelines.orchestration.runs import run_confirmations, run_returns_import, run_sync
 from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
-from pipelines.warehouse.status import table
-from pipelines.cli.ui import SANDBOX_CREDENTIALS
+from pipelines.warehouse.channels import add_channel
 from pipelines.warehouse.connection import open_for_reading, open_for_writing, warehouse_path
-from pipelines import clock
-from pipelines.backoffice.shipments import PackageRequest, record_package
-from pipelines.warehouse.status import PACKAGES_OF_ORDER
+from pipelines.warehouse.status import PACKAGES_OF_ORDER, table
 
 CATALOG = """product_code,product_name,list_price,on_hand
 MUG-01,Stoneware mug,12.50,20
@@ -85,8 +83,8 @@ def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) ->
     from moto.server import ThreadedMotoServer
 
     from pipelines.amazon.queue import create_queue
-    from pipelines.warehouse.channels import get_channel
     from pipelines.ingest.notifications import drain, subscribe, unsubscribe
+    from pipelines.warehouse.channels import get_channel
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     sqs_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -103,16 +101,22 @@ def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) ->
         print("\n=== 7. ORDER_CHANGE notifications through SQS: stock reserved seconds after an order ===")
         marketplace.advance(seconds=30)
         placed_at = time.monotonic()
-        order_id = marketplace.place_order([Item("PEN-03", 1, "24.00")],
-                                           buyer=Buyer("Emmy Noether", "emmy@marketplace.amazon.com"))
+        order_id = marketplace.place_order(
+            [Item("PEN-03", 1, "24.00")], buyer=Buyer("Emmy Noether", "emmy@marketplace.amazon.com")
+        )
         sandbox.notifications.flush()
         counts = drain(channel, url, lambda: open_for_writing(db), clock=marketplace.naive_now)
-        print(f"order {order_id} placed; {counts.applied} notification applied {time.monotonic() - placed_at:.1f} s "
-              "later, before any sync:")
+        print(
+            f"order {order_id} placed; {counts.applied} notification applied {time.monotonic() - placed_at:.1f} s "
+            "later, before any sync:"
+        )
         _show(db, "the new order, Pending, already holds its pen", PEN, [order_id])
         marketplace.confirm(order_id)
-        _step(db, marketplace, "8. Amazon fills the order in; the next sync brings the buyer and the money, "
-                               "and books no stock again")
+        _step(
+            db,
+            marketplace,
+            "8. Amazon fills the order in; the next sync brings the buyer and the money, and books no stock again",
+        )
         _show(db, "the same order, complete", PEN, [order_id])
         with open_for_writing(db) as con:
             unsubscribe(con, channel)  # the demo's queue ends with it
@@ -124,17 +128,24 @@ def _stock_push(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> No
     """Stock back to Amazon (issue #26): a sale on Amazon.com lowers the Amazon.ca listing seconds later."""
     import time
 
-    from pipelines.warehouse.channels import remove_channel, set_seller_id
     from pipelines.orchestration.runs import run_stock_push
     from pipelines.outbound.stock import stock_table
+    from pipelines.warehouse.channels import remove_channel, set_seller_id
     from pipelines.warehouse.connection import transaction
 
     seller = "A2DEMOSELLER01"
     with open_for_writing(db) as con:
         with transaction(con):
             set_seller_id(con, "Amazon Demo", seller)
-            add_channel(con, "Amazon Canada", ["A2EUQ1WTGCTBG2"], start=marketplace.now, endpoint=sandbox.url,
-                        token_url=sandbox.token_url, seller_id=seller)
+            add_channel(
+                con,
+                "Amazon Canada",
+                ["A2EUQ1WTGCTBG2"],
+                start=marketplace.now,
+                endpoint=sandbox.url,
+                token_url=sandbox.token_url,
+                seller_id=seller,
+            )
     for marketplace_id in ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"):
         for sku in ("TEA-02", "PEN-03"):
             sandbox.listings.list_item(sku, 0, marketplace_id=marketplace_id)
@@ -144,12 +155,18 @@ def _stock_push(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> No
     marketplace.advance(seconds=5)
     with open_for_reading(db) as con:
         print("\neach listing shows what the warehouse has available")
-        print(stock_table(con).filter("sku in ('TEA-02', 'PEN-03')").df().drop(
-            columns=["physical", "reserved", "pool", "mfn", "pushed_at"]).to_markdown(index=False, tablefmt="simple"))
+        print(
+            stock_table(con)
+            .filter("sku in ('TEA-02', 'PEN-03')")
+            .df()
+            .drop(columns=["physical", "reserved", "pool", "mfn", "pushed_at"])
+            .to_markdown(index=False, tablefmt="simple")
+        )
     sold_at = time.monotonic()
     before = sandbox.listings.quantity("TEA-02", "A2EUQ1WTGCTBG2")
-    order_id = marketplace.place_order([Item("TEA-02", 3, "8.00")],
-                                       buyer=Buyer("Sophie Germain", "sophie@marketplace.amazon.com"))
+    order_id = marketplace.place_order(
+        [Item("TEA-02", 3, "8.00")], buyer=Buyer("Sophie Germain", "sophie@marketplace.amazon.com")
+    )
     print(f"\na buyer on Amazon.com orders 3 x TEA-02 ({order_id}); Amazon.ca still shows {before}")
     marketplace.advance(minutes=3)
     for report in run_sync(db, "Amazon Demo", log_level="WARNING", launched_by="demo"):
@@ -158,8 +175,10 @@ def _stock_push(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> No
         print(f"stock push: {report['line']}")
     marketplace.advance(seconds=5)  # Amazon applies what it accepted
     after = sandbox.listings.quantity("TEA-02", "A2EUQ1WTGCTBG2")
-    print(f"Amazon.ca's TEA-02 listing: {before} -> {after}, {time.monotonic() - sold_at:.1f} s after the sale "
-          "(real time; one sync and one push)")
+    print(
+        f"Amazon.ca's TEA-02 listing: {before} -> {after}, {time.monotonic() - sold_at:.1f} s after the sale "
+        "(real time; one sync and one push)"
+    )
     with open_for_writing(db) as con:
         with transaction(con):
             remove_channel(con, "Amazon Canada")  # `make demo-ui` follows the demo channel alone
@@ -176,15 +195,21 @@ def run_demo(db: str | None = None) -> None:
 
     # An hour back: the demo moves its clock a few minutes a step and still ends in the past, so the
     # live sandbox `make demo-ui` starts for the channel has the time since then to bring in.
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     marketplace = Marketplace(seed=2026, start=start)
     with SandboxServer(marketplace, speedup=100) as sandbox:
         # the product lives in the marketplace's time, which the demo moves minutes at a time
         os.environ[CLOCK_URL_VARIABLE] = sandbox.url + "/_sandbox/clock"
         print(f"sandbox marketplace at {sandbox.url}; warehouse {db}")
         with open_for_writing(db) as con:
-            add_channel(con, "Amazon Demo", ["ATVPDKIKX0DER"], start=marketplace.now,
-                        endpoint=sandbox.url, token_url=sandbox.token_url)
+            add_channel(
+                con,
+                "Amazon Demo",
+                ["ATVPDKIKX0DER"],
+                start=marketplace.now,
+                endpoint=sandbox.url,
+                token_url=sandbox.token_url,
+            )
             with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
                 handle.write(CATALOG)
             import_products(con, handle.name)
@@ -194,8 +219,18 @@ def run_demo(db: str | None = None) -> None:
         marketplace.advance(minutes=1)
         ada = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
         paid_later = marketplace.place_order([Item("MUG-01", 2, "12.50")], buyer=ada)
-        gift = marketplace.place_order([Item("TEA-02", 1, "8.00", gift_message="Happy birthday, Grace! 🎂",
-                                             gift_wrap_level="Premium", gift_wrap_charge="3.99")])
+        gift = marketplace.place_order(
+            [
+                Item(
+                    "TEA-02",
+                    1,
+                    "8.00",
+                    gift_message="Happy birthday, Grace! 🎂",
+                    gift_wrap_level="Premium",
+                    gift_wrap_charge="3.99",
+                )
+            ]
+        )
         unknown = marketplace.place_order([Item("LAMP-99", 1, "45.00", title="Desk lamp, brass")])
         cancel_early = marketplace.place_order([Item("PEN-03", 1, "24.00")])
         cancel_late = marketplace.place_order([Item("PEN-03", 2, "24.00")])
@@ -208,11 +243,16 @@ def run_demo(db: str | None = None) -> None:
 
         # the warehouse ships the mugs and confirms them to Amazon with carrier and tracking (#27)
         with open_for_writing(db) as con:
-            package = record_package(con, PackageRequest(paid_later, "UPS", "1Z999AA10123456784",
-                                                         service="UPS Ground"), clock.from_environment()())
+            package = record_package(
+                con,
+                PackageRequest(paid_later, "UPS", "1Z999AA10123456784", service="UPS Ground"),
+                clock.from_environment()(),
+            )
         for report in run_confirmations(db, ["Amazon Demo"], launched_by="demo", log_level="WARNING"):
-            print(f"\namazon-orders ship {paid_later} --carrier UPS --tracking 1Z999AA10123456784: package "
-                  f"{package.package_reference_id} ({package.units}); {report['line']}")
+            print(
+                f"\namazon-orders ship {paid_later} --carrier UPS --tracking 1Z999AA10123456784: package "
+                f"{package.package_reference_id} ({package.units}); {report['line']}"
+            )
         marketplace.cancel(cancel_early)
         with open_for_writing(db) as con:
             mark_shipped(con, cancel_late)
@@ -220,32 +260,48 @@ def run_demo(db: str | None = None) -> None:
         marketplace.cancel(cancel_late)
         _step(db, marketplace, "3. one order ships, one is cancelled before shipping, one after shipping here")
         _show(db, "stock: the early cancellation came back, the one shipped here did not", STOCK)
-        _show(db, "the package shipped here, read back from the sync's PACKAGES: confirmed on Amazon",
-              PACKAGES_OF_ORDER, {"order": package.order_id})
+        _show(
+            db,
+            "the package shipped here, read back from the sync's PACKAGES: confirmed on Amazon",
+            PACKAGES_OF_ORDER,
+            {"order": package.order_id},
+        )
 
         with open_for_writing(db) as con:
             return_id = create_return(con, paid_later, "MUG-01", 1, reason="chipped")
         print(f"\n=== 4. the buyer returns one mug to Amazon: sales return {return_id} ===")
         _show(db, "stock after the return", STOCK)
-        _show(db, "gift-wrap and placeholder lines keep Amazon's data in their notes",
-              "select o.channel_order_id, l.line_type, l.product_code, l.line_amount, l.notes "
-              "from order_lines l join orders o using (order_id) where l.notes is not null")
+        _show(
+            db,
+            "gift-wrap and placeholder lines keep Amazon's data in their notes",
+            "select o.channel_order_id, l.line_type, l.product_code, l.line_amount, l.notes "
+            "from order_lines l join orders o using (order_id) where l.notes is not null",
+        )
 
         promoted = marketplace.place_order(
             [Item("MUG-01", 2, "12.50", shipping_charge="4.99", discount="2.50", promotion_id="MUGS-10")],
-            buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com"))
+            buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com"),
+        )
         marketplace.receive_fba("MUG-01", 12)  # the seller's case arrives at Amazon's fulfilment centre
-        by_amazon = marketplace.place_order([Item("MUG-01", 3, "12.50")], fulfilled_by="AMAZON",
-                                            buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"))
-        asked = marketplace.place_order([Item("TEA-02", 1, "8.00")],
-                                        buyer=Buyer("Mary Somerville", "mary@marketplace.amazon.com"))
+        by_amazon = marketplace.place_order(
+            [Item("MUG-01", 3, "12.50")],
+            fulfilled_by="AMAZON",
+            buyer=Buyer("Alan Turing", "alan@marketplace.amazon.com"),
+        )
+        asked = marketplace.place_order(
+            [Item("TEA-02", 1, "8.00")], buyer=Buyer("Mary Somerville", "mary@marketplace.amazon.com")
+        )
         for order in (promoted, by_amazon, asked):
             marketplace.confirm(order)
         marketplace.request_cancel(asked, reason="Ordered twice")
         _step(db, marketplace, "5. money, Amazon's own stock, and a buyer who asks to cancel")
         _show(db, "shipping, tax and a promotion add up to Amazon's grand total", MONEY, [promoted])
-        _show(db, f"the FBA order {by_amazon} takes Amazon's stock, not the warehouse's; amazon_fba is "
-                  f"Amazon's own count (a case of 12 received, 3 held for the order)", LOCATIONS)
+        _show(
+            db,
+            f"the FBA order {by_amazon} takes Amazon's stock, not the warehouse's; amazon_fba is "
+            f"Amazon's own count (a case of 12 received, 3 held for the order)",
+            LOCATIONS,
+        )
         with open_for_writing(db) as con:
             try:
                 mark_shipped(con, asked)
@@ -262,19 +318,25 @@ def run_demo(db: str | None = None) -> None:
         _step(db, marketplace, "6. Amazon's returns reports: returns without a clerk")
         for report in run_returns_import(db, log_level="WARNING", launched_by="demo"):
             print(f"returns import: {report['line']}")
-        _show(db, "the clerk's return matched (not doubled), a merchant-fulfilled one awaiting its parcel, the FBA "
-                  "one restocked at Amazon", RETURNS)
+        _show(
+            db,
+            "the clerk's return matched (not doubled), a merchant-fulfilled one awaiting its parcel, the FBA "
+            "one restocked at Amazon",
+            RETURNS,
+        )
         with open_for_writing(db) as con:
-            awaiting = con.execute("select return_id from sales_returns where status = 'awaiting_receipt'").fetchone()[0]
+            awaiting = con.execute("select return_id from sales_returns where status = 'awaiting_receipt'").fetchone()[
+                0
+            ]
             received = receive_return(con, awaiting)
         print(f"\namazon-orders returns receive {awaiting}: the parcel arrived, {received['units']} back in stock")
         _show(db, "stock of MUG-01: one back in the warehouse, one back at Amazon", LOCATIONS)
         _notifications(db, marketplace, sandbox)
         _stock_push(db, marketplace, sandbox)
-    print(f"\ndone: query it with  .venv/bin/amazon-orders --db {db} sql \"select * from orders\"")
+    print(f'\ndone: query it with  .venv/bin/amazon-orders --db {db} sql "select * from orders"')
     print("or see it in Dagster's UI, with new orders arriving on a live sandbox:  make demo-ui")
-    from pipelines.warehouse.marts import published_path
     from pipelines.warehouse.chart import chart_path, write_chart
+    from pipelines.warehouse.marts import published_path
 
     with open_for_reading(db) as con:
         chart = write_chart(con, chart_path(db), marketplace.naive_now())

@@ -14,15 +14,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# the sandbox accepts any credentials; these are what the demo and the UI's sandboxes use when none are set
+from pipelines.orchestration.credentials import SANDBOX_CREDENTIALS
 from pipelines.orchestration.instance import dagster_home
 from pipelines.warehouse.connection import open_for_reading, warehouse_path
 
-# the sandbox accepts any credentials; these are what the demo and the UI's sandboxes use when none are set
-from pipelines.orchestration.credentials import SANDBOX_CREDENTIALS  # noqa: E402 - the CLI's too (#28)
 _LOOPBACK = ("127.0.0.1", "localhost")
 _SHUTDOWN_GRACE = 20  # seconds dagster dev gets to stop its webserver, daemon and code servers
 _CATCH_UP_LIMIT = timedelta(hours=24)  # a sandbox started long after the demo simulates one day, not weeks
@@ -34,20 +34,25 @@ class UIError(ValueError):
 
 def sandbox_channels(db: Path) -> list[tuple[str, int, datetime, tuple[str, ...], list[str]]]:
     """(name, port, watermark, marketplace ids, catalog SKUs) of each channel served by a sandbox on this machine."""
-    from pipelines.warehouse.channels import list_channels
     from pipelines.ingest.cursors import load_state
+    from pipelines.warehouse.channels import list_channels
 
     if not db.exists():
         return []
     with open_for_reading(db) as con:
-        skus = [row[0] for row in con.execute(
-            "select product_code from products where not is_placeholder order by product_code").fetchall()]
+        skus = [
+            row[0]
+            for row in con.execute(
+                "select product_code from products where not is_placeholder order by product_code"
+            ).fetchall()
+        ]
         found = []
         for channel in list_channels(con):
             where = urlsplit(channel.endpoint or "")
             if where.scheme == "http" and where.hostname in _LOOPBACK and where.port:
-                found.append((channel.name, where.port, load_state(con, channel).watermark,
-                              channel.marketplace_ids, skus))
+                found.append(
+                    (channel.name, where.port, load_state(con, channel).watermark, channel.marketplace_ids, skus)
+                )
     return found
 
 
@@ -56,27 +61,38 @@ def start_sandboxes(db: Path, orders_per_hour: float, say: Callable[[str], None]
     from pipelines.sandbox.server import DEFAULT_SKUS
 
     started = []
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     for name, port, watermark, marketplace_ids, skus in sandbox_channels(db):
-        start = max(watermark.replace(tzinfo=timezone.utc), now - _CATCH_UP_LIMIT)
+        start = max(watermark.replace(tzinfo=UTC), now - _CATCH_UP_LIMIT)
         market = Marketplace(seed=int(now.timestamp()), start=min(start, now))
         try:
             server = SandboxServer(market, port=port)
         except OSError as error:
             for running in started:
                 running.stop()
-            raise UIError(f"the sandbox of channel {name!r} cannot listen on port {port}: {error.strerror} "
-                          f"(is another `make ui` running?)") from None
-        server.start().follow_real_time(orders_per_hour=orders_per_hour, skus=skus or list(DEFAULT_SKUS),
-                                        marketplaces=marketplace_ids)
+            raise UIError(
+                f"the sandbox of channel {name!r} cannot listen on port {port}: {error.strerror} "
+                f"(is another `make ui` running?)"
+            ) from None
+        server.start().follow_real_time(
+            orders_per_hour=orders_per_hour, skus=skus or list(DEFAULT_SKUS), marketplaces=marketplace_ids
+        )
         started.append(server)
-        say(f"sandbox for channel {name!r} at {server.url}: its clock follows the real one from the channel's "
-            f"watermark, about {orders_per_hour:g} orders an hour")
+        say(
+            f"sandbox for channel {name!r} at {server.url}: its clock follows the real one from the channel's "
+            f"watermark, about {orders_per_hour:g} orders an hour"
+        )
     return started
 
 
-def run_ui(db: str | None, *, host: str = "127.0.0.1", port: int = 3000, orders_per_hour: float = 30,
-           say: Callable[[str], None] = print) -> int:
+def run_ui(
+    db: str | None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    orders_per_hour: float = 30,
+    say: Callable[[str], None] = print,
+) -> int:
     """Run `dagster dev` until it ends or Ctrl-C; return its exit status."""
     if orders_per_hour < 0:
         raise UIError(f"--orders-per-hour {orders_per_hour:g} is negative")
@@ -95,15 +111,20 @@ def run_ui(db: str | None, *, host: str = "127.0.0.1", port: int = 3000, orders_
     # its parent catches, but keeps one its parent ignores (as a shell's background job ignores SIGINT),
     # and dagster dev then never hears Ctrl-C.
     stopping = threading.Event()
-    previous = {sig: signal.signal(sig, lambda signum, frame: stopping.set())
-                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stopping.set())
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    }
     try:
         # In its own process group, so that Ctrl-C reaches all of dagster dev's processes through us and
         # whatever one of them leaves behind ends with the group. Run from DAGSTER_HOME: dagster dev warns
         # about a dagster.yaml in its working folder that is not the home's.
         child = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-m", "pipelines.definitions", "-h", host, "-p", str(port)],
-            cwd=home, env=env, start_new_session=True)
+            cwd=home,
+            env=env,
+            start_new_session=True,
+        )
         while child.poll() is None and not stopping.wait(0.5):
             pass
         if child.poll() is None:

@@ -13,8 +13,8 @@ from datetime import datetime
 
 import duckdb
 
-from pipelines.warehouse.channels import Channel
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.warehouse.channels import Channel
 
 
 @dataclass
@@ -46,34 +46,58 @@ class SyncState:
         self.rate_tokens, self.rate_checked_epoch, self.rate_per_second = bucket.tokens, bucket.checked_at, bucket.rate
 
 
-_COLUMNS = ("watermark", "window_after", "window_before", "next_token", "token_received_at",
-            "rate_tokens", "rate_checked_epoch", "rate_per_second")
+_COLUMNS = (
+    "watermark",
+    "window_after",
+    "window_before",
+    "next_token",
+    "token_received_at",
+    "rate_tokens",
+    "rate_checked_epoch",
+    "rate_per_second",
+)
 
 
 def load_state(con: duckdb.DuckDBPyConnection, channel: Channel) -> SyncState:
-    row = con.execute(f"select {', '.join(_COLUMNS)} from channel_sync_state where channel = ?",
-                      [channel.name]).fetchone()
+    row = con.execute(
+        f"select {', '.join(_COLUMNS)} from channel_sync_state where channel = ?", [channel.name]
+    ).fetchone()
     if row is None:
         return SyncState(channel.name, channel.start_at, first_sync=True)
     values = dict(zip(_COLUMNS, row))
     window = None
     if values["window_after"] is not None and values["window_before"] is not None:
-        window = Window(values["window_after"], values["window_before"], values["next_token"],
-                        values["token_received_at"])
-    return SyncState(channel.name, values["watermark"], first_sync=False, window=window,
-                     rate_tokens=values["rate_tokens"], rate_checked_epoch=values["rate_checked_epoch"],
-                     rate_per_second=values["rate_per_second"])
+        window = Window(
+            values["window_after"], values["window_before"], values["next_token"], values["token_received_at"]
+        )
+    return SyncState(
+        channel.name,
+        values["watermark"],
+        first_sync=False,
+        window=window,
+        rate_tokens=values["rate_tokens"],
+        rate_checked_epoch=values["rate_checked_epoch"],
+        rate_per_second=values["rate_per_second"],
+    )
 
 
 def save_state(con: duckdb.DuckDBPyConnection, state: SyncState) -> None:
     window = state.window or Window(None, None)
-    values = [state.watermark, window.after, window.before, window.next_token, window.token_received_at,
-              state.rate_tokens, state.rate_checked_epoch, state.rate_per_second]
+    values = [
+        state.watermark,
+        window.after,
+        window.before,
+        window.next_token,
+        window.token_received_at,
+        state.rate_tokens,
+        state.rate_checked_epoch,
+        state.rate_per_second,
+    ]
     con.execute(
         f"""
-        insert into channel_sync_state (channel, {', '.join(_COLUMNS)})
-        values (?, {', '.join('?' for _ in _COLUMNS)})
-        on conflict (channel) do update set {', '.join(f'{c} = excluded.{c}' for c in _COLUMNS)}
+        insert into channel_sync_state (channel, {", ".join(_COLUMNS)})
+        values (?, {", ".join("?" for _ in _COLUMNS)})
+        on conflict (channel) do update set {", ".join(f"{c} = excluded.{c}" for c in _COLUMNS)}
         """,
         [state.channel, *values],
     )

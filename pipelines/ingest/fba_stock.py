@@ -27,18 +27,28 @@ import duckdb
 
 from pipelines.amazon import client as amazon
 from pipelines.amazon.calls import CallPolicy
-from pipelines.warehouse.channels import Channel
-from pipelines.events import Event
-from pipelines.warehouse.ledger import append_movements
 from pipelines.amazon.limits import INVENTORY_BURST, INVENTORY_RATE
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.events import Event
+from pipelines.warehouse.channels import Channel
 from pipelines.warehouse.connection import transaction
+from pipelines.warehouse.ledger import append_movements
 
 RECOUNT_EVERY = timedelta(hours=1)
 # The Pan-European FBA marketplaces: DE, FR, IT, ES, NL, PL, SE, BE. Amazon.ie and Amazon.com.tr stay pools of
 # their own: no source found says Amazon answers them the EU pool.
-PAN_EUROPEAN = frozenset({"A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS",
-                          "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9", "AMEN7PMS3EDWL"})
+PAN_EUROPEAN = frozenset(
+    {
+        "A1PA6795UKMFR9",
+        "A13V1IB3VIYZZH",
+        "APJ6JRA9NG5V4",
+        "A1RKKUPIHCS9HS",
+        "A1805IZSGTT6HS",
+        "A1C3SOZRARQ6R3",
+        "A2NODRKZP88ZB9",
+        "AMEN7PMS3EDWL",
+    }
+)
 
 
 class FbaInventoryError(RuntimeError):
@@ -55,13 +65,22 @@ class FbaSnapshot:
     calls: int
 
 
-def fetch_fba_inventory(channel: Channel, account: str = "default", *, sleep: Callable[[float], None] = time.sleep,
-                        clock: Callable[[], float] = time.time,
-                        on_event: Callable[[Event], None] = lambda event: None) -> tuple[dict[str, list], int]:
+def fetch_fba_inventory(
+    channel: Channel,
+    account: str = "default",
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    on_event: Callable[[Event], None] = lambda event: None,
+) -> tuple[dict[str, list], int]:
     """Every summary of each of the channel's marketplaces, every page; and the number of calls made."""
     client = amazon.inventory_client(channel, account)
-    policy = CallPolicy(TokenBucket(rate=INVENTORY_RATE, burst=INVENTORY_BURST, tokens=INVENTORY_BURST, clock=clock),
-                        sleep=sleep, emit=on_event, refresh_access_token=lambda: amazon.forget_access_token(client))
+    policy = CallPolicy(
+        TokenBucket(rate=INVENTORY_RATE, burst=INVENTORY_BURST, tokens=INVENTORY_BURST, clock=clock),
+        sleep=sleep,
+        emit=on_event,
+        refresh_access_token=lambda: amazon.forget_access_token(client),
+    )
     found = {}
     for marketplace_id in channel.marketplace_ids:
         summaries, token = [], None
@@ -69,8 +88,10 @@ def fetch_fba_inventory(channel: Channel, account: str = "default", *, sleep: Ca
             try:
                 page, token = policy.call(lambda: amazon.inventory_summaries_page(client, marketplace_id, token))
             except Exception as error:
-                raise FbaInventoryError(f"{channel.name}: FBA inventory of marketplace {marketplace_id} not "
-                                         f"fetched: {amazon.describe(error)}") from None
+                raise FbaInventoryError(
+                    f"{channel.name}: FBA inventory of marketplace {marketplace_id} not "
+                    f"fetched: {amazon.describe(error)}"
+                ) from None
             summaries += page
             if not token:
                 break
@@ -98,20 +119,28 @@ def snapshot_due(con: duckdb.DuckDBPyConnection, channel: Channel, run_id: str, 
     ).fetchone()[0]
 
 
-def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summaries: dict[str, list],
-                        now: datetime, calls: int = 0) -> FbaSnapshot:
+def record_fba_snapshot(
+    con: duckdb.DuckDBPyConnection, channel: Channel, summaries: dict[str, list], now: datetime, calls: int = 0
+) -> FbaSnapshot:
     """Keep the summaries raw, the readable ones' quantities typed (the rest set aside with the reason), and book
     amazon_fba to Amazon's count: each stock pool once per SKU. One transaction."""
-    rows = [(channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
-            for marketplace_id, listed in summaries.items() for summary in listed]
+    rows = [
+        (channel.name, marketplace_id, json.dumps(summary, sort_keys=True))
+        for marketplace_id, listed in summaries.items()
+        for summary in listed
+    ]
     with transaction(con):
         snapshot_id = con.execute("select nextval('fba_snapshot_seq')").fetchone()[0]
-        con.execute("insert into fba_snapshots select ?, ?, ?, ?, coalesce(max(ingest_id), -1) "
-                    "from raw_amazon_orders where channel = ?",
-                    [snapshot_id, channel.name, len(rows), now.replace(tzinfo=None), channel.name])
+        con.execute(
+            "insert into fba_snapshots select ?, ?, ?, ?, coalesce(max(ingest_id), -1) "
+            "from raw_amazon_orders where channel = ?",
+            [snapshot_id, channel.name, len(rows), now.replace(tzinfo=None), channel.name],
+        )
         if rows:
-            con.executemany("insert into raw_fba_inventory values (?, ?, ?, ?, now()::timestamp)",
-                            [(snapshot_id, *row) for row in rows])
+            con.executemany(
+                "insert into raw_fba_inventory values (?, ?, ?, ?, now()::timestamp)",
+                [(snapshot_id, *row) for row in rows],
+            )
         params = {"id": snapshot_id, "pan_european": sorted(PAN_EUROPEAN)}
         con.execute(f"create or replace temp table fba_summaries_read as {_READ_SUMMARIES}", params)
         con.execute(
@@ -130,10 +159,13 @@ def record_fba_snapshot(con: duckdb.DuckDBPyConnection, channel: Channel, summar
             where reason = ''
             """
         )
-        con.execute("insert into fba_inventory_quarantine select snapshot_id, channel, marketplace_id, summary_key, "
-                    "seller_sku, reason from fba_summaries_read where reason <> ''")
-        readable, skus = con.execute("select count(*), count(distinct seller_sku) from fba_inventory "
-                                     "where snapshot_id = ?", [snapshot_id]).fetchone()
+        con.execute(
+            "insert into fba_inventory_quarantine select snapshot_id, channel, marketplace_id, summary_key, "
+            "seller_sku, reason from fba_summaries_read where reason <> ''"
+        )
+        readable, skus = con.execute(
+            "select count(*), count(distinct seller_sku) from fba_inventory where snapshot_id = ?", [snapshot_id]
+        ).fetchone()
         adjustments = append_movements(
             con,
             """
@@ -238,4 +270,3 @@ final as (
 
 select * from final
 """
-

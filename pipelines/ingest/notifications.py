@@ -39,19 +39,26 @@ import duckdb
 from pipelines.amazon import client as amazon
 from pipelines.amazon.limits import SQS_LONGEST_POLL_SECONDS, SQS_MOST_PER_RECEIVE
 from pipelines.amazon.queue import Queue, QueueError, check_queue_url
-from pipelines.warehouse.channels import Channel, set_seller_id
-from pipelines.ingest.orders import insert_versions, payload_text
 from pipelines.clock import iso, parse_instant, system_now
-from pipelines.warehouse.transform import transform
+from pipelines.ingest.orders import insert_versions, payload_text
+from pipelines.warehouse.channels import Channel, set_seller_id
 from pipelines.warehouse.connection import transaction
+from pipelines.warehouse.transform import transform
 
 NOTIFICATION_TYPE, PAYLOAD_VERSION = "ORDER_CHANGE", "1.0"
 MOST_PER_COMMIT = 200  # a deep queue is applied 200 messages a transaction
 # OrderChangeNotification.json's Summary.OrderStatus, as searchOrders' fulfillmentStatus spells it
 # (InvoiceUnconfirmed: the order is waiting for its invoice, nothing has shipped)
-ORDER_STATUS = {"Pending": "PENDING", "PendingAvailability": "PENDING_AVAILABILITY", "Unshipped": "UNSHIPPED",
-                "PartiallyShipped": "PARTIALLY_SHIPPED", "Shipped": "SHIPPED", "Canceled": "CANCELLED",
-                "Unfulfillable": "UNFULFILLABLE", "InvoiceUnconfirmed": "UNSHIPPED"}
+ORDER_STATUS = {
+    "Pending": "PENDING",
+    "PendingAvailability": "PENDING_AVAILABILITY",
+    "Unshipped": "UNSHIPPED",
+    "PartiallyShipped": "PARTIALLY_SHIPPED",
+    "Shipped": "SHIPPED",
+    "Canceled": "CANCELLED",
+    "Unfulfillable": "UNFULFILLABLE",
+    "InvoiceUnconfirmed": "UNSHIPPED",
+}
 FULFILLED_BY = {"AFN": "AMAZON", "MFN": "MERCHANT"}
 
 
@@ -61,39 +68,59 @@ class NotificationsError(RuntimeError):
 
 # -- subscribing ---------------------------------------------------------------------------------
 
-def subscribe(con: duckdb.DuckDBPyConnection, channel: Channel, queue_arn: str, queue_url: str,
-              account: str = "default", now: datetime | None = None, seller_id: str | None = None) -> dict:
+
+def subscribe(
+    con: duckdb.DuckDBPyConnection,
+    channel: Channel,
+    queue_arn: str,
+    queue_url: str,
+    account: str = "default",
+    now: datetime | None = None,
+    seller_id: str | None = None,
+) -> dict:
     """Create the SQS destination and the ORDER_CHANGE subscription, and keep their ids on the channel
     (with the seller id a message's SellerId must match, when given)."""
     check_queue_url(queue_url)
     client = amazon.notifications_client(channel, account)
     try:
         destination = client.create_destination(name=f"amazon-orders {channel.name}"[:256], arn=queue_arn).payload
-        subscription = client.create_subscription(NOTIFICATION_TYPE, destination_id=destination["destinationId"],
-                                                  payload_version=PAYLOAD_VERSION).payload
+        subscription = client.create_subscription(
+            NOTIFICATION_TYPE, destination_id=destination["destinationId"], payload_version=PAYLOAD_VERSION
+        ).payload
     except Exception as error:
-        raise NotificationsError(f"{channel.name}: ORDER_CHANGE subscription not created: "
-                                 f"{amazon.describe(error)}") from None
+        raise NotificationsError(
+            f"{channel.name}: ORDER_CHANGE subscription not created: {amazon.describe(error)}"
+        ) from None
     with transaction(con):
         if seller_id is not None:
             set_seller_id(con, channel.name, seller_id)
-        con.execute("insert or replace into channel_notifications values (?, ?, ?, ?, ?, ?)",
-                    [channel.name, queue_url, queue_arn, destination["destinationId"],
-                     subscription["subscriptionId"], now or system_now()])
+        con.execute(
+            "insert or replace into channel_notifications values (?, ?, ?, ?, ?, ?)",
+            [
+                channel.name,
+                queue_url,
+                queue_arn,
+                destination["destinationId"],
+                subscription["subscriptionId"],
+                now or system_now(),
+            ],
+        )
     return {"destination_id": destination["destinationId"], "subscription_id": subscription["subscriptionId"]}
 
 
 def unsubscribe(con: duckdb.DuckDBPyConnection, channel: Channel, account: str = "default") -> str:
-    found = con.execute("select subscription_id from channel_notifications where channel = ?",
-                        [channel.name]).fetchone()
+    found = con.execute(
+        "select subscription_id from channel_notifications where channel = ?", [channel.name]
+    ).fetchone()
     if not found or not found[0]:
         raise NotificationsError(f"{channel.name}: no ORDER_CHANGE subscription to delete")
     client = amazon.notifications_client(channel, account)
     try:
         amazon.delete_subscription(client, NOTIFICATION_TYPE, found[0])
     except Exception as error:
-        raise NotificationsError(f"{channel.name}: ORDER_CHANGE subscription not deleted: "
-                                 f"{amazon.describe(error)}") from None
+        raise NotificationsError(
+            f"{channel.name}: ORDER_CHANGE subscription not deleted: {amazon.describe(error)}"
+        ) from None
     with transaction(con):
         con.execute("delete from channel_notifications where channel = ?", [channel.name])
     return found[0]
@@ -188,16 +215,20 @@ def read_notification(body: str, received_at: datetime) -> Notification:
     if message.get("NotificationType") != NOTIFICATION_TYPE:
         raise ValueError(f"NotificationType {_shown(message.get('NotificationType'))} is not ORDER_CHANGE")
     if message.get("PayloadVersion") != PAYLOAD_VERSION:
-        raise ValueError("PayloadVersion is missing" if message.get("PayloadVersion") is None else
-                         f"PayloadVersion {_shown(message['PayloadVersion'])} is not {PAYLOAD_VERSION}, the version "
-                         "subscribed to")
+        raise ValueError(
+            "PayloadVersion is missing"
+            if message.get("PayloadVersion") is None
+            else f"PayloadVersion {_shown(message['PayloadVersion'])} is not {PAYLOAD_VERSION}, the version "
+            "subscribed to"
+        )
     metadata = _object(message.get("NotificationMetadata"), "NotificationMetadata")
     notification_id = _text(metadata, "NotificationId", "NotificationMetadata")
     if not NOTIFICATION_ID.fullmatch(notification_id):
         raise ValueError(f"NotificationMetadata.NotificationId {_shown(notification_id)} is not an identifier")
     subscription_id = _text(metadata, "SubscriptionId", "NotificationMetadata")
-    change = _object(_object(message.get("Payload"), "Payload").get("OrderChangeNotification"),
-                     "Payload.OrderChangeNotification")
+    change = _object(
+        _object(message.get("Payload"), "Payload").get("OrderChangeNotification"), "Payload.OrderChangeNotification"
+    )
     seller_id = _text(change, "SellerId", "OrderChangeNotification")
     order_id = _text(change, "AmazonOrderId", "OrderChangeNotification")
     if not ORDER_ID.fullmatch(order_id):
@@ -221,8 +252,17 @@ def read_notification(body: str, received_at: datetime) -> Notification:
     if purchase_date and changed_at < purchase_date:
         raise ValueError(f"the change ({_shown(stamp)}) is before the order was placed ({_shown(purchased)})")
     reason = trigger.get("ChangeReason")
-    return Notification(notification_id, seller_id, subscription_id, order_id, min(changed_at, received_at),
-                        marketplace_id, purchase_date, summary, reason if isinstance(reason, str) else None)
+    return Notification(
+        notification_id,
+        seller_id,
+        subscription_id,
+        order_id,
+        min(changed_at, received_at),
+        marketplace_id,
+        purchase_date,
+        summary,
+        reason if isinstance(reason, str) else None,
+    )
 
 
 def _read_items(items) -> None:
@@ -239,28 +279,42 @@ def _read_items(items) -> None:
         if len(item_id) > 200 or len(sku) > 200 or _CONTROL.search(item_id + sku):
             raise ValueError(f"{where}: OrderItemId or SellerSKU is too long or holds a control character")
         quantity = _whole_number(item.get("Quantity"), f"{where}.Quantity", least=1)
-        if item.get("QuantityShipped") is not None and \
-                _whole_number(item["QuantityShipped"], f"{where}.QuantityShipped", least=0) > quantity:
+        if (
+            item.get("QuantityShipped") is not None
+            and _whole_number(item["QuantityShipped"], f"{where}.QuantityShipped", least=0) > quantity
+        ):
             raise ValueError(f"{where}.QuantityShipped is more than its Quantity")
         if not isinstance(item.get("IsBuyerRequestedCancel", False), bool):
-            raise ValueError(f"{where}.IsBuyerRequestedCancel {_shown(item['IsBuyerRequestedCancel'])} "
-                             "is not a boolean")
+            raise ValueError(
+                f"{where}.IsBuyerRequestedCancel {_shown(item['IsBuyerRequestedCancel'])} is not a boolean"
+            )
 
 
 def order_version(note: Notification, base: dict | None) -> dict:
     """The order as the notification says it is now: the newest version that counts (`base`) with the
     summary laid over it; without one, an order without buyer or prices."""
-    order = copy.deepcopy(base) if base else {
-        "orderId": note.amazon_order_id, "createdTime": iso(note.purchase_date),
-        "salesChannel": {"channelName": "AMAZON", "marketplaceId": note.marketplace_id}}
+    order = (
+        copy.deepcopy(base)
+        if base
+        else {
+            "orderId": note.amazon_order_id,
+            "createdTime": iso(note.purchase_date),
+            "salesChannel": {"channelName": "AMAZON", "marketplaceId": note.marketplace_id},
+        }
+    )
     # Amazon's lastUpdatedTime has whole seconds: the poll's version of the same change, landed later,
     # then wins the tie and brings the money and the buyer
     order["lastUpdatedTime"] = iso(note.changed_at)
-    order["fulfillment"] = {**_dict(order.get("fulfillment")),
-                            "fulfillmentStatus": ORDER_STATUS[note.summary["OrderStatus"]],
-                            "fulfilledBy": FULFILLED_BY[note.summary["FulfillmentType"]]}
-    order["orderItems"] = [item for item in order.get("orderItems") or [] if isinstance(item, dict)] \
-        if isinstance(order.get("orderItems"), list) else []
+    order["fulfillment"] = {
+        **_dict(order.get("fulfillment")),
+        "fulfillmentStatus": ORDER_STATUS[note.summary["OrderStatus"]],
+        "fulfilledBy": FULFILLED_BY[note.summary["FulfillmentType"]],
+    }
+    order["orderItems"] = (
+        [item for item in order.get("orderItems") or [] if isinstance(item, dict)]
+        if isinstance(order.get("orderItems"), list)
+        else []
+    )
     items = {item.get("orderItemId"): item for item in order["orderItems"]}
     for listed in note.summary["OrderItems"]:
         item = items.get(listed["OrderItemId"])
@@ -272,13 +326,21 @@ def order_version(note: Notification, base: dict | None) -> dict:
             item["fulfillment"] = {**_dict(item.get("fulfillment")), "quantityFulfilled": listed["QuantityShipped"]}
         cancellation = _dict(item.get("cancellation"))
         if listed.get("IsBuyerRequestedCancel") and "cancellationRequest" not in cancellation:
-            item["cancellation"] = {**cancellation, "cancellationRequest": {
-                "requester": "BUYER", "cancelReason": note.change_reason or "Buyer requested cancel"}}
+            item["cancellation"] = {
+                **cancellation,
+                "cancellationRequest": {
+                    "requester": "BUYER",
+                    "cancelReason": note.change_reason or "Buyer requested cancel",
+                },
+            }
     marks = _dict(order.get("_amazon_orders"))
     # the buyer is the base's, as of the base's time: accounts and contacts stay as its poll made them
     buyer_at = marks.get("buyer_updated_at") or (base or {}).get("lastUpdatedTime")
-    order["_amazon_orders"] = {**marks, "notification_id": note.notification_id,
-                               **({"buyer_updated_at": buyer_at} if base and isinstance(buyer_at, str) else {})}
+    order["_amazon_orders"] = {
+        **marks,
+        "notification_id": note.notification_id,
+        **({"buyer_updated_at": buyer_at} if base and isinstance(buyer_at, str) else {}),
+    }
     return order
 
 
@@ -287,6 +349,7 @@ def _dict(value) -> dict:
 
 
 # -- applying ------------------------------------------------------------------------------------
+
 
 @dataclass
 class DrainCounts:
@@ -299,7 +362,7 @@ class DrainCounts:
     rejected_reasons: list[str] = field(default_factory=list)
     movements: int = 0
 
-    def add(self, other: "DrainCounts") -> None:
+    def add(self, other: DrainCounts) -> None:
         for name in ("received", "applied", "duplicates", "stale", "ignored", "rejected", "movements"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.rejected_reasons += other.rejected_reasons
@@ -309,6 +372,7 @@ class DrainCounts:
 class _Batch:
     """What a batch's messages are judged against: the channel's trust anchors, and the placeholders
     its notifications make so far."""
+
     channel: Channel
     seller_id: str | None
     subscription_id: str | None
@@ -316,8 +380,9 @@ class _Batch:
     new_skus: set[str] = field(default_factory=set)
 
 
-def apply_messages(con: duckdb.DuckDBPyConnection, channel: Channel, messages: list[dict],
-                   now: datetime) -> DrainCounts:
+def apply_messages(
+    con: duckdb.DuckDBPyConnection, channel: Channel, messages: list[dict], now: datetime
+) -> DrainCounts:
     """Land a batch of SQS messages ({'MessageId', 'Body'}) and their order versions in one transaction,
     then bring the core tables (and the stock) up to date. Each message is judged alone: whatever it
     holds, it is applied, or kept with the reason it changed nothing, or set aside (rejected)."""
@@ -326,7 +391,9 @@ def apply_messages(con: duckdb.DuckDBPyConnection, channel: Channel, messages: l
     with transaction(con):
         trust = con.execute(
             "select c.seller_id, n.subscription_id from channels c left join channel_notifications n using (channel) "
-            "where c.channel = ?", [channel.name]).fetchone() or (None, None)
+            "where c.channel = ?",
+            [channel.name],
+        ).fetchone() or (None, None)
         batch = _Batch(channel, trust[0], trust[1], now)
         for message in messages:
             outcome, reason, note, version = _judge_safely(con, batch, message["Body"])
@@ -339,18 +406,40 @@ def apply_messages(con: duckdb.DuckDBPyConnection, channel: Channel, messages: l
             ingest_id = None
             if version is not None:
                 text = payload_text(version)
-                insert_versions(con, channel.name, f"notification:{key}", [{
-                    "amazon_order_id": note.amazon_order_id, "last_updated_time": version["lastUpdatedTime"],
-                    "payload": text, "payload_hash": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()}])
+                insert_versions(
+                    con,
+                    channel.name,
+                    f"notification:{key}",
+                    [
+                        {
+                            "amazon_order_id": note.amazon_order_id,
+                            "last_updated_time": version["lastUpdatedTime"],
+                            "payload": text,
+                            "payload_hash": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+                        }
+                    ],
+                )
                 ingest_id = con.execute("select max(ingest_id) from raw_amazon_orders").fetchone()[0]
-            con.execute("insert into raw_notifications values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [key, channel.name, message["Body"], now, note.amazon_order_id if note else None,
-                         note.changed_at if note else None, outcome, reason, ingest_id])
+            con.execute(
+                "insert into raw_notifications values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    key,
+                    channel.name,
+                    message["Body"],
+                    now,
+                    note.amazon_order_id if note else None,
+                    note.changed_at if note else None,
+                    outcome,
+                    reason,
+                    ingest_id,
+                ],
+            )
             setattr(counts, outcome, getattr(counts, outcome) + 1)
             if outcome == "rejected":
                 counts.rejected_reasons.append(f"message {message['MessageId']}: {reason}")
-        newest = con.execute("select max(changed_at) from raw_notifications where channel = ?",
-                             [channel.name]).fetchone()[0]
+        newest = con.execute(
+            "select max(changed_at) from raw_notifications where channel = ?", [channel.name]
+        ).fetchone()[0]
         con.execute("insert or replace into notification_state values (?, ?, ?)", [channel.name, now, newest])
     if counts.applied:
         counts.movements = transform(con).movements_booked
@@ -378,7 +467,7 @@ def _judge_safely(con, batch: _Batch, body: str) -> tuple[str, str | None, Notif
         return _judge(con, batch, body)
     except duckdb.Error:
         raise  # the warehouse failed, not the message: the batch is not deleted, and comes back
-    except Exception as error:  # noqa: BLE001 - a message must never stop the queue
+    except Exception as error:
         return "rejected", f"could not be read ({type(error).__name__})", None, None
 
 
@@ -391,11 +480,22 @@ def _judge(con, batch: _Batch, body: str) -> tuple[str, str | None, Notification
         return "rejected", str(problem), None, None
     # trusted only as far as Amazon vouches for it: the channel's own subscription and seller
     if note.subscription_id != batch.subscription_id:
-        return ("rejected", f"SubscriptionId {_shown(note.subscription_id)} is not the channel's subscription",
-                note, None)
+        return (
+            "rejected",
+            f"SubscriptionId {_shown(note.subscription_id)} is not the channel's subscription",
+            note,
+            None,
+        )
     if batch.seller_id is None:
-        return "rejected", (f"the channel has no seller id to check SellerId against: amazon-orders channel "
-                            f"notifications {channel.name!r} --seller-id MERCHANT_TOKEN"), note, None
+        return (
+            "rejected",
+            (
+                f"the channel has no seller id to check SellerId against: amazon-orders channel "
+                f"notifications {channel.name!r} --seller-id MERCHANT_TOKEN"
+            ),
+            note,
+            None,
+        )
     if note.seller_id != batch.seller_id:
         return "rejected", f"SellerId {_shown(note.seller_id)} is not the channel's seller", note, None
     if note.marketplace_id not in channel.marketplace_ids:
@@ -413,8 +513,13 @@ def _judge(con, batch: _Batch, body: str) -> tuple[str, str | None, Notification
         if note.summary["FulfillmentType"] == "AFN":
             # Amazon fulfils other sales channels' orders too (Multi-Channel Fulfilment), and a notification
             # does not say whose an order is: until the poll lists it, an AFN order is not taken for a sale
-            return "ignored", "an Amazon-fulfilled order the poll has not listed yet (it may be another sales " \
-                              "channel's): left to the poll", note, None
+            return (
+                "ignored",
+                "an Amazon-fulfilled order the poll has not listed yet (it may be another sales "
+                "channel's): left to the poll",
+                note,
+                None,
+            )
     version = order_version(note, base)
     if updated is not None:
         changed = note.changed_at.replace(microsecond=0)
@@ -424,11 +529,25 @@ def _judge(con, batch: _Batch, body: str) -> tuple[str, str | None, Notification
             return "stale", "the order's newest version is as new or newer", note, None
     new_skus = _skus_without_product(con, version, base) - batch.new_skus
     if len(new_skus) > PLACEHOLDERS_PER_MESSAGE:
-        return "rejected", (f"{len(new_skus)} SKUs without a product: a notification makes at most "
-                            f"{PLACEHOLDERS_PER_MESSAGE} placeholders (the poll brings the order)"), note, None
+        return (
+            "rejected",
+            (
+                f"{len(new_skus)} SKUs without a product: a notification makes at most "
+                f"{PLACEHOLDERS_PER_MESSAGE} placeholders (the poll brings the order)"
+            ),
+            note,
+            None,
+        )
     if len(batch.new_skus) + len(new_skus) > PLACEHOLDERS_PER_BATCH:
-        return "ignored", (f"this batch's notifications already make {len(batch.new_skus)} placeholders (at most "
-                           f"{PLACEHOLDERS_PER_BATCH}): left to the poll"), note, None
+        return (
+            "ignored",
+            (
+                f"this batch's notifications already make {len(batch.new_skus)} placeholders (at most "
+                f"{PLACEHOLDERS_PER_BATCH}): left to the poll"
+            ),
+            note,
+            None,
+        )
     batch.new_skus |= new_skus
     return "applied", None, note, version
 
@@ -449,21 +568,30 @@ def _newest_counting(con, channel: Channel, amazon_order_id: str) -> tuple[objec
                 (select max(ingest_id) from versions where not is_notification_version(run_id)),
                 (select watermark from channel_sync_state where channel = $channel)), false)
         order by updated desc nulls last, ingest_id desc limit 1
-        """, {"channel": channel.name, "order": amazon_order_id}).fetchone()
+        """,
+        {"channel": channel.name, "order": amazon_order_id},
+    ).fetchone()
     return (json.loads(newest[0]), newest[1]) if newest else (None, None)
 
 
 def _skus_without_product(con, version: dict, base: dict | None) -> set[str]:
     """The SKUs the version's lines would make a placeholder for (those the base had are made already)."""
     base_items = (base or {}).get("orderItems")
-    had = {_dict(i.get("product")).get("sellerSku") for i in base_items if isinstance(i, dict)} \
-        if isinstance(base_items, list) else set()
+    had = (
+        {_dict(i.get("product")).get("sellerSku") for i in base_items if isinstance(i, dict)}
+        if isinstance(base_items, list)
+        else set()
+    )
     wanted = {_dict(i.get("product")).get("sellerSku") for i in version["orderItems"]} - had
     wanted = {sku for sku in wanted if isinstance(sku, str)}
     if not wanted:
         return set()
-    known = {code for (code,) in con.execute("select product_code from products where product_code in "
-                                             "(select unnest(?::varchar[]))", [sorted(wanted)]).fetchall()}
+    known = {
+        code
+        for (code,) in con.execute(
+            "select product_code from products where product_code in (select unnest(?::varchar[]))", [sorted(wanted)]
+        ).fetchall()
+    }
     return wanted - known
 
 
@@ -476,15 +604,25 @@ def _whole(value) -> int:
     return int(value) if isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value) else 0
 
 
-_STATUS_RANK = {"PENDING": 0, "PENDING_AVAILABILITY": 0, "UNSHIPPED": 1, "PARTIALLY_SHIPPED": 2, "SHIPPED": 3,
-                "CANCELLED": 3, "UNFULFILLABLE": 3}
+_STATUS_RANK = {
+    "PENDING": 0,
+    "PENDING_AVAILABILITY": 0,
+    "UNSHIPPED": 1,
+    "PARTIALLY_SHIPPED": 2,
+    "SHIPPED": 3,
+    "CANCELLED": 3,
+    "UNFULFILLABLE": 3,
+}
 
 
 def _progress(order: dict) -> tuple[int, int, int, int]:
     """How far along a version is: its status, units shipped, cancel requests, and items known (one
     message per item, OrderItemLevel, adds an item in the same second)."""
-    items = [item for item in order.get("orderItems") or [] if isinstance(item, dict)] \
-        if isinstance(order.get("orderItems"), list) else []
+    items = (
+        [item for item in order.get("orderItems") or [] if isinstance(item, dict)]
+        if isinstance(order.get("orderItems"), list)
+        else []
+    )
     shipped = sum(_whole(_dict(item.get("fulfillment")).get("quantityFulfilled")) for item in items)
     asked = sum("cancellationRequest" in _dict(item.get("cancellation")) for item in items)
     status = _dict(order.get("fulfillment")).get("fulfillmentStatus")
@@ -493,9 +631,17 @@ def _progress(order: dict) -> tuple[int, int, int, int]:
 
 # -- the queue -----------------------------------------------------------------------------------
 
-def drain(channel: Channel, queue_url: str, write, *, idle_seconds: float = 0.0,
-          clock: Callable[[], datetime], say: Callable[[str], None] = lambda line: None,
-          should_stop: Callable[[], bool] = lambda: False) -> DrainCounts:
+
+def drain(
+    channel: Channel,
+    queue_url: str,
+    write,
+    *,
+    idle_seconds: float = 0.0,
+    clock: Callable[[], datetime],
+    say: Callable[[str], None] = lambda line: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DrainCounts:
     """Read the queue until it has been empty for `idle_seconds` (0: until the first empty receive), each
     batch applied under the writer lock (`write` yields a writing connection) and then deleted."""
     try:
@@ -531,8 +677,10 @@ def _drain(queue: Queue, channel: Channel, write, idle_seconds: float, clock, sa
         total.add(counts)
         for line in counts.rejected_reasons:
             say(f"{channel.name}: set aside {line}")
-        say(f"{channel.name}: {counts.received} notification(s): {counts.applied} applied, {counts.duplicates} "
+        say(
+            f"{channel.name}: {counts.received} notification(s): {counts.applied} applied, {counts.duplicates} "
             f"duplicate(s), {counts.stale} stale, {counts.ignored} ignored, {counts.rejected} set aside; "
-            f"{counts.movements} stock movement(s)")
+            f"{counts.movements} stock movement(s)"
+        )
         idle_since = time.monotonic()
     return total

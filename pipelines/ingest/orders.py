@@ -19,25 +19,31 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 import duckdb
 import pyarrow as pa
 
 from pipelines.amazon import client as amazon
 from pipelines.amazon import limits
-from pipelines.amazon.client import INVALID, Page, classify, describe
 from pipelines.amazon.calls import CallPolicy
-from pipelines.warehouse.channels import Channel
-from pipelines.clock import Clock, system_now
-from pipelines.events import (Event, NothingToFetch, PageLanded, WatermarkPulledBack, WindowDone, WindowOpened,
-                              WindowRestarted)
+from pipelines.amazon.client import INVALID, Page, classify, describe
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.clock import Clock, iso, parse_instant, system_now
+from pipelines.events import (
+    Event,
+    NothingToFetch,
+    PageLanded,
+    WatermarkPulledBack,
+    WindowDone,
+    WindowOpened,
+    WindowRestarted,
+)
 from pipelines.ingest.cursors import SyncState, Window, load_state, save_state
-from pipelines.clock import iso, parse_instant
+from pipelines.warehouse.channels import Channel
 from pipelines.warehouse.connection import transaction
 
 # Amazon stamps lastUpdatedTime from many systems: re-read a few minutes behind the watermark.
@@ -81,15 +87,23 @@ def check_until(channel: Channel, until: datetime, now: datetime) -> None:
     if until > now:
         raise ValueError(f"--until {iso(until)} is in the future (now is {iso(now)})")
     if until < channel.start_at:
-        raise ValueError(f"--until {iso(until)} is before the start of channel {channel.name!r} "
-                         f"({iso(channel.start_at)}): nothing from then is imported")
+        raise ValueError(
+            f"--until {iso(until)} is before the start of channel {channel.name!r} "
+            f"({iso(channel.start_at)}): nothing from then is imported"
+        )
 
 
 # -- landing ---------------------------------------------------------------------------------------
 # JSON may escape a lone UTF-16 surrogate ("\ud83d"); such a character has no UTF-8 form.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_LANDING_SCHEMA = pa.schema([("amazon_order_id", pa.string()), ("last_updated_time", pa.string()),
-                             ("payload", pa.string()), ("payload_hash", pa.string())])
+_LANDING_SCHEMA = pa.schema(
+    [
+        ("amazon_order_id", pa.string()),
+        ("last_updated_time", pa.string()),
+        ("payload", pa.string()),
+        ("payload_hash", pa.string()),
+    ]
+)
 
 
 def payload_text(order) -> str:
@@ -112,12 +126,14 @@ def _landing_rows(orders: list, channel: Channel, result: SyncResult) -> list[di
             result.skipped_before_start += 1
             continue
         text = payload_text(order)
-        rows.append({
-            "amazon_order_id": order_id if isinstance(order_id, str) else None,
-            "last_updated_time": updated if isinstance(updated, str) else None,
-            "payload": text,
-            "payload_hash": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
-        })
+        rows.append(
+            {
+                "amazon_order_id": order_id if isinstance(order_id, str) else None,
+                "last_updated_time": updated if isinstance(updated, str) else None,
+                "payload": text,
+                "payload_hash": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
+            }
+        )
     return rows
 
 
@@ -157,8 +173,18 @@ def held(con: duckdb.DuckDBPyConnection) -> Writer:
 class _ChannelSync:
     """One sync of one channel: finish an interrupted window, then page a new one."""
 
-    def __init__(self, write: Writer, channel: Channel, *, run_id: str, client, policy: CallPolicy,
-                 bucket: TokenBucket, now: Clock, emit: Callable[[Event], None]):
+    def __init__(
+        self,
+        write: Writer,
+        channel: Channel,
+        *,
+        run_id: str,
+        client,
+        policy: CallPolicy,
+        bucket: TokenBucket,
+        now: Clock,
+        emit: Callable[[Event], None],
+    ):
         self.write, self.channel, self.client, self.policy, self.bucket = write, channel, client, policy, bucket
         self.now, self.emit = now, emit
         self.result = SyncResult(channel.name, run_id)
@@ -205,9 +231,13 @@ class _ChannelSync:
 
     def _filters(self, window: Window) -> dict:
         """The filters of every request of the window, its first included."""
-        return {"marketplaceIds": list(self.channel.marketplace_ids), "lastUpdatedAfter": iso(window.after),
-                "lastUpdatedBefore": iso(window.before), "includedData": amazon.INCLUDED_DATA,
-                "maxResultsPerPage": limits.SEARCH_ORDERS_PAGE_SIZE}
+        return {
+            "marketplaceIds": list(self.channel.marketplace_ids),
+            "lastUpdatedAfter": iso(window.after),
+            "lastUpdatedBefore": iso(window.before),
+            "includedData": amazon.INCLUDED_DATA,
+            "maxResultsPerPage": limits.SEARCH_ORDERS_PAGE_SIZE,
+        }
 
     def _token_too_old(self, window: Window) -> bool:
         received = window.token_received_at
@@ -236,11 +266,14 @@ class _ChannelSync:
                     raise
                 if not window.next_token:
                     sent = ", ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in filters.items())
-                    raise RequestRefused(f"Amazon refused the window's first request ({describe(error)}); "
-                                         f"sent {sent}") from None
+                    raise RequestRefused(
+                        f"Amazon refused the window's first request ({describe(error)}); sent {sent}"
+                    ) from None
                 if restarted:
-                    raise RequestRefused(f"Amazon refused a pagination token of the window {iso(window.after)} .. "
-                                         f"{iso(window.before)} again after a restart ({describe(error)})") from None
+                    raise RequestRefused(
+                        f"Amazon refused a pagination token of the window {iso(window.after)} .. "
+                        f"{iso(window.before)} again after a restart ({describe(error)})"
+                    ) from None
                 restarted = True
                 self._restart(window, "refused")
                 continue
@@ -250,8 +283,15 @@ class _ChannelSync:
             self.result.pages += 1
             self.result.orders_fetched += len(page.orders)
             self.result.orders_stored += stored
-            self.emit(PageLanded(self.result.pages, len(page.orders), self.result.orders_fetched,
-                                 self.result.orders_stored, time.perf_counter() - landing_started))
+            self.emit(
+                PageLanded(
+                    self.result.pages,
+                    len(page.orders),
+                    self.result.orders_fetched,
+                    self.result.orders_stored,
+                    time.perf_counter() - landing_started,
+                )
+            )
             if not page.next_token:
                 self.emit(WindowDone(self.state.watermark))
                 return
@@ -271,12 +311,23 @@ class _ChannelSync:
         return stored
 
 
-def _record_run(con, result: SyncResult, started_at: datetime, finished_at: datetime, status: str,
-                error: str | None) -> None:
+def _record_run(
+    con, result: SyncResult, started_at: datetime, finished_at: datetime, status: str, error: str | None
+) -> None:
     con.execute(
         "insert into sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [result.run_id, result.channel, started_at, finished_at, status, result.pages, result.orders_fetched,
-         result.orders_stored, result.watermark, error],
+        [
+            result.run_id,
+            result.channel,
+            started_at,
+            finished_at,
+            status,
+            result.pages,
+            result.orders_fetched,
+            result.orders_stored,
+            result.watermark,
+            error,
+        ],
     )
 
 
@@ -304,10 +355,12 @@ def sync_channel(
     try:
         client = amazon.orders_client(channel, account)
         bucket = TokenBucket(clock=clock)
-        policy = CallPolicy(bucket, sleep=sleep, emit=on_event,
-                            refresh_access_token=lambda: amazon.forget_access_token(client))
-        sync = _ChannelSync(write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now,
-                            emit=on_event)
+        policy = CallPolicy(
+            bucket, sleep=sleep, emit=on_event, refresh_access_token=lambda: amazon.forget_access_token(client)
+        )
+        sync = _ChannelSync(
+            write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now, emit=on_event
+        )
         result = sync.run(until)
     except Exception as error:
         result = sync.result if sync else SyncResult(channel.name, run_id)
@@ -327,12 +380,13 @@ def _saved_watermark(write: Writer, channel: Channel) -> datetime | None:
     try:
         with write() as con:
             return load_state(con, channel).watermark
-    except Exception:  # noqa: BLE001 - the failure being reported matters more
+    except Exception:
         return None
 
 
-def _finish(write: Writer, result: SyncResult, sync: _ChannelSync | None, started_at, finished_at, status,
-            error) -> None:
+def _finish(
+    write: Writer, result: SyncResult, sync: _ChannelSync | None, started_at, finished_at, status, error
+) -> None:
     if sync:
         result.api_calls = sync.policy.calls
         result.rate_limit_wait_seconds = sync.policy.waited_seconds

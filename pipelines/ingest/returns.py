@@ -45,14 +45,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.amazon import client as amazon
-from pipelines.amazon.limits import REPORT_MOST_DAYS, REPORTS_USAGE_PLANS
 from pipelines.amazon.calls import CallPolicy
-from pipelines.backoffice.returns import (AmazonReturn, NotHeld, book_amazon_returns, decide, last_return_number,
-                                         load_ledger)
-from pipelines.warehouse.channels import Channel
-from pipelines.events import Event
+from pipelines.amazon.limits import REPORT_MOST_DAYS, REPORTS_USAGE_PLANS
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.backoffice.returns import (
+    AmazonReturn,
+    NotHeld,
+    book_amazon_returns,
+    decide,
+    last_return_number,
+    load_ledger,
+)
 from pipelines.clock import iso, parse_instant
+from pipelines.events import Event
+from pipelines.warehouse.channels import Channel
 from pipelines.warehouse.connection import transaction
 
 MERCHANT_RETURNS = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
@@ -61,12 +67,25 @@ REPORT_TYPES = (MERCHANT_RETURNS, FBA_RETURNS)
 # the columns read from each document (../shared/amazon-models/README.md, "Report columns"); a document
 # without one of them is refused, except the OPTIONAL ones, which are only stored
 COLUMNS = {
-    MERCHANT_RETURNS: {"order": "Order ID", "sku": "Merchant SKU", "key": "Amazon RMA ID",
-                       "quantity": "Return quantity", "date": "Return request date", "reason": "Return Reason",
-                       "status": "Return request status"},
-    FBA_RETURNS: {"order": "order-id", "sku": "sku", "key": "license-plate-number", "quantity": "quantity",
-                  "date": "return-date", "reason": "reason", "status": "status",
-                  "disposition": "detailed-disposition"},
+    MERCHANT_RETURNS: {
+        "order": "Order ID",
+        "sku": "Merchant SKU",
+        "key": "Amazon RMA ID",
+        "quantity": "Return quantity",
+        "date": "Return request date",
+        "reason": "Return Reason",
+        "status": "Return request status",
+    },
+    FBA_RETURNS: {
+        "order": "order-id",
+        "sku": "sku",
+        "key": "license-plate-number",
+        "quantity": "quantity",
+        "date": "return-date",
+        "reason": "reason",
+        "status": "status",
+        "disposition": "detailed-disposition",
+    },
 }
 OPTIONAL = {"reason", "status"}
 FULFILLED_BY = {MERCHANT_RETURNS: "MERCHANT", FBA_RETURNS: "AMAZON"}
@@ -133,9 +152,17 @@ class ImportCounts:
     reached: dict[str, datetime] = field(default_factory=dict)
     error: str | None = None  # the one line of the report the import stopped at
 
-    def add(self, other: "ImportCounts") -> None:
-        for name in ("reports", "cancelled", "imported", "matched", "awaiting_receipt", "restocked", "returnless",
-                     "quarantined_now"):
+    def add(self, other: ImportCounts) -> None:
+        for name in (
+            "reports",
+            "cancelled",
+            "imported",
+            "matched",
+            "awaiting_receipt",
+            "restocked",
+            "returnless",
+            "quarantined_now",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.quarantined = other.quarantined
         self.reached.update(other.reached)
@@ -150,40 +177,59 @@ def windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return cuts
 
 
-def span_to_read(con: duckdb.DuckDBPyConnection, channel: Channel, report_type: str, until: datetime | None,
-                 now: datetime) -> tuple[datetime, datetime]:
+def span_to_read(
+    con: duckdb.DuckDBPyConnection, channel: Channel, report_type: str, until: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
     """From a little before the watermark (the channel's start at first) to `until` or now."""
-    reached = con.execute("select reached_until from returns_sync_state where channel = ? and report_type = ?",
-                          [channel.name, report_type]).fetchone()
+    reached = con.execute(
+        "select reached_until from returns_sync_state where channel = ? and report_type = ?",
+        [channel.name, report_type],
+    ).fetchone()
     start = max(channel.start_at, reached[0] - RELISTING_LOOKBACK) if reached else channel.start_at
     end = min(until or now, now - END_MARGIN)
     return start, max(start, end)
 
 
-def standing_refusal(con: duckdb.DuckDBPyConnection, channel: Channel, report_type: str, start: datetime,
-                     bound: int) -> str | None:
+def standing_refusal(
+    con: duckdb.DuckDBPyConnection, channel: Channel, report_type: str, start: datetime, bound: int
+) -> str | None:
     """The refusal of a document too large for `bound`, for a window starting at `start`: asking Amazon
     again would bring the same document back, so it is not asked until the bound is raised."""
     found = con.execute(
         "select report_id, refusal from raw_report_documents where channel = ? and report_type = ? and data_start = ? "
         "and refused_at_bound >= ? order by fetched_at desc limit 1",
-        [channel.name, report_type, start, bound]).fetchone()
-    return f"report {found[0]} {found[1]} (not asked again: raise {MAX_REPORT_MB_VARIABLE} to import it)" \
-        if found else None
+        [channel.name, report_type, start, bound],
+    ).fetchone()
+    return (
+        f"report {found[0]} {found[1]} (not asked again: raise {MAX_REPORT_MB_VARIABLE} to import it)"
+        if found
+        else None
+    )
 
 
 class ReportFetcher:
     """createReport, getReport until it ends, getReportDocument and the download, each paced to its usage plan."""
 
-    def __init__(self, channel: Channel, account: str = "default", *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, on_event: Callable[[Event], None] = lambda event: None,
-                 folder: str | None = None):
+    def __init__(
+        self,
+        channel: Channel,
+        account: str = "default",
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[Event], None] = lambda event: None,
+        folder: str | None = None,
+    ):
         self.channel, self.sleep = channel, sleep
         self.folder = folder  # where documents are downloaded (a temporary folder by default)
         self.client = amazon.reports_client(channel, account)
         self.policies = {
-            operation: CallPolicy(TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock), sleep=sleep,
-                                  emit=on_event, refresh_access_token=lambda: amazon.forget_access_token(self.client))
+            operation: CallPolicy(
+                TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock),
+                sleep=sleep,
+                emit=on_event,
+                refresh_access_token=lambda: amazon.forget_access_token(self.client),
+            )
             for operation, (rate, burst) in REPORTS_USAGE_PLANS.items()
         }
 
@@ -197,12 +243,19 @@ class ReportFetcher:
         except amazon.DocumentTooLarge:
             raise
         except Exception as error:
-            raise ReturnsReportError(f"{self.channel.name}: {what}: {operation} failed: {amazon.describe(error)}") from None
+            raise ReturnsReportError(
+                f"{self.channel.name}: {what}: {operation} failed: {amazon.describe(error)}"
+            ) from None
 
     def fetch(self, report_type: str, start: datetime, end: datetime, max_bytes: int | None = None) -> Report:
         what = f"{report_type} for {iso(start)} .. {iso(end)}"
-        report_id = self._call("createReport", lambda: amazon.create_report(
-            self.client, report_type, list(self.channel.marketplace_ids), iso(start), iso(end)), what)
+        report_id = self._call(
+            "createReport",
+            lambda: amazon.create_report(
+                self.client, report_type, list(self.channel.marketplace_ids), iso(start), iso(end)
+            ),
+            what,
+        )
         waited, interval = 0.0, FIRST_POLL_SECONDS
         while True:
             report = self._call("getReport", lambda: amazon.get_report(self.client, report_id), what)
@@ -210,8 +263,10 @@ class ReportFetcher:
             if status in TERMINAL:
                 break
             if waited >= MAX_REPORT_WAIT.total_seconds():
-                raise ReturnsReportError(f"{self.channel.name}: {what}: report {report_id} still {status} after "
-                                         f"{MAX_REPORT_WAIT.total_seconds() / 60:g} minutes; the next import asks again")
+                raise ReturnsReportError(
+                    f"{self.channel.name}: {what}: report {report_id} still {status} after "
+                    f"{MAX_REPORT_WAIT.total_seconds() / 60:g} minutes; the next import asks again"
+                )
             self.sleep(interval)
             waited, interval = waited + interval, min(MAX_POLL_SECONDS, interval * 2)
         if status != "DONE":  # CANCELLED: "no data to return"; FATAL: kept, then the import stops
@@ -221,12 +276,24 @@ class ReportFetcher:
             raise ReturnsReportError(f"{self.channel.name}: {what}: report {report_id} is DONE without a document")
         path = os.path.join(self.folder or tempfile.gettempdir(), f"amazon-orders-report-{report_id}")
         try:
-            download = self._call("getReportDocument", lambda: amazon.download_report_document(
-                self.client, document_id, path, max_bytes or max_report_bytes()), what)
+            download = self._call(
+                "getReportDocument",
+                lambda: amazon.download_report_document(
+                    self.client, document_id, path, max_bytes or max_report_bytes()
+                ),
+                what,
+            )
         except amazon.DocumentTooLarge as error:
-            return Report(report_id, report_type, start, end, status, document_id,
-                          amazon.Download(path, None, None, os.path.getsize(path) if os.path.exists(path) else 0),
-                          f"was refused: its document is {error}")
+            return Report(
+                report_id,
+                report_type,
+                start,
+                end,
+                status,
+                document_id,
+                amazon.Download(path, None, None, os.path.getsize(path) if os.path.exists(path) else 0),
+                f"was refused: its document is {error}",
+            )
         return Report(report_id, report_type, start, end, status, document_id, download)
 
 
@@ -271,18 +338,21 @@ class _Bounded(io.RawIOBase):
         if self.count > self.limit:
             raise amazon.DocumentTooLarge(f"over {self.limit:,} bytes decompressed, {self.why}")
         self.digest.update(data)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 
-def read_lines(download: amazon.Download, encoding: str, errors: str, max_bytes: int,
-               digest) -> Iterator[tuple[int, str | None]]:
+def read_lines(
+    download: amazon.Download, encoding: str, errors: str, max_bytes: int, digest
+) -> Iterator[tuple[int, str | None]]:
     """(line number, text) of each line; text is None for a line over MAX_LINE_CHARS, which is not kept."""
     raw = gzip.open(download.path, "rb") if download.compression == "GZIP" else open(download.path, "rb")
     why = "the bound"
     if download.compression and max(INFLATION_FLOOR, MAX_INFLATION * download.size) < max_bytes:
-        max_bytes, why = max(INFLATION_FLOOR, MAX_INFLATION * download.size), \
-            f"{MAX_INFLATION} times its {download.size:,} compressed bytes (a gzip bomb?)"
+        max_bytes, why = (
+            max(INFLATION_FLOOR, MAX_INFLATION * download.size),
+            f"{MAX_INFLATION} times its {download.size:,} compressed bytes (a gzip bomb?)",
+        )
     with raw:
         bounded = _Bounded(raw, max_bytes, digest, why)
         text = io.TextIOWrapper(io.BufferedReader(bounded, 1 << 16), encoding=encoding, errors=errors, newline="")
@@ -304,8 +374,12 @@ def read_lines(download: amazon.Download, encoding: str, errors: str, max_bytes:
 # "03/07/2021" could be March or July: refused as ambiguous rather than guessed.
 _DAY_MONTH_NAME = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{4})")
 _DAY_MONTH_YEAR = re.compile(r"(\d{2})-(\d{2})-(\d{4})")
-_MONTHS = {name: number for number, name in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
 
 
 def parse_return_date(value: str, column: str) -> datetime:
@@ -324,8 +398,10 @@ def parse_return_date(value: str, column: str) -> datetime:
     try:
         return parse_instant(value, column)
     except ValueError:
-        raise ValueError(f"{column} {value!r} is not a date in a style Amazon writes "
-                         "(2025-06-05T15:31:40+00:00, 14-Jul-2025, 14-07-2025)") from None
+        raise ValueError(
+            f"{column} {value!r} is not a date in a style Amazon writes "
+            "(2025-06-05T15:31:40+00:00, 14-Jul-2025, 14-07-2025)"
+        ) from None
 
 
 def read_return(report_type: str, fields: dict) -> AmazonReturn:
@@ -351,8 +427,17 @@ def read_return(report_type: str, fields: dict) -> AmazonReturn:
     key = value["key"] or f"returnless:{returned_at:%Y-%m-%d}"
     if not value["key"] and report_type == FBA_RETURNS:
         raise ValueError(f"{columns['key']} is empty")
-    return AmazonReturn(report_type, key, value["order"], value["sku"], int(quantity), returned_at,
-                        value["reason"] or None, value.get("disposition") or None, value["status"] or None)
+    return AmazonReturn(
+        report_type,
+        key,
+        value["order"],
+        value["sku"],
+        int(quantity),
+        returned_at,
+        value["reason"] or None,
+        value.get("disposition") or None,
+        value["status"] or None,
+    )
 
 
 @dataclass(frozen=True)
@@ -394,8 +479,11 @@ def _stage(report: Report, encoding: str, errors: str, bound: int) -> StagedDocu
                     if line is None:
                         raise DocumentRefused(f"was refused: its header line is over {MAX_LINE_CHARS:,} characters")
                     header = [column.strip() for column in line.split("\t")]
-                    missing = [column for name, column in COLUMNS[report.report_type].items()
-                               if name not in OPTIONAL and column not in header]
+                    missing = [
+                        column
+                        for name, column in COLUMNS[report.report_type].items()
+                        if name not in OPTIONAL and column not in header
+                    ]
                     if missing:
                         raise DocumentRefused(f"was refused: its document lacks the column(s) {', '.join(missing)}")
                     continue
@@ -407,7 +495,7 @@ def _stage(report: Report, encoding: str, errors: str, bound: int) -> StagedDocu
                     values = line.split("\t")
                     fields = dict(zip(header, values))
                     if len(values) > len(header):
-                        fields[""] = values[len(header):]
+                        fields[""] = values[len(header) :]
                 batch.append((number, json.dumps(fields, ensure_ascii=False)))
                 count += 1
                 if len(batch) == ROWS_PER_BATCH:
@@ -428,32 +516,59 @@ def _batch(rows: list[tuple[int, str]]) -> pa.Table:
 
 # -- writing -----------------------------------------------------------------------------------
 
-def record_report(con: duckdb.DuckDBPyConnection, channel: Channel, report: Report, staged: StagedDocument | None,
-                  now: datetime, refused_at_bound: int | None = None) -> ImportCounts:
+
+def record_report(
+    con: duckdb.DuckDBPyConnection,
+    channel: Channel,
+    report: Report,
+    staged: StagedDocument | None,
+    now: datetime,
+    refused_at_bound: int | None = None,
+) -> ImportCounts:
     """Keep the report, its rows and its returns, and move the watermark to the window's end; one transaction.
     A FATAL or refused report is kept and the watermark stays: ReturnsReportError after the commit.
     `refused_at_bound`: the byte bound a document too large was refused at (it is not asked for again below it)."""
     counts, now = ImportCounts(reports=1, cancelled=int(report.status == "CANCELLED")), now.replace(tzinfo=None)
     refusal = "ended FATAL at Amazon" if report.status == "FATAL" else report.refusal
     with transaction(con):
-        con.execute("insert or replace into raw_report_documents (report_id, channel, report_type, data_start, "
-                    "data_end, processing_status, report_document_id, sha256, fetched_at, header, encoding, "
-                    "document_bytes, refusal, refused_at_bound) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [report.report_id, channel.name, report.report_type, report.start, report.end, report.status,
-                     report.document_id, staged.sha256 if staged else None, now,
-                     json.dumps(staged.header) if staged else None, staged.encoding if staged else None,
-                     report.download.size if report.download else None, refusal, refused_at_bound])
+        con.execute(
+            "insert or replace into raw_report_documents (report_id, channel, report_type, data_start, "
+            "data_end, processing_status, report_document_id, sha256, fetched_at, header, encoding, "
+            "document_bytes, refusal, refused_at_bound) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                report.report_id,
+                channel.name,
+                report.report_type,
+                report.start,
+                report.end,
+                report.status,
+                report.document_id,
+                staged.sha256 if staged else None,
+                now,
+                json.dumps(staged.header) if staged else None,
+                staged.encoding if staged else None,
+                report.download.size if report.download else None,
+                refusal,
+                refused_at_bound,
+            ],
+        )
         if refusal is None:
             if staged is not None:
-                con.execute("insert or ignore into raw_report_rows select ?, line_number, fields from read_parquet(?)",
-                            [report.report_id, staged.path])
+                con.execute(
+                    "insert or ignore into raw_report_rows select ?, line_number, fields from read_parquet(?)",
+                    [report.report_id, staged.path],
+                )
             counts.add(_import_returns(con, channel, report, now))
-            con.execute("insert or replace into returns_sync_state values (?, ?, ?)",
-                        [channel.name, report.report_type, report.end])
+            con.execute(
+                "insert or replace into returns_sync_state values (?, ?, ?)",
+                [channel.name, report.report_type, report.end],
+            )
             counts.reached[report.report_type] = report.end
     if refusal:
-        raise ReturnsReportError(f"{channel.name}: {report.report_type} report {report.report_id} for "
-                                 f"{iso(report.start)} .. {iso(report.end)} {refusal}; the returns watermark stays")
+        raise ReturnsReportError(
+            f"{channel.name}: {report.report_type} report {report.report_id} for "
+            f"{iso(report.start)} .. {iso(report.end)} {refusal}; the returns watermark stays"
+        )
     return counts
 
 
@@ -473,8 +588,10 @@ def _import_returns(con, channel: Channel, report: Report, now: datetime) -> Imp
         select q.row_key, q.report_id, q.line_number
         from returns_quarantine q
         where q.channel = $channel and q.report_type = $type and q.kind = 'not_held'
-            and q.order_state <> {_ORDER_STATE.replace('$cid', 'q.channel_order_id')}
-        """, {"channel": channel.name, "type": report.report_type})
+            and q.order_state <> {_ORDER_STATE.replace("$cid", "q.channel_order_id")}
+        """,
+        {"channel": channel.name, "type": report.report_type},
+    )
     # this report's rows, then the ones tried again, numbered so that they are read a batch at a time
     con.execute(
         """
@@ -486,17 +603,22 @@ def _import_returns(con, channel: Channel, report: Report, now: datetime) -> Imp
             union all
             select 1, report_id, line_number, row_key from returns_retry
         )
-        """, {"report": report.report_id})
+        """,
+        {"report": report.report_id},
+    )
     total = con.execute("select count(*) from returns_todo").fetchone()[0]
     for first in range(0, total, ROWS_PER_BATCH):
-        rows = con.execute("select t.report_id, t.line_number, r.fields, t.prior_key from returns_todo t "
-                           "join raw_report_rows r using (report_id, line_number) where n > ? and n <= ? order by n",
-                           [first, first + ROWS_PER_BATCH]).fetchall()
+        rows = con.execute(
+            "select t.report_id, t.line_number, r.fields, t.prior_key from returns_todo t "
+            "join raw_report_rows r using (report_id, line_number) where n > ? and n <= ? order by n",
+            [first, first + ROWS_PER_BATCH],
+        ).fetchall()
         _book(con, channel, report.report_type, rows, now, counts)
     con.execute("drop table returns_todo")
     con.execute("drop table returns_retry")
-    counts.quarantined = con.execute("select count(*) from returns_quarantine where channel = ?",
-                                     [channel.name]).fetchone()[0]
+    counts.quarantined = con.execute(
+        "select count(*) from returns_quarantine where channel = ?", [channel.name]
+    ).fetchone()[0]
     return counts
 
 
@@ -513,18 +635,20 @@ def _book(con, channel: Channel, report_type: str, rows: list[tuple], now: datet
     ledger = load_ledger(con, channel.name, report_type, [found for *_, found in read])
     next_number = last_return_number(con)
     imported, returns, lines, adjustments, released = [], [], [], [], []
-    quarantined = [(report_id, number, prior, row_key, "unreadable", None, None, reason)
-                   for report_id, number, prior, row_key, reason in unreadable]
+    quarantined = [
+        (report_id, number, prior, row_key, "unreadable", None, None, reason)
+        for report_id, number, prior, row_key, reason in unreadable
+    ]
     for report_id, number, prior, found in read:
         if found.row_key in ledger.known:  # a listing of a return line already imported
             released += [found.row_key, *([prior] if prior else [])]
             continue
         try:
-            order_id, return_id, matched, outcome, rest = decide(ledger, FULFILLED_BY[report_type], found,
-                                                                 next_number)
+            order_id, return_id, matched, outcome, rest = decide(ledger, FULFILLED_BY[report_type], found, next_number)
         except NotHeld as reason:
-            quarantined.append((report_id, number, prior, found.row_key, "not_held", found.channel_order_id, found.sku,
-                                str(reason)))
+            quarantined.append(
+                (report_id, number, prior, found.row_key, "not_held", found.channel_order_id, found.sku, str(reason))
+            )
             continue
         ledger.known.add(found.row_key)
         released += [found.row_key, *([prior] if prior else [])]
@@ -532,8 +656,12 @@ def _book(con, channel: Channel, report_type: str, rows: list[tuple], now: datet
             next_number += 1
             returns.append((return_id, order_id, found, outcome))
             lines.append((return_id, found.sku, rest, outcome == "restocked"))
-            if outcome == "restocked" and ledger.counted[0] is not None and ledger.counted[0] > found.returned_at \
-                    and found.sku in ledger.counted[1]:
+            if (
+                outcome == "restocked"
+                and ledger.counted[0] is not None
+                and ledger.counted[0] > found.returned_at
+                and found.sku in ledger.counted[1]
+            ):
                 # Amazon's count taken after the unit was back already put it on hand (as an adjustment): the
                 # return is booked as what it is, and that adjustment taken back, so the unit counts once
                 adjustments.append((found.sku, order_id, rest))
@@ -543,8 +671,9 @@ def _book(con, channel: Channel, report_type: str, rows: list[tuple], now: datet
         counts.awaiting_receipt += outcome == "awaiting_receipt"
         counts.restocked += outcome == "restocked"
         counts.returnless += outcome == "returnless_refund"
-    book_amazon_returns(con, channel.name, report_type, report_type == FBA_RETURNS, now, imported, returns, lines,
-                        adjustments)
+    book_amazon_returns(
+        con, channel.name, report_type, report_type == FBA_RETURNS, now, imported, returns, lines, adjustments
+    )
     _quarantine(con, channel, report_type, now, quarantined, released)
     counts.quarantined_now += len(quarantined)
 
@@ -556,14 +685,23 @@ def _quarantine(con, channel: Channel, report_type: str, now: datetime, quaranti
     if gone:
         released_keys = pa.table({"row_key": gone})  # noqa: F841 - DuckDB reads it by name in the SQL below
         con.execute("create or replace temp table returns_released as select * from released_keys")
-        con.execute("delete from returns_quarantine where channel = ? and report_type = ? "
-                    "and row_key in (select row_key from returns_released)", [channel.name, report_type])
+        con.execute(
+            "delete from returns_quarantine where channel = ? and report_type = ? "
+            "and row_key in (select row_key from returns_released)",
+            [channel.name, report_type],
+        )
     if quarantined:
-        set_aside = pa.table({  # noqa: F841 - DuckDB reads it by name in the SQL below
-            "row_key": [q[3] for q in quarantined], "report_id": [q[0] for q in quarantined],
-            "line_number": [q[1] for q in quarantined], "kind": [q[4] for q in quarantined],
-            "cid": [q[5] for q in quarantined], "sku": [q[6] for q in quarantined],
-            "reason": [q[7] for q in quarantined]})
+        set_aside = pa.table(  # noqa: F841 - DuckDB reads it by name in the SQL
+            {
+                "row_key": [q[3] for q in quarantined],
+                "report_id": [q[0] for q in quarantined],
+                "line_number": [q[1] for q in quarantined],
+                "kind": [q[4] for q in quarantined],
+                "cid": [q[5] for q in quarantined],
+                "sku": [q[6] for q in quarantined],
+                "reason": [q[7] for q in quarantined],
+            }
+        )
         con.execute("create or replace temp table returns_quarantined as select * from set_aside")
         # the first listing stays the one pointed at, and the first failure's time is kept: since when it fails
         con.execute(
@@ -572,16 +710,25 @@ def _quarantine(con, channel: Channel, report_type: str, now: datetime, quaranti
                 (channel, report_type, row_key, report_id, line_number, reason, quarantined_at, kind,
                  channel_order_id, seller_sku, order_state, tried_at)
             select $channel, $type, row_key, report_id, line_number, reason, $now, kind, cid, sku,
-                   {_ORDER_STATE.replace('$cid', 'cid')}, $now
+                   {_ORDER_STATE.replace("$cid", "cid")}, $now
             from (select distinct on (row_key) * from returns_quarantined order by row_key, report_id, line_number)
             on conflict do update set reason = excluded.reason, kind = excluded.kind,
                 order_state = excluded.order_state, tried_at = excluded.tried_at
-            """, {"channel": channel.name, "type": report_type, "now": now})
+            """,
+            {"channel": channel.name, "type": report_type, "now": now},
+        )
 
 
-def import_returns(con_for_reading, write, channel: Channel, fetcher: ReportFetcher, until: datetime | None,
-                   now: datetime, say: Callable[[str], None] = lambda line: None,
-                   refused_folder: str | os.PathLike | None = None) -> ImportCounts:
+def import_returns(
+    con_for_reading,
+    write,
+    channel: Channel,
+    fetcher: ReportFetcher,
+    until: datetime | None,
+    now: datetime,
+    say: Callable[[str], None] = lambda line: None,
+    refused_folder: str | os.PathLike | None = None,
+) -> ImportCounts:
     """Every window of both report types up to `until` (or now): fetched and read without the writer lock,
     each recorded under it (`write` yields a writing connection). Stops at the first FATAL, refused or failed
     report, with its line in `error`; a document refused as too large is kept in `refused_folder`."""
@@ -594,18 +741,30 @@ def import_returns(con_for_reading, write, channel: Channel, fetcher: ReportFetc
             if standing:
                 raise ReturnsReportError(f"{channel.name}: {report_type}: {standing}; the returns watermark stays")
             for window_start, window_end in windows(start, end):
-                counts = _import_window(write, channel, fetcher, report_type, window_start, window_end, now, bound,
-                                        refused_folder)
+                counts = _import_window(
+                    write, channel, fetcher, report_type, window_start, window_end, now, bound, refused_folder
+                )
                 total.add(counts)
-                say(f"{channel.name}: {report_type} {iso(window_start)} .. {iso(window_end)}: "
-                    f"{counts.imported} return(s) imported")
+                say(
+                    f"{channel.name}: {report_type} {iso(window_start)} .. {iso(window_end)}: "
+                    f"{counts.imported} return(s) imported"
+                )
     except ReturnsReportError as error:
         total.error = str(error)
     return total
 
 
-def _import_window(write, channel: Channel, fetcher: ReportFetcher, report_type: str, start: datetime,
-                   end: datetime, now: datetime, bound: int, refused_folder) -> ImportCounts:
+def _import_window(
+    write,
+    channel: Channel,
+    fetcher: ReportFetcher,
+    report_type: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    bound: int,
+    refused_folder,
+) -> ImportCounts:
     report, staged, too_large = fetcher.fetch(report_type, start, end, bound), None, False
     try:
         if report.refusal:
@@ -628,4 +787,6 @@ def _import_window(write, channel: Channel, fetcher: ReportFetcher, report_type:
 def _keep(report: Report, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     if os.path.exists(report.download.path):
-        shutil.copyfile(report.download.path, folder / f"{report.report_id}{'.gz' if report.download.compression else ''}")
+        shutil.copyfile(
+            report.download.path, folder / f"{report.report_id}{'.gz' if report.download.compression else ''}"
+        )

@@ -48,13 +48,15 @@ def freshness_problems(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit:
     limit, or raw order versions the transform has not brought into the core tables yet."""
     from pipelines.warehouse.status import channel_health
 
-    problems = [f"channel {c['channel']!r}: {problem}" for c in channel_health(con, now, lag_limit)
-                for problem in c["problems"]]
+    problems = [
+        f"channel {c['channel']!r}: {problem}" for c in channel_health(con, now, lag_limit) for problem in c["problems"]
+    ]
     behind = con.execute("""
         select count(*) from raw_amazon_orders
         where ingest_id > (select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core')
     """).fetchone()[0]
     if behind:
-        problems.append(f"{behind} raw order version(s) not yet in the core tables (the transform has not run "
-                        "since they landed)")
+        problems.append(
+            f"{behind} raw order version(s) not yet in the core tables (the transform has not run since they landed)"
+        )
     return problems

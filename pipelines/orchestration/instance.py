@@ -29,8 +29,10 @@ def dagster_home() -> Path:
         if not home.is_absolute():
             raise DagsterHomeError(f"DAGSTER_HOME must be an absolute path, not {str(home)!r}")
         if not home.is_dir():
-            raise DagsterHomeError(f"DAGSTER_HOME {home} does not exist; create it with a dagster.yaml "
-                                   f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {home}/), or unset it")
+            raise DagsterHomeError(
+                f"DAGSTER_HOME {home} does not exist; create it with a dagster.yaml "
+                f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {home}/), or unset it"
+            )
         check_instance_config(home / "dagster.yaml")
         return home
     home = PROJECT_ROOT / ".dagster"
@@ -46,17 +48,24 @@ def dagster_home() -> Path:
 def check_instance_config(path: Path) -> None:
     """Refuse an instance configuration that is missing, unreadable, or lacks the one-writer limit."""
     if not path.is_file():
-        raise DagsterHomeError(f"{path} is missing: without it runs would not wait for each other on a warehouse "
-                               f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {path})")
+        raise DagsterHomeError(
+            f"{path} is missing: without it runs would not wait for each other on a warehouse "
+            f"(ln -s {PROJECT_ROOT / 'dagster.yaml'} {path})"
+        )
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
         raise DagsterHomeError(f"{path} cannot be read: {str(error).splitlines()[0]}") from None
-    limits = (((config.get("run_coordinator") or {}).get("config") or {}).get("tag_concurrency_limits") or []) \
-        if isinstance(config, dict) else []
+    limits = (
+        (((config.get("run_coordinator") or {}).get("config") or {}).get("tag_concurrency_limits") or [])
+        if isinstance(config, dict)
+        else []
+    )
     if not any(isinstance(limit, dict) and limit.get("key") == WAREHOUSE_TAG for limit in limits):
-        raise DagsterHomeError(f"{path} has no run_coordinator limit on the {WAREHOUSE_TAG!r} tag: runs would write "
-                               f"to a warehouse at the same time (see {PROJECT_ROOT / 'dagster.yaml'})")
+        raise DagsterHomeError(
+            f"{path} has no run_coordinator limit on the {WAREHOUSE_TAG!r} tag: runs would write "
+            f"to a warehouse at the same time (see {PROJECT_ROOT / 'dagster.yaml'})"
+        )
 
 
 def get_instance() -> DagsterInstance:
@@ -69,8 +78,9 @@ def _instance(home: Path) -> DagsterInstance:
     try:
         return DagsterInstance.from_config(str(home))
     except Exception as error:  # Dagster's own config errors run to many lines
-        raise DagsterHomeError(f"the Dagster instance in {home} does not load: "
-                               f"{str(error).strip().splitlines()[0]}") from None
+        raise DagsterHomeError(
+            f"the Dagster instance in {home} does not load: {str(error).strip().splitlines()[0]}"
+        ) from None
 
 
 def warehouse_tag(db=None) -> str:

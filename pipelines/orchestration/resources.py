@@ -1,9 +1,7 @@
 """Dagster resources: the warehouse and the Amazon seller account."""
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Optional
 
 import duckdb
 from dagster import ConfigurableResource
@@ -14,15 +12,16 @@ from pipelines.warehouse.connection import connect, open_for_writing, warehouse_
 class WarehouseResource(ConfigurableResource):
     """The DuckDB warehouse; `path` defaults to AMAZON_ORDERS_DB, then data/warehouse.duckdb."""
 
-    path: Optional[str] = None
+    path: str | None = None
 
     @property
     def resolved_path(self) -> str:
         return str(warehouse_path(self.path))
 
     @contextmanager
-    def writer(self, on_wait=None, *, who: str | None = None,
-               step_aside: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, on_wait=None, *, who: str | None = None, step_aside: bool = False
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """The warehouse for one commit's worth of work (see pipelines.warehouse.connection)."""
         with open_for_writing(self.resolved_path, on_wait=on_wait, who=who, step_aside=step_aside) as con:
             yield con
@@ -37,7 +36,6 @@ class WarehouseResource(ConfigurableResource):
         finally:
             con.close()
 
-
     def glance(self, read):
         """What `read(con)` answers on a read-only connection taken without waiting for a writer: what a sensor
         looks at. UNREADABLE is raised when there is no warehouse yet or a writer holds it."""
@@ -49,8 +47,11 @@ class WarehouseResource(ConfigurableResource):
 
     def notification_queues(self) -> dict[str, str]:
         """Each channel's notification queue URL."""
-        return self.glance(lambda con: dict(con.execute(
-            "select channel, queue_url from channel_notifications order by channel").fetchall()))
+        return self.glance(
+            lambda con: dict(
+                con.execute("select channel, queue_url from channel_notifications order by channel").fetchall()
+            )
+        )
 
 
 # what a glance at the warehouse may meet: no warehouse yet, or a writer holding it

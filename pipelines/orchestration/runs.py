@@ -60,20 +60,33 @@ def summarise_returns_run(result, channel: str) -> dict:
     """One line about a finished returns_job run, and its figures."""
     figures = _figures(result, channel, ("amazon_returns",))
     if result.success:
+        returnless = figures.get("returnless_refunds")
         figures["line"] = (
             f"{channel}: {figures['reports']} report(s), {figures['returns_imported']} return(s) imported "
             f"({figures['matched_to_clerk_returns']} matched to a clerk's, {figures['awaiting_receipt']} awaiting "
             f"receipt, {figures['restocked_at_amazon_fba']} restocked at amazon_fba"
-            f"{', %d returnless refund(s)' % figures['returnless_refunds'] if figures.get('returnless_refunds') else ''}"
+            f"{f', {returnless} returnless refund(s)' if returnless else ''}"
             f"), {figures['quarantined']} "
-            f"quarantined; returns read up to {figures['window_reached'] or 'where they were'}")
+            f"quarantined; returns read up to {figures['window_reached'] or 'where they were'}"
+        )
     return figures
 
 
-def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op: str, what: str, summarise,
-                     check_until,
-                     log_level: str = "INFO", on_report: Callable[[dict], None] = lambda report: None,
-                     on_wait: Callable[[str], None] | None = None, launched_by: str = "cli") -> list[dict]:
+def _run_per_channel(
+    db,
+    channel: str | None,
+    until: str | None,
+    *,
+    job: str,
+    op: str,
+    what: str,
+    summarise,
+    check_until,
+    log_level: str = "INFO",
+    on_report: Callable[[dict], None] = lambda report: None,
+    on_wait: Callable[[str], None] | None = None,
+    launched_by: str = "cli",
+) -> list[dict]:
     """Run `job` once per channel (every channel by default); raise SyncFailed if any failed."""
     from pipelines import clock
     from pipelines.clock import parse_instant
@@ -95,14 +108,31 @@ def _run_per_channel(db, channel: str | None, until: str | None, *, job: str, op
         for target in targets:
             check_until(target, bound, now)
     # this warehouse's own tag (#28), whichever warehouse the definitions were first loaded for
-    return _execute(job, [t.name for t in targets], [c.name for c in registered], summarise,
-                    ops={op: {"config": {"until": until}}}, tags={WAREHOUSE_TAG: warehouse_tag(db)},
-                    log_level=log_level, launched_by=launched_by, on_report=on_report)
+    return _execute(
+        job,
+        [t.name for t in targets],
+        [c.name for c in registered],
+        summarise,
+        ops={op: {"config": {"until": until}}},
+        tags={WAREHOUSE_TAG: warehouse_tag(db)},
+        log_level=log_level,
+        launched_by=launched_by,
+        on_report=on_report,
+    )
 
 
-def _execute(job: str, channels: list[str], registered: list[str], summarise, *, ops: dict | None = None,
-             tags: dict | None = None, log_level: str = "INFO", launched_by: str = "cli",
-             on_report: Callable[[dict], None] = lambda report: None) -> list[dict]:
+def _execute(
+    job: str,
+    channels: list[str],
+    registered: list[str],
+    summarise,
+    *,
+    ops: dict | None = None,
+    tags: dict | None = None,
+    log_level: str = "INFO",
+    launched_by: str = "cli",
+    on_report: Callable[[dict], None] = lambda report: None,
+) -> list[dict]:
     """Run `job` in-process once per channel, recorded in the project's Dagster instance, each run summarised
     (and told through `on_report` when it succeeded); SyncFailed names every run that failed."""
     from pipelines.assets.extract import follow_channel_registry
@@ -116,8 +146,12 @@ def _execute(job: str, channels: list[str], registered: list[str], summarise, *,
     reports = []
     for name in channels:
         result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance, partition_key=name, run_config=run_config,
-            tags={LAUNCHED_BY_TAG: launched_by, **(tags or {})}, raise_on_error=False)
+            instance=instance,
+            partition_key=name,
+            run_config=run_config,
+            tags={LAUNCHED_BY_TAG: launched_by, **(tags or {})},
+            raise_on_error=False,
+        )
         report = summarise(result, name)
         reports.append(report)
         if result.success:
@@ -132,33 +166,61 @@ def run_sync(db, channel: str | None = None, until: str | None = None, **options
     """The sync job per channel: extract, transform, checks, FBA stock."""
     from pipelines.ingest.orders import check_until
 
-    return _run_per_channel(db, channel, until, job="sync_job", op="raw_amazon_orders", what="sync", summarise=summarise_run,
-                            check_until=check_until, **options)
+    return _run_per_channel(
+        db,
+        channel,
+        until,
+        job="sync_job",
+        op="raw_amazon_orders",
+        what="sync",
+        summarise=summarise_run,
+        check_until=check_until,
+        **options,
+    )
 
 
 def run_returns_import(db, channel: str | None = None, until: str | None = None, **options) -> list[dict]:
     """The returns job per channel: Amazon's returns reports up to `until` (default: now)."""
     from pipelines.ingest.orders import check_until
 
-    return _run_per_channel(db, channel, until, job="returns_job", op="amazon_returns", what="import returns for",
-                            summarise=summarise_returns_run, check_until=check_until, **options)
+    return _run_per_channel(
+        db,
+        channel,
+        until,
+        job="returns_job",
+        op="amazon_returns",
+        what="import returns for",
+        summarise=summarise_returns_run,
+        check_until=check_until,
+        **options,
+    )
 
 
 def summarise_stock_push_run(result, channel: str) -> dict:
     """One line about a finished stock_push_job run, and its figures."""
     figures = _figures(result, channel, ("amazon_listings_stock",))
     if result.success:
-        line = (f"{channel}: stock {figures.get('pushed', 0)} pushed, {figures.get('unchanged', 0)} unchanged, "
-                f"{figures.get('invalid', 0)} INVALID, {figures.get('failed', 0)} failed, "
-                f"{figures.get('fba_skipped', 0)} FBA not sent, {figures.get('drifting', 0)} drifting "
-                f"({figures.get('calls', 0)} call(s), {figures.get('throttled', 0)} throttled)")
+        line = (
+            f"{channel}: stock {figures.get('pushed', 0)} pushed, {figures.get('unchanged', 0)} unchanged, "
+            f"{figures.get('invalid', 0)} INVALID, {figures.get('failed', 0)} failed, "
+            f"{figures.get('fba_skipped', 0)} FBA not sent, {figures.get('drifting', 0)} drifting "
+            f"({figures.get('calls', 0)} call(s), {figures.get('throttled', 0)} throttled)"
+        )
         figures["line"] = line
     return figures
 
 
-def run_stock_push(db, channel: str | None = None, *, full: bool = False, launched_by: str = "cli",
-                   log_level: str = "INFO", on_report: Callable[[dict], None] = lambda report: None,
-                   on_wait: Callable[[str], None] | None = None, quiet_without_seller: bool = False) -> list[dict]:
+def run_stock_push(
+    db,
+    channel: str | None = None,
+    *,
+    full: bool = False,
+    launched_by: str = "cli",
+    log_level: str = "INFO",
+    on_report: Callable[[dict], None] = lambda report: None,
+    on_wait: Callable[[str], None] | None = None,
+    quiet_without_seller: bool = False,
+) -> list[dict]:
     """The stock push job per channel (every channel with a seller id by default), in-process and recorded in
     the Dagster instance. A named channel without a seller id is refused before any run is created."""
     from pipelines.outbound.stock import StockPushRefused, check_pushable
@@ -176,11 +238,20 @@ def run_stock_push(db, channel: str | None = None, *, full: bool = False, launch
     if not targets:
         if quiet_without_seller:
             return []
-        raise SyncFailed("no channel has a seller id, so no stock is pushed: "
-                         "amazon-orders channel set NAME --seller-id MERCHANT_TOKEN")
-    return _execute("stock_push_job", [t.name for t in targets], [c.name for c in registered],
-                    summarise_stock_push_run, ops={"amazon_listings_stock": {"config": {"full": full}}},
-                    log_level=log_level, launched_by=launched_by, on_report=on_report)
+        raise SyncFailed(
+            "no channel has a seller id, so no stock is pushed: "
+            "amazon-orders channel set NAME --seller-id MERCHANT_TOKEN"
+        )
+    return _execute(
+        "stock_push_job",
+        [t.name for t in targets],
+        [c.name for c in registered],
+        summarise_stock_push_run,
+        ops={"amazon_listings_stock": {"config": {"full": full}}},
+        log_level=log_level,
+        launched_by=launched_by,
+        on_report=on_report,
+    )
 
 
 def summarise_shipments_run(result, channel: str) -> dict:
@@ -188,13 +259,20 @@ def summarise_shipments_run(result, channel: str) -> dict:
     figures = _figures(result, channel, ("shipment_confirmations",))
     if result.success:
         retrying = figures.get("packages_retrying", 0)
-        figures["line"] = (f"{channel}: {figures.get('packages_confirmed', 0)} package(s) confirmed to Amazon"
-                           + (f", {retrying} to send again (Amazon unavailable)" if retrying else ""))
+        figures["line"] = f"{channel}: {figures.get('packages_confirmed', 0)} package(s) confirmed to Amazon" + (
+            f", {retrying} to send again (Amazon unavailable)" if retrying else ""
+        )
     return figures
 
 
-def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], None] = lambda report: None,
-                      launched_by: str = "cli", log_level: str = "INFO") -> list[dict]:
+def run_confirmations(
+    db,
+    channels: list[str],
+    *,
+    on_report: Callable[[dict], None] = lambda report: None,
+    launched_by: str = "cli",
+    log_level: str = "INFO",
+) -> list[dict]:
     """The shipments job for each channel, at once (the sensor would start it within seconds anyway); raise
     SyncFailed with Amazon's error codes when Amazon refused a package."""
     from pipelines.warehouse.channels import list_channels
@@ -203,8 +281,15 @@ def run_confirmations(db, channels: list[str], *, on_report: Callable[[dict], No
     os.environ["AMAZON_ORDERS_DB"] = str(warehouse_path(db))
     with open_for_reading(db) as con:
         registered = [c.name for c in list_channels(con)]
-    return _execute("shipments_job", channels, registered, summarise_shipments_run, log_level=log_level,
-                    launched_by=launched_by, on_report=on_report)
+    return _execute(
+        "shipments_job",
+        channels,
+        registered,
+        summarise_shipments_run,
+        log_level=log_level,
+        launched_by=launched_by,
+        on_report=on_report,
+    )
 
 
 def running_channels(instance, job_name: str) -> set[str]:
@@ -212,4 +297,6 @@ def running_channels(instance, job_name: str) -> set[str]:
     from dagster import DagsterRunStatus, RunsFilter
 
     going = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
-    return {run.tags.get("dagster/partition") for run in instance.get_runs(RunsFilter(job_name=job_name, statuses=going))}
+    return {
+        run.tags.get("dagster/partition") for run in instance.get_runs(RunsFilter(job_name=job_name, statuses=going))
+    }

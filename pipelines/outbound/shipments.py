@@ -20,10 +20,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 from pipelines.amazon import client as amazon
-from pipelines.warehouse.channels import Channel
 from pipelines.amazon.limits import CONFIRM_SHIPMENT_BURST, CONFIRM_SHIPMENT_RATE
 from pipelines.amazon.ratelimit import TokenBucket
 from pipelines.backoffice.shipments import due_packages, mark_sending, record_outcomes
+from pipelines.warehouse.channels import Channel
 
 BATCH = 100  # packages marked `sending` per commit
 COMMIT_EVERY_SECONDS = 1.0  # answers are committed at least this often
@@ -42,17 +42,33 @@ class Counts:
 
 def _error_code(error: BaseException) -> tuple[str, str]:
     """Amazon's error code (else the HTTP status or failure) and message, without anything from the credentials."""
-    code = getattr(error, "amzn_code", None) or (f"HTTP {error.code}" if hasattr(error, "code") else type(error).__name__)
+    code = getattr(error, "amzn_code", None) or (
+        f"HTTP {error.code}" if hasattr(error, "code") else type(error).__name__
+    )
     return str(code), amazon.describe(error)
 
 
-def confirm_packages(read: Callable[[], AbstractContextManager], write: Callable[[], AbstractContextManager],
-                     channel: Channel, account: str, now: Callable, say: Callable[[str], None] = lambda line: None,
-                     *, sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                     bucket: TokenBucket | None = None) -> Counts:
+def confirm_packages(
+    read: Callable[[], AbstractContextManager],
+    write: Callable[[], AbstractContextManager],
+    channel: Channel,
+    account: str,
+    now: Callable,
+    say: Callable[[str], None] = lambda line: None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    bucket: TokenBucket | None = None,
+) -> Counts:
     """Send every due package of `channel` once (and again while Amazon is throttled or unavailable)."""
     counts, done = Counts(), []
-    bucket = bucket or TokenBucket(rate=CONFIRM_SHIPMENT_RATE, burst=CONFIRM_SHIPMENT_BURST, tokens=CONFIRM_SHIPMENT_BURST, checked_at=clock(), clock=clock)
+    bucket = bucket or TokenBucket(
+        rate=CONFIRM_SHIPMENT_RATE,
+        burst=CONFIRM_SHIPMENT_BURST,
+        tokens=CONFIRM_SHIPMENT_BURST,
+        checked_at=clock(),
+        clock=clock,
+    )
     client = None
     while True:
         with read() as con:
@@ -90,7 +106,7 @@ def _send(client, package: dict, bucket: TokenBucket, counts: Counts, sleep, say
         counts.sent += 1
         try:
             bucket.observe_rate(amazon.confirm_shipment(client, order, body))
-        except Exception as error:  # noqa: BLE001 - every failure is classified below, none is lost
+        except Exception as error:
             meaning = amazon.classify(error)
             code, message = _error_code(error)
             if meaning == amazon.THROTTLED and throttled < THROTTLED_ATTEMPTS:

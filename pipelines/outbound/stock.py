@@ -29,13 +29,19 @@ import duckdb
 
 from pipelines.amazon import client as amazon
 from pipelines.amazon.calls import CallPolicy
-from pipelines.warehouse.channels import REGIONS, Channel
+from pipelines.amazon.limits import (
+    CREATE_FEED_BURST,
+    CREATE_FEED_RATE,
+    GET_FEED_BURST,
+    GET_FEED_RATE,
+    LISTINGS_BURST,
+    LISTINGS_RATE,
+)
+from pipelines.amazon.ratelimit import MARGIN_TOKENS, TokenBucket
 from pipelines.events import Event, Retry
 from pipelines.ingest.fba_stock import PAN_EUROPEAN
-from pipelines.amazon.ratelimit import MARGIN_TOKENS, TokenBucket
-from pipelines.amazon.limits import (CREATE_FEED_BURST, CREATE_FEED_RATE, GET_FEED_BURST, GET_FEED_RATE,
-                                     LISTINGS_BURST, LISTINGS_RATE)
 from pipelines.sql import read_sql
+from pipelines.warehouse.channels import REGIONS, Channel
 from pipelines.warehouse.connection import transaction
 
 MIN_RATE = 0.05  # requests/s: the slowest pace 429s in a row slow a push to
@@ -63,14 +69,24 @@ def pools(channel: Channel) -> dict[str, list[str]]:
 
 def check_pushable(channel: Channel) -> None:
     if not channel.seller_id:
-        raise StockPushRefused(f"channel {channel.name!r} has no seller id, so its stock is not pushed: "
-                               f"amazon-orders channel set {channel.name!r} --seller-id MERCHANT_TOKEN")
+        raise StockPushRefused(
+            f"channel {channel.name!r} has no seller id, so its stock is not pushed: "
+            f"amazon-orders channel set {channel.name!r} --seller-id MERCHANT_TOKEN"
+        )
 
 
 # -- buffers --------------------------------------------------------------------------------------------
-def set_buffer(con: duckdb.DuckDBPyConnection, channel: str, product_code: str | None, *, units: int | None = None,
-               percent: float | None = None, max_listed: int | None = None, clear: bool = False,
-               now: datetime) -> None:
+def set_buffer(
+    con: duckdb.DuckDBPyConnection,
+    channel: str,
+    product_code: str | None,
+    *,
+    units: int | None = None,
+    percent: float | None = None,
+    max_listed: int | None = None,
+    clear: bool = False,
+    now: datetime,
+) -> None:
     """Set (or with `clear`, remove) the channel's buffer, or one SKU's on that channel; marks what it changes."""
     if units is not None and units < 0:
         raise StockPushRefused(f"--units {units} is negative: a buffer holds units back")
@@ -82,26 +98,38 @@ def set_buffer(con: duckdb.DuckDBPyConnection, channel: str, product_code: str |
         raise StockPushRefused("say what to hold back: --units, --percent or --max-listed (or --clear)")
     code = product_code or ""
     with transaction(con):
-        row = con.execute("select buffer_units, buffer_percent, max_listed from stock_buffers "
-                          "where channel = ? and product_code = ?", [channel, code]).fetchone()
+        row = con.execute(
+            "select buffer_units, buffer_percent, max_listed from stock_buffers where channel = ? and product_code = ?",
+            [channel, code],
+        ).fetchone()
         con.execute("delete from stock_buffers where channel = ? and product_code = ?", [channel, code])
         if not clear:
             old = row or (None, None, None)
-            con.execute("insert into stock_buffers values (?, ?, ?, ?, ?, ?)",
-                        [channel, code, units if units is not None else old[0],
-                         percent if percent is not None else old[1],
-                         max_listed if max_listed is not None else old[2], now.replace(tzinfo=None)])
+            con.execute(
+                "insert into stock_buffers values (?, ?, ?, ?, ?, ?)",
+                [
+                    channel,
+                    code,
+                    units if units is not None else old[0],
+                    percent if percent is not None else old[1],
+                    max_listed if max_listed is not None else old[2],
+                    now.replace(tzinfo=None),
+                ],
+            )
         # what the buffer covers is pushed again
         con.execute(
             "insert into stock_marks select ?, product_code, ? from products "
             "where not is_placeholder and (? = '' or product_code = ?) "
             "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)",
-            [channel, now.replace(tzinfo=None), code, code])
+            [channel, now.replace(tzinfo=None), code, code],
+        )
 
 
 def buffers(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    return con.execute("select channel, nullif(product_code, '') as sku, buffer_units, buffer_percent, max_listed "
-                       "from stock_buffers order by all").fetchall()
+    return con.execute(
+        "select channel, nullif(product_code, '') as sku, buffer_units, buffer_percent, max_listed "
+        "from stock_buffers order by all"
+    ).fetchall()
 
 
 def available_to_sell(con: duckdb.DuckDBPyConnection, channel: str | None = None):
@@ -132,15 +160,18 @@ def mark_changes(con: duckdb.DuckDBPyConnection, channel: str, now: datetime) ->
         where movement_id > ? and location = 'warehouse'
         group by product_code
         on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)
-        """, [channel, now.replace(tzinfo=None), after]).fetchone()[0]
+        """,
+        [channel, now.replace(tzinfo=None), after],
+    ).fetchone()[0]
     con.execute("update stock_push_state set movements_seen = ? where channel = ?", [newest, channel])
     return marked
 
 
 def unmarked_movements(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Channels with a seller id whose stock moved since they last looked (what the sensor watches)."""
-    return dict(con.execute(
-        """
+    return dict(
+        con.execute(
+            """
         select channels.channel,
                (select count(*) from inventory_movements m
                 where m.location = 'warehouse' and m.movement_id > coalesce(s.movements_seen, 0))
@@ -151,7 +182,9 @@ def unmarked_movements(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
           and not (s.listings_read_at > now()::timestamp - interval 1 hour
                    and not exists (select 1 from amazon_listings l
                                    where l.channel = channels.channel and l.is_merchant_fulfilled))
-        """).fetchall())
+        """
+        ).fetchall()
+    )
 
 
 # -- the push -------------------------------------------------------------------------------------------
@@ -187,28 +220,42 @@ class PushResult:
         return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": "; ".join(self.errors)}
 
 
-def read_listings(channel: Channel, client, policy: CallPolicy, skus: list[str] | None = None,
-                  on_rate: Callable[[str | None], None] = lambda rate: None) -> dict[tuple[str, str], dict]:
+def read_listings(
+    channel: Channel,
+    client,
+    policy: CallPolicy,
+    skus: list[str] | None = None,
+    on_rate: Callable[[str | None], None] = lambda rate: None,
+) -> dict[tuple[str, str], dict]:
     """(pool, seller SKU) -> {marketplace_ids, is_merchant_fulfilled, listed_quantity}: every listing of the
     channel, or only `skus`."""
     found: dict[tuple[str, str], dict] = {}
-    batches = [skus[i:i + SKUS_PER_LOOKUP] for i in range(0, len(skus), SKUS_PER_LOOKUP)] if skus else [None]
+    batches = [skus[i : i + SKUS_PER_LOOKUP] for i in range(0, len(skus), SKUS_PER_LOOKUP)] if skus else [None]
     for pool, marketplace_ids in pools(channel).items():
         for batch in batches:
             token = None
             while True:
-                page = policy.call(lambda: amazon.search_listings_page(client, channel.seller_id, marketplace_ids,
-                                                                       token, batch))
+                page = policy.call(
+                    lambda: amazon.search_listings_page(client, channel.seller_id, marketplace_ids, token, batch)
+                )
                 on_rate(page.rate_limit)
                 for item in page.items:
                     sku = item.get("sku")
                     if not isinstance(sku, str):
                         continue
-                    codes = {entry.get("fulfillmentChannelCode"): entry.get("quantity")
-                             for entry in item.get("fulfillmentAvailability") or [] if isinstance(entry, dict)}
-                    listed_in = sorted({s.get("marketplaceId") for s in item.get("summaries") or []
-                                        if isinstance(s, dict) and s.get("marketplaceId") in marketplace_ids}
-                                       or marketplace_ids)
+                    codes = {
+                        entry.get("fulfillmentChannelCode"): entry.get("quantity")
+                        for entry in item.get("fulfillmentAvailability") or []
+                        if isinstance(entry, dict)
+                    }
+                    listed_in = sorted(
+                        {
+                            s.get("marketplaceId")
+                            for s in item.get("summaries") or []
+                            if isinstance(s, dict) and s.get("marketplaceId") in marketplace_ids
+                        }
+                        or marketplace_ids
+                    )
                     quantity = codes.get("DEFAULT")
                     found[(pool, sku)] = {
                         "marketplace_ids": listed_in,
@@ -225,16 +272,32 @@ def _record_listings(con, channel: str, listings: dict, now: datetime, *, whole:
     with transaction(con):
         if whole:
             con.execute("delete from amazon_listings where channel = ?", [channel])
-            con.execute("update stock_push_state set listings_read_at = ? where channel = ?",
-                        [now.replace(tzinfo=None), channel])
+            con.execute(
+                "update stock_push_state set listings_read_at = ? where channel = ?",
+                [now.replace(tzinfo=None), channel],
+            )
         else:
             for pool, sku in listings:
-                con.execute("delete from amazon_listings where channel = ? and pool = ? and seller_sku = ?",
-                            [channel, pool, sku])
+                con.execute(
+                    "delete from amazon_listings where channel = ? and pool = ? and seller_sku = ?",
+                    [channel, pool, sku],
+                )
         if listings:
-            con.executemany("insert into amazon_listings values (?, ?, ?, ?, ?, ?, ?)", [
-                (channel, pool, sku, row["marketplace_ids"], row["is_merchant_fulfilled"], row["listed_quantity"],
-                 now.replace(tzinfo=None)) for (pool, sku), row in listings.items()])
+            con.executemany(
+                "insert into amazon_listings values (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        channel,
+                        pool,
+                        sku,
+                        row["marketplace_ids"],
+                        row["is_merchant_fulfilled"],
+                        row["listed_quantity"],
+                        now.replace(tzinfo=None),
+                    )
+                    for (pool, sku), row in listings.items()
+                ],
+            )
 
 
 class _PlanBucket(TokenBucket):
@@ -252,28 +315,44 @@ def _plan_sharers(con, channel: Channel) -> list[str]:
     """The channels whose pushes share one usage plan with this one: Amazon's plans are per selling partner (and
     application) and region, so the same seller id on the same endpoint (or region) counts once."""
     region = REGIONS.get(channel.marketplace_ids[0])
-    return [name for name, endpoint, marketplace_ids in con.execute(
-        "select channel, endpoint, marketplace_ids from channels where removed_at is null and seller_id = ?",
-        [channel.seller_id]).fetchall()
-        if endpoint == channel.endpoint and REGIONS.get(marketplace_ids[0]) == region] or [channel.name]
+    return [
+        name
+        for name, endpoint, marketplace_ids in con.execute(
+            "select channel, endpoint, marketplace_ids from channels where removed_at is null and seller_id = ?",
+            [channel.seller_id],
+        ).fetchall()
+        if endpoint == channel.endpoint and REGIONS.get(marketplace_ids[0]) == region
+    ] or [channel.name]
 
 
 def _load_bucket(con, channel: Channel, clock: Callable[[], float]) -> TokenBucket:
-    bucket = _PlanBucket(rate=LISTINGS_RATE, burst=LISTINGS_BURST, tokens=LISTINGS_BURST, checked_at=clock(),
-                         clock=clock)
-    row = con.execute("select rate_tokens, rate_checked_epoch, rate_per_second from stock_push_state "
-                      "where channel in (select unnest(?::varchar[])) and rate_tokens is not null "
-                      "order by rate_checked_epoch desc limit 1", [_plan_sharers(con, channel)]).fetchone()
+    bucket = _PlanBucket(
+        rate=LISTINGS_RATE, burst=LISTINGS_BURST, tokens=LISTINGS_BURST, checked_at=clock(), clock=clock
+    )
+    row = con.execute(
+        "select rate_tokens, rate_checked_epoch, rate_per_second from stock_push_state "
+        "where channel in (select unnest(?::varchar[])) and rate_tokens is not null "
+        "order by rate_checked_epoch desc limit 1",
+        [_plan_sharers(con, channel)],
+    ).fetchone()
     if row and row[0] is not None:
         bucket.tokens, bucket.checked_at = row[0], min(row[1], clock())
         bucket.rate = row[2] or LISTINGS_RATE
     return bucket
 
 
-def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *, now: Callable[[], datetime],
-               account: str = "default", full: bool = False, sleep: Callable[[float], None] = time.sleep,
-               clock: Callable[[], float] = time.time, on_event: Callable[[Event], None] = lambda event: None,
-               feed_wait_seconds: float = 120.0) -> PushResult:
+def push_stock(
+    channel: Channel,
+    writer: Callable[[], AbstractContextManager],
+    *,
+    now: Callable[[], datetime],
+    account: str = "default",
+    full: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    on_event: Callable[[Event], None] = lambda event: None,
+    feed_wait_seconds: float = 120.0,
+) -> PushResult:
     """Push the channel's marked SKUs (with `full`, every SKU whose quantity differs from the last accepted one,
     listings read afresh). `writer()` opens the warehouse for one commit."""
     check_pushable(channel)
@@ -284,20 +363,31 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
             mark_changes(con, channel.name, now())
         snapshot = now().replace(tzinfo=None)
         available = dict(available_to_sell(con, channel.name).select("product_code, available_quantity").fetchall())
-        marks = dict(con.execute("select product_code, marked_at from stock_marks where channel = ?",
-                                 [channel.name]).fetchall())
-        last = {(pool, sku): (quantity, status, accepted) for pool, sku, quantity, status, accepted in con.execute(
-            """
+        marks = dict(
+            con.execute("select product_code, marked_at from stock_marks where channel = ?", [channel.name]).fetchall()
+        )
+        last = {
+            (pool, sku): (quantity, status, accepted)
+            for pool, sku, quantity, status, accepted in con.execute(
+                """
             select pool, seller_sku, arg_max(quantity, pushed_at), arg_max(status, pushed_at),
                    arg_max(quantity, pushed_at) filter (where status = 'ACCEPTED')
             from stock_pushes where channel = ? group by all
-            """, [channel.name]).fetchall()}
-        read_at = con.execute("select listings_read_at from stock_push_state where channel = ?",
-                              [channel.name]).fetchone()[0]
-        cached = {(pool, sku): {"marketplace_ids": list(ids), "is_merchant_fulfilled": mfn, "listed_quantity": q}
-                  for pool, sku, ids, mfn, q in con.execute(
-                      "select pool, seller_sku, marketplace_ids, is_merchant_fulfilled, listed_quantity "
-                      "from amazon_listings where channel = ?", [channel.name]).fetchall()}
+            """,
+                [channel.name],
+            ).fetchall()
+        }
+        read_at = con.execute(
+            "select listings_read_at from stock_push_state where channel = ?", [channel.name]
+        ).fetchone()[0]
+        cached = {
+            (pool, sku): {"marketplace_ids": list(ids), "is_merchant_fulfilled": mfn, "listed_quantity": q}
+            for pool, sku, ids, mfn, q in con.execute(
+                "select pool, seller_sku, marketplace_ids, is_merchant_fulfilled, listed_quantity "
+                "from amazon_listings where channel = ?",
+                [channel.name],
+            ).fetchall()
+        }
         bucket = _load_bucket(con, channel, clock)
         sharers = _plan_sharers(con, channel)
 
@@ -322,8 +412,9 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
             result.listings_read = len(listings)
         else:
             # SKUs marked that the hour-old read does not know yet are looked up
-            unknown = sorted(sku for sku in marks if sku in available
-                             and not any((pool, sku) in cached for pool in pools(channel)))
+            unknown = sorted(
+                sku for sku in marks if sku in available and not any((pool, sku) in cached for pool in pools(channel))
+            )
             listings = dict(cached)
             if unknown:
                 found = read_listings(channel, client, policy, unknown, on_rate=observe)
@@ -336,8 +427,9 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
                     con.execute("delete from stock_drift where channel = ?", [channel.name])
                     con.execute(f"insert into stock_drift {drifting(con, channel.name).sql_query()}")
         with writer() as con:
-            result.drifting = con.execute("select count(*) from stock_drift where channel = ?",
-                                          [channel.name]).fetchone()[0]
+            result.drifting = con.execute(
+                "select count(*) from stock_drift where channel = ?", [channel.name]
+            ).fetchone()[0]
 
         plan: dict[str, list[tuple[str, dict]]] = {}
         for (pool, sku), listing in sorted(listings.items()):
@@ -367,8 +459,20 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
         first = not last
         if full or (first and len(sends) > FEED_MIN_SKUS):
             # a channel's first push of many SKUs, and the nightly one, go as one JSON_LISTINGS_FEED per pool
-            _send_feeds(channel, writer, sends, marks, snapshot, result, now=now, account=account, sleep=sleep,
-                        clock=clock, emit=emit, wait_seconds=feed_wait_seconds)
+            _send_feeds(
+                channel,
+                writer,
+                sends,
+                marks,
+                snapshot,
+                result,
+                now=now,
+                account=account,
+                sleep=sleep,
+                clock=clock,
+                emit=emit,
+                wait_seconds=feed_wait_seconds,
+            )
         else:
             _send_patches(channel, writer, client, policy, observe, sends, marks, snapshot, result, now=now)
         sent_skus = {sku for sku, _, _, _ in sends}
@@ -376,17 +480,22 @@ def push_stock(channel: Channel, writer: Callable[[], AbstractContextManager], *
         clear_only += settled
         if clear_only:
             with writer() as con:
-                con.execute("delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
-                            "(select unnest(?::varchar[]))", [channel.name, snapshot, clear_only])
+                con.execute(
+                    "delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
+                    "(select unnest(?::varchar[]))",
+                    [channel.name, snapshot, clear_only],
+                )
     finally:
         result.calls += policy.calls
         try:
             with writer() as con:
                 bucket._refill()
-                con.execute("update stock_push_state set rate_tokens = ?, rate_checked_epoch = ?, rate_per_second = ? "
-                            "where channel in (select unnest(?::varchar[]))",
-                            [bucket.tokens, bucket.checked_at, bucket.rate, sharers])
-        except Exception:  # noqa: BLE001 - the usage plan's state is an optimisation; the push's own error counts
+                con.execute(
+                    "update stock_push_state set rate_tokens = ?, rate_checked_epoch = ?, rate_per_second = ? "
+                    "where channel in (select unnest(?::varchar[]))",
+                    [bucket.tokens, bucket.checked_at, bucket.rate, sharers],
+                )
+        except Exception:
             pass
     return result
 
@@ -442,23 +551,39 @@ def drifting(con: duckdb.DuckDBPyConnection, channel: str | None = None):
 
 
 # -- the patches and the feeds ----------------------------------------------------------------------------
-def _record(writer, channel: str, rows: list[tuple], marks: dict, snapshot: datetime, clear: list[str],
-            now: Callable[[], datetime], via: str) -> None:
+def _record(
+    writer,
+    channel: str,
+    rows: list[tuple],
+    marks: dict,
+    snapshot: datetime,
+    clear: list[str],
+    now: Callable[[], datetime],
+    via: str,
+) -> None:
     """Amazon's answers (pool, sku, quantity, status, submission id, issues JSON) and the marks they settle, in
     one commit."""
     with writer() as con:
         with transaction(con):
             if rows:
-                con.executemany(f"insert into stock_pushes values (?, ?, ?, ?, ?, ?, ?, '{via}', ?, ?)", [
-                    (channel, pool, sku, q, status, submission, issues, marks.get(sku), now().replace(tzinfo=None))
-                    for pool, sku, q, status, submission, issues in rows])
+                con.executemany(
+                    f"insert into stock_pushes values (?, ?, ?, ?, ?, ?, ?, '{via}', ?, ?)",
+                    [
+                        (channel, pool, sku, q, status, submission, issues, marks.get(sku), now().replace(tzinfo=None))
+                        for pool, sku, q, status, submission, issues in rows
+                    ],
+                )
             if clear:
-                con.execute("delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
-                            "(select unnest(?::varchar[]))", [channel, snapshot, clear])
+                con.execute(
+                    "delete from stock_marks where channel = ? and marked_at <= ? and product_code in "
+                    "(select unnest(?::varchar[]))",
+                    [channel, snapshot, clear],
+                )
 
 
-def _send_patches(channel: Channel, writer, client, policy: CallPolicy, observe, sends, marks, snapshot,
-                  result: PushResult, *, now) -> None:
+def _send_patches(
+    channel: Channel, writer, client, policy: CallPolicy, observe, sends, marks, snapshot, result: PushResult, *, now
+) -> None:
     by_sku: dict[str, list] = {}
     for sku, pool, listing, quantity in sends:
         by_sku.setdefault(sku, []).append((pool, listing, quantity))
@@ -466,10 +591,13 @@ def _send_patches(channel: Channel, writer, client, policy: CallPolicy, observe,
         rows = []
         for pool, listing, quantity in targets:
             try:
-                payload, rate = policy.call(lambda: amazon.patch_listing_quantity(
-                    client, channel.seller_id, sku, listing["marketplace_ids"], quantity))
+                payload, rate = policy.call(
+                    lambda: amazon.patch_listing_quantity(
+                        client, channel.seller_id, sku, listing["marketplace_ids"], quantity
+                    )
+                )
                 observe(rate)
-            except Exception as error:  # noqa: BLE001 - told per SKU; its mark stays for the next push
+            except Exception as error:
                 result.failed += 1
                 result.errors.append(f"{sku}: {amazon.describe(error)}")
                 rows.append((pool, sku, quantity, "FAILED", None, json.dumps([{"message": amazon.describe(error)}])))
@@ -479,20 +607,44 @@ def _send_patches(channel: Channel, writer, client, policy: CallPolicy, observe,
                 result.pushed += 1
             else:
                 result.invalid += 1
-                result.errors.append(f"{sku}: INVALID " + "; ".join(
-                    f"{i.get('code')} {i.get('message')}" for i in payload.get("issues") or [] if isinstance(i, dict)))
-            rows.append((pool, sku, quantity, status, payload.get("submissionId"),
-                         json.dumps(payload.get("issues") or [])))
+                result.errors.append(
+                    f"{sku}: INVALID "
+                    + "; ".join(
+                        f"{i.get('code')} {i.get('message')}"
+                        for i in payload.get("issues") or []
+                        if isinstance(i, dict)
+                    )
+                )
+            rows.append(
+                (pool, sku, quantity, status, payload.get("submissionId"), json.dumps(payload.get("issues") or []))
+            )
         failed = any(row[3] == "FAILED" for row in rows)
         _record(writer, channel.name, rows, marks, snapshot, [] if failed else [sku], now, "patch")
 
 
-def _send_feeds(channel: Channel, writer, sends, marks, snapshot, result: PushResult, *, now, account, sleep, clock,
-                emit, wait_seconds: float) -> None:
+def _send_feeds(
+    channel: Channel,
+    writer,
+    sends,
+    marks,
+    snapshot,
+    result: PushResult,
+    *,
+    now,
+    account,
+    sleep,
+    clock,
+    emit,
+    wait_seconds: float,
+) -> None:
     """One JSON_LISTINGS_FEED per pool, its processing report read back and mapped to SKUs by messageId."""
     client = amazon.feeds_client(channel, account)
-    policy = CallPolicy(TokenBucket(rate=CREATE_FEED_RATE, burst=CREATE_FEED_BURST, tokens=CREATE_FEED_BURST, clock=clock), sleep=sleep,
-                        emit=emit, refresh_access_token=lambda: amazon.forget_access_token(client))
+    policy = CallPolicy(
+        TokenBucket(rate=CREATE_FEED_RATE, burst=CREATE_FEED_BURST, tokens=CREATE_FEED_BURST, clock=clock),
+        sleep=sleep,
+        emit=emit,
+        refresh_access_token=lambda: amazon.forget_access_token(client),
+    )
     by_pool: dict[str, list] = {}
     for sku, pool, listing, quantity in sends:
         by_pool.setdefault(pool, []).append((sku, listing, quantity))
@@ -501,22 +653,42 @@ def _send_feeds(channel: Channel, writer, sends, marks, snapshot, result: PushRe
         messages, mapping = [], {}
         marketplace_ids = sorted({m for _, listing, _ in targets for m in listing["marketplace_ids"]})
         for number, (sku, _, quantity) in enumerate(targets, start=1):
-            messages.append({"messageId": number, "sku": sku, "operationType": "PATCH", "productType": "PRODUCT",
-                             "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
-                                          "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}]}]})
+            messages.append(
+                {
+                    "messageId": number,
+                    "sku": sku,
+                    "operationType": "PATCH",
+                    "productType": "PRODUCT",
+                    "patches": [
+                        {
+                            "op": "merge",
+                            "path": "/attributes/fulfillment_availability",
+                            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": quantity}],
+                        }
+                    ],
+                }
+            )
             mapping[str(number)] = [pool, sku, quantity, marks.get(sku).isoformat() if marks.get(sku) else None]
-        document = json.dumps({"header": {"sellerId": channel.seller_id, "version": "2.0"}, "messages": messages},
-                              ensure_ascii=False).encode("utf-8")
+        document = json.dumps(
+            {"header": {"sellerId": channel.seller_id, "version": "2.0"}, "messages": messages}, ensure_ascii=False
+        ).encode("utf-8")
         try:
             feed_id = policy.call(lambda: amazon.create_listings_feed(client, document, marketplace_ids))
-        except Exception as error:  # noqa: BLE001 - the marks stay: the next push sends them
+        except Exception as error:
             result.failed += len(targets)
             result.errors.append(f"feed of {len(targets)} SKU(s) for {pool} not sent: {amazon.describe(error)}")
             continue
         with writer() as con:
-            con.execute("insert into stock_feeds values (?, ?, null, ?, 'IN_QUEUE', ?, null, ?)",
-                        [channel.name, feed_id, len(targets), now().replace(tzinfo=None),
-                         json.dumps({"messages": mapping, "snapshot": snapshot.isoformat()})])
+            con.execute(
+                "insert into stock_feeds values (?, ?, null, ?, 'IN_QUEUE', ?, null, ?)",
+                [
+                    channel.name,
+                    feed_id,
+                    len(targets),
+                    now().replace(tzinfo=None),
+                    json.dumps({"messages": mapping, "snapshot": snapshot.isoformat()}),
+                ],
+            )
         open_feeds.append(feed_id)
     deadline = clock() + wait_seconds
     while open_feeds:
@@ -525,32 +697,37 @@ def _send_feeds(channel: Channel, writer, sends, marks, snapshot, result: PushRe
                 open_feeds.remove(feed_id)
         if open_feeds:
             if clock() >= deadline:
-                result.errors.append(f"feed(s) {', '.join(open_feeds)} still processing at Amazon; the next push "
-                                     "reads their reports")
+                result.errors.append(
+                    f"feed(s) {', '.join(open_feeds)} still processing at Amazon; the next push reads their reports"
+                )
                 break
             sleep(FEED_POLL_SECONDS)
     result.calls += policy.calls
 
 
-def _settle_feed(channel: Channel, writer, client, policy: CallPolicy, feed_id: str, result: PushResult, *,
-                 now) -> bool:
+def _settle_feed(
+    channel: Channel, writer, client, policy: CallPolicy, feed_id: str, result: PushResult, *, now
+) -> bool:
     """Read the feed's status; once Amazon is done with it, record each message's answer. True when settled."""
     feed = policy.call(lambda: amazon.get_feed(client, feed_id))
     status = feed["processingStatus"]
     with writer() as con:
-        row = con.execute("select report from stock_feeds where channel = ? and feed_id = ?",
-                          [channel.name, feed_id]).fetchone()
-        con.execute("update stock_feeds set status = ?, checked_at = ? where channel = ? and feed_id = ?",
-                    [status if status != "DONE" else "PROCESSING_REPORT", now().replace(tzinfo=None), channel.name,
-                     feed_id])
+        row = con.execute(
+            "select report from stock_feeds where channel = ? and feed_id = ?", [channel.name, feed_id]
+        ).fetchone()
+        con.execute(
+            "update stock_feeds set status = ?, checked_at = ? where channel = ? and feed_id = ?",
+            [status if status != "DONE" else "PROCESSING_REPORT", now().replace(tzinfo=None), channel.name, feed_id],
+        )
     if status in ("IN_QUEUE", "IN_PROGRESS"):
         return False
     sent = json.loads(row[0])
     mapping, snapshot = sent["messages"], datetime.fromisoformat(sent["snapshot"])
     if status != "DONE":  # FATAL or CANCELLED: nothing of it applied; the marks stay for the next push
         with writer() as con:
-            con.execute("update stock_feeds set status = ? where channel = ? and feed_id = ?",
-                        [status, channel.name, feed_id])
+            con.execute(
+                "update stock_feeds set status = ? where channel = ? and feed_id = ?", [status, channel.name, feed_id]
+            )
         result.failed += len(mapping)
         result.errors.append(f"feed {feed_id} ended {status}")
         return True
@@ -571,25 +748,43 @@ def _settle_feed(channel: Channel, writer, client, policy: CallPolicy, feed_id: 
         marks[sku] = datetime.fromisoformat(marked) if marked else None
     _record(writer, channel.name, rows, marks, snapshot, sorted({row[1] for row in rows}), now, "feed")
     with writer() as con:
-        con.execute("update stock_feeds set status = 'DONE', report = ? where channel = ? and feed_id = ?",
-                    [json.dumps({**sent, "report": report}), channel.name, feed_id])
+        con.execute(
+            "update stock_feeds set status = 'DONE', report = ? where channel = ? and feed_id = ?",
+            [json.dumps({**sent, "report": report}), channel.name, feed_id],
+        )
     return True
 
 
-def settle_open_feeds(channel: Channel, writer, *, now, account: str = "default", result: PushResult,
-                      sleep: Callable[[float], None] = time.sleep) -> None:
+def settle_open_feeds(
+    channel: Channel,
+    writer,
+    *,
+    now,
+    account: str = "default",
+    result: PushResult,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     """The reports of feeds an earlier push left at Amazon (still processing when it stopped waiting)."""
     with writer() as con:
-        waiting = [feed_id for (feed_id,) in con.execute(
-            "select feed_id from stock_feeds where channel = ? and status in ('IN_QUEUE', 'IN_PROGRESS', "
-            "'PROCESSING_REPORT') order by created_at", [channel.name]).fetchall()]
+        waiting = [
+            feed_id
+            for (feed_id,) in con.execute(
+                "select feed_id from stock_feeds where channel = ? and status in ('IN_QUEUE', 'IN_PROGRESS', "
+                "'PROCESSING_REPORT') order by created_at",
+                [channel.name],
+            ).fetchall()
+        ]
     if not waiting:
         return
     client = amazon.feeds_client(channel, account)
-    policy = CallPolicy(TokenBucket(rate=GET_FEED_RATE, burst=GET_FEED_BURST, tokens=GET_FEED_BURST), sleep=sleep, emit=lambda event: None,
-                        refresh_access_token=lambda: amazon.forget_access_token(client))
+    policy = CallPolicy(
+        TokenBucket(rate=GET_FEED_RATE, burst=GET_FEED_BURST, tokens=GET_FEED_BURST),
+        sleep=sleep,
+        emit=lambda event: None,
+        refresh_access_token=lambda: amazon.forget_access_token(client),
+    )
     for feed_id in waiting:
         try:
             _settle_feed(channel, writer, client, policy, feed_id, result, now=now)
-        except Exception as error:  # noqa: BLE001 - asked again next time; a feed stuck for hours shows in status
+        except Exception as error:
             result.errors.append(f"feed {feed_id}: {amazon.describe(error)}")

@@ -30,7 +30,10 @@ FEED_SCHEMA = json.loads((Path(__file__).parent / "models" / "listings-feed-sche
 MESSAGE_SCHEMA = json.loads((Path(__file__).parent / "models" / "listings-feed-message-schema-v2.json").read_text())
 _SPEC = FEEDS_MODEL["definitions"]["CreateFeedSpecification"]
 # marketplaceIds: "minItems": 1, "maxItems": 25
-_MARKETPLACE_ITEMS = (_SPEC["properties"]["marketplaceIds"]["minItems"], _SPEC["properties"]["marketplaceIds"]["maxItems"])
+_MARKETPLACE_ITEMS = (
+    _SPEC["properties"]["marketplaceIds"]["minItems"],
+    _SPEC["properties"]["marketplaceIds"]["maxItems"],
+)
 # CreateFeedDocumentResponse.url: "The presigned URL for uploading the feed contents. This URL expires after 5 minutes."
 URL_TTL = timedelta(minutes=5)
 # header.version: "const": "2.0"
@@ -84,14 +87,19 @@ class FeedsService:
         document_id = "amzn1.tortuga.4.na." + secrets.token_hex(12)
         with self._lock:
             self._documents[document_id] = _Document(spec["contentType"], secrets.token_urlsafe(16), self.server.now)
-        return {"feedDocumentId": document_id,
-                "url": f"{self.server.url}{UPLOAD_PATH}/{document_id}?signature={self._documents[document_id].secret}"}
+        return {
+            "feedDocumentId": document_id,
+            "url": f"{self.server.url}{UPLOAD_PATH}/{document_id}?signature={self._documents[document_id].secret}",
+        }
 
     def upload(self, document_id: str, params: dict, body: bytes) -> bool:
         with self._lock:
             document = self._documents.get(document_id)
-            if document is None or params.get("signature") != document.secret \
-                    or self.server.now - document.issued > URL_TTL:
+            if (
+                document is None
+                or params.get("signature") != document.secret
+                or self.server.now - document.issued > URL_TTL
+            ):
                 return False
             document.body = body
         return True
@@ -101,8 +109,11 @@ class FeedsService:
         if any(name not in spec for name in _SPEC["required"]):  # inputFeedDocumentId, feedType, marketplaceIds
             raise InvalidFeedRequest("required")
         markets = spec["marketplaceIds"]
-        if not isinstance(markets, list) or not _MARKETPLACE_ITEMS[0] <= len(markets) <= _MARKETPLACE_ITEMS[1] \
-                or any(m not in MARKETPLACES for m in markets):
+        if (
+            not isinstance(markets, list)
+            or not _MARKETPLACE_ITEMS[0] <= len(markets) <= _MARKETPLACE_ITEMS[1]
+            or any(m not in MARKETPLACES for m in markets)
+        ):
             raise InvalidFeedRequest("marketplaceIds")
         if spec["feedType"] != LISTINGS_FEED:  # the only feed type this sandbox processes
             raise InvalidFeedRequest("feedType")
@@ -115,8 +126,15 @@ class FeedsService:
             feed_id = str(60000000000 + len(self.feeds) + 1)
         report = self._process(feed_id, markets, document.body)
         with self._lock:
-            self.feeds[feed_id] = _Feed(feed_id, markets, self.server.now, self.server.real_clock(),
-                                        "FATAL" if report is None else "DONE", report, stalled)
+            self.feeds[feed_id] = _Feed(
+                feed_id,
+                markets,
+                self.server.now,
+                self.server.real_clock(),
+                "FATAL" if report is None else "DONE",
+                report,
+                stalled,
+            )
         return {"feedId": feed_id}
 
     def _process(self, feed_id: str, markets: list[str], body: bytes) -> dict | None:
@@ -129,8 +147,12 @@ class FeedsService:
         header = document.get("header") if isinstance(document, dict) else None
         messages = document.get("messages") if isinstance(document, dict) else None
         # the feed schema: "required": ["header", "messages"]; header "required": ["sellerId", "version"]
-        if not isinstance(header, dict) or not isinstance(messages, list) or header.get("version") != FEED_VERSION \
-                or not isinstance(header.get("sellerId"), str):
+        if (
+            not isinstance(header, dict)
+            or not isinstance(messages, list)
+            or header.get("version") != FEED_VERSION
+            or not isinstance(header.get("sellerId"), str)
+        ):
             return None
         listings = self.server.listings
         issues, accepted, invalid = [], 0, 0
@@ -141,11 +163,20 @@ class FeedsService:
             sku = message.get("sku") if isinstance(message, dict) else None
             # message schema: messageId "minimum": 1, sku "minLength": 1, operationType's enum; PATCH needs
             # productType and patches
-            if not isinstance(message_id, int) or message_id < 1 or not isinstance(sku, str) or not sku \
-                    or message.get("operationType") not in OPERATION_TYPES:
+            if (
+                not isinstance(message_id, int)
+                or message_id < 1
+                or not isinstance(sku, str)
+                or not sku
+                or message.get("operationType") not in OPERATION_TYPES
+            ):
                 problem = {"code": "BAD_REQUEST", "severity": "ERROR", "message": "Invalid parameters provided."}
-            elif message["operationType"] != "PATCH" or not isinstance(message.get("productType"), str) \
-                    or not isinstance(message.get("patches"), list) or not message["patches"]:
+            elif (
+                message["operationType"] != "PATCH"
+                or not isinstance(message.get("productType"), str)
+                or not isinstance(message.get("patches"), list)
+                or not message["patches"]
+            ):
                 # the sandbox applies PATCH messages only; the others are not the stock push's to send
                 problem = {"code": "BAD_REQUEST", "severity": "ERROR", "message": "Invalid parameters provided."}
             else:
@@ -154,28 +185,51 @@ class FeedsService:
                     problem = {k: v for k, v in found[0].items() if k in ("code", "severity", "message")}
             if problem:
                 invalid += 1
-                issues.append({**({"messageId": message_id} if isinstance(message_id, int) else {}),
-                               **({"sku": sku} if isinstance(sku, str) and sku else {}), **problem})
+                issues.append(
+                    {
+                        **({"messageId": message_id} if isinstance(message_id, int) else {}),
+                        **({"sku": sku} if isinstance(sku, str) and sku else {}),
+                        **problem,
+                    }
+                )
             else:
                 accepted += 1
-        return {"header": {"sellerId": header["sellerId"], "version": FEED_VERSION, "feedId": feed_id},
-                "issues": issues,
-                "summary": {"errors": len(issues), "warnings": 0, "messagesProcessed": len(messages),
-                            "messagesAccepted": accepted, "messagesInvalid": invalid}}
+        return {
+            "header": {"sellerId": header["sellerId"], "version": FEED_VERSION, "feedId": feed_id},
+            "issues": issues,
+            "summary": {
+                "errors": len(issues),
+                "warnings": 0,
+                "messagesProcessed": len(messages),
+                "messagesAccepted": accepted,
+                "messagesInvalid": invalid,
+            },
+        }
 
     def get(self, feed_id: str) -> dict:
         with self._lock:
             feed = self.feeds[feed_id]  # KeyError: 404
         elapsed = self._elapsed(feed)
-        status = ("IN_QUEUE" if feed.stalled or elapsed < self.queued_seconds
-                  else "IN_PROGRESS" if elapsed < self.queued_seconds + self.processing_seconds else feed.outcome)
-        answer = {"feedId": feed_id, "feedType": LISTINGS_FEED, "marketplaceIds": feed.marketplace_ids,
-                  "createdTime": format_time(feed.created), "processingStatus": status}
+        status = (
+            "IN_QUEUE"
+            if feed.stalled or elapsed < self.queued_seconds
+            else "IN_PROGRESS"
+            if elapsed < self.queued_seconds + self.processing_seconds
+            else feed.outcome
+        )
+        answer = {
+            "feedId": feed_id,
+            "feedType": LISTINGS_FEED,
+            "marketplaceIds": feed.marketplace_ids,
+            "createdTime": format_time(feed.created),
+            "processingStatus": status,
+        }
         if status != "IN_QUEUE":
             answer["processingStartTime"] = format_time(feed.created + timedelta(seconds=self.queued_seconds))
         if status in ("DONE", "FATAL"):
             answer["processingEndTime"] = format_time(
-                feed.created + timedelta(seconds=self.queued_seconds + self.processing_seconds))
+                feed.created + timedelta(seconds=self.queued_seconds + self.processing_seconds)
+            )
         if status == "DONE":
             result_id = f"amzn1.tortuga.4.na.result.{feed_id}"
             with self._lock:
@@ -186,7 +240,10 @@ class FeedsService:
     def document(self, document_id: str) -> dict:
         with self._lock:
             _, secret = self._results[document_id]  # KeyError: 404
-        return {"feedDocumentId": document_id, "url": f"{self.server.url}{RESULT_PATH}/{document_id}?signature={secret}"}
+        return {
+            "feedDocumentId": document_id,
+            "url": f"{self.server.url}{RESULT_PATH}/{document_id}?signature={secret}",
+        }
 
     def download(self, document_id: str, params: dict) -> bytes | None:
         with self._lock:
@@ -206,5 +263,14 @@ def _json_object(body: bytes) -> dict:
     return spec
 
 
-__all__ = ["FEEDS_PATH", "FEED_DOCUMENTS_PATH", "UPLOAD_PATH", "RESULT_PATH", "FEEDS_MODEL", "FeedsService",
-           "InvalidFeedRequest", "DEFAULT_CHANNEL", "mfn_pool"]
+__all__ = [
+    "FEEDS_PATH",
+    "FEED_DOCUMENTS_PATH",
+    "UPLOAD_PATH",
+    "RESULT_PATH",
+    "FEEDS_MODEL",
+    "FeedsService",
+    "InvalidFeedRequest",
+    "DEFAULT_CHANNEL",
+    "mfn_pool",
+]

@@ -33,8 +33,12 @@ from .marketplace import MARKETPLACES, OrderRefused, fba_pool, format_time
 
 LISTINGS_PATH = "/listings/2021-08-01/items"
 LISTINGS_MODEL = json.loads((Path(__file__).parent / "models" / "listingsItems_2021-08-01.json").read_text())
-_OPERATIONS = {op["operationId"]: op for methods in LISTINGS_MODEL["paths"].values()
-               for op in methods.values() if isinstance(op, dict) and "operationId" in op}
+_OPERATIONS = {
+    op["operationId"]: op
+    for methods in LISTINGS_MODEL["paths"].values()
+    for op in methods.values()
+    if isinstance(op, dict) and "operationId" in op
+}
 
 
 def _parameter(operation: str, name: str) -> dict:
@@ -128,19 +132,37 @@ class ListingsService:
         self.taken_units: dict[tuple[str, str], int] = {}  # (pool, sku) -> units Amazon's orders took
 
     # -- the seller's listings (a test or the demo lists them) ---------------------------------------------
-    def list_item(self, sku: str, quantity: int = 0, *, marketplace_id: str = "ATVPDKIKX0DER",
-                  fulfillment_channel_code: str = DEFAULT_CHANNEL, handling_days: int | None = 2,
-                  product_type: str = "PRODUCT", asin: str | None = None, item_name: str | None = None,
-                  created: str | None = None, updated: str | None = None, status: list | None = None) -> None:
+    def list_item(
+        self,
+        sku: str,
+        quantity: int = 0,
+        *,
+        marketplace_id: str = "ATVPDKIKX0DER",
+        fulfillment_channel_code: str = DEFAULT_CHANNEL,
+        handling_days: int | None = 2,
+        product_type: str = "PRODUCT",
+        asin: str | None = None,
+        item_name: str | None = None,
+        created: str | None = None,
+        updated: str | None = None,
+        status: list | None = None,
+    ) -> None:
         if marketplace_id not in MARKETPLACES:
             raise ValueError(f"unknown marketplace {marketplace_id!r}")
         stamp = format_time(self.server.now)
         with self._lock:
             key = (marketplace_id, sku)
-            self._listings[key] = _Listing(sku, {marketplace_id}, asin or f"B0{abs(hash(sku)) % 10**8:08d}",
-                                           product_type, item_name or f"Item {sku}", created or stamp,
-                                           updated or created or stamp, fulfillment_channel_code,
-                                           ["BUYABLE", "DISCOVERABLE"] if status is None else list(status))
+            self._listings[key] = _Listing(
+                sku,
+                {marketplace_id},
+                asin or f"B0{abs(hash(sku)) % 10**8:08d}",
+                product_type,
+                item_name or f"Item {sku}",
+                created or stamp,
+                updated or created or stamp,
+                fulfillment_channel_code,
+                ["BUYABLE", "DISCOVERABLE"] if status is None else list(status),
+            )
             offer = self._offers.setdefault((mfn_pool(marketplace_id), sku), _Offer())
             self._apply_due(offer)  # what Amazon applied before the seller's change stays before it
             entry = {"fulfillment_channel_code": fulfillment_channel_code, "quantity": quantity}
@@ -153,8 +175,9 @@ class ListingsService:
         """The seller deletes the listing (in Seller Central, say)."""
         with self._lock:
             del self._listings[(marketplace_id, sku)]
-            if not any(m != marketplace_id and s == sku and mfn_pool(m) == mfn_pool(marketplace_id)
-                       for m, s in self._listings):
+            if not any(
+                m != marketplace_id and s == sku and mfn_pool(m) == mfn_pool(marketplace_id) for m, s in self._listings
+            ):
                 self._offers.pop((mfn_pool(marketplace_id), sku), None)
 
     def quantity(self, sku: str, marketplace_id: str = "ATVPDKIKX0DER") -> int | None:
@@ -196,10 +219,18 @@ class ListingsService:
             for sku, units in wanted.items():
                 entry = entries[sku]
                 if entry is None or entry.get("quantity", 0) < units:
-                    self.refused_orders.append({"marketplaceId": marketplace_id, "sku": sku, "units": units,
-                                                "shown": 0 if entry is None else entry.get("quantity", 0)})
-                    raise OutOfStock(f"{sku} shows {0 if entry is None else entry.get('quantity', 0)} in "
-                                     f"{marketplace_id}, the order asks {units}")
+                    self.refused_orders.append(
+                        {
+                            "marketplaceId": marketplace_id,
+                            "sku": sku,
+                            "units": units,
+                            "shown": 0 if entry is None else entry.get("quantity", 0),
+                        }
+                    )
+                    raise OutOfStock(
+                        f"{sku} shows {0 if entry is None else entry.get('quantity', 0)} in "
+                        f"{marketplace_id}, the order asks {units}"
+                    )
             for sku, units in wanted.items():
                 entries[sku]["quantity"] -= units
                 self.taken_units[(pool, sku)] = self.taken_units.get((pool, sku), 0) + units
@@ -230,11 +261,20 @@ class ListingsService:
         item: dict = {"sku": sku}
         listings = [self._listings[key] for key in listing_keys]
         if "summaries" in included:
-            item["summaries"] = [{
-                "marketplaceId": m, "asin": listing.asin, "productType": listing.product_type,
-                "conditionType": "new_new", "status": listing.status, "itemName": listing.item_name,
-                "createdDate": listing.created, "lastUpdatedDate": listing.updated,
-            } for listing in listings for m in sorted(listing.marketplace_ids)]
+            item["summaries"] = [
+                {
+                    "marketplaceId": m,
+                    "asin": listing.asin,
+                    "productType": listing.product_type,
+                    "conditionType": "new_new",
+                    "status": listing.status,
+                    "itemName": listing.item_name,
+                    "createdDate": listing.created,
+                    "lastUpdatedDate": listing.updated,
+                }
+                for listing in listings
+                for m in sorted(listing.marketplace_ids)
+            ]
         pools = sorted({mfn_pool(m) for listing in listings for m in listing.marketplace_ids})
         entries = []
         for pool in pools:
@@ -245,15 +285,22 @@ class ListingsService:
                 entries += [e for e in offer.entries if e not in entries]
         if "fulfillmentAvailability" in included:
             item["fulfillmentAvailability"] = [
-                {"fulfillmentChannelCode": e["fulfillment_channel_code"],
-                 **({"quantity": e["quantity"]} if "quantity" in e else {})} for e in entries]
+                {
+                    "fulfillmentChannelCode": e["fulfillment_channel_code"],
+                    **({"quantity": e["quantity"]} if "quantity" in e else {}),
+                }
+                for e in entries
+            ]
         if "attributes" in included:
             item["attributes"] = {"fulfillment_availability": json.loads(json.dumps(entries))} if entries else {}
         if "issues" in included:
             item["issues"] = []
         if "productTypes" in included:
-            item["productTypes"] = [{"marketplaceId": m, "productType": listing.product_type}
-                                    for listing in listings for m in sorted(listing.marketplace_ids)]
+            item["productTypes"] = [
+                {"marketplaceId": m, "productType": listing.product_type}
+                for listing in listings
+                for m in sorted(listing.marketplace_ids)
+            ]
         return item
 
     def get(self, seller_id: str, sku: str, params: dict) -> dict:
@@ -279,7 +326,11 @@ class ListingsService:
         identifiers = [v for v in (params.get("identifiers") or "").split(",") if v]
         kind = params.get("identifiersType")
         # "This is required when you specify `identifiersType`." / "This is required when `identifiers` is provided."
-        if bool(identifiers) != bool(kind) or len(identifiers) > IDENTIFIERS_MAX or (kind and kind not in IDENTIFIERS_TYPES):
+        if (
+            bool(identifiers) != bool(kind)
+            or len(identifiers) > IDENTIFIERS_MAX
+            or (kind and kind not in IDENTIFIERS_TYPES)
+        ):
             raise InvalidListingsRequest("identifiers")
         for name in ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore"):
             if name in params and not _DATE_TIME.fullmatch(params[name]):
@@ -294,10 +345,17 @@ class ListingsService:
             if kind == "SKU":
                 skus = [sku for sku in skus if sku in identifiers]
             elif kind == "ASIN":
-                skus = [sku for sku in skus if any(self._listings.get((m, sku)) and self._listings[(m, sku)].asin
-                                                   in identifiers for m in marketplaces)]
+                skus = [
+                    sku
+                    for sku in skus
+                    if any(
+                        self._listings.get((m, sku)) and self._listings[(m, sku)].asin in identifiers
+                        for m in marketplaces
+                    )
+                ]
             elif kind:
                 skus = []
+
             def key(sku: str):
                 listed = [self._listings[(m, sku)] for m in marketplaces if (m, sku) in self._listings]
                 if sort_by == "sku":
@@ -309,9 +367,10 @@ class ListingsService:
             total = len(skus)
             skus = skus[:SEARCH_MAX_RESULTS]
             offset = self._offset(params.get("pageToken"), params)
-            page = skus[offset:offset + page_size]
-            items = [self._render([(m, sku) for m in marketplaces if (m, sku) in self._listings], included)
-                     for sku in page]
+            page = skus[offset : offset + page_size]
+            items = [
+                self._render([(m, sku) for m in marketplaces if (m, sku) in self._listings], included) for sku in page
+            ]
         answer: dict = {"numberOfResults": total, "items": items}
         pagination = {}
         if offset + page_size < len(skus):
@@ -324,8 +383,9 @@ class ListingsService:
 
     @staticmethod
     def _bound(params: dict) -> str:
-        return json.dumps({k: v for k, v in sorted(params.items()) if k not in ("pageToken", "pageSize",
-                                                                               "includedData")})
+        return json.dumps(
+            {k: v for k, v in sorted(params.items()) if k not in ("pageToken", "pageSize", "includedData")}
+        )
 
     def _token(self, offset: int, params: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps([offset, self._bound(params)]).encode()).decode()
@@ -357,14 +417,25 @@ class ListingsService:
             raise InvalidListingsRequest("body") from None
         # ListingsItemPatchRequest: "required": ["productType", "patches"]; patches "minItems": 1;
         # PatchOperation: "required": ["op", "path"], op "enum": [add, replace, merge, delete], value an array
-        if not isinstance(request, dict) or not isinstance(request.get("productType"), str) \
-                or not isinstance(request.get("patches"), list) or not request["patches"]:
+        if (
+            not isinstance(request, dict)
+            or not isinstance(request.get("productType"), str)
+            or not isinstance(request.get("patches"), list)
+            or not request["patches"]
+        ):
             raise InvalidListingsRequest("body")
         for operation in request["patches"]:
-            if not isinstance(operation, dict) or operation.get("op") not in PATCH_OPS \
-                    or not isinstance(operation.get("path"), str) \
-                    or ("value" in operation and not (isinstance(operation["value"], list)
-                                                     and all(isinstance(v, dict) for v in operation["value"]))):
+            if (
+                not isinstance(operation, dict)
+                or operation.get("op") not in PATCH_OPS
+                or not isinstance(operation.get("path"), str)
+                or (
+                    "value" in operation
+                    and not (
+                        isinstance(operation["value"], list) and all(isinstance(v, dict) for v in operation["value"])
+                    )
+                )
+            ):
                 raise InvalidListingsRequest("patches")
         submission_id = uuid.uuid4().hex
         with self._lock:
@@ -373,41 +444,69 @@ class ListingsService:
             status = "INVALID" if issues else "VALID" if mode == "VALIDATION_PREVIEW" else "ACCEPTED"
             if status == "ACCEPTED":
                 self._enqueue(sku, keys, request["patches"], self.apply_seconds, submission_id)
-            self.patches.append({"sku": sku, "marketplaceIds": marketplaces, "body": request, "status": status,
-                                 "at": format_time(self.server.now)})
+            self.patches.append(
+                {
+                    "sku": sku,
+                    "marketplaceIds": marketplaces,
+                    "body": request,
+                    "status": status,
+                    "at": format_time(self.server.now),
+                }
+            )
         answer: dict = {"sku": sku, "status": status, "submissionId": submission_id}
         if "issues" in included:
             answer["issues"] = issues
         if "identifiers" in included:
-            answer["identifiers"] = [{"marketplaceId": m, "asin": self._listings[(m, sku)].asin}
-                                     for m, _ in keys] if status == "VALID" else []
+            answer["identifiers"] = (
+                [{"marketplaceId": m, "asin": self._listings[(m, sku)].asin} for m, _ in keys]
+                if status == "VALID"
+                else []
+            )
         return answer
 
     def _enqueue(self, sku: str, keys: list, patches: list, delay: float, submission_id: str) -> None:
         for pool in sorted({mfn_pool(m) for m, _ in keys}):
             offer = self._offers.setdefault((pool, sku), _Offer())
-            offer.pending.append(_Pending(self.server.now + timedelta(seconds=delay),
-                                          self.server.real_clock() + delay / max(self.server.speedup, 1e-9),
-                                          json.loads(json.dumps(patches)), submission_id))
+            offer.pending.append(
+                _Pending(
+                    self.server.now + timedelta(seconds=delay),
+                    self.server.real_clock() + delay / max(self.server.speedup, 1e-9),
+                    json.loads(json.dumps(patches)),
+                    submission_id,
+                )
+            )
 
     def accept(self, seller_id: str, sku: str, marketplaces: list[str], patches: list, delay: float) -> list[dict]:
         """A feed message's patches: its issues, or none and the patches applied `delay` seconds on."""
         with self._lock:
             if self.seller_id is not None and seller_id != self.seller_id:
-                return [{"code": "4000001", "message": "The provided value for 'sellerId' is invalid.",
-                         "severity": "ERROR"}]
-            if not all(isinstance(op, dict) and op.get("op") in PATCH_OPS and isinstance(op.get("path"), str)
-                       and isinstance(op.get("value", []), list) and all(isinstance(v, dict) for v in op.get("value", []))
-                       for op in patches):
+                return [
+                    {"code": "4000001", "message": "The provided value for 'sellerId' is invalid.", "severity": "ERROR"}
+                ]
+            if not all(
+                isinstance(op, dict)
+                and op.get("op") in PATCH_OPS
+                and isinstance(op.get("path"), str)
+                and isinstance(op.get("value", []), list)
+                and all(isinstance(v, dict) for v in op.get("value", []))
+                for op in patches
+            ):
                 # amzn/selling-partner-api-models#4554: a message Amazon cannot parse
                 return [{"code": "BAD_REQUEST", "message": "Invalid parameters provided.", "severity": "ERROR"}]
             keys = [(m, sku) for m in marketplaces if (m, sku) in self._listings]
             issues = self._issues(sku, keys, patches)
             if not issues:
                 self._enqueue(sku, keys, patches, delay, uuid.uuid4().hex)
-            self.patches.append({"sku": sku, "marketplaceIds": marketplaces, "body": {"patches": patches},
-                                 "status": "INVALID" if issues else "ACCEPTED", "at": format_time(self.server.now),
-                                 "via": "feed"})
+            self.patches.append(
+                {
+                    "sku": sku,
+                    "marketplaceIds": marketplaces,
+                    "body": {"patches": patches},
+                    "status": "INVALID" if issues else "ACCEPTED",
+                    "at": format_time(self.server.now),
+                    "via": "feed",
+                }
+            )
             return issues
 
     def _issues(self, sku: str, keys: list, patches: list) -> list[dict]:
@@ -415,33 +514,66 @@ class ListingsService:
             # issue #26's rule for a SKU the seller does not list (Amazon documents no answer for it; a price
             # patch of an unknown SKU was seen ACCEPTED, amzn/selling-partner-api-docs#3748): INVALID, with the
             # form of Amazon's 4000001 issue (amzn/selling-partner-api-models#5219)
-            return [{"code": "4000001", "message": "The provided value for 'SKU' is invalid.", "severity": "ERROR",
-                     "attributeNames": [], "categories": []}]
+            return [
+                {
+                    "code": "4000001",
+                    "message": "The provided value for 'SKU' is invalid.",
+                    "severity": "ERROR",
+                    "attributeNames": [],
+                    "categories": [],
+                }
+            ]
         for operation in patches:
             attribute = operation["path"].removeprefix("/attributes/")
-            if not operation["path"].startswith("/attributes/") or "/" in attribute \
-                    or attribute != "fulfillment_availability":
+            if (
+                not operation["path"].startswith("/attributes/")
+                or "/" in attribute
+                or attribute != "fulfillment_availability"
+            ):
                 # "Only top-level listings item attributes can be patched."; an attribute the product type does
                 # not have: 90000900 "The attributes are invalid." (jlevers/selling-partner-api#861, the model's
                 # VALIDATION_INVALID case)
-                return [{"code": "90000900", "message": "The attributes are invalid.", "severity": "ERROR",
-                         "attributeNames": [attribute], "categories": ["INVALID_ATTRIBUTE"],
-                         "enforcements": {"actions": [{"action": "ATTRIBUTE_SUPPRESSED"}],
-                                          "exemption": {"status": "NOT_EXEMPT"}}}]
+                return [
+                    {
+                        "code": "90000900",
+                        "message": "The attributes are invalid.",
+                        "severity": "ERROR",
+                        "attributeNames": [attribute],
+                        "categories": ["INVALID_ATTRIBUTE"],
+                        "enforcements": {
+                            "actions": [{"action": "ATTRIBUTE_SUPPRESSED"}],
+                            "exemption": {"status": "NOT_EXEMPT"},
+                        },
+                    }
+                ]
             for value in operation.get("value") or []:
                 if not value.get("fulfillment_channel_code"):
                     # jlevers/selling-partner-api#493
-                    return [{"code": "99022", "message": "The field 'fulfillment_channel_code' for the attribute "
-                             "'fulfillment_availability' does not have enough values. The required minimum is "
-                             "'1' value(s).", "severity": "ERROR", "attributeNames": ["fulfillment_availability"],
-                             "categories": ["MISSING_ATTRIBUTE"]}]
+                    return [
+                        {
+                            "code": "99022",
+                            "message": "The field 'fulfillment_channel_code' for the attribute "
+                            "'fulfillment_availability' does not have enough values. The required minimum is "
+                            "'1' value(s).",
+                            "severity": "ERROR",
+                            "attributeNames": ["fulfillment_availability"],
+                            "categories": ["MISSING_ATTRIBUTE"],
+                        }
+                    ]
                 quantity = value.get("quantity")
                 # FulfillmentAvailability.quantity: "type": "integer", "minimum": 0
-                if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool)
-                                             or quantity < 0):
-                    return [{"code": "4000001", "message": "The provided value for 'Quantity' is invalid.",
-                             "severity": "ERROR", "attributeNames": ["fulfillment_availability"],
-                             "categories": ["INVALID_ATTRIBUTE"]}]
+                if quantity is not None and (
+                    not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0
+                ):
+                    return [
+                        {
+                            "code": "4000001",
+                            "message": "The provided value for 'Quantity' is invalid.",
+                            "severity": "ERROR",
+                            "attributeNames": ["fulfillment_availability"],
+                            "categories": ["INVALID_ATTRIBUTE"],
+                        }
+                    ]
         return []
 
     def _apply_due(self, offer: _Offer) -> None:
@@ -457,8 +589,14 @@ class ListingsService:
                     offer.entries = json.loads(json.dumps(values))
                 else:  # merge: entry by entry, on the channel code
                     for value in values:
-                        same = next((e for e in offer.entries
-                                     if e["fulfillment_channel_code"] == value["fulfillment_channel_code"]), None)
+                        same = next(
+                            (
+                                e
+                                for e in offer.entries
+                                if e["fulfillment_channel_code"] == value["fulfillment_channel_code"]
+                            ),
+                            None,
+                        )
                         if same is None:
                             offer.entries.append(dict(value))
                         else:

@@ -14,12 +14,12 @@ import itertools
 import random
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 __all__ = ["Buyer", "Item", "Marketplace", "MARKETPLACES", "PLACES", "STATUSES", "format_time", "parse_time"]
 
-DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 STATUSES = (
     "PENDING_AVAILABILITY",
@@ -36,16 +36,61 @@ _PENDING = ("PENDING", "PENDING_AVAILABILITY")
 MFN_RETURNS_REPORT = "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE"
 FBA_RETURNS_REPORT = "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA"
 RETURNS_REPORTS = {
-    MFN_RETURNS_REPORT: ("MFN", (
-        "Order ID", "Order date", "Return request date", "Return request status", "Amazon RMA ID", "Merchant RMA ID",
-        "Label type", "Label cost", "Currency code", "Return carrier", "Tracking ID", "Label to be paid by",
-        "A-to-Z Claim", "Is prime", "ASIN", "Merchant SKU", "Item Name", "Return quantity", "Return Reason",
-        "In policy", "Return type", "Resolution", "Invoice number", "Return delivery date", "Order Amount",
-        "Order quantity", "SafeT Action reason", "SafeT claim id", "SafeT claim state", "SafeT claim creation time",
-        "SafeT claim reimbursement amount", "Refunded Amount")),
-    FBA_RETURNS_REPORT: ("FBA", (
-        "return-date", "order-id", "sku", "asin", "fnsku", "product-name", "quantity", "fulfillment-center-id",
-        "detailed-disposition", "reason", "status", "license-plate-number", "customer-comments")),
+    MFN_RETURNS_REPORT: (
+        "MFN",
+        (
+            "Order ID",
+            "Order date",
+            "Return request date",
+            "Return request status",
+            "Amazon RMA ID",
+            "Merchant RMA ID",
+            "Label type",
+            "Label cost",
+            "Currency code",
+            "Return carrier",
+            "Tracking ID",
+            "Label to be paid by",
+            "A-to-Z Claim",
+            "Is prime",
+            "ASIN",
+            "Merchant SKU",
+            "Item Name",
+            "Return quantity",
+            "Return Reason",
+            "In policy",
+            "Return type",
+            "Resolution",
+            "Invoice number",
+            "Return delivery date",
+            "Order Amount",
+            "Order quantity",
+            "SafeT Action reason",
+            "SafeT claim id",
+            "SafeT claim state",
+            "SafeT claim creation time",
+            "SafeT claim reimbursement amount",
+            "Refunded Amount",
+        ),
+    ),
+    FBA_RETURNS_REPORT: (
+        "FBA",
+        (
+            "return-date",
+            "order-id",
+            "sku",
+            "asin",
+            "fnsku",
+            "product-name",
+            "quantity",
+            "fulfillment-center-id",
+            "detailed-disposition",
+            "reason",
+            "status",
+            "license-plate-number",
+            "customer-comments",
+        ),
+    ),
 }
 # How Amazon writes the returns reports, as seen in real documents (tests/corpus/README.md has each source):
 # - the merchant-fulfilled flat file dates a return "14-Jul-2025" (a US document:
@@ -59,8 +104,20 @@ MFN_RETURN_DATE = "%d-%b-%Y"
 FBA_RETURN_DATE = "%Y-%m-%dT%H:%M:%S+00:00"
 FBA_RETURNS_WITHOUT_STATUS = {"A2VIGQ35RCS4UG"}
 DOCUMENT_ENCODINGS = {
-    **dict.fromkeys(("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A2Q3Y263D00KWC", "A1F83G8C2ARO7P", "A1PA6795UKMFR9",
-                     "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS"), "cp1252"),
+    **dict.fromkeys(
+        (
+            "ATVPDKIKX0DER",
+            "A2EUQ1WTGCTBG2",
+            "A2Q3Y263D00KWC",
+            "A1F83G8C2ARO7P",
+            "A1PA6795UKMFR9",
+            "A13V1IB3VIYZZH",
+            "APJ6JRA9NG5V4",
+            "A1RKKUPIHCS9HS",
+            "A1805IZSGTT6HS",
+        ),
+        "cp1252",
+    ),
     "A1VC38T7YXB528": "cp932",
 }
 # the download names its charset for Europe (models#2748); elsewhere nothing is known, so it does not
@@ -82,31 +139,77 @@ class _MarketplaceInfo:
 # Amazon's marketplaces (the ids of Amazon's marketplace table), with what the simulation needs of each.
 MARKETPLACES = {
     # North America
-    "ATVPDKIKX0DER": _MarketplaceInfo("Amazon.com", "US", "USD", Decimal("0.08"), Decimal("1"), "marketplace.amazon.com"),
-    "A2EUQ1WTGCTBG2": _MarketplaceInfo("Amazon.ca", "CA", "CAD", Decimal("0.13"), Decimal("1.35"), "marketplace.amazon.ca"),
-    "A1AM78C64UM0Y8": _MarketplaceInfo("Amazon.com.mx", "MX", "MXN", Decimal("0.16"), Decimal("17"), "marketplace.amazon.com.mx"),
-    "A2Q3Y263D00KWC": _MarketplaceInfo("Amazon.com.br", "BR", "BRL", Decimal("0.17"), Decimal("5"), "marketplace.amazon.com.br"),
+    "ATVPDKIKX0DER": _MarketplaceInfo(
+        "Amazon.com", "US", "USD", Decimal("0.08"), Decimal("1"), "marketplace.amazon.com"
+    ),
+    "A2EUQ1WTGCTBG2": _MarketplaceInfo(
+        "Amazon.ca", "CA", "CAD", Decimal("0.13"), Decimal("1.35"), "marketplace.amazon.ca"
+    ),
+    "A1AM78C64UM0Y8": _MarketplaceInfo(
+        "Amazon.com.mx", "MX", "MXN", Decimal("0.16"), Decimal("17"), "marketplace.amazon.com.mx"
+    ),
+    "A2Q3Y263D00KWC": _MarketplaceInfo(
+        "Amazon.com.br", "BR", "BRL", Decimal("0.17"), Decimal("5"), "marketplace.amazon.com.br"
+    ),
     # Europe, the Middle East, Africa and India
-    "A1F83G8C2ARO7P": _MarketplaceInfo("Amazon.co.uk", "GB", "GBP", Decimal("0.20"), Decimal("0.8"), "marketplace.amazon.co.uk"),
-    "A1PA6795UKMFR9": _MarketplaceInfo("Amazon.de", "DE", "EUR", Decimal("0.19"), Decimal("0.92"), "marketplace.amazon.de"),
-    "A13V1IB3VIYZZH": _MarketplaceInfo("Amazon.fr", "FR", "EUR", Decimal("0.20"), Decimal("0.92"), "marketplace.amazon.fr"),
-    "APJ6JRA9NG5V4": _MarketplaceInfo("Amazon.it", "IT", "EUR", Decimal("0.22"), Decimal("0.92"), "marketplace.amazon.it"),
-    "A1RKKUPIHCS9HS": _MarketplaceInfo("Amazon.es", "ES", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.es"),
-    "A1805IZSGTT6HS": _MarketplaceInfo("Amazon.nl", "NL", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.nl"),
-    "AMEN7PMS3EDWL": _MarketplaceInfo("Amazon.com.be", "BE", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.com.be"),
-    "A28R8C7NBKEWEA": _MarketplaceInfo("Amazon.ie", "IE", "EUR", Decimal("0.23"), Decimal("0.92"), "marketplace.amazon.ie"),
-    "A2NODRKZP88ZB9": _MarketplaceInfo("Amazon.se", "SE", "SEK", Decimal("0.25"), Decimal("10.5"), "marketplace.amazon.se"),
-    "A1C3SOZRARQ6R3": _MarketplaceInfo("Amazon.pl", "PL", "PLN", Decimal("0.23"), Decimal("4"), "marketplace.amazon.pl"),
-    "A33AVAJ2PDY3EV": _MarketplaceInfo("Amazon.com.tr", "TR", "TRY", Decimal("0.20"), Decimal("34"), "marketplace.amazon.com.tr"),
-    "A2VIGQ35RCS4UG": _MarketplaceInfo("Amazon.ae", "AE", "AED", Decimal("0.05"), Decimal("3.67"), "marketplace.amazon.ae"),
-    "A17E79C6D8DWNP": _MarketplaceInfo("Amazon.sa", "SA", "SAR", Decimal("0.15"), Decimal("3.75"), "marketplace.amazon.sa"),
-    "ARBP9OOSHTCHU": _MarketplaceInfo("Amazon.eg", "EG", "EGP", Decimal("0.14"), Decimal("48"), "marketplace.amazon.eg"),
-    "AE08WJ6YKNBMC": _MarketplaceInfo("Amazon.co.za", "ZA", "ZAR", Decimal("0.15"), Decimal("18"), "marketplace.amazon.co.za"),
-    "A21TJRUUN4KGV": _MarketplaceInfo("Amazon.in", "IN", "INR", Decimal("0.18"), Decimal("84"), "marketplace.amazon.in"),
+    "A1F83G8C2ARO7P": _MarketplaceInfo(
+        "Amazon.co.uk", "GB", "GBP", Decimal("0.20"), Decimal("0.8"), "marketplace.amazon.co.uk"
+    ),
+    "A1PA6795UKMFR9": _MarketplaceInfo(
+        "Amazon.de", "DE", "EUR", Decimal("0.19"), Decimal("0.92"), "marketplace.amazon.de"
+    ),
+    "A13V1IB3VIYZZH": _MarketplaceInfo(
+        "Amazon.fr", "FR", "EUR", Decimal("0.20"), Decimal("0.92"), "marketplace.amazon.fr"
+    ),
+    "APJ6JRA9NG5V4": _MarketplaceInfo(
+        "Amazon.it", "IT", "EUR", Decimal("0.22"), Decimal("0.92"), "marketplace.amazon.it"
+    ),
+    "A1RKKUPIHCS9HS": _MarketplaceInfo(
+        "Amazon.es", "ES", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.es"
+    ),
+    "A1805IZSGTT6HS": _MarketplaceInfo(
+        "Amazon.nl", "NL", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.nl"
+    ),
+    "AMEN7PMS3EDWL": _MarketplaceInfo(
+        "Amazon.com.be", "BE", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.com.be"
+    ),
+    "A28R8C7NBKEWEA": _MarketplaceInfo(
+        "Amazon.ie", "IE", "EUR", Decimal("0.23"), Decimal("0.92"), "marketplace.amazon.ie"
+    ),
+    "A2NODRKZP88ZB9": _MarketplaceInfo(
+        "Amazon.se", "SE", "SEK", Decimal("0.25"), Decimal("10.5"), "marketplace.amazon.se"
+    ),
+    "A1C3SOZRARQ6R3": _MarketplaceInfo(
+        "Amazon.pl", "PL", "PLN", Decimal("0.23"), Decimal("4"), "marketplace.amazon.pl"
+    ),
+    "A33AVAJ2PDY3EV": _MarketplaceInfo(
+        "Amazon.com.tr", "TR", "TRY", Decimal("0.20"), Decimal("34"), "marketplace.amazon.com.tr"
+    ),
+    "A2VIGQ35RCS4UG": _MarketplaceInfo(
+        "Amazon.ae", "AE", "AED", Decimal("0.05"), Decimal("3.67"), "marketplace.amazon.ae"
+    ),
+    "A17E79C6D8DWNP": _MarketplaceInfo(
+        "Amazon.sa", "SA", "SAR", Decimal("0.15"), Decimal("3.75"), "marketplace.amazon.sa"
+    ),
+    "ARBP9OOSHTCHU": _MarketplaceInfo(
+        "Amazon.eg", "EG", "EGP", Decimal("0.14"), Decimal("48"), "marketplace.amazon.eg"
+    ),
+    "AE08WJ6YKNBMC": _MarketplaceInfo(
+        "Amazon.co.za", "ZA", "ZAR", Decimal("0.15"), Decimal("18"), "marketplace.amazon.co.za"
+    ),
+    "A21TJRUUN4KGV": _MarketplaceInfo(
+        "Amazon.in", "IN", "INR", Decimal("0.18"), Decimal("84"), "marketplace.amazon.in"
+    ),
     # Far East
-    "A1VC38T7YXB528": _MarketplaceInfo("Amazon.co.jp", "JP", "JPY", Decimal("0.10"), Decimal("150"), "marketplace.amazon.co.jp"),
-    "A39IBJ37TRP1C6": _MarketplaceInfo("Amazon.com.au", "AU", "AUD", Decimal("0.10"), Decimal("1.5"), "marketplace.amazon.com.au"),
-    "A19VAU5U5O7RUS": _MarketplaceInfo("Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"),
+    "A1VC38T7YXB528": _MarketplaceInfo(
+        "Amazon.co.jp", "JP", "JPY", Decimal("0.10"), Decimal("150"), "marketplace.amazon.co.jp"
+    ),
+    "A39IBJ37TRP1C6": _MarketplaceInfo(
+        "Amazon.com.au", "AU", "AUD", Decimal("0.10"), Decimal("1.5"), "marketplace.amazon.com.au"
+    ),
+    "A19VAU5U5O7RUS": _MarketplaceInfo(
+        "Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"
+    ),
 }
 
 # Pan-European FBA: one stock for the EU marketplaces, and getInventorySummaries "returns the same values for
@@ -117,8 +220,18 @@ MARKETPLACES = {
 # FBA stock moves between the UK and the EU; amzn/selling-partner-api-docs#129 saw the UK answer differently).
 # Amazon.ie and Amazon.com.tr keep their own too: no source says they are pooled. Every other marketplace is
 # a stock of its own.
-PAN_EUROPEAN = frozenset({"A1PA6795UKMFR9", "A13V1IB3VIYZZH", "APJ6JRA9NG5V4", "A1RKKUPIHCS9HS", "A1805IZSGTT6HS",
-                          "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9", "AMEN7PMS3EDWL"})
+PAN_EUROPEAN = frozenset(
+    {
+        "A1PA6795UKMFR9",
+        "A13V1IB3VIYZZH",
+        "APJ6JRA9NG5V4",
+        "A1RKKUPIHCS9HS",
+        "A1805IZSGTT6HS",
+        "A1C3SOZRARQ6R3",
+        "A2NODRKZP88ZB9",
+        "AMEN7PMS3EDWL",
+    }
+)
 
 
 def fba_pool(marketplace_id: str) -> str:
@@ -128,7 +241,11 @@ def fba_pool(marketplace_id: str) -> str:
 
 # (city, stateOrRegion, postalCode, phone prefix) per country, for generated buyers.
 PLACES = {
-    "US": [("Seattle", "WA", "98101", "+1 206"), ("Austin", "TX", "78701", "+1 512"), ("Columbus", "OH", "43215", "+1 614")],
+    "US": [
+        ("Seattle", "WA", "98101", "+1 206"),
+        ("Austin", "TX", "78701", "+1 512"),
+        ("Columbus", "OH", "43215", "+1 614"),
+    ],
     "CA": [("Toronto", "ON", "M5V 2T6", "+1 416"), ("Vancouver", "BC", "V6B 1A1", "+1 604")],
     "MX": [("Ciudad de México", "CDMX", "06600", "+52 55"), ("Guadalajara", "JAL", "44100", "+52 33")],
     "BR": [("São Paulo", "SP", "01310-100", "+55 11"), ("Rio de Janeiro", "RJ", "20040-002", "+55 21")],
@@ -238,7 +355,7 @@ class _Order:
 
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with second precision, the way Amazon writes times."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(value) -> datetime | None:
@@ -250,8 +367,8 @@ def parse_time(value) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def _dig(obj, *keys):
@@ -302,7 +419,7 @@ class Marketplace:
         start = DEFAULT_START if start is None else start
         if start.tzinfo is None:
             raise ValueError("start must be timezone-aware (UTC)")
-        self._now = start.astimezone(timezone.utc)
+        self._now = start.astimezone(UTC)
         self._seed = seed
         self._rng = random.Random(seed)
         self._lock = threading.RLock()
@@ -379,7 +496,9 @@ class Marketplace:
             raise ValueError(f"unknown marketplace {marketplace_id!r}")
         if fulfilled_by not in ("MERCHANT", "AMAZON"):
             raise ValueError("fulfilled_by must be MERCHANT or AMAZON")
-        if sales_channel not in ("AMAZON", "NON_AMAZON") or (sales_channel == "NON_AMAZON" and fulfilled_by != "AMAZON"):
+        if sales_channel not in ("AMAZON", "NON_AMAZON") or (
+            sales_channel == "NON_AMAZON" and fulfilled_by != "AMAZON"
+        ):
             raise ValueError("sales_channel must be AMAZON, or NON_AMAZON for an order Amazon fulfils")
         if status not in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED", "SHIPPED", "CANCELLED"):
             raise ValueError(f"cannot place an order as {status}")
@@ -455,7 +574,10 @@ class Marketplace:
             if sku is None:
                 shipping = {id(line): line.open_quantity for line in order.lines if line.open_quantity}
             else:
-                line = next((l for l in order.lines if l.item.sku == sku and l.open_quantity), None)
+                line = next(
+                    (candidate for candidate in order.lines if candidate.item.sku == sku and candidate.open_quantity),
+                    None,
+                )
                 if line is None:
                     raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
                 shipping = {id(line): min(quantity or line.open_quantity, line.open_quantity)}
@@ -466,7 +588,7 @@ class Marketplace:
                 if id(line) in shipping:
                     line.shipped += shipping[id(line)]
                     shipped.append((line, shipping[id(line)]))
-            order.status = "SHIPPED" if not any(l.open_quantity for l in order.lines) else "PARTIALLY_SHIPPED"
+            order.status = "SHIPPED" if not any(line.open_quantity for line in order.lines) else "PARTIALLY_SHIPPED"
             if order.fulfilled_by == "MERCHANT":  # the model has packages for seller-fulfilled orders only
                 order.packages.append(self._package(order, shipped))
             else:  # the units leave Amazon's fulfilment centre
@@ -485,9 +607,11 @@ class Marketplace:
             cancelled_by = "AMAZON" if order.status in _PENDING else "MERCHANT"
             for line in order.lines:
                 if line.open_quantity:
-                    line.cancellation = {**(line.cancellation or {}),
-                                         "cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason}}
-            order.status = "SHIPPED" if any(l.shipped for l in order.lines) else "CANCELLED"
+                    line.cancellation = {
+                        **(line.cancellation or {}),
+                        "cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason},
+                    }
+            order.status = "SHIPPED" if any(line.shipped for line in order.lines) else "CANCELLED"
             self._touch(order)
 
     def cancel_item(self, order_id: str, sku: str) -> None:
@@ -496,7 +620,9 @@ class Marketplace:
             order = self._get(order_id)
             if order.status not in (*_PENDING, "UNSHIPPED"):
                 raise ValueError(f"order {order_id} is {order.status}, its items cannot be cancelled")
-            line = next((l for l in order.lines if l.item.sku == sku and l.open_quantity), None)
+            line = next(
+                (candidate for candidate in order.lines if candidate.item.sku == sku and candidate.open_quantity), None
+            )
             if line is None:
                 raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
             line.cancellation = {
@@ -511,7 +637,7 @@ class Marketplace:
             order = self._get(order_id)
             if order.status not in (*_PENDING, "UNSHIPPED", "PARTIALLY_SHIPPED"):
                 raise ValueError(f"order {order_id} is {order.status}, its buyer cannot ask to cancel")
-            lines = [l for l in order.lines if l.open_quantity and (sku is None or l.item.sku == sku)]
+            lines = [line for line in order.lines if line.open_quantity and (sku is None or line.item.sku == sku)]
             if not lines:
                 raise KeyError(f"order {order_id} has no open item to cancel")
             for line in lines:
@@ -523,7 +649,9 @@ class Marketplace:
         with self._lock:
             order = self._get(order_id)
             if order.fulfilled_by != "AMAZON" or order.status not in (*_PENDING, "UNSHIPPED"):
-                raise ValueError(f"order {order_id} is {order.fulfilled_by}/{order.status}: not one Amazon fails to fulfil")
+                raise ValueError(
+                    f"order {order_id} is {order.fulfilled_by}/{order.status}: not one Amazon fails to fulfil"
+                )
             order.status = "UNFULFILLABLE"
             self._touch(order)
 
@@ -568,23 +696,35 @@ class Marketplace:
                 held = min(reserved.get(sku, 0), units)
                 unsellable, inbound = self._fba_unsellable.get((pool, sku), 0), self._fba_inbound.get((pool, sku), 0)
                 summary = {
-                    "asin": _asin_for(sku), "fnSku": "X00" + _asin_for(sku)[3:], "sellerSku": sku,
-                    "condition": "NewItem", "productName": _title_for(sku),
+                    "asin": _asin_for(sku),
+                    "fnSku": "X00" + _asin_for(sku)[3:],
+                    "sellerSku": sku,
+                    "condition": "NewItem",
+                    "productName": _title_for(sku),
                     "lastUpdatedTime": self._fba_changed[(pool, sku)],
                     # "The total number of units in an inbound shipment or in Amazon fulfillment centers."
                     "totalQuantity": units + unsellable + inbound,
                     "inventoryDetails": {
                         "fulfillableQuantity": units - held,
-                        "inboundWorkingQuantity": 0, "inboundReceivingQuantity": 0,
+                        "inboundWorkingQuantity": 0,
+                        "inboundReceivingQuantity": 0,
                         "inboundShippedQuantity": inbound,
-                        "reservedQuantity": {"totalReservedQuantity": held, "pendingCustomerOrderQuantity": held,
-                                             "pendingTransshipmentQuantity": 0, "fcProcessingQuantity": 0},
+                        "reservedQuantity": {
+                            "totalReservedQuantity": held,
+                            "pendingCustomerOrderQuantity": held,
+                            "pendingTransshipmentQuantity": 0,
+                            "fcProcessingQuantity": 0,
+                        },
                         "researchingQuantity": {"totalResearchingQuantity": 0, "researchingQuantityBreakdown": []},
-                        "unfulfillableQuantity": {"totalUnfulfillableQuantity": unsellable,
-                                                  "customerDamagedQuantity": 0,
-                                                  "warehouseDamagedQuantity": 0, "distributorDamagedQuantity": 0,
-                                                  "carrierDamagedQuantity": 0, "defectiveQuantity": 0,
-                                                  "expiredQuantity": 0},
+                        "unfulfillableQuantity": {
+                            "totalUnfulfillableQuantity": unsellable,
+                            "customerDamagedQuantity": 0,
+                            "warehouseDamagedQuantity": 0,
+                            "distributorDamagedQuantity": 0,
+                            "carrierDamagedQuantity": 0,
+                            "defectiveQuantity": 0,
+                            "expiredQuantity": 0,
+                        },
                         # not in the model, but in Amazon's real answers (tests/corpus/fba_inventory/)
                         "futureSupplyQuantity": {"reservedFutureSupplyQuantity": 0, "futureSupplyBuyableQuantity": 0},
                     },
@@ -606,17 +746,21 @@ class Marketplace:
         if _digest(f"{self._seed}:omit:{sku}") % 4:
             return summary  # three summaries in four come whole
         details = summary["inventoryDetails"]
-        for parent in (details, details["reservedQuantity"], details["unfulfillableQuantity"],
-                       details["researchingQuantity"]):
-            for field, value in list(parent.items()):
-                if value == 0 and dropped(field):
-                    del parent[field]
-        for field in ("researchingQuantity", "futureSupplyQuantity"):
-            if dropped(field):
-                del details[field]
-        for field in ("fnSku", "condition", "productName", "totalQuantity", "stores", "lastUpdatedTime"):
-            if dropped(field):
-                del summary[field]
+        for parent in (
+            details,
+            details["reservedQuantity"],
+            details["unfulfillableQuantity"],
+            details["researchingQuantity"],
+        ):
+            for name, value in list(parent.items()):
+                if value == 0 and dropped(name):
+                    del parent[name]
+        for name in ("researchingQuantity", "futureSupplyQuantity"):
+            if dropped(name):
+                del details[name]
+        for name in ("fnSku", "condition", "productName", "totalQuantity", "stores", "lastUpdatedTime"):
+            if dropped(name):
+                del summary[name]
         return summary
 
     def put_raw_fba_inventory(self, marketplace_id: str, summaries: list) -> None:
@@ -628,9 +772,19 @@ class Marketplace:
             else:
                 self._raw_fba[marketplace_id] = copy.deepcopy(list(summaries))
 
-    def return_item(self, order_id: str, sku: str, quantity: int = 1, *, reason: str = "DEFECTIVE",
-                    disposition: str = "SELLABLE", relist_after: timedelta | None = None, comments: str = "",
-                    returnless: bool = False, key: str | None = None) -> str:
+    def return_item(
+        self,
+        order_id: str,
+        sku: str,
+        quantity: int = 1,
+        *,
+        reason: str = "DEFECTIVE",
+        disposition: str = "SELLABLE",
+        relist_after: timedelta | None = None,
+        comments: str = "",
+        returnless: bool = False,
+        key: str | None = None,
+    ) -> str:
         """The buyer returns shipped units to Amazon; the return's key (Amazon RMA ID for a merchant-fulfilled
         order, license plate number for an FBA one). An FBA return is graded at the fulfilment centre: a
         SELLABLE unit goes back to fulfillable stock, any other disposition to unfulfillable. With
@@ -647,28 +801,57 @@ class Marketplace:
         with self._lock:
             order = self._get(order_id)
             shipped = sum(line.shipped for line in order.lines if line.item.sku == sku)
-            returned = sum(r["quantity"] for r in self._returns if r["order_id"] == order_id and r["sku"] == sku
-                           and not r["relisted"])
+            returned = sum(
+                r["quantity"]
+                for r in self._returns
+                if r["order_id"] == order_id and r["sku"] == sku and not r["relisted"]
+            )
             if not isinstance(quantity, int) or quantity < 1 or quantity > shipped - returned:
                 raise ValueError(f"order {order_id} has {shipped - returned} shipped unit(s) of {sku} left to return")
             fba = order.fulfilled_by == "AMAZON"
             if returnless and fba:
                 raise ValueError("a returnless refund here is a merchant-fulfilled order's")
-            key = key if key is not None else (f"LPN{self._returns_rng.randrange(10**9):09d}" if fba
-                                               else "" if returnless else f"D{self._returns_rng.randrange(10**8):08d}RRMA")
+            key = (
+                key
+                if key is not None
+                else (
+                    f"LPN{self._returns_rng.randrange(10**9):09d}"
+                    if fba
+                    else ""
+                    if returnless
+                    else f"D{self._returns_rng.randrange(10**8):08d}RRMA"
+                )
+            )
             ordered = sum(line.item.quantity for line in order.lines if line.item.sku == sku)
-            entry = {"kind": "FBA" if fba else "MFN", "order_id": order_id, "sku": sku, "quantity": quantity,
-                     "returnless": returnless, "ordered": ordered,
-                     "marketplace_id": order.marketplace_id, "created": order.created, "key": key,
-                     "reason": reason, "disposition": disposition if fba else None, "date": self._now,
-                     "listed": self._now,
-                     "status": "Unit returned to inventory" if fba else "Approved", "relisted": False,
-                     "comments": comments}
+            entry = {
+                "kind": "FBA" if fba else "MFN",
+                "order_id": order_id,
+                "sku": sku,
+                "quantity": quantity,
+                "returnless": returnless,
+                "ordered": ordered,
+                "marketplace_id": order.marketplace_id,
+                "created": order.created,
+                "key": key,
+                "reason": reason,
+                "disposition": disposition if fba else None,
+                "date": self._now,
+                "listed": self._now,
+                "status": "Unit returned to inventory" if fba else "Approved",
+                "relisted": False,
+                "comments": comments,
+            }
             self._returns.append(entry)
             if relist_after is not None:
-                self._returns.append({**entry, "listed": self._now + relist_after, "relisted": True,
-                                      "date": self._now + relist_after if fba else self._now,
-                                      "status": "Reimbursed" if fba else "Closed"})
+                self._returns.append(
+                    {
+                        **entry,
+                        "listed": self._now + relist_after,
+                        "relisted": True,
+                        "date": self._now + relist_after if fba else self._now,
+                        "status": "Reimbursed" if fba else "Closed",
+                    }
+                )
             if fba:
                 if disposition == "SELLABLE":
                     self._move_fba(order.marketplace_id, sku, quantity)
@@ -678,8 +861,9 @@ class Marketplace:
                     self._fba_changed[place] = format_time(self._now)
             return key
 
-    def returns_report(self, report_type: str, marketplace_ids: list[str], start: datetime,
-                       end: datetime) -> list[list[str]]:
+    def returns_report(
+        self, report_type: str, marketplace_ids: list[str], start: datetime, end: datetime
+    ) -> list[list[str]]:
         """The rows (header first) of a returns report over returns dated in [start, end], written as Amazon
         writes them (see REPORT_VARIANTS)."""
         kind, header = RETURNS_REPORTS[report_type]
@@ -687,32 +871,64 @@ class Marketplace:
         if kind == "FBA" and marketplace in FBA_RETURNS_WITHOUT_STATUS:
             header = tuple(column for column in header if column != "status")
         with self._lock:
-            listed = sorted((r for r in self._returns if r["kind"] == kind and r["marketplace_id"] in marketplace_ids
-                             and start <= r["listed"] <= end), key=lambda r: (r["listed"], r["key"]))
-            titles = {(r["order_id"], r["sku"]): next(line.title for line in self._orders[r["order_id"]].lines
-                                                      if line.item.sku == r["sku"]) for r in listed}
+            listed = sorted(
+                (
+                    r
+                    for r in self._returns
+                    if r["kind"] == kind and r["marketplace_id"] in marketplace_ids and start <= r["listed"] <= end
+                ),
+                key=lambda r: (r["listed"], r["key"]),
+            )
+            titles = {
+                (r["order_id"], r["sku"]): next(
+                    line.title for line in self._orders[r["order_id"]].lines if line.item.sku == r["sku"]
+                )
+                for r in listed
+            }
         rows = [list(header)]
         for r in listed:
             asin, title = _asin_for(r["sku"]), titles[r["order_id"], r["sku"]]
             if kind == "FBA":
-                values = {"return-date": r["date"].strftime(FBA_RETURN_DATE), "order-id": r["order_id"], "sku": r["sku"],
-                          "asin": asin, "fnsku": "X00" + asin[3:], "product-name": title, "quantity": str(r["quantity"]),
-                          "fulfillment-center-id": "PHX7", "detailed-disposition": r["disposition"],
-                          "reason": r["reason"], "status": r["status"], "license-plate-number": r["key"],
-                          "customer-comments": r["comments"]}
+                values = {
+                    "return-date": r["date"].strftime(FBA_RETURN_DATE),
+                    "order-id": r["order_id"],
+                    "sku": r["sku"],
+                    "asin": asin,
+                    "fnsku": "X00" + asin[3:],
+                    "product-name": title,
+                    "quantity": str(r["quantity"]),
+                    "fulfillment-center-id": "PHX7",
+                    "detailed-disposition": r["disposition"],
+                    "reason": r["reason"],
+                    "status": r["status"],
+                    "license-plate-number": r["key"],
+                    "customer-comments": r["comments"],
+                }
                 rows.append([values[column] for column in header])
             else:
                 values = dict.fromkeys(header, "")
-                values.update({"Order ID": r["order_id"], "Order date": parse_time(r["created"]).strftime(MFN_RETURN_DATE),
-                               "Return request date": r["date"].strftime(MFN_RETURN_DATE),
-                               "Return request status": r["status"], "Amazon RMA ID": r["key"],
-                               "Label type": "" if r["returnless"] else "AmazonPrePaidLabel", "ASIN": asin,
-                               "Merchant SKU": r["sku"], "Item Name": title, "Return quantity": str(r["quantity"]),
-                               "Return Reason": r["reason"], "In policy": "Y", "Return type": "C-Returns",
-                               "Resolution": "StandardRefund", "Order quantity": str(r["ordered"])})
+                values.update(
+                    {
+                        "Order ID": r["order_id"],
+                        "Order date": parse_time(r["created"]).strftime(MFN_RETURN_DATE),
+                        "Return request date": r["date"].strftime(MFN_RETURN_DATE),
+                        "Return request status": r["status"],
+                        "Amazon RMA ID": r["key"],
+                        "Label type": "" if r["returnless"] else "AmazonPrePaidLabel",
+                        "ASIN": asin,
+                        "Merchant SKU": r["sku"],
+                        "Item Name": title,
+                        "Return quantity": str(r["quantity"]),
+                        "Return Reason": r["reason"],
+                        "In policy": "Y",
+                        "Return type": "C-Returns",
+                        "Resolution": "StandardRefund",
+                        "Order quantity": str(r["ordered"]),
+                    }
+                )
                 # the US document ends its row after "Order quantity" with a tab: the SafeT and refund columns
                 # are left out, not written empty
-                kept = header[:header.index("Order quantity") + 1]
+                kept = header[: header.index("Order quantity") + 1]
                 rows.append([values[column] for column in kept] + [""])
         return rows
 
@@ -803,8 +1019,11 @@ class Marketplace:
                 moment = parse_time(getattr(o, stamp))
                 if not after <= moment <= before or any(
                     wanted is not None and value not in wanted
-                    for value, wanted in ((o.marketplace_id, marketplace_ids), (o.status, statuses),
-                                          (o.fulfilled_by, fulfilled_by))
+                    for value, wanted in (
+                        (o.marketplace_id, marketplace_ids),
+                        (o.status, statuses),
+                        (o.fulfilled_by, fulfilled_by),
+                    )
                 ):
                     continue
                 hits.append((moment, o.order_id, self._render(o) if render else o.order_id, False))
@@ -865,13 +1084,39 @@ class Marketplace:
             raise ValueError("hours and orders_per_hour must not be negative")
         if not skus:
             raise ValueError("simulate needs SKUs")
-        rates = dict(unknown_sku=unknown_sku_rate, pending=pending_rate, cancel=cancel_rate,
-                     item_cancel=item_cancel_rate, gift=gift_rate, business=business_rate, fba=fba_rate,
-                     shipping=shipping_rate, promotion=promotion_rate, delivery_tip=delivery_tip_rate, cod=cod_rate,
-                     partial_ship=partial_ship_rate, cancel_request=cancel_request_rate,
-                     replacement=replacement_rate, other_channel=other_channel_rate, returned=return_rate)
-        counts = dict.fromkeys(["placed", "confirmed", "shipped", "partly_shipped", "cancelled", "items_cancelled",
-                                "cancel_requested", "unfulfillable", "returned", "unknown_sku_lines"], 0)
+        rates = dict(
+            unknown_sku=unknown_sku_rate,
+            pending=pending_rate,
+            cancel=cancel_rate,
+            item_cancel=item_cancel_rate,
+            gift=gift_rate,
+            business=business_rate,
+            fba=fba_rate,
+            shipping=shipping_rate,
+            promotion=promotion_rate,
+            delivery_tip=delivery_tip_rate,
+            cod=cod_rate,
+            partial_ship=partial_ship_rate,
+            cancel_request=cancel_request_rate,
+            replacement=replacement_rate,
+            other_channel=other_channel_rate,
+            returned=return_rate,
+        )
+        counts = dict.fromkeys(
+            [
+                "placed",
+                "confirmed",
+                "shipped",
+                "partly_shipped",
+                "cancelled",
+                "items_cancelled",
+                "cancel_requested",
+                "unfulfillable",
+                "returned",
+                "unknown_sku_lines",
+            ],
+            0,
+        )
         with self._lock:
             rng = self._rng
             end = self._now + timedelta(hours=hours)
@@ -916,8 +1161,14 @@ class Marketplace:
         other_channel = fba and rng.random() < rates["other_channel"] / max(rates["fba"], 1e-9)
         replaced = None
         if not other_channel and rng.random() < rates["replacement"]:
-            earlier = [o for o in self._orders.values() if o.marketplace_id == marketplace_id and o.status == "SHIPPED"
-                       and o.associated is None and o.sales_channel == "AMAZON"]
+            earlier = [
+                o
+                for o in self._orders.values()
+                if o.marketplace_id == marketplace_id
+                and o.status == "SHIPPED"
+                and o.associated is None
+                and o.sales_channel == "AMAZON"
+            ]
             replaced = rng.choice(earlier) if earlier else None
         items, unknown = [], 0
         if replaced is not None:  # the same goods again, at no charge
@@ -942,10 +1193,16 @@ class Marketplace:
                 item.discount = str(_quantize(base * info.usd_rate * item.quantity / 10, info.currency))
                 item.promotion_id = f"PROMO-{rng.randrange(100, 999)}"
             items.append(item)
-        tip = (str(_quantize(Decimal(rng.choice(["2.00", "3.00", "5.00"])) * info.usd_rate, info.currency))
-               if info.country in DELIVERY_TIP_COUNTRIES and rng.random() < rates["delivery_tip"] else None)
-        cod = (str(_quantize(Decimal("1.50") * info.usd_rate, info.currency))
-               if info.country in COD_COUNTRIES and rng.random() < rates["cod"] else None)
+        tip = (
+            str(_quantize(Decimal(rng.choice(["2.00", "3.00", "5.00"])) * info.usd_rate, info.currency))
+            if info.country in DELIVERY_TIP_COUNTRIES and rng.random() < rates["delivery_tip"]
+            else None
+        )
+        cod = (
+            str(_quantize(Decimal("1.50") * info.usd_rate, info.currency))
+            if info.country in COD_COUNTRIES and rng.random() < rates["cod"]
+            else None
+        )
         order_id = self.place_order(
             items,
             marketplace_id=marketplace_id,
@@ -1014,9 +1271,13 @@ class Marketplace:
 
     def _random_return(self, order_id: str, sku: str) -> None:
         rng = self._returns_rng
-        self.return_item(order_id, sku, reason=rng.choice(["DEFECTIVE", "NOT_AS_DESCRIBED", "UNWANTED_ITEM"]),
-                         disposition=rng.choice(["SELLABLE", "SELLABLE", "SELLABLE", "CUSTOMER_DAMAGED", "DEFECTIVE"]),
-                         relist_after=timedelta(days=rng.uniform(1, 10)) if rng.random() < 0.2 else None)
+        self.return_item(
+            order_id,
+            sku,
+            reason=rng.choice(["DEFECTIVE", "NOT_AS_DESCRIBED", "UNWANTED_ITEM"]),
+            disposition=rng.choice(["SELLABLE", "SELLABLE", "SELLABLE", "CUSTOMER_DAMAGED", "DEFECTIVE"]),
+            relist_after=timedelta(days=rng.uniform(1, 10)) if rng.random() < 0.2 else None,
+        )
 
     # -- internals ---------------------------------------------------------------------
 
@@ -1100,8 +1361,9 @@ class Marketplace:
             if order.confirmed:
                 unit_price = _quantize(Decimal(item.unit_price), currency)
                 product["price"] = {"unitPrice": money(unit_price)}
-                breakdowns = self._item_proceeds(item, unit_price, currency, info.tax_rate,
-                                                 cod_fee=order.cod_fee if index == 0 else None)
+                breakdowns = self._item_proceeds(
+                    item, unit_price, currency, info.tax_rate, cod_fee=order.cod_fee if index == 0 else None
+                )
                 for entry in breakdowns:
                     totals[entry["type"]] = totals.get(entry["type"], Decimal(0)) + Decimal(entry["subtotal"]["amount"])
                 doc_item["proceeds"] = {
@@ -1131,8 +1393,11 @@ class Marketplace:
             "lastUpdatedTime": order.updated,
             "programs": programs,
             "associatedOrders": [dict(order.associated)] if order.associated else [],
-            "salesChannel": {"channelName": order.sales_channel, "marketplaceId": order.marketplace_id,
-                             "marketplaceName": info.name},
+            "salesChannel": {
+                "channelName": order.sales_channel,
+                "marketplaceId": order.marketplace_id,
+                "marketplaceName": info.name,
+            },
         }
         if order.confirmed:
             buyer = order.buyer
@@ -1157,8 +1422,9 @@ class Marketplace:
             doc["recipient"] = {"deliveryAddress": address}
             order_level = [{"type": kind, "subtotal": money(amount)} for kind, amount in totals.items()]
             if order.delivery_tip is not None:  # "charged separately and not attributed to a specific item"
-                order_level.append({"type": "DELIVERY_TIP", "status": "FINALIZED",
-                                    "subtotal": money(Decimal(order.delivery_tip))})
+                order_level.append(
+                    {"type": "DELIVERY_TIP", "status": "FINALIZED", "subtotal": money(Decimal(order.delivery_tip))}
+                )
             grand_total = sum(Decimal(entry["subtotal"]["amount"]) for entry in order_level)
             doc["proceeds"] = {"grandTotal": money(grand_total), "breakdowns": order_level}
         doc["fulfillment"] = {
@@ -1167,8 +1433,10 @@ class Marketplace:
             "fulfillmentServiceLevel": "STANDARD",
             # the model: shipByWindow is "The promised time period within which the order must be shipped to
             # meet the customer's delivery expectations"; here a handling time of two days from the purchase
-            "shipByWindow": {"earliestDateTime": order.created,
-                             "latestDateTime": format_time(parse_time(order.created) + SHIP_BY)},
+            "shipByWindow": {
+                "earliestDateTime": order.created,
+                "latestDateTime": format_time(parse_time(order.created) + SHIP_BY),
+            },
         }
         doc["orderItems"] = items
         if order.packages:
@@ -1182,20 +1450,24 @@ class Marketplace:
         run) comes without some of it: the items' counts (quantityFulfilled, quantityUnfulfilled) only where
         the status still tells them, that is where nothing has shipped, or a SHIPPED order each of whose items
         shipped whole or was cancelled before any of it shipped."""
+
         def dropped(field: str) -> bool:
             return _digest(f"{self._seed}:omit:{order.order_id}:{field}") % 2 == 0
 
         if _digest(f"{self._seed}:omit:{order.order_id}") % 4:
             return doc  # three orders in four come whole
-        for field in ("orderAliases", "programs", "associatedOrders"):
-            if not doc.get(field) and dropped(field):
-                del doc[field]
+        for name in ("orderAliases", "programs", "associatedOrders"):
+            if not doc.get(name) and dropped(name):
+                del doc[name]
         if dropped("marketplaceName"):
             del doc["salesChannel"]["marketplaceName"]
         if dropped("fulfillmentServiceLevel"):
             del doc["fulfillment"]["fulfillmentServiceLevel"]
-        told_by_status = (not any(line.shipped for line in order.lines) if order.status != "SHIPPED" else
-                          all(line.shipped == (0 if line.is_cancelled else line.item.quantity) for line in order.lines))
+        told_by_status = (
+            not any(line.shipped for line in order.lines)
+            if order.status != "SHIPPED"
+            else all(line.shipped == (0 if line.is_cancelled else line.item.quantity) for line in order.lines)
+        )
         if order.status != "PARTIALLY_SHIPPED" and told_by_status and dropped("counts"):
             for item in doc["orderItems"]:
                 fulfillment = item["fulfillment"]
@@ -1208,8 +1480,9 @@ class Marketplace:
         return doc
 
     @staticmethod
-    def _item_proceeds(item: Item, unit_price: Decimal, currency: str, tax_rate: Decimal,
-                       cod_fee: str | None) -> list[dict]:
+    def _item_proceeds(
+        item: Item, unit_price: Decimal, currency: str, tax_rate: Decimal, cod_fee: str | None
+    ) -> list[dict]:
         """An item's proceeds breakdowns: its price, shipping, gift wrap, promotion (negative), COD fee,
         and tax on each, the tax's detailed breakdown saying which."""
 
@@ -1225,11 +1498,20 @@ class Marketplace:
         tax = {kind: _quantize(amount * tax_rate, currency) for kind, amount in taxed.items()}
         breakdowns = [{"type": kind, "subtotal": money(amount)} for kind, amount in charged.items()]
         if discount:
-            breakdowns.append({"type": "DISCOUNT", "subtotal": money(-discount),
-                               "detailedBreakdowns": [{"subtype": "ITEM", "value": money(-discount)}]})
+            breakdowns.append(
+                {
+                    "type": "DISCOUNT",
+                    "subtotal": money(-discount),
+                    "detailedBreakdowns": [{"subtype": "ITEM", "value": money(-discount)}],
+                }
+            )
         if cod_fee is not None:
             breakdowns.append({"type": "COD_FEE", "subtotal": money(Decimal(cod_fee))})
-        breakdowns.append({"type": "TAX", "subtotal": money(sum(tax.values())),
-                           "detailedBreakdowns": [{"subtype": kind, "value": money(amount)}
-                                                  for kind, amount in tax.items()]})
+        breakdowns.append(
+            {
+                "type": "TAX",
+                "subtotal": money(sum(tax.values())),
+                "detailedBreakdowns": [{"subtype": kind, "value": money(amount)} for kind, amount in tax.items()],
+            }
+        )
         return breakdowns

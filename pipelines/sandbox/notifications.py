@@ -31,11 +31,23 @@ _NAME_MAX = _DEFINITIONS["Destination"]["properties"]["name"]["maxLength"]  # "m
 # The notification types and payload versions this sandbox sends (OrderChangeNotification.json: "1.0")
 PAYLOAD_VERSIONS = {"ORDER_CHANGE": "1.0"}
 # getOrders' statuses, as the notification's Summary.OrderStatus enum spells them
-ORDER_STATUS = {"PENDING": "Pending", "PENDING_AVAILABILITY": "PendingAvailability", "UNSHIPPED": "Unshipped",
-                "PARTIALLY_SHIPPED": "PartiallyShipped", "SHIPPED": "Shipped", "CANCELLED": "Canceled",
-                "UNFULFILLABLE": "Unfulfillable"}
-GRANTLESS_OPERATIONS = {"createDestination", "deleteSubscriptionById", "getDestinations", "getDestination",
-                        "deleteDestination", "getSubscriptionById"}  # "The ... operation is grantless."
+ORDER_STATUS = {
+    "PENDING": "Pending",
+    "PENDING_AVAILABILITY": "PendingAvailability",
+    "UNSHIPPED": "Unshipped",
+    "PARTIALLY_SHIPPED": "PartiallyShipped",
+    "SHIPPED": "Shipped",
+    "CANCELLED": "Canceled",
+    "UNFULFILLABLE": "Unfulfillable",
+}
+GRANTLESS_OPERATIONS = {
+    "createDestination",
+    "deleteSubscriptionById",
+    "getDestinations",
+    "getDestination",
+    "deleteDestination",
+    "getSubscriptionById",
+}  # "The ... operation is grantless."
 
 
 class InvalidNotificationRequest(Exception):
@@ -72,8 +84,14 @@ class NotificationsService:
         spec = _json_object(body)
         # "required": ["name", "resourceSpecification"]; "Applications should use one resource type"
         name, resource = spec.get("name"), spec.get("resourceSpecification")
-        if not isinstance(name, str) or not name or len(name) > _NAME_MAX or not isinstance(resource, dict) \
-                or set(resource) != {"sqs"} or not isinstance(resource["sqs"], dict):
+        if (
+            not isinstance(name, str)
+            or not name
+            or len(name) > _NAME_MAX
+            or not isinstance(resource, dict)
+            or set(resource) != {"sqs"}
+            or not isinstance(resource["sqs"], dict)
+        ):
             raise InvalidNotificationRequest("destination")
         arn = resource["sqs"].get("arn")
         if not isinstance(arn, str) or len(arn) > _ARN_MAX or not _ARN.match(arn):
@@ -86,15 +104,21 @@ class NotificationsService:
     def create_subscription(self, notification_type: str, body: bytes) -> dict:
         spec = _json_object(body)
         # "required": ["destinationId", "payloadVersion"]
-        if notification_type not in PAYLOAD_VERSIONS or spec.get("payloadVersion") != PAYLOAD_VERSIONS[notification_type]:
+        if (
+            notification_type not in PAYLOAD_VERSIONS
+            or spec.get("payloadVersion") != PAYLOAD_VERSIONS[notification_type]
+        ):
             raise InvalidNotificationRequest("payloadVersion")
         with self._lock:
             if spec.get("destinationId") not in self.destinations:
                 raise InvalidNotificationRequest("destinationId")
             if notification_type in self.subscriptions:
                 raise SubscriptionConflict(notification_type)
-            subscription = {"subscriptionId": str(uuid.uuid4()), "payloadVersion": spec["payloadVersion"],
-                            "destinationId": spec["destinationId"]}
+            subscription = {
+                "subscriptionId": str(uuid.uuid4()),
+                "payloadVersion": spec["payloadVersion"],
+                "destinationId": spec["destinationId"],
+            }
             self.subscriptions[notification_type] = subscription
         return {"payload": subscription}
 
@@ -118,14 +142,21 @@ class NotificationsService:
         order = self.server.marketplace.order(order_id)
         if order["salesChannel"].get("channelName") == "NON_AMAZON":
             return  # another sales channel's order that Amazon fulfils: not an Amazon order's change
-        asked = any("cancellationRequest" in (item.get("cancellation") or {})
-                    and "cancellationExecution" not in item["cancellation"] for item in order["orderItems"])
+        asked = any(
+            "cancellationRequest" in (item.get("cancellation") or {})
+            and "cancellationExecution" not in item["cancellation"]
+            for item in order["orderItems"]
+        )
         change_type = "BuyerRequestedChange" if asked else "OrderStatusChange"
         with self._lock:
-            variant = self._variant_rng.choice(sorted(VARIANTS)) \
-                if self.variant_rate and self._variant_rng.random() < self.variant_rate else "order_level"
-        for message in order_change_notifications(order, subscription["subscriptionId"], change_type,
-                                                  self.seller_id, variant):
+            variant = (
+                self._variant_rng.choice(sorted(VARIANTS))
+                if self.variant_rate and self._variant_rng.random() < self.variant_rate
+                else "order_level"
+            )
+        for message in order_change_notifications(
+            order, subscription["subscriptionId"], change_type, self.seller_id, variant
+        ):
             self._outbox.put((arn, message))
         self._start_sender()
 
@@ -175,18 +206,24 @@ class NotificationsService:
         import boto3
 
         for start in range(0, len(messages), 10):
-            chunk = messages[start:start + 10]
+            chunk = messages[start : start + 10]
             arn = chunk[0][0]
             try:
                 if arn not in clients:
                     _, _, _, region, account, name = arn.split(":", 5)
                     client = boto3.client("sqs", region_name=region)
-                    clients[arn] = (client, client.get_queue_url(QueueName=name,
-                                                                 QueueOwnerAWSAccountId=account)["QueueUrl"])
+                    clients[arn] = (
+                        client,
+                        client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"],
+                    )
                 client, url = clients[arn]
-                client.send_message_batch(QueueUrl=url, Entries=[
-                    {"Id": str(n), "MessageBody": json.dumps(message)} for n, (_, message) in enumerate(chunk)])
-            except Exception:  # noqa: BLE001 - a queue that is gone or unreachable loses them, as at Amazon
+                client.send_message_batch(
+                    QueueUrl=url,
+                    Entries=[
+                        {"Id": str(n), "MessageBody": json.dumps(message)} for n, (_, message) in enumerate(chunk)
+                    ],
+                )
+            except Exception:
                 self.failures += len(chunk)
                 clients.pop(arn, None)
                 continue
@@ -215,16 +252,23 @@ _OPTIONAL_SUMMARY = ("NumberOfItemsShipped", "NumberOfItemsUnshipped")
 _OPTIONAL_ITEM = ("QuantityShipped", "IsBuyerRequestedCancel")
 
 
-def order_change_notifications(order: dict, subscription_id: str, change_type: str, seller_id: str,
-                               variant: str = "order_level") -> list[dict]:
+def order_change_notifications(
+    order: dict, subscription_id: str, change_type: str, seller_id: str, variant: str = "order_level"
+) -> list[dict]:
     """The ORDER_CHANGE messages (payload version 1.0) of an order's change as `variant` shapes them."""
     message = order_change_notification(order, subscription_id, change_type, seller_id)
     change = message["Payload"]["OrderChangeNotification"]
     summary = change["Summary"]
     if variant == "full":
         # the model example's fields beyond the default ones, for this order
-        summary.update({"EarliestShipDate": order["createdTime"], "LatestShipDate": order["createdTime"],
-                        "OrderPrograms": [], "ShippingPrograms": []})
+        summary.update(
+            {
+                "EarliestShipDate": order["createdTime"],
+                "LatestShipDate": order["createdTime"],
+                "OrderPrograms": [],
+                "ShippingPrograms": [],
+            }
+        )
         for item in summary["OrderItems"]:
             item["OrderItemStatus"] = "Shipped" if item["QuantityShipped"] == item["Quantity"] else "Unshipped"
     elif variant == "required_only":
@@ -248,22 +292,23 @@ def order_change_notifications(order: dict, subscription_id: str, change_type: s
     return [message]
 
 
-def order_change_notification(order: dict, subscription_id: str, change_type: str,
-                              seller_id: str = SELLER_ID) -> dict:
+def order_change_notification(order: dict, subscription_id: str, change_type: str, seller_id: str = SELLER_ID) -> dict:
     """An ORDER_CHANGE notification (payload version 1.0) of an order as getOrder renders it."""
     fulfilled_by = (order.get("fulfillment") or {}).get("fulfilledBy")
     items = []
     for item in order.get("orderItems", []):
         cancellation = item.get("cancellation") or {}
-        items.append({
-            "OrderItemId": item["orderItemId"],
-            "SellerSKU": item["product"]["sellerSku"],
-            "SupplySourceId": None,
-            "Quantity": item["quantityOrdered"],
-            "QuantityShipped": (item.get("fulfillment") or {}).get("quantityFulfilled", 0),
-            "IsBuyerRequestedCancel": "cancellationRequest" in cancellation
-                                      and "cancellationExecution" not in cancellation,
-        })
+        items.append(
+            {
+                "OrderItemId": item["orderItemId"],
+                "SellerSKU": item["product"]["sellerSku"],
+                "SupplySourceId": None,
+                "Quantity": item["quantityOrdered"],
+                "QuantityShipped": (item.get("fulfillment") or {}).get("quantityFulfilled", 0),
+                "IsBuyerRequestedCancel": "cancellationRequest" in cancellation
+                and "cancellationExecution" not in cancellation,
+            }
+        )
     shipped = sum(i["QuantityShipped"] for i in items)
     address = (order.get("recipient") or {}).get("deliveryAddress") or {}
     return {
@@ -271,28 +316,37 @@ def order_change_notification(order: dict, subscription_id: str, change_type: st
         "NotificationType": "ORDER_CHANGE",
         "PayloadVersion": "1.0",
         "EventTime": order["lastUpdatedTime"],
-        "Payload": {"OrderChangeNotification": {
-            "NotificationLevel": "OrderLevel",
-            "SellerId": seller_id,
-            "AmazonOrderId": order["orderId"],
-            "OrderChangeType": change_type,
-            "OrderChangeTrigger": {"TimeOfOrderChange": order["lastUpdatedTime"],
-                                   "ChangeReason": "Buyer Requested Cancel" if change_type == "BuyerRequestedChange"
-                                   else "Order Status Changed"},
-            "Summary": {
-                "MarketplaceId": order["salesChannel"]["marketplaceId"],
-                "OrderStatus": ORDER_STATUS[order["fulfillment"]["fulfillmentStatus"]],
-                "PurchaseDate": order["createdTime"],
-                "DestinationPostalCode": address.get("postalCode"),
-                "FulfillmentType": "AFN" if fulfilled_by == "AMAZON" else "MFN",
-                "OrderType": "StandardOrder",
-                "NumberOfItemsShipped": shipped,
-                "NumberOfItemsUnshipped": sum(i["Quantity"] for i in items) - shipped,
-                "OrderItems": items,
-            },
-        }},
-        "NotificationMetadata": {"ApplicationId": "amzn1.sp.solution.sandbox", "SubscriptionId": subscription_id,
-                                 "PublishTime": order["lastUpdatedTime"], "NotificationId": str(uuid.uuid4())},
+        "Payload": {
+            "OrderChangeNotification": {
+                "NotificationLevel": "OrderLevel",
+                "SellerId": seller_id,
+                "AmazonOrderId": order["orderId"],
+                "OrderChangeType": change_type,
+                "OrderChangeTrigger": {
+                    "TimeOfOrderChange": order["lastUpdatedTime"],
+                    "ChangeReason": "Buyer Requested Cancel"
+                    if change_type == "BuyerRequestedChange"
+                    else "Order Status Changed",
+                },
+                "Summary": {
+                    "MarketplaceId": order["salesChannel"]["marketplaceId"],
+                    "OrderStatus": ORDER_STATUS[order["fulfillment"]["fulfillmentStatus"]],
+                    "PurchaseDate": order["createdTime"],
+                    "DestinationPostalCode": address.get("postalCode"),
+                    "FulfillmentType": "AFN" if fulfilled_by == "AMAZON" else "MFN",
+                    "OrderType": "StandardOrder",
+                    "NumberOfItemsShipped": shipped,
+                    "NumberOfItemsUnshipped": sum(i["Quantity"] for i in items) - shipped,
+                    "OrderItems": items,
+                },
+            }
+        },
+        "NotificationMetadata": {
+            "ApplicationId": "amzn1.sp.solution.sandbox",
+            "SubscriptionId": subscription_id,
+            "PublishTime": order["lastUpdatedTime"],
+            "NotificationId": str(uuid.uuid4()),
+        },
     }
 
 

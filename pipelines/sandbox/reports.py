@@ -44,8 +44,10 @@ def usage_plan(operation_id: str, model: dict = REPORTS_MODEL) -> tuple[float, i
 
 
 # "marketplaceIds ... minItems: 1, maxItems: 25"
-_MARKETPLACES_ITEMS = (_SPECIFICATION["properties"]["marketplaceIds"]["minItems"],
-                       _SPECIFICATION["properties"]["marketplaceIds"]["maxItems"])
+_MARKETPLACES_ITEMS = (
+    _SPECIFICATION["properties"]["marketplaceIds"]["minItems"],
+    _SPECIFICATION["properties"]["marketplaceIds"]["maxItems"],
+)
 # README: "an order report covers at most about 30 days per request" (taken strictly: 30 days)
 MAX_REPORT_SPAN = timedelta(days=30)
 # ReportDocument.url: "This URL expires after 5 minutes."
@@ -84,12 +86,14 @@ class ReportsService:
         self._issued: dict[str, datetime] = {}  # download secret -> when its URL was handed out (simulated)
         self._lock = threading.Lock()
 
-    def serve_next(self, report_type: str, document: bytes, *, content_type: str = "text/plain",
-                   compressed: bool = False) -> None:
+    def serve_next(
+        self, report_type: str, document: bytes, *, content_type: str = "text/plain", compressed: bool = False
+    ) -> None:
         """The next report of `report_type` ends DONE with `document` (gzipped here unless `compressed`)."""
         with self._lock:
             self._handed_in.setdefault(report_type, []).append(
-                (document if compressed else gzip.compress(document), content_type))
+                (document if compressed else gzip.compress(document), content_type)
+            )
 
     def _elapsed(self, simulated_since: datetime, real_since: float) -> float:
         simulated = (self.server.now - simulated_since).total_seconds()
@@ -114,8 +118,11 @@ class ReportsService:
         if not isinstance(spec, dict) or any(name not in spec for name in _SPECIFICATION["required"]):
             raise InvalidReportRequest("required")
         markets, low_high = spec["marketplaceIds"], _MARKETPLACES_ITEMS
-        if not isinstance(markets, list) or not low_high[0] <= len(markets) <= low_high[1] \
-                or any(m not in MARKETPLACES for m in markets):
+        if (
+            not isinstance(markets, list)
+            or not low_high[0] <= len(markets) <= low_high[1]
+            or any(m not in MARKETPLACES for m in markets)
+        ):
             raise InvalidReportRequest("marketplaceIds")
         if spec["reportType"] not in RETURNS_REPORTS:  # the only report types this sandbox makes
             raise InvalidReportRequest("reportType")
@@ -136,26 +143,46 @@ class ReportsService:
                 text = "".join("\t".join(row) + "\n" for row in rows)
                 document = gzip.compress(text.encode(DOCUMENT_ENCODINGS.get(markets[0], "utf-8")))
                 content_type = "text/plain; charset=Cp1252" if markets[0] in EUROPE else "text/plain"
-            self._reports[report_id] = _Report(report_id, spec["reportType"], markets, start, end, self.server.now,
-                                               self.server.real_clock(), outcome,
-                                               document if outcome == "DONE" else None, content_type)
+            self._reports[report_id] = _Report(
+                report_id,
+                spec["reportType"],
+                markets,
+                start,
+                end,
+                self.server.now,
+                self.server.real_clock(),
+                outcome,
+                document if outcome == "DONE" else None,
+                content_type,
+            )
         return {"reportId": report_id}
 
     def get(self, report_id: str) -> dict:
         with self._lock:
             report = self._reports[report_id]  # KeyError: 404
         elapsed = self._elapsed(report.created, report.created_real)
-        status = ("IN_QUEUE" if elapsed < self.queued_seconds
-                  else "IN_PROGRESS" if elapsed < self.queued_seconds + self.processing_seconds else report.outcome)
-        answer = {"reportId": report.report_id, "reportType": report.report_type,
-                  "marketplaceIds": report.marketplace_ids, "dataStartTime": format_time(report.start),
-                  "dataEndTime": format_time(report.end), "createdTime": format_time(report.created),
-                  "processingStatus": status}
+        status = (
+            "IN_QUEUE"
+            if elapsed < self.queued_seconds
+            else "IN_PROGRESS"
+            if elapsed < self.queued_seconds + self.processing_seconds
+            else report.outcome
+        )
+        answer = {
+            "reportId": report.report_id,
+            "reportType": report.report_type,
+            "marketplaceIds": report.marketplace_ids,
+            "dataStartTime": format_time(report.start),
+            "dataEndTime": format_time(report.end),
+            "createdTime": format_time(report.created),
+            "processingStatus": status,
+        }
         if status != "IN_QUEUE":
             answer["processingStartTime"] = format_time(report.created + timedelta(seconds=self.queued_seconds))
         if status in ("DONE", "CANCELLED", "FATAL"):
             answer["processingEndTime"] = format_time(
-                report.created + timedelta(seconds=self.queued_seconds + self.processing_seconds))
+                report.created + timedelta(seconds=self.queued_seconds + self.processing_seconds)
+            )
         if status == "DONE":
             document_id = f"amzn1.spdoc.1.4.na.{report.report_id}"
             with self._lock:
@@ -167,8 +194,11 @@ class ReportsService:
         with self._lock:
             _, secret = self._documents[document_id]  # KeyError: 404
             self._issued[secret] = self.server.now
-        return {"reportDocumentId": document_id, "compressionAlgorithm": "GZIP",
-                "url": f"{self.server.url}{DOWNLOAD_PATH}/{document_id}?signature={secret}"}
+        return {
+            "reportDocumentId": document_id,
+            "compressionAlgorithm": "GZIP",
+            "url": f"{self.server.url}{DOWNLOAD_PATH}/{document_id}?signature={secret}",
+        }
 
     def download(self, document_id: str, params: dict) -> tuple[bytes, str] | None:
         """The document's bytes and content type, or None when the URL is not one handed out in the last 5 minutes."""

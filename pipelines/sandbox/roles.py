@@ -80,9 +80,12 @@ def answer(server, operation: str, path: str, params: dict) -> dict:
         size = params.get("pageSize", "10")
         if not size.isdigit() or not _PAGE_SIZE[0] <= int(size) <= _PAGE_SIZE[1]:
             raise InvalidRolesRequest("pageSize")
-        reports = [server.reports.get(report_id) for report_id in list(server.reports._reports)  # noqa: SLF001
-                   if server.reports._reports[report_id].report_type in types]  # noqa: SLF001
-        return {"reports": reports[-int(size):]}
+        reports = [
+            server.reports.get(report_id)
+            for report_id in list(server.reports._reports)
+            if server.reports._reports[report_id].report_type in types
+        ]
+        return {"reports": reports[-int(size) :]}
     notifications = server.notifications
     if operation == "getDestinations":
         return {"payload": list(notifications.destinations.values())}

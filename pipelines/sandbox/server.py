@@ -23,22 +23,38 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
-from .notifications import (DESTINATIONS_PATH, GRANTLESS_OPERATIONS, GRANTLESS_SCOPE, NOTIFICATIONS_MODEL,
-                            SUBSCRIPTIONS_PATH, InvalidNotificationRequest, NotificationsService, SubscriptionConflict)
-from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
-from .feeds import (FEED_DOCUMENTS_PATH, FEEDS_MODEL, FEEDS_PATH, RESULT_PATH, UPLOAD_PATH, FeedsService,
-                    InvalidFeedRequest)
+from .feeds import (
+    FEED_DOCUMENTS_PATH,
+    FEEDS_MODEL,
+    FEEDS_PATH,
+    RESULT_PATH,
+    UPLOAD_PATH,
+    FeedsService,
+    InvalidFeedRequest,
+)
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
-from .shipments import CONFIRM_PATH, ShipmentsService
-from .shipments import BURST as CONFIRM_BURST, RATE as CONFIRM_RATE
+from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
+from .notifications import (
+    DESTINATIONS_PATH,
+    GRANTLESS_OPERATIONS,
+    GRANTLESS_SCOPE,
+    NOTIFICATIONS_MODEL,
+    SUBSCRIPTIONS_PATH,
+    InvalidNotificationRequest,
+    NotificationsService,
+    SubscriptionConflict,
+)
+from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
 from .roles import ROLES, InvalidRolesRequest, operation_of, roles_needed
 from .roles import answer as roles_answer
+from .shipments import BURST as CONFIRM_BURST
+from .shipments import CONFIRM_PATH, ShipmentsService
+from .shipments import RATE as CONFIRM_RATE
 
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
@@ -62,29 +78,66 @@ FULFILLED_BY = _enum("fulfilledBy")
 MAX_MARKETPLACE_IDS = _SEARCH_PARAMETERS["marketplaceIds"]["maxItems"]
 # Which order and item fields each includedData value adds.
 _ORDER_FIELDS = {
-    "BUYER": "buyer", "RECIPIENT": "recipient", "PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment",
-    "PACKAGES": "packages", "TAX": "tax", "PAYMENT": "payment", "FULFILLMENT_ORDERS": "fulfillmentOrders",
+    "BUYER": "buyer",
+    "RECIPIENT": "recipient",
+    "PROCEEDS": "proceeds",
+    "FULFILLMENT": "fulfillment",
+    "PACKAGES": "packages",
+    "TAX": "tax",
+    "PAYMENT": "payment",
+    "FULFILLMENT_ORDERS": "fulfillmentOrders",
 }
-_ITEM_FIELDS = {"PROCEEDS": "proceeds", "FULFILLMENT": "fulfillment", "CANCELLATION": "cancellation",
-                "EXPENSE": "expense", "PROMOTION": "promotion", "TAX": "tax"}
-_BASE_ORDER_FIELDS = ("orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "associatedOrders",
-                      "salesChannel")
+_ITEM_FIELDS = {
+    "PROCEEDS": "proceeds",
+    "FULFILLMENT": "fulfillment",
+    "CANCELLATION": "cancellation",
+    "EXPENSE": "expense",
+    "PROMOTION": "promotion",
+    "TAX": "tax",
+}
+_BASE_ORDER_FIELDS = (
+    "orderId",
+    "orderAliases",
+    "createdTime",
+    "lastUpdatedTime",
+    "programs",
+    "associatedOrders",
+    "salesChannel",
+)
 _BASE_ITEM_FIELDS = ("orderItemId", "quantityOrdered", "measurement", "associatedOrderItems", "programs", "product")
 # The parameters a pagination token is bound to: "All other parameters must be provided with the same
 # values that were provided with the request that generated this token, with the exception of
 # `maxResultsPerPage` and `includedData`, which can be modified between calls."
-_FILTERS = ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore", "fulfillmentStatuses",
-            "marketplaceIds", "fulfilledBy")
+_FILTERS = (
+    "createdAfter",
+    "createdBefore",
+    "lastUpdatedAfter",
+    "lastUpdatedBefore",
+    "fulfillmentStatuses",
+    "marketplaceIds",
+    "fulfilledBy",
+)
 # The model's words leave one thing open: "the values that were provided" may mean the values sent
 # (a before-bound the first request left to its default must stay absent) or the values applied
 # (the defaulted bound, echoed in the response, must then be sent). The sandbox takes either strict
 # reading (`token_reading`), and the client must satisfy both: it always sends the bound itself.
 TOKEN_READINGS = ("sent", "applied")
 
-API_FAULTS = frozenset({
-    "400", "429", "429_nobody", "500", "503", "slow", "truncated", "non_json",
-    "expired_token", "invalid_pagination_token", "repeat_order",
-})
+API_FAULTS = frozenset(
+    {
+        "400",
+        "429",
+        "429_nobody",
+        "500",
+        "503",
+        "slow",
+        "truncated",
+        "non_json",
+        "expired_token",
+        "invalid_pagination_token",
+        "repeat_order",
+    }
+)
 TOKEN_FAULTS = frozenset({"token_500", "token_invalid_grant"})  # consumed by token requests only
 
 _MAX_SNAPSHOTS = 1000  # oldest pagination snapshots are dropped beyond this
@@ -248,27 +301,48 @@ class SandboxServer:
             "searchOrders": _TokenBucket(search_rate * speedup, search_burst, real_clock),
             "getOrder": _TokenBucket(get_rate * speedup, get_burst, real_clock),
             "getInventorySummaries": _TokenBucket(inventory_rate * speedup, inventory_burst, real_clock),
-            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
-               ((op, usage_plan(op)) for op in ("createReport", "getReport", "getReportDocument"))},
-            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
-               ((op, usage_plan(op, NOTIFICATIONS_MODEL))
-                for op in ("createDestination", "createSubscription", "deleteSubscriptionById"))},
-            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
-               ((op, usage_plan(op, LISTINGS_MODEL))
-                for op in ("searchListingsItems", "getListingsItem", "patchListingsItem"))},
-            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
-               ((op, usage_plan(op, FEEDS_MODEL)) for op in ("createFeedDocument", "createFeed", "getFeed",
-                                                             "getFeedDocument"))},
+            **{
+                operation: _TokenBucket(rate * speedup, burst, real_clock)
+                for operation, (rate, burst) in (
+                    (op, usage_plan(op)) for op in ("createReport", "getReport", "getReportDocument")
+                )
+            },
+            **{
+                operation: _TokenBucket(rate * speedup, burst, real_clock)
+                for operation, (rate, burst) in (
+                    (op, usage_plan(op, NOTIFICATIONS_MODEL))
+                    for op in ("createDestination", "createSubscription", "deleteSubscriptionById")
+                )
+            },
+            **{
+                operation: _TokenBucket(rate * speedup, burst, real_clock)
+                for operation, (rate, burst) in (
+                    (op, usage_plan(op, LISTINGS_MODEL))
+                    for op in ("searchListingsItems", "getListingsItem", "patchListingsItem")
+                )
+            },
+            **{
+                operation: _TokenBucket(rate * speedup, burst, real_clock)
+                for operation, (rate, burst) in (
+                    (op, usage_plan(op, FEEDS_MODEL))
+                    for op in ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument")
+                )
+            },
             "confirmShipment": _TokenBucket(CONFIRM_RATE * speedup, CONFIRM_BURST, real_clock),
             # the reads `channel check` makes (roles.py)
             "getReports": _TokenBucket(usage_plan("getReports")[0] * speedup, usage_plan("getReports")[1], real_clock),
-            **{operation: _TokenBucket(rate * speedup, burst, real_clock) for operation, (rate, burst) in
-               ((op, usage_plan(op, NOTIFICATIONS_MODEL)) for op in ("getDestinations", "getSubscription"))},
+            **{
+                operation: _TokenBucket(rate * speedup, burst, real_clock)
+                for operation, (rate, burst) in (
+                    (op, usage_plan(op, NOTIFICATIONS_MODEL)) for op in ("getDestinations", "getSubscription")
+                )
+            },
         }
         self.shipments = ShipmentsService(self)  # Orders API v0 confirmShipment (shipments.py)
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
-        self.notifications = NotificationsService(self, duplicate_rate=notification_duplicate_rate,
-                                                  reorder_rate=notification_reorder_rate, seed=fault_seed)
+        self.notifications = NotificationsService(
+            self, duplicate_rate=notification_duplicate_rate, reorder_rate=notification_reorder_rate, seed=fault_seed
+        )
         marketplace.listeners.append(self.notifications.order_changed)
         self.listings = ListingsService(self, apply_seconds=listing_apply_seconds)
         marketplace.order_gates.append(self.listings.take_order)
@@ -297,7 +371,7 @@ class SandboxServer:
     def token_url(self) -> str:
         return self.url + TOKEN_PATH
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         self._stopping.clear()
         # A short poll interval keeps stop() fast.
         self._thread = threading.Thread(
@@ -306,8 +380,15 @@ class SandboxServer:
         self._thread.start()
         return self
 
-    def follow_real_time(self, *, orders_per_hour: float, skus: list[str], marketplaces: tuple[str, ...] = (),
-                         every: float = 1.0, clock=lambda: datetime.now(timezone.utc)) -> "SandboxServer":
+    def follow_real_time(
+        self,
+        *,
+        orders_per_hour: float,
+        skus: list[str],
+        marketplaces: tuple[str, ...] = (),
+        every: float = 1.0,
+        clock=lambda: datetime.now(UTC),
+    ) -> SandboxServer:
         """Keep the marketplace's clock on ``clock`` (the real one): it catches up at once (placing the orders
         the gap would have seen), then moves every ``every`` seconds, with orders arriving at
         ``orders_per_hour`` and their confirmations, shipments and cancellations as they fall due."""
@@ -344,7 +425,7 @@ class SandboxServer:
             self._thread = None
         self._httpd.server_close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -402,8 +483,15 @@ class SandboxServer:
                 except ValueError:
                     recorded = {}
         with self._lock:
-            self.requests.append({"method": method, "path": path, "params": recorded, "status": response.status,
-                                  "seconds": time.perf_counter() - started})
+            self.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "params": recorded,
+                    "status": response.status,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
         return response
 
     def _wait_if_held(self, operation: str) -> None:
@@ -434,23 +522,38 @@ class SandboxServer:
             # the grantless grant: "scope=sellingpartnerapi::notifications", no refresh token
             for name in ("scope", "client_id", "client_secret"):
                 if not form.get(name):
-                    return _json(400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}), recorded
+                    return _json(
+                        400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}
+                    ), recorded
             if form["scope"] != GRANTLESS_SCOPE:
-                return _json(400, {"error": "invalid_scope", "error_description": "Not authorized for requested scope"}), recorded
-            return _json(200, {"access_token": GRANTLESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
-                               "token_type": "bearer", "expires_in": 3600}), recorded
+                return _json(
+                    400, {"error": "invalid_scope", "error_description": "Not authorized for requested scope"}
+                ), recorded
+            return _json(
+                200,
+                {
+                    "access_token": GRANTLESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
+                    "token_type": "bearer",
+                    "expires_in": 3600,
+                },
+            ), recorded
         for name in ("grant_type", "refresh_token", "client_id", "client_secret"):
             if not form.get(name):
-                return _json(400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}), recorded
+                return _json(
+                    400, {"error": "invalid_request", "error_description": f"Missing parameter: {name}"}
+                ), recorded
         if form["grant_type"] != "refresh_token":
             description = "Only refresh_token is supported"
             return _json(400, {"error": "unsupported_grant_type", "error_description": description}), recorded
-        return _json(200, {
-            "access_token": ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
-            "token_type": "bearer",
-            "expires_in": 3600,
-            "refresh_token": form["refresh_token"],
-        }), recorded
+        return _json(
+            200,
+            {
+                "access_token": ACCESS_TOKEN_PREFIX + secrets.token_urlsafe(32),
+                "token_type": "bearer",
+                "expires_in": 3600,
+                "refresh_token": form["refresh_token"],
+            },
+        ), recorded
 
     @property
     def now(self) -> datetime:
@@ -459,13 +562,13 @@ class SandboxServer:
 
     def _api(self, method: str, path: str, params: dict, headers, body: bytes = b"") -> _Response:
         if method == "GET" and path.startswith(DOWNLOAD_PATH + "/"):  # a presigned URL: no access token
-            document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1:]), params)
+            document = self.reports.download(unquote(path[len(DOWNLOAD_PATH) + 1 :]), params)
             return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, *document)
         if method == "PUT" and path.startswith(UPLOAD_PATH + "/"):  # a presigned upload URL: no access token
-            uploaded = self.feeds.upload(unquote(path[len(UPLOAD_PATH) + 1:]), params, body)
+            uploaded = self.feeds.upload(unquote(path[len(UPLOAD_PATH) + 1 :]), params, body)
             return _Response(200, b"") if uploaded else _Response(403, b"AccessDenied", "text/plain")
         if method == "GET" and path.startswith(RESULT_PATH + "/"):
-            document = self.feeds.download(unquote(path[len(RESULT_PATH) + 1:]), params)
+            document = self.feeds.download(unquote(path[len(RESULT_PATH) + 1 :]), params)
             return _Response(403, b"AccessDenied", "text/plain") if document is None else _Response(200, document)
         if method == "POST" and path == FEED_DOCUMENTS_PATH:
             operation = "createFeedDocument"
@@ -489,7 +592,7 @@ class SandboxServer:
             operation = "deleteSubscriptionById"
         elif method == "GET" and path == ORDERS_PATH:
             operation = "searchOrders"
-        elif method == "GET" and path.startswith(ORDERS_PATH + "/") and "/" not in path[len(ORDERS_PATH) + 1:]:
+        elif method == "GET" and path.startswith(ORDERS_PATH + "/") and "/" not in path[len(ORDERS_PATH) + 1 :]:
             operation = "getOrder"
         elif method == "GET" and path == INVENTORY_PATH:
             operation = "getInventorySummaries"
@@ -510,8 +613,7 @@ class SandboxServer:
             response.headers["x-amzn-RateLimit-Limit"] = f"{bucket.rate:.10f}".rstrip("0").rstrip(".")
         return response
 
-    def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers,
-                body: bytes) -> _Response:
+    def _answer(self, operation: str, bucket: _TokenBucket, path: str, params: dict, headers, body: bytes) -> _Response:
         self._wait_if_held(operation)
         # injected faults are the Orders API's: a test scripting them counts on its requests alone
         fault = self._next_fault(token_request=False) if operation in ("searchOrders", "getOrder") else None
@@ -546,9 +648,9 @@ class SandboxServer:
             elif operation == "createReport":
                 return _json(202, self.reports.create(body))  # the model's createReport answers 202
             elif operation == "getReport":
-                payload = self.reports.get(unquote(path[len(REPORTS_PATH) + 1:]))
+                payload = self.reports.get(unquote(path[len(REPORTS_PATH) + 1 :]))
             elif operation == "getReportDocument":
-                payload = self.reports.document(unquote(path[len(DOCUMENTS_PATH) + 1:]))
+                payload = self.reports.document(unquote(path[len(DOCUMENTS_PATH) + 1 :]))
             elif operation == "createDestination":
                 payload = self.notifications.create_destination(body)
             elif operation == "createSubscription":
@@ -558,9 +660,9 @@ class SandboxServer:
             elif operation == "createFeed":
                 return _json(202, self.feeds.create_feed(body))  # and createFeed 202
             elif operation == "getFeed":
-                payload = self.feeds.get(unquote(path[len(FEEDS_PATH) + 1:]))
+                payload = self.feeds.get(unquote(path[len(FEEDS_PATH) + 1 :]))
             elif operation == "getFeedDocument":
-                payload = self.feeds.document(unquote(path[len(FEED_DOCUMENTS_PATH) + 1:]))
+                payload = self.feeds.document(unquote(path[len(FEED_DOCUMENTS_PATH) + 1 :]))
             elif operation in ("searchListingsItems", "getListingsItem", "patchListingsItem"):
                 return self._listings(operation, path, params, body)
             elif operation == "confirmShipment":
@@ -575,9 +677,14 @@ class SandboxServer:
             elif operation in ("getReports", "getDestinations", "getSubscription"):
                 payload = roles_answer(self, operation, path, params)
             else:
-                payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1:]), params)
-        except (_InvalidInput, InvalidReportRequest, InvalidNotificationRequest, InvalidFeedRequest,
-                InvalidRolesRequest):
+                payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1 :]), params)
+        except (
+            _InvalidInput,
+            InvalidReportRequest,
+            InvalidNotificationRequest,
+            InvalidFeedRequest,
+            InvalidRolesRequest,
+        ):
             return _errors("400", {})
         except SubscriptionConflict:
             return _errors("409", {})
@@ -592,8 +699,12 @@ class SandboxServer:
         if params.get("granularityType") not in _INVENTORY_PARAMETERS["granularityType"]["enum"]:
             raise _InvalidInput("granularityType")
         markets = _csv(params.get("marketplaceIds"))
-        if not markets or len(markets) > _INVENTORY_PARAMETERS["marketplaceIds"]["maxItems"] \
-                or markets[0] not in MARKETPLACES or params.get("granularityId") != markets[0]:
+        if (
+            not markets
+            or len(markets) > _INVENTORY_PARAMETERS["marketplaceIds"]["maxItems"]
+            or markets[0] not in MARKETPLACES
+            or params.get("granularityId") != markets[0]
+        ):
             raise _InvalidInput("marketplaceIds")
         if params.get("details", "false") not in ("true", "false"):
             raise _InvalidInput("details")
@@ -622,16 +733,22 @@ class SandboxServer:
             summaries = [s for s in summaries if not isinstance(s, dict) or s.get("sellerSku") in wanted]
         if params.get("details") != "true":
             # "This object will not appear if the details parameter in the request is false."
-            summaries = [{k: v for k, v in s.items() if k != "inventoryDetails"} if isinstance(s, dict) else s
-                         for s in summaries]
-        page = summaries[offset:offset + INVENTORY_PAGE_SIZE]
-        answer = {"payload": {"granularity": {"granularityType": params["granularityType"],
-                                              "granularityId": markets[0]},
-                              "inventorySummaries": page}}
+            summaries = [
+                {k: v for k, v in s.items() if k != "inventoryDetails"} if isinstance(s, dict) else s for s in summaries
+            ]
+        page = summaries[offset : offset + INVENTORY_PAGE_SIZE]
+        answer = {
+            "payload": {
+                "granularity": {"granularityType": params["granularityType"], "granularityId": markets[0]},
+                "inventorySummaries": page,
+            }
+        }
         if offset + INVENTORY_PAGE_SIZE < len(summaries):
             token = secrets.token_urlsafe(24)
             with self._lock:
-                for old in [t for t, (made, _, _) in self._inventory_tokens.items() if self.now - made > _INVENTORY_TOKEN_TTL]:
+                for old in [
+                    t for t, (made, _, _) in self._inventory_tokens.items() if self.now - made > _INVENTORY_TOKEN_TTL
+                ]:
                     del self._inventory_tokens[old]
                 self._inventory_tokens[token] = (self.now, request, offset + INVENTORY_PAGE_SIZE)
             answer["pagination"] = {"nextToken": token}
@@ -643,7 +760,9 @@ class SandboxServer:
             queue = self._token_faults if token_request else self._faults
             if queue:
                 return queue.popleft()
-            rates = [(kind, rate) for kind, rate in self._fault_rates.items() if (kind in TOKEN_FAULTS) == token_request]
+            rates = [
+                (kind, rate) for kind, rate in self._fault_rates.items() if (kind in TOKEN_FAULTS) == token_request
+            ]
             if not rates:
                 return None
             roll = self._fault_rng.random()
@@ -731,8 +850,9 @@ class SandboxServer:
         if "paginationToken" in params:
             return self._next_page(params, included, page_size, repeat_order)
         # the result's order is fixed now; each order is rendered when its page is served
-        orders = self.marketplace.search(time_field=prefix + "Time", after=after, before=before, render=False,
-                                         **filters)
+        orders = self.marketplace.search(
+            time_field=prefix + "Time", after=after, before=before, render=False, **filters
+        )
         bound_key, bound = prefix + "Before", format_time(before)
         payload = {"orders": self._render_page(orders[:page_size], included)}
         if len(orders) > page_size:
@@ -775,21 +895,25 @@ class SandboxServer:
         sandbox cases send tokens the server never issued)."""
         search = {key: value for key, value in params.items() if key != "paginationToken"}
         prefix, after, before, filters = self._window(search)
-        orders = self.marketplace.search(time_field=prefix + "Time", after=after, before=before, render=False,
-                                         **filters)
+        orders = self.marketplace.search(
+            time_field=prefix + "Time", after=after, before=before, render=False, **filters
+        )
         sent = {key: search[key] for key in _FILTERS if key in search}
         bound_key, bound = prefix + "Before", format_time(before)
         bound_to = sent if self.token_reading == "sent" else sent | {bound_key: bound}
         with self._lock:
             snapshot_id = secrets.token_hex(8)
-            self._snapshots[snapshot_id] = _Snapshot(orders, bound_to, bound_key, bound,
-                                                     self.marketplace.now + self.token_ttl, {0: token})
+            self._snapshots[snapshot_id] = _Snapshot(
+                orders, bound_to, bound_key, bound, self.marketplace.now + self.token_ttl, {0: token}
+            )
             self._page_tokens[token] = (snapshot_id, 0)
 
     def _render_page(self, entries: list[tuple[dict | str, bool]], included: set[str]) -> list[dict]:
         """A put_raw order as it was stored; a simulated one as it is now, projected by includedData."""
-        return [entry if is_raw else project(self.marketplace.order(entry, as_served=True), included)
-                for entry, is_raw in entries]
+        return [
+            entry if is_raw else project(self.marketplace.order(entry, as_served=True), included)
+            for entry, is_raw in entries
+        ]
 
     def _page_token(self, snapshot_id: str, offset: int) -> str:
         """Token for the page of a snapshot that starts at ``offset`` (caller holds the lock)."""
@@ -821,7 +945,7 @@ class SandboxServer:
     # -- admin endpoints ---------------------------------------------------------------
 
     def _listings(self, operation: str, path: str, params: dict, body: bytes) -> _Response:
-        segments = [unquote(part) for part in path[len(LISTINGS_PATH) + 1:].split("/")]
+        segments = [unquote(part) for part in path[len(LISTINGS_PATH) + 1 :].split("/")]
         try:
             if operation == "searchListingsItems":
                 return _json(200, self.listings.search(segments[0], params))
@@ -845,7 +969,7 @@ class SandboxServer:
                 return _json(200, {"now": format_time(market.now)})
             if method == "GET" and segments == ["requests"]:  # what was served, from ?since=N on
                 with self._lock:
-                    served = self.requests[int(params.get("since", "0")):]
+                    served = self.requests[int(params.get("since", "0")) :]
                     total = len(self.requests)
                 return _json(200, {"requests": served, "total": total})
             if method == "POST" and segments == ["rate_limits", "reset"]:
@@ -853,8 +977,13 @@ class SandboxServer:
                 return _json(200, {})
             if method == "POST" and segments == ["count"]:  # how many orders a window holds
                 before = parse_time(args["before"]) if args.get("before") else market.now
-                found = market.search(time_field="lastUpdatedTime", after=parse_time(args["after"]), before=before,
-                                      marketplace_ids=args.get("marketplace_ids"), render=False)
+                found = market.search(
+                    time_field="lastUpdatedTime",
+                    after=parse_time(args["after"]),
+                    before=before,
+                    marketplace_ids=args.get("marketplace_ids"),
+                    render=False,
+                )
                 return _json(200, {"count": len(found), "now": format_time(market.now)})
             if method == "POST" and segments == ["advance"]:
                 return _json(200, {"now": format_time(market.advance(**args))})
@@ -948,11 +1077,19 @@ class _Handler(BaseHTTPRequestHandler):
 DEFAULT_SKUS = tuple(f"SKU-{n:04d}" for n in range(1, 21))
 
 
-def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, *, live: bool = False,
-          orders_per_hour: float = 30, skus=DEFAULT_SKUS, missing_roles=()) -> None:
+def serve(
+    port: int = 8000,
+    seed: int = 0,
+    speedup: float = 1.0,
+    *,
+    live: bool = False,
+    orders_per_hour: float = 30,
+    skus=DEFAULT_SKUS,
+    missing_roles=(),
+) -> None:
     """Run a sandbox until Ctrl-C. Its clock stands still (driven through /_sandbox/ endpoints) unless
     ``live``: then it follows the real one, with orders arriving as it goes."""
-    market = Marketplace(seed=seed, start=datetime.now(timezone.utc).replace(microsecond=0))
+    market = Marketplace(seed=seed, start=datetime.now(UTC).replace(microsecond=0))
     server = SandboxServer(market, port=port, speedup=speedup)
     unknown = set(missing_roles) - set(ROLES)
     if unknown:
@@ -960,8 +1097,11 @@ def serve(port: int = 8000, seed: int = 0, speedup: float = 1.0, *, live: bool =
     server.missing_roles = set(missing_roles)
     if live:
         server.follow_real_time(orders_per_hour=orders_per_hour, skus=list(skus))
-    print(f"SP-API sandbox at {server.url} (token URL {server.token_url})"
-          f"{f'; its clock follows the real one, about {orders_per_hour:g} orders an hour' if live else ''}", flush=True)
+    print(
+        f"SP-API sandbox at {server.url} (token URL {server.token_url})"
+        f"{f'; its clock follows the real one, about {orders_per_hour:g} orders an hour' if live else ''}",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:

@@ -82,13 +82,16 @@ def read_request(order_id: str, body: bytes) -> dict:
         raise _invalid("required")
     if request["marketplaceId"] not in MARKETPLACES:
         raise _invalid("marketplaceId")
-    if "codCollectionMethod" in request and (request["codCollectionMethod"] not in _COD_METHODS
-                                             or request["marketplaceId"] != _JAPAN):
+    if "codCollectionMethod" in request and (
+        request["codCollectionMethod"] not in _COD_METHODS or request["marketplaceId"] != _JAPAN
+    ):
         raise _invalid("codCollectionMethod")
     package = request["packageDetail"]
     if not isinstance(package, dict) or any(name not in package for name in _PACKAGE_REQUIRED):
         raise _invalid("packageDetail")
-    if not isinstance(package["packageReferenceId"], str) or not _POSITIVE_NUMBER.fullmatch(package["packageReferenceId"]):
+    if not isinstance(package["packageReferenceId"], str) or not _POSITIVE_NUMBER.fullmatch(
+        package["packageReferenceId"]
+    ):
         raise _invalid("packageReferenceId")
     for name in ("carrierCode", "trackingNumber"):
         if not _string(package[name]):
@@ -99,8 +102,11 @@ def read_request(order_id: str, body: bytes) -> dict:
     # carrierName: "Required when `carrierCode` is "Other""
     if package["carrierCode"] == "Other" and not _string(package.get("carrierName")):
         raise _invalid("carrierName")
-    if not isinstance(package["shipDate"], str) or not _DATE_TIME.fullmatch(package["shipDate"]) \
-            or parse_time(package["shipDate"]) is None:
+    if (
+        not isinstance(package["shipDate"], str)
+        or not _DATE_TIME.fullmatch(package["shipDate"])
+        or parse_time(package["shipDate"]) is None
+    ):
         raise _invalid("shipDate")
     items = package["orderItems"]
     if not isinstance(items, list) or not items:
@@ -193,8 +199,9 @@ class ShipmentsService:
                 "carrier": package["carrierName"] if package["carrierCode"] == "Other" else package["carrierCode"],
                 "shipTime": format_time(parse_time(package["shipDate"])),
                 "trackingNumber": package["trackingNumber"],
-                "packageItems": [{"orderItemId": item["orderItemId"], "quantity": item["quantity"]}
-                                 for item in package["orderItems"]],
+                "packageItems": [
+                    {"orderItemId": item["orderItemId"], "quantity": item["quantity"]} for item in package["orderItems"]
+                ],
             }
             if package.get("shippingMethod"):  # optional fields are left out when not sent
                 rendered["shippingService"] = package["shippingMethod"]
@@ -226,8 +233,11 @@ def seed_static_cases(market) -> None:
         if order_id in market._orders:
             continue
         items = body["packageDetail"]["orderItems"]
-        market.place_order([Item(sku=f"SKU-{item['orderItemId']}", quantity=item["quantity"] + 1)
-                            for item in items], order_id=order_id, marketplace_id=body["marketplaceId"],
-                           status="UNSHIPPED")
+        market.place_order(
+            [Item(sku=f"SKU-{item['orderItemId']}", quantity=item["quantity"] + 1) for item in items],
+            order_id=order_id,
+            marketplace_id=body["marketplaceId"],
+            status="UNSHIPPED",
+        )
         for line, item in zip(market._orders[order_id].lines, items):
             line.order_item_id = item["orderItemId"]

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from pipelines.amazon.client import REGIONS
-from pipelines.clock import Clock, is_loopback, system_now
-from pipelines.clock import iso, parse_instant
+from pipelines.clock import Clock, is_loopback, iso, parse_instant, system_now
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 SELLER_ID = re.compile(r"[A-Z0-9]{1,64}")  # a Merchant Token, such as A3TH9S8BH6GOGM
@@ -64,9 +63,11 @@ def add_channel(
         # #28: a removed channel's name is free again; the orders it kept stay under it and the new one's
         # sync starts from its own start (their ids are the channel's name and Amazon's id: the same order
         # synced again updates in place)
-        con.execute("update channels set marketplace_ids = ?, start_at = ?, endpoint = ?, token_url = ?, "
-                    "created_at = ?, seller_id = ?, removed_at = null where channel = ?",
-                    [list(channel.marketplace_ids), start_at, endpoint, token_url, added_at, seller_id, name])
+        con.execute(
+            "update channels set marketplace_ids = ?, start_at = ?, endpoint = ?, token_url = ?, "
+            "created_at = ?, seller_id = ?, removed_at = null where channel = ?",
+            [list(channel.marketplace_ids), start_at, endpoint, token_url, added_at, seller_id, name],
+        )
         return channel
     con.execute(
         "insert into channels (channel, marketplace_ids, start_at, endpoint, token_url, created_at, seller_id) "
@@ -78,8 +79,10 @@ def add_channel(
 
 def check_seller_id(seller_id: str) -> None:
     if not SELLER_ID.fullmatch(seller_id):
-        raise ChannelError(f"--seller-id {seller_id!r} is not a seller id (the Merchant Token in Seller Central's "
-                           "account info: capital letters and digits, such as A3TH9S8BH6GOGM)")
+        raise ChannelError(
+            f"--seller-id {seller_id!r} is not a seller id (the Merchant Token in Seller Central's "
+            "account info: capital letters and digits, such as A3TH9S8BH6GOGM)"
+        )
 
 
 def set_seller_id(con: duckdb.DuckDBPyConnection, name: str, seller_id: str) -> None:
@@ -88,8 +91,15 @@ def set_seller_id(con: duckdb.DuckDBPyConnection, name: str, seller_id: str) -> 
     con.execute("update channels set seller_id = ? where channel = ? and removed_at is null", [seller_id, name])
 
 
-def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, now: datetime,
-                  endpoint: str | None, token_url: str | None) -> None:
+def check_channel(
+    name: str,
+    marketplace_ids: list[str],
+    *,
+    start_at: datetime,
+    now: datetime,
+    endpoint: str | None,
+    token_url: str | None,
+) -> None:
     """Refuse, with one line naming the value, a channel that cannot be used as it is."""
     if not name:
         raise ChannelError("a channel needs a name")
@@ -99,12 +109,16 @@ def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, 
         raise ChannelError(f"channel {name!r} needs at least one --marketplace")
     for marketplace_id in marketplace_ids:
         if marketplace_id not in REGIONS:
-            raise ChannelError(f"--marketplace {marketplace_id!r} is not an Amazon marketplace id "
-                               "(ATVPDKIKX0DER is Amazon.com, A1F83G8C2ARO7P Amazon.co.uk, ...)")
+            raise ChannelError(
+                f"--marketplace {marketplace_id!r} is not an Amazon marketplace id "
+                "(ATVPDKIKX0DER is Amazon.com, A1F83G8C2ARO7P Amazon.co.uk, ...)"
+            )
     regions = {REGIONS[m] for m in marketplace_ids}
     if len(regions) > 1:
-        raise ChannelError(f"the marketplaces {', '.join(marketplace_ids)} are served from different regions "
-                           f"({', '.join(sorted(regions))}): add a channel per region")
+        raise ChannelError(
+            f"the marketplaces {', '.join(marketplace_ids)} are served from different regions "
+            f"({', '.join(sorted(regions))}): add a channel per region"
+        )
     if start_at > now:
         raise ChannelError(f"--start {iso(start_at)} is in the future (now is {iso(now)})")
     for option, url in (("--endpoint", endpoint), ("--token-url", token_url)):
@@ -113,8 +127,9 @@ def check_channel(name: str, marketplace_ids: list[str], *, start_at: datetime, 
     if token_url and not endpoint:
         raise ChannelError("--token-url goes with --endpoint (a sandbox's); Amazon's own need neither")
     if endpoint and not token_url:  # #28: the seller's refresh token would go to Amazon's LWA for another server
-        raise ChannelError("--endpoint needs --token-url (the LWA token URL of the same server); Amazon's own "
-                           "endpoints need neither")
+        raise ChannelError(
+            "--endpoint needs --token-url (the LWA token URL of the same server); Amazon's own endpoints need neither"
+        )
 
 
 def _check_url(option: str, url: str) -> None:
@@ -146,15 +161,19 @@ def get_channel(con: duckdb.DuckDBPyConnection, name: str, *, missing_ok: bool =
 
 def _removed_channel(con: duckdb.DuckDBPyConnection, name: str) -> Channel:
     """A channel removed with its orders kept (#28: `channel remove NAME --delete-orders` finds it)."""
-    row = con.execute("select channel, marketplace_ids, start_at, endpoint, token_url, seller_id from channels "
-                      "where channel = ? and removed_at is not null", [name]).fetchone()
+    row = con.execute(
+        "select channel, marketplace_ids, start_at, endpoint, token_url, seller_id from channels "
+        "where channel = ? and removed_at is not null",
+        [name],
+    ).fetchone()
     if row is None:
         raise ChannelError(f"no channel named {name!r}; `amazon-orders channel list` shows them")
     return Channel(row[0], tuple(row[1]), row[2], row[3], row[4], row[5])
 
 
-def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False,
-                   now: Clock = system_now) -> int:
+def remove_channel(
+    con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False, now: Clock = system_now
+) -> int:
     """Stop syncing a channel. Its orders stay (and a rebuild keeps them) unless `delete_orders`: then
     they go, with their raw versions, lines, stock movements, shipments, returns and returns reports. Returns the orders
     deleted. Inside the caller's transaction. A channel removed with its orders kept can have them deleted later."""
@@ -162,10 +181,14 @@ def remove_channel(con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: 
     con.execute("delete from channel_sync_state where channel = ?", [channel.name])
     con.execute("delete from returns_sync_state where channel = ?", [channel.name])
     if not delete_orders:
-        con.execute("update channels set removed_at = ? where channel = ?", [now().replace(microsecond=0), channel.name])
+        con.execute(
+            "update channels set removed_at = ? where channel = ?", [now().replace(microsecond=0), channel.name]
+        )
         return 0
     orders = "select order_id from orders where channel = $channel"
-    deleted = con.execute("select count(*) from orders where channel = $channel", {"channel": channel.name}).fetchone()[0]
+    deleted = con.execute("select count(*) from orders where channel = $channel", {"channel": channel.name}).fetchone()[
+        0
+    ]
     for statement in (
         f"delete from inventory_movements where order_id in ({orders})",
         f"delete from sales_return_lines where return_id in (select return_id from sales_returns where order_id in ({orders}))",

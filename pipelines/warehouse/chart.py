@@ -18,8 +18,7 @@ from pipelines.warehouse.connection import owner_only_files, warehouse_path
 DAYS = 30
 WIDTH, HEIGHT = 860, 420
 LEFT, RIGHT, TOP, BOTTOM = 70, 200, 50, 50
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 SALES = """
 select marketplace_name || ' (' || currency || ')' as series, sales_date, sum(net_sales_amount) as net_sales_amount
@@ -64,11 +63,13 @@ def daily_sales_svg(rows: list[tuple[str, date, Decimal]], last_day: date, days:
     def y(value: float) -> float:
         return TOP + plot_h * (top - value) / span
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
-           'font-family="sans-serif" font-size="12">',
-           f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
-           f'<text x="{LEFT}" y="24" font-size="16">Net sales per marketplace and day, last {days} days '
-           f'(to {last_day.isoformat()}, each marketplace\'s own day)</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>',
+        f'<text x="{LEFT}" y="24" font-size="16">Net sales per marketplace and day, last {days} days '
+        f"(to {last_day.isoformat()}, each marketplace's own day)</text>",
+    ]
     for i in range(5):  # the value axis: five steps
         value = bottom + span * i / 4
         out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" stroke="#ddd"/>')
@@ -79,16 +80,22 @@ def daily_sales_svg(rows: list[tuple[str, date, Decimal]], last_day: date, days:
     out.append(f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="#333"/>')
     out.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#333"/>')
     if not series:
-        out.append(f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle">no sales in these '
-                   f'{days} days</text>')
+        out.append(
+            f'<text x="{LEFT + plot_w / 2}" y="{TOP + plot_h / 2}" text-anchor="middle">no sales in these '
+            f"{days} days</text>"
+        )
     for index, (name, values) in enumerate(sorted(series.items())):
         colour = COLOURS[index % len(COLOURS)]
-        points = " ".join(f"{x(first_day + timedelta(days=d)):.1f},{y(values.get(first_day + timedelta(days=d), 0)):.1f}"
-                          for d in range(days))
+        points = " ".join(
+            f"{x(first_day + timedelta(days=d)):.1f},{y(values.get(first_day + timedelta(days=d), 0)):.1f}"
+            for d in range(days)
+        )
         out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
         for day, value in sorted(values.items()):
-            out.append(f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}">'
-                       f'<title>{escape(name)} {day.isoformat()}: {value:,.2f}</title></circle>')
+            out.append(
+                f'<circle cx="{x(day):.1f}" cy="{y(value):.1f}" r="3" fill="{colour}">'
+                f"<title>{escape(name)} {day.isoformat()}: {value:,.2f}</title></circle>"
+            )
         legend_y = TOP + 16 * index
         out.append(f'<rect x="{LEFT + plot_w + 16}" y="{legend_y - 9}" width="12" height="12" fill="{colour}"/>')
         out.append(f'<text x="{LEFT + plot_w + 34}" y="{legend_y + 1}">{escape(name)}</text>')

@@ -97,17 +97,25 @@ def _refuse_cut_off(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     size = path.stat().st_size
     if size < 3 * 4096 + used_blocks * block_size:
         con.close()
-        raise WarehouseError(f"warehouse {path} is truncated ({size:,} bytes, but {used_blocks} blocks of "
-                             f"{block_size:,} in use): restore it from a copy; nothing was written to it")
+        raise WarehouseError(
+            f"warehouse {path} is truncated ({size:,} bytes, but {used_blocks} blocks of "
+            f"{block_size:,} in use): restore it from a copy; nothing was written to it"
+        )
 
 
 def _refuse_other_programs_database(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    tables = {name for (name,) in con.execute(
-        "select table_name from duckdb_tables() where database_name = current_database()").fetchall()}
+    tables = {
+        name
+        for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database()"
+        ).fetchall()
+    }
     if tables and not WAREHOUSE_TABLES <= tables:
         con.close()
-        raise NotAWarehouse(f"{path} is another program's DuckDB database (it has no {' or '.join(sorted(WAREHOUSE_TABLES))} "
-                            "table); nothing was written to it")
+        raise NotAWarehouse(
+            f"{path} is another program's DuckDB database (it has no {' or '.join(sorted(WAREHOUSE_TABLES))} "
+            "table); nothing was written to it"
+        )
 
 
 def _holder(path: Path) -> str:
@@ -130,8 +138,15 @@ def _this_process() -> str:
 
 
 @contextmanager
-def _locked(path: Path, mode: int, wait_seconds: float, on_wait: Callable[[str], None] | None,
-            busy: str, who: str | None = None, step_aside: bool = False) -> Iterator[None]:
+def _locked(
+    path: Path,
+    mode: int,
+    wait_seconds: float,
+    on_wait: Callable[[str], None] | None,
+    busy: str,
+    who: str | None = None,
+    step_aside: bool = False,
+) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(path.name + ".lock")
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -188,17 +203,35 @@ def _let_waiting_writers_go_first(path: Path, deadline: float) -> None:
         os.close(fd)
 
 
-def writer_lock(path: Path, wait_seconds: float = WRITER_WAIT_SECONDS, on_wait=None, *, who: str | None = None,
-                step_aside: bool = False):
+def writer_lock(
+    path: Path,
+    wait_seconds: float = WRITER_WAIT_SECONDS,
+    on_wait=None,
+    *,
+    who: str | None = None,
+    step_aside: bool = False,
+):
     """One writer per warehouse, and no reader of ours while it writes. `who` names the holder to those who
     wait; a writer of many commits steps aside (`step_aside`) for those already waiting."""
-    return _locked(path, fcntl.LOCK_EX, wait_seconds, on_wait,
-                   "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s", who, step_aside)
+    return _locked(
+        path,
+        fcntl.LOCK_EX,
+        wait_seconds,
+        on_wait,
+        "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s",
+        who,
+        step_aside,
+    )
 
 
 def reader_lock(path: Path, wait_seconds: float | None = None, on_wait=None):
-    return _locked(path, fcntl.LOCK_SH, READER_WAIT_SECONDS if wait_seconds is None else wait_seconds, on_wait,
-                   "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s; try again")
+    return _locked(
+        path,
+        fcntl.LOCK_SH,
+        READER_WAIT_SECONDS if wait_seconds is None else wait_seconds,
+        on_wait,
+        "warehouse {path} is busy: {holder} has held it for over {seconds:.0f} s; try again",
+    )
 
 
 @contextmanager
@@ -207,8 +240,14 @@ def run_lock(db, name: str, on_wait=None) -> Iterator[None]:
     other writers out between its commits."""
     path = warehouse_path(db)
     digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-    with _locked(path.with_name(f"{path.name}.run-{digest}"), fcntl.LOCK_EX, WRITER_WAIT_SECONDS, on_wait,
-                 "warehouse {path} is busy: {holder} has run for over {seconds:.0f} s", name):
+    with _locked(
+        path.with_name(f"{path.name}.run-{digest}"),
+        fcntl.LOCK_EX,
+        WRITER_WAIT_SECONDS,
+        on_wait,
+        "warehouse {path} is busy: {holder} has run for over {seconds:.0f} s",
+        name,
+    ):
         yield
 
 
@@ -222,6 +261,7 @@ class Holds:
 
     def timed(self, write: Callable[[], AbstractContextManager]) -> Callable[[], AbstractContextManager]:
         """`write`, each hold of the warehouse it gives counted here."""
+
         @contextmanager
         def held():
             with write() as con:
@@ -232,11 +272,14 @@ class Holds:
                     elapsed = time.perf_counter() - started
                     self.seconds, self.longest = self.seconds + elapsed, max(self.longest, elapsed)
                     self.commits += 1
+
         return held
 
     def metadata(self) -> dict:
-        return {"seconds_holding_the_warehouse": round(self.seconds, 2),
-                "longest_hold_of_the_warehouse_seconds": round(self.longest, 2)}
+        return {
+            "seconds_holding_the_warehouse": round(self.seconds, 2),
+            "longest_hold_of_the_warehouse_seconds": round(self.longest, 2),
+        }
 
 
 @contextmanager
@@ -253,8 +296,10 @@ def _open(path: Path, *, read_only: bool, wait_seconds: float, on_wait) -> duckd
     """DuckDB's connection, waiting (bounded) while another program holds the file."""
     config = dict(NO_EXTENSIONS)
     if not read_only:
-        config.update(memory_limit=os.environ.get("AMAZON_ORDERS_MEMORY_LIMIT", "1GB"),  # spills beyond it
-                      preserve_insertion_order=False)
+        config.update(
+            memory_limit=os.environ.get("AMAZON_ORDERS_MEMORY_LIMIT", "1GB"),  # spills beyond it
+            preserve_insertion_order=False,
+        )
     deadline = time.monotonic() + wait_seconds
     announced = False
     while True:
@@ -266,10 +311,12 @@ def _open(path: Path, *, read_only: bool, wait_seconds: float, on_wait) -> duckd
                 raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
             if time.monotonic() >= deadline:
                 if read_only:
-                    raise WarehouseBusy(f"warehouse {path} is busy: another process is writing to it; "
-                                        "try again when it ends") from None
-                raise WarehouseBusy(f"warehouse {path} is busy: another process has held it open "
-                                    f"for over {wait_seconds:.0f} s") from None
+                    raise WarehouseBusy(
+                        f"warehouse {path} is busy: another process is writing to it; try again when it ends"
+                    ) from None
+                raise WarehouseBusy(
+                    f"warehouse {path} is busy: another process has held it open for over {wait_seconds:.0f} s"
+                ) from None
             if on_wait and not announced:
                 on_wait(f"warehouse {path} is held open by another process; waiting for it to close it")
                 announced = True
@@ -278,15 +325,23 @@ def _open(path: Path, *, read_only: bool, wait_seconds: float, on_wait) -> duckd
             raise WarehouseError(f"cannot open warehouse {path}: {_first_line(error)}") from None
 
 
-def connect(db: str | os.PathLike | None = None, *, read_only: bool = False,
-            busy_wait_seconds: float | None = None, on_wait=None) -> duckdb.DuckDBPyConnection:
+def connect(
+    db: str | os.PathLike | None = None,
+    *,
+    read_only: bool = False,
+    busy_wait_seconds: float | None = None,
+    on_wait=None,
+) -> duckdb.DuckDBPyConnection:
     """Open (and on first use create) the warehouse, readable by its owner only."""
     path = warehouse_path(db)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
     _refuse_what_is_not_a_warehouse(path)
-    wait = busy_wait_seconds if busy_wait_seconds is not None else (
-        OTHER_PROGRAM_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
+    wait = (
+        busy_wait_seconds
+        if busy_wait_seconds is not None
+        else (OTHER_PROGRAM_WAIT_SECONDS if read_only else WRITER_WAIT_SECONDS)
+    )
     if read_only:
         con = _open(path, read_only=True, wait_seconds=wait, on_wait=on_wait)
         _refuse_cut_off(con, path)
@@ -315,8 +370,11 @@ def _schema() -> tuple[str, str, str]:
     """The schema (sql/warehouse/), its digest, and its temp work tables' statements: read and parsed once a process (a
     warehouse is opened for every commit)."""
     schema = schema_sql()
-    temp = [statement.query for statement in duckdb.extract_statements(schema)
-            if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower()]
+    temp = [
+        statement.query
+        for statement in duckdb.extract_statements(schema)
+        if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower()
+    ]
     return schema, hashlib.sha256(schema.encode()).hexdigest(), ";\n".join(temp)
 
 
@@ -324,8 +382,10 @@ def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Migrate the warehouse to the schema when sql/warehouse/ changed since it was applied; declare this
     connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
     schema, digest, temp_tables = _schema()
-    applied = con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall() \
+    applied = (
+        con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall()
         and con.execute("select digest from applied_schema").fetchall()
+    )
     if applied == [(digest,)]:
         con.execute(temp_tables)
         return
@@ -335,8 +395,9 @@ def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 @contextmanager
-def open_for_writing(db=None, *, on_wait=None, who: str | None = None,
-                     step_aside: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_for_writing(
+    db=None, *, on_wait=None, who: str | None = None, step_aside: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     path = warehouse_path(db)
     with writer_lock(path, on_wait=on_wait, who=who, step_aside=step_aside), owner_only_files():
         con = connect(path, on_wait=on_wait)

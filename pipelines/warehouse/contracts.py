@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow
 import pandera.errors
 import pandera.pandas as pa
+import pyarrow
 from pandera.typing import Series
 
 from pipelines.warehouse import tables
@@ -176,8 +176,11 @@ def failing_rows(con, query: str, table: str, chunk_rows: int = 250_000):
     # Arrow batches with strings left in Arrow (pandas' own str dtype) and decimals as floats:
     # no Python object per value on the way into pandas
     relation = con.sql(query)
-    decimals = [f'"{name}"::double as "{name}"' for name, kind in zip(relation.columns, relation.types)
-                if str(kind).startswith("DECIMAL")]
+    decimals = [
+        f'"{name}"::double as "{name}"'
+        for name, kind in zip(relation.columns, relation.types)
+        if str(kind).startswith("DECIMAL")
+    ]
     if decimals:
         relation = con.sql(f"select * replace ({', '.join(decimals)}) from ({query})")
     text = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -225,9 +228,9 @@ CHECKED_ROWS = {
     "order_lines": "select * from order_lines semi join last_transform_orders using (order_id)",
     "inventory_movements": "select * from inventory_movements semi join last_transform_orders using (order_id)",
     "accounts": "select * from accounts where account_id in "
-                "(select account_id from orders semi join last_transform_orders using (order_id))",
+    "(select account_id from orders semi join last_transform_orders using (order_id))",
     "contacts": "select * from contacts where contact_id in "
-                "(select contact_id from orders semi join last_transform_orders using (order_id))",
+    "(select contact_id from orders semi join last_transform_orders using (order_id))",
     "products": "select * from products",
     "inventory": "select * from inventory",
 }
@@ -250,5 +253,7 @@ def check_table(con, table: str) -> CheckOutcome:
     # fetchall, not fetchone: DuckDB opens no relation while a result is only partly read
     rows = con.execute(f"select count(*) from ({CHECKED_ROWS[table]})").fetchall()[0][0]
     failures = pd.DataFrame(list(failing_rows(con, CHECKED_ROWS[table], table)), columns=["row", "check", "column"])
-    quarantined = dict(con.execute("select reason, count(*) from quarantine group by reason order by 2 desc").fetchall())
+    quarantined = dict(
+        con.execute("select reason, count(*) from quarantine group by reason order by 2 desc").fetchall()
+    )
     return CheckOutcome(table, rows, failures, quarantined)

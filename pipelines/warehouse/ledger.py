@@ -33,14 +33,19 @@ BATCH_ORDERS = 500_000
 
 def book_orders(con: duckdb.DuckDBPyConnection, orders: str, params=None) -> int:
     """Book the stock difference of the orders a query selects (order_id); inside a transaction."""
-    con.execute(f"create or replace temp table ledger_candidates as select order_id, row_number() over () as n "
-                f"from ({orders}) as picked(order_id)", params)
+    con.execute(
+        f"create or replace temp table ledger_candidates as select order_id, row_number() over () as n "
+        f"from ({orders}) as picked(order_id)",
+        params,
+    )
     count = con.execute("select count(*) from ledger_candidates").fetchone()[0]
     booked = 0
     for first in range(0, count, BATCH_ORDERS):
         con.execute("delete from ledger_scope")
-        con.execute("insert into ledger_scope select order_id from ledger_candidates where n > ? and n <= ?",
-                    [first, first + BATCH_ORDERS])
+        con.execute(
+            "insert into ledger_scope select order_id from ledger_candidates where n > ? and n <= ?",
+            [first, first + BATCH_ORDERS],
+        )
         booked += append_movements(con, read_sql("ledger/inventory_movements.sql"))
     con.execute("drop table ledger_candidates")
     return booked

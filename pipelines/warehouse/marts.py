@@ -22,8 +22,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.warehouse import tables
 from pipelines.sql import SQL_DIR, read_sql
+from pipelines.warehouse import tables
 from pipelines.warehouse.connection import owner_only_files, transaction, warehouse_path
 
 MARTS_FOLDER = "marts"
@@ -114,15 +114,20 @@ def published_path(db=None) -> Path:
 def _describe(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     """The warehouse's comments on a table and its columns, as statements for the copy."""
     statements = []
-    for (comment,) in con.execute("select comment from duckdb_tables() where table_name = ? and comment is not null "
-                                  "and database_name = current_database() union all select comment from duckdb_views() "
-                                  "where view_name = ? and comment is not null and database_name = current_database()",
-                                  [table, table]).fetchall():
+    for (comment,) in con.execute(
+        "select comment from duckdb_tables() where table_name = ? and comment is not null "
+        "and database_name = current_database() union all select comment from duckdb_views() "
+        "where view_name = ? and comment is not null and database_name = current_database()",
+        [table, table],
+    ).fetchall():
         statements.append(f"comment on table published.{table} is {_quote(comment)}")
-    for column, comment in con.execute("select column_name, comment from duckdb_columns() where table_name = ? "
-                                       "and comment is not null and database_name = current_database() and column_name "
-                                       "in (select column_name from duckdb_columns() where database_name = 'published' "
-                                       "and table_name = ?)", [table, table]).fetchall():
+    for column, comment in con.execute(
+        "select column_name, comment from duckdb_columns() where table_name = ? "
+        "and comment is not null and database_name = current_database() and column_name "
+        "in (select column_name from duckdb_columns() where database_name = 'published' "
+        "and table_name = ?)",
+        [table, table],
+    ).fetchall():
         statements.append(f"comment on column published.{table}.{column} is {_quote(comment)}")
     return statements
 

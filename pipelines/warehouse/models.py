@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from pipelines.warehouse import tables
 from pipelines.sql import SQL_DIR, read_sql
+from pipelines.warehouse import tables
 
 LAYERS = ("staging", "intermediate", "core")
 
@@ -87,8 +87,10 @@ def run_order(steps: tuple[Step, ...] = ()) -> list[Model | Step]:
             if relation in producers:
                 inputs.append(producers[relation].name)
             elif relation not in declared:
-                raise LookupError(f"{node.name} reads {relation}, which is neither a model nor a table "
-                                  "declared in sql/warehouse/tables.sql")
+                raise LookupError(
+                    f"{node.name} reads {relation}, which is neither a model nor a table "
+                    "declared in sql/warehouse/tables.sql"
+                )
         graph.add(node.name, *inputs)
     by_name = {node.name: node for node in nodes}
     return [by_name[name] for name in graph.static_order()]

@@ -72,8 +72,12 @@ def unreconciled_orders(con: duckdb.DuckDBPyConnection, limit: int = 25) -> tupl
 def core_table_counts(con: duckdb.DuckDBPyConnection, tables) -> dict[str, int]:
     """Rows per table, and the figures an operator watches: pending orders, placeholders, quarantine."""
     counts = {table: con.execute(f"select count(*) from {table}").fetchall()[0][0] for table in tables}
-    (counts["pending_orders"], counts["placeholders_waiting"], counts["quarantined_versions"],
-     counts["other_channel_orders"]) = con.execute("""
+    (
+        counts["pending_orders"],
+        counts["placeholders_waiting"],
+        counts["quarantined_versions"],
+        counts["other_channel_orders"],
+    ) = con.execute("""
         select (select count(*) from orders where status in (select status from order_statuses where is_pending)),
                (select count(*) from products where is_placeholder),
                (select count(*) from quarantine),
@@ -122,6 +126,7 @@ def fba_summaries_set_aside(con: duckdb.DuckDBPyConnection, channel: str | None 
         {"channel": channel},
     ).df()
 
+
 def table(con: duckdb.DuckDBPyConnection, query: str, params=None) -> str:
     """A query's rows as a plain-text table, blanks for nulls."""
     frame = con.execute(query, params or []).df()
@@ -143,7 +148,9 @@ SET_ASIDE_NOTIFICATIONS = """
 def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     sections = [
         "Channels",
-        table(con, """
+        table(
+            con,
+            """
             select
                 c.channel,
                 strftime(coalesce(s.watermark, c.start_at), '%Y-%m-%dT%H:%M:%SZ') as watermark,
@@ -164,7 +171,9 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
             ) r on r.channel = c.channel and r.finished_at >= c.created_at  -- a reused name's own syncs
             where c.removed_at is null  -- a removed channel is not 'never synced' (#28)
             order by c.channel
-        """, {"now": now}),
+        """,
+            {"now": now},
+        ),
         "",
         "Orders by status",
         table(con, "select channel, status, payment_status, count(*) as orders from orders group by all order by all"),
@@ -173,21 +182,29 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
         "Quarantined order versions: {quarantined_versions}   Other sales channels' orders (kept raw, not imported): "
         "{other_channel_orders}".format(**core_table_counts(con, ())),
     ]
-    requests = table(con, """
+    requests = table(
+        con,
+        """
         select channel, channel_order_id, status, string_agg(distinct coalesce(cancel_request_reason, ''), '; ') as reason
         from orders join order_lines using (order_id)
         where order_lines.has_cancel_request
         group by all order by channel_order_id limit 20
-    """)
+    """,
+    )
     if requests != "(none)":
         sections += ["", "Orders the buyer asked to cancel (do not ship before checking)", requests]
-    unreconciled = table(con, """
+    unreconciled = table(
+        con,
+        """
         select channel, channel_order_id, currency, total_amount, unreconciled_amount
         from orders where unreconciled_amount <> 0 order by abs(unreconciled_amount) desc limit 10
-    """)
+    """,
+    )
     if unreconciled != "(none)":
         sections += ["", "Orders whose amounts do not add up to Amazon's grand total", unreconciled]
-    fba = table(con, """
+    fba = table(
+        con,
+        """
         with latest as (
             select * from fba_inventory
             where is_counted  -- a pooled stock (Pan-European FBA) once, not once per marketplace
@@ -197,14 +214,20 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
                sum(reserved_quantity) as reserved, sum(inbound_quantity) as inbound,
                sum(unfulfillable_quantity) as unfulfillable, strftime(max(fetched_at), '%Y-%m-%dT%H:%M:%SZ') as as_of
         from latest group by all order by all limit 50
-    """)
+    """,
+    )
     if fba != "(none)":
         sections += ["", "FBA stock at Amazon (its latest count; amazon_fba on hand follows it)", fba]
     set_aside = fba_summaries_set_aside(con)
     if len(set_aside):
-        sections += ["", "FBA inventory summaries set aside (kept raw; their SKUs' amazon_fba left as it was)",
-                     set_aside.to_markdown(index=False, tablefmt="simple")]
-    notifications = table(con, """
+        sections += [
+            "",
+            "FBA inventory summaries set aside (kept raw; their SKUs' amazon_fba left as it was)",
+            set_aside.to_markdown(index=False, tablefmt="simple"),
+        ]
+    notifications = table(
+        con,
+        """
         select n.channel, n.queue_arn,
                coalesce(strftime(s.last_received_at, '%Y-%m-%dT%H:%M:%SZ'), 'none yet') as last_arrived,
                -- a message's time is never after its arrival (notifications.read_notification), nor the lag below 0
@@ -215,42 +238,68 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
                (select count(*) from raw_notifications r where r.channel = n.channel and r.outcome = 'rejected')
                    as set_aside
         from channel_notifications n left join notification_state s using (channel) order by all
-    """, {"behind": FALLING_BEHIND_SECONDS})
+    """,
+        {"behind": FALLING_BEHIND_SECONDS},
+    )
     if notifications != "(none)":
-        sections += ["", "ORDER_CHANGE notifications (lag: from Amazon's change to its arrival here; polling "
-                         "goes on beside them)", notifications]
+        sections += [
+            "",
+            "ORDER_CHANGE notifications (lag: from Amazon's change to its arrival here; polling goes on beside them)",
+            notifications,
+        ]
     set_aside = table(con, SET_ASIDE_NOTIFICATIONS)
     if set_aside != "(none)":
-        sections += ["", "Notifications set aside (kept in raw_notifications with outcome 'rejected'; the poll "
-                         "brings their orders)", set_aside]
-    returns = table(con, """
+        sections += [
+            "",
+            "Notifications set aside (kept in raw_notifications with outcome 'rejected'; the poll brings their orders)",
+            set_aside,
+        ]
+    returns = table(
+        con,
+        """
         select s.channel, s.report_type, strftime(s.reached_until, '%Y-%m-%dT%H:%M:%SZ') as read_until,
                (select count(*) from amazon_returns a where a.channel = s.channel and a.report_type = s.report_type)
                    as returns,
                (select count(*) from returns_quarantine q where q.channel = s.channel
                 and q.report_type = s.report_type) as quarantined
         from returns_sync_state s order by all
-    """)
+    """,
+    )
     if returns != "(none)":
         sections += ["", "Amazon's returns reports", returns]
-    failing = table(con, f"""
+    failing = table(
+        con,
+        f"""
         select channel, report_type, failure, rows_or_reports as count,
                strftime(since, '%Y-%m-%dT%H:%M:%SZ') as since, first_reason as reason
         from ({RETURNS_FAILURES})
-    """, {"now": now, "stuck_after": STUCK_AFTER})
+    """,
+        {"now": now, "stuck_after": STUCK_AFTER},
+    )
     if failing != "(none)":
-        sections += ["", "RETURNS THAT KEEP FAILING (unreadable rows, rows the warehouse has not held for a day, "
-                         "refused documents)", failing]
-    awaiting = table(con, """
+        sections += [
+            "",
+            "RETURNS THAT KEEP FAILING (unreadable rows, rows the warehouse has not held for a day, refused documents)",
+            failing,
+        ]
+    awaiting = table(
+        con,
+        """
         select r.return_id, o.channel, o.channel_order_id, l.product_code as sku, l.quantity,
                strftime(r.created_at, '%Y-%m-%d') as returned_on, coalesce(r.reason, '') as reason
         from sales_returns r join sales_return_lines l using (return_id) join orders o using (order_id)
         where r.status = 'awaiting_receipt' order by r.created_at, r.return_id limit 50
-    """)
+    """,
+    )
     if awaiting != "(none)":
-        sections += ["", "Returns awaiting receipt (amazon-orders returns receive RETURN_ID when the parcel arrives)",
-                     awaiting]
-    quarantine = table(con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10")
+        sections += [
+            "",
+            "Returns awaiting receipt (amazon-orders returns receive RETURN_ID when the parcel arrives)",
+            awaiting,
+        ]
+    quarantine = table(
+        con, "select reason, count(*) as versions from quarantine group by reason order by 2 desc limit 10"
+    )
     if quarantine != "(none)":
         sections += ["", "Quarantine reasons", quarantine]
     sections += stock_push_sections(con, now)
@@ -315,15 +364,19 @@ NOT_TOLD_TO_AMAZON = """
 
 # -- stock pushed back to Amazon --------------------------------------------------------------------------
 
+
 def invalid_listings(con: duckdb.DuckDBPyConnection, channel: str | None = None):
     """SKUs whose latest answer was INVALID (or no answer at all), with Amazon's issues."""
-    return con.execute("""
+    return con.execute(
+        """
         select channel, pool, seller_sku, quantity, status, issues, pushed_at from (
             select *, row_number() over (partition by channel, pool, seller_sku order by pushed_at desc) as n
             from stock_pushes
         ) where n = 1 and status <> 'ACCEPTED' and (channel = $channel or $channel is null)
         order by channel, seller_sku, pool
-    """, {"channel": channel})
+    """,
+        {"channel": channel},
+    )
 
 
 STUCK_FEED_AFTER = timedelta(hours=2)
@@ -333,11 +386,19 @@ def stock_push_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[s
     """What `amazon-orders status` says of stock pushed to Amazon: channels that push nothing, each channel's
     pushes, INVALID answers with their issues, drift, and feeds stuck in Amazon's queue."""
     sections: list[str] = []
-    unpushed = [name for (name,) in con.execute(
-        "select channel from channels where removed_at is null and seller_id is null order by channel").fetchall()]
+    unpushed = [
+        name
+        for (name,) in con.execute(
+            "select channel from channels where removed_at is null and seller_id is null order by channel"
+        ).fetchall()
+    ]
     if unpushed:
-        sections += ["", "Stock is NOT pushed to Amazon for " + ", ".join(repr(n) for n in unpushed) +
-                     " (no seller id: amazon-orders channel set NAME --seller-id MERCHANT_TOKEN)"]
+        sections += [
+            "",
+            "Stock is NOT pushed to Amazon for "
+            + ", ".join(repr(n) for n in unpushed)
+            + " (no seller id: amazon-orders channel set NAME --seller-id MERCHANT_TOKEN)",
+        ]
     summary = con.execute("""
         select s.channel,
                (select count(*) from stock_marks k where k.channel = s.channel) as marked,
@@ -350,24 +411,38 @@ def stock_push_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[s
         from stock_push_state s order by all
     """).df()
     if len(summary):
-        sections += ["", "Stock pushed to Amazon (merchant-fulfilled listings; `amazon-orders stock` lists each SKU)",
-                     _plain(summary)]
+        sections += [
+            "",
+            "Stock pushed to Amazon (merchant-fulfilled listings; `amazon-orders stock` lists each SKU)",
+            _plain(summary),
+        ]
     invalid = invalid_listings(con).df()
     if len(invalid):
         invalid["issues"] = invalid["issues"].map(
-            lambda text: "; ".join(f"{i.get('code')} {i.get('message')}" for i in json.loads(text or "[]")))
+            lambda text: "; ".join(f"{i.get('code')} {i.get('message')}" for i in json.loads(text or "[]"))
+        )
         sections += ["", "STOCK PUSHES AMAZON REFUSED (INVALID, with its issues) OR NEVER ANSWERED", _plain(invalid)]
     drift = con.execute("select * from stock_drift order by all").df()
     if len(drift):
-        sections += ["", "Listings DRIFTING from the last push (Amazon shows other than pushed, beyond its own "
-                         "decrements for orders since)", _plain(drift)]
-    stuck = con.execute("""
+        sections += [
+            "",
+            "Listings DRIFTING from the last push (Amazon shows other than pushed, beyond its own "
+            "decrements for orders since)",
+            _plain(drift),
+        ]
+    stuck = con.execute(
+        """
         select channel, feed_id, status, strftime(created_at, '%Y-%m-%dT%H:%M:%SZ') as created_at
         from stock_feeds where status in ('IN_QUEUE', 'IN_PROGRESS') and created_at <= ? order by all
-    """, [(now - STUCK_FEED_AFTER).replace(tzinfo=None)]).df()
+    """,
+        [(now - STUCK_FEED_AFTER).replace(tzinfo=None)],
+    ).df()
     if len(stuck):
-        sections += ["", f"LISTINGS FEEDS STUCK at Amazon for over {STUCK_FEED_AFTER.total_seconds() / 3600:g} h",
-                     _plain(stuck)]
+        sections += [
+            "",
+            f"LISTINGS FEEDS STUCK at Amazon for over {STUCK_FEED_AFTER.total_seconds() / 3600:g} h",
+            _plain(stuck),
+        ]
     return sections
 
 
@@ -376,10 +451,12 @@ def stock_push_sections(con: duckdb.DuckDBPyConnection, now: datetime) -> list[s
 MAX_LAG_VARIABLE = "AMAZON_ORDERS_MAX_LAG"
 DEFAULT_MAX_LAG = "2h"  # eight missed 15-minute schedule ticks
 
+
 def max_lag(given: str | None = None) -> timedelta:
     text = given or os.environ.get(MAX_LAG_VARIABLE) or DEFAULT_MAX_LAG
-    return parse_age(text, "--max-lag" if given else MAX_LAG_VARIABLE if os.environ.get(MAX_LAG_VARIABLE)
-                     else "--max-lag")
+    return parse_age(
+        text, "--max-lag" if given else MAX_LAG_VARIABLE if os.environ.get(MAX_LAG_VARIABLE) else "--max-lag"
+    )
 
 
 def channel_health(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timedelta) -> list[dict]:
@@ -396,29 +473,50 @@ def channel_health(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: tim
         order by c.channel
     """).fetchall()
     health = []
-    for channel, watermark, synced, last, finished_at, error in rows:
+    for channel, watermark, _, last, finished_at, error in rows:
         lag = (now - watermark).total_seconds() / 60
         problems = []
         if last is not None and last != "ok":
             problems.append(f"last sync {last}: {error or 'no reason recorded'}")
         if last is not None and lag > lag_limit.total_seconds() / 60:
-            problems.append(f"lags {lag:.0f} minutes behind Amazon, over the {lag_limit.total_seconds() / 60:.0f} "
-                            "allowed (--max-lag)")
-        health.append({"channel": channel, "watermark": iso(watermark), "lag_minutes": round(lag, 1),
-                       "last_sync": last or "never synced", "last_sync_at": iso(finished_at) if finished_at else None,
-                       "last_error": error, "healthy": not problems, "problems": problems})
+            problems.append(
+                f"lags {lag:.0f} minutes behind Amazon, over the {lag_limit.total_seconds() / 60:.0f} "
+                "allowed (--max-lag)"
+            )
+        health.append(
+            {
+                "channel": channel,
+                "watermark": iso(watermark),
+                "lag_minutes": round(lag, 1),
+                "last_sync": last or "never synced",
+                "last_sync_at": iso(finished_at) if finished_at else None,
+                "last_error": error,
+                "healthy": not problems,
+                "problems": problems,
+            }
+        )
     return health
 
 
 def status_json(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timedelta) -> dict:
     counts = core_table_counts(con, ())
-    by_status = [dict(zip(("channel", "status", "payment_status", "orders"), row)) for row in con.execute(
-        "select channel, status, payment_status, count(*) from orders group by all order by all").fetchall()]
+    by_status = [
+        dict(zip(("channel", "status", "payment_status", "orders"), row))
+        for row in con.execute(
+            "select channel, status, payment_status, count(*) from orders group by all order by all"
+        ).fetchall()
+    ]
     awaiting = con.execute("select count(*) from sales_returns where status = 'awaiting_receipt'").fetchone()[0]
     channels = channel_health(con, now, lag_limit)
-    return {"now": iso(now), "max_lag_minutes": lag_limit.total_seconds() / 60,
-            "healthy": all(c["healthy"] for c in channels), "channels": channels, "orders_by_status": by_status,
-            **counts, "returns_awaiting_receipt": awaiting}
+    return {
+        "now": iso(now),
+        "max_lag_minutes": lag_limit.total_seconds() / 60,
+        "healthy": all(c["healthy"] for c in channels),
+        "channels": channels,
+        "orders_by_status": by_status,
+        **counts,
+        "returns_awaiting_receipt": awaiting,
+    }
 
 
 def shipped_by(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
@@ -428,9 +526,14 @@ def shipped_by(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
         "select o.fulfilled_by, o.status, coalesce(sum(l.shipped_quantity), 0), "
         "coalesce(sum(l.quantity - l.canceled_quantity), 0) "
         "from orders o left join order_lines l on l.order_id = o.order_id and l.line_type = 'product' "
-        "where o.order_id = ? group by all", [order_id]).fetchone()
-    here = con.execute("select string_agg(shipment_id || ' on ' || strftime(shipped_at, '%Y-%m-%d %H:%M'), ', ') "
-                       "from shipments where order_id = ?", [order_id]).fetchone()[0]
+        "where o.order_id = ? group by all",
+        [order_id],
+    ).fetchone()
+    here = con.execute(
+        "select string_agg(shipment_id || ' on ' || strftime(shipped_at, '%Y-%m-%d %H:%M'), ', ') "
+        "from shipments where order_id = ?",
+        [order_id],
+    ).fetchone()[0]
     if here:
         return f"marked shipped here ({here})"
     on_amazon = shipped > 0 or status in ("Shipped", "Partially Shipped")
@@ -443,25 +546,39 @@ def shipped_by(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
 
 
 ORDER_SECTIONS = [
-    ("Lines", """
+    (
+        "Lines",
+        """
         select line_number as line, line_type as type, product_code as sku, description, quantity,
                shipped_quantity as shipped, canceled_quantity as canceled, unit_price, line_amount, shipping_amount,
                tax_amount, discount_amount, if(has_cancel_request, 'asked: ' || coalesce(cancel_request_reason, ''), '')
                    as cancel_request, notes
-        from order_lines where order_id = $order order by line_number"""),
-    ("Stock movements", """
+        from order_lines where order_id = $order order by line_number""",
+    ),
+    (
+        "Stock movements",
+        """
         select movement_id, created_at, product_code as sku, location, reason, quantity_delta
-        from inventory_movements where order_id = $order order by movement_id"""),
-    ("Shipments (marked shipped here)", """
+        from inventory_movements where order_id = $order order by movement_id""",
+    ),
+    (
+        "Shipments (marked shipped here)",
+        """
         select s.shipment_id, s.shipped_at, l.product_code as sku, l.shipped_quantity, l.canceled_quantity_at_ship
-        from shipments s join shipment_lines l using (shipment_id) where s.order_id = $order order by all"""),
-    ("Returns", """
+        from shipments s join shipment_lines l using (shipment_id) where s.order_id = $order order by all""",
+    ),
+    (
+        "Returns",
+        """
         select r.return_id, r.created_at, r.reason, l.product_code as sku, l.quantity, l.is_restocked,
                coalesce(r.clerk_reason, '') as clerk_reason
-        from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all"""),
+        from sales_returns r join sales_return_lines l using (return_id) where r.order_id = $order order by all""",
+    ),
 ]
 # shown when a channel with a seller id lists the order's SKUs (stock back to Amazon, #26)
-ORDER_LISTINGS = ("Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)", f"""
+ORDER_LISTINGS = (
+    "Its SKUs on each channel's Amazon listings (available here, listed on Amazon, last pushed)",
+    f"""
         with pushes as (
             select channel, pool, seller_sku, arg_max(quantity, pushed_at) as last_pushed,
                    arg_max(status, pushed_at) as last_answer
@@ -473,26 +590,54 @@ ORDER_LISTINGS = ("Its SKUs on each channel's Amazon listings (available here, l
         join amazon_listings l on l.channel = a.channel and l.seller_sku = a.product_code and l.is_merchant_fulfilled
         left join pushes p on p.channel = a.channel and p.pool = l.pool and p.seller_sku = a.product_code
         where a.product_code in (select product_code from order_lines where order_id = $order)
-        order by all""")
+        order by all""",
+)
 
 
 def order_report(con: duckdb.DuckDBPyConnection, order_id: str) -> str:
     """Everything about one order on one screen: the order, its buyer, lines, stock, shipments, returns."""
-    order = con.execute("""
+    order = con.execute(
+        """
         select o.*, a.account_name, c.full_name, c.email, c.phone,
                concat_ws(', ', c.address_line1, c.address_line2, c.address_line3, c.postal_code || ' ' || c.city,
                          c.state, c.country_code) as address
         from orders o
         left join accounts a using (account_id)
         left join contacts c using (contact_id)
-        where o.order_id = ?""", [order_id])
+        where o.order_id = ?""",
+        [order_id],
+    )
     names = [column[0] for column in order.description]
     values = dict(zip(names, order.fetchone()))
-    shown = ["channel", "channel_order_id", "order_id", "status", "payment_status", "fulfilled_by", "purchased_at",
-             "amazon_updated_at", "currency", "items_amount", "shipping_amount", "gift_wrap_amount", "tax_amount",
-             "discount_amount", "other_amount", "total_amount", "unreconciled_amount", "has_cancel_request",
-             "replaced_channel_order_id", "is_shipped", "account_id", "account_name", "contact_id", "full_name",
-             "email", "phone", "address"]
+    shown = [
+        "channel",
+        "channel_order_id",
+        "order_id",
+        "status",
+        "payment_status",
+        "fulfilled_by",
+        "purchased_at",
+        "amazon_updated_at",
+        "currency",
+        "items_amount",
+        "shipping_amount",
+        "gift_wrap_amount",
+        "tax_amount",
+        "discount_amount",
+        "other_amount",
+        "total_amount",
+        "unreconciled_amount",
+        "has_cancel_request",
+        "replaced_channel_order_id",
+        "is_shipped",
+        "account_id",
+        "account_name",
+        "contact_id",
+        "full_name",
+        "email",
+        "phone",
+        "address",
+    ]
 
     # who shipped it: is_shipped alone is about this warehouse, and an order Amazon shipped is not marked here
     values["shipped"] = shipped_by(con, order_id)

@@ -51,7 +51,9 @@ def _query(sql: str, params=None) -> list[tuple]:
 @cache
 def declared_relations() -> frozenset[str]:
     """Every table and view sql/warehouse/ declares (temp work tables included)."""
-    rows = _query("select table_name from duckdb_tables() union select view_name from duckdb_views() where not internal")
+    rows = _query(
+        "select table_name from duckdb_tables() union select view_name from duckdb_views() where not internal"
+    )
     return frozenset(name for (name,) in rows)
 
 

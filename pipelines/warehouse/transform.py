@@ -24,9 +24,8 @@ from functools import cache
 import duckdb
 
 from pipelines.warehouse import ledger
-from pipelines.warehouse.models import Model, Step, before_any_core, run_order
 from pipelines.warehouse.connection import transaction
-
+from pipelines.warehouse.models import Model, Step, before_any_core, run_order
 
 # Order versions a batch reads: about two seconds of the writer's time on this project's 2-core machine.
 BATCH_VERSIONS = 10_000
@@ -42,21 +41,33 @@ class TransformResult:
     movements_booked: int = 0
     more: bool = False  # versions beyond this batch wait for the next
 
-    def add(self, other: "TransformResult") -> None:
-        for name in ("orders_changed", "orders_added", "orders_updated", "versions_quarantined",
-                     "placeholders_created", "movements_booked"):
+    def add(self, other: TransformResult) -> None:
+        for name in (
+            "orders_changed",
+            "orders_added",
+            "orders_updated",
+            "versions_quarantined",
+            "placeholders_created",
+            "movements_booked",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.more = other.more
 
 
 def _refuse_contract_breaches(con) -> None:
-    from pipelines.warehouse.contracts import refuse_contract_breaches  # pandas and pandera only when rows are validated
+    from pipelines.warehouse.contracts import (
+        refuse_contract_breaches,  # pandas and pandera only when rows are validated
+    )
 
     refuse_contract_breaches(con)
 
 
-CONTRACTS = Step("table contracts", reads=frozenset({"new_orders", "new_order_lines"}),
-                 writes=frozenset({"contract_rejections"}), run=_refuse_contract_breaches)
+CONTRACTS = Step(
+    "table contracts",
+    reads=frozenset({"new_orders", "new_order_lines"}),
+    writes=frozenset({"contract_rejections"}),
+    run=_refuse_contract_breaches,
+)
 
 
 @cache
@@ -68,10 +79,14 @@ def _reset(con: duckdb.DuckDBPyConnection) -> None:
     """Forget everything derived from the raw layer; local inputs (catalog, shipments, returns) stay. So
     does the stock history of an order no version gives any more (a notification's the poll never listed:
     its reservation and release), with the placeholders it names: what an incremental run booked for it."""
-    con.execute("delete from inventory_movements where reason <> 'adjustment' and order_id in "
-                "(select order_id from orders anti join stg_amazon__orders_to_revisit using (order_id))")
-    con.execute("delete from products where is_placeholder and product_id not in "
-                "(select product_id from inventory_movements where product_id is not null)")
+    con.execute(
+        "delete from inventory_movements where reason <> 'adjustment' and order_id in "
+        "(select order_id from orders anti join stg_amazon__orders_to_revisit using (order_id))"
+    )
+    con.execute(
+        "delete from products where is_placeholder and product_id not in "
+        "(select product_id from inventory_movements where product_id is not null)"
+    )
     con.execute("delete from orders")
     con.execute("delete from order_lines")
     con.execute("delete from quarantine")
@@ -126,7 +141,9 @@ def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None
         scope = "contract_rejections" if rebuild else "int_changed_orders"
         con.execute(f"delete from {table} where order_id in (select order_id from {scope})")
         if not rebuild:
-            con.execute(f"insert into {table} by name select * from new_{table} semi join int_changed_orders using (order_id)")
+            con.execute(
+                f"insert into {table} by name select * from new_{table} semi join int_changed_orders using (order_id)"
+            )
     elif rebuild:
         return  # written straight in
     elif table == "contacts":
@@ -146,15 +163,27 @@ def _merge(con: duckdb.DuckDBPyConnection, table: str, *, rebuild: bool) -> None
         con.execute(f"insert into {table} by name select * from new_{table}")
 
 
-CONTACT_DETAILS = ("full_name", "email", "phone", "address_line1", "address_line2", "address_line3", "city", "state",
-                   "postal_code", "country_code")
+CONTACT_DETAILS = (
+    "full_name",
+    "email",
+    "phone",
+    "address_line1",
+    "address_line2",
+    "address_line3",
+    "city",
+    "state",
+    "postal_code",
+    "country_code",
+)
 
 
 def _merge_contacts(con: duckdb.DuckDBPyConnection) -> None:
     """Each detail of a contact is the newest one known: the newer row's, unless it lacks it."""
     details = ", ".join(
         f"if(old.contact_id is null or new.source_updated_at >= old.source_updated_at, coalesce(new.{c}, old.{c}), "
-        f"coalesce(old.{c}, new.{c})) as {c}" for c in CONTACT_DETAILS)
+        f"coalesce(old.{c}, new.{c})) as {c}"
+        for c in CONTACT_DETAILS
+    )
     con.execute(f"""
         create or replace temp table merged_contacts as
         select
@@ -204,16 +233,26 @@ def _forget_placeholders_without_lines(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("drop table displaced_products")
 
 
-def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False, observe: Observer = _unobserved,
-              max_versions: int | None = None, fresh_run: bool = True) -> TransformResult:
+def transform(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    rebuild: bool = False,
+    observe: Observer = _unobserved,
+    max_versions: int | None = None,
+    fresh_run: bool = True,
+) -> TransformResult:
     """Bring the core tables up to date with the raw layer, or with its next `max_versions` versions (then
     `more` says whether some wait). `observe` wraps each step (a model, the contracts, a table's merge, the
     ledger), for a profiler to time. `fresh_run`: the orders this call changes start the list of those the
     run changed (the checks read it); a run's later batches add to it."""
     result = TransformResult()
-    last = 0 if rebuild else con.execute(
-        "select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'"
-    ).fetchone()[0]
+    last = (
+        0
+        if rebuild
+        else con.execute("select coalesce(max(last_ingest_id), 0) from transform_state where name = 'core'").fetchone()[
+            0
+        ]
+    )
     newest = con.execute("select coalesce(max(ingest_id), 0) from raw_amazon_orders").fetchone()[0]
     upto = newest if rebuild or max_versions is None else min(newest, last + max_versions)
     result.more = upto < newest
@@ -224,16 +263,16 @@ def transform(con: duckdb.DuckDBPyConnection, *, rebuild: bool = False, observe:
     params = {"last_ingest_id": last, "upto_ingest_id": upto}
     early, late = _plan()
     try:
-        _run_dropping(con, early, params, keep={relation for node in late for relation in node.reads},
-                      observe=observe)
+        _run_dropping(con, early, params, keep={relation for node in late for relation in node.reads}, observe=observe)
         _write(con, late, params, result, upto=upto, rebuild=rebuild, observe=observe)
     finally:
         _drop_staged(con, [*early, *late], rebuild=rebuild)
     return result
 
 
-def transform_in_batches(write: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]],
-                         batch_versions: int | None = None) -> TransformResult:
+def transform_in_batches(
+    write: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]], batch_versions: int | None = None
+) -> TransformResult:
     """The incremental transform a batch at a time, each batch under the writer for its own commit
     (AMAZON_ORDERS_TRANSFORM_BATCH versions, 10,000 by default)."""
     batch_versions = batch_versions or int(os.environ.get("AMAZON_ORDERS_TRANSFORM_BATCH", BATCH_VERSIONS))
@@ -252,29 +291,39 @@ def _revisits_waiting(con: duckdb.DuckDBPyConnection, upto: int) -> bool:
     from pipelines.sql import read_sql
 
     lapsed = read_sql("staging/stg_amazon__lapsed_notification_versions.sql")
-    return con.execute(f"select exists (select 1 from orders where source_ingest_id in "
-                       f"(select ingest_id from ({lapsed})))", {"upto_ingest_id": upto}).fetchone()[0]
+    return con.execute(
+        f"select exists (select 1 from orders where source_ingest_id in (select ingest_id from ({lapsed})))",
+        {"upto_ingest_id": upto},
+    ).fetchone()[0]
 
 
-def _write(con, late: list, params: dict, result: TransformResult, *, upto: int, rebuild: bool,
-           observe: Observer) -> None:
+def _write(
+    con, late: list, params: dict, result: TransformResult, *, upto: int, rebuild: bool, observe: Observer
+) -> None:
     with transaction(con):
         if rebuild:
             with observe("reset"):
                 _reset(con)
-        before = {table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in ("products", "quarantine")}
+        before = {
+            table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in ("products", "quarantine")
+        }
         for node in late:
             with observe(node.name):
                 _run(con, node, params, rebuild=rebuild)
         if not rebuild:
             result.orders_updated = con.execute(
-                "select count(*) from int_changed_orders semi join orders using (order_id)").fetchone()[0]
+                "select count(*) from int_changed_orders semi join orders using (order_id)"
+            ).fetchone()[0]
             # the buyers the changed orders pointed to until now: an order's buyer can change (a new email)
-            con.execute("create or replace temp table displaced_buyers as "
-                        "select account_id, contact_id from orders semi join int_changed_orders using (order_id)")
+            con.execute(
+                "create or replace temp table displaced_buyers as "
+                "select account_id, contact_id from orders semi join int_changed_orders using (order_id)"
+            )
             # and the SKUs of their lines: a newer version may name others
-            con.execute("create or replace temp table displaced_products as select distinct product_code "
-                        "from order_lines semi join int_changed_orders using (order_id) where line_type = 'product'")
+            con.execute(
+                "create or replace temp table displaced_products as select distinct product_code "
+                "from order_lines semi join int_changed_orders using (order_id) where line_type = 'product'"
+            )
         for node in late:
             if isinstance(node, Model) and not node.is_scratch:
                 with observe(f"merge {node.name}"):
@@ -288,8 +337,10 @@ def _write(con, late: list, params: dict, result: TransformResult, *, upto: int,
             "insert into transform_state values ('core', ?) on conflict (name) do update set last_ingest_id = excluded.last_ingest_id",
             [upto],
         )
-        con.execute("insert into last_transform_orders select order_id from int_changed_orders "
-                    "anti join last_transform_orders using (order_id)")
+        con.execute(
+            "insert into last_transform_orders select order_id from int_changed_orders "
+            "anti join last_transform_orders using (order_id)"
+        )
         result.orders_changed = con.execute("select count(*) from int_changed_orders").fetchone()[0]
         result.orders_added = result.orders_changed - result.orders_updated
         after = {table: con.execute(f"select count(*) from {table}").fetchone()[0] for table in before}

@@ -9,8 +9,8 @@ from sp_api.auth.exceptions import AuthorizationError
 from sp_api.base import exceptions as spe
 
 from pipelines.amazon.calls import CallPolicy
-from pipelines.events import AccessTokenRefreshed, RateLimitWait, Retry
 from pipelines.amazon.ratelimit import TokenBucket
+from pipelines.events import AccessTokenRefreshed, RateLimitWait, Retry
 
 TERSE = [{"code": "InvalidInput", "message": "Invalid Input"}]
 
@@ -56,7 +56,9 @@ def run():
 
 
 def test_a_5xx_is_retried_after_1_then_2_seconds(run):
-    page, subject = run(failing(spe.SellingApiServerException(TERSE), spe.SellingApiTemporarilyUnavailableException(TERSE)))
+    page, subject = run(
+        failing(spe.SellingApiServerException(TERSE), spe.SellingApiTemporarilyUnavailableException(TERSE))
+    )
     assert page == "page" and subject.calls == 3
     assert run.clock.sleeps == [1, 2]
     assert [e.delay for e in run.events if isinstance(e, Retry)] == [1, 2]
@@ -84,8 +86,14 @@ def test_a_403_refreshes_the_access_token_once_then_gives_up(run):
     assert run.refreshed == [1, 1] and run.clock.sleeps == []
 
 
-@pytest.mark.parametrize("error", [spe.SellingApiBadRequestException(TERSE), spe.SellingApiNotFoundException(TERSE),
-                                   AuthorizationError("invalid_grant", "refused", 400)])
+@pytest.mark.parametrize(
+    "error",
+    [
+        spe.SellingApiBadRequestException(TERSE),
+        spe.SellingApiNotFoundException(TERSE),
+        AuthorizationError("invalid_grant", "refused", 400),
+    ],
+)
 def test_what_retrying_cannot_mend_is_raised_at_once(run, error):
     with pytest.raises(type(error)):
         run(failing(error))

@@ -12,17 +12,17 @@ import time
 from datetime import timedelta
 
 import pytest
-
 from conftest import core_tables
-from pipelines.amazon import client as amazon
+
 from pipelines.amazon import calls, limits
-from pipelines.warehouse.channels import add_channel
+from pipelines.amazon import client as amazon
+from pipelines.clock import iso
 from pipelines.events import PageLanded, Retry, WindowOpened, WindowRestarted
 from pipelines.ingest.orders import SyncError, held, sync_channel
 from pipelines.sandbox import Item, SandboxServer
-from pipelines.clock import iso
-from pipelines.warehouse.transform import transform
+from pipelines.warehouse.channels import add_channel
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.transform import transform
 
 pytestmark = pytest.mark.slow
 
@@ -52,8 +52,9 @@ class Warehouse:
     def __init__(self, path, server, start):
         self.con = connect(path)
         self.marketplace = server.marketplace
-        self.channel = add_channel(self.con, CHANNEL, list(MARKETPLACES), start=start, endpoint=server.url,
-                                   token_url=server.token_url)
+        self.channel = add_channel(
+            self.con, CHANNEL, list(MARKETPLACES), start=start, endpoint=server.url, token_url=server.token_url
+        )
         self.clock = VirtualClock()
         self.events: list = []
         self.on_page = None  # called with the page number after each page lands
@@ -69,8 +70,15 @@ class Warehouse:
         `events` are then this sync's."""
         self.runs += 1
         self.events = []
-        result = sync_channel(held(self.con), self.channel, run_id=f"run-{self.runs}", now=self.marketplace.naive_now,
-                              sleep=self.clock.sleep, clock=self.clock, on_event=self._event)
+        result = sync_channel(
+            held(self.con),
+            self.channel,
+            run_id=f"run-{self.runs}",
+            now=self.marketplace.naive_now,
+            sleep=self.clock.sleep,
+            clock=self.clock,
+            on_event=self._event,
+        )
         transform(self.con)
         return result
 
@@ -98,8 +106,9 @@ class Warehouse:
         return core_tables(self.con)
 
     def assert_nothing_doubled(self):
-        assert self.con.execute(
-            "select count(*) - count(distinct payload_hash) from raw_amazon_orders").fetchone() == (0,)
+        assert self.con.execute("select count(*) - count(distinct payload_hash) from raw_amazon_orders").fetchone() == (
+            0,
+        )
         assert self.con.execute("select count(*) - count(distinct order_id) from orders").fetchone() == (0,)
         assert self.con.execute(
             "select count(*) from (select order_id, line_number from order_lines group by all having count(*) > 1)"
@@ -128,8 +137,10 @@ def warehouses(tmp_path, sandbox, faulty, start):
 
     def make(server_clean=sandbox, server_faulty=faulty):
         n = len(made)
-        pair = (Warehouse(tmp_path / f"clean{n}.duckdb", server_clean, start),
-                Warehouse(tmp_path / f"faulty{n}.duckdb", server_faulty, start))
+        pair = (
+            Warehouse(tmp_path / f"clean{n}.duckdb", server_clean, start),
+            Warehouse(tmp_path / f"faulty{n}.duckdb", server_faulty, start),
+        )
         made.extend(pair)
         return pair
 
@@ -153,8 +164,16 @@ def short_timeout(monkeypatch, faulty):
 
 def populate(marketplace, hours=2.0, per_hour=10.0):
     """Seeded activity: orders placed, confirmed, shipped, cancelled across the channel's marketplaces."""
-    marketplace.simulate(hours=hours, orders_per_hour=per_hour, skus=SKUS, marketplaces=MARKETPLACES,
-                         gift_rate=0.2, cancel_rate=0.1, item_cancel_rate=0.1, pending_rate=0.1)
+    marketplace.simulate(
+        hours=hours,
+        orders_per_hour=per_hour,
+        skus=SKUS,
+        marketplaces=MARKETPLACES,
+        gift_rate=0.2,
+        cancel_rate=0.1,
+        item_cancel_rate=0.1,
+        pending_rate=0.1,
+    )
     marketplace.advance(minutes=3)  # Amazon serves what is at least two minutes old
 
 
@@ -197,8 +216,11 @@ def test_retryable_fault_burst(marketplace, warehouses, faulty, monkeypatch, sho
         warehouse.on_page = lambda page: page == 1 and faulty.inject(kind, 2)
     result = warehouse.sync()
     assert result.pages >= 3
-    expected = (["retry 1 when the rate allows", "retry 2 when the rate allows"] if kind == "429"
-                else ["retry 1 in 1 s", "retry 2 in 2 s"])
+    expected = (
+        ["retry 1 when the rate allows", "retry 2 when the rate allows"]
+        if kind == "429"
+        else ["retry 1 in 1 s", "retry 2 in 2 s"]
+    )
     assert warehouse.backoffs() == expected
     assert [RETRYABLE[kind] in r for r in result.retries] == [True, True], result.retries
     assert warehouse.tables() == clean.tables()
@@ -257,8 +279,7 @@ def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, f
     warehouse.assert_nothing_doubled()
 
 
-def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace, warehouses, faulty,
-                                                                      monkeypatch):
+def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace, warehouses, faulty, monkeypatch):
     """No endless restart: a bounded number of restarts, then one clear line and the watermark where it was."""
     monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
     clean, warehouse = warehouses()
@@ -299,8 +320,10 @@ def test_a_server_that_keeps_answering_500(marketplace, warehouses, faulty):
     populate(marketplace)
     faulty.inject("500", calls.MAX_ATTEMPTS)
     message = warehouse.failed_sync()
-    assert message == (f"sync of channel {CHANNEL!r} failed: HTTP 500 InternalFailure: We encountered an internal "
-                       f"error. Please try again. (watermark stays at {iso(warehouse.channel.start_at)})")
+    assert message == (
+        f"sync of channel {CHANNEL!r} failed: HTTP 500 InternalFailure: We encountered an internal "
+        f"error. Please try again. (watermark stays at {iso(warehouse.channel.start_at)})"
+    )
     assert warehouse.clock.sleeps == [1, 2, 4, 8, 16]  # bounded: MAX_ATTEMPTS calls, capped backoff
     assert warehouse.watermark() == warehouse.channel.start_at
     assert warehouse.con.execute("select status, error from sync_runs").fetchall() == [("failed", message)]
@@ -345,8 +368,10 @@ def test_one_clear_error_through_the_cli(shop, monkeypatch):
     shop.marketplace.advance(minutes=3)
     shop.sandbox.inject("500")
     code, out, err = shop.run("sync")
-    expected = (f"sync of channel {CHANNEL!r} failed: HTTP 500 InternalFailure: We encountered an internal error. "
-                f"Please try again. (watermark stays at {iso(watermark)})")
+    expected = (
+        f"sync of channel {CHANNEL!r} failed: HTTP 500 InternalFailure: We encountered an internal error. "
+        f"Please try again. (watermark stays at {iso(watermark)})"
+    )
     assert code == 1
     assert out == ""
     lines = err.strip().splitlines()
@@ -358,8 +383,16 @@ def test_one_clear_error_through_the_cli(shop, monkeypatch):
 
 
 FAULT_RATES = {
-    "429": 0.10, "429_nobody": 0.04, "500": 0.10, "503": 0.08, "truncated": 0.05, "non_json": 0.05,
-    "slow": 0.02, "expired_token": 0.05, "invalid_pagination_token": 0.05, "repeat_order": 0.10,
+    "429": 0.10,
+    "429_nobody": 0.04,
+    "500": 0.10,
+    "503": 0.08,
+    "truncated": 0.05,
+    "non_json": 0.05,
+    "slow": 0.02,
+    "expired_token": 0.05,
+    "invalid_pagination_token": 0.05,
+    "repeat_order": 0.10,
 }
 
 
@@ -413,14 +446,17 @@ def test_a_failing_token_endpoint_is_retried_and_a_refused_grant_is_not(marketpl
     access_token_client.cache.clear()
     faulty.inject("token_invalid_grant")
     watermark = warehouse.watermark()
-    assert warehouse.failed_sync() == (f"sync of channel {CHANNEL!r} failed: LWA token request failed: HTTP 400 "
-                                       f"invalid_grant (watermark stays at {iso(watermark)})")
+    assert warehouse.failed_sync() == (
+        f"sync of channel {CHANNEL!r} failed: LWA token request failed: HTTP 400 "
+        f"invalid_grant (watermark stays at {iso(watermark)})"
+    )
     assert warehouse.backoffs() == []  # no retry of a refused grant
     assert warehouse.watermark() == watermark
 
 
 def test_an_interrupted_window_resumed_25_hours_later_starts_again_and_lands_everything_once(
-        marketplace, warehouses, faulty, monkeypatch):
+    marketplace, warehouses, faulty, monkeypatch
+):
     """Amazon's model: "The token will expire after 24 hours." A cursor that old is not sent; the window starts
     again from its beginning, without a failed request first."""
     monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)

@@ -12,24 +12,28 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 import pytest
+from conftest import REFRESH_TOKEN, SECRET
 from sp_api.auth import access_token_client
 
-from conftest import REFRESH_TOKEN, SECRET
 from pipelines.amazon import calls, limits
 from pipelines.cli import commands as cli
-from pipelines.warehouse.channels import add_channel
 from pipelines.ingest.orders import SyncError, held, sync_channel
 from pipelines.sandbox import Item, Marketplace, SandboxServer
-from pipelines.warehouse.transform import transform
+from pipelines.warehouse.channels import add_channel
 from pipelines.warehouse.connection import connect, open_for_writing
+from pipelines.warehouse.transform import transform
 
 
 def secret_forms() -> dict[str, bytes]:
     """Each secret as it could be written down: raw, URL- or form-encoded, JSON-escaped, base64 (any alignment)."""
     forms = {}
     for name, value in (("client secret", SECRET), ("refresh token", REFRESH_TOKEN)):
-        for how, text in (("raw", value), ("url", quote(value, safe="")), ("form", quote_plus(value)),
-                          ("json", value.replace("|", "\\u007c"))):
+        for how, text in (
+            ("raw", value),
+            ("url", quote(value, safe="")),
+            ("form", quote_plus(value)),
+            ("json", value.replace("|", "\\u007c")),
+        ):
             forms[f"{name} ({how})"] = text.encode()
         for shift in range(3):  # base64 of any text containing the secret contains one of these
             encoded = base64.b64encode(b"\0" * shift + value.encode())[4:-4]
@@ -116,8 +120,14 @@ def test_secrets_appear_nowhere(shop, everything_logged, monkeypatch, environmen
     # and the failure itself when called directly
     con = connect(shop.db)
     try:
-        channel = add_channel(con, "Direct", ["ATVPDKIKX0DER"], start=shop.marketplace.now, endpoint=shop.sandbox.url,
-                              token_url=shop.sandbox.token_url)
+        channel = add_channel(
+            con,
+            "Direct",
+            ["ATVPDKIKX0DER"],
+            start=shop.marketplace.now,
+            endpoint=shop.sandbox.url,
+            token_url=shop.sandbox.token_url,
+        )
         shop.marketplace.advance(minutes=3)  # something to fetch: a request is made
         access_token_client.cache.clear()
         shop.sandbox.inject("token_invalid_grant")
@@ -145,8 +155,14 @@ def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketp
     with open_for_writing(db) as con:
         # what a sync of a few thousand orders does: DuckDB checkpoints once the WAL passes 16 MB
         con.execute("set wal_autocheckpoint = '100KB'")
-        channel = add_channel(con, "Amazon US", ["ATVPDKIKX0DER"], start=marketplace.now, endpoint=sandbox.url,
-                              token_url=sandbox.token_url)
+        channel = add_channel(
+            con,
+            "Amazon US",
+            ["ATVPDKIKX0DER"],
+            start=marketplace.now,
+            endpoint=sandbox.url,
+            token_url=sandbox.token_url,
+        )
         marketplace.simulate(hours=4, orders_per_hour=30, skus=["A", "B", "C"], marketplaces=("ATVPDKIKX0DER",))
         marketplace.advance(minutes=3)
         wal = db.with_name(db.name + ".wal")
@@ -157,8 +173,7 @@ def test_the_wal_of_a_large_sync_is_readable_by_its_owner_only(tmp_path, marketp
                 seen.append(stat.S_IMODE(wal.stat().st_mode))
 
         monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 10)
-        sync_channel(held(con), channel, run_id="large", now=marketplace.naive_now,
-                     sleep=lambda s: None, on_event=look)
+        sync_channel(held(con), channel, run_id="large", now=marketplace.naive_now, sleep=lambda s: None, on_event=look)
         transform(con)
         look()
         assert seen, "no WAL was seen during the sync"
@@ -204,8 +219,9 @@ def synced_warehouse(tmp_path_factory):
         env.setenv("SP_API_REFRESH_TOKEN", REFRESH_TOKEN)
         con = connect(db)
         try:
-            channel = add_channel(con, "Amazon US", ["ATVPDKIKX0DER"], start=market.now, endpoint=server.url,
-                                  token_url=server.token_url)
+            channel = add_channel(
+                con, "Amazon US", ["ATVPDKIKX0DER"], start=market.now, endpoint=server.url, token_url=server.token_url
+            )
             market.simulate(hours=1, orders_per_hour=10, skus=["MUG-01", "TEE-02"], marketplaces=("ATVPDKIKX0DER",))
             market.advance(minutes=3)
             sync_channel(held(con), channel, run_id="sql", now=market.naive_now, sleep=lambda s: None)
@@ -237,8 +253,10 @@ def test_sql_refuses_anything_but_reading_the_warehouse(synced_warehouse, tmp_pa
 
 def test_sql_still_reads(synced_warehouse, capsys):
     capsys.readouterr()
-    assert cli.main(["--db", str(synced_warehouse), "sql",
-                     "with o as (select * from orders) select count(*) as n from o"]) == 0
+    assert (
+        cli.main(["--db", str(synced_warehouse), "sql", "with o as (select * from orders) select count(*) as n from o"])
+        == 0
+    )
     with connect(synced_warehouse, read_only=True) as con:
         count = con.execute("select count(*) from orders").fetchone()[0]
     assert str(count) in capsys.readouterr().out
@@ -263,24 +281,30 @@ def test_channel_names_are_data(shop, name):
     shop.sync()  # the name is also a Dagster partition key and part of every order id
     assert shop.one("select channel from orders") == name
     assert {r[0] for r in shop.query("select table_name from information_schema.tables")} >= {
-        "orders", "channels", "order_lines", "products"}
+        "orders",
+        "channels",
+        "order_lines",
+        "products",
+    }
 
 
 def test_catalog_fields_are_data(shop, tmp_path):
     shop.add_channel()
     code = "MUG'); drop table orders; --"
-    name = 'Mug "Deluxe"; DELETE FROM products WHERE \'1\'=\'1'
+    name = "Mug \"Deluxe\"; DELETE FROM products WHERE '1'='1"
     catalog = tmp_path / "catalog.csv"
     catalog.write_text(
         "product_code,product_name,list_price,on_hand\n"
-        f"\"{code}\",\"{name.replace(chr(34), chr(34) * 2)}\",12.50,4\n"
+        f'"{code}","{name.replace(chr(34), chr(34) * 2)}",12.50,4\n'
         "PLAIN-1,Plain,1.00,1\n"
     )
     shop.ok("products", "import", str(catalog))
     shop.place(Item(code, quantity=1))
     shop.sync()
     assert shop.query("select product_code, product_name, is_placeholder from products order by product_code") == [
-        (code, name, False), ("PLAIN-1", "Plain", False)]
+        (code, name, False),
+        ("PLAIN-1", "Plain", False),
+    ]
     assert shop.one("select on_hand from inventory where product_code = ?", [code]) == 3
     assert shop.one("select count(*) from orders") == 1
     code_, out, err = shop.run("sql", "select product_code from products where product_name like 'Mug%'")

@@ -12,13 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import catalog, dagster_runs, refused
 
 from pipelines.cli.commands import build_parser
 from pipelines.orchestration.instance import get_instance
 from pipelines.sandbox import Buyer, Item
-
-from conftest import catalog
-from conftest import dagster_runs, refused
 
 SCRIPT = Path(sys.executable).parent / "amazon-orders"
 
@@ -28,9 +26,11 @@ def returned_order(shop, tmp_path):
     """A paid order with a gift-wrapped line and a placeholder line, shipped, one unit returned."""
     shop.add_channel()
     shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
-    order = shop.place(Item("MUG-01", 2, "12.50", gift_message="For you", gift_wrap_charge="2.00"),
-                       Item("LAMP-99", 1, "45.00", title="Desk lamp"),
-                       buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"))
+    order = shop.place(
+        Item("MUG-01", 2, "12.50", gift_message="For you", gift_wrap_charge="2.00"),
+        Item("LAMP-99", 1, "45.00", title="Desk lamp"),
+        buyer=Buyer("Ada Lovelace", "ada@marketplace.amazon.com"),
+    )
     shop.marketplace.confirm(order)
     shop.marketplace.ship(order)
     shop.sync()
@@ -49,8 +49,9 @@ def test_order_show_puts_the_order_its_buyer_lines_stock_and_returns_on_one_scre
     assert set(sections) == {"Lines", "Stock movements", "Shipments (marked shipped here)", "Returns"}
     assert "Gift message: For you" in sections["Lines"] and "SKU: LAMP-99" in sections["Lines"]
     assert "gift_wrap" in sections["Lines"] and "LAMP-99" in sections["Lines"]
-    movements = shop.one("select count(*) from inventory_movements where order_id = ?",
-                         [shop.one("select order_id from orders")])
+    movements = shop.one(
+        "select count(*) from inventory_movements where order_id = ?", [shop.one("select order_id from orders")]
+    )
     assert len(sections["Stock movements"].splitlines()) == 3 + movements  # title, header, rule, rows
     assert "RET-000001" in sections["Returns"] and "chipped" in sections["Returns"]
     assert "(none)" in sections["Shipments (marked shipped here)"]  # it shipped on Amazon, not here
@@ -58,7 +59,8 @@ def test_order_show_puts_the_order_its_buyer_lines_stock_and_returns_on_one_scre
 
 def test_order_show_names_an_order_it_cannot_find(shop, returned_order):
     assert "no order with Channel Order ID '111-0000000-0000000'" in refused(
-        shop.capsys, "--db", shop.db, "order", "show", "111-0000000-0000000")
+        shop.capsys, "--db", shop.db, "order", "show", "111-0000000-0000000"
+    )
 
 
 def test_ship_on_the_wrong_channel_says_where_the_order_is(shop, returned_order):
@@ -94,7 +96,12 @@ def test_output_piped_into_head_ends_quietly(shop, returned_order, command):
     # `| head -1` closes the pipe early; the command must neither complain nor fail
     pipeline = subprocess.run(
         f"set -o pipefail; {SCRIPT} --db {shop.db} {' '.join(map(repr, command))} | head -1",
-        shell=True, executable="/bin/bash", capture_output=True, text=True, env=os.environ)
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        text=True,
+        env=os.environ,
+    )
     assert pipeline.returncode == 0, pipeline.stderr
     assert pipeline.stderr == "" and len(pipeline.stdout.splitlines()) == 1
 
@@ -117,8 +124,18 @@ def test_a_channel_removed_with_its_orders_leaves_nothing_of_them(shop, returned
     shop.ok("returns", "import")
     assert shop.one("select count(*) from raw_report_documents") == 2
     shop.ok("channel", "remove", "Amazon US", "--delete-orders")
-    for table in ("orders", "order_lines", "raw_amazon_orders", "sales_returns", "sales_return_lines",
-                  "contacts", "channels", "channel_sync_state", "returns_sync_state", "raw_report_documents"):
+    for table in (
+        "orders",
+        "order_lines",
+        "raw_amazon_orders",
+        "sales_returns",
+        "sales_return_lines",
+        "contacts",
+        "channels",
+        "channel_sync_state",
+        "returns_sync_state",
+        "raw_report_documents",
+    ):
         assert shop.one(f"select count(*) from {table}") == 0, table
     assert shop.one("select count(*) from inventory_movements where order_id is not null") == 0
     assert shop.one("select on_hand from inventory where product_code = 'MUG-01' and location = 'warehouse'") == 10
@@ -131,14 +148,21 @@ def test_removing_a_channel_that_does_not_exist_is_refused(shop, returned_order)
     assert dagster_runs() == runs and get_instance().get_dynamic_partitions("channels") == ["Amazon US"]
 
 
-@pytest.mark.parametrize("content, says", [
-    (b'product_code,product_name,list_price,on_hand\nMUG-01,"Mug,12.50,10\nTEA-02,Tea,3.00,5\n', "line 3"),
-    (b"product_code,product_name,list_price,on_hand\nMUG-01,Mug,12.50,10\nTEA-02,Tea,3.00\n",
-     "line 3: 3 fields, but the header has 4"),
-    (b"product_code,product_name,list_price,on_hand\nMUG-01,Mug,12.50,10,extra\n", "line 2: 5 fields"),
-    ("product_code,product_name,list_price,on_hand\nMUG-01,Tasse \u00e0 caf\u00e9,12.50,10\n".encode("latin-1"),
-     "is not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b'product_code,product_name,list_price,on_hand\nMUG-01,"Mug,12.50,10\nTEA-02,Tea,3.00,5\n', "line 3"),
+        (
+            b"product_code,product_name,list_price,on_hand\nMUG-01,Mug,12.50,10\nTEA-02,Tea,3.00\n",
+            "line 3: 3 fields, but the header has 4",
+        ),
+        (b"product_code,product_name,list_price,on_hand\nMUG-01,Mug,12.50,10,extra\n", "line 2: 5 fields"),
+        (
+            "product_code,product_name,list_price,on_hand\nMUG-01,Tasse \u00e0 caf\u00e9,12.50,10\n".encode("latin-1"),
+            "is not UTF-8 text",
+        ),
+    ],
+)
 def test_a_catalog_that_is_not_clean_csv_is_refused_whole(shop, tmp_path, content, says):
     path = tmp_path / "catalog.csv"
     path.write_bytes(content)
@@ -151,11 +175,15 @@ def test_a_catalog_that_is_not_clean_csv_is_refused_whole(shop, tmp_path, conten
 def test_every_option_of_every_command_has_help_text():
     def parsers(parser):
         yield parser
-        for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        for action in parser._actions:
             if isinstance(action.choices, dict):
                 for sub in action.choices.values():
                     yield from parsers(sub)
 
-    missing = [f"{parser.prog} {action.dest}" for parser in parsers(build_parser()) for action in parser._actions  # noqa: SLF001
-               if not isinstance(action.choices, dict) and action.dest != "help" and not action.help]
+    missing = [
+        f"{parser.prog} {action.dest}"
+        for parser in parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action.choices, dict) and action.dest != "help" and not action.help
+    ]
     assert missing == []

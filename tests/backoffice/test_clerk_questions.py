@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import catalog, on_hand, refused
 
 from pipelines.sandbox import Buyer, Item
-
-from conftest import catalog, on_hand, refused
 
 
 @pytest.fixture
@@ -41,21 +40,25 @@ def test_pending_covers_amazons_pending_kinds_whatever_the_case(shop, day_of_ord
     assert listed(shop, "--status", "pending availability") == [day_of_orders["pre_order"]]
     assert listed(shop, "--status", "unshipped") == [day_of_orders["paid"]]
     assert "--status 'shipping' is not an order status" in refused(
-        shop.capsys, "--db", shop.db, "orders", "list", "--status", "shipping")
+        shop.capsys, "--db", shop.db, "orders", "list", "--status", "shipping"
+    )
 
 
 def test_orders_older_than_a_day_of_a_buyer_a_sku_and_a_channel(shop, day_of_orders):
     assert listed(shop, "--status", "pending", "--older-than", "1d") == sorted(
-        [day_of_orders["old_pending"], day_of_orders["pre_order"]])
+        [day_of_orders["old_pending"], day_of_orders["pre_order"]]
+    )
     assert listed(shop, "--older-than", "40h") == sorted([day_of_orders["old_pending"], day_of_orders["pre_order"]])
     assert listed(shop, "--buyer", "lovelace") == [day_of_orders["paid"]]
     assert listed(shop, "--buyer", "ADA@marketplace") == [day_of_orders["paid"]]
     assert listed(shop, "--sku", "tea-02") == [day_of_orders["fresh"]]
     assert len(listed(shop, "--channel", "Amazon US")) == 4
-    assert "no channel named 'Amazon EU'" in refused(shop.capsys, "--db", shop.db, "orders", "list",
-                                                     "--channel", "Amazon EU")
-    assert "--older-than 'yesterday'" in refused(shop.capsys, "--db", shop.db, "orders", "list",
-                                                 "--older-than", "yesterday")
+    assert "no channel named 'Amazon EU'" in refused(
+        shop.capsys, "--db", shop.db, "orders", "list", "--channel", "Amazon EU"
+    )
+    assert "--older-than 'yesterday'" in refused(
+        shop.capsys, "--db", shop.db, "orders", "list", "--older-than", "yesterday"
+    )
     table = shop.ok("orders", "list", "--status", "pending", "--older-than", "1d")
     assert day_of_orders["pre_order"] in table and "Pending Availability" in table
     assert day_of_orders["fresh"] not in table

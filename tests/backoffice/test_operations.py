@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+from datetime import UTC
 from pathlib import Path
 
 import pytest
+from conftest import catalog, on_hand
 
 from pipelines.cli.commands import build_parser
 from pipelines.orchestration.resources import WarehouseResource
 from pipelines.sandbox import Item
-
-from conftest import catalog, on_hand
 
 
 @pytest.fixture
@@ -31,8 +31,10 @@ def test_a_return_books_the_stock_back_and_records_the_lines(shop, shipped_order
     out = shop.ok("return", shipped_order, "--sku", "MUG-01", "--quantity", "2", "--reason", "chipped")
     assert "RET-000001" in out
     assert on_hand(shop, "MUG-01") == 9
-    assert shop.one("select r.reason, l.product_code, l.quantity, l.is_restocked from sales_returns r "
-                    "join sales_return_lines l using (return_id)") == ("chipped", "MUG-01", 2, True)
+    assert shop.one(
+        "select r.reason, l.product_code, l.quantity, l.is_restocked from sales_returns r "
+        "join sales_return_lines l using (return_id)"
+    ) == ("chipped", "MUG-01", 2, True)
     assert shop.one("select count(*) from inventory_movements where reason = 'return'") == 1
 
 
@@ -48,13 +50,19 @@ def test_a_return_without_restock_leaves_stock_alone(shop, shipped_order):
     assert on_hand(shop, "MUG-01") == 7
 
 
-@pytest.mark.parametrize("args, message", [
-    (["999-0000000-0000000", "--sku", "MUG-01", "--quantity", "1"], "no order with Channel Order ID"),
-    (["{order}", "--sku", "NOPE", "--quantity", "1"], "SKU 'NOPE' is not on order"),
-    (["{order}", "--sku", "MUG-01", "--quantity", "4"], "at most 3"),
-    (["{order}", "--sku", "TEA-02", "--quantity", "1"], "0 shipped (on Amazon or marked shipped here), 0 already returned, so at most 0"),
-    (["{order}", "--sku", "MUG-01", "--quantity", "0"], "--quantity must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["999-0000000-0000000", "--sku", "MUG-01", "--quantity", "1"], "no order with Channel Order ID"),
+        (["{order}", "--sku", "NOPE", "--quantity", "1"], "SKU 'NOPE' is not on order"),
+        (["{order}", "--sku", "MUG-01", "--quantity", "4"], "at most 3"),
+        (
+            ["{order}", "--sku", "TEA-02", "--quantity", "1"],
+            "0 shipped (on Amazon or marked shipped here), 0 already returned, so at most 0",
+        ),
+        (["{order}", "--sku", "MUG-01", "--quantity", "0"], "--quantity must be at least 1"),
+    ],
+)
 def test_a_bad_return_is_refused_with_one_line_and_nothing_written(shop, shipped_order, args, message):
     args = [a.format(order=shipped_order) for a in args]
     before = shop.query("select count(*) from sales_returns union all select count(*) from inventory_movements")
@@ -103,8 +111,14 @@ def test_sql_prints_a_table_and_refuses_writes(shop):
     shop.sync()
     out = shop.ok("sql", "select status, count(*) as n from orders group by status")
     assert "Pending" in out
-    for query in ("delete from orders", "insert into channels values (1)", "drop table orders",
-                  "copy orders to '/tmp/x.csv'", "attach '/tmp/other.duckdb'", "select 1; delete from orders"):
+    for query in (
+        "delete from orders",
+        "insert into channels values (1)",
+        "drop table orders",
+        "copy orders to '/tmp/x.csv'",
+        "attach '/tmp/other.duckdb'",
+        "select 1; delete from orders",
+    ):
         code, _, err = shop.run("sql", query)
         assert code == 1, query
         assert err.startswith("amazon-orders: query refused"), err
@@ -116,7 +130,7 @@ def test_every_command_explains_itself_with_an_example():
     actions = [a for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict)]
     for name, sub in actions[0].choices.items():
         nested = [a for a in sub._actions if hasattr(a, "choices") and isinstance(a.choices, dict)]
-        for command in (nested[0].choices.values() if nested else [sub]):
+        for command in nested[0].choices.values() if nested else [sub]:
             assert "example:" in (command.epilog or ""), name
 
 
@@ -134,9 +148,16 @@ def test_the_schedules_run_from_a_fresh_instance(name, cron):
 def test_the_returns_schedule_is_configurable():
     import sys
 
-    read = "from pipelines.definitions import defs; print(defs.resolve_schedule_def('returns_job_schedule').cron_schedule)"
-    found = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True,
-                           env={**os.environ, "AMAZON_ORDERS_RETURNS_CRON": "30 1 * * *"})
+    read = (
+        "from pipelines.definitions import defs; print(defs.resolve_schedule_def('returns_job_schedule').cron_schedule)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", read],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AMAZON_ORDERS_RETURNS_CRON": "30 1 * * *"},
+    )
     assert found.stdout.strip() == "30 1 * * *"
 
 
@@ -149,11 +170,12 @@ def test_a_schedule_asks_for_one_run_per_channel(shop, name):
 
     shop.add_channel("Amazon US")
     shop.add_channel("Amazon CA", marketplaces=("A2EUQ1WTGCTBG2",))
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    tick = datetime(2026, 11, 26, 12, 15, tzinfo=timezone.utc)
-    with build_schedule_context(instance=get_instance(), scheduled_execution_time=tick,
-                                repository_def=defs.get_repository_def()) as context:
+    tick = datetime(2026, 11, 26, 12, 15, tzinfo=UTC)
+    with build_schedule_context(
+        instance=get_instance(), scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+    ) as context:
         requests = defs.resolve_schedule_def(name).evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
 
@@ -163,9 +185,9 @@ def test_the_channel_partitions_follow_the_channels_table(shop):
     and one removed from it stops being one."""
     from dagster import build_sensor_context
 
-    from pipelines.warehouse.channels import add_channel
     from pipelines.definitions import defs
     from pipelines.orchestration.instance import get_instance
+    from pipelines.warehouse.channels import add_channel
     from pipelines.warehouse.connection import open_for_writing
 
     shop.add_channel("Amazon US")
@@ -272,8 +294,10 @@ def test_units_shipped_here_stay_gone_whatever_a_later_version_says(shop, tmp_pa
     smaller["lastUpdatedTime"] = shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ")
     shop.marketplace.put_raw(smaller)
     shop.sync()
-    assert shop.one("select quantity from order_lines join orders using (order_id) where channel_order_id = ?",
-                    [order]) == 1
+    assert (
+        shop.one("select quantity from order_lines join orders using (order_id) where channel_order_id = ?", [order])
+        == 1
+    )
     assert on_hand(shop, "MUG-01") == 7
     shop.ok("rebuild")
     assert on_hand(shop, "MUG-01") == 7

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import refused
 
 from pipelines.sandbox import Item
 from pipelines.sandbox.roles import AMAZON_FULFILLMENT, ROLES
-
-from conftest import refused
 
 
 def test_status_fails_when_the_last_sync_failed_and_names_the_channel(shop, monkeypatch):
@@ -40,7 +39,9 @@ def test_a_failed_sync_names_the_watermark_it_had_reached_not_the_channels_start
     line = err.strip().splitlines()[-1]
     assert code == 1 and "no SP-API credentials" in line
     assert f"watermark stays at {watermark}" in line and start not in line
-    assert shop.one("select strftime(watermark, '%Y-%m-%dT%H:%M:%SZ') from sync_runs where status = 'failed'") == watermark
+    assert (
+        shop.one("select strftime(watermark, '%Y-%m-%dT%H:%M:%SZ') from sync_runs where status = 'failed'") == watermark
+    )
 
 
 def test_status_fails_when_a_channel_lags_past_the_threshold(shop, monkeypatch):
@@ -64,8 +65,9 @@ def test_status_as_json_for_monitoring(shop):
     assert channel["channel"] == "Amazon US" and channel["last_sync"] == "ok" and channel["healthy"] is True
     assert channel["watermark"] == shop.one("select strftime(watermark, '%Y-%m-%dT%H:%M:%SZ') from channel_sync_state")
     assert report["pending_orders"] == 1 and report["healthy"] is True
-    assert report["orders_by_status"] == [{"channel": "Amazon US", "status": "Pending", "payment_status": "Unpaid",
-                                           "orders": 1}]
+    assert report["orders_by_status"] == [
+        {"channel": "Amazon US", "status": "Pending", "payment_status": "Unpaid", "orders": 1}
+    ]
 
 
 def test_a_removed_channel_is_not_listed_and_its_name_can_be_used_again(shop):
@@ -96,24 +98,50 @@ def test_a_channel_removed_with_its_orders_kept_can_have_them_deleted_later(shop
 
 def test_an_endpoint_without_a_token_url_is_refused(shop):
     assert "--endpoint needs --token-url" in refused(
-        shop.capsys, "--db", shop.db, "channel", "add", "X", "--marketplace", "ATVPDKIKX0DER",
-        "--endpoint", shop.sandbox.url)
+        shop.capsys,
+        "--db",
+        shop.db,
+        "channel",
+        "add",
+        "X",
+        "--marketplace",
+        "ATVPDKIKX0DER",
+        "--endpoint",
+        shop.sandbox.url,
+    )
     assert shop.one("select count(*) from channels") == 0
 
 
-@pytest.mark.parametrize("market_id, years, refused_too", [
-    ("ATVPDKIKX0DER", 3, True),   # Amazon.com: two years of orders
-    ("A1VC38T7YXB528", 3, False),  # Amazon.co.jp: from 2016 on
-])
+@pytest.mark.parametrize(
+    "market_id, years, refused_too",
+    [
+        ("ATVPDKIKX0DER", 3, True),  # Amazon.com: two years of orders
+        ("A1VC38T7YXB528", 3, False),  # Amazon.co.jp: from 2016 on
+    ],
+)
 def test_a_start_older_than_amazon_serves_is_refused(shop, market_id, years, refused_too):
     start = shop.marketplace.now.replace(year=shop.marketplace.now.year - years)
-    args = ["--db", shop.db, "channel", "add", "Old", "--marketplace", market_id, "--start", start.isoformat(),
-            "--endpoint", shop.sandbox.url, "--token-url", shop.sandbox.token_url]
+    args = [
+        "--db",
+        shop.db,
+        "channel",
+        "add",
+        "Old",
+        "--marketplace",
+        market_id,
+        "--start",
+        start.isoformat(),
+        "--endpoint",
+        shop.sandbox.url,
+        "--token-url",
+        shop.sandbox.token_url,
+    ]
     if refused_too:
         assert "older than Amazon serves orders" in refused(shop.capsys, *args)
     else:
         shop.capsys.readouterr()
         from pipelines.cli import commands as cli
+
         assert cli.main(args) == 0
 
 

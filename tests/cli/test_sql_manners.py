@@ -21,4 +21,6 @@ def test_numbers_are_right_aligned_and_text_left_aligned(shop):
     shop.add_channel()
     out = shop.ok("sql", "select * from (values (1, 'a', 2.5), (100, 'bcd', 12.25)) t(n, word, amount) order by n")
     lines = out.splitlines()
-    assert lines[0] == "  n  word      amount" and lines[2:] == ["  1  a           2.50", "100  bcd        12.25"], lines
+    assert lines[0] == "  n  word      amount" and lines[2:] == ["  1  a           2.50", "100  bcd        12.25"], (
+        lines
+    )

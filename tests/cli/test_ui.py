@@ -16,11 +16,10 @@ from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
+from conftest import dagster_runs, refused
 
 from pipelines.cli import commands as cli
 from pipelines.warehouse.connection import connect
-
-from conftest import dagster_runs, refused
 
 pytestmark = pytest.mark.slow
 
@@ -59,8 +58,9 @@ def _process_group_members(pgid: int) -> list[int]:
 
 
 def _children(pid: int) -> list[int]:
-    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
-            for child in (task / "children").read_text().split()]
+    return [
+        int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()
+    ]
 
 
 def _orders(db: Path) -> int:
@@ -78,8 +78,9 @@ def demo_ui(tmp_path_factory):
     home = folder / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_"))}
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_"))
+    }
     env["DAGSTER_HOME"] = str(home)
     db = folder / "demo.duckdb"
     subprocess.run([CLI, "--db", str(db), "demo"], env=env, check=True, capture_output=True, timeout=300)
@@ -87,8 +88,14 @@ def demo_ui(tmp_path_factory):
 
     port = _free_port()
     log = (folder / "ui.log").open("w")
-    launcher = subprocess.Popen([CLI, "--db", str(db), "ui", "--port", str(port)], env=env, cwd=folder,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    launcher = subprocess.Popen(
+        [CLI, "--db", str(db), "ui", "--port", str(port)],
+        env=env,
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
     def serving():
         if launcher.poll() is not None:
@@ -101,8 +108,15 @@ def demo_ui(tmp_path_factory):
     try:
         _until(serving, STARTUP_DEADLINE, "Dagster's webserver")
         dagster_dev = _until(lambda: _children(launcher.pid), 10, "dagster dev")[0]
-        yield {"db": db, "port": port, "launcher": launcher, "dagster_pgid": os.getpgid(dagster_dev),
-               "orders_after_demo": orders_after_demo, "log": folder / "ui.log", "folder": folder}
+        yield {
+            "db": db,
+            "port": port,
+            "launcher": launcher,
+            "dagster_pgid": os.getpgid(dagster_dev),
+            "orders_after_demo": orders_after_demo,
+            "log": folder / "ui.log",
+            "folder": folder,
+        }
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGINT)
@@ -183,8 +197,14 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.route("**/*", lambda route: route.continue_() if urlsplit(route.request.url).hostname in
-                       ("127.0.0.1", "localhost") else route.abort())
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
+                    else route.abort()
+                ),
+            )
             page.goto(f"{base}/asset-groups/amazon_orders", wait_until="networkidle")
             page.get_by_role("button", name=re.compile("Materialize all")).first.click(timeout=30_000)
             # partitioned assets: the dialog choosing their partitions (every channel), then launch
@@ -226,8 +246,24 @@ def test_the_ui_is_refused_in_one_line_when_a_channels_sandbox_port_is_taken(cap
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         url = f"http://127.0.0.1:{taken.getsockname()[1]}"
-        assert cli.main(["--db", db, "channel", "add", "Sandbox", "--marketplace", "ATVPDKIKX0DER",
-                         "--endpoint", url, "--token-url", url + "/auth/o2/token"]) == 0
+        assert (
+            cli.main(
+                [
+                    "--db",
+                    db,
+                    "channel",
+                    "add",
+                    "Sandbox",
+                    "--marketplace",
+                    "ATVPDKIKX0DER",
+                    "--endpoint",
+                    url,
+                    "--token-url",
+                    url + "/auth/o2/token",
+                ]
+            )
+            == 0
+        )
         line = refused(capsys, "--db", db, "ui", "--port", str(_free_port()))
     assert "channel 'Sandbox' cannot listen on port" in line
     assert dagster_runs() == 0

@@ -15,11 +15,15 @@ def test_the_notifications_asset_skips_with_its_reason_where_no_queue_is_set(sho
     shop.add_channel()
     monkeypatch.setenv("AMAZON_ORDERS_DB", shop.db)
     result = defs.resolve_job_def("notifications_job").execute_in_process(
-        instance=get_instance(), partition_key="Amazon US", raise_on_error=False)
+        instance=get_instance(), partition_key="Amazon US", raise_on_error=False
+    )
     assert result.success
     assert result.get_asset_materialization_events() == []  # skipped, not pretended
-    said = [entry.user_message for entry in get_instance().all_logs(result.run_id)
-            if "no notification queue" in (entry.user_message or "")]
+    said = [
+        entry.user_message
+        for entry in get_instance().all_logs(result.run_id)
+        if "no notification queue" in (entry.user_message or "")
+    ]
     assert said and "skipped" in said[0]
 
 
@@ -48,6 +52,9 @@ def test_the_core_tables_follow_the_raw_orders_materialised_alone():
 
     instance.report_runless_asset_event(AssetMaterialization(AssetKey("raw_amazon_orders"), partition="Amazon US"))
     result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
-    requested = {key.to_user_string() for key in result.get_requested_asset_keys()} if hasattr(
-        result, "get_requested_asset_keys") else {r.key.to_user_string() for r in result.results if r.true_subset.size}
+    requested = (
+        {key.to_user_string() for key in result.get_requested_asset_keys()}
+        if hasattr(result, "get_requested_asset_keys")
+        else {r.key.to_user_string() for r in result.results if r.true_subset.size}
+    )
     assert "orders" in requested and "order_lines" in requested

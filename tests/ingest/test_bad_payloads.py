@@ -19,12 +19,12 @@ import copy
 import hashlib
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import live_in_sandbox_time, seller_environment
+
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.warehouse.connection import connect
@@ -33,7 +33,7 @@ PAYLOADS = Path(__file__).parents[1] / "payloads"
 BASE = json.loads((PAYLOADS / "_base.json").read_text())
 CASE_FILES = sorted(PAYLOADS.glob("[0-9]*.json"))
 CHANNEL = "Amazon US"
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 CORE = ("orders", "order_lines", "accounts", "contacts", "products")
 
 
@@ -105,7 +105,13 @@ class Result:
 
     def __init__(self, db, good_ids, first, second, rebuilt, codes):
         self.db, self.good_ids, self.first, self.second, self.rebuilt, self.codes = (
-            db, good_ids, first, second, rebuilt, codes)
+            db,
+            good_ids,
+            first,
+            second,
+            rebuilt,
+            codes,
+        )
 
     def query(self, sql, params=None):
         con = connect(self.db, read_only=True)
@@ -119,9 +125,12 @@ def _snapshot(db) -> dict:
     con = connect(db, read_only=True)
     try:
         tables = {t: con.execute(f"select * from {t} order by all").fetchall() for t in CORE}
-        tables["inventory"] = con.execute("select product_code, location, on_hand from inventory order by all").fetchall()
+        tables["inventory"] = con.execute(
+            "select product_code, location, on_hand from inventory order by all"
+        ).fetchall()
         tables["quarantine"] = con.execute(
-            "select ingest_id, channel, amazon_order_id, reason from quarantine order by all").fetchall()
+            "select ingest_id, channel, amazon_order_id, reason from quarantine order by all"
+        ).fetchall()
         tables["raw"] = con.execute("select count(*) from raw_amazon_orders").fetchall()
         return tables
     finally:
@@ -140,8 +149,21 @@ def corpus(tmp_path_factory):
         def run(*args):
             return cli.main(["--db", db, *args])
 
-        codes = [run("channel", "add", CHANNEL, "--start", START.isoformat(), "--endpoint", server.url,
-                     "--token-url", server.token_url, "--marketplace", "ATVPDKIKX0DER")]
+        codes = [
+            run(
+                "channel",
+                "add",
+                CHANNEL,
+                "--start",
+                START.isoformat(),
+                "--endpoint",
+                server.url,
+                "--token-url",
+                server.token_url,
+                "--marketplace",
+                "ATVPDKIKX0DER",
+            )
+        ]
         market.advance(minutes=1)
         good_ids = []
         for n in range(3):  # good orders before the bad ones...
@@ -170,8 +192,9 @@ def test_no_sync_crashes_and_good_orders_are_imported(corpus):
     assert corpus.codes == [0, 0, 0, 0]
     found = {r[0] for r in corpus.query("select channel_order_id from orders")}
     assert set(corpus.good_ids) <= found
-    assert corpus.query("select count(*) from raw_amazon_orders where amazon_order_id in (select unnest(?))",
-                        [corpus.good_ids]) == [(len(corpus.good_ids),)]
+    assert corpus.query(
+        "select count(*) from raw_amazon_orders where amazon_order_id in (select unnest(?))", [corpus.good_ids]
+    ) == [(len(corpus.good_ids),)]
 
 
 def test_a_second_sync_and_a_rebuild_change_nothing(corpus):
@@ -185,10 +208,13 @@ def test_a_second_sync_and_a_rebuild_change_nothing(corpus):
 def _raw_rows(corpus, order) -> list[tuple]:
     """(ingest_id, payload) of the raw versions of a case's order."""
     if isinstance(order, dict) and isinstance(order.get("orderId"), str):
-        return corpus.query("select ingest_id, payload from raw_amazon_orders where amazon_order_id = ? "
-                            "order by ingest_id", [order["orderId"]])
-    return corpus.query("select ingest_id, payload from raw_amazon_orders where payload_hash = ?",
-                        [payload_hash(order)])
+        return corpus.query(
+            "select ingest_id, payload from raw_amazon_orders where amazon_order_id = ? order by ingest_id",
+            [order["orderId"]],
+        )
+    return corpus.query(
+        "select ingest_id, payload from raw_amazon_orders where payload_hash = ?", [payload_hash(order)]
+    )
 
 
 def _same(stored, sent) -> bool:
@@ -196,8 +222,9 @@ def _same(stored, sent) -> bool:
     if isinstance(sent, float) and math.isnan(sent):
         return isinstance(stored, float) and math.isnan(stored)
     if isinstance(sent, dict):
-        return isinstance(stored, dict) and stored.keys() == sent.keys() and all(
-            _same(stored[k], sent[k]) for k in sent)
+        return (
+            isinstance(stored, dict) and stored.keys() == sent.keys() and all(_same(stored[k], sent[k]) for k in sent)
+        )
     if isinstance(sent, list):
         return isinstance(stored, list) and len(stored) == len(sent) and all(map(_same, stored, sent))
     return stored == sent and type(stored) is type(sent)
@@ -214,26 +241,35 @@ def test_bad_payload(corpus, name, spec, orders):
         sent = _edited(sent, spec.get("kept_as", {}))  # what the raw layer can hold of it
         assert any(_same(stored, sent) for stored in kept), f"{name}: the raw payload differs from what Amazon sent"
     ingest_ids = [ingest_id for ingest_id, _ in raws]
-    reasons = [r[0] for r in corpus.query(
-        "select reason from quarantine where ingest_id in (select unnest(?)) order by all", [ingest_ids])]
+    reasons = [
+        r[0]
+        for r in corpus.query(
+            "select reason from quarantine where ingest_id in (select unnest(?)) order by all", [ingest_ids]
+        )
+    ]
     order_id = order.get("orderId") if isinstance(order, dict) else None
-    imported = corpus.query("select order_id from orders where channel = ? and channel_order_id = ?",
-                            [CHANNEL, order_id]) if isinstance(order_id, str) else []
+    imported = (
+        corpus.query("select order_id from orders where channel = ? and channel_order_id = ?", [CHANNEL, order_id])
+        if isinstance(order_id, str)
+        else []
+    )
 
     if spec["expect"] == "quarantined":
         assert reasons, f"{name}: not quarantined"
         assert any(spec["reason"] in reason for reason in reasons), reasons
         assert not imported, f"{name}: quarantined yet imported"
         if isinstance(order_id, str):
-            assert corpus.query("select channel, amazon_order_id from quarantine where ingest_id in "
-                                "(select unnest(?))", [ingest_ids])[0] == (CHANNEL, order_id)
+            assert corpus.query(
+                "select channel, amazon_order_id from quarantine where ingest_id in (select unnest(?))", [ingest_ids]
+            )[0] == (CHANNEL, order_id)
         return
 
     assert not reasons, f"{name}: quarantined: {reasons}"
     assert len(imported) == 1, f"{name}: not imported exactly once"
-    (sales_order_id,), = imported
-    lines = corpus.query("select line_type, quantity from order_lines where order_id = ? order by line_number",
-                         [sales_order_id])
+    ((sales_order_id,),) = imported
+    lines = corpus.query(
+        "select line_type, quantity from order_lines where order_id = ? order by line_number", [sales_order_id]
+    )
     items = order["orderItems"]
     assert [q for t, q in lines if t == "product"] == [int(i["quantityOrdered"]) for i in items]
     if len(orders) == 2:  # the same order twice in a page: each distinct version kept once, the newest current
@@ -244,9 +280,9 @@ def test_bad_payload(corpus, name, spec, orders):
         values = {
             "order_lines": f"select {column} from order_lines where order_id = ?",
             "contacts": f"select {column} from contacts where contact_id = "
-                        "(select contact_id from orders where order_id = ?)",
+            "(select contact_id from orders where order_id = ?)",
             "accounts": f"select {column} from accounts where account_id = "
-                        "(select account_id from orders where order_id = ?)",
+            "(select account_id from orders where order_id = ?)",
         }[table]
         stored = [v for (v,) in corpus.query(values, [sales_order_id]) if v is not None]
         written = [v for path, v in spec["set"].items() if path.split(".")[-1] in LANDS_FROM[column]]
@@ -256,8 +292,13 @@ def test_bad_payload(corpus, name, spec, orders):
 
 
 # which order field a table column takes its text from
-LANDS_FROM = {"notes": ("giftMessage",), "full_name": ("buyerName",), "account_name": ("buyerName", "buyerCompanyName"),
-              "description": ("title",), "product_code": ("sellerSku",)}
+LANDS_FROM = {
+    "notes": ("giftMessage",),
+    "full_name": ("buyerName",),
+    "account_name": ("buyerName", "buyerCompanyName"),
+    "description": ("title",),
+    "product_code": ("sellerSku",),
+}
 
 
 def test_an_empty_page(tmp_path, capsys, monkeypatch):
@@ -266,8 +307,26 @@ def test_an_empty_page(tmp_path, capsys, monkeypatch):
     market = Marketplace(seed=3, start=START)
     with SandboxServer(market, speedup=5000) as server:
         live_in_sandbox_time(monkeypatch, server)
-        assert cli.main(["--db", db, "channel", "add", CHANNEL, "--start", START.isoformat(), "--endpoint",
-                         server.url, "--token-url", server.token_url, "--marketplace", "ATVPDKIKX0DER"]) == 0
+        assert (
+            cli.main(
+                [
+                    "--db",
+                    db,
+                    "channel",
+                    "add",
+                    CHANNEL,
+                    "--start",
+                    START.isoformat(),
+                    "--endpoint",
+                    server.url,
+                    "--token-url",
+                    server.token_url,
+                    "--marketplace",
+                    "ATVPDKIKX0DER",
+                ]
+            )
+            == 0
+        )
         market.advance(minutes=10)
         capsys.readouterr()
         assert cli.main(["--db", db, "sync"]) == 0
@@ -283,5 +342,3 @@ def test_an_empty_page(tmp_path, capsys, monkeypatch):
         assert con.execute("select watermark from channel_sync_state").fetchone() == (datetime(2026, 1, 1, 0, 7, 30),)
     finally:
         con.close()
-
-

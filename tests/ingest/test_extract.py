@@ -18,8 +18,15 @@ def searches(sandbox):
     return [r for r in sandbox.requests if r["path"] == SEARCH_PATH]
 
 
-FILTERS = ("marketplaceIds", "lastUpdatedAfter", "lastUpdatedBefore", "createdAfter", "createdBefore",
-           "fulfillmentStatuses", "fulfilledBy")
+FILTERS = (
+    "marketplaceIds",
+    "lastUpdatedAfter",
+    "lastUpdatedBefore",
+    "createdAfter",
+    "createdBefore",
+    "fulfillmentStatuses",
+    "fulfilledBy",
+)
 
 
 @pytest.mark.parametrize("reading", ["sent", "applied"])
@@ -30,8 +37,10 @@ def test_a_window_of_250_orders_repeats_its_filters_on_every_page(shop, marketpl
     with SandboxServer(marketplace, speedup=5000, token_reading=reading) as strict:
         shop.sandbox = strict
         shop.add_channel(marketplaces=("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"))
-        ids = {shop.place(Item(f"SKU-{n % 7}", 1, "5.00"), marketplace_id=("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")[n % 2])
-               for n in range(260)}
+        ids = {
+            shop.place(Item(f"SKU-{n % 7}", 1, "5.00"), marketplace_id=("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")[n % 2])
+            for n in range(260)
+        }
         shop.sync()
         calls = searches(strict)
     assert [c["status"] for c in calls] == [200, 200, 200]
@@ -50,7 +59,13 @@ def test_every_page_is_followed_through_the_pagination_token(shop):
     calls = searches(shop.sandbox)
     assert len(calls) == 3
     assert calls[0]["params"]["maxResultsPerPage"] == "100"
-    assert set(calls[0]["params"]["includedData"].split(",")) >= {"BUYER", "RECIPIENT", "PROCEEDS", "FULFILLMENT", "CANCELLATION"}
+    assert set(calls[0]["params"]["includedData"].split(",")) >= {
+        "BUYER",
+        "RECIPIENT",
+        "PROCEEDS",
+        "FULFILLMENT",
+        "CANCELLATION",
+    }
     assert all("paginationToken" in c["params"] for c in calls[1:])
     assert not any("/orders/2026-01-01/orders/" in r["path"] for r in shop.sandbox.requests)  # no per-order calls
     landed = {row[0] for row in shop.query("select amazon_order_id from raw_amazon_orders")}
@@ -171,7 +186,9 @@ def test_the_bucket_follows_a_higher_rate_limit_header():
 def test_the_dagster_definitions_validate():
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
 

@@ -12,23 +12,23 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
 from pathlib import Path
 
 import pytest
+from amazon_models import INVENTORY, ORDERS, for_generation, problems, schema
+from conftest import core_tables, warehouse_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from amazon_models import INVENTORY, ORDERS, for_generation, problems, schema
-from conftest import core_tables, warehouse_tables
-from pipelines.warehouse.channels import add_channel, get_channel
-from pipelines.ingest.orders import SyncResult, _landing_rows, insert_versions, payload_text
 from pipelines.ingest.fba_stock import PAN_EUROPEAN, record_fba_snapshot
-from pipelines.warehouse.transform import transform
+from pipelines.ingest.orders import SyncResult, _landing_rows, insert_versions, payload_text
+from pipelines.warehouse.channels import add_channel, get_channel
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.transform import transform
 
 pytestmark = pytest.mark.slow
 
@@ -36,65 +36,123 @@ US, DE, FR, UK = "ATVPDKIKX0DER", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2
 START = "2026-01-01T00:00:00Z"
 NOW = datetime(2026, 6, 1)
 # a fixed seed and budget: the same cases every run, on any machine
-FIXED = settings(derandomize=True, deadline=None, database=None, print_blob=True,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                        HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
+FIXED = settings(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 ORDER = schema(ORDERS, "Order")
 # the realistic part of what the model allows: an order with its status and its items' SKUs, few ids (so
 # versions of one order meet), times after the channel's start, amounts that are numbers, known currencies and
 # kinds; the parts this side does not read left out (they are in ORDER)
 TIME = {"format": None, "pattern": r"^2026-0[1-3]-[0-2][1-8]T[01][0-9]:[0-5][0-9]:[0-5][0-9]Z$"}
-REALISTIC_ORDER = schema(ORDERS, "Order", narrow={
-    "Order": {"required": ["orderId", "createdTime", "lastUpdatedTime", "salesChannel", "orderItems", "fulfillment"],
-              "additionalProperties": False,
-              "properties": {"packages": None, "payment": None, "tax": None, "fulfillmentOrders": None,
-                             "recipient": None, "orderAliases": None, "programs": None}},
-    "OrderItem": {"additionalProperties": False,
-                  "properties": {"expense": None, "tax": None, "measurement": None, "associatedOrderItems": None,
-                                 "promotion": None, "programs": None}},
-    "ItemProduct": {"required": ["sellerSku"], "additionalProperties": False,
-                    "properties": {"serialNumbers": None, "customization": None, "condition": None, "title": None}},
-    "ItemPrice": {"additionalProperties": False, "properties": {"priceDesignation": None}},
-    "ItemFulfillment": {"additionalProperties": False, "properties": {"picking": None, "shipping": None}},
-    "ItemPacking": {"additionalProperties": False, "properties": {"serialNumberRequirement": None}},
-    "OrderFulfillment": {"additionalProperties": False,
-                         "properties": {"shipByWindow": None, "deliverByWindow": None, "labelPrintingWindow": None,
-                                        "fulfillmentServiceLevel": None}},
-    "SalesChannel": {"additionalProperties": False, "properties": {"marketplaceName": None}},
-    "Buyer": {"additionalProperties": False, "properties": {"buyerPurchaseOrderNumber": None}},
-    "orderId": {"pattern": r"^902-000000[1-6]-0000001$"},
-    "createdTime": TIME,
-    "lastUpdatedTime": TIME,
-    "channelName": {"enum": ["AMAZON", "AMAZON", "NON_AMAZON"]},
-    "marketplaceId": {"enum": [US]},
-    "fulfilledBy": {"enum": ["AMAZON", "MERCHANT"]},
-    "orderItems": {"minItems": 1, "maxItems": 3},
-    "orderItemId": {"pattern": r"^[0-9]{6}$"},
-    "quantityOrdered": {"minimum": 1, "maximum": 4},
-    "quantityFulfilled": {"minimum": 0, "maximum": 4},
-    "sellerSku": {"enum": ["MUG-01", "TEA-02", "PEN-03"]},
-    "amount": {"pattern": r"^-?[0-9]{1,3}\.[0-9]{2}0?$"},
-    "currencyCode": {"enum": ["USD"]},
-    "type": {"enum": ["ITEM", "SHIPPING", "GIFT_WRAP", "TAX", "DISCOUNT", "COD_FEE", "DELIVERY_TIP", "OTHER"]},
-    "subtype": {"enum": ["ITEM", "GIFT_WRAP", "SHIPPING"]},
-})
+REALISTIC_ORDER = schema(
+    ORDERS,
+    "Order",
+    narrow={
+        "Order": {
+            "required": ["orderId", "createdTime", "lastUpdatedTime", "salesChannel", "orderItems", "fulfillment"],
+            "additionalProperties": False,
+            "properties": {
+                "packages": None,
+                "payment": None,
+                "tax": None,
+                "fulfillmentOrders": None,
+                "recipient": None,
+                "orderAliases": None,
+                "programs": None,
+            },
+        },
+        "OrderItem": {
+            "additionalProperties": False,
+            "properties": {
+                "expense": None,
+                "tax": None,
+                "measurement": None,
+                "associatedOrderItems": None,
+                "promotion": None,
+                "programs": None,
+            },
+        },
+        "ItemProduct": {
+            "required": ["sellerSku"],
+            "additionalProperties": False,
+            "properties": {"serialNumbers": None, "customization": None, "condition": None, "title": None},
+        },
+        "ItemPrice": {"additionalProperties": False, "properties": {"priceDesignation": None}},
+        "ItemFulfillment": {"additionalProperties": False, "properties": {"picking": None, "shipping": None}},
+        "ItemPacking": {"additionalProperties": False, "properties": {"serialNumberRequirement": None}},
+        "OrderFulfillment": {
+            "additionalProperties": False,
+            "properties": {
+                "shipByWindow": None,
+                "deliverByWindow": None,
+                "labelPrintingWindow": None,
+                "fulfillmentServiceLevel": None,
+            },
+        },
+        "SalesChannel": {"additionalProperties": False, "properties": {"marketplaceName": None}},
+        "Buyer": {"additionalProperties": False, "properties": {"buyerPurchaseOrderNumber": None}},
+        "orderId": {"pattern": r"^902-000000[1-6]-0000001$"},
+        "createdTime": TIME,
+        "lastUpdatedTime": TIME,
+        "channelName": {"enum": ["AMAZON", "AMAZON", "NON_AMAZON"]},
+        "marketplaceId": {"enum": [US]},
+        "fulfilledBy": {"enum": ["AMAZON", "MERCHANT"]},
+        "orderItems": {"minItems": 1, "maxItems": 3},
+        "orderItemId": {"pattern": r"^[0-9]{6}$"},
+        "quantityOrdered": {"minimum": 1, "maximum": 4},
+        "quantityFulfilled": {"minimum": 0, "maximum": 4},
+        "sellerSku": {"enum": ["MUG-01", "TEA-02", "PEN-03"]},
+        "amount": {"pattern": r"^-?[0-9]{1,3}\.[0-9]{2}0?$"},
+        "currencyCode": {"enum": ["USD"]},
+        "type": {"enum": ["ITEM", "SHIPPING", "GIFT_WRAP", "TAX", "DISCOUNT", "COD_FEE", "DELIVERY_TIP", "OTHER"]},
+        "subtype": {"enum": ["ITEM", "GIFT_WRAP", "SHIPPING"]},
+    },
+)
 # a page of versions: mostly realistic ones, and any the model allows, the minimal ones among them
 versions_of_orders = st.builds(
     lambda realistic, anything: realistic + anything,
     st.lists(from_schema(for_generation(REALISTIC_ORDER)), min_size=2, max_size=5),
-    st.lists(st.one_of(from_schema(ORDER), from_schema(for_generation(schema(ORDERS, "Order", minimal=True)))),
-             max_size=2))
+    st.lists(
+        st.one_of(from_schema(ORDER), from_schema(for_generation(schema(ORDERS, "Order", minimal=True)))), max_size=2
+    ),
+)
 
 SUMMARY = schema(INVENTORY, "InventorySummary")
-REALISTIC_SUMMARY = schema(INVENTORY, "InventorySummary", narrow={
-    "sellerSku": {"enum": ["MUG-01", "TEA-02", "PEN-03"]},
-    **{name: {"minimum": 0, "maximum": 50} for name in (
-        "fulfillableQuantity", "inboundWorkingQuantity", "inboundShippedQuantity", "inboundReceivingQuantity",
-        "totalReservedQuantity", "pendingCustomerOrderQuantity", "totalUnfulfillableQuantity")},
-})
-summaries = st.one_of(from_schema(REALISTIC_SUMMARY), from_schema(REALISTIC_SUMMARY), from_schema(SUMMARY),
-                      from_schema(schema(INVENTORY, "InventorySummary", minimal=True)))
+REALISTIC_SUMMARY = schema(
+    INVENTORY,
+    "InventorySummary",
+    narrow={
+        "sellerSku": {"enum": ["MUG-01", "TEA-02", "PEN-03"]},
+        **{
+            name: {"minimum": 0, "maximum": 50}
+            for name in (
+                "fulfillableQuantity",
+                "inboundWorkingQuantity",
+                "inboundShippedQuantity",
+                "inboundReceivingQuantity",
+                "totalReservedQuantity",
+                "pendingCustomerOrderQuantity",
+                "totalUnfulfillableQuantity",
+            )
+        },
+    },
+)
+summaries = st.one_of(
+    from_schema(REALISTIC_SUMMARY),
+    from_schema(REALISTIC_SUMMARY),
+    from_schema(SUMMARY),
+    from_schema(schema(INVENTORY, "InventorySummary", minimal=True)),
+)
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +179,12 @@ def fresh(template, tmp_path_factory):
 def land(con, versions: list) -> None:
     """As a sync lands a page: an order created before the channel's start is skipped, the rest kept raw."""
     channel = get_channel(con, "Amazon US")
-    rows = _landing_rows(versions, channel, SyncResult(channel.name, "property"))  # noqa: SLF001
+    rows = _landing_rows(versions, channel, SyncResult(channel.name, "property"))
     insert_versions(con, channel.name, "property", rows)
 
 
 # -- the reading the product must give, stated again from the model -------------------------------------------
+
 
 def whole(value) -> int | None:
     """Amazon's integer as this side takes it: a JSON integer or its digits (up to nine), else None."""
@@ -145,9 +204,13 @@ def shipped_units(order: dict, item: dict) -> int:
 
 
 def ledger(con) -> dict:
-    return dict(((sku, location, channel), units) for sku, location, channel, units in con.execute(
-        "select product_code, location, channel, sum(quantity_delta) from inventory_movements "
-        "group by all having sum(quantity_delta) <> 0").fetchall())
+    return dict(
+        ((sku, location, channel), units)
+        for sku, location, channel, units in con.execute(
+            "select product_code, location, channel, sum(quantity_delta) from inventory_movements "
+            "group by all having sum(quantity_delta) <> 0"
+        ).fetchall()
+    )
 
 
 def as_analysts_read_them(con) -> tuple:
@@ -163,7 +226,7 @@ def before_start(order: dict, start: datetime = datetime(2026, 1, 1)) -> bool:
     """Created before the channel's start (naive UTC): such an order is not the channel's to import."""
     try:
         created = datetime.fromisoformat(order["createdTime"].replace("Z", "+00:00"))
-        return created.tzinfo is not None and created.astimezone(timezone.utc).replace(tzinfo=None) < start
+        return created.tzinfo is not None and created.astimezone(UTC).replace(tzinfo=None) < start
     except (ValueError, OverflowError):
         return False
 
@@ -193,20 +256,26 @@ def check_orders(con, generated: list) -> None:
     for order_id, source in imported.items():
         order = json.loads(next(payload for i, _, payload, _ in versions if i == source))
         items = order["orderItems"]
-        got = con.execute("""
+        got = con.execute(
+            """
             select quantity, shipped_quantity, canceled_quantity, unit_price, amazon_order_item_id
             from order_lines join orders using (order_id)
-            where channel_order_id = ? and line_type = 'product' order by line_number""", [order_id]).fetchall()
+            where channel_order_id = ? and line_type = 'product' order by line_number""",
+            [order_id],
+        ).fetchall()
         assert [row[0] for row in got] == [whole(item["quantityOrdered"]) for item in items], order_id
         assert [row[1] for row in got] == [shipped_units(order, item) for item in items], order_id
         for (quantity, shipped, canceled, unit_price, _), item in zip(got, items):
             assert 0 <= shipped + canceled <= quantity
             price = ((item["product"].get("price") or {}).get("unitPrice") or {}).get("amount")
             assert unit_price == (Decimal(price) if price is not None else None), f"{order_id!r}: unit price"
-        total, components, unreconciled = con.execute("""
+        total, components, unreconciled = con.execute(
+            """
             select total_amount, coalesce(items_amount, 0) + shipping_amount + gift_wrap_amount + tax_amount
                    + discount_amount + other_amount, unreconciled_amount
-            from orders where channel_order_id = ?""", [order_id]).fetchone()
+            from orders where channel_order_id = ?""",
+            [order_id],
+        ).fetchone()
         grand_total = ((order.get("proceeds") or {}).get("grandTotal") or {}).get("amount")
         assert total == (Decimal(grand_total) if grand_total is not None else None), f"{order_id!r}: grand total"
         if total is not None:
@@ -226,7 +295,8 @@ def check_orders(con, generated: list) -> None:
 @settings(FIXED, max_examples=16)
 @given(versions=versions_of_orders, split=st.integers(min_value=0, max_value=7))
 def test_every_order_the_model_allows_is_imported_or_quarantined_and_incremental_equals_rebuild(
-        empty_warehouse, tmp_path_factory, versions, split):
+    empty_warehouse, tmp_path_factory, versions, split
+):
     for version in versions:
         assert problems(version, ORDER) == []  # generated within Amazon's model, never beyond it
     con = fresh(empty_warehouse, tmp_path_factory)
@@ -272,16 +342,19 @@ def test_an_amount_finer_than_a_cent_is_quarantined_not_rounded(empty_warehouse,
         assert con.execute("select amazon_order_id, reason from quarantine order by 1").fetchall() == [
             ("902-0000001-0000001", "item 1: unit price 22.505 is finer than a cent"),
             ("902-0000002-0000001", "grandTotal amount 52.585 is finer than a cent"),
-            ("902-0000003-0000001", "item 1: a proceeds breakdown amount is finer than a cent")]
+            ("902-0000003-0000001", "item 1: a proceeds breakdown amount is finer than a cent"),
+        ]
         assert con.execute("select channel_order_id, total_amount from orders").fetchall() == [
-            ("902-0000004-0000001", Decimal("52.59"))]
+            ("902-0000004-0000001", Decimal("52.59"))
+        ]
     finally:
         con.close()
 
 
 @pytest.mark.parametrize("split", [0, 1])
 def test_a_newer_version_with_a_negative_gift_wrap_charge_leaves_the_order_at_the_older_one(
-        empty_warehouse, tmp_path_factory, split):
+    empty_warehouse, tmp_path_factory, split
+):
     """Found: only the order_lines contract refused a negative gift-wrap charge, so landed with its older
     version the order was left out, landed after it the order stayed at it: incremental was not rebuild."""
     older = version("902-0000001-0000001", "2026-01-02T00:00:00Z")
@@ -296,7 +369,8 @@ def test_a_newer_version_with_a_negative_gift_wrap_charge_leaves_the_order_at_th
         shown = con.execute("select channel_order_id, amazon_updated_at from orders").fetchall()
         assert shown == [("902-0000001-0000001", datetime(2026, 1, 2))]
         assert con.execute("select reason from quarantine").fetchall() == [
-            ("item 1: gift-wrap charge -3.99 is negative",)]
+            ("item 1: gift-wrap charge -3.99 is negative",)
+        ]
         tables = core_tables(con)
         transform(con, rebuild=True)
         assert core_tables(con) == tables
@@ -317,7 +391,8 @@ def test_a_grand_total_whose_items_have_no_price_is_all_unreconciled(empty_wareh
         land(con, [order])
         transform(con)
         assert con.execute("select items_amount, total_amount, unreconciled_amount from orders").fetchall() == [
-            (None, Decimal("52.59"), Decimal("52.59"))]
+            (None, Decimal("52.59"), Decimal("52.59"))
+        ]
     finally:
         con.close()
 
@@ -346,20 +421,36 @@ def test_a_sku_a_newer_version_no_longer_names_leaves_no_placeholder_behind(empt
 
 # -- FBA inventory summaries ------------------------------------------------------------------------------
 
+
 def readable(summary) -> bool:
     """A summary this side can count: a sellerSku, its inventoryDetails, and every quantity it reads either
     absent or a whole number (up to eight digits)."""
-    if not isinstance(summary, dict) or not isinstance(summary.get("sellerSku"), str) \
-            or not summary["sellerSku"].strip() or not isinstance(summary.get("inventoryDetails"), dict):
+    if (
+        not isinstance(summary, dict)
+        or not isinstance(summary.get("sellerSku"), str)
+        or not summary["sellerSku"].strip()
+        or not isinstance(summary.get("inventoryDetails"), dict)
+    ):
         return False
     details = summary["inventoryDetails"]
     reserved = details.get("reservedQuantity") if isinstance(details.get("reservedQuantity"), dict) else {}
-    unfulfillable = (details.get("unfulfillableQuantity")
-                     if isinstance(details.get("unfulfillableQuantity"), dict) else {})
-    read = [details.get(name) for name in ("fulfillableQuantity", "inboundWorkingQuantity", "inboundShippedQuantity",
-                                           "inboundReceivingQuantity")]
-    read += [reserved.get("totalReservedQuantity"), reserved.get("pendingCustomerOrderQuantity"),
-             unfulfillable.get("totalUnfulfillableQuantity")]
+    unfulfillable = (
+        details.get("unfulfillableQuantity") if isinstance(details.get("unfulfillableQuantity"), dict) else {}
+    )
+    read = [
+        details.get(name)
+        for name in (
+            "fulfillableQuantity",
+            "inboundWorkingQuantity",
+            "inboundShippedQuantity",
+            "inboundReceivingQuantity",
+        )
+    ]
+    read += [
+        reserved.get("totalReservedQuantity"),
+        reserved.get("pendingCustomerOrderQuantity"),
+        unfulfillable.get("totalUnfulfillableQuantity"),
+    ]
     return all(value is None or (whole(value) is not None and whole(value) < 10**8) for value in read)
 
 
@@ -377,7 +468,8 @@ def amazons_units(answers: dict[str, list]) -> dict[str, int | None]:
                 continue
             details = summary["inventoryDetails"]
             units = whole(details.get("fulfillableQuantity", 0)) + whole(
-                (details.get("reservedQuantity") or {}).get("pendingCustomerOrderQuantity", 0))
+                (details.get("reservedQuantity") or {}).get("pendingCustomerOrderQuantity", 0)
+            )
             key = (pool, summary["sellerSku"])
             pools[key] = max(pools.get(key, 0), units)
     totals: dict[str, int | None] = {}
@@ -387,8 +479,11 @@ def amazons_units(answers: dict[str, list]) -> dict[str, int | None]:
 
 
 def fba_on_hand(con) -> dict[str, int]:
-    return dict(con.execute("select product_code, on_hand + reserved_quantity from inventory "
-                            "where location = 'amazon_fba'").fetchall())
+    return dict(
+        con.execute(
+            "select product_code, on_hand + reserved_quantity from inventory where location = 'amazon_fba'"
+        ).fetchall()
+    )
 
 
 marketplace_sets = st.sampled_from([(US,), (DE, FR), (DE, FR, UK)])
@@ -397,15 +492,17 @@ marketplace_sets = st.sampled_from([(US,), (DE, FR), (DE, FR, UK)])
 @settings(FIXED, max_examples=25)
 @given(marketplaces=marketplace_sets, data=st.data())
 def test_every_summary_the_model_allows_is_counted_or_set_aside_and_a_pool_counts_once(
-        empty_warehouse, tmp_path_factory, marketplaces, data):
+    empty_warehouse, tmp_path_factory, marketplaces, data
+):
     con = fresh(empty_warehouse, tmp_path_factory)
     try:
         con.execute("update channels set marketplace_ids = ?", [list(marketplaces)])
         channel = get_channel(con, "Amazon US")
         before: dict[str, int] = {}
         for count_number in range(2):
-            answers = {m: data.draw(st.lists(summaries, max_size=6), label=f"count {count_number}, {m}")
-                       for m in marketplaces}
+            answers = {
+                m: data.draw(st.lists(summaries, max_size=6), label=f"count {count_number}, {m}") for m in marketplaces
+            }
             # a pooled stock is the same answer for each of its marketplaces, as Amazon gives it
             if DE in answers and data.draw(st.booleans(), label="DE and FR answer alike"):
                 answers[FR] = answers[DE]
@@ -414,12 +511,18 @@ def test_every_summary_the_model_allows_is_counted_or_set_aside_and_a_pool_count
                     assert problems(summary, SUMMARY) == []
             snapshot = record_fba_snapshot(con, channel, answers, NOW)
             listed = sum(len(v) for v in answers.values())
-            set_aside = con.execute("select count(*) from fba_inventory_quarantine where snapshot_id = ? "
-                                    "and trim(reason) <> ''", [snapshot.snapshot_id]).fetchone()[0]
-            read = con.execute("select count(*) from fba_inventory where snapshot_id = ?",
-                               [snapshot.snapshot_id]).fetchone()[0]
+            set_aside = con.execute(
+                "select count(*) from fba_inventory_quarantine where snapshot_id = ? and trim(reason) <> ''",
+                [snapshot.snapshot_id],
+            ).fetchone()[0]
+            read = con.execute(
+                "select count(*) from fba_inventory where snapshot_id = ?", [snapshot.snapshot_id]
+            ).fetchone()[0]
             assert (snapshot.summaries, read, read + set_aside) == (
-                listed, sum(readable(s) for v in answers.values() for s in v), listed)
+                listed,
+                sum(readable(s) for v in answers.values() for s in v),
+                listed,
+            )
             # a SKU Amazon counted is at its count, each pool once; one it did not (or only in part) as it was
             counted, now = amazons_units(answers), fba_on_hand(con)
             for sku in set(now) | set(before) | set(counted):
@@ -438,8 +541,11 @@ http_cases = count()
 
 
 @settings(FIXED, max_examples=3)
-@given(versions=st.lists(st.one_of(from_schema(for_generation(REALISTIC_ORDER)), from_schema(ORDER)),
-                         min_size=1, max_size=4))
+@given(
+    versions=st.lists(
+        st.one_of(from_schema(for_generation(REALISTIC_ORDER)), from_schema(ORDER)), min_size=1, max_size=4
+    )
+)
 def test_orders_the_model_allows_come_through_the_real_client_and_the_cli(shop, versions):
     if not Path(shop.db).exists():
         shop.add_channel()
@@ -447,8 +553,11 @@ def test_orders_the_model_allows_come_through_the_real_client_and_the_cli(shop, 
     served = []
     for index, version in enumerate(versions):
         # an id of its own, and updated now: inside the next sync's window
-        order = {**version, "orderId": f"{900 + case}-{index:07d}-{version['orderId'][:8]}",
-                 "lastUpdatedTime": shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        order = {
+            **version,
+            "orderId": f"{900 + case}-{index:07d}-{version['orderId'][:8]}",
+            "lastUpdatedTime": shop.marketplace.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
         assert problems(order, ORDER) == []
         shop.marketplace.put_raw(order)
         served.append(order)
@@ -460,11 +569,13 @@ def test_orders_the_model_allows_come_through_the_real_client_and_the_cli(shop, 
             assert before_start(order, start), f"{order['orderId']!r} was not kept raw"
             continue
         [(ingest_id,)] = landed
-        outcome = shop.query("""
+        outcome = shop.query(
+            """
             select 'imported' from orders where source_ingest_id = $id
             union all select 'quarantined: ' || reason from quarantine where ingest_id = $id
             union all select 'another channel''s' from other_channel_orders where ingest_id = $id""",
-                             {"id": ingest_id})
+            {"id": ingest_id},
+        )
         assert len(outcome) == 1, (order["orderId"], outcome)
     before = warehouse_tables(shop.db)
     shop.ok("rebuild")
@@ -476,8 +587,12 @@ def test_orders_the_model_allows_come_through_the_real_client_and_the_cli(shop, 
 def test_summaries_the_model_allows_come_through_the_real_client_and_the_cli(shop, answer):
     if not Path(shop.db).exists():
         shop.add_channel()
-    before = {sku: units for sku, units in shop.query("select product_code, on_hand + reserved_quantity "
-                                                       "from inventory where location = 'amazon_fba'")}
+    before = {
+        sku: units
+        for sku, units in shop.query(
+            "select product_code, on_hand + reserved_quantity from inventory where location = 'amazon_fba'"
+        )
+    }
     shop.marketplace.put_raw_fba_inventory(US, answer)
     shop.marketplace.advance(minutes=63)  # an hour since the last count: the sync counts again
     code, _, err = shop.run("sync")
@@ -488,11 +603,17 @@ def test_summaries_the_model_allows_come_through_the_real_client_and_the_cli(sho
         assert code == 1 and "FBA inventory summaries could be read" in err.splitlines()[-1]
     snapshot = shop.one("select max(snapshot_id) from fba_snapshots")
     assert shop.one("select count(*) from fba_inventory where snapshot_id = ?", [snapshot]) == read
-    assert shop.one("select count(*) from fba_inventory_quarantine where snapshot_id = ?", [snapshot]) == \
-        len(answer) - read
+    assert (
+        shop.one("select count(*) from fba_inventory_quarantine where snapshot_id = ?", [snapshot])
+        == len(answer) - read
+    )
     counted = amazons_units({US: answer})
-    now = {sku: units for sku, units in shop.query("select product_code, on_hand + reserved_quantity "
-                                                    "from inventory where location = 'amazon_fba'")}
+    now = {
+        sku: units
+        for sku, units in shop.query(
+            "select product_code, on_hand + reserved_quantity from inventory where location = 'amazon_fba'"
+        )
+    }
     for sku in set(now) | set(before) | set(counted):
         units = counted.get(sku)
         assert now.get(sku, 0) == (before.get(sku, 0) if units is None else units), sku

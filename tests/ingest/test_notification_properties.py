@@ -13,27 +13,39 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from conftest import warehouse_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from conftest import warehouse_tables
 from pipelines.cli import commands as cli
 from pipelines.ingest.notifications import ORDER_STATUS, Notification, apply_messages, order_version, read_notification
 from pipelines.warehouse.connection import open_for_writing
 
 pytestmark = pytest.mark.slow
 
-SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "pipelines" / "sandbox" / "models"
-                     / "OrderChangeNotification.json").read_text())
+SCHEMA = json.loads(
+    (
+        Path(__file__).resolve().parents[2] / "pipelines" / "sandbox" / "models" / "OrderChangeNotification.json"
+    ).read_text()
+)
 SELLER, SUBSCRIPTION = "A3TH9S8BH6GOGM", "8c7d6b1e-0f35-4d52-9a6e-2b1c3d4e5f60"
 RECEIVED_AT = datetime(2026, 11, 1, 12, 0, 0)
 
 
 def settled(examples: int):
-    return settings(derandomize=True, database=None, max_examples=examples, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                           HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    return settings(
+        derandomize=True,
+        database=None,
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
 
 
 def _node(schema: dict, *path: str) -> dict:
@@ -53,14 +65,23 @@ def minimal(schema: dict) -> dict:
                 node["additionalProperties"] = False
             for key in ("properties", "items"):
                 child = node.get(key)
-                for value in (child.values() if isinstance(child, dict) and key == "properties" else [child]):
+                for value in child.values() if isinstance(child, dict) and key == "properties" else [child]:
                     strip(value)
+
     strip(schema)
     return schema
 
 
-TIMES = ["2026-11-01T11:00:00Z", "2026-11-01T11:59:59.500Z", "2026-11-01T12:00:00+00:00", "2026-11-02T08:00:00Z",
-         "2026-11-01T06:00:00-05:00", "2019-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "2026-11-01"]
+TIMES = [
+    "2026-11-01T11:00:00Z",
+    "2026-11-01T11:59:59.500Z",
+    "2026-11-01T12:00:00+00:00",
+    "2026-11-02T08:00:00Z",
+    "2026-11-01T06:00:00-05:00",
+    "2019-01-01T00:00:00Z",
+    "0001-01-01T00:00:00+01:00",
+    "2026-11-01",
+]
 
 
 def narrow(schema: dict) -> dict:
@@ -90,12 +111,14 @@ def narrow(schema: dict) -> dict:
     return schema
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children,
-                                                                                       max_size=3),
-                    max_leaves=8)
-HOSTILE_LEAVES = JSON | st.sampled_from(["\u0663", "３", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
-                                         "NaN", 10**30, -1, 1.5, [], {}, "\ud800"])
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=8,
+)
+HOSTILE_LEAVES = JSON | st.sampled_from(
+    ["\u0663", "３", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "NaN", 10**30, -1, 1.5, [], {}, "\ud800"]
+)
 
 
 @st.composite
@@ -112,6 +135,7 @@ def hostile(draw, bodies) -> dict:
         elif isinstance(value, list):
             for n, child in enumerate(value):
                 walk(child, (*path, n))
+
     walk(body, ())
     path = draw(st.sampled_from(paths[1:]))
     for key in path[:-1]:
@@ -122,13 +146,18 @@ def hostile(draw, bodies) -> dict:
 
 ANY_BODY = st.one_of(from_schema(SCHEMA), from_schema(minimal(SCHEMA)))
 NARROW_BODY = from_schema(narrow(SCHEMA))
-BASE = {"orderId": "111-0000000-0000001", "createdTime": "2026-11-01T10:00:00Z",
-        "lastUpdatedTime": "2026-11-01T10:30:00Z",
-        "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER"},
-        "fulfillment": {"fulfillmentStatus": "UNSHIPPED", "fulfilledBy": "MERCHANT"},
-        "buyer": {"buyerEmail": "ada@marketplace.amazon.com"},
-        "orderItems": [{"orderItemId": "i1", "quantityOrdered": 2, "product": {"sellerSku": "MUG-01"}},
-                       {"orderItemId": "b9", "quantityOrdered": 1, "product": {"sellerSku": "PEN-03"}}]}
+BASE = {
+    "orderId": "111-0000000-0000001",
+    "createdTime": "2026-11-01T10:00:00Z",
+    "lastUpdatedTime": "2026-11-01T10:30:00Z",
+    "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER"},
+    "fulfillment": {"fulfillmentStatus": "UNSHIPPED", "fulfilledBy": "MERCHANT"},
+    "buyer": {"buyerEmail": "ada@marketplace.amazon.com"},
+    "orderItems": [
+        {"orderItemId": "i1", "quantityOrdered": 2, "product": {"sellerSku": "MUG-01"}},
+        {"orderItemId": "b9", "quantityOrdered": 1, "product": {"sellerSku": "PEN-03"}},
+    ],
+}
 
 
 def read_or_reason(body) -> Notification | str:
@@ -170,20 +199,41 @@ def test_any_body_is_read_or_refused_with_a_reason_and_never_loses_or_doubles_un
 
 # -- through the warehouse -------------------------------------------------------------------------
 
+
 @pytest.fixture
 def warehouse(tmp_path):
     db = str(tmp_path / "warehouse.duckdb")
-    assert cli.main(["--db", db, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER",
-                     "--start", "2026-01-01T00:00:00Z", "--seller-id", SELLER]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                db,
+                "channel",
+                "add",
+                "Amazon US",
+                "--marketplace",
+                "ATVPDKIKX0DER",
+                "--start",
+                "2026-01-01T00:00:00Z",
+                "--seller-id",
+                SELLER,
+            ]
+        )
+        == 0
+    )
     with open_for_writing(db) as con:
-        con.execute("insert into channel_notifications values ('Amazon US', 'http://127.0.0.1:1/1/q', "
-                    "'arn:aws:sqs:us-east-1:1:q', 'destination', ?, ?)", [SUBSCRIPTION, RECEIVED_AT])
+        con.execute(
+            "insert into channel_notifications values ('Amazon US', 'http://127.0.0.1:1/1/q', "
+            "'arn:aws:sqs:us-east-1:1:q', 'destination', ?, ?)",
+            [SUBSCRIPTION, RECEIVED_AT],
+        )
     return db
 
 
 def check_ledger(con) -> None:
     """Stock is what the order lines say: every unit reserved once, and given back when cancelled."""
-    assert con.execute("""
+    assert (
+        con.execute("""
         with booked as (
             select product_code, sum(quantity_delta) as units from inventory_movements
             where reason <> 'adjustment' group by all
@@ -194,15 +244,20 @@ def check_ledger(con) -> None:
         )
         select * from booked full join lines using (product_code)
         where coalesce(booked.units, 0) <> coalesce(lines.units, 0)
-    """).fetchall() == []
+    """).fetchall()
+        == []
+    )
 
 
 def test_batches_of_generated_bodies_apply_or_are_kept_with_a_reason_and_rebuild_agrees(warehouse):
     seen = []
 
     @settled(20)
-    @given(st.lists(st.one_of(NARROW_BODY, NARROW_BODY, NARROW_BODY, hostile(NARROW_BODY), ANY_BODY), min_size=1,
-                    max_size=4))
+    @given(
+        st.lists(
+            st.one_of(NARROW_BODY, NARROW_BODY, NARROW_BODY, hostile(NARROW_BODY), ANY_BODY), min_size=1, max_size=4
+        )
+    )
     def batch(bodies):
         messages = [{"MessageId": f"m{len(seen)}-{n}", "Body": json.dumps(body)} for n, body in enumerate(bodies)]
         seen.extend(messages)
@@ -210,14 +265,20 @@ def test_batches_of_generated_bodies_apply_or_are_kept_with_a_reason_and_rebuild
             from pipelines.warehouse.channels import get_channel
 
             counts = apply_messages(con, get_channel(con, "Amazon US"), messages, RECEIVED_AT)
-            assert counts.received == len(messages) == (counts.applied + counts.duplicates + counts.stale
-                                                        + counts.ignored + counts.rejected)
+            assert (
+                counts.received
+                == len(messages)
+                == (counts.applied + counts.duplicates + counts.stale + counts.ignored + counts.rejected)
+            )
             kept = con.execute("select outcome, reason, body, ingest_id from raw_notifications").fetchall()
             assert all(reason for outcome, reason, _, _ in kept if outcome != "applied")
             for outcome, _, body, ingest_id in kept:
                 if outcome == "applied":  # the landed version has the listed units, exactly
-                    payload = json.loads(con.execute("select payload from raw_amazon_orders where ingest_id = ?",
-                                                     [ingest_id]).fetchone()[0])
+                    payload = json.loads(
+                        con.execute(
+                            "select payload from raw_amazon_orders where ingest_id = ?", [ingest_id]
+                        ).fetchone()[0]
+                    )
                     listed = json.loads(body)["Payload"]["OrderChangeNotification"]["Summary"]["OrderItems"]
                     quantities = {i["orderItemId"]: i["quantityOrdered"] for i in payload["orderItems"]}
                     assert all(quantities[i["OrderItemId"]] == i["Quantity"] for i in listed)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from conftest import core_tables, warehouse_tables
+
 from pipelines.cli import commands as cli
 from pipelines.ingest.notifications import apply_messages
 from pipelines.sandbox import Buyer, Item
@@ -31,8 +31,17 @@ ORDER_CHANGE_SCHEMA = json.loads((MODELS / "OrderChangeNotification.json").read_
 @pytest.fixture
 def subscribed(shop, sqs):
     shop.add_channel()
-    shop.ok("channel", "notifications", "Amazon US", "--queue-arn", sqs["arn"], "--queue-url", sqs["url"],
-            "--seller-id", shop.sandbox.notifications.seller_id)
+    shop.ok(
+        "channel",
+        "notifications",
+        "Amazon US",
+        "--queue-arn",
+        sqs["arn"],
+        "--queue-url",
+        sqs["url"],
+        "--seller-id",
+        shop.sandbox.notifications.seller_id,
+    )
     shop.sqs = sqs
     yield shop
     # every ORDER_CHANGE message the sandbox sent in the test is one Amazon's schema allows
@@ -44,24 +53,29 @@ def subscribed(shop, sqs):
 def send(shop, *bodies) -> None:
     """Messages put on the queue by hand (as Amazon, or anyone who can write to it, would)."""
     for body in bodies:
-        shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"],
-                                        MessageBody=body if isinstance(body, str) else json.dumps(body))
+        shop.sqs["client"].send_message(
+            QueueUrl=shop.sqs["url"], MessageBody=body if isinstance(body, str) else json.dumps(body)
+        )
 
 
 def clear_queue(shop) -> None:
     """Take every message off the queue (SQS allows a PurgeQueue a minute only)."""
     client, url = shop.sqs["client"], shop.sqs["url"]
     while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
-        client.delete_message_batch(QueueUrl=url, Entries=[
-            {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+        client.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        )
 
 
 def message_about(shop, order_id: str, *, notification_id: str | None = None, **summary) -> dict:
     """The message the sandbox would send about an order now, with its summary changed as given."""
     service = shop.sandbox.notifications
-    message = order_change_notification(shop.marketplace.order(order_id),
-                                        service.subscriptions["ORDER_CHANGE"]["subscriptionId"],
-                                        "OrderStatusChange", service.seller_id)
+    message = order_change_notification(
+        shop.marketplace.order(order_id),
+        service.subscriptions["ORDER_CHANGE"]["subscriptionId"],
+        "OrderStatusChange",
+        service.seller_id,
+    )
     message["Payload"]["OrderChangeNotification"]["Summary"].update(summary)
     message["NotificationMetadata"]["NotificationId"] = notification_id or str(uuid.uuid4())
     return message
@@ -70,9 +84,26 @@ def message_about(shop, order_id: str, *, notification_id: str | None = None, **
 def polled_only_twin(shop, tmp_path) -> str:
     """The same channel in a second warehouse that only polls."""
     db = str(tmp_path / "polled.duckdb")
-    assert cli.main(["--db", db, "channel", "add", "Amazon US", "--start",
-                     shop.one("select start_at from channels").isoformat(), "--endpoint", shop.sandbox.url,
-                     "--token-url", shop.sandbox.token_url, "--marketplace", "ATVPDKIKX0DER"]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                db,
+                "channel",
+                "add",
+                "Amazon US",
+                "--start",
+                shop.one("select start_at from channels").isoformat(),
+                "--endpoint",
+                shop.sandbox.url,
+                "--token-url",
+                shop.sandbox.token_url,
+                "--marketplace",
+                "ATVPDKIKX0DER",
+            ]
+        )
+        == 0
+    )
     return db
 
 
@@ -95,14 +126,25 @@ def polls(shop) -> int:
 
 def waiting(shop) -> int:
     attributes = shop.sqs["client"].get_queue_attributes(
-        QueueUrl=shop.sqs["url"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        QueueUrl=shop.sqs["url"],
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
     return sum(int(v) for v in attributes["Attributes"].values())
 
 
 def test_the_subscription_is_made_through_the_real_client_and_deleted_with_off(shop, sqs):
     shop.add_channel()
-    out = shop.ok("channel", "notifications", "Amazon US", "--queue-arn", sqs["arn"], "--queue-url", sqs["url"],
-                  "--seller-id", shop.sandbox.notifications.seller_id)
+    out = shop.ok(
+        "channel",
+        "notifications",
+        "Amazon US",
+        "--queue-arn",
+        sqs["arn"],
+        "--queue-url",
+        sqs["url"],
+        "--seller-id",
+        shop.sandbox.notifications.seller_id,
+    )
     assert "ORDER_CHANGE notifications go to" in out
     served = [(r["method"], r["path"], r["params"]) for r in shop.sandbox.requests]
     assert ("POST", "/auth/o2/token", {"grant_type": "client_credentials"}) in served  # the grantless token
@@ -112,7 +154,10 @@ def test_the_subscription_is_made_through_the_real_client_and_deleted_with_off(s
     assert created[0]["payloadVersion"] == "1.0"
     destination, subscription = shop.one("select destination_id, subscription_id from channel_notifications")
     assert shop.sandbox.notifications.subscriptions["ORDER_CHANGE"] == {
-        "subscriptionId": subscription, "payloadVersion": "1.0", "destinationId": destination}
+        "subscriptionId": subscription,
+        "payloadVersion": "1.0",
+        "destinationId": destination,
+    }
 
     out = shop.ok("channel", "notifications", "Amazon US", "--off")
     assert f"subscription {subscription} deleted" in out
@@ -136,38 +181,59 @@ def test_the_sandbox_keeps_the_notifications_models_rules(shop, sqs):
         try:
             call()
             return 200
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             return getattr(error, "code", None)
 
     assert code(lambda: client.create_destination(name="q", arn="not-an-arn")) == 400  # the arn's pattern
     assert code(lambda: client.create_subscription("ORDER_CHANGE", destination_id="nowhere")) == 400
     destination = client.create_destination(name="q", arn=sqs["arn"]).payload["destinationId"]
-    assert code(lambda: client.create_subscription("ORDER_CHANGE", destination_id=destination,
-                                                   payload_version="2.0")) == 400
+    assert (
+        code(lambda: client.create_subscription("ORDER_CHANGE", destination_id=destination, payload_version="2.0"))
+        == 400
+    )
     assert code(lambda: client.create_subscription("ORDER_CHANGE", destination_id=destination)) == 200
     assert code(lambda: client.create_subscription("ORDER_CHANGE", destination_id=destination)) == 409
     # createSubscription takes the seller's token; createDestination is grantless and takes no other
     headers = {"x-amz-access-token": client.auth.access_token, "content-type": "application/json"}
     import httpx
 
-    answer = httpx.post(shop.sandbox.url + "/notifications/v1/destinations", headers=headers,
-                        json={"name": "q", "resourceSpecification": {"sqs": {"arn": sqs["arn"]}}})
+    answer = httpx.post(
+        shop.sandbox.url + "/notifications/v1/destinations",
+        headers=headers,
+        json={"name": "q", "resourceSpecification": {"sqs": {"arn": sqs["arn"]}}},
+    )
     assert answer.status_code == 403
 
 
 def test_a_notification_reserves_stock_before_any_poll_and_the_poll_converges(subscribed, tmp_path):
     shop = subscribed
     polled_only = str(tmp_path / "polled.duckdb")  # the same channel, synced without notifications
-    cli.main(["--db", polled_only, "channel", "add", "Amazon US", "--start",
-              shop.one("select start_at from channels").isoformat(), "--endpoint", shop.sandbox.url,
-              "--token-url", shop.sandbox.token_url, "--marketplace", "ATVPDKIKX0DER"])
+    cli.main(
+        [
+            "--db",
+            polled_only,
+            "channel",
+            "add",
+            "Amazon US",
+            "--start",
+            shop.one("select start_at from channels").isoformat(),
+            "--endpoint",
+            shop.sandbox.url,
+            "--token-url",
+            shop.sandbox.token_url,
+            "--marketplace",
+            "ATVPDKIKX0DER",
+        ]
+    )
     order_id = shop.place(Item("MUG-01", 2, "12.50"), buyer=ADA)
     before = polls(shop)
     out = listen(shop)
     assert "1 applied" in out
     assert polls(shop) == before  # no searchOrders request
     assert shop.one("select status, account_id from orders where channel_order_id = ?", [order_id]) == (
-        "Pending", "ACC-PENDING")
+        "Pending",
+        "ACC-PENDING",
+    )
     assert stock(shop) == -2 and shop.one("select reserved_quantity from inventory") == 2
 
     shop.marketplace.confirm(order_id)
@@ -205,8 +271,12 @@ def test_duplicates_out_of_order_and_stale_notifications_change_nothing(subscrib
     assert len(sent) > 3 and len({m["NotificationMetadata"]["NotificationId"] for m in sent}) == 3
     tables = warehouse_tables(shop.db)
     # an old notification sent again, long after: stale
-    shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"], MessageBody=json.dumps(
-        {**sent[0], "NotificationMetadata": {**sent[0]["NotificationMetadata"], "NotificationId": "late-one"}}))
+    shop.sqs["client"].send_message(
+        QueueUrl=shop.sqs["url"],
+        MessageBody=json.dumps(
+            {**sent[0], "NotificationMetadata": {**sent[0]["NotificationMetadata"], "NotificationId": "late-one"}}
+        ),
+    )
     assert "1 stale" in shop.ok("listen", "--once")
     assert warehouse_tables(shop.db) == tables
 
@@ -218,8 +288,9 @@ def test_a_redelivery_after_a_kill_between_commit_and_delete_changes_nothing(sub
     shop.place(Item("MUG-01", 2, "12.50"), buyer=ADA)
     shop.sandbox.notifications.flush()
     client, url = shop.sqs["client"], shop.sqs["url"]
-    messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                                      VisibilityTimeout=0)["Messages"]  # back in the queue at once
+    messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0)[
+        "Messages"
+    ]  # back in the queue at once
     from pipelines.warehouse.channels import get_channel
 
     with open_for_writing(shop.db) as con:
@@ -240,7 +311,9 @@ def test_a_poison_message_is_set_aside_and_never_blocks_the_queue(subscribed):
     out = listen(shop)
     assert "set aside message" in out and "not JSON" in out and "is not ORDER_CHANGE" in out
     assert dict(shop.query("select outcome, count(*) from raw_notifications group by all")) == {
-        "rejected": 2, "applied": 1}
+        "rejected": 2,
+        "applied": 1,
+    }
     assert shop.one("select body from raw_notifications where reason = 'not JSON'") == "<xml>not json</xml>"
     assert waiting(shop) == 0 and stock(shop) == -1
     assert "set_aside" in shop.ok("status")
@@ -253,11 +326,19 @@ def test_an_order_from_before_the_start_or_another_marketplace_changes_nothing(s
     shop.sandbox.notifications.flush()
     [message] = shop.sandbox.notifications.sent
     change = message["Payload"]["OrderChangeNotification"]
-    for n, summary in enumerate([{**change["Summary"], "PurchaseDate": "2020-01-01T00:00:00Z"},
-                                 {**change["Summary"], "MarketplaceId": "A1F83G8C2ARO7P"}]):
-        other = {**message, "Payload": {"OrderChangeNotification": {**change, "AmazonOrderId": f"111-0000000-000000{n}",
-                                                                    "Summary": summary}},
-                 "NotificationMetadata": {**message["NotificationMetadata"], "NotificationId": f"other-{n}"}}
+    for n, summary in enumerate(
+        [
+            {**change["Summary"], "PurchaseDate": "2020-01-01T00:00:00Z"},
+            {**change["Summary"], "MarketplaceId": "A1F83G8C2ARO7P"},
+        ]
+    ):
+        other = {
+            **message,
+            "Payload": {
+                "OrderChangeNotification": {**change, "AmazonOrderId": f"111-0000000-000000{n}", "Summary": summary}
+            },
+            "NotificationMetadata": {**message["NotificationMetadata"], "NotificationId": f"other-{n}"},
+        }
         client.send_message(QueueUrl=url, MessageBody=json.dumps(other))
     out = listen(shop)
     assert "2 ignored" in out
@@ -278,8 +359,9 @@ def test_incremental_equals_a_rebuild_with_notifications_in_the_raw_layer(subscr
     shop = subscribed
     shop.sandbox.notifications.duplicate_rate = 0.3
     shop.sandbox.notifications.reorder_rate = 0.3
-    shop.marketplace.simulate(hours=6, orders_per_hour=20, skus=["MUG-01", "TEA-02", "PEN-03"],
-                              marketplaces=("ATVPDKIKX0DER",))
+    shop.marketplace.simulate(
+        hours=6, orders_per_hour=20, skus=["MUG-01", "TEA-02", "PEN-03"], marketplaces=("ATVPDKIKX0DER",)
+    )
     listen(shop)
     shop.sync()
     shop.marketplace.simulate(hours=3, orders_per_hour=20, skus=["MUG-01", "TEA-02"], marketplaces=("ATVPDKIKX0DER",))
@@ -302,8 +384,9 @@ def test_the_sensor_starts_a_run_where_messages_wait(subscribed):
     assert sensor.minimum_interval_seconds == 30
 
     def tick():
-        with build_sensor_context(instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)},
-                                  definitions=defs) as context:
+        with build_sensor_context(
+            instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)}, definitions=defs
+        ) as context:
             return sensor(context)
 
     assert isinstance(tick(), SkipReason)
@@ -312,9 +395,11 @@ def test_the_sensor_starts_a_run_where_messages_wait(subscribed):
     [request] = tick()
     assert request.partition_key == "Amazon US"
     result = defs.resolve_job_def("notifications_job").execute_in_process(
-        instance=get_instance(), partition_key="Amazon US",
+        instance=get_instance(),
+        partition_key="Amazon US",
         run_config={"ops": {"order_notifications": {"config": {"idle_seconds": 0}}}},
-        resources={"warehouse": WarehouseResource(path=shop.db)})
+        resources={"warehouse": WarehouseResource(path=shop.db)},
+    )
     assert result.success
     [materialization] = result.asset_materializations_for_node("order_notifications")
     assert materialization.metadata["applied"].value == 1
@@ -336,8 +421,9 @@ def test_status_says_when_notifications_arrive_and_when_the_listener_falls_behin
     shop.sandbox.notifications.flush()
     messages = shop.sqs["client"].receive_message(QueueUrl=shop.sqs["url"], WaitTimeSeconds=1)["Messages"]
     with open_for_writing(shop.db) as con:  # read ten minutes after Amazon's change
-        apply_messages(con, get_channel(con, "Amazon US"), messages,
-                       shop.marketplace.naive_now() + timedelta(minutes=10))
+        apply_messages(
+            con, get_channel(con, "Amazon US"), messages, shop.marketplace.naive_now() + timedelta(minutes=10)
+        )
     line = next(line for line in shop.ok("status").splitlines() if line.startswith("Amazon US") and "arn:" in line)
     assert "FALLING BEHIND" in line and "600" in line
 
@@ -356,9 +442,16 @@ def test_another_sales_channels_order_never_becomes_a_sales_order_by_notificatio
     [message] = shop.sandbox.notifications.sent
     change = message["Payload"]["OrderChangeNotification"]
     shop.sqs["client"].purge_queue(QueueUrl=shop.sqs["url"])
-    shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"], MessageBody=json.dumps({
-        **message, "Payload": {"OrderChangeNotification": {**change, "AmazonOrderId": other}},
-        "NotificationMetadata": {**message["NotificationMetadata"], "NotificationId": "about-the-other"}}))
+    shop.sqs["client"].send_message(
+        QueueUrl=shop.sqs["url"],
+        MessageBody=json.dumps(
+            {
+                **message,
+                "Payload": {"OrderChangeNotification": {**change, "AmazonOrderId": other}},
+                "NotificationMetadata": {**message["NotificationMetadata"], "NotificationId": "about-the-other"},
+            }
+        ),
+    )
     shop.marketplace.advance(minutes=1)
     assert "1 ignored" in shop.ok("listen", "--once")
     assert shop.query("select channel_order_id from orders") == []
@@ -366,13 +459,19 @@ def test_another_sales_channels_order_never_becomes_a_sales_order_by_notificatio
 
 # -- issue #23: one malformed notification stops the queue ------------------------------------------
 
+
 def poisoned(good: dict) -> dict[str, str]:
     """Valid JSON of the wrong shape, each beside the reason it is set aside with."""
     change = good["Payload"]["OrderChangeNotification"]
 
     def variant(**top) -> str:
-        return json.dumps({**good, **top, "NotificationMetadata": {**good["NotificationMetadata"],
-                                                                   "NotificationId": str(uuid.uuid4())}})
+        return json.dumps(
+            {
+                **good,
+                **top,
+                "NotificationMetadata": {**good["NotificationMetadata"], "NotificationId": str(uuid.uuid4())},
+            }
+        )
 
     def summary(**fields) -> str:
         return variant(Payload={"OrderChangeNotification": {**change, "Summary": {**change["Summary"], **fields}}})
@@ -383,15 +482,22 @@ def poisoned(good: dict) -> dict[str, str]:
         json.dumps({**good, "NotificationMetadata": ["d0e9e693"]}): "NotificationMetadata is not an object",
         json.dumps({**good, "NotificationMetadata": "d0e9e693"}): "NotificationMetadata is not an object",
         summary(PurchaseDate=20261101): "Summary.PurchaseDate is not a non-empty string: 20261101",
-        variant(Payload={"OrderChangeNotification": {**change, "OrderChangeTrigger": {
-            "TimeOfOrderChange": "0001-01-01T00:00:00+01:00", "ChangeReason": "x"}}}):
-            "TimeOfOrderChange '0001-01-01T00:00:00+01:00' is not an ISO 8601 time",
+        variant(
+            Payload={
+                "OrderChangeNotification": {
+                    **change,
+                    "OrderChangeTrigger": {"TimeOfOrderChange": "0001-01-01T00:00:00+01:00", "ChangeReason": "x"},
+                }
+            }
+        ): "TimeOfOrderChange '0001-01-01T00:00:00+01:00' is not an ISO 8601 time",
         summary(OrderStatus=["Shipped"]): "Summary.OrderStatus ['Shipped'] is not one of the schema's values",
         "[" * 100_000 + "]" * 100_000: "nested too deeply",
-        summary(OrderItems=[{**change["Summary"]["OrderItems"][0], "Quantity": "\u0663"}]):
-            "Quantity '\u0663' is not a whole number",  # an Arabic-Indic three
-        summary(OrderItems=[{**change["Summary"]["OrderItems"][0], "Quantity": 3.0}]):
-            "Quantity 3.0 is not a whole number",
+        summary(
+            OrderItems=[{**change["Summary"]["OrderItems"][0], "Quantity": "\u0663"}]
+        ): "Quantity '\u0663' is not a whole number",  # an Arabic-Indic three
+        summary(
+            OrderItems=[{**change["Summary"]["OrderItems"][0], "Quantity": 3.0}]
+        ): "Quantity 3.0 is not a whole number",
         variant(EventTime=float("nan")): "not JSON",  # NaN is Python's, not JSON
     }
 
@@ -428,14 +534,20 @@ def test_the_sensors_job_survives_poison_and_its_check_fails_with_the_reasons(su
     shop = subscribed
     shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
     shop.sandbox.notifications.flush()
-    send(shop, json.dumps({"NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0", "Payload": "x"}),
-         "[" * 100_000 + "]" * 100_000)
+    send(
+        shop,
+        json.dumps({"NotificationType": "ORDER_CHANGE", "PayloadVersion": "1.0", "Payload": "x"}),
+        "[" * 100_000 + "]" * 100_000,
+    )
 
     def run():
         return defs.resolve_job_def("notifications_job").execute_in_process(
-            instance=get_instance(), partition_key="Amazon US",
+            instance=get_instance(),
+            partition_key="Amazon US",
             run_config={"ops": {"order_notifications": {"config": {"idle_seconds": 0}}}},
-            resources={"warehouse": WarehouseResource(path=shop.db)}, raise_on_error=False)
+            resources={"warehouse": WarehouseResource(path=shop.db)},
+            raise_on_error=False,
+        )
 
     result = run()
     assert result.success
@@ -445,7 +557,9 @@ def test_the_sensors_job_survives_poison_and_its_check_fails_with_the_reasons(su
     assert check.asset_check_key == AssetCheckKey(materialization.asset_key, "no_notification_set_aside")
     assert not check.passed and check.metadata["set_aside_recently"].value == 2
     assert {r["reason"] for r in check.metadata["reasons"].value} == {
-        "NotificationMetadata is missing", "not JSON this program reads: nested too deeply"}
+        "NotificationMetadata is missing",
+        "not JSON this program reads: nested too deeply",
+    }
     assert stock(shop) == -1
     # a day of clean messages later the check passes again; the total stays
     shop.marketplace.advance(hours=25)
@@ -456,6 +570,7 @@ def test_the_sensors_job_survives_poison_and_its_check_fails_with_the_reasons(su
 
 
 # -- issue #23: a notification creates orders Amazon never had -----------------------------------------
+
 
 def test_a_forged_seller_or_subscription_is_set_aside_and_the_warehouse_stays_polled_only(subscribed, tmp_path):
     shop = subscribed
@@ -499,7 +614,8 @@ def test_a_channel_without_a_seller_id_is_told_how_and_trusts_no_message_until_i
     assert "no seller id to check SellerId against: amazon-orders channel notifications 'Amazon US' --seller-id" in out
     assert outcomes(shop) == {"rejected": 1} and shop.query("select * from orders") == []
     assert "channel 'Amazon US': notifications must carry SellerId A3TH9S8BH6GOGM" in shop.ok(
-        "channel", "notifications", "Amazon US", "--seller-id", "A3TH9S8BH6GOGM")
+        "channel", "notifications", "Amazon US", "--seller-id", "A3TH9S8BH6GOGM"
+    )
     shop.place(Item("MUG-01", 2, "12.50"), buyer=ADA)
     assert "1 applied" in listen(shop)
 
@@ -530,8 +646,9 @@ def test_an_order_amazon_never_listed_is_dropped_once_the_poll_has_passed_it(sub
     shop.sync()  # now the poll's windows are 5 minutes past it, and Amazon never listed it
     assert shop.query("select channel_order_id from orders") == [(real,)]
     assert shop.one("select on_hand, reserved_quantity from inventory where product_code = 'TEA-02'") == (10, 0)
-    assert shop.query("select quantity_delta, reason from inventory_movements where product_code = 'TEA-02' "
-                      "order by movement_id") == [(10, "adjustment"), (-4, "order"), (4, "order")]
+    assert shop.query(
+        "select quantity_delta, reason from inventory_movements where product_code = 'TEA-02' order by movement_id"
+    ) == [(10, "adjustment"), (-4, "order"), (4, "order")]
     incremental = warehouse_tables(shop.db)
     shop.ok("rebuild")
     assert warehouse_tables(shop.db) == incremental
@@ -552,7 +669,8 @@ def test_a_multi_channel_order_never_becomes_a_sales_order_even_before_the_poll(
     out = shop.ok("listen", "--once")
     assert "1 ignored" in out
     assert shop.one("select reason from raw_notifications") == (
-        "an Amazon-fulfilled order the poll has not listed yet (it may be another sales channel's): left to the poll")
+        "an Amazon-fulfilled order the poll has not listed yet (it may be another sales channel's): left to the poll"
+    )
     # one that says MFN (no MCF order is) still lapses when the poll lists the order as another channel's
     claims_mfn = message_about(shop, template)
     claims_mfn["Payload"]["OrderChangeNotification"]["AmazonOrderId"] = other
@@ -570,20 +688,24 @@ def test_a_multi_channel_order_never_becomes_a_sales_order_even_before_the_poll(
 
 # -- issue #23: a message stamped up to a day ahead outranks Amazon ----------------------------------
 
+
 def test_an_early_stamp_is_overridden_by_the_next_poll_and_status_is_never_negative(subscribed):
     shop = subscribed
     order_id = shop.place(Item("MUG-01", 2, "12.50"), buyer=ADA)
     listen(shop)
     shop.sync()
     ahead = message_about(shop, order_id, OrderStatus="Unshipped")
-    ahead["Payload"]["OrderChangeNotification"]["OrderChangeTrigger"]["TimeOfOrderChange"] = \
-        (shop.marketplace.now + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ahead["Payload"]["OrderChangeNotification"]["OrderChangeTrigger"]["TimeOfOrderChange"] = (
+        shop.marketplace.now + timedelta(hours=20)
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
     send(shop, ahead)
     assert "1 applied" in shop.ok("listen", "--once")
     assert shop.one("select status from orders") == "Unshipped"
     # taken as received now, not 20 hours on
-    assert shop.one("select changed_at from raw_notifications where outcome = 'applied' order by changed_at desc "
-                    "limit 1") == shop.marketplace.naive_now()
+    assert (
+        shop.one("select changed_at from raw_notifications where outcome = 'applied' order by changed_at desc limit 1")
+        == shop.marketplace.naive_now()
+    )
     line = next(line for line in shop.ok("status").splitlines() if line.startswith("Amazon US") and "arn:" in line)
     assert "keeping up" in line and " -" not in line
     shop.marketplace.advance(minutes=1)
@@ -599,6 +721,7 @@ def test_an_early_stamp_is_overridden_by_the_next_poll_and_status_is_never_negat
 
 # -- issue #23, item 7: digits, placeholders, queue URLs ----------------------------------------------
 
+
 def test_a_message_with_thousands_of_unknown_skus_makes_no_placeholder_and_a_batch_makes_a_bounded_number(subscribed):
     shop = subscribed
     template = shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA)
@@ -606,8 +729,9 @@ def test_a_message_with_thousands_of_unknown_skus_makes_no_placeholder_and_a_bat
     many = message_about(shop, template)
     change = many["Payload"]["OrderChangeNotification"]
     change["AmazonOrderId"] = "999-0000000-0000003"
-    change["Summary"]["OrderItems"] = [{"OrderItemId": str(n), "SellerSKU": f"X{n}", "SupplySourceId": None,
-                                        "Quantity": 1} for n in range(2000)]
+    change["Summary"]["OrderItems"] = [
+        {"OrderItemId": str(n), "SellerSKU": f"X{n}", "SupplySourceId": None, "Quantity": 1} for n in range(2000)
+    ]
     send(shop, many)
     out = shop.ok("listen", "--once")
     assert "2000 SKUs without a product: a notification makes at most 20 placeholders" in out
@@ -617,18 +741,25 @@ def test_a_message_with_thousands_of_unknown_skus_makes_no_placeholder_and_a_bat
         one = message_about(shop, template)
         change = one["Payload"]["OrderChangeNotification"]
         change["AmazonOrderId"] = f"999-0000000-000001{m}"
-        change["Summary"]["OrderItems"] = [{"OrderItemId": f"{m}-{n}", "SellerSKU": f"B{m}-{n}",
-                                            "SupplySourceId": None, "Quantity": 1} for n in range(20)]
+        change["Summary"]["OrderItems"] = [
+            {"OrderItemId": f"{m}-{n}", "SellerSKU": f"B{m}-{n}", "SupplySourceId": None, "Quantity": 1}
+            for n in range(20)
+        ]
         batch.append(one)
     with open_for_writing(shop.db) as con:
         from pipelines.warehouse.channels import get_channel
 
-        counts = apply_messages(con, get_channel(con, "Amazon US"), [
-            {"MessageId": str(n), "Body": json.dumps(m)} for n, m in enumerate(batch)], shop.marketplace.naive_now())
+        counts = apply_messages(
+            con,
+            get_channel(con, "Amazon US"),
+            [{"MessageId": str(n), "Body": json.dumps(m)} for n, m in enumerate(batch)],
+            shop.marketplace.naive_now(),
+        )
     assert (counts.applied, counts.ignored) == (5, 1)
     assert shop.one("select count(*) from products where is_placeholder") == 101
     assert "already make 100 placeholders (at most 100): left to the poll" in shop.one(
-        "select reason from raw_notifications where outcome = 'ignored'")
+        "select reason from raw_notifications where outcome = 'ignored'"
+    )
 
 
 def test_only_ascii_digits_are_a_quantity():
@@ -643,14 +774,18 @@ def test_a_queue_url_must_be_an_sqs_endpoint_over_https_or_this_machine(subscrib
 
     shop = subscribed
     arn = "arn:aws:sqs:us-east-1:123456789012:orders"
-    for fine in ("https://sqs.us-east-1.amazonaws.com/123456789012/orders",
-                 "https://eu-west-1.queue.amazonaws.com/123456789012/orders",
-                 "http://127.0.0.1:9324/123456789012/orders"):
+    for fine in (
+        "https://sqs.us-east-1.amazonaws.com/123456789012/orders",
+        "https://eu-west-1.queue.amazonaws.com/123456789012/orders",
+        "http://127.0.0.1:9324/123456789012/orders",
+    ):
         check_queue(arn, fine)
-    for refused in ("https://queue.example.invalid/123456789012/orders",
-                    "https://sqs.us-east-1.amazonaws.com.example.invalid/123456789012/orders",
-                    "http://sqs.us-east-1.amazonaws.com/123456789012/orders",
-                    "https://user:pass@sqs.us-east-1.amazonaws.com/123456789012/orders"):
+    for refused in (
+        "https://queue.example.invalid/123456789012/orders",
+        "https://sqs.us-east-1.amazonaws.com.example.invalid/123456789012/orders",
+        "http://sqs.us-east-1.amazonaws.com/123456789012/orders",
+        "https://user:pass@sqs.us-east-1.amazonaws.com/123456789012/orders",
+    ):
         code, out, err = shop.run("channel", "notifications", "Amazon US", "--queue-arn", arn, "--queue-url", refused)
         assert code == 1 and err.count("\n") == 1 and "--queue-url" in err, (refused, err)
         with pytest.raises(QueueError):
@@ -663,6 +798,7 @@ def test_a_queue_url_must_be_an_sqs_endpoint_over_https_or_this_machine(subscrib
 
 
 # -- Amazon's published bodies, end to end ----------------------------------------------------------
+
 
 def test_each_corpus_notification_through_listen_does_what_a_seller_expects(subscribed):
     shop = subscribed
@@ -679,18 +815,24 @@ def test_each_corpus_notification_through_listen_does_what_a_seller_expects(subs
         shop.sqs["client"].send_message(QueueUrl=shop.sqs["url"], MessageBody=(CORPUS / name).read_text())
         code, out, err = shop.run("listen", "--once")
         assert code == 0 and "1 notification(s)" in out, (name, err)
-        [(kept, why)] = [(o, r) for n, o, r in shop.query(
-            "select notification_id, outcome, reason from raw_notifications") if (n,) not in before]
+        [(kept, why)] = [
+            (o, r)
+            for n, o, r in shop.query("select notification_id, outcome, reason from raw_notifications")
+            if (n,) not in before
+        ]
         assert kept == outcome and why.startswith(reason), (name, why)
     # the schema example sent through our own subscription: its order was placed in 2022, before the
     # channel's start, so it is kept and changes nothing
     example = json.loads((CORPUS / "order_change_model_example.json").read_text())
-    example["NotificationMetadata"]["SubscriptionId"] = shop.sandbox.notifications.subscriptions[
-        "ORDER_CHANGE"]["subscriptionId"]
+    example["NotificationMetadata"]["SubscriptionId"] = shop.sandbox.notifications.subscriptions["ORDER_CHANGE"][
+        "subscriptionId"
+    ]
     send(shop, example)
     assert "1 ignored" in shop.ok("listen", "--once")
-    assert shop.one("select reason from raw_notifications where outcome = 'ignored'") == \
-        "the order was created before the channel's start"
+    assert (
+        shop.one("select reason from raw_notifications where outcome = 'ignored'")
+        == "the order was created before the channel's start"
+    )
     assert shop.query("select * from orders") == [] and waiting(shop) == 0
 
 

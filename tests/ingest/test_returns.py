@@ -9,17 +9,16 @@ import hashlib
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 from sp_api.base.exceptions import SellingApiBadRequestException
 
 from pipelines.amazon import client as amazon
-from pipelines.warehouse.channels import get_channel
 from pipelines.ingest.returns import FBA_RETURNS, MERCHANT_RETURNS, ReportFetcher, read_lines
 from pipelines.sandbox import Buyer, Item, SandboxServer
 from pipelines.sandbox.reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH
 from pipelines.sandbox.server import TOKEN_PATH
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import connect
 
 US = "ATVPDKIKX0DER"
@@ -41,13 +40,17 @@ def import_returns(shop, *args) -> str:
 
 
 def stock(shop, location="warehouse", sku="MUG-01") -> int:
-    return shop.one("select coalesce(sum(quantity_delta), 0) from inventory_movements "
-                    "where location = ? and product_code = ?", [location, sku])
+    return shop.one(
+        "select coalesce(sum(quantity_delta), 0) from inventory_movements where location = ? and product_code = ?",
+        [location, sku],
+    )
 
 
 def sales_returns(shop) -> list[tuple]:
-    return shop.query("select r.source, r.status, r.location, r.disposition, l.product_code, l.quantity, "
-                      "l.is_restocked from sales_returns r join sales_return_lines l using (return_id) order by all")
+    return shop.query(
+        "select r.source, r.status, r.location, r.disposition, l.product_code, l.quantity, "
+        "l.is_restocked from sales_returns r join sales_return_lines l using (return_id) order by all"
+    )
 
 
 def created_reports(server) -> list[dict]:
@@ -64,26 +67,33 @@ def test_a_report_is_created_polled_until_done_and_its_gzip_document_read(shop):
     # Amazon's pace: the report is IN_QUEUE for 1 s and IN_PROGRESS for 2 s of the marketplace's time, which
     # only the fetcher's sleeps move (real time stands still for this server, however slow the machine)
     with SandboxServer(shop.marketplace, real_clock=lambda: 0.0) as amazon_pace:
-        channel = channel.__class__(channel.name, channel.marketplace_ids, channel.start_at, amazon_pace.url,
-                                    amazon_pace.token_url)
+        channel = channel.__class__(
+            channel.name, channel.marketplace_ids, channel.start_at, amazon_pace.url, amazon_pace.token_url
+        )
         slept = []
 
         def sleep(seconds):
             slept.append(seconds)
             shop.marketplace.advance(seconds=seconds)
 
-        report = ReportFetcher(channel, sleep=sleep).fetch(FBA_RETURNS, channel.start_at,
-                                                           shop.marketplace.naive_now() - timedelta(minutes=2))
+        report = ReportFetcher(channel, sleep=sleep).fetch(
+            FBA_RETURNS, channel.start_at, shop.marketplace.naive_now() - timedelta(minutes=2)
+        )
         served = [(r["method"], r["path"].rsplit("/", 1)[0]) for r in amazon_pace.requests if r["path"] != TOKEN_PATH]
     assert report.status == "DONE"
     assert slept == [1.0, 2.0]  # polled at 0 s (IN_QUEUE), 1 s (IN_PROGRESS) and 3 s (DONE)
-    assert served == [("POST", "/reports/2021-06-30"), *[("GET", REPORTS_PATH)] * 3, ("GET", DOCUMENTS_PATH),
-                      ("GET", DOWNLOAD_PATH)]
+    assert served == [
+        ("POST", "/reports/2021-06-30"),
+        *[("GET", REPORTS_PATH)] * 3,
+        ("GET", DOCUMENTS_PATH),
+        ("GET", DOWNLOAD_PATH),
+    ]
     lines = [line.split("\t") for _, line in read_lines(report.download, "utf-8", "strict", 10**6, hashlib.sha256())]
     rows = [dict(zip(lines[0], values)) for values in lines[1:]]
     assert report.download.compression == "GZIP"
     assert [(row["order-id"], row["license-plate-number"], row["detailed-disposition"]) for row in rows] == [
-        (order_id, key, "SELLABLE")]
+        (order_id, key, "SELLABLE")
+    ]
 
 
 def test_windows_of_at_most_30_days_walk_a_longer_span_and_a_second_run_changes_nothing(shop):
@@ -111,8 +121,11 @@ def test_windows_of_at_most_30_days_walk_a_longer_span_and_a_second_run_changes_
     shop.marketplace.advance(hours=6)
     out = import_returns(shop)
     assert "0 return(s) imported" in out
-    assert (shop.query(tables), sales_returns(shop),
-            shop.query("select * from inventory_movements order by all")) == before
+    assert (
+        shop.query(tables),
+        sales_returns(shop),
+        shop.query("select * from inventory_movements order by all"),
+    ) == before
 
 
 def amazon_span(start: str, end: str) -> timedelta:
@@ -127,7 +140,9 @@ def test_a_window_without_returns_is_cancelled_and_the_watermark_moves_on(shop):
     out = import_returns(shop)
     assert "0 return(s) imported" in out
     assert shop.query("select report_type, processing_status, document from raw_report_documents order by all") == [
-        (FBA_RETURNS, "CANCELLED", None), (MERCHANT_RETURNS, "CANCELLED", None)]
+        (FBA_RETURNS, "CANCELLED", None),
+        (MERCHANT_RETURNS, "CANCELLED", None),
+    ]
     reached = shop.one("select min(reached_until) from returns_sync_state")
     assert reached == shop.marketplace.naive_now() - timedelta(minutes=2)
 
@@ -156,8 +171,11 @@ def test_overlapping_windows_and_a_return_listed_twice_count_once(shop):
     import_returns(shop)
     shop.marketplace.advance(days=3)  # the second listing falls in the next import's window
     import_returns(shop, "--until", shop.marketplace.naive_now().isoformat())
-    listings = shop.query("select r.report_id from raw_report_rows r join raw_report_documents d using (report_id) "
-                          "where d.report_type = ? and r.fields ->> 'license-plate-number' = ?", [FBA_RETURNS, key])
+    listings = shop.query(
+        "select r.report_id from raw_report_rows r join raw_report_documents d using (report_id) "
+        "where d.report_type = ? and r.fields ->> 'license-plate-number' = ?",
+        [FBA_RETURNS, key],
+    )
     assert len(listings) >= 2  # listed in two reports (the lookback re-reads the first listing, too)
     assert shop.one("select count(*) from amazon_returns") == 1
     assert sales_returns(shop) == [("amazon", "received", "amazon_fba", "SELLABLE", "MUG-01", 1, True)]
@@ -217,7 +235,9 @@ def test_a_damaged_parcel_is_received_without_restock(shop):
     assert "not restocked" in shop.ok("returns", "receive", return_id, "--no-restock")
     assert stock(shop) == before
     assert shop.one("select status, is_restocked from sales_returns join sales_return_lines using (return_id)") == (
-        "received", False)
+        "received",
+        False,
+    )
 
 
 def catalog(shop, on_hand):
@@ -271,10 +291,13 @@ def test_a_return_the_warehouse_does_not_hold_is_quarantined_then_retried(shop):
     shop.marketplace.advance(minutes=3)
     code, out, err = shop.run("returns", "import")
     # nothing of the run could be imported: it says so and fails, rather than "0 imported" and success
-    assert code == 1 and err.strip().endswith("amazon-orders: Amazon US: no return imported, 2 row(s) quarantined "
-                                              "(amazon-orders status lists them with their reasons)")
-    assert sorted(shop.query("select reason from returns_quarantine")) == sorted([
-        (f"order {early} is not in the warehouse",), (f"order {order_id} is not in the warehouse",)])
+    assert code == 1 and err.strip().endswith(
+        "amazon-orders: Amazon US: no return imported, 2 row(s) quarantined "
+        "(amazon-orders status lists them with their reasons)"
+    )
+    assert sorted(shop.query("select reason from returns_quarantine")) == sorted(
+        [(f"order {early} is not in the warehouse",), (f"order {order_id} is not in the warehouse",)]
+    )
     shop.sync()
     out = import_returns(shop)
     assert "1 return(s) imported" in out and "1 quarantined" in out
@@ -299,7 +322,9 @@ def test_an_unreadable_row_is_quarantined_with_its_line_while_the_rest_imports(s
     out = import_returns(shop)
     assert "1 return(s) imported" in out
     assert shop.one("select line_number, reason from returns_quarantine") == (
-        3, "line 3: Return quantity 'two' is not a positive whole number")
+        3,
+        "line 3: Return quantity 'two' is not a positive whole number",
+    )
     assert shop.one("select count(*) from raw_report_rows") == 2  # both rows kept as sent
 
 
@@ -308,7 +333,7 @@ def test_the_sandbox_refuses_what_the_model_forbids(shop):
     with connect(shop.db, read_only=True) as con:
         client = amazon.reports_client(get_channel(con, "Amazon US"))
     now = shop.marketplace.naive_now()
-    iso = lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+    iso = lambda moment: moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731 - a one-line helper of this test
 
     def create(**spec):
         body = {"reportType": FBA_RETURNS, "marketplaceIds": [US], **spec}
@@ -338,8 +363,9 @@ def test_a_document_url_expires_after_five_minutes(shop, tmp_path):
     with connect(shop.db, read_only=True) as con:
         client = amazon.reports_client(get_channel(con, "Amazon US"))
     now = shop.marketplace.naive_now()
-    report_id = amazon.create_report(client, MERCHANT_RETURNS, [US], (now - timedelta(days=1)).isoformat() + "Z",
-                                     now.isoformat() + "Z")
+    report_id = amazon.create_report(
+        client, MERCHANT_RETURNS, [US], (now - timedelta(days=1)).isoformat() + "Z", now.isoformat() + "Z"
+    )
     document_id = amazon.get_report(client, report_id)["reportDocumentId"]
     url = client.get_report_document(document_id).payload["url"]
     assert gzip.decompress(httpx.get(url).content).decode().startswith("Order ID\t")
@@ -355,7 +381,7 @@ RETURNS_TABLES = {
     "sales_returns": "select * exclude (received_at) from sales_returns order by all",
     "sales_return_lines": "select * from sales_return_lines order by all",
     "movements": "select product_code, order_id, quantity_delta, reason, location, channel "
-                 "from inventory_movements order by all",
+    "from inventory_movements order by all",
     "returns_sync_state": "select * from returns_sync_state order by all",
 }
 
@@ -386,23 +412,39 @@ def test_sigkill_during_a_returns_import_loses_and_doubles_nothing(tmp_path, mar
         orders = []
         for n in range(30):
             marketplace.advance(minutes=1)
-            orders.append((marketplace.place_order([Item(f"SKU-{n % 4}", 2, "9.00")], buyer=ADA,
-                                                   fulfilled_by="AMAZON" if n % 3 == 0 else "MERCHANT"), f"SKU-{n % 4}"))
+            orders.append(
+                (
+                    marketplace.place_order(
+                        [Item(f"SKU-{n % 4}", 2, "9.00")],
+                        buyer=ADA,
+                        fulfilled_by="AMAZON" if n % 3 == 0 else "MERCHANT",
+                    ),
+                    f"SKU-{n % 4}",
+                )
+            )
             marketplace.confirm(orders[-1][0])
             marketplace.ship(orders[-1][0])
         marketplace.advance(minutes=3)
         cli_ok(crashed, "sync")
         for order_id, sku in orders:  # returns over 150 days, some listed twice
             marketplace.advance(days=5)
-            marketplace.return_item(order_id, sku, disposition=rng.choice(["SELLABLE", "DAMAGED"]),
-                                    relist_after=timedelta(days=6) if rng.random() < 0.3 else None)
+            marketplace.return_item(
+                order_id,
+                sku,
+                disposition=rng.choice(["SELLABLE", "DAMAGED"]),
+                relist_after=timedelta(days=6) if rng.random() < 0.3 else None,
+            )
         marketplace.advance(days=1)
         reference = tmp_path / "reference.duckdb"
         shutil.copy(crashed, reference)
         kills = 0
         for _ in range(6):
-            process = subprocess.Popen([AMAZON_ORDERS, "--db", str(crashed), "returns", "import"],
-                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            process = subprocess.Popen(
+                [AMAZON_ORDERS, "--db", str(crashed), "returns", "import"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             for line in process.stdout:  # aim after the first report has landed
                 if "return(s) imported" in line:
                     break
@@ -432,6 +474,8 @@ def test_a_sellable_fba_return_amazon_counted_before_the_import_counts_once(shop
     assert stock(shop, "amazon_fba") == amazons
     import_returns(shop)
     assert stock(shop, "amazon_fba") == amazons
-    reasons = shop.query("select reason, sum(quantity_delta) from inventory_movements where location = 'amazon_fba' "
-                         "group by all order by all")
+    reasons = shop.query(
+        "select reason, sum(quantity_delta) from inventory_movements where location = 'amazon_fba' "
+        "group by all order by all"
+    )
     assert ("return", 1) in reasons  # the ledger says what happened: a return, not only an adjustment

@@ -5,8 +5,9 @@ shipped every unit its cancellations did not take; an order in any other status 
 
 from __future__ import annotations
 
-from pipelines.sandbox import Buyer, Item
 from conftest import catalog
+
+from pipelines.sandbox import Buyer, Item
 
 ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
 
@@ -24,14 +25,21 @@ def without_counts(shop, order_id: str, status: str | None = None) -> dict:
 
 
 def lines(shop, order_id: str) -> list[tuple]:
-    return shop.query("select product_code, quantity, shipped_quantity, canceled_quantity from order_lines "
-                      "join orders using (order_id) where channel_order_id = ? and line_type = 'product' "
-                      "order by line_number", [order_id])
+    return shop.query(
+        "select product_code, quantity, shipped_quantity, canceled_quantity from order_lines "
+        "join orders using (order_id) where channel_order_id = ? and line_type = 'product' "
+        "order by line_number",
+        [order_id],
+    )
 
 
 def stock(shop) -> dict[str, tuple[int, int]]:
-    return {sku: (on_hand, reserved) for sku, on_hand, reserved in shop.query(
-        "select product_code, on_hand, reserved_quantity from inventory where location = 'warehouse'")}
+    return {
+        sku: (on_hand, reserved)
+        for sku, on_hand, reserved in shop.query(
+            "select product_code, on_hand, reserved_quantity from inventory where location = 'warehouse'"
+        )
+    }
 
 
 def test_a_shipped_order_without_item_counts_shipped_every_unit_and_can_be_returned(shop, tmp_path):
@@ -91,22 +99,28 @@ def test_a_partially_shipped_order_without_counts_ships_nothing_until_its_next_v
 
 def test_the_sandbox_serves_some_orders_without_counts_and_the_lines_match_amazons_own(shop):
     shop.add_channel()
-    shop.marketplace.simulate(hours=6, orders_per_hour=40, skus=["MUG-01", "TEA-02", "PEN-03"], fba_rate=0.3,
-                              marketplaces=("ATVPDKIKX0DER",))
+    shop.marketplace.simulate(
+        hours=6, orders_per_hour=40, skus=["MUG-01", "TEA-02", "PEN-03"], fba_rate=0.3, marketplaces=("ATVPDKIKX0DER",)
+    )
     shop.sync()
-    served = [shop.marketplace.order(o, as_served=True) for o in shop.marketplace._orders]  # noqa: SLF001
-    bare = [o["orderId"] for o in served if any("quantityFulfilled" not in item.get("fulfillment", {})
-                                                 for item in o["orderItems"])]
+    served = [shop.marketplace.order(o, as_served=True) for o in shop.marketplace._orders]
+    bare = [
+        o["orderId"]
+        for o in served
+        if any("quantityFulfilled" not in item.get("fulfillment", {}) for item in o["orderItems"])
+    ]
     assert bare, "no order came without its items' counts"
     expected = []
-    for order_id in shop.marketplace._orders:  # noqa: SLF001
+    for order_id in shop.marketplace._orders:
         order = shop.marketplace.order(order_id)  # every field, counts included
         cancelled = order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
         for item in order["orderItems"]:
             shipped = item["fulfillment"]["quantityFulfilled"]
             gone = cancelled or "cancellationExecution" in item.get("cancellation", {})
-            expected.append((order_id, item["orderItemId"], shipped,
-                             item["quantityOrdered"] - shipped if gone else 0))
-    assert sorted(shop.query(
-        "select channel_order_id, amazon_order_item_id, shipped_quantity, canceled_quantity from order_lines "
-        "join orders using (order_id) where line_type = 'product'")) == sorted(expected)
+            expected.append((order_id, item["orderItemId"], shipped, item["quantityOrdered"] - shipped if gone else 0))
+    assert sorted(
+        shop.query(
+            "select channel_order_id, amazon_order_item_id, shipped_quantity, canceled_quantity from order_lines "
+            "join orders using (order_id) where line_type = 'product'"
+        )
+    ) == sorted(expected)

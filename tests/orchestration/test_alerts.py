@@ -8,14 +8,19 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus, RunsFilter, build_run_status_sensor_context, build_sensor_context
+from conftest import REFRESH_TOKEN, SECRET
+from dagster import (
+    DagsterEventType,
+    DagsterRunStatus,
+    RunsFilter,
+    build_run_status_sensor_context,
+    build_sensor_context,
+)
 
 from pipelines.assets.alerts import alert_on_run_failure, core_tables_are_fresh, freshness_alert_sensor
 from pipelines.orchestration.instance import get_instance
 from pipelines.orchestration.resources import WarehouseResource
 from pipelines.sandbox import Item
-
-from conftest import REFRESH_TOKEN, SECRET
 
 
 @pytest.fixture
@@ -24,7 +29,7 @@ def webhook(monkeypatch):
     received: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's name
+        def do_POST(self):
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(200)
             self.end_headers()
@@ -51,8 +56,11 @@ def test_a_failed_run_is_posted_to_the_webhook_without_a_secret(shop, webhook, m
     [run] = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
     [record] = instance.get_records_for_run(run.run_id, of_type=DagsterEventType.RUN_FAILURE).records
     context = build_run_status_sensor_context(
-        sensor_name="alert_on_run_failure", dagster_instance=instance, dagster_run=run,
-        dagster_event=record.event_log_entry.dagster_event).for_run_failure()
+        sensor_name="alert_on_run_failure",
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=record.event_log_entry.dagster_event,
+    ).for_run_failure()
     alert_on_run_failure(context)
     [alert] = webhook
     assert alert["kind"] == "run_failure" and alert["job"] == "sync_job" and alert["partition"] == "Amazon US"

@@ -11,12 +11,12 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import ROOT
-from pipelines.warehouse.channels import get_channel
+
+from pipelines.outbound.stock import push_stock
 from pipelines.sandbox import Buyer, Item, SandboxServer
 from pipelines.sandbox.marketplace import OrderRefused
-from pipelines.outbound.stock import push_stock
+from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_writing
 
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
@@ -28,8 +28,10 @@ AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 
 def catalog(shop, tmp_path, rows: dict[str, int]) -> None:
     path = tmp_path / "catalog.csv"
-    path.write_text("product_code,product_name,list_price,on_hand\n" +
-                    "".join(f"{sku},{sku} name,9.99,{units}\n" for sku, units in rows.items()))
+    path.write_text(
+        "product_code,product_name,list_price,on_hand\n"
+        + "".join(f"{sku},{sku} name,9.99,{units}\n" for sku, units in rows.items())
+    )
     shop.ok("products", "import", str(path))
 
 
@@ -43,7 +45,9 @@ def patches(shop, since: int = 0) -> list[dict]:
 
 
 def pushes(shop) -> list[tuple]:
-    return shop.query("select channel, pool, seller_sku, quantity, status from stock_pushes order by pushed_at, seller_sku")
+    return shop.query(
+        "select channel, pool, seller_sku, quantity, status from stock_pushes order by pushed_at, seller_sku"
+    )
 
 
 def listed(shop, sku, marketplace=US) -> int | None:
@@ -63,19 +67,30 @@ def test_listed_skus_get_one_merge_patch_each_with_default_and_nothing_when_unch
     assert "2 pushed" in out
     # the listings found on Amazon: merchant-fulfilled or not, with what they showed
     assert shop.query("select seller_sku, is_merchant_fulfilled, listed_quantity from amazon_listings order by 1") == [
-        ("CUP-02", True, 0), ("FBA-03", False, None), ("MUG-01", True, 0), ("OTHER-09", True, 7)]
+        ("CUP-02", True, 0),
+        ("FBA-03", False, None),
+        ("MUG-01", True, 0),
+        ("OTHER-09", True, 7),
+    ]
     sent = patches(shop)
     assert sorted(p["sku"] for p in sent) == ["CUP-02", "MUG-01"]  # one each; FBA-03 and OTHER-09 never
     for patch in sent:
         assert patch["status"] == "ACCEPTED" and patch["marketplaceIds"] == [US]
-        assert patch["body"]["patches"] == [{"op": "merge", "path": "/attributes/fulfillment_availability",
-                                             "value": [{"fulfillment_channel_code": "DEFAULT",
-                                                        "quantity": {"MUG-01": 10, "CUP-02": 5}[patch["sku"]]}]}]
+        assert patch["body"]["patches"] == [
+            {
+                "op": "merge",
+                "path": "/attributes/fulfillment_availability",
+                "value": [
+                    {"fulfillment_channel_code": "DEFAULT", "quantity": {"MUG-01": 10, "CUP-02": 5}[patch["sku"]]}
+                ],
+            }
+        ]
     shop.marketplace.advance(seconds=5)  # Amazon applies what it accepted
     assert (listed(shop, "MUG-01"), listed(shop, "CUP-02"), listed(shop, "OTHER-09")) == (10, 5, 7)
     # merge kept the handling time; the FBA listing has its one entry, never a DEFAULT beside it
-    assert listings.entries("MUG-01") == [{"fulfillment_channel_code": "DEFAULT", "quantity": 10,
-                                           "lead_time_to_ship_max_days": 3}]
+    assert listings.entries("MUG-01") == [
+        {"fulfillment_channel_code": "DEFAULT", "quantity": 10, "lead_time_to_ship_max_days": 3}
+    ]
     assert listings.entries("FBA-03") == [{"fulfillment_channel_code": "AMAZON_NA", "quantity": 40}]
     assert shop.query("select submission_id is not null from stock_pushes") == [(True,), (True,)]
 
@@ -96,7 +111,8 @@ def test_listed_skus_get_one_merge_patch_each_with_default_and_nothing_when_unch
     order = shop.ok("order", "show", shop.one("select channel_order_id from orders"))
     assert "Its SKUs on each channel's Amazon listings" in order
     assert [line.split()[:8] for line in order.splitlines() if line.startswith("Amazon US") and "MUG-01" in line] == [
-        ["Amazon", "US", "MUG-01", "8", "ATVPDKIKX0DER", "0", "8", "ACCEPTED"]]
+        ["Amazon", "US", "MUG-01", "8", "ATVPDKIKX0DER", "0", "8", "ACCEPTED"]
+    ]
 
 
 def test_a_buffer_holds_units_back_and_is_pushed(shop, tmp_path):
@@ -107,8 +123,10 @@ def test_a_buffer_holds_units_back_and_is_pushed(shop, tmp_path):
     shop.ok("stock", "buffer", "Amazon US", "--units", "1", "--percent", "10")  # 20 - 1 - 2 = 17; 3 - 1 - 1 = 1
     shop.ok("stock", "buffer", "Amazon US", "--sku", "MUG-01", "--max-listed", "12")
     shop.ok("stock", "push")
-    assert {p["sku"]: p["body"]["patches"][0]["value"][0]["quantity"] for p in patches(shop)} == {"MUG-01": 12,
-                                                                                                    "CUP-02": 1}
+    assert {p["sku"]: p["body"]["patches"][0]["value"][0]["quantity"] for p in patches(shop)} == {
+        "MUG-01": 12,
+        "CUP-02": 1,
+    }
     shop.ok("stock", "buffer", "Amazon US", "--units", "5")  # never below 0; the mug still at its maximum
     shop.ok("stock", "push")
     assert [(p["sku"], p["body"]["patches"][0]["value"][0]["quantity"]) for p in patches(shop, 2)] == [("CUP-02", 0)]
@@ -145,12 +163,14 @@ def test_invalid_is_kept_per_sku_with_its_issues_and_shown(shop, tmp_path):
     catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 1})  # a recount
     out = shop.ok("stock", "push")
     assert "1 INVALID" in out
-    assert shop.query("select seller_sku, quantity, status, issues->>'$[0].code' from stock_pushes "
-                      "where status <> 'ACCEPTED'") == [("CUP-02", 1, "INVALID", "4000001")]
+    assert shop.query(
+        "select seller_sku, quantity, status, issues->>'$[0].code' from stock_pushes where status <> 'ACCEPTED'"
+    ) == [("CUP-02", 1, "INVALID", "4000001")]
     status = shop.ok("status")
     assert "STOCK PUSHES AMAZON REFUSED" in status
     assert [line.split()[3:6] for line in status.splitlines() if "CUP-02" in line and "INVALID" in line] == [
-        ["CUP-02", "1", "INVALID"]]
+        ["CUP-02", "1", "INVALID"]
+    ]
     assert "4000001 The provided value for 'SKU' is invalid." in status
     # not sent again for the same quantity until the SKU moves
     shop.ok("stock", "push")
@@ -208,6 +228,7 @@ class FakeTime:
 
 def test_a_429_storm_is_paced_by_the_usage_plan_and_amazons_header(marketplace, db, tmp_path, capsys, monkeypatch):
     from conftest import Shop, live_in_sandbox_time
+
     from pipelines.sandbox.server import _TokenBucket
 
     fake = FakeTime()
@@ -227,12 +248,15 @@ def test_a_429_storm_is_paced_by_the_usage_plan_and_amazons_header(marketplace, 
             server._buckets[operation].tokens = 0
         with open_for_writing(db) as con:
             channel = get_channel(con, "Amazon US")
-        result = push_stock(channel, lambda: open_for_writing(db), now=marketplace.naive_now, sleep=fake.sleep,
-                            clock=fake)
+        result = push_stock(
+            channel, lambda: open_for_writing(db), now=marketplace.naive_now, sleep=fake.sleep, clock=fake
+        )
     assert result.pushed == 20 and result.failed == 0
     throttled = [r for r in server.requests if r["path"].startswith("/listings/") and r["status"] == 429]
     # the first request meets the empty bucket; once the header said 1/s, each request waits for its token
-    assert 1 <= len(throttled) <= 2 and result.throttled == len(throttled), [(r["path"][-7:], r["status"]) for r in server.requests if r["path"].startswith("/listings/")]
+    assert 1 <= len(throttled) <= 2 and result.throttled == len(throttled), [
+        (r["path"][-7:], r["status"]) for r in server.requests if r["path"].startswith("/listings/")
+    ]
     assert len(server.listings.patches) == 20
     assert fake.now - 1000.0 >= 20  # 21 requests at 1/s
 
@@ -246,8 +270,12 @@ def test_a_push_killed_mid_way_leaves_whole_rows_and_the_next_push_converges(sho
     seller_channel(shop)
     monkeypatch.setenv("AMAZON_ORDERS_DB", shop.db)
     shop.sandbox.hold("patchListingsItem", after=4)  # the fifth patch waits for Amazon
-    process = subprocess.Popen([AMAZON_ORDERS, "--db", shop.db, "stock", "push"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, env=os.environ.copy())
+    process = subprocess.Popen(
+        [AMAZON_ORDERS, "--db", shop.db, "stock", "push"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=os.environ.copy(),
+    )
     try:
         assert shop.sandbox.holding.wait(120), "the push never reached its fifth patch"
         time.sleep(0.5)
@@ -286,6 +314,7 @@ def test_a_first_push_of_many_skus_goes_as_a_listings_feed_read_back_by_message_
     # the listings are read, then one SKU is closed before the feed is processed: its message is refused
     shop.sandbox.hold("createFeed")
     import threading
+
     pushed = threading.Thread(target=lambda: shop.ok("stock", "push"))
     pushed.start()
     assert shop.sandbox.holding.wait(60)
@@ -293,17 +322,24 @@ def test_a_first_push_of_many_skus_goes_as_a_listings_feed_read_back_by_message_
     shop.sandbox.release()
     pushed.join(120)
     feeds = [r for r in shop.sandbox.requests if r["path"].startswith("/feeds/")]
-    assert [r["path"] for r in feeds if r["method"] == "POST"] == ["/feeds/2021-06-30/documents",
-                                                                   "/feeds/2021-06-30/feeds"]
+    assert [r["path"] for r in feeds if r["method"] == "POST"] == [
+        "/feeds/2021-06-30/documents",
+        "/feeds/2021-06-30/feeds",
+    ]
     assert patches(shop) and all(p["via"] == "feed" for p in patches(shop))
     assert shop.query("select feed_id is not null, status, skus from stock_feeds") == [(True, "DONE", 24)]
-    answers = dict(((sku, (q, status)) for sku, q, status in shop.query(
-        "select seller_sku, quantity, status from stock_pushes where via = 'feed'")))
+    answers = dict(
+        (
+            (sku, (q, status))
+            for sku, q, status in shop.query("select seller_sku, quantity, status from stock_pushes where via = 'feed'")
+        )
+    )
     assert answers.pop("GONE") == (2, "INVALID")
     assert answers == {sku: (q, "ACCEPTED") for sku, q in skus.items() if sku != "TASSE-É05"}
     shop.marketplace.advance(seconds=10)
     assert listed(shop, "TASSE-É17") == 17 and listings.entries("TASSE-É05") == [
-        {"fulfillment_channel_code": "AMAZON_NA", "quantity": 0}]
+        {"fulfillment_channel_code": "AMAZON_NA", "quantity": 0}
+    ]
     assert shop.one("select count(*) from stock_marks") == 0
     # then, one SKU at a time: a patch
     shop.place(Item("TASSE-É17", 1, "5.00"), buyer=ADA)
@@ -320,15 +356,22 @@ def test_a_feed_stuck_in_amazons_queue_is_reported_and_read_when_it_finishes(sho
     shop.sandbox.feeds.stall_next = 1
     with open_for_writing(shop.db) as con:
         channel = get_channel(con, "Amazon US")
-    result = push_stock(channel, lambda: open_for_writing(shop.db), now=shop.marketplace.naive_now, full=True,
-                        feed_wait_seconds=0, sleep=lambda seconds: None)
+    result = push_stock(
+        channel,
+        lambda: open_for_writing(shop.db),
+        now=shop.marketplace.naive_now,
+        full=True,
+        feed_wait_seconds=0,
+        sleep=lambda seconds: None,
+    )
     assert result.pushed == 0 and "still processing at Amazon" in result.errors[0]
     assert "LISTINGS FEEDS STUCK" not in shop.ok("status")
     shop.marketplace.advance(hours=3)
     status = shop.ok("status")
     assert "LISTINGS FEEDS STUCK at Amazon for over 2 h" in status
-    assert [line.split()[2:3] for line in status.splitlines() if "IN_QUEUE" in line] == [["IN_QUEUE"]] or \
-        any("IN_QUEUE" in line for line in status.splitlines())
+    assert [line.split()[2:3] for line in status.splitlines() if "IN_QUEUE" in line] == [["IN_QUEUE"]] or any(
+        "IN_QUEUE" in line for line in status.splitlines()
+    )
     shop.sandbox.feeds.feeds[next(iter(shop.sandbox.feeds.feeds))].stalled = False  # Amazon gets to it
     shop.ok("stock", "push")
     assert shop.query("select status from stock_feeds") == [("DONE",)]
@@ -352,8 +395,9 @@ def test_the_sensor_starts_a_push_within_seconds_of_a_change_and_the_asset_tells
     assert sensor.minimum_interval_seconds <= 10  # "within seconds"
 
     def tick():
-        with build_sensor_context(instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)},
-                                  definitions=defs) as context:
+        with build_sensor_context(
+            instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)}, definitions=defs
+        ) as context:
             return sensor(context)
 
     assert isinstance(tick(), SkipReason)
@@ -364,7 +408,8 @@ def test_the_sensor_starts_a_push_within_seconds_of_a_change_and_the_asset_tells
     [request] = tick()
     assert request.partition_key == "Amazon US"
     result = defs.resolve_job_def("stock_push_job").execute_in_process(
-        instance=get_instance(), partition_key="Amazon US", resources={"warehouse": WarehouseResource(path=shop.db)})
+        instance=get_instance(), partition_key="Amazon US", resources={"warehouse": WarehouseResource(path=shop.db)}
+    )
     assert result.success
     [materialization] = result.asset_materializations_for_node("amazon_listings_stock")
     figures = {key: value.value for key, value in materialization.metadata.items()}
@@ -395,7 +440,10 @@ def test_drift_is_measured_by_reading_the_listings_back_and_shown(shop, tmp_path
     assert shop.query("select seller_sku, pushed, listed_quantity from stock_drift") == [("MUG-01", 6, 40)]
     status = shop.ok("status")
     assert "Listings DRIFTING from the last push" in status
-    assert [line.split()[3:6] for line in status.splitlines() if line.startswith("Amazon US") and "MUG-01" in line
-            and "40" in line] == [["MUG-01", "6", "40"]]
+    assert [
+        line.split()[3:6]
+        for line in status.splitlines()
+        if line.startswith("Amazon US") and "MUG-01" in line and "40" in line
+    ] == [["MUG-01", "6", "40"]]
     shop.marketplace.advance(seconds=10)
     assert listed(shop, "MUG-01") == 6  # the nightly push set it back

@@ -6,8 +6,18 @@ from benchmarks.stock_push import flash_sale, thousand_changed
 
 
 def test_a_short_flash_sale_adds_up(tmp_path):
-    figures = flash_sale("push", skus=6, stock=3, minutes=6, orders_per_minute=3.0, tick=30.0, apply_seconds=5.0,
-                         buffer_units=0, seed=3, work=tmp_path)
+    figures = flash_sale(
+        "push",
+        skus=6,
+        stock=3,
+        minutes=6,
+        orders_per_minute=3.0,
+        tick=30.0,
+        apply_seconds=5.0,
+        buffer_units=0,
+        seed=3,
+        work=tmp_path,
+    )
     assert figures["orders_taken"] > 0 and figures["throttled_429"] == 0
     assert figures["units_sold"] >= figures["oversold_units"] >= 0
     assert figures["patch_calls"] <= 2 * max(1, figures["ledger_changes"]) + 2 * 6  # each SKU once a window

@@ -4,16 +4,16 @@ seeded with Amazon's example orders, through the real python-amazon-sp-api clien
 from __future__ import annotations
 
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from conftest import Warehouse
 from sp_api.api import OrdersV20260101
 from sp_api.auth import AccessTokenClient
 from sp_api.base import Marketplaces
 from sp_api.base.exceptions import SellingApiException
 
-from conftest import Warehouse
 from pipelines.sandbox import Marketplace, SandboxServer
 from pipelines.sandbox.examples import example_orders, seed, static_cases
 from pipelines.sandbox.marketplace import MARKETPLACES, parse_time
@@ -33,7 +33,7 @@ def marketplace_for(case) -> Marketplace:
     """A marketplace holding Amazon's example orders, its clock where the documented answer was given."""
     bound = case.response.get("createdBefore") or case.response.get("lastUpdatedBefore")
     # the sandbox's default bound is two minutes before now: the documented one, when the answer shows it
-    now = parse_time(bound) + timedelta(minutes=2) if bound else datetime(2025, 4, 1, tzinfo=timezone.utc)
+    now = parse_time(bound) + timedelta(minutes=2) if bound else datetime(2025, 4, 1, tzinfo=UTC)
     market = Marketplace(seed=1, start=now)
     seed(market)
     return market
@@ -53,8 +53,9 @@ def client_for(server) -> OrdersV20260101:
 
 
 def test_the_model_documents_the_cases_this_file_replays():
-    assert [(c.operation, c.status) for c in CASES] == [("searchOrders", 200)] * 3 + [("searchOrders", 400)] + \
-        [("getOrder", 200)] * 3 + [("getOrder", 400)]
+    assert [(c.operation, c.status) for c in CASES] == [("searchOrders", 200)] * 3 + [("searchOrders", 400)] + [
+        ("getOrder", 200)
+    ] * 3 + [("getOrder", 400)]
     assert len(example_orders()) == 8
 
 
@@ -69,8 +70,9 @@ def test_a_documented_request_gets_the_documented_answer(case):
     with SandboxServer(market, search_burst=100, get_burst=100) as server:
         params = dict(case.params)
         if "paginationToken" in params:  # a token from Amazon's documentation: the sandbox never issued it
-            server.seed_pagination_token(params["paginationToken"],
-                                         {k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()})
+            server.seed_pagination_token(
+                params["paginationToken"], {k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()}
+            )
         client = client_for(server)
         try:
             if case.operation == "searchOrders":
@@ -110,29 +112,46 @@ EXPECTED_ORDERS = {
     ("202-1234567-8901234", "Shipped", "MERCHANT", "GBP", 89.97, 10.00, 0, 4.00, 0, 0, 103.97, None),
 }
 # a channel per region: the examples' marketplaces are served from three
-CHANNELS = {"Amazon NA": ["ATVPDKIKX0DER", "A2Q3Y263D00KWC"], "Amazon EU": ["A1F83G8C2ARO7P", "A33AVAJ2PDY3EV"],
-            "Amazon FE": ["A1VC38T7YXB528"]}
+CHANNELS = {
+    "Amazon NA": ["ATVPDKIKX0DER", "A2Q3Y263D00KWC"],
+    "Amazon EU": ["A1F83G8C2ARO7P", "A33AVAJ2PDY3EV"],
+    "Amazon FE": ["A1VC38T7YXB528"],
+}
 
 
 @pytest.fixture(scope="module")
 def examples_synced(tmp_path_factory):
     from conftest import live_in_sandbox_time, seller_environment
+
     from pipelines.cli import commands as cli
 
     tmp = tmp_path_factory.mktemp("examples")
     db = str(tmp / "examples.duckdb")
-    market = Marketplace(seed=1, start=datetime(2025, 4, 1, tzinfo=timezone.utc))
+    market = Marketplace(seed=1, start=datetime(2025, 4, 1, tzinfo=UTC))
     seed(market)
     with pytest.MonkeyPatch.context() as env, SandboxServer(market, speedup=5000) as server:
         seller_environment(tmp, env)  # module-scoped, so not the per-test autouse fixture
         live_in_sandbox_time(env, server)
         catalog = tmp / "catalog.csv"
-        catalog.write_text("product_code,product_name,list_price,on_hand\nECHO-DOT-4-JP-CHARCOAL,Echo Dot JP,59.80,10\n"
-                           "ECHO-DOT-4-UK-CHARCOAL-3PACK,Echo Dot 3-pack,89.97,10\n")
+        catalog.write_text(
+            "product_code,product_name,list_price,on_hand\nECHO-DOT-4-JP-CHARCOAL,Echo Dot JP,59.80,10\n"
+            "ECHO-DOT-4-UK-CHARCOAL-3PACK,Echo Dot 3-pack,89.97,10\n"
+        )
         assert cli.main(["--db", db, "products", "import", str(catalog)]) == 0
         for name, marketplaces in CHANNELS.items():
-            args = ["--db", db, "channel", "add", name, "--start", "2024-12-01T00:00:00Z", "--endpoint", server.url,
-                    "--token-url", server.token_url]
+            args = [
+                "--db",
+                db,
+                "channel",
+                "add",
+                name,
+                "--start",
+                "2024-12-01T00:00:00Z",
+                "--endpoint",
+                server.url,
+                "--token-url",
+                server.token_url,
+            ]
             for marketplace_id in marketplaces:
                 args += ["--marketplace", marketplace_id]
             assert cli.main(args) == 0
@@ -148,9 +167,12 @@ def test_amazons_example_orders_come_out_as_the_model_says(examples_synced):
         from orders""")
     assert {tuple(float(v) if isinstance(v, Decimal) else v for v in row) for row in rows} == {
         tuple(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v for v in row)
-        for row in EXPECTED_ORDERS}
+        for row in EXPECTED_ORDERS
+    }
     assert shop.query("select distinct unreconciled_amount from orders") == [(0,)]  # every example reconciles
-    assert shop.one("select replacement_type from orders where channel_order_id = '123-4567890-1234567'") == "REPLACEMENT"
+    assert (
+        shop.one("select replacement_type from orders where channel_order_id = '123-4567890-1234567'") == "REPLACEMENT"
+    )
 
 
 def test_the_uk_example_splits_its_money_over_its_lines(examples_synced):
@@ -160,10 +182,32 @@ def test_the_uk_example_splits_its_money_over_its_lines(examples_synced):
         from order_lines l join orders using (order_id) where channel_order_id = '202-1234567-8901234'
         order by line_number""")
     assert lines == [
-        ("product", "ECHO-DOT-4-UK-CHARCOAL-3PACK", 3, Decimal("29.99"), Decimal("89.97"), Decimal("10.00"),
-         Decimal("4.00"), Decimal("0.00"), 0, 3, None),
-        ("gift_wrap", None, 1, Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), Decimal("0.00"), 0, 1,
-         "Gift message: Happy Christmas! Hope you enjoy your new smart speakers.\nGift wrap level: PREMIUM"),
+        (
+            "product",
+            "ECHO-DOT-4-UK-CHARCOAL-3PACK",
+            3,
+            Decimal("29.99"),
+            Decimal("89.97"),
+            Decimal("10.00"),
+            Decimal("4.00"),
+            Decimal("0.00"),
+            0,
+            3,
+            None,
+        ),
+        (
+            "gift_wrap",
+            None,
+            1,
+            Decimal("0.00"),
+            Decimal("0.00"),
+            Decimal("0.00"),
+            Decimal("0.00"),
+            Decimal("0.00"),
+            0,
+            1,
+            "Gift message: Happy Christmas! Hope you enjoy your new smart speakers.\nGift wrap level: PREMIUM",
+        ),
     ]
 
 
@@ -180,6 +224,8 @@ def test_the_fba_example_leaves_the_warehouse_alone(examples_synced):
     stock = examples_synced.query("""
         select product_code, location, channel, on_hand, reserved_quantity from inventory
         where product_code in ('ECHO-DOT-4-JP-CHARCOAL', 'FIRE-TV-4K-MAX-JP') order by all""")
-    assert stock == [("ECHO-DOT-4-JP-CHARCOAL", "amazon_fba", "Amazon FE", -1, 0),
-                     ("ECHO-DOT-4-JP-CHARCOAL", "warehouse", None, 10, 0),
-                     ("FIRE-TV-4K-MAX-JP", "amazon_fba", "Amazon FE", -2, 0)]
+    assert stock == [
+        ("ECHO-DOT-4-JP-CHARCOAL", "amazon_fba", "Amazon FE", -1, 0),
+        ("ECHO-DOT-4-JP-CHARCOAL", "warehouse", None, 10, 0),
+        ("FIRE-TV-4K-MAX-JP", "amazon_fba", "Amazon FE", -2, 0),
+    ]

@@ -8,13 +8,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from amazon_models import ORDERS, for_generation, problems, schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
+from test_confirm_shipment_sandbox import client_for, confirm
 
-from amazon_models import ORDERS, for_generation, problems, schema
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.sandbox.server import project
-from test_confirm_shipment_sandbox import client_for, confirm
 
 V0 = "ordersV0.json"
 MARKETPLACE = "ATVPDKIKX0DER"
@@ -50,14 +50,18 @@ def allowed(body: dict) -> bool:
     package = body["packageDetail"]
     items = package.get("orderItems", [])
     carrier = package.get("carrierCode", "")
-    return (body["marketplaceId"] == MARKETPLACE
-            and re.fullmatch(r"0*[1-9]\d*", package.get("packageReferenceId", "")) is not None
-            and carrier != "" and (carrier != "Other" or bool(package.get("carrierName")))
-            and package.get("trackingNumber", "") != ""
-            and package.get("shipDate", "") in ("2026-11-02T10:00:00Z", "2026-11-02T10:00:00.5+01:00")
-            and bool(items) and len({i["orderItemId"] for i in items}) == len(items)
-            and all(i["orderItemId"] == KNOWN_ITEM and 1 <= i["quantity"] <= 3 for i in items)
-            and all(isinstance(package.get(k, ""), str) for k in ("carrierName", "shippingMethod")))
+    return (
+        body["marketplaceId"] == MARKETPLACE
+        and re.fullmatch(r"0*[1-9]\d*", package.get("packageReferenceId", "")) is not None
+        and carrier != ""
+        and (carrier != "Other" or bool(package.get("carrierName")))
+        and package.get("trackingNumber", "") != ""
+        and package.get("shipDate", "") in ("2026-11-02T10:00:00Z", "2026-11-02T10:00:00.5+01:00")
+        and bool(items)
+        and len({i["orderItemId"] for i in items}) == len(items)
+        and all(i["orderItemId"] == KNOWN_ITEM and 1 <= i["quantity"] <= 3 for i in items)
+        and all(isinstance(package.get(k, ""), str) for k in ("carrierName", "shippingMethod"))
+    )
 
 
 def check(server, body: dict) -> None:

@@ -37,8 +37,13 @@ def confirm(client, order_id: str, body: dict) -> tuple[int, list[str]]:
 
 
 def package(reference="1", items=(), **fields) -> dict:
-    detail = {"packageReferenceId": reference, "carrierCode": "UPS", "trackingNumber": "1Z999AA10123456784",
-              "shipDate": "2026-11-02T10:00:00Z", "orderItems": [{"orderItemId": i, "quantity": q} for i, q in items]}
+    detail = {
+        "packageReferenceId": reference,
+        "carrierCode": "UPS",
+        "trackingNumber": "1Z999AA10123456784",
+        "shipDate": "2026-11-02T10:00:00Z",
+        "orderItems": [{"orderItemId": i, "quantity": q} for i, q in items],
+    }
     detail.update(fields)
     return {"marketplaceId": "ATVPDKIKX0DER", "packageDetail": {k: v for k, v in detail.items() if v is not None}}
 
@@ -61,8 +66,9 @@ def placed(market, *items, **options) -> str:
 def searched(server, order_id):
     server.marketplace.advance(minutes=5)  # searchOrders lists what is at least two minutes old
     client = client_for(server, OrdersV20260101)
-    orders = client.search_orders(createdAfter="2020-01-01T00:00:00Z", marketplaceIds=["ATVPDKIKX0DER"],
-                                  includedData=["PACKAGES", "FULFILLMENT"]).payload["orders"]
+    orders = client.search_orders(
+        createdAfter="2020-01-01T00:00:00Z", marketplaceIds=["ATVPDKIKX0DER"], includedData=["PACKAGES", "FULFILLMENT"]
+    ).payload["orders"]
     return next(order for order in orders if order["orderId"] == order_id)
 
 
@@ -88,16 +94,28 @@ def test_a_whole_then_a_partial_package_show_as_amazon_writes_them(shop):
     assert confirm(client, order_id, package("1", [(ids["MUG"], 1)], shippingMethod=None)) == (204, [])
     order = searched(server, order_id)
     assert order["fulfillment"]["fulfillmentStatus"] == "PARTIALLY_SHIPPED"
-    assert order["packages"] == [{
-        "packageReferenceId": "1", "createdTime": order["packages"][0]["createdTime"],
-        "packageStatus": {"status": "SHIPPED"}, "carrier": "UPS", "shipTime": "2026-11-02T10:00:00Z",
-        "trackingNumber": "1Z999AA10123456784", "packageItems": [{"orderItemId": ids["MUG"], "quantity": 1}]}]
-    assert confirm(client, order_id, package("2", [(ids["MUG"], 1), (ids["PEN"], 1)], carrierCode="Other",
-                                             carrierName="Evri", shippingMethod="48h")) == (204, [])
+    assert order["packages"] == [
+        {
+            "packageReferenceId": "1",
+            "createdTime": order["packages"][0]["createdTime"],
+            "packageStatus": {"status": "SHIPPED"},
+            "carrier": "UPS",
+            "shipTime": "2026-11-02T10:00:00Z",
+            "trackingNumber": "1Z999AA10123456784",
+            "packageItems": [{"orderItemId": ids["MUG"], "quantity": 1}],
+        }
+    ]
+    assert confirm(
+        client,
+        order_id,
+        package("2", [(ids["MUG"], 1), (ids["PEN"], 1)], carrierCode="Other", carrierName="Evri", shippingMethod="48h"),
+    ) == (204, [])
     order = searched(server, order_id)
     assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
-    assert [(p["packageReferenceId"], p["carrier"], p.get("shippingService")) for p in order["packages"]] == \
-        [("1", "UPS", None), ("2", "Evri", "48h")]
+    assert [(p["packageReferenceId"], p["carrier"], p.get("shippingService")) for p in order["packages"]] == [
+        ("1", "UPS", None),
+        ("2", "Evri", "48h"),
+    ]
 
 
 def test_the_same_package_reference_edits_the_package_instead_of_adding_one(shop):
@@ -107,22 +125,27 @@ def test_the_same_package_reference_edits_the_package_instead_of_adding_one(shop
     assert confirm(client, order_id, package("7", [(mug, 2)])) == (204, [])
     assert confirm(client, order_id, package("7", [(mug, 3)], trackingNumber="CORRECTED")) == (204, [])
     order = searched(server, order_id)
-    assert [(p["packageReferenceId"], p["trackingNumber"], p["packageItems"][0]["quantity"])
-            for p in order["packages"]] == [("7", "CORRECTED", 3)]
+    assert [
+        (p["packageReferenceId"], p["trackingNumber"], p["packageItems"][0]["quantity"]) for p in order["packages"]
+    ] == [("7", "CORRECTED", 3)]
     assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
 
 
-@pytest.mark.parametrize("change", [
-    {"packageReferenceId": 1},  # a JSON number: the model's type is string
-    {"packageReferenceId": "0"},  # "Only positive numeric values are supported."
-    {"packageReferenceId": "PKG-1"},
-    {"carrierCode": None},
-    {"carrierCode": "Other"},  # without carrierName
-    {"trackingNumber": None},
-    {"shipDate": "02/21/2022"},
-    {"shipDate": "2026-11-02"},
-    {"orderItems": []},
-], ids=repr)
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"packageReferenceId": 1},  # a JSON number: the model's type is string
+        {"packageReferenceId": "0"},  # "Only positive numeric values are supported."
+        {"packageReferenceId": "PKG-1"},
+        {"carrierCode": None},
+        {"carrierCode": "Other"},  # without carrierName
+        {"trackingNumber": None},
+        {"shipDate": "02/21/2022"},
+        {"shipDate": "2026-11-02"},
+        {"orderItems": []},
+    ],
+    ids=repr,
+)
 def test_a_package_that_breaks_the_models_rules_is_refused_tersely(shop, change):
     market, _, client = shop
     order_id = placed(market, ("MUG", 1))

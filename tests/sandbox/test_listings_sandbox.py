@@ -8,13 +8,13 @@ import types
 
 import httpx
 import pytest
+from amazon_models import for_generation, problems, response_schema, schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 from sp_api.api import ListingsItemsV20210801
 from sp_api.auth import AccessTokenClient
 from sp_api.base.exceptions import SellingApiBadRequestException
 
-from amazon_models import for_generation, problems, response_schema, schema
 from pipelines.sandbox import Item, Marketplace, SandboxServer
 from pipelines.sandbox.listings import LISTINGS_MODEL, LISTINGS_PATH
 from pipelines.sandbox.marketplace import OrderRefused
@@ -47,12 +47,15 @@ def client_for(server) -> ListingsItemsV20210801:
     return ListingsItemsV20210801(
         marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=US, region="us-east-1"),
         credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
-        auth_token_client_class=SandboxTokenClient)
+        auth_token_client_class=SandboxTokenClient,
+    )
 
 
 def token(server) -> str:
-    return httpx.post(server.token_url, data={"grant_type": "refresh_token", "refresh_token": "z", "client_id": "x",
-                                              "client_secret": "y"}).json()["access_token"]
+    return httpx.post(
+        server.token_url,
+        data={"grant_type": "refresh_token", "refresh_token": "z", "client_id": "x", "client_secret": "y"},
+    ).json()["access_token"]
 
 
 @pytest.fixture
@@ -67,11 +70,22 @@ def server():
 
 def seed_luggage(server) -> None:
     """The listing of the model's examples: one SKU in the US and Canada, 100 units merchant-fulfilled."""
-    for marketplace_id, created, updated, status in ((US, "2021-02-01T00:00:00Z", "2021-03-01T00:00:00Z", ["BUYABLE"]),
-                                                     (CA, "2021-02-02T01:00:00Z", "2021-03-05T00:00:00Z", [])):
-        server.listings.list_item("GM-ZDPI-9B4E", 100, marketplace_id=marketplace_id, product_type="LUGGAGE",
-                                  asin="B071VG5N9D", item_name="Hardside Carry-On Spinner Suitcase Luggage",
-                                  created=created, updated=updated, status=status, handling_days=None)
+    for marketplace_id, created, updated, status in (
+        (US, "2021-02-01T00:00:00Z", "2021-03-01T00:00:00Z", ["BUYABLE"]),
+        (CA, "2021-02-02T01:00:00Z", "2021-03-05T00:00:00Z", []),
+    ):
+        server.listings.list_item(
+            "GM-ZDPI-9B4E",
+            100,
+            marketplace_id=marketplace_id,
+            product_type="LUGGAGE",
+            asin="B071VG5N9D",
+            item_name="Hardside Carry-On Spinner Suitcase Luggage",
+            created=created,
+            updated=updated,
+            status=status,
+            handling_days=None,
+        )
     for sku in ("HW-ZDPI-9B4E", "TC-ZDPI-9B4E"):  # the search case's other two, changed before it
         server.listings.list_item(sku, 5, marketplace_id=US, updated="2021-01-01T00:00:00Z")
 
@@ -90,9 +104,13 @@ def test_the_model_documents_the_cases_this_file_replays():
 def test_get_listings_item_answers_the_documented_listing(server):
     seed_luggage(server)
     (_, _, documented), _ = cases("getListingsItem")
-    answer = client_for(server).get_listings_item(
-        SELLER, "GM-ZDPI-9B4E", marketplaceIds=f"{US},{CA}",
-        includedData="summaries,fulfillmentAvailability,issues").payload
+    answer = (
+        client_for(server)
+        .get_listings_item(
+            SELLER, "GM-ZDPI-9B4E", marketplaceIds=f"{US},{CA}", includedData="summaries,fulfillmentAvailability,issues"
+        )
+        .payload
+    )
     assert problems(answer, response_schema(MODEL, ITEM_PATH, "200")) == []
     assert answer["sku"] == documented["sku"]
     assert summaries(answer) == summaries(documented)
@@ -103,7 +121,8 @@ def test_search_listings_items_answers_the_documented_page(server):
     seed_luggage(server)
     (_, params, documented), _ = cases("searchListingsItems")
     response = client_for(server).search_listings_items(
-        SELLER, **{k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()})
+        SELLER, **{k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()}
+    )
     answer = response.payload
     assert problems(answer, response_schema(MODEL, SEARCH_PATH, "200")) == []
     assert answer["numberOfResults"] == documented["numberOfResults"] == 3
@@ -113,20 +132,23 @@ def test_search_listings_items_answers_the_documented_page(server):
     next_token = response.next_token or answer.get("pagination", {}).get("nextToken")
     assert next_token  # and the next page, with the same parameters, is the second SKU
     second = client_for(server).search_listings_items(
-        SELLER, pageToken=next_token, **{k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()})
+        SELLER, pageToken=next_token, **{k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()}
+    )
     assert [i["sku"] for i in second.payload["items"]] == ["TC-ZDPI-9B4E"]
 
 
 def test_the_documented_bad_requests_are_refused_as_documented(server):
     seed_luggage(server)
-    for operation, method, path in (("getListingsItem", "GET", f"{LISTINGS_PATH}/{SELLER}/BadSKU"),
-                                    ("patchListingsItem", "PATCH", f"{LISTINGS_PATH}/{SELLER}/BadSKU")):
-        (status, params, documented), = [c for c in cases(operation) if c[0] == 400]
+    for operation, method, path in (
+        ("getListingsItem", "GET", f"{LISTINGS_PATH}/{SELLER}/BadSKU"),
+        ("patchListingsItem", "PATCH", f"{LISTINGS_PATH}/{SELLER}/BadSKU"),
+    ):
+        ((status, params, documented),) = [c for c in cases(operation) if c[0] == 400]
         # the documented request names the SKU alone: no marketplaceIds (required), no body. python-amazon-sp-api
         # adds the client's marketplace to every request, so this one goes out as documented through httpx
         answer = httpx.request(method, server.url + path, headers={"x-amz-access-token": token(server)})
         assert (answer.status_code, answer.json()) == (status, documented)
-    (status, params, documented), = [c for c in cases("searchListingsItems") if c[0] == 400]
+    ((status, params, documented),) = [c for c in cases("searchListingsItems") if c[0] == 400]
     with pytest.raises(SellingApiBadRequestException) as refused:
         client_for(server).search_listings_items(SELLER, marketplaceIds=",".join(params["marketplaceIds"]))
     assert refused.value.code == 400 and refused.value.error == documented["errors"]
@@ -137,22 +159,44 @@ def test_patch_answers_accepted_valid_and_invalid_as_documented(server):
     server.listings.list_item("VALIDATION_VALID", 1, asin="B07N4M94X4")
     server.listings.list_item("VALIDATION_INVALID", 1)
     client = client_for(server)
-    quantity = {"productType": "LUGGAGE", "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
-                                                       "value": [{"fulfillment_channel_code": "DEFAULT",
-                                                                  "quantity": 7}]}]}
+    quantity = {
+        "productType": "LUGGAGE",
+        "patches": [
+            {
+                "op": "merge",
+                "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 7}],
+            }
+        ],
+    }
     accepted, valid, invalid = [c for c in cases("patchListingsItem") if c[0] == 200]
     answer = client.patch_listings_item(SELLER, "GM-ZDPI-9B4E", marketplaceIds=US, body=quantity).payload
     assert problems(answer, response_schema(MODEL, ITEM_PATH, "200", "patch")) == []
     assert {k: v for k, v in answer.items() if k != "submissionId"} == {
-        k: v for k, v in accepted[2].items() if k != "submissionId"}
-    for (_, params, documented), body in ((valid, quantity), (invalid, {"productType": "LUGGAGE", "patches": [
-            {"op": "replace", "path": "/attributes/fake_attribute", "value": [{"value": "x"}]}]})):
-        answer = client.patch_listings_item(SELLER, params["sku"], marketplaceIds=",".join(params["marketplaceIds"]),
-                                            includedData=",".join(params["includedData"]), mode=params["mode"],
-                                            body=body).payload
+        k: v for k, v in accepted[2].items() if k != "submissionId"
+    }
+    for (_, params, documented), body in (
+        (valid, quantity),
+        (
+            invalid,
+            {
+                "productType": "LUGGAGE",
+                "patches": [{"op": "replace", "path": "/attributes/fake_attribute", "value": [{"value": "x"}]}],
+            },
+        ),
+    ):
+        answer = client.patch_listings_item(
+            SELLER,
+            params["sku"],
+            marketplaceIds=",".join(params["marketplaceIds"]),
+            includedData=",".join(params["includedData"]),
+            mode=params["mode"],
+            body=body,
+        ).payload
         assert problems(answer, response_schema(MODEL, ITEM_PATH, "200", "patch")) == []
         assert {k: v for k, v in answer.items() if k != "submissionId"} == {
-            k: v for k, v in documented.items() if k != "submissionId"}
+            k: v for k, v in documented.items() if k != "submissionId"
+        }
     # a preview changes nothing
     assert server.listings.quantity("VALIDATION_VALID") == 1
 
@@ -163,8 +207,16 @@ def test_merge_keeps_the_handling_time_replace_wipes_it_and_an_fba_code_is_a_sec
         server.listings.list_item(sku, 3, handling_days=4)
 
     def patch(sku, op, code="DEFAULT"):
-        body = {"productType": "PRODUCT", "patches": [{"op": op, "path": "/attributes/fulfillment_availability",
-                                                       "value": [{"fulfillment_channel_code": code, "quantity": 9}]}]}
+        body = {
+            "productType": "PRODUCT",
+            "patches": [
+                {
+                    "op": op,
+                    "path": "/attributes/fulfillment_availability",
+                    "value": [{"fulfillment_channel_code": code, "quantity": 9}],
+                }
+            ],
+        }
         assert client.patch_listings_item(SELLER, sku, marketplaceIds=US, body=body).payload["status"] == "ACCEPTED"
 
     patch("MERGED", "merge")
@@ -172,19 +224,24 @@ def test_merge_keeps_the_handling_time_replace_wipes_it_and_an_fba_code_is_a_sec
     patch("FBA-CODE", "merge", "AMAZON_NA")
     assert server.listings.quantity("MERGED") == 3  # accepted, not yet applied
     server.marketplace.advance(seconds=server.listings.apply_seconds)
-    assert server.listings.entries("MERGED") == [{"fulfillment_channel_code": "DEFAULT", "quantity": 9,
-                                                  "lead_time_to_ship_max_days": 4}]
+    assert server.listings.entries("MERGED") == [
+        {"fulfillment_channel_code": "DEFAULT", "quantity": 9, "lead_time_to_ship_max_days": 4}
+    ]
     assert server.listings.entries("REPLACED") == [{"fulfillment_channel_code": "DEFAULT", "quantity": 9}]
     assert server.listings.entries("FBA-CODE") == [
         {"fulfillment_channel_code": "DEFAULT", "quantity": 3, "lead_time_to_ship_max_days": 4},
-        {"fulfillment_channel_code": "AMAZON_NA", "quantity": 9}]
+        {"fulfillment_channel_code": "AMAZON_NA", "quantity": 9},
+    ]
 
 
 def test_the_sandbox_refuses_what_the_model_does_not_allow(server):
     server.listings.list_item("MUG", 3)
     client = client_for(server)
-    good = {"op": "merge", "path": "/attributes/fulfillment_availability",
-            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}]}
+    good = {
+        "op": "merge",
+        "path": "/attributes/fulfillment_availability",
+        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}],
+    }
     for params, body in (
         ({"marketplaceIds": US}, {"patches": [good]}),  # "required": ["productType", "patches"]
         ({"marketplaceIds": US}, {"productType": "PRODUCT", "patches": []}),  # "minItems": 1
@@ -194,17 +251,27 @@ def test_the_sandbox_refuses_what_the_model_does_not_allow(server):
     ):
         with pytest.raises(SellingApiBadRequestException):
             client.patch_listings_item(SELLER, "MUG", body=body, **params)
-    for params in ({"pageSize": 21}, {"identifiers": "MUG"}, {"identifiersType": "SKU"}, {"includedData": "prices"},
-                   {"createdAfter": "yesterday"}):
+    for params in (
+        {"pageSize": 21},
+        {"identifiers": "MUG"},
+        {"identifiersType": "SKU"},
+        {"includedData": "prices"},
+        {"createdAfter": "yesterday"},
+    ):
         with pytest.raises(SellingApiBadRequestException):
             client.search_listings_items(SELLER, marketplaceIds=US, **params)
     # a negative quantity is content Amazon refuses with a 200 INVALID
-    negative = {"productType": "PRODUCT", "patches": [{**good, "value": [{"fulfillment_channel_code": "DEFAULT",
-                                                                          "quantity": -1}]}]}
+    negative = {
+        "productType": "PRODUCT",
+        "patches": [{**good, "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": -1}]}],
+    }
     assert client.patch_listings_item(SELLER, "MUG", marketplaceIds=US, body=negative).payload["status"] == "INVALID"
     # another seller's listings are not this token's
-    other = httpx.get(f"{server.url}{LISTINGS_PATH}/A1OTHERSELLER", params={"marketplaceIds": US},
-                      headers={"x-amz-access-token": token(server)})
+    other = httpx.get(
+        f"{server.url}{LISTINGS_PATH}/A1OTHERSELLER",
+        params={"marketplaceIds": US},
+        headers={"x-amz-access-token": token(server)},
+    )
     assert other.status_code == 403
 
 
@@ -219,21 +286,29 @@ def test_the_usage_plan_is_the_models_and_the_rate_header_is_sent(server):
             try:
                 response = client.get_listings_item(SELLER, "MUG", marketplaceIds=US)
                 statuses.append((200, response.headers.get("x-amzn-RateLimit-Limit")))
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 statuses.append((getattr(error, "code", None), None))
     # getListingsItem: "| 5 | 10 |"... the burst is 10: seven in the same instant all pass
     assert statuses == [(200, "5")] * 7
     with SandboxServer(Marketplace(seed=5), real_clock=lambda: clock[0]) as slow:
         slow.listings.list_item("MUG", 3)
-        body = {"productType": "PRODUCT", "patches": [{"op": "merge", "path": "/attributes/fulfillment_availability",
-                                                       "value": [{"fulfillment_channel_code": "DEFAULT",
-                                                                  "quantity": 1}]}]}
+        body = {
+            "productType": "PRODUCT",
+            "patches": [
+                {
+                    "op": "merge",
+                    "path": "/attributes/fulfillment_availability",
+                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}],
+                }
+            ],
+        }
         answers = []
         for _ in range(6):
             try:
-                answers.append(client_for(slow).patch_listings_item(SELLER, "MUG", marketplaceIds=US,
-                                                                    body=body).payload["status"])
-            except Exception as error:  # noqa: BLE001
+                answers.append(
+                    client_for(slow).patch_listings_item(SELLER, "MUG", marketplaceIds=US, body=body).payload["status"]
+                )
+            except Exception as error:
                 answers.append(getattr(error, "code", None))
     # patchListingsItem: "| 5 | 5 |": the sixth in the same instant is a 429
     assert answers == ["ACCEPTED"] * 5 + [429]
@@ -249,8 +324,15 @@ def test_an_order_draws_the_listing_down_and_none_is_taken_past_zero(server):
         market.place_order([Item("MUG", 1)])
     market.place_order([Item("FBA", 1)], fulfilled_by="AMAZON")  # Amazon's own stock: not the listing's quantity
     market.place_order([Item("UNLISTED", 1)])  # a SKU the seller does not list here: not the sandbox's to refuse
-    counts = market.simulate(hours=2, orders_per_hour=60, skus=["MUG"], fba_rate=0, unknown_sku_rate=0,
-                             replacement_rate=0, marketplaces=(US,))
+    counts = market.simulate(
+        hours=2,
+        orders_per_hour=60,
+        skus=["MUG"],
+        fba_rate=0,
+        unknown_sku_rate=0,
+        replacement_rate=0,
+        marketplaces=(US,),
+    )
     assert counts["placed"] == 0 and counts["refused"] > 0
 
 
@@ -258,16 +340,25 @@ def test_an_order_draws_the_listing_down_and_none_is_taken_past_zero(server):
 PATCH_REQUEST = for_generation(schema(MODEL, "ListingsItemPatchRequest"))
 
 
-@settings(derandomize=True, deadline=None, database=None, max_examples=40,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    derandomize=True,
+    deadline=None,
+    database=None,
+    max_examples=40,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(body=from_schema(PATCH_REQUEST))
 def test_any_patch_the_model_allows_is_answered_as_the_model_says_never_500(server, body):
     """Whatever ListingsItemPatchRequest the model allows, the sandbox answers 200 with a submission the model
     describes (ACCEPTED, or INVALID with issues) or 400; never an error of its own, and never ACCEPTED for anything
     but fulfillment_availability with a channel code."""
     server.listings.list_item("MUG", 3)
-    response = httpx.patch(f"{server.url}{LISTINGS_PATH}/{SELLER}/MUG", params={"marketplaceIds": US}, json=body,
-                           headers={"x-amz-access-token": token(server)})
+    response = httpx.patch(
+        f"{server.url}{LISTINGS_PATH}/{SELLER}/MUG",
+        params={"marketplaceIds": US},
+        json=body,
+        headers={"x-amz-access-token": token(server)},
+    )
     assert response.status_code in (200, 400), response.text
     if response.status_code == 200:
         answer = response.json()

@@ -4,7 +4,7 @@ import json
 import re
 import time
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,7 +13,7 @@ from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
 
 SEARCH = "/orders/2026-01-01/orders"
 US = "ATVPDKIKX0DER"
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 SINCE = "2025-12-31T00:00:00Z"
 
 
@@ -68,7 +68,9 @@ def test_ids_times_and_determinism():
 
 
 def test_pending_order_gains_details_on_confirm(market):
-    order_id = market.place_order([Item("GIFT", 2, "10.00", gift_message="Hi", gift_wrap_level="PREMIUM", gift_wrap_charge="3.00")])
+    order_id = market.place_order(
+        [Item("GIFT", 2, "10.00", gift_message="Hi", gift_wrap_level="PREMIUM", gift_wrap_charge="3.00")]
+    )
     pending = market.order(order_id)
     assert pending["fulfillment"]["fulfillmentStatus"] == "PENDING"
     assert not {"buyer", "recipient", "proceeds"} & pending.keys()
@@ -90,7 +92,10 @@ def test_pending_order_gains_details_on_confirm(market):
     # tax is 8 % of the price and of the gift wrap, and its detailed breakdown says which is which
     assert breakdowns == {"ITEM": "20.00", "TAX": "1.84", "GIFT_WRAP": "3.00"}
     [tax] = [b for b in item["proceeds"]["breakdowns"] if b["type"] == "TAX"]
-    assert {d["subtype"]: d["value"]["amount"] for d in tax["detailedBreakdowns"]} == {"ITEM": "1.60", "GIFT_WRAP": "0.24"}
+    assert {d["subtype"]: d["value"]["amount"] for d in tax["detailedBreakdowns"]} == {
+        "ITEM": "1.60",
+        "GIFT_WRAP": "0.24",
+    }
     assert item["proceeds"]["proceedsTotal"]["amount"] == "24.84"
     assert confirmed["proceeds"]["grandTotal"]["amount"] == "24.84"
     assert {b["type"]: b["subtotal"]["amount"] for b in confirmed["proceeds"]["breakdowns"]} == breakdowns
@@ -98,12 +103,18 @@ def test_pending_order_gains_details_on_confirm(market):
 
 def test_business_buyer_and_currency(market):
     buyer = Buyer("Ana Ruiz", "ana@example.com", company="Ruiz SA", country_code="MX")
-    order_id = market.place_order([Item("A", unit_price="100")], marketplace_id="A1VC38T7YXB528", buyer=buyer, business=True)
+    order_id = market.place_order(
+        [Item("A", unit_price="100")], marketplace_id="A1VC38T7YXB528", buyer=buyer, business=True
+    )
     market.confirm(order_id)
     order = market.order(order_id)
     assert order["programs"] == ["AMAZON_BUSINESS"]
     assert order["buyer"] == {"buyerName": "Ana Ruiz", "buyerEmail": "ana@example.com", "buyerCompanyName": "Ruiz SA"}
-    assert order["salesChannel"] == {"channelName": "AMAZON", "marketplaceId": "A1VC38T7YXB528", "marketplaceName": "Amazon.co.jp"}
+    assert order["salesChannel"] == {
+        "channelName": "AMAZON",
+        "marketplaceId": "A1VC38T7YXB528",
+        "marketplaceName": "Amazon.co.jp",
+    }
     assert order["orderItems"][0]["product"]["price"]["unitPrice"] == {"amount": "100", "currencyCode": "JPY"}
 
 
@@ -119,13 +130,17 @@ def test_ship_cancel_and_item_cancel(market):
     assert order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
     assert [i["fulfillment"]["quantityFulfilled"] for i in order["orderItems"]] == [2, 0]
     assert [i["fulfillment"]["quantityUnfulfilled"] for i in order["orderItems"]] == [0, 0]
-    assert order["packages"][0]["packageItems"] == [{"orderItemId": order["orderItems"][0]["orderItemId"], "quantity": 2}]
+    assert order["packages"][0]["packageItems"] == [
+        {"orderItemId": order["orderItems"][0]["orderItemId"], "quantity": 2}
+    ]
 
     cancelled = market.place_order([Item("A"), Item("B")], status="UNSHIPPED")
     market.cancel(cancelled, reason="Out of stock")
     order = market.order(cancelled)
     assert order["fulfillment"]["fulfillmentStatus"] == "CANCELLED"
-    assert all(i["cancellation"]["cancellationExecution"]["cancelReason"] == "Out of stock" for i in order["orderItems"])
+    assert all(
+        i["cancellation"]["cancellationExecution"]["cancelReason"] == "Out of stock" for i in order["orderItems"]
+    )
     with pytest.raises(ValueError):
         market.ship(cancelled)
 
@@ -149,7 +164,12 @@ def test_simulate_is_seeded():
 
 
 def test_token_endpoint(server):
-    form = {"grant_type": "refresh_token", "refresh_token": "Atzr|secret-refresh", "client_id": "cid", "client_secret": "top-secret"}
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": "Atzr|secret-refresh",
+        "client_id": "cid",
+        "client_secret": "top-secret",
+    }
     ok = httpx.post(server.token_url, data=form)
     assert ok.status_code == 200
     body = ok.json()
@@ -165,9 +185,13 @@ def test_token_endpoint(server):
 
 
 def test_api_requires_access_token(server):
-    response = httpx.get(server.url + SEARCH, params={"lastUpdatedAfter": SINCE}, headers={"x-amz-access-token": "Atza|real"})
+    response = httpx.get(
+        server.url + SEARCH, params={"lastUpdatedAfter": SINCE}, headers={"x-amz-access-token": "Atza|real"}
+    )
     assert response.status_code == 403
-    assert response.json() == {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
+    assert response.json() == {
+        "errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]
+    }
 
 
 # -- searchOrders rules ------------------------------------------------------------------------
@@ -176,35 +200,62 @@ def test_api_requires_access_token(server):
 
 INVALID_INPUT = {"errors": [{"code": "InvalidInput", "message": "Invalid Input", "details": "Invalid Input"}]}
 RULES = [
-    ("You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.",
-     {}),
-    ("You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.",
-     {"lastUpdatedAfter": SINCE, "createdAfter": SINCE}),
-    ("If `createdAfter` is provided, neither `lastUpdatedAfter` nor `lastUpdatedBefore` may be provided.",
-     {"createdAfter": SINCE, "lastUpdatedBefore": SINCE}),
-    ("If `lastUpdatedAfter` is provided, neither `createdAfter` nor `createdBefore` may be provided.",
-     {"lastUpdatedAfter": SINCE, "createdBefore": SINCE}),
-    ("The date must be in [ISO 8601](https://developer-docs.amazon.com/sp-api/docs/iso-8601) format.",
-     {"lastUpdatedAfter": "yesterday"}),
+    ("You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.", {}),
+    (
+        "You must provide exactly one of `createdAfter` and `lastUpdatedAfter` in your request.",
+        {"lastUpdatedAfter": SINCE, "createdAfter": SINCE},
+    ),
+    (
+        "If `createdAfter` is provided, neither `lastUpdatedAfter` nor `lastUpdatedBefore` may be provided.",
+        {"createdAfter": SINCE, "lastUpdatedBefore": SINCE},
+    ),
+    (
+        "If `lastUpdatedAfter` is provided, neither `createdAfter` nor `createdBefore` may be provided.",
+        {"lastUpdatedAfter": SINCE, "createdBefore": SINCE},
+    ),
+    (
+        "The date must be in [ISO 8601](https://developer-docs.amazon.com/sp-api/docs/iso-8601) format.",
+        {"lastUpdatedAfter": "yesterday"},
+    ),
     # the strict reading of the parameter's format (RFC 3339's date-time): a time without its offset is refused
     ('"format": "date-time"', {"lastUpdatedAfter": "2025-12-31T00:00:00"}),
-    ("if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
-     "of the request", {"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2025-12-31T23:58:30Z"}),
-    ("if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
-     "of the request", {"lastUpdatedAfter": "2025-12-31T12:00:00Z", "lastUpdatedBefore": "2025-12-31T11:00:00Z"}),
-    ("if provided must be equal to or after the `createdAfter` date and at least two minutes before the time of "
-     "the request", {"createdAfter": "2025-12-31T12:00:00Z", "createdBefore": "2025-12-31T11:00:00Z"}),
+    (
+        "if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
+        "of the request",
+        {"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2025-12-31T23:58:30Z"},
+    ),
+    (
+        "if provided must be equal to or after the `lastUpdatedAfter` date and at least two minutes before the time "
+        "of the request",
+        {"lastUpdatedAfter": "2025-12-31T12:00:00Z", "lastUpdatedBefore": "2025-12-31T11:00:00Z"},
+    ),
+    (
+        "if provided must be equal to or after the `createdAfter` date and at least two minutes before the time of "
+        "the request",
+        {"createdAfter": "2025-12-31T12:00:00Z", "createdBefore": "2025-12-31T11:00:00Z"},
+    ),
     ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "0"}),
     ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "101"}),
     ("The value must be between 1 and 100.", {"lastUpdatedAfter": SINCE, "maxResultsPerPage": "ten"}),
-    ('"enum": ["BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE"', {"lastUpdatedAfter": SINCE, "includedData": "BUYER,SHOE_SIZE"}),
-    ('"enum": ["PENDING_AVAILABILITY", "PENDING", "UNSHIPPED"', {"lastUpdatedAfter": SINCE, "fulfillmentStatuses": "LOST"}),
+    (
+        '"enum": ["BUYER", "RECIPIENT", "PROCEEDS", "EXPENSE"',
+        {"lastUpdatedAfter": SINCE, "includedData": "BUYER,SHOE_SIZE"},
+    ),
+    (
+        '"enum": ["PENDING_AVAILABILITY", "PENDING", "UNSHIPPED"',
+        {"lastUpdatedAfter": SINCE, "fulfillmentStatuses": "LOST"},
+    ),
     ('"enum": ["MERCHANT", "AMAZON"]', {"lastUpdatedAfter": SINCE, "fulfilledBy": "SELLER"}),
-    ("Refer to [Marketplace IDs](https://developer-docs.amazon.com/sp-api/docs/marketplace-ids) for a complete list "
-     "of `marketplaceId` values.", {"lastUpdatedAfter": SINCE, "marketplaceIds": "ATVPDKIKX0DER,NOT-A-MARKETPLACE"}),
+    (
+        "Refer to [Marketplace IDs](https://developer-docs.amazon.com/sp-api/docs/marketplace-ids) for a complete list "
+        "of `marketplaceId` values.",
+        {"lastUpdatedAfter": SINCE, "marketplaceIds": "ATVPDKIKX0DER,NOT-A-MARKETPLACE"},
+    ),
     ('"maxItems": 50', {"lastUpdatedAfter": SINCE, "marketplaceIds": ",".join([US] * 51)}),
-    ("you must pass the `nextToken` value as the `paginationToken` query parameter",
-     {"lastUpdatedAfter": SINCE, "paginationToken": "no-such-token"}),
+    (
+        "you must pass the `nextToken` value as the `paginationToken` query parameter",
+        {"lastUpdatedAfter": SINCE, "paginationToken": "no-such-token"},
+    ),
 ]
 
 
@@ -224,9 +275,11 @@ def server_model_text() -> str:
     return json.dumps(MODEL, ensure_ascii=False)
 
 
-TOKEN_SENTENCE = ("All other parameters must be provided with the same values that were provided with the request "
-                  "that generated this token, with the exception of `maxResultsPerPage` and `includedData`, which "
-                  "can be modified between calls.")
+TOKEN_SENTENCE = (
+    "All other parameters must be provided with the same values that were provided with the request "
+    "that generated this token, with the exception of `maxResultsPerPage` and `includedData`, which "
+    "can be modified between calls."
+)
 
 
 def first_page(client, **params):
@@ -235,14 +288,17 @@ def first_page(client, **params):
     return params, body
 
 
-@pytest.mark.parametrize("change", [
-    {"lastUpdatedAfter": None, "marketplaceIds": None, "maxResultsPerPage": None},  # the token alone
-    {"lastUpdatedAfter": "2025-12-31T00:00:01Z"},
-    {"marketplaceIds": f"{US},A2EUQ1WTGCTBG2"},
-    {"marketplaceIds": None},
-    {"lastUpdatedBefore": "2026-01-01T00:03:03Z"},  # a bound the first request left to its default
-    {"fulfilledBy": "MERCHANT"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lastUpdatedAfter": None, "marketplaceIds": None, "maxResultsPerPage": None},  # the token alone
+        {"lastUpdatedAfter": "2025-12-31T00:00:01Z"},
+        {"marketplaceIds": f"{US},A2EUQ1WTGCTBG2"},
+        {"marketplaceIds": None},
+        {"lastUpdatedBefore": "2026-01-01T00:03:03Z"},  # a bound the first request left to its default
+        {"fulfilledBy": "MERCHANT"},
+    ],
+)
 def test_a_pagination_token_comes_with_the_same_parameters_as_its_first_request(server, market, change):
     assert TOKEN_SENTENCE in server_model_text()
     place(market, 5)
@@ -252,10 +308,15 @@ def test_a_pagination_token_comes_with_the_same_parameters_as_its_first_request(
         response = client.get(SEARCH, params={k: v for k, v in again.items() if v is not None})
         assert response.status_code == 400 and response.json() == INVALID_INPUT
         # page size and datasets may change between calls
-        same = {**params, "paginationToken": body["pagination"]["nextToken"], "maxResultsPerPage": "3",
-                "includedData": "BUYER,FULFILLMENT"}
-        assert [o["fulfillment"]["fulfillmentStatus"] for o in client.get(SEARCH, params=same).json()["orders"]] == \
-            ["PENDING"] * 3
+        same = {
+            **params,
+            "paginationToken": body["pagination"]["nextToken"],
+            "maxResultsPerPage": "3",
+            "includedData": "BUYER,FULFILLMENT",
+        }
+        assert [o["fulfillment"]["fulfillmentStatus"] for o in client.get(SEARCH, params=same).json()["orders"]] == [
+            "PENDING"
+        ] * 3
 
 
 def test_under_the_applied_reading_a_token_needs_the_bound_amazon_chose(market):
@@ -267,8 +328,9 @@ def test_under_the_applied_reading_a_token_needs_the_bound_amazon_chose(market):
         token = body["pagination"]["nextToken"]
         refused = client.get(SEARCH, params={**params, "paginationToken": token})
         assert refused.status_code == 400 and refused.json() == INVALID_INPUT
-        accepted = client.get(SEARCH, params={**params, "paginationToken": token,
-                                              "lastUpdatedBefore": body["lastUpdatedBefore"]})
+        accepted = client.get(
+            SEARCH, params={**params, "paginationToken": token, "lastUpdatedBefore": body["lastUpdatedBefore"]}
+        )
         assert accepted.status_code == 200 and len(accepted.json()["orders"]) == 2
 
 
@@ -297,15 +359,18 @@ def test_effective_before_bound_is_echoed(server, market):
     with api(server) as client:
         default = client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).json()
         assert default["lastUpdatedBefore"] == "2026-01-01T00:03:03Z"
-        given = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2026-01-01T00:00:01Z"}).json()
+        given = client.get(
+            SEARCH, params={"lastUpdatedAfter": SINCE, "lastUpdatedBefore": "2026-01-01T00:00:01Z"}
+        ).json()
         assert given["lastUpdatedBefore"] == "2026-01-01T00:00:01Z" and len(given["orders"]) == 2
         created = client.get(SEARCH, params={"createdAfter": SINCE}).json()
         assert created["createdBefore"] == "2026-01-01T00:03:03Z" and "lastUpdatedBefore" not in created
 
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
         market.advance(hours=1)
-        last = client.get(SEARCH, params={"lastUpdatedAfter": SINCE,
-                                          "paginationToken": first["pagination"]["nextToken"]}).json()
+        last = client.get(
+            SEARCH, params={"lastUpdatedAfter": SINCE, "paginationToken": first["pagination"]["nextToken"]}
+        ).json()
         assert last["lastUpdatedBefore"] == first["lastUpdatedBefore"] == "2026-01-01T00:03:03Z"
 
 
@@ -318,7 +383,9 @@ def test_filters_and_sorting(server, market):
     with api(server) as client:
 
         def ids(**params):
-            return [o["orderId"] for o in client.get(SEARCH, params={"lastUpdatedAfter": SINCE, **params}).json()["orders"]]
+            return [
+                o["orderId"] for o in client.get(SEARCH, params={"lastUpdatedAfter": SINCE, **params}).json()["orders"]
+            ]
 
         assert ids() == [us[1], uk, us[0]]
         assert ids(marketplaceIds=f"{US},A2EUQ1WTGCTBG2") == [us[1], us[0]]
@@ -332,7 +399,9 @@ def test_pagination_snapshot_survives_changes(server, market):
     ids = place(market, 250)
     seen, pages = [], []
     with api(server) as client:
-        response = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "100", "marketplaceIds": US})
+        response = client.get(
+            SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "100", "marketplaceIds": US}
+        )
         while True:
             body = response.json()
             pages.append(len(body["orders"]))
@@ -361,7 +430,9 @@ def test_pending_order_in_search_gains_buyer_after_confirm(server, market):
         assert "price" not in pending["orderItems"][0]["product"]
         market.confirm(order_id)
         market.advance(minutes=3)
-        [confirmed] = client.get(SEARCH, params={**params, "lastUpdatedAfter": pending["lastUpdatedTime"]}).json()["orders"]
+        [confirmed] = client.get(SEARCH, params={**params, "lastUpdatedAfter": pending["lastUpdatedTime"]}).json()[
+            "orders"
+        ]
     assert confirmed["lastUpdatedTime"] > pending["lastUpdatedTime"]
     assert {"buyer", "recipient", "proceeds"} <= confirmed.keys()
     assert confirmed["orderItems"][0]["product"]["price"]["unitPrice"]["currencyCode"] == "USD"
@@ -379,8 +450,16 @@ def test_included_data_projection(server, market):
             return client.get(SEARCH, params=params).json()["orders"][0]
 
         bare = fetch(None)
-        assert set(bare) == {"orderId", "orderAliases", "createdTime", "lastUpdatedTime", "programs", "associatedOrders",
-                             "salesChannel", "orderItems"}
+        assert set(bare) == {
+            "orderId",
+            "orderAliases",
+            "createdTime",
+            "lastUpdatedTime",
+            "programs",
+            "associatedOrders",
+            "salesChannel",
+            "orderItems",
+        }
         assert set(bare["orderItems"][0]) == {"orderItemId", "quantityOrdered", "product"}
         assert "price" in bare["orderItems"][0]["product"]
         assert set(fetch("BUYER")) - set(bare) == {"buyer"}
@@ -398,7 +477,12 @@ def test_included_data_projection(server, market):
 
 def test_put_raw_orders_are_returned_verbatim(server, market):
     place(market, 1)
-    hostile = {"orderId": "903-0000000-0000001", "lastUpdatedTime": "not a date", "orderItems": "nope", "extra": [1, None]}
+    hostile = {
+        "orderId": "903-0000000-0000001",
+        "lastUpdatedTime": "not a date",
+        "orderItems": "nope",
+        "extra": [1, None],
+    }
     market.put_raw(hostile)
     market.put_raw({"orderId": "RAW-2", "lastUpdatedTime": "2020-01-01T00:00:00Z"})  # outside the window
     with api(server) as client:
@@ -437,8 +521,10 @@ class RealSeconds:
 
 def test_rate_limit_refills_with_speedup(market):
     seconds = RealSeconds()
-    with SandboxServer(market, get_rate=0.5, get_burst=1, speedup=40, real_clock=seconds) as srv, \
-            api(srv) as client:  # 20 requests/s
+    with (
+        SandboxServer(market, get_rate=0.5, get_burst=1, speedup=40, real_clock=seconds) as srv,
+        api(srv) as client,
+    ):  # 20 requests/s
         order_id = market.place_order([Item("A")])
         first, second = client.get(f"{SEARCH}/{order_id}"), client.get(f"{SEARCH}/{order_id}")
         assert first.headers["x-amzn-RateLimit-Limit"] == "20"
@@ -457,8 +543,13 @@ def test_rate_limit_refills_with_speedup(market):
         ("500", 500, lambda r: error_code(r) == "InternalFailure"),
         ("503", 503, lambda r: error_code(r) == "ServiceUnavailable"),
         # an expired access token reads like any other refused one
-        ("expired_token", 403, lambda r: r.json() == {"errors": [{"code": "Unauthorized",
-                                                                   "message": "Access to requested resource is denied."}]}),
+        (
+            "expired_token",
+            403,
+            lambda r: (
+                r.json() == {"errors": [{"code": "Unauthorized", "message": "Access to requested resource is denied."}]}
+            ),
+        ),
         ("non_json", 200, lambda r: r.text == "<html>Service error</html>"),
         ("truncated", 200, lambda r: r.text.startswith('{"orders": [')),
     ],
@@ -493,8 +584,14 @@ def test_pagination_faults(server, market):
     with api(server) as client:
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2"}).json()
         server.inject("repeat_order")
-        second = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "2",
-                                            "paginationToken": first["pagination"]["nextToken"]}).json()
+        second = client.get(
+            SEARCH,
+            params={
+                "lastUpdatedAfter": SINCE,
+                "maxResultsPerPage": "2",
+                "paginationToken": first["pagination"]["nextToken"],
+            },
+        ).json()
         assert [o["orderId"] for o in second["orders"]][:1] == [first["orders"][-1]["orderId"]]
         assert len(second["orders"]) == 3
 
@@ -508,7 +605,10 @@ def test_pagination_faults(server, market):
 def test_random_faults_are_seeded(market):
     runs = []
     for _ in range(2):
-        with SandboxServer(market, search_burst=100, fault_rates={"500": 0.3, "503": 0.2}, fault_seed=5) as srv, api(srv) as client:
+        with (
+            SandboxServer(market, search_burst=100, fault_rates={"500": 0.3, "503": 0.2}, fault_seed=5) as srv,
+            api(srv) as client,
+        ):
             runs.append([client.get(SEARCH, params={"lastUpdatedAfter": SINCE}).status_code for _ in range(30)])
     assert runs[0] == runs[1]
     assert {200, 500, 503} == set(runs[0])
@@ -520,8 +620,9 @@ def test_pagination_token_expires(server, market):
     with api(server) as client:
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "1"}).json()
         market.advance(minutes=11)
-        response = client.get(SEARCH, params={"lastUpdatedAfter": SINCE,
-                                              "paginationToken": first["pagination"]["nextToken"]})
+        response = client.get(
+            SEARCH, params={"lastUpdatedAfter": SINCE, "paginationToken": first["pagination"]["nextToken"]}
+        )
     assert response.status_code == 400 and response.json() == INVALID_INPUT
 
 
@@ -534,7 +635,9 @@ def test_admin_endpoints(server, market):
         assert admin.post("/advance", json={"seconds": 90}).json() == {"now": "2026-01-01T00:01:30Z"}
         new_order = {"items": [{"sku": "A", "quantity": 2, "gift_message": "Hi"}], "marketplace_id": US}
         order_id = admin.post("/orders", json=new_order).json()["orderId"]
-        assert admin.post(f"/orders/{order_id}/confirm").json()["order"]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+        assert (
+            admin.post(f"/orders/{order_id}/confirm").json()["order"]["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+        )
         assert admin.post(f"/orders/{order_id}/ship").status_code == 200
         assert admin.post(f"/orders/{order_id}/cancel").status_code == 400  # already shipped
         assert admin.post("/orders/nope/confirm").status_code == 404
@@ -560,11 +663,18 @@ def test_real_sp_api_client(server, market):
         credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
         auth_token_client_class=SandboxTokenClient,
     )
-    first = client.search_orders(lastUpdatedAfter=SINCE, marketplaceIds=[US], includedData=["BUYER"], maxResultsPerPage=10)
+    first = client.search_orders(
+        lastUpdatedAfter=SINCE, marketplaceIds=[US], includedData=["BUYER"], maxResultsPerPage=10
+    )
     assert len(first.payload["orders"]) == 10 and first.next_token
     assert first.payload["lastUpdatedBefore"] == "2026-01-01T00:03:15Z"
-    second = client.search_orders(paginationToken=first.next_token, lastUpdatedAfter=SINCE, marketplaceIds=[US],
-                                  includedData=["BUYER"], maxResultsPerPage=10)
+    second = client.search_orders(
+        paginationToken=first.next_token,
+        lastUpdatedAfter=SINCE,
+        marketplaceIds=[US],
+        includedData=["BUYER"],
+        maxResultsPerPage=10,
+    )
     assert len(second.payload["orders"]) == 5 and second.next_token is None
     order_id = second.payload["orders"][0]["orderId"]
     assert client.get_order(order_id, includedData=["FULFILLMENT"]).payload["order"]["orderId"] == order_id
@@ -573,8 +683,9 @@ def test_real_sp_api_client(server, market):
 def test_a_live_sandbox_catches_up_with_its_clock_at_once_then_keeps_up(market):
     now = [START + timedelta(hours=2)]
     with SandboxServer(market) as server:
-        server.follow_real_time(orders_per_hour=30, skus=["A", "B"], marketplaces=(US,), every=0.01,
-                                clock=lambda: now[0])
+        server.follow_real_time(
+            orders_per_hour=30, skus=["A", "B"], marketplaces=(US,), every=0.01, clock=lambda: now[0]
+        )
         # the two hours are simulated before it returns, so a sync started next finds them
         assert market.now == START + timedelta(hours=2)
         caught_up = market.search(time_field="createdTime", after=START, before=market.now)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from amazon_models import INVENTORY, ORDERS, problems, response_schema
+
 from pipelines.sandbox import Marketplace, SandboxServer
 from pipelines.sandbox.marketplace import PAN_EUROPEAN
 from pipelines.sandbox.server import INCLUDED_DATA, INVENTORY_PATH, ORDERS_PATH
@@ -25,8 +25,10 @@ class Client:
 
     def __init__(self, server: SandboxServer):
         self.server = server
-        token = httpx.post(server.token_url, data={"grant_type": "refresh_token", "refresh_token": "r",
-                                                   "client_id": "c", "client_secret": "s"}).json()["access_token"]
+        token = httpx.post(
+            server.token_url,
+            data={"grant_type": "refresh_token", "refresh_token": "r", "client_id": "c", "client_secret": "s"},
+        ).json()["access_token"]
         self.http = httpx.Client(base_url=server.url, headers={"x-amz-access-token": token}, timeout=30)
         self.checked: dict[tuple[str, int], int] = {}
 
@@ -44,8 +46,13 @@ class Client:
 def busy():
     """A day and a half of a busy marketplace in North America and Europe, a fifth of it fulfilled by Amazon."""
     market = Marketplace(seed=11)
-    market.simulate(hours=36, orders_per_hour=40, skus=[f"SKU-{n:03d}" for n in range(60)], fba_rate=0.2,
-                    marketplaces=(US, CA, DE, FR, UK))
+    market.simulate(
+        hours=36,
+        orders_per_hour=40,
+        skus=[f"SKU-{n:03d}" for n in range(60)],
+        fba_rate=0.2,
+        marketplaces=(US, CA, DE, FR, UK),
+    )
     # the model's limits leave getInventorySummaries a page of 50: enough SKUs in the US for several
     for n in range(120):
         market.receive_fba(f"BULK-{n:03d}", 1 + n % 4)
@@ -59,8 +66,12 @@ def test_every_page_of_orders_the_sandbox_serves_is_what_the_model_allows(busy):
     client = Client(server)
     orders = 0
     for marketplaces in ([US, CA], [DE, FR, UK]):
-        params = {"lastUpdatedAfter": SINCE, "marketplaceIds": ",".join(marketplaces),
-                  "includedData": ",".join(INCLUDED_DATA), "maxResultsPerPage": "100"}
+        params = {
+            "lastUpdatedAfter": SINCE,
+            "marketplaceIds": ",".join(marketplaces),
+            "includedData": ",".join(INCLUDED_DATA),
+            "maxResultsPerPage": "100",
+        }
         token = None
         while True:
             page = client.get(ORDERS, ORDERS_PATH, ORDERS_PATH, params | ({"paginationToken": token} if token else {}))
@@ -68,18 +79,25 @@ def test_every_page_of_orders_the_sandbox_serves_is_what_the_model_allows(busy):
             token = page.json().get("pagination", {}).get("nextToken")
             if not token:
                 break
-    assert orders == len(market._orders) > 1000  # noqa: SLF001 - every simulated order was served and checked
+    assert orders == len(market._orders) > 1000
     # by creation time, with no dataset asked for, and getOrder as well
     bare = client.get(ORDERS, ORDERS_PATH, ORDERS_PATH, {"createdAfter": SINCE, "marketplaceIds": US})
     assert "createdBefore" in bare.json()
     for order in bare.json()["orders"][:40]:
-        client.get(ORDERS, ORDERS_PATH + "/{orderId}", f"{ORDERS_PATH}/{order['orderId']}",
-                   {"includedData": ",".join(INCLUDED_DATA)})
+        client.get(
+            ORDERS,
+            ORDERS_PATH + "/{orderId}",
+            f"{ORDERS_PATH}/{order['orderId']}",
+            {"includedData": ",".join(INCLUDED_DATA)},
+        )
     # some of them as Amazon may send them: without what the model does not require
-    served = [market.order(order_id, as_served=True) for order_id in market._orders]  # noqa: SLF001
+    served = [market.order(order_id, as_served=True) for order_id in market._orders]
     assert any("orderAliases" not in order for order in served)
-    assert any(all("quantityFulfilled" not in item.get("fulfillment", {}) for item in order["orderItems"])
-               and order["fulfillment"]["fulfillmentStatus"] == "SHIPPED" for order in served)
+    assert any(
+        all("quantityFulfilled" not in item.get("fulfillment", {}) for item in order["orderItems"])
+        and order["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+        for order in served
+    )
 
 
 def test_every_inventory_page_the_sandbox_serves_is_what_the_model_allows(busy):
@@ -88,12 +106,17 @@ def test_every_inventory_page_the_sandbox_serves_is_what_the_model_allows(busy):
     listed = {}
     for marketplace_id in (US, CA, DE, FR, UK):
         for details in ("true", "false"):
-            params = {"granularityType": "Marketplace", "granularityId": marketplace_id,
-                      "marketplaceIds": marketplace_id, "details": details}
+            params = {
+                "granularityType": "Marketplace",
+                "granularityId": marketplace_id,
+                "marketplaceIds": marketplace_id,
+                "details": details,
+            }
             summaries, token = [], None
             while True:
-                page = client.get(INVENTORY, INVENTORY_PATH, INVENTORY_PATH,
-                                  params | ({"nextToken": token} if token else {}))
+                page = client.get(
+                    INVENTORY, INVENTORY_PATH, INVENTORY_PATH, params | ({"nextToken": token} if token else {})
+                )
                 summaries += page.json()["payload"]["inventorySummaries"]
                 token = page.json().get("pagination", {}).get("nextToken")
                 if not token:
@@ -105,8 +128,11 @@ def test_every_inventory_page_the_sandbox_serves_is_what_the_model_allows(busy):
     assert DE in PAN_EUROPEAN and FR in PAN_EUROPEAN and UK not in PAN_EUROPEAN
     assert listed[DE, "true"] == listed[FR, "true"] != listed[UK, "true"]
     # summaries without some optional fields, as Amazon may send them, and never a unit left out
-    assert any("totalQuantity" not in s or "pendingCustomerOrderQuantity" not in
-               s["inventoryDetails"].get("reservedQuantity", {}) for s in listed[US, "true"])
+    assert any(
+        "totalQuantity" not in s
+        or "pendingCustomerOrderQuantity" not in s["inventoryDetails"].get("reservedQuantity", {})
+        for s in listed[US, "true"]
+    )
 
 
 def test_every_error_the_sandbox_answers_is_an_error_list_of_the_model(busy):
@@ -116,14 +142,15 @@ def test_every_error_the_sandbox_answers_is_an_error_list_of_the_model(busy):
     inventory = {"granularityType": "Marketplace", "granularityId": US, "marketplaceIds": US}
     assert client.get(ORDERS, ORDERS_PATH, ORDERS_PATH, {"lastUpdatedAfter": "yesterday"}).status_code == 400
     assert client.get(ORDERS, ORDERS_PATH, ORDERS_PATH, search, token="Atza|not-issued").status_code == 403
-    assert client.get(ORDERS, ORDERS_PATH + "/{orderId}", f"{ORDERS_PATH}/111-0000000-0000000",
-                      {}).status_code == 404
+    assert client.get(ORDERS, ORDERS_PATH + "/{orderId}", f"{ORDERS_PATH}/111-0000000-0000000", {}).status_code == 404
     assert client.get(ORDERS, ORDERS_PATH + "/{orderId}", f"{ORDERS_PATH}/TEST_CASE_400", {}).status_code == 400
     for fault, status in (("429", 429), ("500", 500), ("503", 503), ("400", 400)):
         server.inject(fault)
         assert client.get(ORDERS, ORDERS_PATH, ORDERS_PATH, search).status_code == status
-    assert client.get(INVENTORY, INVENTORY_PATH, INVENTORY_PATH, {**inventory, "marketplaceIds": f"{US},{CA}"}
-                      ).status_code == 400
+    assert (
+        client.get(INVENTORY, INVENTORY_PATH, INVENTORY_PATH, {**inventory, "marketplaceIds": f"{US},{CA}"}).status_code
+        == 400
+    )
     assert client.get(INVENTORY, INVENTORY_PATH, INVENTORY_PATH, inventory, token="Atza|not-issued").status_code == 403
     server.denied_operations.add("getInventorySummaries")
     try:
@@ -136,12 +163,18 @@ def test_what_the_sandbox_is_told_to_answer_is_served_verbatim_whatever_it_holds
     """put_raw_fba_inventory answers anything, what the model allows or not: the client must cope either way."""
     server, market = busy
     client = Client(server)
-    market.put_raw_fba_inventory(CA, [{"sellerSku": "ODD-1", "inventoryDetails": {"fulfillableQuantity": "lots"}},
-                                      {}, {"sellerSku": "MAPLE-1"}])
+    market.put_raw_fba_inventory(
+        CA, [{"sellerSku": "ODD-1", "inventoryDetails": {"fulfillableQuantity": "lots"}}, {}, {"sellerSku": "MAPLE-1"}]
+    )
     try:
-        answer = client.http.get(INVENTORY_PATH, params={"granularityType": "Marketplace", "granularityId": CA,
-                                                         "marketplaceIds": CA, "details": "true"}).json()
+        answer = client.http.get(
+            INVENTORY_PATH,
+            params={"granularityType": "Marketplace", "granularityId": CA, "marketplaceIds": CA, "details": "true"},
+        ).json()
         assert answer["payload"]["inventorySummaries"] == [
-            {"sellerSku": "ODD-1", "inventoryDetails": {"fulfillableQuantity": "lots"}}, {}, {"sellerSku": "MAPLE-1"}]
+            {"sellerSku": "ODD-1", "inventoryDetails": {"fulfillableQuantity": "lots"}},
+            {},
+            {"sellerSku": "MAPLE-1"},
+        ]
     finally:
         market.put_raw_fba_inventory(CA, None)

@@ -29,7 +29,8 @@ def test_revenue_leaves_out_cancelled_orders(shop):
     assert shop.one("select sum(total_amount) from orders") > kept_total
     assert shop.one("select sum(net_sales_amount) from daily_sales") == kept_total
     assert shop.one("select sum(canceled_amount) from daily_sales") == shop.one(
-        "select total_amount from orders where channel_order_id = ?", [cancelled])
+        "select total_amount from orders where channel_order_id = ?", [cancelled]
+    )
 
 
 def test_a_lines_net_amount_leaves_out_its_cancelled_units(shop):

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, warehouse_tables
+
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, SandboxServer
 from pipelines.warehouse.connection import connect
@@ -23,8 +23,19 @@ MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
 
 
 def add_channel(db, server, start):
-    args = ["--db", str(db), "channel", "add", CHANNEL, "--start", start.isoformat(), "--endpoint", server.url,
-            "--token-url", server.token_url]
+    args = [
+        "--db",
+        str(db),
+        "channel",
+        "add",
+        CHANNEL,
+        "--start",
+        start.isoformat(),
+        "--endpoint",
+        server.url,
+        "--token-url",
+        server.token_url,
+    ]
     for marketplace_id in MARKETPLACES:
         args += ["--marketplace", marketplace_id]
     assert cli.main(args) == 0
@@ -43,12 +54,26 @@ def test_two_syncs_at_once(tmp_path, marketplace, sandbox, slow_server):
     shared, reference = tmp_path / "shared.duckdb", tmp_path / "reference.duckdb"
     add_channel(shared, slow_server, start)
     add_channel(reference, sandbox, start)
-    marketplace.simulate(hours=10, orders_per_hour=25, skus=[f"SKU-{n:02d}" for n in range(10)],
-                         marketplaces=MARKETPLACES, gift_rate=0.2, cancel_rate=0.1)
+    marketplace.simulate(
+        hours=10,
+        orders_per_hour=25,
+        skus=[f"SKU-{n:02d}" for n in range(10)],
+        marketplaces=MARKETPLACES,
+        gift_rate=0.2,
+        cancel_rate=0.1,
+    )
     marketplace.advance(minutes=3)
 
-    syncs = [subprocess.Popen([AMAZON_ORDERS, "--db", str(shared), "sync"], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, env=os.environ.copy()) for _ in range(2)]
+    syncs = [
+        subprocess.Popen(
+            [AMAZON_ORDERS, "--db", str(shared), "sync"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        for _ in range(2)
+    ]
     outputs = [sync.communicate(timeout=300) for sync in syncs]
     for sync, (out, err) in zip(syncs, outputs):
         assert sync.returncode == 0, out + err
@@ -78,9 +103,16 @@ def test_reading_while_a_sync_writes_gives_one_clear_line(tmp_path, capsys):
     connect(db).close()
     # another process with the warehouse open for writing, as a running sync has it
     writer = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "python"), "-c",
-         "import sys, duckdb; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
-         str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            str(ROOT / ".venv" / "bin" / "python"),
+            "-c",
+            "import sys, duckdb; con = duckdb.connect(sys.argv[1]); print('open', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert writer.stdout.readline().strip() == "open"
         capsys.readouterr()
@@ -114,8 +146,13 @@ def test_a_sync_waits_for_an_analysts_query_and_then_succeeds(shop, capsys):
     shop.place(Item("MUG-01", 1, "1.00"))
     shop.marketplace.advance(minutes=3)
     db = Path(shop.db)
-    query = subprocess.Popen([AMAZON_ORDERS, "--db", shop.db, "sql", SLOW_QUERY], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    query = subprocess.Popen(
+        [AMAZON_ORDERS, "--db", shop.db, "sql", SLOW_QUERY],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 60
     while not reader_holds(db):
         assert query.poll() is None and time.monotonic() < deadline, query.communicate()
@@ -131,5 +168,6 @@ def test_a_sync_waits_for_an_analysts_query_and_then_succeeds(shop, capsys):
 def test_a_query_is_stopped_at_its_timeout_with_one_line(shop):
     shop.add_channel()
     code, out, err = shop.run("sql", "--timeout", "0.5", SLOW_QUERY.replace("800000000", "20000000000"))
-    assert code == 1 and err.strip() == ("amazon-orders: query stopped after 0.5 s (--timeout): syncs wait for "
-                                         "queries, so a query may not run longer")
+    assert code == 1 and err.strip() == (
+        "amazon-orders: query stopped after 0.5 s (--timeout): syncs wait for queries, so a query may not run longer"
+    )

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, warehouse_tables
+
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Buyer, Item, SandboxServer
 from pipelines.warehouse.connection import open_for_reading
@@ -41,13 +41,37 @@ def paced(marketplace, monkeypatch):
 
 
 def add_channel(db, server, start, *extra: str) -> None:
-    assert cli.main(["--db", str(db), "channel", "add", CHANNEL, "--start", start.isoformat(), "--endpoint",
-                     server.url, "--token-url", server.token_url, "--marketplace", "ATVPDKIKX0DER", *extra]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                str(db),
+                "channel",
+                "add",
+                CHANNEL,
+                "--start",
+                start.isoformat(),
+                "--endpoint",
+                server.url,
+                "--token-url",
+                server.token_url,
+                "--marketplace",
+                "ATVPDKIKX0DER",
+                *extra,
+            ]
+        )
+        == 0
+    )
 
 
 def start_sync(db, **env) -> subprocess.Popen:
-    return subprocess.Popen([AMAZON_ORDERS, "--db", str(db), "sync"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=os.environ | env)
+    return subprocess.Popen(
+        [AMAZON_ORDERS, "--db", str(db), "sync"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | env,
+    )
 
 
 def finished(sync: subprocess.Popen) -> str:
@@ -56,8 +80,7 @@ def finished(sync: subprocess.Popen) -> str:
     return out
 
 
-def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp_path, marketplace, paced, sqs,
-                                                                           capsys):
+def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp_path, marketplace, paced, sqs, capsys):
     start = marketplace.now.replace(microsecond=0)
     db, quiet = tmp_path / "busy.duckdb", tmp_path / "quiet.duckdb"
     add_channel(db, paced, start)
@@ -69,8 +92,24 @@ def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp
         assert cli.main(["--db", str(warehouse), "sync"]) == 0
     marketplace.simulate(hours=10, orders_per_hour=60, skus=SKUS, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
-    assert cli.main(["--db", str(db), "channel", "notifications", CHANNEL, "--queue-arn", sqs["arn"], "--queue-url",
-                     sqs["url"], "--seller-id", paced.notifications.seller_id]) == 0
+    assert (
+        cli.main(
+            [
+                "--db",
+                str(db),
+                "channel",
+                "notifications",
+                CHANNEL,
+                "--queue-arn",
+                sqs["arn"],
+                "--queue-url",
+                sqs["url"],
+                "--seller-id",
+                paced.notifications.seller_id,
+            ]
+        )
+        == 0
+    )
 
     paced.hold("searchOrders", after=2)  # the third page's answer waits for the test
     sync = start_sync(db)
@@ -88,8 +127,11 @@ def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp
     run("listen", "--once")
     with open_for_reading(db) as con:
         assert con.execute("select status from orders where channel_order_id = ?", [placed]).fetchone() == ("Pending",)
-        assert con.execute("select sum(quantity_delta) from inventory_movements where order_id = "
-                           "(select order_id from orders where channel_order_id = ?)", [placed]).fetchone() == (-1,)
+        assert con.execute(
+            "select sum(quantity_delta) from inventory_movements where order_id = "
+            "(select order_id from orders where channel_order_id = ?)",
+            [placed],
+        ).fetchone() == (-1,)
     run("ship", shipped)
     run("return", shipped, "--sku", "SKU-01", "--quantity", "1", "--reason", "too small")
     assert "orders" in run("sql", "select count(*) as orders from orders")
@@ -102,8 +144,10 @@ def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp
     # the quiet warehouse: the same sync alone, then the same clerk's work; then both see the order placed
     assert cli.main(["--db", str(quiet), "sync"]) == 0
     assert cli.main(["--db", str(quiet), "ship", shipped]) == 0
-    assert cli.main(["--db", str(quiet), "return", shipped, "--sku", "SKU-01", "--quantity", "1", "--reason",
-                     "too small"]) == 0
+    assert (
+        cli.main(["--db", str(quiet), "return", shipped, "--sku", "SKU-01", "--quantity", "1", "--reason", "too small"])
+        == 0
+    )
     marketplace.advance(minutes=3)
     for warehouse in (db, quiet):  # the listener's order, completed by the poll in one, new in the other
         assert cli.main(["--db", str(warehouse), "sync"]) == 0
@@ -155,7 +199,8 @@ def test_a_sync_killed_between_two_transform_batches_converges(tmp_path, marketp
             with open_for_reading(db) as con:
                 done, landed = con.execute(
                     "select (select coalesce(max(last_ingest_id), 0) from transform_state), "
-                    "(select count(*) from raw_amazon_orders)").fetchone()
+                    "(select count(*) from raw_amazon_orders)"
+                ).fetchone()
                 if 0 < done < landed:
                     sync.send_signal(signal.SIGKILL)
                     assert sync.wait(timeout=60) == -signal.SIGKILL
@@ -169,10 +214,10 @@ def test_a_sync_killed_between_two_transform_batches_converges(tmp_path, marketp
 def test_a_reader_waits_for_a_writers_commit_and_names_who_holds_the_warehouse(shop, monkeypatch):
     import threading
 
-    from pipelines.warehouse import connection as warehouse
     from pipelines.definitions import defs
     from pipelines.orchestration.instance import get_instance
     from pipelines.orchestration.runs import summarise_run
+    from pipelines.warehouse import connection as warehouse
 
     shop.add_channel()
     shop.sync()  # registers the channel's partition
@@ -203,7 +248,8 @@ def test_a_reader_waits_for_a_writers_commit_and_names_who_holds_the_warehouse(s
         line = err.strip().splitlines()[-1]
         assert code == 1 and "is busy: the notifications of channel 'Amazon US' (pid" in line, err
         result = defs.resolve_job_def("sync_job").execute_in_process(
-            instance=get_instance(), partition_key="Amazon US", raise_on_error=False)
+            instance=get_instance(), partition_key="Amazon US", raise_on_error=False
+        )
         line = summarise_run(result, "Amazon US")["line"]
         assert line.startswith("Amazon US: FAILED: warehouse ") and "is busy: the notifications of channel" in line
         assert "pipelines." not in line and "WarehouseBusy" not in line and "a sync" not in line

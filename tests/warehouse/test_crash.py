@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import AMAZON_ORDERS, CHANNEL, MARKETPLACES, cli_add_channel, cli_ok, warehouse_tables
+
 from pipelines.sandbox import SandboxServer
 from pipelines.warehouse.connection import connect
 
@@ -40,8 +40,15 @@ def differences(got: dict, expected: dict, limit: int = 6) -> str:
 
 
 def populate(marketplace, hours, per_hour=25.0):
-    marketplace.simulate(hours=hours, orders_per_hour=per_hour, skus=SKUS, marketplaces=MARKETPLACES,
-                         gift_rate=0.2, cancel_rate=0.1, item_cancel_rate=0.1)
+    marketplace.simulate(
+        hours=hours,
+        orders_per_hour=per_hour,
+        skus=SKUS,
+        marketplaces=MARKETPLACES,
+        gift_rate=0.2,
+        cancel_rate=0.1,
+        item_cancel_rate=0.1,
+    )
     marketplace.advance(minutes=3)
 
 
@@ -76,8 +83,13 @@ class Killer:
         self.phases: list[str] = []
 
     def run(self, page: int, delay: float) -> bool:
-        process = subprocess.Popen([AMAZON_ORDERS, "--db", str(self.db), "sync"], stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+        process = subprocess.Popen(
+            [AMAZON_ORDERS, "--db", str(self.db), "sync"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=os.environ.copy(),
+        )
         output: list[str] = []
         trigger = threading.Event()
         if page == 0:
@@ -168,8 +180,13 @@ def test_many_sigkills(tmp_path, marketplace, sandbox, slow_server, seed):
 
 def purge_killed(db: Path, delay: float) -> bool:
     """`amazon-orders purge-pii --days 0`, killed `delay` seconds after it starts rewriting the file."""
-    process = subprocess.Popen([AMAZON_ORDERS, "--db", str(db), "purge-pii", "--days", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
+    process = subprocess.Popen(
+        [AMAZON_ORDERS, "--db", str(db), "purge-pii", "--days", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
     for line in process.stdout:
         if "rewriting warehouse" in line:
             time.sleep(delay)
@@ -192,11 +209,14 @@ def kill_purges(tmp_path, marketplace, sandbox, *, seed: int, kills: int) -> Non
     for db in (reference, killed):
         cli_ok(db, "sync")
     con = connect(killed, read_only=True)
-    emails = [e for (e,) in con.execute("""
+    emails = [
+        e
+        for (e,) in con.execute("""
         select distinct email from contacts
         where email is not null and contact_id in (select contact_id from orders where status in ('Shipped', 'Canceled'))
             and contact_id not in (select contact_id from orders where status not in ('Shipped', 'Canceled')
-                                   and contact_id is not null)""").fetchall()]
+                                   and contact_id is not null)""").fetchall()
+    ]
     con.close()
     cli_ok(reference, "purge-pii", "--days", "0")
     done = 0

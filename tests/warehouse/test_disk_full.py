@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, warehouse_tables
 
 pytestmark = pytest.mark.slow
@@ -23,7 +22,9 @@ AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 def small_disk(tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"SKIPPED LOUDLY: cannot mount a small tmpfs here ({done.stderr.strip()}): disk-full not tested")
     try:
@@ -33,7 +34,9 @@ def small_disk(tmp_path):
 
 
 def amazon_orders(db: Path, *args: str):
-    return subprocess.run([AMAZON_ORDERS, "--db", str(db), *args], capture_output=True, text=True, env=os.environ.copy())
+    return subprocess.run(
+        [AMAZON_ORDERS, "--db", str(db), *args], capture_output=True, text=True, env=os.environ.copy()
+    )
 
 
 def fill(path: Path) -> None:
@@ -60,8 +63,23 @@ def test_a_full_disk_is_named_and_the_next_sync_after_it_loses_nothing(small_dis
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("product_code,product_name,list_price,on_hand\nSKU-A,A,1.00,100\n")
     for db in (full, reference):
-        assert amazon_orders(db, "channel", "add", "Amazon US", "--marketplace", "ATVPDKIKX0DER", "--start", start,
-                             "--endpoint", sandbox.url, "--token-url", sandbox.token_url).returncode == 0
+        assert (
+            amazon_orders(
+                db,
+                "channel",
+                "add",
+                "Amazon US",
+                "--marketplace",
+                "ATVPDKIKX0DER",
+                "--start",
+                start,
+                "--endpoint",
+                sandbox.url,
+                "--token-url",
+                sandbox.token_url,
+            ).returncode
+            == 0
+        )
     skus = ["SKU-A", "SKU-B", "SKU-C"]
     marketplace.simulate(hours=24, orders_per_hour=20, skus=skus, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)

@@ -12,27 +12,51 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from conftest import ROOT
-from pipelines.warehouse.marts import build_marts, marts
+
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.marts import build_marts, marts
 
 US, UK = "ATVPDKIKX0DER", "A1F83G8C2ARO7P"
 AS_OF = datetime(2026, 3, 12, 12, 0)
 D = Decimal
 
 
-def order(con, order_id, status, purchased_at, *, marketplace=US, currency="USD", total=None, fulfilled_by="MERCHANT",
-          shipped_at=None, ingest_id=0, marketplace_name=None):
+def order(
+    con,
+    order_id,
+    status,
+    purchased_at,
+    *,
+    marketplace=US,
+    currency="USD",
+    total=None,
+    fulfilled_by="MERCHANT",
+    shipped_at=None,
+    ingest_id=0,
+    marketplace_name=None,
+):
     con.execute(
         "insert into orders (order_id, channel, channel_order_id, marketplace_id, marketplace_name, status, "
         "payment_status, account_id, fulfilled_by, currency, total_amount, purchased_at, amazon_updated_at, is_shipped, "
         "is_business, source_ingest_id, shipped_at) values (?, 'Amazon', ?, ?, ?, ?, ?, 'ACC-1', ?, ?, ?, ?, ?, false, "
         "false, ?, ?)",
-        [order_id, order_id.replace("SO-", "111-"), marketplace,
-         marketplace_name or {US: "Amazon.com", UK: "Amazon.co.uk"}[marketplace], status,
-         "Unpaid" if currency is None else "Paid", fulfilled_by, currency, total, purchased_at, purchased_at, ingest_id,
-         shipped_at])
+        [
+            order_id,
+            order_id.replace("SO-", "111-"),
+            marketplace,
+            marketplace_name or {US: "Amazon.com", UK: "Amazon.co.uk"}[marketplace],
+            status,
+            "Unpaid" if currency is None else "Paid",
+            fulfilled_by,
+            currency,
+            total,
+            purchased_at,
+            purchased_at,
+            ingest_id,
+            shipped_at,
+        ],
+    )
 
 
 def line(con, order_id, number, sku, quantity, unit_price, *, canceled=0, shipping=0, tax=0, discount=0):
@@ -42,18 +66,23 @@ def line(con, order_id, number, sku, quantity, unit_price, *, canceled=0, shippi
         "insert into order_lines (order_id, line_number, line_type, product_id, product_code, quantity, canceled_quantity, "
         "unit_price, line_amount, shipping_amount, tax_amount, discount_amount, net_line_amount) "
         "values (?, ?, 'product', 'PRD-' || ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [order_id, number, sku, sku, quantity, canceled, unit_price, amount, shipping, tax, discount, net])
+        [order_id, number, sku, sku, quantity, canceled, unit_price, amount, shipping, tax, discount, net],
+    )
 
 
 def returned(con, return_id, order_id, sku, quantity):
-    con.execute("insert into sales_returns (return_id, order_id, created_at) values (?, ?, ?)",
-                [return_id, order_id, AS_OF])
+    con.execute(
+        "insert into sales_returns (return_id, order_id, created_at) values (?, ?, ?)", [return_id, order_id, AS_OF]
+    )
     con.execute("insert into sales_return_lines values (?, 1, ?, ?, true)", [return_id, sku, quantity])
 
 
 def raw(con, ingest_id, payload):
-    con.execute("insert into raw_amazon_orders (ingest_id, channel, amazon_order_id, payload, payload_hash, fetched_at) "
-                "values (?, 'Amazon', 'x', ?, 'h', ?)", [ingest_id, json.dumps(payload), AS_OF])
+    con.execute(
+        "insert into raw_amazon_orders (ingest_id, channel, amazon_order_id, payload, payload_hash, fetched_at) "
+        "values (?, 'Amazon', 'x', ?, 'h', ?)",
+        [ingest_id, json.dumps(payload), AS_OF],
+    )
 
 
 @pytest.fixture
@@ -62,12 +91,25 @@ def warehouse(db):
     Pacific time), one on Amazon.co.uk, one pending and one pre-order."""
     con = connect(db)
     # 06:00 UTC on 10 March is 23:00 on 9 March in Los Angeles (daylight saving time began on 8 March)
-    order(con, "SO-A", "Shipped", datetime(2026, 3, 10, 6), total=D("30.00"), shipped_at=datetime(2026, 3, 10, 20),
-          ingest_id=1)
+    order(
+        con,
+        "SO-A",
+        "Shipped",
+        datetime(2026, 3, 10, 6),
+        total=D("30.00"),
+        shipped_at=datetime(2026, 3, 10, 20),
+        ingest_id=1,
+    )
     line(con, "SO-A", 1, "MUG-01", 2, "10.00", shipping=D("5.00"), tax=D("5.00"))
     returned(con, "RET-1", "SO-A", "MUG-01", 1)
-    raw(con, 1, {"fulfillment": {"shipByWindow": {"latestDateTime": "2026-03-10T10:00:00Z"}},
-                 "packages": [{"packageReferenceId": "P1", "shipTime": "2026-03-10T20:00:00Z"}]})
+    raw(
+        con,
+        1,
+        {
+            "fulfillment": {"shipByWindow": {"latestDateTime": "2026-03-10T10:00:00Z"}},
+            "packages": [{"packageReferenceId": "P1", "shipTime": "2026-03-10T20:00:00Z"}],
+        },
+    )
     order(con, "SO-B", "Canceled", datetime(2026, 3, 9, 20), total=D("24.00"), ingest_id=2)
     line(con, "SO-B", 1, "PEN-03", 1, "24.00", canceled=1)
     order(con, "SO-C", "Unshipped", datetime(2026, 3, 9, 20), total=D("37.40"), ingest_id=3)
@@ -75,8 +117,17 @@ def warehouse(db):
     line(con, "SO-C", 2, "PEN-03", 1, "24.00", canceled=1, tax=D("2.40"))
     raw(con, 3, {"fulfillment": {"shipByWindow": {"latestDateTime": "2026-03-11T20:00:00Z"}}})
     # 23:30 UTC is 23:30 in London in March
-    order(con, "SO-D", "Shipped", datetime(2026, 3, 9, 23, 30), marketplace=UK, currency="GBP", total=D("12.00"),
-          shipped_at=datetime(2026, 3, 10, 11, 30), ingest_id=4)
+    order(
+        con,
+        "SO-D",
+        "Shipped",
+        datetime(2026, 3, 9, 23, 30),
+        marketplace=UK,
+        currency="GBP",
+        total=D("12.00"),
+        shipped_at=datetime(2026, 3, 10, 11, 30),
+        ingest_id=4,
+    )
     line(con, "SO-D", 1, "TEA-02", 1, "10.00", tax=D("2.00"))
     con.execute("insert into shipments values ('SHP-D', 'SO-D', ?)", [datetime(2026, 3, 10, 11, 30)])
     order(con, "SO-E", "Pending", datetime(2026, 3, 11), currency=None, ingest_id=5)
@@ -96,10 +147,36 @@ def test_daily_sales_are_net_of_cancellations_and_refunds_by_the_marketplaces_da
     assert rows(warehouse, "daily_sales") == [
         # A and C sold, B cancelled whole; C's pen cancelled (26.40 with its tax); one of A's mugs returned (15.00
         # of its 30.00: half its price, shipping and tax)
-        ("Amazon", UK, "Amazon.co.uk", "GBP", date(2026, 3, 9), 1, 0, 1, 0, D("12.00"), D("0.00"), D("0.00"),
-         D("12.00")),
-        ("Amazon", US, "Amazon.com", "USD", date(2026, 3, 9), 2, 1, 3, 1, D("91.40"), D("50.40"), D("15.00"),
-         D("26.00")),
+        (
+            "Amazon",
+            UK,
+            "Amazon.co.uk",
+            "GBP",
+            date(2026, 3, 9),
+            1,
+            0,
+            1,
+            0,
+            D("12.00"),
+            D("0.00"),
+            D("0.00"),
+            D("12.00"),
+        ),
+        (
+            "Amazon",
+            US,
+            "Amazon.com",
+            "USD",
+            date(2026, 3, 9),
+            2,
+            1,
+            3,
+            1,
+            D("91.40"),
+            D("50.40"),
+            D("15.00"),
+            D("26.00"),
+        ),
     ]
 
 
@@ -115,12 +192,28 @@ def test_fulfilment_tells_who_shipped_how_fast_and_whether_late(warehouse):
     got = {row[0]: row[5:] for row in rows(warehouse, "order_fulfilment")}
     assert got == {
         # status, purchased, latest ship, shipped, by, hours, late, overdue
-        "SO-A": ("Shipped", datetime(2026, 3, 10, 6), datetime(2026, 3, 10, 10), datetime(2026, 3, 10, 20),
-                 "amazon package", 14.0, True, False),
+        "SO-A": (
+            "Shipped",
+            datetime(2026, 3, 10, 6),
+            datetime(2026, 3, 10, 10),
+            datetime(2026, 3, 10, 20),
+            "amazon package",
+            14.0,
+            True,
+            False,
+        ),
         "SO-B": ("Canceled", datetime(2026, 3, 9, 20), None, None, None, None, None, False),
         "SO-C": ("Unshipped", datetime(2026, 3, 9, 20), datetime(2026, 3, 11, 20), None, None, None, None, True),
-        "SO-D": ("Shipped", datetime(2026, 3, 9, 23, 30), None, datetime(2026, 3, 10, 11, 30), "marked here", 12.0,
-                 None, False),
+        "SO-D": (
+            "Shipped",
+            datetime(2026, 3, 9, 23, 30),
+            None,
+            datetime(2026, 3, 10, 11, 30),
+            "marked here",
+            12.0,
+            None,
+            False,
+        ),
     }
 
 
@@ -133,11 +226,16 @@ def test_pending_orders_are_banded_by_age_at_the_time_the_marts_are_built(wareho
 
 def test_every_mart_and_column_is_described_in_the_warehouse(warehouse):
     for mart in marts():
-        columns = [name for (name,) in warehouse.execute(
-            "select column_name from duckdb_columns() where table_name = ? order by column_index", [mart.name]).fetchall()]
+        columns = [
+            name
+            for (name,) in warehouse.execute(
+                "select column_name from duckdb_columns() where table_name = ? order by column_index", [mart.name]
+            ).fetchall()
+        ]
         assert [name for name, _ in mart.columns] == columns, mart.name
-        assert warehouse.execute("select count(*) from duckdb_columns() where table_name = ? and comment is null",
-                                 [mart.name]).fetchall() == [(0,)]
+        assert warehouse.execute(
+            "select count(*) from duckdb_columns() where table_name = ? and comment is null", [mart.name]
+        ).fetchall() == [(0,)]
         assert mart.description
 
 
@@ -148,6 +246,7 @@ def test_building_the_marts_twice_changes_nothing(warehouse):
 
 
 # -- the demo's numbers, by hand ------------------------------------------------------------------------------------
+
 
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
@@ -165,11 +264,17 @@ def demo(tmp_path_factory):
     home = folder / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_", "AWS_"))} | {"DAGSTER_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_", "AWS_"))} | {
+        "DAGSTER_HOME": str(home)
+    }
     db = folder / "demo.duckdb"
-    out = subprocess.run([str(ROOT / ".venv/bin/amazon-orders"), "--db", str(db), "demo"], env=env,
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/amazon-orders"), "--db", str(db), "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return db, out.stdout
 
@@ -179,18 +284,32 @@ def test_the_demos_marts_match_what_its_orders_json_says(demo):
     con = connect(db, read_only=True)
     try:
         versions = con.execute("select amazon_order_id, ingest_id, payload from raw_amazon_orders").fetchall()
-        returns = con.execute("select o.channel_order_id, l.product_code, sum(l.quantity) from sales_returns r "
-                              "join sales_return_lines l using (return_id) join orders o using (order_id) "
-                              "group by all").fetchall()
-        shipments = dict(con.execute("select o.channel_order_id, s.shipped_at from shipments s "
-                                     "join orders o using (order_id)").fetchall())
-        daily = con.execute("select sales_date, orders, canceled_orders, units_sold, units_refunded, gross_sales_amount, "
-                            "canceled_amount, refunded_amount, net_sales_amount from daily_sales").fetchall()
-        skus = {row[0]: row[1:] for row in con.execute(
-            "select product_code, units_sold, units_returned, revenue_amount, refunded_amount from sku_performance").fetchall()}
-        fulfilment = {row[0]: row[1:] for row in con.execute(
-            "select channel_order_id, shipped_at, latest_ship_at, hours_to_ship, is_shipped_late from order_fulfilment"
-        ).fetchall()}
+        returns = con.execute(
+            "select o.channel_order_id, l.product_code, sum(l.quantity) from sales_returns r "
+            "join sales_return_lines l using (return_id) join orders o using (order_id) "
+            "group by all"
+        ).fetchall()
+        shipments = dict(
+            con.execute(
+                "select o.channel_order_id, s.shipped_at from shipments s join orders o using (order_id)"
+            ).fetchall()
+        )
+        daily = con.execute(
+            "select sales_date, orders, canceled_orders, units_sold, units_refunded, gross_sales_amount, "
+            "canceled_amount, refunded_amount, net_sales_amount from daily_sales"
+        ).fetchall()
+        skus = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select product_code, units_sold, units_returned, revenue_amount, refunded_amount from sku_performance"
+            ).fetchall()
+        }
+        fulfilment = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select channel_order_id, shipped_at, latest_ship_at, hours_to_ship, is_shipped_late from order_fulfilment"
+            ).fetchall()
+        }
     finally:
         con.close()
 
@@ -222,7 +341,9 @@ def test_the_demos_marts_match_what_its_orders_json_says(demo):
         for item in doc["orderItems"]:
             ordered = int(item["quantityOrdered"])
             shipped = int(item.get("fulfillment", {}).get("quantityFulfilled", 0) or 0)
-            cancelled = ordered - shipped if cancelled_whole or "cancellationExecution" in item.get("cancellation", {}) else 0
+            cancelled = (
+                ordered - shipped if cancelled_whole or "cancellationExecution" in item.get("cancellation", {}) else 0
+            )
             sold = ordered - cancelled
             back = min(refunded_units.get((order_id, item["product"]["sellerSku"]), 0), sold)
             totals["units_sold"] += sold
@@ -237,8 +358,19 @@ def test_the_demos_marts_match_what_its_orders_json_says(demo):
             per_sku["revenue"] += price * sold
             per_sku["refunded"] += price * back
     expected_daily = sorted(
-        (when, t["orders"], t["canceled_orders"], t["units_sold"], t["units_refunded"], t["gross"], t["canceled"],
-         t["refunded"], t["gross"] - t["canceled"] - t["refunded"]) for when, t in day.items())
+        (
+            when,
+            t["orders"],
+            t["canceled_orders"],
+            t["units_sold"],
+            t["units_refunded"],
+            t["gross"],
+            t["canceled"],
+            t["refunded"],
+            t["gross"] - t["canceled"] - t["refunded"],
+        )
+        for when, t in day.items()
+    )
     assert sorted(daily) == expected_daily
     # the issue's own figures: sum(total_amount) is 271.06, 193.30 of it not cancelled
     assert sum(row[5] for row in daily) == D("271.06")

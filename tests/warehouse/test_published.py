@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-
 from conftest import live_in_sandbox_time
+
 from pipelines.cli import commands as cli
-from pipelines.warehouse.marts import published_path
 from pipelines.sandbox import Buyer, Item, SandboxServer
+from pipelines.warehouse.marts import published_path
 
 SKUS = [f"SKU-{n:02d}" for n in range(4)]
 ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
@@ -28,8 +28,10 @@ def read_published(path) -> tuple:
     """What an analyst's tool does: open the published file read-only, query the marts and a core table."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        return con.execute("select (select count(*) from orders), (select coalesce(sum(net_sales_amount), 0) "
-                           "from daily_sales), (select count(*) from order_fulfilment)").fetchone()
+        return con.execute(
+            "select (select count(*) from orders), (select coalesce(sum(net_sales_amount), 0) "
+            "from daily_sales), (select count(*) from order_fulfilment)"
+        ).fetchone()
     finally:
         con.close()
 
@@ -76,7 +78,8 @@ def test_a_reader_keeps_its_copy_while_a_new_one_is_published(shop):
     finally:
         reader.close()
     assert duckdb.connect(str(published_path(shop.db)), read_only=True).execute(
-        "select count(*) from orders").fetchone() == (2,)
+        "select count(*) from orders"
+    ).fetchone() == (2,)
 
 
 def test_the_published_copy_holds_no_buyers_personal_details(shop):
@@ -86,14 +89,31 @@ def test_the_published_copy_holds_no_buyers_personal_details(shop):
     assert shop.one("select count(*) from contacts where email = 'ada@marketplace.amazon.com'") == 1
     con = duckdb.connect(str(published_path(shop.db)), read_only=True)
     try:
-        columns = {name for (name,) in con.execute("select column_name from duckdb_columns() "
-                                                   "where table_name in ('contacts', 'accounts')").fetchall()}
-        assert not columns & {"full_name", "email", "phone", "address_line1", "address_line2", "address_line3",
-                              "postal_code"}
+        columns = {
+            name
+            for (name,) in con.execute(
+                "select column_name from duckdb_columns() where table_name in ('contacts', 'accounts')"
+            ).fetchall()
+        }
+        assert not columns & {
+            "full_name",
+            "email",
+            "phone",
+            "address_line1",
+            "address_line2",
+            "address_line3",
+            "postal_code",
+        }
         assert con.execute("select account_name from accounts where not is_placeholder").fetchall() == [(None,)]
         # documented as the warehouse documents them
-        assert con.execute("select comment from duckdb_columns() where table_name = 'daily_sales' "
-                           "and column_name = 'net_sales_amount'").fetchone()[0].startswith("Gross less")
+        assert (
+            con.execute(
+                "select comment from duckdb_columns() where table_name = 'daily_sales' "
+                "and column_name = 'net_sales_amount'"
+            )
+            .fetchone()[0]
+            .startswith("Gross less")
+        )
     finally:
         con.close()
     assert b"ada@marketplace" not in published_path(shop.db).read_bytes()
@@ -117,8 +137,9 @@ def test_report_on_a_warehouse_without_marts_says_what_to_run(shop):
     shop.add_channel()  # a warehouse, never synced
     code, _, err = shop.run("report")
     assert code == 1
-    assert err.strip() == ("amazon-orders: no daily_sales mart in this warehouse yet: run `amazon-orders sync` "
-                           "(or `rebuild`)")
+    assert err.strip() == (
+        "amazon-orders: no daily_sales mart in this warehouse yet: run `amazon-orders sync` (or `rebuild`)"
+    )
 
 
 def test_a_sync_that_brought_nothing_new_publishes_nothing(shop):
