@@ -13,6 +13,7 @@ street address: the PII purge need not chase it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -136,7 +137,8 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
     """Copy the core tables and marts to the published file, swapped in whole (see the module's docstring)."""
     target = published_path(db)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
+    written = (temporary, temporary.with_name(temporary.name + ".wal"))
+    for leftover in written:
         leftover.unlink(missing_ok=True)
     copied = {**PUBLISHED_CORE, **{mart.name: f"select * from {mart.name}" for mart in marts()}}
     with owner_only_files():  # it holds what the warehouse holds, but the buyers' details
@@ -146,10 +148,12 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
                 con.execute(f"create table published.{table} as {query}")
                 for statement in _describe(con, table):
                     con.execute(statement)
+            con.execute("detach published")  # its checkpoint writes the copy, and may find the disk full
         except BaseException:
-            con.execute("detach published")
-            temporary.unlink(missing_ok=True)
+            with contextlib.suppress(duckdb.Error):
+                con.execute("detach published")
+            for part in written:  # a half-written copy takes no room; readers keep the last whole one
+                part.unlink(missing_ok=True)
             raise
-        con.execute("detach published")
     os.replace(temporary, target)
     return target
