@@ -37,6 +37,7 @@ from .feeds import (
     FeedsService,
     InvalidFeedRequest,
 )
+from .inventory import INVENTORY_PATH, InvalidInventoryRequest, InventoryService
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
 from .marketplace import MARKETPLACES, Buyer, Item, Marketplace, format_time, parse_time
 from .notifications import (
@@ -59,7 +60,6 @@ from .shipments import RATE as CONFIRM_RATE
 __all__ = ["DEFAULT_SKUS", "SandboxServer", "serve", "project"]
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
-INVENTORY_PATH = "/fba/inventory/v1/summaries"
 TOKEN_PATH = "/auth/o2/token"
 ACCESS_TOKEN_PREFIX = "Atza|sandbox."
 GRANTLESS_TOKEN_PREFIX = "Atc|sandbox."  # a client-credentials token: grantless operations only
@@ -159,11 +159,6 @@ _ERRORS = {
 # Marketplace, specify the marketplaceId" (as granularityId), "The string token will expire 30 seconds
 # after being created", and a startDateTime "no earlier than 18 months prior to the date and time when you
 # call the API". A page holds 50 summaries (Amazon's guide; the model does not say).
-INVENTORY_MODEL = json.loads((Path(__file__).parent / "models" / "fbaInventory.json").read_text())
-_INVENTORY_PARAMETERS = {p["name"]: p for p in INVENTORY_MODEL["paths"][INVENTORY_PATH]["get"]["parameters"]}
-INVENTORY_PAGE_SIZE = 50
-_INVENTORY_TOKEN_TTL = timedelta(seconds=30)
-_INVENTORY_LOOKBACK = timedelta(days=548)
 # The model's response headers: x-amzn-RateLimit-Limit comes with 200, 400 and 404 only (and the
 # Reports API's 202 for createReport).
 _RATE_LIMITED_STATUSES = (200, 202, 400, 404, 204)  # 204: confirmShipment's
@@ -339,6 +334,7 @@ class SandboxServer:
             },
         }
         self.shipments = ShipmentsService(self)  # Orders API v0 confirmShipment (shipments.py)
+        self.inventory = InventoryService(marketplace, lambda: self.now)  # FBA Inventory (inventory.py)
         self.reports = ReportsService(self, queued_seconds=report_seconds[0], processing_seconds=report_seconds[1])
         self.notifications = NotificationsService(
             self, duplicate_rate=notification_duplicate_rate, reorder_rate=notification_reorder_rate, seed=fault_seed
@@ -347,7 +343,6 @@ class SandboxServer:
         self.listings = ListingsService(self, apply_seconds=listing_apply_seconds)
         marketplace.order_gates.append(self.listings.take_order)
         self.feeds = FeedsService(self, queued_seconds=feed_seconds[0], processing_seconds=feed_seconds[1])
-        self._inventory_tokens: dict[str, tuple[datetime, tuple, int]] = {}  # token -> (made, request, offset)
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
         self._fault_rates = dict(fault_rates or {})
@@ -644,7 +639,7 @@ class SandboxServer:
             if operation == "searchOrders":
                 payload = self._search(params, repeat_order=fault == "repeat_order")
             elif operation == "getInventorySummaries":
-                payload = self._inventory_summaries(params)
+                payload = self.inventory.summaries(params)
             elif operation == "createReport":
                 return _json(202, self.reports.create(body))  # the model's createReport answers 202
             elif operation == "getReport":
@@ -684,6 +679,7 @@ class SandboxServer:
             InvalidNotificationRequest,
             InvalidFeedRequest,
             InvalidRolesRequest,
+            InvalidInventoryRequest,
         ):
             return _errors("400", {})
         except SubscriptionConflict:
@@ -694,65 +690,6 @@ class SandboxServer:
         if fault == "truncated":
             response.body = response.body[: len(response.body) // 2]
         return response
-
-    def _inventory_summaries(self, params: dict) -> dict:
-        if params.get("granularityType") not in _INVENTORY_PARAMETERS["granularityType"]["enum"]:
-            raise _InvalidInput("granularityType")
-        markets = _csv(params.get("marketplaceIds"))
-        if (
-            not markets
-            or len(markets) > _INVENTORY_PARAMETERS["marketplaceIds"]["maxItems"]
-            or markets[0] not in MARKETPLACES
-            or params.get("granularityId") != markets[0]
-        ):
-            raise _InvalidInput("marketplaceIds")
-        if params.get("details", "false") not in ("true", "false"):
-            raise _InvalidInput("details")
-        skus = _csv(params.get("sellerSkus"))
-        if skus and len(skus) > _INVENTORY_PARAMETERS["sellerSkus"]["maxItems"]:
-            raise _InvalidInput("sellerSkus")
-        since = None
-        if "startDateTime" in params:
-            since = self._parse_date(params, "startDateTime")
-            if since < self.now - _INVENTORY_LOOKBACK:
-                raise _InvalidInput("startDateTime")
-        request = tuple(sorted((k, v) for k, v in params.items() if k != "nextToken"))
-        offset = 0
-        if "nextToken" in params:
-            with self._lock:
-                made, bound_to, offset = self._inventory_tokens.get(params["nextToken"], (None, None, 0))
-            if made is None or bound_to != request or self.now - made > _INVENTORY_TOKEN_TTL:
-                raise _InvalidInput("nextToken")
-        summaries = self.marketplace.fba_inventory(markets[0], as_served=True)
-        # what put_raw_fba_inventory gave may be anything: what cannot be filtered on is served
-        if since is not None:  # "The sellerSkus and sellerSku parameters are ignored."
-            moments = [parse_time(s.get("lastUpdatedTime")) if isinstance(s, dict) else None for s in summaries]
-            summaries = [s for s, moment in zip(summaries, moments) if moment is None or moment > since]
-        elif skus or params.get("sellerSku"):
-            wanted = set(skus or [params["sellerSku"]])
-            summaries = [s for s in summaries if not isinstance(s, dict) or s.get("sellerSku") in wanted]
-        if params.get("details") != "true":
-            # "This object will not appear if the details parameter in the request is false."
-            summaries = [
-                {k: v for k, v in s.items() if k != "inventoryDetails"} if isinstance(s, dict) else s for s in summaries
-            ]
-        page = summaries[offset : offset + INVENTORY_PAGE_SIZE]
-        answer = {
-            "payload": {
-                "granularity": {"granularityType": params["granularityType"], "granularityId": markets[0]},
-                "inventorySummaries": page,
-            }
-        }
-        if offset + INVENTORY_PAGE_SIZE < len(summaries):
-            token = secrets.token_urlsafe(24)
-            with self._lock:
-                for old in [
-                    t for t, (made, _, _) in self._inventory_tokens.items() if self.now - made > _INVENTORY_TOKEN_TTL
-                ]:
-                    del self._inventory_tokens[old]
-                self._inventory_tokens[token] = (self.now, request, offset + INVENTORY_PAGE_SIZE)
-            answer["pagination"] = {"nextToken": token}
-        return answer
 
     def _next_fault(self, *, token_request: bool) -> str | None:
         """The next scripted fault for this kind of request, else a random one from fault_rates."""

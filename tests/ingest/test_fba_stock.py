@@ -12,7 +12,7 @@ from amazon_models import INVENTORY, problems, response_schema
 
 from pipelines.ingest.fba_stock import record_fba_snapshot
 from pipelines.sandbox import Buyer, Item
-from pipelines.sandbox.server import INVENTORY_PAGE_SIZE, INVENTORY_PATH
+from pipelines.sandbox.inventory import INVENTORY_PAGE_SIZE, INVENTORY_PATH
 from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import connect
 
