@@ -31,10 +31,9 @@ from pipelines.assets.privacy import purged_buyer_pii
 from pipelines.assets.returns import amazon_returns
 from pipelines.assets.shipments import due_channels, shipment_confirmations, shipments_sensor_for
 from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed_stock
-from pipelines.orchestration.instance import WAREHOUSE_TAG, warehouse_tag
+from pipelines.orchestration.instance import WAREHOUSE_TAG, running_channels, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
-from pipelines.orchestration.runs import running_channels
 
 sync_job = define_asset_job(
     "sync_job",

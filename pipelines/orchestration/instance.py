@@ -89,3 +89,13 @@ def warehouse_tag(db=None) -> str:
     from pipelines.warehouse.connection import warehouse_path
 
     return str(warehouse_path(db).resolve())
+
+
+def running_channels(instance, job_name: str) -> set[str]:
+    """The channels (partitions) with a run of `job_name` queued or going: a sensor starts no second one."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    going = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+    return {
+        run.tags.get("dagster/partition") for run in instance.get_runs(RunsFilter(job_name=job_name, statuses=going))
+    }
