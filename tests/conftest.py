@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_collection_modifyitems(items):
     """A test that drives syncs through the sandbox, a warehouse and Dagster runs (the `shop` fixture) is slow,
-    as is one marked so: `make test-fast` leaves them out for the edit-test loop."""
+    as is one marked so: `make test-fast` leaves them out for the edit-test loop.
+
+    The files with the most slow tests go first: pytest-xdist hands out whole files (`--dist loadfile`), and a
+    long file started last keeps one worker busy while the others have nothing left to do."""
     for item in items:
         if "shop" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: (-slow[item.path], str(item.path)))
 
 
 SECRET = "lwa-secret-" + "7f3a9c1e5b"
