@@ -68,7 +68,9 @@ def marts() -> tuple[Mart, ...]:
     for mart in found:
         unknown = tables.relations_read(mart.sql) - declared
         if unknown:
-            raise LookupError(f"mart {mart.name} reads {', '.join(sorted(unknown))}, which schema.sql does not declare")
+            raise LookupError(
+                f"mart {mart.name} reads {', '.join(sorted(unknown))}, which sql/warehouse/ does not declare"
+            )
     return found
 
 

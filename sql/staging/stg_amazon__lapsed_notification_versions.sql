@@ -1,6 +1,6 @@
 -- grain: one row per order version landed from a notification that no longer counts: a version of its
 -- order fetched by a later poll has landed, or the poll's windows have passed its time by the grace
--- without listing the order again (notification_version_counts in schema.sql)
+-- without listing the order again (notification_version_counts in warehouse/macros.sql)
 with
 
 landed as (

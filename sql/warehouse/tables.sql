@@ -78,7 +78,7 @@ create table if not exists quarantine (
     quarantined_at timestamp not null
 );
 
--- The digest of the schema.sql last applied: a warehouse opened again without a change skips it.
+-- The digest of the schema (sql/warehouse/) last applied: a warehouse opened again without a change skips it.
 create table if not exists applied_schema (
     digest varchar not null
 );

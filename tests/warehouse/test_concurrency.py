@@ -1,5 +1,5 @@
 """Concurrency: two `amazon-orders sync` processes started at once on one warehouse. One waits for the other
-(the writer lock of pipelines/warehouse.py); both succeed and the tables are those of a single clean run."""
+(the writer lock of pipelines/warehouse/connection.py); both succeed and the tables are those of a single clean run."""
 
 from __future__ import annotations
 
