@@ -8,12 +8,10 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    DagsterRunStatus,
     DefaultSensorStatus,
     MaterializeResult,
     MetadataValue,
     RunRequest,
-    RunsFilter,
     SkipReason,
     asset,
     sensor,
@@ -23,6 +21,7 @@ from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
+from pipelines.orchestration.instance import running_channels
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
 from pipelines.outbound.shipments import confirm_packages
@@ -99,10 +98,6 @@ def _check(refused: list[tuple]) -> AssetCheckResult:
 STALE_RUN = timedelta(minutes=30)
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def sensor_interval() -> int:
     return int(os.environ.get("AMAZON_ORDERS_SHIPMENTS_INTERVAL", "2"))
 
@@ -133,22 +128,7 @@ def shipments_sensor_for(job):
             return SkipReason(str(reason))
         # a run still STARTED after half an hour was killed (a CLI's in-process run leaves no one to end it): it
         # no longer keeps its channel waiting; the run lock keeps two live runs of a channel apart anyway
-        since = datetime.now(UTC) - STALE_RUN
-        active = {
-            record.dagster_run.tags.get("dagster/partition")
-            for record in context.instance.get_run_records(
-                RunsFilter(
-                    job_name=job.name,
-                    statuses=[
-                        DagsterRunStatus.QUEUED,
-                        DagsterRunStatus.NOT_STARTED,
-                        DagsterRunStatus.STARTING,
-                        DagsterRunStatus.STARTED,
-                    ],
-                )
-            )
-            if _utc(record.create_timestamp) > since
-        }
+        active = running_channels(context.instance, job.name, created_after=datetime.now(UTC) - STALE_RUN)
         requests = [RunRequest(partition_key=channel) for channel in channels if channel not in active]
         return requests or SkipReason("no package to send")
 

@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.workspace import log, temporary_home
+from benchmarks.workspace import channel_add_args, log, temporary_home
 from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,19 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 if code != 0:
                     raise RuntimeError(f"{' '.join(words)} was refused")
 
-            cli_quietly(
-                "channel",
-                "add",
-                "Bench",
-                "--marketplace",
-                "ATVPDKIKX0DER",
-                "--start",
-                market.now.isoformat(),
-                "--endpoint",
-                sandbox.url,
-                "--token-url",
-                sandbox.token_url,
-            )
+            cli_quietly(*channel_add_args("Bench", sandbox, market.now))
             # orders for the clerk: confirmed (to ship) and shipped (to return), synced before the backfill
             market.advance(minutes=1)
             to_ship, to_return = [], []

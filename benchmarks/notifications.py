@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.workspace import log, temporary_home
+from benchmarks.workspace import channel_add_args, log, temporary_home
 
 TARGET_MEDIAN_SECONDS = 5.0
 POLLING_CEILING_PER_HOUR = 0.0056 * 3600 * 100  # searchOrders' usage plan, 100 orders a page
@@ -56,26 +56,7 @@ def main() -> int:
     results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
     with SandboxServer(market, speedup=2000) as sandbox:
         os.environ["AMAZON_ORDERS_CLOCK_URL"] = sandbox.url + "/_sandbox/clock"
-        assert (
-            cli.main(
-                [
-                    "--db",
-                    db,
-                    "channel",
-                    "add",
-                    "Bench",
-                    "--marketplace",
-                    "ATVPDKIKX0DER",
-                    "--start",
-                    market.now.isoformat(),
-                    "--endpoint",
-                    sandbox.url,
-                    "--token-url",
-                    sandbox.token_url,
-                ]
-            )
-            == 0
-        )
+        assert cli.main(["--db", db, *channel_add_args("Bench", sandbox, market.now)]) == 0
         with open_for_writing(db) as con:
             channel = get_channel(con, "Bench")
             subscribe(con, channel, arn, url, seller_id=sandbox.notifications.seller_id)

@@ -23,13 +23,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.workspace import channel_add_args, log
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "returns.json"
 SKUS = [f"SKU-{n}" for n in range(5)]
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 def run_cli(cli: str, db: Path, env: dict, *args: str) -> tuple[float, float, str]:
@@ -74,22 +72,7 @@ def bench(rows: int, work: Path) -> dict:
             AMAZON_ORDERS_CLOCK_URL=sandbox.url + "/_sandbox/clock",
         )
         env.pop("SP_API_DEFAULT_MARKETPLACE", None)
-        run_cli(
-            cli,
-            db,
-            env,
-            "channel",
-            "add",
-            "Bench",
-            "--marketplace",
-            "ATVPDKIKX0DER",
-            "--start",
-            market.now.isoformat(),
-            "--endpoint",
-            sandbox.url,
-            "--token-url",
-            sandbox.token_url,
-        )
+        run_cli(cli, db, env, *channel_add_args("Bench", sandbox, market.now))
         market.advance(minutes=1)
         log(f"{rows:,} rows: placing and shipping {rows // len(SKUS):,} orders")
         buyer = Buyer("Bench Buyer", "bench@marketplace.amazon.com")

@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.workspace import log
 from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_PAGE_SIZE, SEARCH_ORDERS_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +52,6 @@ FULL = {
     "repeat": 5,
 }
 CHANGED_ORDERS = 1000
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 # -- processes ---------------------------------------------------------------------------------------

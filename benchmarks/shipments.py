@@ -31,7 +31,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.workspace import log, temporary_home
+from benchmarks.workspace import channel_add_args, log, temporary_home
 
 PACKAGES = 1000
 SPEEDUP = 20  # confirmShipment at 40 requests/s: the bound is (1000 - 10) / 40 = 24.75 s
@@ -61,26 +61,7 @@ def main() -> int:
     }
     with SandboxServer(market, speedup=SPEEDUP, search_burst=100) as sandbox:
         os.environ["AMAZON_ORDERS_CLOCK_URL"] = sandbox.url + "/_sandbox/clock"
-        assert (
-            cli.main(
-                [
-                    "--db",
-                    db,
-                    "channel",
-                    "add",
-                    "Bench",
-                    "--marketplace",
-                    "ATVPDKIKX0DER",
-                    "--start",
-                    market.now.isoformat(),
-                    "--endpoint",
-                    sandbox.url,
-                    "--token-url",
-                    sandbox.token_url,
-                ]
-            )
-            == 0
-        )
+        assert cli.main(["--db", db, *channel_add_args("Bench", sandbox, market.now)]) == 0
         market.advance(minutes=1)
         orders = [
             market.place_order(

@@ -35,14 +35,12 @@ from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchmarks.workspace import log
+
 RESULTS = Path(__file__).resolve().parent / "stock_push.json"
 US, CA = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"
 SELLER = "A2BENCHSELLER"
 SENSOR_SECONDS = 5.0  # the stock push sensor's minimum interval
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
 class SimulatedTime:

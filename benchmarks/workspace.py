@@ -25,3 +25,11 @@ def temporary_home(prefix: str) -> Path:
     os.environ.update(SANDBOX_CREDENTIALS, DAGSTER_HOME=str(work))
     shutil.copy(ROOT / "dagster.yaml", work / "dagster.yaml")
     return work
+
+
+def channel_add_args(name: str, sandbox, start: datetime, marketplace: str = "ATVPDKIKX0DER") -> list[str]:
+    """`amazon-orders channel add` of a channel served by `sandbox`, importing orders from `start`."""
+    return [
+        *("channel", "add", name, "--marketplace", marketplace, "--start", start.isoformat()),
+        *("--endpoint", sandbox.url, "--token-url", sandbox.token_url),
+    ]

@@ -180,7 +180,6 @@ def _stock_interval() -> int:
     "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
 )
 def stock_push_sensor(context, warehouse: WarehouseResource):
-
     from pipelines.outbound.stock import unmarked_movements
 
     try:
@@ -227,7 +226,6 @@ shipments_sensor = shipments_sensor_for(shipments_job)
     "(AMAZON_ORDERS_SHIPMENTS_CRON, every 5 minutes by default).",
 )
 def shipments_job_schedule(context, warehouse: WarehouseResource):
-
     try:
         channels = warehouse.glance(due_channels)
     except UNREADABLE as reason:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -91,11 +92,11 @@ def warehouse_tag(db=None) -> str:
     return str(warehouse_path(db).resolve())
 
 
-def running_channels(instance, job_name: str) -> set[str]:
-    """The channels (partitions) with a run of `job_name` queued or going: a sensor starts no second one."""
+def running_channels(instance, job_name: str, created_after: datetime | None = None) -> set[str]:
+    """The channels (partitions) with a run of `job_name` queued or going (created after `created_after`, when
+    given): a sensor starts no second one."""
     from dagster import DagsterRunStatus, RunsFilter
 
     going = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
-    return {
-        run.tags.get("dagster/partition") for run in instance.get_runs(RunsFilter(job_name=job_name, statuses=going))
-    }
+    runs = instance.get_runs(RunsFilter(job_name=job_name, statuses=going, created_after=created_after))
+    return {run.tags.get("dagster/partition") for run in runs}
