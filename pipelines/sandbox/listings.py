@@ -601,15 +601,3 @@ class ListingsService:
                             offer.entries.append(dict(value))
                         else:
                             same.update(value)
-
-    def apply_all(self) -> None:
-        """Apply every accepted patch now (a test that does not wait for Amazon's processing)."""
-        with self._lock:
-            for offer in self._offers.values():
-                for pending in offer.pending:
-                    pending.due_simulated = datetime.min.replace(tzinfo=self.server.now.tzinfo)
-                self._apply_due(offer)
-
-    def pending_patches(self) -> int:
-        with self._lock:
-            return sum(len(offer.pending) for offer in self._offers.values())
