@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .listings import DEFAULT_CHANNEL, mfn_pool
-from .marketplace import MARKETPLACES, format_time
+from .reference import MARKETPLACES, format_time
 
 FEEDS_PATH = "/feeds/2021-06-30/feeds"
 FEED_DOCUMENTS_PATH = "/feeds/2021-06-30/documents"

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import MARKETPLACES, OrderRefused, fba_pool, format_time
+from .records import OrderRefused
+from .reference import MARKETPLACES, fba_pool, format_time
 
 LISTINGS_PATH = "/listings/2021-08-01/items"
 LISTINGS_MODEL = json.loads((Path(__file__).parent / "models" / "listingsItems_2021-08-01.json").read_text())

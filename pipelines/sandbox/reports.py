@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import DOCUMENT_ENCODINGS, EUROPE, MARKETPLACES, RETURNS_REPORTS, format_time, parse_time
+from .reference import MARKETPLACES, format_time, parse_time
+from .rendering import DOCUMENT_ENCODINGS, EUROPE, RETURNS_REPORTS
 
 REPORTS_PATH = "/reports/2021-06-30/reports"
 DOCUMENTS_PATH = "/reports/2021-06-30/documents"
