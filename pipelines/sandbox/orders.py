@@ -15,7 +15,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .marketplace import Marketplace
@@ -89,6 +89,25 @@ _BEFORE_MARGIN = timedelta(minutes=2)  # Amazon: a before-bound must be at least
 _ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 # `"format": "date-time"`: RFC 3339, with its offset.
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+# info.description: "This API does not display order data that is more than two years old, except in the JP, AU,
+# and SG marketplaces, for which data from 2016 and after is available." (The product's side of the same
+# sentence is pipelines/amazon/limits.py, earliest_start; the sandbox stands alone, so it is written again here.)
+ORDERS_HISTORY_YEARS = 2
+LONG_HISTORY_MARKETPLACES = frozenset(m for m, info in MARKETPLACES.items() if info.country in ("JP", "AU", "SG"))
+LONG_HISTORY_FROM = datetime(2016, 1, 1, tzinfo=UTC)
+
+
+def earliest_served(marketplace_ids: list[str] | None, now: datetime) -> datetime:
+    """The oldest time a search over these marketplaces may start from; no marketplace named means the
+    seller's, any of which may keep two years only."""
+    if marketplace_ids and all(m in LONG_HISTORY_MARKETPLACES for m in marketplace_ids):
+        return LONG_HISTORY_FROM
+    try:
+        return now.replace(year=now.year - ORDERS_HISTORY_YEARS)
+    except ValueError:  # 29 February
+        return now.replace(year=now.year - ORDERS_HISTORY_YEARS, day=28)
 
 
 def project(order: dict, included: set[str]) -> dict:
@@ -198,6 +217,8 @@ class OrdersService:
         }
         if filters["marketplace_ids"] and len(filters["marketplace_ids"]) > MAX_MARKETPLACE_IDS:
             raise InvalidOrdersRequest("marketplaceIds")
+        if after < earliest_served(filters["marketplace_ids"], self.server.now):
+            raise InvalidOrdersRequest(after_key)
         return prefix, after, before, filters
 
     @staticmethod
