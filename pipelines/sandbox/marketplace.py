@@ -102,8 +102,10 @@ class Marketplace(Traffic):
         self._fba_inbound: dict[tuple[str, str], int] = {}
         self._raw_fba: dict[str, list] = {}  # put_raw_fba_inventory answers per marketplace, kept verbatim
         self.listeners: list = []  # called with an order id after each change of that order
-        # asked (marketplace_id, fulfilled_by, items) before an order is placed; may refuse it (OrderRefused)
+        # asked (marketplace_id, fulfilled_by, items, order_id=) before an order is placed; may refuse it (OrderRefused)
         self.order_gates: list = []
+        # called (order_id, marketplace_id, fulfilled_by, reason, {sku: units}) after units of an order are cancelled
+        self.cancellation_listeners: list = []
         # customer returns, one entry per listing in Amazon's returns reports (a return can be listed twice)
         self._returns: list[dict] = []
         self._returns_rng = random.Random(f"returns:{seed}")  # its own, so returns leave the orders' draws alone
@@ -178,7 +180,7 @@ class Marketplace(Traffic):
             elif order_id in self._orders or order_id in self._raw:
                 raise ValueError(f"order {order_id} already exists")
             for gate in self.order_gates:
-                gate(marketplace_id, fulfilled_by, items)
+                gate(marketplace_id, fulfilled_by, items, order_id=order_id)
             stamp = format_time(self._now)
             lines = [
                 Line(
@@ -268,14 +270,15 @@ class Marketplace(Traffic):
                 raise ValueError(f"order {order_id} is {order.status}, it cannot be cancelled")
             # Sellers cannot act on pending orders, so Amazon is the one cancelling those.
             cancelled_by = "AMAZON" if order.status in _PENDING else "MERCHANT"
-            for line in order.lines:
-                if line.open_quantity:
-                    line.cancellation = {
-                        **(line.cancellation or {}),
-                        "cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason},
-                    }
+            cancelled = [(line, line.open_quantity) for line in order.lines if line.open_quantity]
+            for line, _ in cancelled:
+                line.cancellation = {
+                    **(line.cancellation or {}),
+                    "cancellationExecution": {"cancelledBy": cancelled_by, "cancelReason": reason},
+                }
             order.status = "SHIPPED" if any(line.shipped for line in order.lines) else "CANCELLED"
             self._touch(order)
+            self._cancelled(order, reason, cancelled)
 
     def cancel_item(self, order_id: str, sku: str) -> None:
         """Cancel one line at the buyer's request while the rest of the order goes on."""
@@ -288,11 +291,13 @@ class Marketplace(Traffic):
             )
             if line is None:
                 raise KeyError(f"order {order_id} has no open item with SKU {sku!r}")
+            units = line.open_quantity
             line.cancellation = {
                 "cancellationRequest": {"requester": "BUYER", "cancelReason": "Buyer requested cancellation"},
                 "cancellationExecution": {"cancelledBy": "MERCHANT", "cancelReason": "Buyer requested cancellation"},
             }
             self._touch(order)
+            self._cancelled(order, "Buyer requested cancellation", [(line, units)])
 
     def request_cancel(self, order_id: str, sku: str | None = None, reason: str = "No longer needed") -> None:
         """The buyer asks to cancel (one item, or every open one); nothing is cancelled until `cancel`."""
@@ -611,6 +616,13 @@ class Marketplace(Traffic):
     def _touch(self, order: Order) -> None:
         order.updated = format_time(self._now)
         self._changed(order.order_id)
+
+    def _cancelled(self, order: Order, reason: str, cancelled: list[tuple[Line, int]]) -> None:
+        units: dict[str, int] = {}
+        for line, count in cancelled:
+            units[line.item.sku] = units.get(line.item.sku, 0) + count
+        for listener in self.cancellation_listeners:  # the listings, whose quantity the order took (listings.py)
+            listener(order.order_id, order.marketplace_id, order.fulfilled_by, reason, units)
 
     def _changed(self, order_id: str) -> None:
         for listener in self.listeners:  # the server's notifications, once a subscription exists

@@ -364,6 +364,7 @@ class SandboxServer:
         marketplace.listeners.append(self.notifications.order_changed)
         self.listings = ListingsService(self, apply_seconds=listing_apply_seconds)
         marketplace.order_gates.append(self.listings.take_order)
+        marketplace.cancellation_listeners.append(self.listings.give_back)
         self.feeds = FeedsService(self, queued_seconds=feed_seconds[0], processing_seconds=feed_seconds[1])
         self._faults: deque[str] = deque()
         self._token_faults: deque[str] = deque()
