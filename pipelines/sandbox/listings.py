@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .records import OrderRefused
-from .reference import MARKETPLACES, fba_pool, format_time
+from .reference import MARKETPLACES, fba_pool, format_time, json_object
 
 LISTINGS_PATH = "/listings/2021-08-01/items"
 LISTINGS_MODEL = json.loads((Path(__file__).parent / "models" / "listingsItems_2021-08-01.json").read_text())
@@ -438,10 +438,7 @@ class ListingsService:
         # identifiers: "Can only be requested when `mode` is `VALIDATION_PREVIEW`."
         if "identifiers" in included and mode != "VALIDATION_PREVIEW":
             raise InvalidListingsRequest("includedData")
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            raise InvalidListingsRequest("body") from None
+        request = json_object(body, InvalidListingsRequest)
         # ListingsItemPatchRequest: "required": ["productType", "patches"]; patches "minItems": 1;
         # PatchOperation: "required": ["op", "path"], op "enum": [add, replace, merge, delete], value an array
         if (

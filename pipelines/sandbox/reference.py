@@ -1,9 +1,11 @@
 """What the sandbox knows of Amazon itself, whatever the API: its marketplaces (currency, tax, which FBA stock
-each sells from), how it writes times, and the ASIN and title a simulated SKU stands for."""
+each sells from), how it writes times and reads a request's JSON body, and the ASIN and title a simulated SKU
+stands for."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -157,3 +159,14 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     """An amount to its currency's smallest unit (whole yen, else cents), half up."""
     step = Decimal("1") if currency == "JPY" else Decimal("0.01")
     return amount.quantize(step, rounding=ROUND_HALF_UP)
+
+
+def json_object(body: bytes, invalid: type[Exception]) -> dict:
+    """A request's JSON body, which every API here wants an object; else the API's `invalid` (a 400)."""
+    try:
+        found = json.loads(body or b"null")
+    except ValueError:
+        raise invalid("body") from None
+    if not isinstance(found, dict):
+        raise invalid("body")
+    return found
