@@ -68,22 +68,8 @@ def test_two_years_are_the_sandbox_clocks(server):
 def test_the_products_channel_start_refusal_fires_before_any_request(shop):
     since = len(shop.sandbox.requests)
     start = shop.marketplace.now - timedelta(days=2 * 366)
-    line = refused(
-        shop.capsys,
-        "--db",
-        shop.db,
-        "channel",
-        "add",
-        "Old",
-        "--marketplace",
-        US,
-        "--start",
-        start.isoformat(),
-        "--endpoint",
-        shop.sandbox.url,
-        "--token-url",
-        shop.sandbox.token_url,
-    )
+    add = ["--db", shop.db, "channel", "add", "Old", "--marketplace", US, "--start", start.isoformat()]
+    line = refused(shop.capsys, *add, "--endpoint", shop.sandbox.url, "--token-url", shop.sandbox.token_url)
     assert "older than Amazon serves orders" in line
     assert shop.sandbox.requests[since:] == []
     assert shop.one("select count(*) from channels") == 0
