@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from pipelines.sandbox import marketplace
+from pipelines.sandbox import reference, traffic
 from pipelines.warehouse.channels import add_channel, get_channel
 from pipelines.warehouse.ledger import append_movements
 
@@ -68,16 +68,16 @@ MARKETPLACES = [
         SHARES[mid],
     )
     for index, (channel, mid) in enumerate(((c, m) for c, ids in CHANNELS.items() for m in ids), start=1)
-    for info in [marketplace.MARKETPLACES[mid]]
+    for info in [reference.MARKETPLACES[mid]]
 ]
 # the sandbox's names and places, so generated buyers look like the sandbox's
-PLACES = marketplace.PLACES
-FIRST_NAMES = marketplace.FIRST_NAMES
-LAST_NAMES = marketplace.LAST_NAMES
-STREETS = marketplace.STREETS
-COMPANY_WORDS = marketplace.COMPANY_WORDS
+PLACES = traffic.PLACES
+FIRST_NAMES = traffic.FIRST_NAMES
+LAST_NAMES = traffic.LAST_NAMES
+STREETS = traffic.STREETS
+COMPANY_WORDS = traffic.COMPANY_WORDS
 COMPANY_SUFFIXES = ["LLC", "Ltd", "GmbH", "Inc"]
-GIFT_MESSAGES = marketplace.GIFT_MESSAGES
+GIFT_MESSAGES = traffic.GIFT_MESSAGES
 CANCEL_REASON = "Buyer requested cancellation"
 
 # the status mix: cumulative shares of a uniform draw

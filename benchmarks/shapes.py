@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from pipelines.amazon.client import INCLUDED_DATA
 from pipelines.sandbox import Item, Marketplace
-from pipelines.sandbox.server import project
+from pipelines.sandbox.orders import project
 
 
 def key_paths(value, prefix: str = "") -> set[str]:

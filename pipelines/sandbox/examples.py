@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 
 from .marketplace import Marketplace
-from .server import MODEL
+from .orders import MODEL
 
 
 @dataclass(frozen=True)

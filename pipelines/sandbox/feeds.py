@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .listings import DEFAULT_CHANNEL, mfn_pool
-from .marketplace import MARKETPLACES, format_time
+from .reference import MARKETPLACES, format_time, json_object
 
 FEEDS_PATH = "/feeds/2021-06-30/feeds"
 FEED_DOCUMENTS_PATH = "/feeds/2021-06-30/documents"
@@ -80,7 +80,7 @@ class FeedsService:
         return max(simulated, (self.server.real_clock() - feed.created_real) * self.server.speedup)
 
     def create_document(self, body: bytes) -> dict:
-        spec = _json_object(body)
+        spec = json_object(body, InvalidFeedRequest)
         # CreateFeedDocumentSpecification: "required": ["contentType"]
         if not isinstance(spec.get("contentType"), str) or not spec["contentType"]:
             raise InvalidFeedRequest("contentType")
@@ -105,7 +105,7 @@ class FeedsService:
         return True
 
     def create_feed(self, body: bytes) -> dict:
-        spec = _json_object(body)
+        spec = json_object(body, InvalidFeedRequest)
         if any(name not in spec for name in _SPEC["required"]):  # inputFeedDocumentId, feedType, marketplaceIds
             raise InvalidFeedRequest("required")
         markets = spec["marketplaceIds"]
@@ -251,16 +251,6 @@ class FeedsService:
             if feed_id is None or params.get("signature") != secret:
                 return None
             return json.dumps(self.feeds[feed_id].report).encode("utf-8")
-
-
-def _json_object(body: bytes) -> dict:
-    try:
-        spec = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidFeedRequest("body") from None
-    if not isinstance(spec, dict):
-        raise InvalidFeedRequest("body")
-    return spec
 
 
 __all__ = [

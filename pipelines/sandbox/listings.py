@@ -4,7 +4,8 @@ the seller's listings, which the marketplace's orders draw down.
 Every rule quotes models/listingsItems_2021-08-01.json, or the public source beside it. What Amazon does that
 the model does not say, and how the sandbox copies it:
 - a merchant-fulfilled listing's quantity goes down as Amazon takes an order for it, and Amazon takes no
-  order for more than the listing shows (the marketplace asks `take_order` before placing one);
+  order for more than the listing shows (the marketplace asks `take_order` before placing one); the units of
+  a cancelled order that has not shipped come back, unless the seller cancelled for want of stock (`give_back`);
 - a patch is ACCEPTED at once and applied later ("The listings submission was accepted for processing."):
   `apply_seconds` of the marketplace's time, or of real time times the server's speedup, whichever came first;
   until then reads show the quantity as it was;
@@ -29,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import MARKETPLACES, OrderRefused, fba_pool, format_time
+from .records import OrderRefused
+from .reference import MARKETPLACES, fba_pool, format_time, json_object
 
 LISTINGS_PATH = "/listings/2021-08-01/items"
 LISTINGS_MODEL = json.loads((Path(__file__).parent / "models" / "listingsItems_2021-08-01.json").read_text())
@@ -63,6 +65,8 @@ PAGE_SIZE_DEFAULT = _parameter("searchListingsItems", "pageSize")["default"]
 IDENTIFIERS_MAX = _parameter("searchListingsItems", "identifiers")["maxItems"]
 # numberOfResults: "The maximum number of items (SKUs) that can be returned and paged through is 1000."
 SEARCH_MAX_RESULTS = 1000
+# the cancellation reasons for want of stock, after which Amazon restores no units (see give_back)
+NO_INVENTORY = frozenset({"No Inventory", "NoInventory"})
 # FulfillmentAvailability.quantity: "minimum": 0
 DEFAULT_CHANNEL = "DEFAULT"  # the merchant's own fulfilment network
 _DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
@@ -130,6 +134,7 @@ class ListingsService:
         self.patches: list[dict] = []
         self.refused_orders: list[dict] = []
         self.taken_units: dict[tuple[str, str], int] = {}  # (pool, sku) -> units Amazon's orders took
+        self._taken_by_order: dict[str, dict[str, int]] = {}  # order id -> {sku: units it took}
 
     # -- the seller's listings (a test or the demo lists them) ---------------------------------------------
     def list_item(
@@ -204,7 +209,7 @@ class ListingsService:
         return next((e for e in offer.entries if e["fulfillment_channel_code"] == DEFAULT_CHANNEL), None)
 
     # -- orders draw the listing down --------------------------------------------------------------------
-    def take_order(self, marketplace_id: str, fulfilled_by: str, items) -> None:
+    def take_order(self, marketplace_id: str, fulfilled_by: str, items, order_id: str | None = None) -> None:
         """Called by the marketplace before it places an order: a merchant-fulfilled order takes its units from
         the listing's quantity, and is refused (OutOfStock) when a listed SKU shows fewer than it asks."""
         if fulfilled_by != "MERCHANT":
@@ -234,6 +239,28 @@ class ListingsService:
             for sku, units in wanted.items():
                 entries[sku]["quantity"] -= units
                 self.taken_units[(pool, sku)] = self.taken_units.get((pool, sku), 0) + units
+            if order_id is not None and wanted:
+                self._taken_by_order[order_id] = wanted
+
+    def give_back(self, order_id: str, marketplace_id: str, fulfilled_by: str, reason: str, units: dict) -> None:
+        """Called by the marketplace after units of an order are cancelled: what the order took from a merchant-
+        fulfilled listing comes back to it. "When a buyer places an order, a reserve is placed on the associated
+        SKU and the inventory count is decremented. If the buyer contacts you and asks you to cancel their order,
+        selecting "Buyer Cancelled" as a reason code will automatically restore the inventory", but "selecting
+        "No Inventory" as a reason code will prevent the inventory count from being restored" (Amazon Seller
+        Support blog, "Reason for cancellation - inside cancelling an order"; Seller Central's help 200198080:
+        "the same quantity of the products as the cancelled order will be added back to your inventory")."""
+        if fulfilled_by != "MERCHANT" or reason in NO_INVENTORY:
+            return
+        pool = mfn_pool(marketplace_id)
+        with self._lock:
+            taken = self._taken_by_order.get(order_id, {})
+            for sku, cancelled in units.items():
+                back, entry = min(cancelled, taken.get(sku, 0)), self._default_entry(pool, sku)
+                if back and entry is not None:  # a listing deleted meanwhile gets nothing back
+                    taken[sku] -= back
+                    entry["quantity"] = entry.get("quantity", 0) + back
+                    self.taken_units[(pool, sku)] -= back
 
     # -- the API ------------------------------------------------------------------------------------------
     def _check_seller(self, seller_id: str) -> None:
@@ -411,10 +438,7 @@ class ListingsService:
         # identifiers: "Can only be requested when `mode` is `VALIDATION_PREVIEW`."
         if "identifiers" in included and mode != "VALIDATION_PREVIEW":
             raise InvalidListingsRequest("includedData")
-        try:
-            request = json.loads(body or b"null")
-        except ValueError:
-            raise InvalidListingsRequest("body") from None
+        request = json_object(body, InvalidListingsRequest)
         # ListingsItemPatchRequest: "required": ["productType", "patches"]; patches "minItems": 1;
         # PatchOperation: "required": ["op", "path"], op "enum": [add, replace, merge, delete], value an array
         if (

@@ -19,6 +19,8 @@ import threading
 import uuid
 from pathlib import Path
 
+from .reference import json_object
+
 NOTIFICATIONS_MODEL = json.loads((Path(__file__).parent / "models" / "notifications.json").read_text())
 DESTINATIONS_PATH = "/notifications/v1/destinations"
 SUBSCRIPTIONS_PATH = "/notifications/v1/subscriptions"
@@ -81,7 +83,7 @@ class NotificationsService:
     # -- the API ------------------------------------------------------------------------------
 
     def create_destination(self, body: bytes) -> dict:
-        spec = _json_object(body)
+        spec = json_object(body, InvalidNotificationRequest)
         # "required": ["name", "resourceSpecification"]; "Applications should use one resource type"
         name, resource = spec.get("name"), spec.get("resourceSpecification")
         if (
@@ -102,7 +104,7 @@ class NotificationsService:
         return {"payload": destination}
 
     def create_subscription(self, notification_type: str, body: bytes) -> dict:
-        spec = _json_object(body)
+        spec = json_object(body, InvalidNotificationRequest)
         # "required": ["destinationId", "payloadVersion"]
         if (
             notification_type not in PAYLOAD_VERSIONS
@@ -348,13 +350,3 @@ def order_change_notification(order: dict, subscription_id: str, change_type: st
             "NotificationId": str(uuid.uuid4()),
         },
     }
-
-
-def _json_object(body: bytes) -> dict:
-    try:
-        spec = json.loads(body or b"null")
-    except ValueError:
-        raise InvalidNotificationRequest("body") from None
-    if not isinstance(spec, dict):
-        raise InvalidNotificationRequest("body")
-    return spec

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import DOCUMENT_ENCODINGS, EUROPE, MARKETPLACES, RETURNS_REPORTS, format_time, parse_time
+from .reference import MARKETPLACES, format_time, json_object, parse_time
+from .rendering import DOCUMENT_ENCODINGS, EUROPE, RETURNS_REPORTS
 
 REPORTS_PATH = "/reports/2021-06-30/reports"
 DOCUMENTS_PATH = "/reports/2021-06-30/documents"
@@ -110,12 +111,9 @@ class ReportsService:
         return moment
 
     def create(self, body: bytes) -> dict:
-        try:
-            spec = json.loads(body or b"null")
-        except ValueError:
-            raise InvalidReportRequest("body") from None
+        spec = json_object(body, InvalidReportRequest)
         # "required": ["marketplaceIds", "reportType"]
-        if not isinstance(spec, dict) or any(name not in spec for name in _SPECIFICATION["required"]):
+        if any(name not in spec for name in _SPECIFICATION["required"]):
             raise InvalidReportRequest("required")
         markets, low_high = spec["marketplaceIds"], _MARKETPLACES_ITEMS
         if (

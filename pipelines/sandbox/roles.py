@@ -15,9 +15,6 @@ It also serves the read operations the check calls that the product otherwise ne
 
 from __future__ import annotations
 
-from .notifications import DESTINATIONS_PATH, SUBSCRIPTIONS_PATH
-from .reports import REPORTS_PATH
-
 INVENTORY_AND_ORDER_TRACKING = "Inventory and Order Tracking"
 AMAZON_FULFILLMENT = "Amazon Fulfillment"
 ROLES = (INVENTORY_AND_ORDER_TRACKING, AMAZON_FULFILLMENT)
@@ -38,17 +35,6 @@ _REPORTS_PER_REQUEST, _PAGE_SIZE = (1, 10), (1, 100)
 
 class InvalidRolesRequest(Exception):
     """Answered 400 InvalidInput."""
-
-
-def operation_of(method: str, path: str) -> str | None:
-    """The read operations this module serves, by method and path."""
-    if method == "GET" and path == REPORTS_PATH:
-        return "getReports"
-    if method == "GET" and path == DESTINATIONS_PATH:
-        return "getDestinations"
-    if method == "GET" and path.startswith(SUBSCRIPTIONS_PATH + "/") and path.count("/") == 4:
-        return "getSubscription"
-    return None
 
 
 def roles_needed(operation: str, path: str, params: dict, body: bytes) -> set[str]:

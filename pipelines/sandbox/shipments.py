@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from .marketplace import MARKETPLACES, format_time, parse_time
+from .reference import MARKETPLACES, format_time, parse_time
 from .reports import usage_plan
 
 V0_MODEL = json.loads((Path(__file__).parent / "models" / "ordersV0.json").read_text())
@@ -227,7 +227,7 @@ def static_cases() -> list[tuple[str, dict, int, dict]]:
 def seed_static_cases(market) -> None:
     """Put the order the model's static cases confirm on `market`: seller-fulfilled, unshipped, holding the
     documented orderItemId."""
-    from .marketplace import Item
+    from .records import Item
 
     for order_id, body, _, _ in static_cases():
         if order_id in market._orders:

@@ -284,7 +284,7 @@ def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace
     monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
-    faulty.token_ttl = timedelta(seconds=-1)  # every pagination token has expired when it is used
+    faulty.orders.token_ttl = timedelta(seconds=-1)  # every pagination token has expired when it is used
     restarts = []
 
     def guard(page):
@@ -296,7 +296,7 @@ def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace
     message = warehouse.failed_sync()
     assert "pagination" in message.lower() and f"watermark stays at {iso(warehouse.channel.start_at)}" in message
     assert warehouse.watermark() == warehouse.channel.start_at
-    faulty.token_ttl = timedelta(hours=24)
+    faulty.orders.token_ttl = timedelta(hours=24)
     clean.sync()
     warehouse.sync()
     assert warehouse.tables() == clean.tables()

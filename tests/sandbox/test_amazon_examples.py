@@ -70,7 +70,7 @@ def test_a_documented_request_gets_the_documented_answer(case):
     with SandboxServer(market, search_burst=100, get_burst=100) as server:
         params = dict(case.params)
         if "paginationToken" in params:  # a token from Amazon's documentation: the sandbox never issued it
-            server.seed_pagination_token(
+            server.orders.seed_pagination_token(
                 params["paginationToken"], {k: ",".join(v) if isinstance(v, list) else v for k, v in params.items()}
             )
         client = client_for(server)

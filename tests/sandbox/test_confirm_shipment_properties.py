@@ -14,7 +14,7 @@ from hypothesis_jsonschema import from_schema
 from test_confirm_shipment_sandbox import client_for, confirm
 
 from pipelines.sandbox import Item, Marketplace, SandboxServer
-from pipelines.sandbox.server import project
+from pipelines.sandbox.orders import project
 
 V0 = "ordersV0.json"
 MARKETPLACE = "ATVPDKIKX0DER"

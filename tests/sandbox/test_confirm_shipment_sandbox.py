@@ -67,7 +67,7 @@ def searched(server, order_id):
     server.marketplace.advance(minutes=5)  # searchOrders lists what is at least two minutes old
     client = client_for(server, OrdersV20260101)
     orders = client.search_orders(
-        createdAfter="2020-01-01T00:00:00Z", marketplaceIds=["ATVPDKIKX0DER"], includedData=["PACKAGES", "FULFILLMENT"]
+        createdAfter="2025-01-01T00:00:00Z", marketplaceIds=["ATVPDKIKX0DER"], includedData=["PACKAGES", "FULFILLMENT"]
     ).payload["orders"]
     return next(order for order in orders if order["orderId"] == order_id)
 

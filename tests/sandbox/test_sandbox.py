@@ -270,7 +270,7 @@ def test_a_request_the_model_forbids_is_refused_tersely(server, quote, params):
 
 
 def server_model_text() -> str:
-    from pipelines.sandbox.server import MODEL
+    from pipelines.sandbox.orders import MODEL
 
     return json.dumps(MODEL, ensure_ascii=False)
 
@@ -616,7 +616,7 @@ def test_random_faults_are_seeded(market):
 
 def test_pagination_token_expires(server, market):
     place(market, 3)
-    server.token_ttl = timedelta(minutes=10)
+    server.orders.token_ttl = timedelta(minutes=10)
     with api(server) as client:
         first = client.get(SEARCH, params={"lastUpdatedAfter": SINCE, "maxResultsPerPage": "1"}).json()
         market.advance(minutes=11)

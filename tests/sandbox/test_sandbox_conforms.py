@@ -12,7 +12,7 @@ from amazon_models import INVENTORY, ORDERS, problems, response_schema
 from pipelines.sandbox import Marketplace, SandboxServer
 from pipelines.sandbox.inventory import INVENTORY_PATH
 from pipelines.sandbox.marketplace import PAN_EUROPEAN
-from pipelines.sandbox.server import INCLUDED_DATA, ORDERS_PATH
+from pipelines.sandbox.orders import INCLUDED_DATA, ORDERS_PATH
 
 US, CA, DE, FR, UK = "ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1PA6795UKMFR9", "A13V1IB3VIYZZH", "A1F83G8C2ARO7P"
 SINCE = "2025-12-31T00:00:00Z"
