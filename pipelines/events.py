@@ -77,6 +77,18 @@ class WatermarkPulledBack:
 
 
 @dataclass(frozen=True)
+class HistoryOutOfReach:
+    was: datetime
+    now: datetime
+
+    def __str__(self) -> str:
+        return (
+            f"warning: changes from {iso(self.was)} to {iso(self.now)} are older than Amazon serves orders "
+            f"and cannot be fetched; reading from {iso(self.now)}"
+        )
+
+
+@dataclass(frozen=True)
 class RateLimitWait:
     seconds: float
 

@@ -35,6 +35,7 @@ from pipelines.amazon.ratelimit import TokenBucket
 from pipelines.clock import Clock, iso, parse_instant, system_now
 from pipelines.events import (
     Event,
+    HistoryOutOfReach,
     NothingToFetch,
     PageLanded,
     WatermarkPulledBack,
@@ -46,6 +47,8 @@ from pipelines.ingest.cursors import SyncState, Window, load_state, save_state
 from pipelines.warehouse.channels import Channel
 from pipelines.warehouse.connection import transaction
 
+# Amazon counts its two years of history by its own clock, read after ours: keep a day inside them.
+HISTORY_MARGIN = timedelta(days=1)
 # Amazon stamps lastUpdatedTime from many systems: re-read a few minutes behind the watermark.
 OVERLAP = timedelta(minutes=5)
 # ... by Amazon's clock, which may be a little behind ours.
@@ -226,6 +229,12 @@ class _ChannelSync:
             self.emit(NothingToFetch(state.watermark, before))
             return None
         after = state.watermark if state.first_sync else max(self.channel.start_at, state.watermark - OVERLAP)
+        # a watermark grown older than Amazon serves (a channel left unsynced for years) would be refused on
+        # every run: ask from a day inside what Amazon serves, and say what is out of reach
+        served = limits.earliest_start(self.channel.marketplace_ids, self.now()) + HISTORY_MARGIN
+        if after < served:
+            self.emit(HistoryOutOfReach(after, served))
+            after = served
         state.window = Window(after, before)
         return state.window
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipelines.amazon.ratelimit import TokenBucket
-from pipelines.sandbox import Item, SandboxServer
+from pipelines.sandbox import Item, Marketplace, SandboxServer
 
 SEARCH_PATH = "/orders/2026-01-01/orders"
 
@@ -212,3 +212,24 @@ def test_the_next_sync_paces_to_the_rate_the_server_announced(shop):
     shop.sync()
     # the sandbox fixture runs the usage plan 5,000 times faster and says so in x-amzn-RateLimit-Limit
     assert shop.one("select rate_per_second from channel_sync_state") == pytest.approx(0.0056 * 5000)
+
+
+# the warehouse stamps what it fetched by this machine's clock: the marketplace's years end before today
+@pytest.mark.parametrize(
+    "marketplace",
+    [Marketplace(seed=7, start=datetime.now(UTC).replace(microsecond=0) - timedelta(days=2 * 365 + 32))],
+    ids=["two years ago"],
+)
+def test_a_channel_left_unsynced_past_amazons_two_years_syncs_from_the_oldest_change_amazon_serves(shop):
+    # Amazon serves no order data more than two years old: a channel whose watermark has grown that old
+    # (added with a start Amazon served then, never synced since) asks from where Amazon still answers,
+    # and says what it could not fetch, rather than failing every run on Amazon's 400
+    shop.add_channel(start=shop.marketplace.now)
+    shop.marketplace.advance(days=2 * 365 + 30)
+    order = shop.place(Item("MUG-01", 1, "7.00"))
+    shop.marketplace.advance(minutes=3)
+    code, _, progress = shop.run("sync")
+    assert code == 0 and shop.query("select channel_order_id from orders") == [(order,)]
+    assert "are older than Amazon serves orders and cannot be fetched" in progress
+    first = searches(shop.sandbox)[0]["params"]["lastUpdatedAfter"]
+    assert first >= (shop.marketplace.now - timedelta(days=2 * 365)).strftime("%Y-%m-%dT%H:%M:%SZ")
