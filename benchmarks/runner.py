@@ -634,6 +634,19 @@ def bench_size(
         f"({100 * incremental['seconds'] / rebuild_s:.1f} % of the rebuild)"
     )
 
+    marts = run_probe("marts", str(db), env=env)
+    entry["marts_publish"] = {
+        "marts_seconds": round(marts["marts_seconds"], 3),
+        "publish_seconds": round(marts["publish_seconds"], 3),
+        "published_mb": round(marts["published_mb"], 1),
+        "peak_rss_mb": round(marts["peak_rss_mb"], 1),
+        "mart_rows": marts["mart_rows"],
+    }
+    log(
+        f"{n:,} orders: marts {marts['marts_seconds']:.2f} s, published copy {marts['publish_seconds']:.2f} s "
+        f"({marts['published_mb']:.0f} MB)"
+    )
+
     if profile:
         log(f"{n:,} orders: profiling the rebuild, statement by statement")
         entry["rebuild_profile"] = run_probe("rebuild-profile", str(db), env=env)["profile"]
@@ -923,6 +936,20 @@ def render_markdown(results: dict) -> str:
             + ", ".join(f"{b:.2f} / {r:.2f} ({q:.2f})" for b, r, q in pairs)
             + f"; ratio of the medians {rebuild['ratio_of_medians']:.2f}"
         )
+    built = [(size, results["by_size"][str(size)].get("marts_publish")) for size in results.get("sizes", [])]
+    if any(figures for _, figures in built):
+        lines += [
+            "",
+            "After a sync that changed something, the writer is held while the marts are rebuilt and the core "
+            "tables and marts are copied to the published file (`assets/marts.py`; own process):",
+            "",
+        ]
+        lines += [
+            f"* {size:,} orders: marts {f['marts_seconds']:.2f} s, published copy {f['publish_seconds']:.2f} s "
+            f"({f['published_mb']:.0f} MB), peak RSS {f['peak_rss_mb']:.0f} MB"
+            for size, f in built
+            if f
+        ]
     rows = growth(results)
     if rows:
         small, large = str(results["sizes"][0]), str(results["sizes"][-1])

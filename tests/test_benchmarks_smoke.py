@@ -99,6 +99,8 @@ def test_a_small_run_of_the_benchmarks_reports_correct_results(tmp_path):
     # the baseline writes as many lines as the product (items plus gift wraps)
     assert size["baseline"]["lines_rows"] == size["validation_after_rebuild"]["expected"]["order_lines"]
     assert size["incremental"]["orders_changed"] == size["incremental"]["changed_orders"]
+    # the marts were rebuilt from the 2,000 orders and copied to a published file
+    assert size["marts_publish"]["mart_rows"]["daily_sales"] > 0 and size["marts_publish"]["published_mb"] > 0
 
     initial, follow_up = results["extraction"]["syncs"]
     assert initial["orders_fetched"] == initial["changed_orders"] == results["extraction"]["orders_in_marketplace"]
