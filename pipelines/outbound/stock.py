@@ -41,7 +41,7 @@ from pipelines.amazon.ratelimit import MARGIN_TOKENS, TokenBucket
 from pipelines.events import Event, Retry
 from pipelines.ingest.fba_stock import PAN_EUROPEAN
 from pipelines.sql import read_sql
-from pipelines.warehouse.channels import REGIONS, Channel
+from pipelines.warehouse.channels import REGIONS, Channel, get_channel
 from pipelines.warehouse.connection import transaction
 
 MIN_RATE = 0.05  # requests/s: the slowest pace 429s in a row slow a push to
@@ -498,6 +498,38 @@ def push_stock(
         except Exception:
             pass
     return result
+
+
+def push_moved_stock(
+    writer: Callable[[], AbstractContextManager],
+    *,
+    now: Callable[[], datetime],
+    account: str = "default",
+    skip: Callable[[], set[str]] = set,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[PushResult]:
+    """Push every channel (with a seller id) whose stock moved, now: what a notification's batch runs once it has
+    booked an order, so that the other marketplaces' listings drop seconds after a sale rather than after the
+    sensor's interval and a run's start. Channels in `skip()` (a stock push run of theirs is going) are left to
+    that run. A push that fails is told and left to the sensor (its marks stay); it never fails the caller."""
+    with writer() as con:
+        moved = [name for name, count in sorted(unmarked_movements(con).items()) if count]
+        channels = [get_channel(con, name) for name in moved]
+    busy = skip() if channels else set()
+    results = []
+    for channel in channels:
+        if channel.name in busy:
+            continue
+        try:
+            result = push_stock(channel, writer, now=now, account=account, sleep=sleep, clock=clock)
+        except Exception as error:  # the sensor's push tries again; the booking stands
+            say(f"{channel.name}: stock not pushed after the notifications: {amazon.describe(error)}")
+            continue
+        say(result.line)
+        results.append(result)
+    return results
 
 
 # -- what status and the `stock` command show -----------------------------------------------------------

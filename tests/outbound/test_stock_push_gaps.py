@@ -4,9 +4,11 @@ sent every few seconds forever. Through the real python-amazon-sp-api client ove
 
 from __future__ import annotations
 
-from test_stock_push import ADA, catalog, seller_channel
+import pytest
+from test_stock_push import ADA, CA, US, catalog, listed, patches, seller_channel
 
 from pipelines.sandbox import Item
+from pipelines.sandbox.marketplace import OrderRefused
 
 CHANNEL_TABLES = (
     "select table_name from information_schema.columns join information_schema.tables "
@@ -51,4 +53,46 @@ def test_a_channel_removed_with_its_orders_leaves_no_row_in_any_table(shop, tmp_
 
     assert "1 orders deleted" in shop.ok("channel", "remove", "Amazon US", "--delete-orders")
     assert rows_of(shop, "Amazon US") == {}
+    assert shop.one("select count(*) from stock_marks") == 0
+
+
+def test_an_order_a_notification_books_lowers_the_other_marketplaces_listing_in_the_same_run(shop, sqs, tmp_path):
+    from dagster import AssetKey
+
+    from pipelines.definitions import defs
+    from pipelines.orchestration.instance import get_instance
+    from pipelines.orchestration.resources import WarehouseResource
+
+    listings = shop.sandbox.listings
+    listings.list_item("MUG-01", 0, marketplace_id=US)
+    listings.list_item("MUG-01", 0, marketplace_id=CA)
+    catalog(shop, tmp_path, {"MUG-01": 5})
+    seller_channel(shop, "Amazon NA", (US, CA))  # one channel per region, as the README has a seller add it
+    shop.ok(
+        "channel", "notifications", "Amazon NA", "--queue-arn", sqs["arn"], "--queue-url", sqs["url"]
+    )  # the seller id is the channel's already
+    shop.ok("stock", "push")
+    shop.marketplace.advance(seconds=5)
+    assert listed(shop, "MUG-01", US) == listed(shop, "MUG-01", CA) == 5
+    before = len(patches(shop))
+
+    shop.place(Item("MUG-01", 4, "12.50"), buyer=ADA, marketplace_id=US)
+    shop.sandbox.notifications.flush()  # Amazon's ORDER_CHANGE is in the queue
+    result = defs.resolve_job_def("notifications_job").execute_in_process(
+        instance=get_instance(),
+        partition_key="Amazon NA",
+        run_config={"ops": {"order_notifications": {"config": {"idle_seconds": 0}}}},
+        resources={"warehouse": WarehouseResource(path=shop.db)},
+    )
+    assert result.success
+    # the run that booked the order pushed it: no stock push run, no sensor's interval in between
+    assert [(p["sku"], p["marketplaceIds"], p["body"]["patches"][0]["value"][0]["quantity"]) for p in patches(shop)][
+        before:
+    ] == [("MUG-01", [CA], 1), ("MUG-01", [US], 1)]
+    records = get_instance().fetch_materializations(AssetKey("amazon_listings_stock"), limit=10).records
+    assert len(records) == 1  # the first push's
+    shop.marketplace.advance(seconds=5)
+    assert listed(shop, "MUG-01", CA) == 1
+    with pytest.raises(OrderRefused):
+        shop.marketplace.place_order([Item("MUG-01", 2, "16.00")], marketplace_id=CA, buyer=ADA)
     assert shop.one("select count(*) from stock_marks") == 0
