@@ -96,3 +96,63 @@ def test_an_order_a_notification_books_lowers_the_other_marketplaces_listing_in_
     with pytest.raises(OrderRefused):
         shop.marketplace.place_order([Item("MUG-01", 2, "16.00")], marketplace_id=CA, buyer=ADA)
     assert shop.one("select count(*) from stock_marks") == 0
+
+
+def test_a_quantity_amazon_refuses_backs_off_doubling_to_an_hour_and_goes_at_once_when_it_changes(shop, tmp_path):
+    from datetime import timedelta
+
+    from pipelines.outbound.stock import refused_backoff, unmarked_movements
+    from pipelines.warehouse.connection import open_for_writing
+
+    listings = shop.sandbox.listings
+    listings.list_item("MUG-01", 0)
+    listings.list_item("CUP-02", 0)
+    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 2})
+    seller_channel(shop)
+    shop.ok("stock", "push")
+    # the seller closes the cup's listing on Amazon; the push knows it from its read (an hour fresh)
+    listings.delist("CUP-02")
+    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 1})  # a recount: the cup is marked
+    assert "1 INVALID" in shop.ok("stock", "push")
+
+    def cup_patches() -> int:
+        return sum(p["sku"] == "CUP-02" for p in patches(shop))
+
+    def due() -> int:
+        """What the stock sensor counts for the channel now (the sandbox's clock, which the test moves)."""
+        with open_for_writing(shop.db) as con:
+            return unmarked_movements(con, shop.marketplace.naive_now())["Amazon US"]
+
+    sent = cup_patches()
+    # each refusal waits twice as long as the one before: 1 min, then 2, then 4
+    for wait in (1, 2, 4):
+        assert due() == 0
+        shop.marketplace.advance(seconds=wait * 60 - 5)
+        assert due() == 0  # the sensor starts no push: nothing is asked every 5 s
+        out = shop.ok("stock", "push")  # a push for another reason sends the cup nothing either
+        assert cup_patches() == sent and "1 refused and backing off" in out
+        shop.marketplace.advance(seconds=10)
+        assert due() == 1  # the backoff is over: the sensor pushes it again
+        assert "1 INVALID" in shop.ok("stock", "push")
+        sent += 1
+        assert cup_patches() == sent
+    # still failing where people look
+    status = shop.ok("status")
+    assert [line.split()[3:6] for line in status.splitlines() if "CUP-02" in line and "INVALID" in line] == [
+        ["CUP-02", "1", "INVALID"]
+    ]
+    # a new quantity goes at once, whatever the backoff
+    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 0})
+    assert due() == 1
+    shop.ok("stock", "push")
+    assert cup_patches() == sent + 1 and patches(shop)[-1]["body"]["patches"][0]["value"][0]["quantity"] == 0
+    # doubling, capped at an hour
+    assert [refused_backoff(n) for n in (1, 2, 3, 6, 7, 8, 60)] == [
+        timedelta(minutes=1),
+        timedelta(minutes=2),
+        timedelta(minutes=4),
+        timedelta(minutes=32),
+        timedelta(hours=1),
+        timedelta(hours=1),
+        timedelta(hours=1),
+    ]
