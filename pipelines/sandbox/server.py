@@ -320,7 +320,7 @@ class SandboxServer:
                 operation: _TokenBucket(rate * speedup, burst, real_clock)
                 for operation, (rate, burst) in (
                     (op, usage_plan(op, FEEDS_MODEL))
-                    for op in ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument")
+                    for op in ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument", "getFeeds")
                 )
             },
             "confirmShipment": _TokenBucket(CONFIRM_RATE * speedup, CONFIRM_BURST, real_clock),
@@ -669,7 +669,7 @@ class SandboxServer:
             elif operation == "deleteSubscriptionById":
                 _, _, _, _, kind, subscription_id = path.split("/")
                 payload = self.notifications.delete_subscription(unquote(kind), unquote(subscription_id))
-            elif operation in ("getReports", "getDestinations", "getSubscription"):
+            elif operation in ("getReports", "getDestinations", "getSubscription", "getFeeds"):
                 payload = roles_answer(self, operation, path, params)
             else:
                 payload = self._get_order(unquote(path[len(ORDERS_PATH) + 1 :]), params)

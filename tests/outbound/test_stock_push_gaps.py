@@ -156,3 +156,30 @@ def test_a_quantity_amazon_refuses_backs_off_doubling_to_an_hour_and_goes_at_onc
         timedelta(hours=1),
         timedelta(hours=1),
     ]
+
+
+def test_channel_check_probes_listings_items_and_feeds_and_names_product_listing_when_amazon_refuses(shop):
+    from pipelines.sandbox.roles import PRODUCT_LISTING, ROLES
+
+    shop.add_channel()
+    out = shop.ok("channel", "check", "Amazon US")  # no seller id: the Listings API is not asked
+    assert [line for line in out.splitlines() if "searchListingsItems" in line and "not asked" in line]
+    shop.ok("channel", "set", "Amazon US", "--seller-id", shop.sandbox.notifications.seller_id)
+    out = shop.ok("channel", "check", "Amazon US")
+    for operation in ("searchListingsItems", "getFeeds JSON_LISTINGS_FEED"):
+        assert [line for line in out.splitlines() if operation in line and "role Product Listing: ok" in line], out
+    served = {(r["method"], r["path"]) for r in shop.sandbox.requests}
+    assert ("GET", "/feeds/2021-06-30/feeds") in served
+    assert any(path.startswith("/listings/2021-08-01/items/") for method, path in served if method == "GET")
+
+    # credentials whose application lacks the Product Listing role: both APIs answer 403, and nothing else does
+    shop.sandbox.missing_roles = {PRODUCT_LISTING}
+    assert PRODUCT_LISTING in ROLES
+    code, out, err = shop.run("channel", "check", "Amazon US")
+    assert code == 1 and f"lacks the role(s) {PRODUCT_LISTING}" in err and len(err.strip().splitlines()) == 1
+    refused = sorted(line.split()[0] for line in out.splitlines() if "403" in line)
+    assert refused == ["Feeds", "Listings"], out
+    # and Amazon's 403 is what the push meets too: the sandbox is no more lenient for the operations themselves
+    shop.sandbox.listings.list_item("MUG-01", 0)
+    code, _, err = shop.run("stock", "push")
+    assert code == 1
