@@ -386,6 +386,30 @@ def _load_bucket(con, channel: Channel, clock: Callable[[], float]) -> TokenBuck
     return bucket
 
 
+def _pools_listing(con: duckdb.DuckDBPyConnection, skus: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per SKU, the (channel, pool) pairs that list it merchant-fulfilled with a quantity of their own, in a fixed
+    order: every channel with a seller id draws on the one warehouse."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for sku, channel, pool in con.execute(
+        "select l.seller_sku, l.channel, l.pool from amazon_listings l join channels c using (channel) "
+        "where l.is_merchant_fulfilled and c.removed_at is null and c.seller_id is not null "
+        "and l.seller_sku in (select unnest(?::varchar[])) order by all",
+        [skus],
+    ).fetchall():
+        found.setdefault(sku, []).append((channel, pool))
+    return found
+
+
+def _share(available: int, pools_listing: list[tuple[str, str]], pool: tuple[str, str]) -> int:
+    """The quantity one pool lists. Each pool sells what it shows until a push lowers it, and Amazon applies a push
+    seconds to minutes after accepting it: the last units, shown in every pool at once, can sell twice. So when a
+    SKU has no more units than pools listing it, each unit is shown in one pool only (the first ones in a fixed
+    order); above that every pool shows them all (BENCHMARKS.md, "Stock back to Amazon")."""
+    if available > len(pools_listing) or pool not in pools_listing:
+        return available
+    return 1 if pools_listing.index(pool) < available else 0
+
+
 def push_stock(
     channel: Channel,
     writer: Callable[[], AbstractContextManager],
@@ -494,10 +518,12 @@ def push_stock(
         result.not_listed = sum(1 for sku in marks if sku not in plan)
         clear_only = [sku for sku in marks if sku not in plan]
         order = sorted(plan, key=lambda sku: (marks.get(sku) or datetime.max, sku))
+        with writer() as con:
+            shared = _pools_listing(con, sorted(plan))
         sends: list[tuple[str, str, dict, int]] = []  # (sku, pool, listing, quantity)
         for sku in order:
-            quantity = available[sku]
             for pool, listing in plan[sku]:
+                quantity = _share(available[sku], shared.get(sku, []), (channel.name, pool))
                 accepted = last.get((pool, sku), (None, None, None))[2]
                 if full:
                     sends.append((sku, pool, listing, quantity))  # the nightly bulk: every merchant-fulfilled SKU
