@@ -23,7 +23,8 @@ push_stock) and the real python-amazon-sp-api client over HTTP against the in-pr
 marketplace's, simulated: the usage plans refill on it, and a push's wait for its token moves it, so Amazon's 5
 requests/s are kept without waiting for them (a request's own round trip takes no simulated time). Reported per
 strategy: oversold units (sold beyond the shelf), units left unsold by the buffer, p50/p95 from a ledger change to
-Amazon's ACCEPTED answer, from an order to the other marketplace's ACCEPTED quantity, calls per 1,000 stock changes
+Amazon's ACCEPTED answer, from an order to the other marketplace's ACCEPTED quantity (for the orders after which it
+showed more than the shelf had left), calls per 1,000 stock changes
 against the distinct SKUs changed per push, and 429s. Then 1,000 changed SKUs pushed in one go: calls and 429s.
 """
 
@@ -243,7 +244,9 @@ def flash_sale(
         sold = {sku: 0 for sku in names}
         refused = {sku: 0 for sku in names}
         placed = 0
-        orders: list[tuple[str, str, datetime]] = []  # (sku, the other marketplace, when Amazon took the order)
+        # (sku, the other marketplace, when Amazon took the order) of each order after which the other marketplace
+        # showed more units than the shelf had left
+        orders: list[tuple[str, str, datetime]] = []
         # what happens later, in the marketplace's time: (when, sequence, what)
         agenda: list[tuple[datetime, int, str]] = []
         sequence = [0]
@@ -344,7 +347,11 @@ def flash_sale(
                 market.confirm(order_id)
                 sold[sku] += units
                 placed += 1
-                orders.append((sku, CA if marketplace_id == US else US, market.naive_now()))
+                other = CA if marketplace_id == US else US
+                # the other marketplace shows more than the shelf has left: exposed until a push lowers it
+                shown = server.listings.quantity(sku, other)
+                if shown is not None and shown > max(0, shelf[sku] - sold[sku]):
+                    orders.append((sku, other, market.naive_now()))
                 if notified:
                     notified_order(market.now)
             except OrderRefused:
@@ -366,12 +373,14 @@ def flash_sale(
         listing_requests = [r for r in server.requests if r["path"].startswith(("/listings/", "/feeds/"))]
         throttled = sum(1 for r in listing_requests if r["status"] == 429)
         patch_calls = sum(1 for r in listing_requests if r["method"] == "PATCH")
-        # each ledger change, to the first ACCEPTED answer for its SKU on each marketplace at or after it
+        # each ledger change, to the first ACCEPTED answer for its SKU on each marketplace at or after it (and before
+        # the SKU's next change: a marketplace already showing the right quantity is sent nothing, and waits for none)
         latencies = []
-        for sku, booked in changes:
+        for n, (sku, booked) in enumerate(changes):
+            following = next((at for s, at in changes[n + 1 :] if s == sku and at > booked), None)
             for pool in (US, CA):
                 after = next((at for s, p, at, sent in pushes if s == sku and p == pool and sent >= booked), None)
-                if after is not None:
+                if after is not None and (following is None or after < following):
                     latencies.append((after - booked).total_seconds())
         # an order on one marketplace, to the other marketplace's listing accepting a lower quantity
         cross = []
@@ -394,6 +403,7 @@ def flash_sale(
             "p95_change_to_accepted_seconds": (
                 round(statistics.quantiles(latencies, n=20)[-1], 1) if len(latencies) >= 20 else None
             ),
+            "orders_exposing_the_other_listing": len(orders),
             "p50_order_to_other_listing_seconds": round(statistics.median(cross), 1) if cross else None,
             "p95_order_to_other_listing_seconds": (
                 round(statistics.quantiles(cross, n=20)[-1], 1) if len(cross) >= 20 else None
