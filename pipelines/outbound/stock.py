@@ -595,7 +595,7 @@ def push_moved_stock(
     sensor's interval and a run's start. Channels in `skip()` (a stock push run of theirs is going) are left to
     that run. A push that fails is told and left to the sensor (its marks stay); it never fails the caller."""
     with writer() as con:
-        moved = [name for name, count in sorted(unmarked_movements(con).items()) if count]
+        moved = [name for name, count in sorted(unmarked_movements(con, now()).items()) if count]
         channels = [get_channel(con, name) for name in moved]
     busy = skip() if channels else set()
     results = []
