@@ -496,8 +496,21 @@ def push_stock(
                 found = read_listings(channel, client, policy, unknown, on_rate=observe)
                 listings.update(found)
                 result.listings_read = len(found)
+        # a pool that starts or stops listing a SKU changes the other channels' shares of its last units (_share)
+        pooled = {key for key, listing in listings.items() if listing["is_merchant_fulfilled"]}
+        pooled_before = {key for key, listing in cached.items() if listing["is_merchant_fulfilled"]}
+        moved_pools = sorted({sku for _, sku in (pooled ^ pooled_before if whole else pooled - pooled_before)})
         with writer() as con:
             _record_listings(con, channel.name, listings, now(), whole=whole)
+            if moved_pools:
+                con.execute(
+                    "insert into stock_marks select l.channel, l.seller_sku, ? from amazon_listings l "
+                    "join channels c using (channel) where l.channel <> ? and l.is_merchant_fulfilled "
+                    "and c.removed_at is null and c.seller_id is not null "
+                    "and l.seller_sku in (select unnest(?::varchar[])) group by all "
+                    "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)",
+                    [now().replace(tzinfo=None), channel.name, moved_pools],
+                )
             if whole:  # read back whole: what drifts from the last accepted push, before this push changes it
                 with transaction(con):
                     con.execute("delete from stock_drift where channel = ?", [channel.name])

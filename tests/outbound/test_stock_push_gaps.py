@@ -183,3 +183,28 @@ def test_channel_check_probes_listings_items_and_feeds_and_names_product_listing
     shop.sandbox.listings.list_item("MUG-01", 0)
     code, _, err = shop.run("stock", "push")
     assert code == 1
+
+
+def test_a_channel_that_starts_listing_a_sku_marks_it_for_the_channels_sharing_its_last_units(shop, tmp_path):
+    from pipelines.outbound.stock import unmarked_movements
+    from pipelines.warehouse.connection import open_for_writing
+
+    listings = shop.sandbox.listings
+    listings.list_item("PEN-03", 0, marketplace_id=US)
+    listings.list_item("PEN-03", 0, marketplace_id=CA)
+    catalog(shop, tmp_path, {"PEN-03": 2})
+    seller_channel(shop, "Amazon US", (US,))
+    seller_channel(shop, "Amazon CA", (CA,))
+    shop.ok("stock", "push", "--channel", "Amazon US")  # the only pool it knows of: both units
+    assert patches(shop)[-1]["body"]["patches"][0]["value"][0]["quantity"] == 2
+    shop.ok("stock", "push", "--channel", "Amazon CA")  # two pools, two units: one each
+    assert patches(shop)[-1]["body"]["patches"][0]["value"][0]["quantity"] == 1
+    with open_for_writing(shop.db) as con:
+        assert unmarked_movements(con, shop.marketplace.naive_now())["Amazon US"] == 1  # the sensor pushes it
+    shop.ok("stock", "push", "--channel", "Amazon US")
+    assert [(p["marketplaceIds"], p["body"]["patches"][0]["value"][0]["quantity"]) for p in patches(shop)][-1] == (
+        [US],
+        1,
+    )
+    shop.marketplace.advance(seconds=5)
+    assert (listed(shop, "PEN-03", US), listed(shop, "PEN-03", CA)) == (1, 1)
