@@ -7,8 +7,10 @@ from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeRes
 from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.ingest.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
+from pipelines.orchestration.instance import running_channels
 from pipelines.orchestration.progress import progress
-from pipelines.orchestration.resources import WarehouseResource
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.outbound.stock import push_moved_stock
 from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
 
@@ -28,7 +30,9 @@ class NotificationsConfig(Config):
     "state becomes an order version, and the core tables and stock follow at once.",
     output_required=False,  # #28: a channel without a queue skips, with its reason, rather than failing
 )
-def order_notifications(context, config: NotificationsConfig, warehouse: WarehouseResource):
+def order_notifications(
+    context, config: NotificationsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
+):
     say, now = progress(context), clock.from_environment()
     with open_for_reading(warehouse.resolved_path) as con:
         channel = get_channel(con, context.partition_key)
@@ -41,8 +45,27 @@ def order_notifications(context, config: NotificationsConfig, warehouse: Warehou
         return
     idle = listen_interval() if config.idle_seconds < 0 else config.idle_seconds
     who = f"the notifications of channel {channel.name!r}"
+
+    def push_what_moved(counts) -> None:
+        # an order booked here lowers the other marketplaces' listings at once, not a sensor's interval later:
+        # what a sale on one marketplace leaves the other selling (BENCHMARKS.md, "Stock back to Amazon")
+        if counts.movements:
+            push_moved_stock(
+                lambda: warehouse.writer(on_wait=say, who=who),
+                now=now,
+                account=amazon.credentials_account,
+                skip=lambda: running_channels(context.instance, "stock_push_job"),
+                say=say,
+            )
+
     counts = drain(
-        channel, queue_url, lambda: warehouse.writer(on_wait=say, who=who), idle_seconds=idle, clock=now, say=say
+        channel,
+        queue_url,
+        lambda: warehouse.writer(on_wait=say, who=who),
+        idle_seconds=idle,
+        clock=now,
+        say=say,
+        after_batch=push_what_moved,
     )
     yield MaterializeResult(
         metadata={

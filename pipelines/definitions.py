@@ -180,10 +180,11 @@ def _stock_interval() -> int:
     "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
 )
 def stock_push_sensor(context, warehouse: WarehouseResource):
+    from pipelines import clock
     from pipelines.outbound.stock import unmarked_movements
 
     try:
-        moved = warehouse.glance(unmarked_movements)
+        moved = warehouse.glance(lambda con: unmarked_movements(con, clock.from_environment()()))
     except UNREADABLE as reason:
         return SkipReason(str(reason))
     active = running_channels(context.instance, "stock_push_job")

@@ -15,7 +15,15 @@ from pipelines.clock import iso
 # it stands for Amazon, and imports nothing of the product.
 INVENTORY_AND_ORDER_TRACKING = "Inventory and Order Tracking"
 AMAZON_FULFILLMENT = "Amazon Fulfillment"
-OPERATION_ROLES = {"searchOrders": INVENTORY_AND_ORDER_TRACKING, "getInventorySummaries": AMAZON_FULFILLMENT}
+# the stock push: "Approval for the Product Listing role" (Amazon's "Partially update a listing" prerequisites), and
+# JSON_LISTINGS_FEED's role in "Role Mappings for SP-API Types"
+PRODUCT_LISTING = "Product Listing"
+OPERATION_ROLES = {
+    "searchOrders": INVENTORY_AND_ORDER_TRACKING,
+    "getInventorySummaries": AMAZON_FULFILLMENT,
+    "searchListingsItems": PRODUCT_LISTING,
+}
+FEED_TYPE_ROLES = {"JSON_LISTINGS_FEED": PRODUCT_LISTING}
 REPORT_TYPE_ROLES = {
     "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": INVENTORY_AND_ORDER_TRACKING,
     "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": AMAZON_FULFILLMENT,
@@ -30,6 +38,7 @@ class Probe:
     role: str
     outcome: str = ""  # ok, or missing role, or the failure
     missing: bool = False
+    skipped: bool = False  # not asked: the channel does not use this API (the Listings API without a seller id)
 
 
 def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]:
@@ -61,6 +70,23 @@ def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]
             for kind, role in REPORT_TYPE_ROLES.items()
         ],
         (
+            Probe("Listings Items 2021-08-01", "searchListingsItems", OPERATION_ROLES["searchListingsItems"]),
+            (
+                lambda: amazon.listings_client(channel, account).search_listings_items(
+                    channel.seller_id, marketplaceIds=marketplace, pageSize=1
+                )
+            )
+            if channel.seller_id
+            else None,
+        ),
+        *[
+            (
+                Probe("Feeds 2021-06-30", f"getFeeds {kind}", role),
+                lambda kind=kind: amazon.feeds_client(channel, account).get_feeds(feedTypes=[kind], pageSize=1),
+            )
+            for kind, role in FEED_TYPE_ROLES.items()
+        ],
+        (
             Probe("Notifications v1", "getDestinations", "none (grantless)"),
             lambda: amazon.notifications_client(channel, account).get_destinations(),
         ),
@@ -71,6 +97,10 @@ def check_roles(channel, now: datetime, account: str = "default") -> list[Probe]
     ]
     checked = []
     for probe, call in probes:
+        if call is None:
+            probe.outcome, probe.skipped = "not asked: the channel has no seller id, so its stock is not pushed", True
+            checked.append(probe)
+            continue
         try:
             call()
             probe.outcome = "ok"

@@ -466,7 +466,7 @@ def cmd_channel_check(args) -> None:
     for probe in probes:
         _say(f"{(probe.api + ' ' + probe.operation).ljust(width)}  role {probe.role}: {probe.outcome}")
     missing = sorted({p.role for p in probes if p.missing})
-    failed = [p for p in probes if not p.missing and not p.outcome.startswith("ok")]
+    failed = [p for p in probes if not p.missing and not p.skipped and not p.outcome.startswith("ok")]
     if missing:
         raise CommandError(
             f"channel {channel.name!r}: the application lacks the role(s) {', '.join(missing)} "

@@ -641,17 +641,21 @@ def drain(
     clock: Callable[[], datetime],
     say: Callable[[str], None] = lambda line: None,
     should_stop: Callable[[], bool] = lambda: False,
+    after_batch: Callable[[DrainCounts], None] = lambda counts: None,
 ) -> DrainCounts:
     """Read the queue until it has been empty for `idle_seconds` (0: until the first empty receive), each
-    batch applied under the writer lock (`write` yields a writing connection) and then deleted."""
+    batch applied under the writer lock (`write` yields a writing connection) and then deleted; `after_batch`
+    is told each batch's counts once it is committed (the stock push follows a booking at once)."""
     try:
         with Queue(queue_url) as queue:
-            return _drain(queue, channel, write, idle_seconds, clock, say, should_stop)
+            return _drain(queue, channel, write, idle_seconds, clock, say, should_stop, after_batch)
     except QueueError as error:
         raise NotificationsError(f"{channel.name}: {error}; polling goes on without it") from None
 
 
-def _drain(queue: Queue, channel: Channel, write, idle_seconds: float, clock, say, should_stop) -> DrainCounts:
+def _drain(
+    queue: Queue, channel: Channel, write, idle_seconds: float, clock, say, should_stop, after_batch
+) -> DrainCounts:
     total, idle_since = DrainCounts(), time.monotonic()
     while not should_stop():
         # long polling: a receive returns as soon as a message is there (at least 1 s, so that SQS asks
@@ -682,5 +686,6 @@ def _drain(queue: Queue, channel: Channel, write, idle_seconds: float, clock, sa
             f"duplicate(s), {counts.stale} stale, {counts.ignored} ignored, {counts.rejected} set aside; "
             f"{counts.movements} stock movement(s)"
         )
+        after_batch(counts)
         idle_since = time.monotonic()
     return total

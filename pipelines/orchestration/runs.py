@@ -203,7 +203,8 @@ def summarise_stock_push_run(result, channel: str) -> dict:
         line = (
             f"{channel}: stock {figures.get('pushed', 0)} pushed, {figures.get('unchanged', 0)} unchanged, "
             f"{figures.get('invalid', 0)} INVALID, {figures.get('failed', 0)} failed, "
-            f"{figures.get('fba_skipped', 0)} FBA not sent, {figures.get('drifting', 0)} drifting "
+            f"{figures.get('fba_skipped', 0)} FBA not sent, {figures.get('drifting', 0)} drifting, "
+            f"{figures.get('backing_off', 0)} refused and backing off "
             f"({figures.get('calls', 0)} call(s), {figures.get('throttled', 0)} throttled)"
         )
         figures["line"] = line

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -41,7 +41,7 @@ from pipelines.amazon.ratelimit import MARGIN_TOKENS, TokenBucket
 from pipelines.events import Event, Retry
 from pipelines.ingest.fba_stock import PAN_EUROPEAN
 from pipelines.sql import read_sql
-from pipelines.warehouse.channels import REGIONS, Channel
+from pipelines.warehouse.channels import REGIONS, Channel, get_channel
 from pipelines.warehouse.connection import transaction
 
 MIN_RATE = 0.05  # requests/s: the slowest pace 429s in a row slow a push to
@@ -50,6 +50,10 @@ DRIFT_GRACE = timedelta(minutes=5)  # Amazon applies an accepted patch within mi
 SKUS_PER_LOOKUP = 20
 FEED_MIN_SKUS = 20  # a first push of more SKUs than this goes as a listings feed (a patch each is quicker below)
 FEED_POLL_SECONDS = 5.0  # searchListingsItems' identifiers: "maxItems": 20
+# A quantity Amazon refused (INVALID) is sent again once its value changes, or after a backoff that doubles with each
+# refusal in a row, from a minute to at most an hour: a listing Amazon keeps refusing is not asked every few seconds
+REFUSED_BACKOFF_FIRST = timedelta(minutes=1)
+REFUSED_BACKOFF_MOST = timedelta(hours=1)
 
 
 class StockPushRefused(ValueError):
@@ -167,22 +171,60 @@ def mark_changes(con: duckdb.DuckDBPyConnection, channel: str, now: datetime) ->
     return marked
 
 
-def unmarked_movements(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Channels with a seller id whose stock moved since they last looked (what the sensor watches)."""
+def refused_backoff(refusals: int) -> timedelta:
+    """How long a quantity Amazon refused `refusals` times in a row waits before it is sent again."""
+    return min(REFUSED_BACKOFF_FIRST * 2 ** max(0, min(refusals, 20) - 1), REFUSED_BACKOFF_MOST)
+
+
+def _refused_sql() -> str:
+    """Per channel, pool and SKU whose latest answer is INVALID: the quantity refused, when, how many refusals since
+    the last ACCEPTED, and when it may be sent again (the backoff past the latest refusal)."""
+    first, most = int(REFUSED_BACKOFF_FIRST.total_seconds()), int(REFUSED_BACKOFF_MOST.total_seconds())
+    return f"""
+        with answers as (
+            -- answers in the order they were recorded (two can share a second)
+            select channel, pool, seller_sku, status, quantity, pushed_at, (pushed_at, rowid) as answered,
+                   max((pushed_at, rowid)) filter (where status = 'ACCEPTED')
+                       over (partition by channel, pool, seller_sku) as accepted
+            from stock_pushes
+        ),
+        latest as (
+            select channel, pool, seller_sku, arg_max(status, answered) as status,
+                   arg_max(quantity, answered) as quantity, max(pushed_at) as refused_at,
+                   count(*) filter (where status = 'INVALID' and (accepted is null or answered > accepted))
+                       as refusals
+            from answers group by all
+        )
+        select channel, pool, seller_sku, quantity, refused_at, refusals,
+               refused_at + to_seconds(least({first} * pow(2, least(refusals, 20) - 1), {most})::bigint) as retry_at
+        from latest where status = 'INVALID'
+    """
+
+
+def unmarked_movements(con: duckdb.DuckDBPyConnection, now: datetime | None = None) -> dict[str, int]:
+    """Channels with a seller id whose stock moved since they last looked, or with a listing whose refused quantity's
+    backoff has passed (what the sensor watches; `now` in the warehouse's time, the system's by default)."""
+    at = now.astimezone(UTC).replace(tzinfo=None) if now is not None and now.tzinfo else now
     return dict(
         con.execute(
-            """
+            f"""
         select channels.channel,
                (select count(*) from inventory_movements m
                 where m.location = 'warehouse' and m.movement_id > coalesce(s.movements_seen, 0))
                + (select count(*) from stock_marks k where k.channel = channels.channel)
+               -- a refused quantity due again, on a merchant-fulfilled listing the channel still has
+               + (select count(*) from ({_refused_sql()}) r
+                  join amazon_listings l using (channel, pool, seller_sku)
+                  where r.channel = channels.channel and l.is_merchant_fulfilled
+                    and r.retry_at <= coalesce($now, now()::timestamp))
         from channels left join stock_push_state s using (channel)
         where channels.removed_at is null and channels.seller_id is not null
           -- a channel whose listings, read within the hour, hold nothing merchant-fulfilled has nothing to push
           and not (s.listings_read_at > now()::timestamp - interval 1 hour
                    and not exists (select 1 from amazon_listings l
                                    where l.channel = channels.channel and l.is_merchant_fulfilled))
-        """
+        """,
+            {"now": at},
         ).fetchall()
     )
 
@@ -201,6 +243,7 @@ class PushResult:
     calls: int = 0
     throttled: int = 0  # 429s
     drifting: int = 0  # listings that differed from the last accepted push when last read back
+    backing_off: int = 0  # listings whose quantity Amazon refused (INVALID), not sent again until their backoff ends
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -214,6 +257,8 @@ class PushResult:
             parts.append(f"{self.fba_skipped} FBA not sent")
         if self.not_listed:
             parts.append(f"{self.not_listed} not listed")
+        if self.backing_off:
+            parts.append(f"{self.backing_off} refused and backing off")
         return f"{self.channel}: stock {', '.join(parts)} ({self.calls} call(s), {self.throttled} throttled)"
 
     def metadata(self) -> dict:
@@ -341,6 +386,30 @@ def _load_bucket(con, channel: Channel, clock: Callable[[], float]) -> TokenBuck
     return bucket
 
 
+def _pools_listing(con: duckdb.DuckDBPyConnection, skus: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """Per SKU, the (channel, pool) pairs that list it merchant-fulfilled with a quantity of their own, in a fixed
+    order: every channel with a seller id draws on the one warehouse."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for sku, channel, pool in con.execute(
+        "select l.seller_sku, l.channel, l.pool from amazon_listings l join channels c using (channel) "
+        "where l.is_merchant_fulfilled and c.removed_at is null and c.seller_id is not null "
+        "and l.seller_sku in (select unnest(?::varchar[])) order by all",
+        [skus],
+    ).fetchall():
+        found.setdefault(sku, []).append((channel, pool))
+    return found
+
+
+def _share(available: int, pools_listing: list[tuple[str, str]], pool: tuple[str, str]) -> int:
+    """The quantity one pool lists. Each pool sells what it shows until a push lowers it, and Amazon applies a push
+    seconds to minutes after accepting it: the last units, shown in every pool at once, can sell twice. So when a
+    SKU has no more units than pools listing it, each unit is shown in one pool only (the first ones in a fixed
+    order); above that every pool shows them all (BENCHMARKS.md, "Stock back to Amazon")."""
+    if available > len(pools_listing) or pool not in pools_listing:
+        return available
+    return 1 if pools_listing.index(pool) < available else 0
+
+
 def push_stock(
     channel: Channel,
     writer: Callable[[], AbstractContextManager],
@@ -390,6 +459,13 @@ def push_stock(
         }
         bucket = _load_bucket(con, channel, clock)
         sharers = _plan_sharers(con, channel)
+        refused = {
+            (pool, sku): (quantity, retry_at)
+            for pool, sku, quantity, retry_at in con.execute(
+                f"select pool, seller_sku, quantity, retry_at from ({_refused_sql()}) where channel = ?",
+                [channel.name],
+            ).fetchall()
+        }
 
     def emit(event: Event) -> None:
         if isinstance(event, Retry) and event.cause.startswith("HTTP 429"):
@@ -420,8 +496,21 @@ def push_stock(
                 found = read_listings(channel, client, policy, unknown, on_rate=observe)
                 listings.update(found)
                 result.listings_read = len(found)
+        # a pool that starts or stops listing a SKU changes the other channels' shares of its last units (_share)
+        pooled = {key for key, listing in listings.items() if listing["is_merchant_fulfilled"]}
+        pooled_before = {key for key, listing in cached.items() if listing["is_merchant_fulfilled"]}
+        moved_pools = sorted({sku for _, sku in (pooled ^ pooled_before if whole else pooled - pooled_before)})
         with writer() as con:
             _record_listings(con, channel.name, listings, now(), whole=whole)
+            if moved_pools:
+                con.execute(
+                    "insert into stock_marks select l.channel, l.seller_sku, ? from amazon_listings l "
+                    "join channels c using (channel) where l.channel <> ? and l.is_merchant_fulfilled "
+                    "and c.removed_at is null and c.seller_id is not null "
+                    "and l.seller_sku in (select unnest(?::varchar[])) group by all "
+                    "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)",
+                    [now().replace(tzinfo=None), channel.name, moved_pools],
+                )
             if whole:  # read back whole: what drifts from the last accepted push, before this push changes it
                 with transaction(con):
                     con.execute("delete from stock_drift where channel = ?", [channel.name])
@@ -442,19 +531,23 @@ def push_stock(
         result.not_listed = sum(1 for sku in marks if sku not in plan)
         clear_only = [sku for sku in marks if sku not in plan]
         order = sorted(plan, key=lambda sku: (marks.get(sku) or datetime.max, sku))
+        with writer() as con:
+            shared = _pools_listing(con, sorted(plan))
         sends: list[tuple[str, str, dict, int]] = []  # (sku, pool, listing, quantity)
         for sku in order:
-            quantity = available[sku]
             for pool, listing in plan[sku]:
-                sent_quantity, last_status, accepted = last.get((pool, sku), (None, None, None))
+                quantity = _share(available[sku], shared.get(sku, []), (channel.name, pool))
+                accepted = last.get((pool, sku), (None, None, None))[2]
                 if full:
                     sends.append((sku, pool, listing, quantity))  # the nightly bulk: every merchant-fulfilled SKU
                     continue
                 if accepted == quantity:  # Amazon's last accepted quantity is this one: nothing to send
                     result.unchanged += sku in marks
                     continue
-                if sku not in marks and last_status == "INVALID" and sent_quantity == quantity:
-                    continue  # Amazon refused this very quantity: asked again when the SKU moves
+                refusal = refused.get((pool, sku))
+                if refusal and refusal[0] == quantity and snapshot < refusal[1]:
+                    result.backing_off += 1  # Amazon refused this very quantity: asked again after the backoff
+                    continue
                 sends.append((sku, pool, listing, quantity))
         first = not last
         if full or (first and len(sends) > FEED_MIN_SKUS):
@@ -498,6 +591,38 @@ def push_stock(
         except Exception:
             pass
     return result
+
+
+def push_moved_stock(
+    writer: Callable[[], AbstractContextManager],
+    *,
+    now: Callable[[], datetime],
+    account: str = "default",
+    skip: Callable[[], set[str]] = set,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[PushResult]:
+    """Push every channel (with a seller id) whose stock moved, now: what a notification's batch runs once it has
+    booked an order, so that the other marketplaces' listings drop seconds after a sale rather than after the
+    sensor's interval and a run's start. Channels in `skip()` (a stock push run of theirs is going) are left to
+    that run. A push that fails is told and left to the sensor (its marks stay); it never fails the caller."""
+    with writer() as con:
+        moved = [name for name, count in sorted(unmarked_movements(con, now()).items()) if count]
+        channels = [get_channel(con, name) for name in moved]
+    busy = skip() if channels else set()
+    results = []
+    for channel in channels:
+        if channel.name in busy:
+            continue
+        try:
+            result = push_stock(channel, writer, now=now, account=account, sleep=sleep, clock=clock)
+        except Exception as error:  # the sensor's push tries again; the booking stands
+            say(f"{channel.name}: stock not pushed after the notifications: {amazon.describe(error)}")
+            continue
+        say(result.line)
+        results.append(result)
+    return results
 
 
 # -- what status and the `stock` command show -----------------------------------------------------------

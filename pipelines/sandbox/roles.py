@@ -10,21 +10,34 @@ product relies on is named for each.
 
 It also serves the read operations the check calls that the product otherwise never makes: getReports
 (reports_2021-06-30.json: "reportTypes ... minItems 1, maxItems 10", "pageSize ... minimum 1, maximum 100",
-"Either this parameter or nextToken is required"), getDestinations (grantless) and getSubscription.
+"Either this parameter or nextToken is required"), getFeeds (feeds_2021-06-30.json: the same rules for
+feedTypes and pageSize), getDestinations (grantless) and getSubscription.
+
+The Listings Items operations and the listings feed need the Product Listing role ("Approval for the Product
+Listing role", the prerequisites of Amazon's "Partially update a listing" tutorial; JSON_LISTINGS_FEED in "Role
+Mappings for SP-API Types").
 """
 
 from __future__ import annotations
 
+from .feeds import LISTINGS_FEED
+
 INVENTORY_AND_ORDER_TRACKING = "Inventory and Order Tracking"
 AMAZON_FULFILLMENT = "Amazon Fulfillment"
-ROLES = (INVENTORY_AND_ORDER_TRACKING, AMAZON_FULFILLMENT)
+PRODUCT_LISTING = "Product Listing"
+ROLES = (INVENTORY_AND_ORDER_TRACKING, AMAZON_FULFILLMENT, PRODUCT_LISTING)
 
 # the role each operation the product makes needs (report and notification types below)
 OPERATION_ROLES = {
     "searchOrders": INVENTORY_AND_ORDER_TRACKING,
     "getOrder": INVENTORY_AND_ORDER_TRACKING,
     "getInventorySummaries": AMAZON_FULFILLMENT,
+    "searchListingsItems": PRODUCT_LISTING,
+    "getListingsItem": PRODUCT_LISTING,
+    "patchListingsItem": PRODUCT_LISTING,
+    "getFeed": PRODUCT_LISTING,  # the only feeds this sandbox takes are listings feeds
 }
+FEED_TYPE_ROLES = {LISTINGS_FEED: PRODUCT_LISTING}
 REPORT_TYPE_ROLES = {
     "GET_FLAT_FILE_RETURNS_DATA_BY_RETURN_DATE": INVENTORY_AND_ORDER_TRACKING,
     "GET_FBA_FULFILLMENT_CUSTOMER_RETURNS_DATA": AMAZON_FULFILLMENT,
@@ -45,12 +58,15 @@ def roles_needed(operation: str, path: str, params: dict, body: bytes) -> set[st
         return {OPERATION_ROLES[operation]}
     if operation == "getReports":
         return {REPORT_TYPE_ROLES[t] for t in (params.get("reportTypes") or "").split(",") if t in REPORT_TYPE_ROLES}
-    if operation == "createReport":
+    if operation == "getFeeds":
+        return {FEED_TYPE_ROLES[t] for t in (params.get("feedTypes") or "").split(",") if t in FEED_TYPE_ROLES}
+    if operation in ("createReport", "createFeed"):
+        key, roles = ("reportType", REPORT_TYPE_ROLES) if operation == "createReport" else ("feedType", FEED_TYPE_ROLES)
         try:
-            kind = json.loads(body or b"{}").get("reportType")
+            kind = json.loads(body or b"{}").get(key)
         except (ValueError, AttributeError):
             return set()
-        return {REPORT_TYPE_ROLES[kind]} if kind in REPORT_TYPE_ROLES else set()
+        return {roles[kind]} if isinstance(kind, str) and kind in roles else set()
     if operation in ("createSubscription", "getSubscription"):
         kind = path.split("/")[4]
         return {NOTIFICATION_TYPE_ROLES[kind]} if kind in NOTIFICATION_TYPE_ROLES else set()
@@ -58,7 +74,16 @@ def roles_needed(operation: str, path: str, params: dict, body: bytes) -> set[st
 
 
 def answer(server, operation: str, path: str, params: dict) -> dict:
-    """getReports, getDestinations, getSubscription on the sandbox's state; KeyError is 404."""
+    """getReports, getFeeds, getDestinations, getSubscription on the sandbox's state; KeyError is 404."""
+    if operation == "getFeeds":
+        types = [t for t in (params.get("feedTypes") or "").split(",") if t]
+        if not params.get("nextToken") and not _REPORTS_PER_REQUEST[0] <= len(types) <= _REPORTS_PER_REQUEST[1]:
+            raise InvalidRolesRequest("feedTypes")  # "minItems": 1, "maxItems": 10
+        size = params.get("pageSize", "10")
+        if not size.isdigit() or not _PAGE_SIZE[0] <= int(size) <= _PAGE_SIZE[1]:
+            raise InvalidRolesRequest("pageSize")  # "minimum": 1, "maximum": 100
+        feeds = [server.feeds.get(feed_id) for feed_id in list(server.feeds.feeds)]
+        return {"feeds": [feed for feed in feeds if feed["feedType"] in types][-int(size) :]}
     if operation == "getReports":
         types = [t for t in (params.get("reportTypes") or "").split(",") if t]
         if not params.get("nextToken") and not _REPORTS_PER_REQUEST[0] <= len(types) <= _REPORTS_PER_REQUEST[1]:

@@ -255,6 +255,7 @@ ROUTES = (
     Route("GET", INVENTORY_PATH, "getInventorySummaries", lambda s, r: s.inventory.summaries(r.params)),
     # the reads `channel check` makes (roles.py)
     Route("GET", REPORTS_PATH, "getReports", lambda s, r: roles_answer(s, "getReports", r.path, r.params)),
+    Route("GET", FEEDS_PATH, "getFeeds", lambda s, r: roles_answer(s, "getFeeds", r.path, r.params)),
     Route(
         "GET", DESTINATIONS_PATH, "getDestinations", lambda s, r: roles_answer(s, "getDestinations", r.path, r.params)
     ),
@@ -350,7 +351,7 @@ class SandboxServer:
             },
             **{
                 op: usage_plan(op, FEEDS_MODEL)
-                for op in ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument")
+                for op in ("createFeedDocument", "createFeed", "getFeed", "getFeedDocument", "getFeeds")
             },
         }
         self._buckets = {op: _TokenBucket(rate * speedup, burst, real_clock) for op, (rate, burst) in plans.items()}

@@ -175,7 +175,8 @@ def remove_channel(
     con: duckdb.DuckDBPyConnection, name: str, *, delete_orders: bool = False, now: Clock = system_now
 ) -> int:
     """Stop syncing a channel. Its orders stay (and a rebuild keeps them) unless `delete_orders`: then
-    they go, with their raw versions, lines, stock movements, shipments, returns and returns reports. Returns the orders
+    they go, with their raw versions, lines, stock movements, shipments, returns and returns reports, and every row of
+    the channel's in any table with a channel column (its stock pushes, listings, buffers, feeds). Returns the orders
     deleted. Inside the caller's transaction. A channel removed with its orders kept can have them deleted later."""
     channel = get_channel(con, name, missing_ok=delete_orders) or _removed_channel(con, name)
     con.execute("delete from channel_sync_state where channel = ?", [channel.name])
@@ -213,6 +214,15 @@ def remove_channel(
         # buyers no order is left for
         "delete from contacts where contact_id not in (select contact_id from orders where contact_id is not null)",
         "delete from accounts where not is_placeholder and account_id not in (select account_id from orders)",
+        "delete from sales_return_lines where return_id in (select return_id from sales_returns where channel = $channel)",
     ):
         con.execute(statement, {"channel": channel.name} if "$channel" in statement else None)
+    # and every other row of the channel, in whichever table holds a channel column (stock marks, pushes, listings,
+    # buffers, feeds, FBA counts, notifications ...): none is left behind, those of tables added later included
+    for (table,) in con.execute(
+        "select table_name from information_schema.columns join information_schema.tables using "
+        "(table_catalog, table_schema, table_name) where column_name = 'channel' and table_type = 'BASE TABLE' "
+        "and table_catalog = current_database() and table_schema = current_schema() order by 1"
+    ).fetchall():
+        con.execute(f'delete from "{table}" where channel = ?', [channel.name])
     return deleted
