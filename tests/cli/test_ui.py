@@ -190,7 +190,7 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
     from dagster import DagsterInstance
     from playwright.sync_api import sync_playwright
 
-    instance = DagsterInstance.from_config(str(demo_ui["folder"] / "dagster_home"))
+    instance = DagsterInstance.from_config(str(_warehouse_instance_folder(demo_ui)))
     before = {run.run_id for run in instance.get_runs()}
     base = f"http://127.0.0.1:{demo_ui['port']}"
     with sync_playwright() as playwright:
@@ -227,6 +227,13 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
     runs = _until(settled, 300, "the runs Materialize all started")
     failed = [(run.job_name, run.tags.get("dagster/partition"), run.status.value) for run in runs if not run.is_success]
     assert failed == [], demo_ui["log"].read_text()[-3000:]
+
+
+def _warehouse_instance_folder(demo_ui) -> Path:
+    """The demo warehouse's own instance (#28): the one folder under the home, shared by the demo and the UI."""
+    [folder] = (demo_ui["folder"] / "dagster_home" / "warehouses").iterdir()
+    assert (folder / "warehouse").read_text().strip() == str(demo_ui["db"].resolve())
+    return folder
 
 
 def test_ctrl_c_stops_the_ui_with_all_its_processes(demo_ui):
