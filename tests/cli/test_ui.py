@@ -236,6 +236,40 @@ def _warehouse_instance_folder(demo_ui) -> Path:
     return folder
 
 
+def test_the_browser_sees_the_daily_sales_chart_on_its_assets_page(demo_ui):
+    """#28: the chart of net sales per marketplace is in the daily_sales asset's metadata, drawn on its page."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{demo_ui['port']}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
+                    else route.abort()
+                ),
+            )
+            page.goto(f"{base}/assets/daily_sales", wait_until="networkidle")
+            # the latest materialisation's metadata: a Markdown value opens from its row, in a dialog
+            row = page.locator("tr", has=page.get_by_text("chart", exact=True))
+            row.first.get_by_text("[Show Markdown]").click(timeout=30_000)
+            chart = page.get_by_role("dialog").locator('img[src^="data:image/svg+xml"]')
+            chart.first.wait_for(state="visible", timeout=30_000)
+            page.screenshot(path=demo_ui["folder"] / "daily-sales.png")
+            assert chart.first.get_attribute("alt").startswith("net sales per marketplace")
+            # drawn, not a broken image: the browser decoded the SVG to its size
+            assert chart.first.evaluate("image => image.complete && image.naturalWidth") == 860
+        finally:
+            browser.close()
+
+
 def test_ctrl_c_stops_the_ui_with_all_its_processes(demo_ui):
     launcher = demo_ui["launcher"]
     assert _process_group_members(demo_ui["dagster_pgid"])
