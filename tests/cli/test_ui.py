@@ -307,7 +307,7 @@ def test_the_ui_is_refused_in_one_line_when_a_channels_sandbox_port_is_taken(cap
         )
         line = refused(capsys, "--db", db, "ui", "--port", str(_free_port()))
     assert "channel 'Sandbox' cannot listen on port" in line
-    assert dagster_runs() == 0
+    assert dagster_runs(db) == 0
 
 
 def test_a_negative_order_rate_is_refused(capsys, db):
