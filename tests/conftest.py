@@ -242,10 +242,11 @@ def refused(capsys, *args) -> str:
     return lines[0]
 
 
-def dagster_runs() -> int:
+def dagster_runs(db) -> int:
+    """The runs in the warehouse's own Dagster instance (#28)."""
     from pipelines.orchestration.instance import get_instance
 
-    return len(get_instance().get_runs())
+    return len(get_instance(db).get_runs())
 
 
 AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")

@@ -45,7 +45,7 @@ def cmd_channel_add(args) -> None:
             now=clock.from_environment(),
         )
         registered = [c.name for c in list_channels(con)]
-    follow_channel_registry(get_instance(), registered)
+    follow_channel_registry(get_instance(args.db), registered)
     _say(
         f"channel {channel.name!r} added: marketplaces {', '.join(channel.marketplace_ids)}, "
         f"orders created from {channel.start_at:%Y-%m-%dT%H:%M:%SZ} on"
@@ -76,7 +76,7 @@ def cmd_channel_remove(args) -> None:
         with transaction(con):
             deleted = remove_channel(con, args.name, delete_orders=args.delete_orders)
         registered = [c.name for c in list_channels(con)]
-    follow_channel_registry(get_instance(), registered)
+    follow_channel_registry(get_instance(args.db), registered)
     kept = f"{deleted} orders deleted with it" if args.delete_orders else "its orders are kept"
     _say(f"channel {args.name!r} removed: it is no longer synced, and {kept}")
 

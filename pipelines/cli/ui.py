@@ -1,4 +1,4 @@
-"""`make ui`: Dagster's UI (`dagster dev`) on the project's instance and one warehouse.
+"""`make ui`: Dagster's UI (`dagster dev`) on one warehouse and its own Dagster instance.
 
 A channel that points at a sandbox on this machine (the demo's does) gets a live one on its port for as
 long as the UI runs, its clock following the real one from the channel's watermark, so the UI's scheduled
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 # the sandbox accepts any credentials; these are what the demo and the UI's sandboxes use when none are set
 from pipelines.orchestration.credentials import SANDBOX_CREDENTIALS
-from pipelines.orchestration.instance import dagster_home
+from pipelines.orchestration.instance import warehouse_home
 from pipelines.warehouse.connection import open_for_reading, warehouse_path
 
 _LOOPBACK = ("127.0.0.1", "localhost")
@@ -97,7 +97,7 @@ def run_ui(
     if orders_per_hour < 0:
         raise UIError(f"--orders-per-hour {orders_per_hour:g} is negative")
     db_path = warehouse_path(db).resolve()
-    home = dagster_home()
+    home = warehouse_home(db_path)  # the warehouse's own instance, as the CLI's runs on it use (#28)
     sandboxes = start_sandboxes(db_path, orders_per_hour, say)
     env = dict(os.environ, AMAZON_ORDERS_DB=str(db_path), DAGSTER_HOME=str(home))
     if sandboxes:

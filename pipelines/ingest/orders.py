@@ -324,7 +324,8 @@ def _record_run(
     con, result: SyncResult, started_at: datetime, finished_at: datetime, status: str, error: str | None
 ) -> None:
     con.execute(
-        "insert into sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into sync_runs (run_id, channel, started_at, finished_at, status, pages, orders_fetched, orders_stored, "
+        "watermark, error) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             result.run_id,
             result.channel,

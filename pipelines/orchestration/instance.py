@@ -1,5 +1,10 @@
 """The Dagster instance the CLI records its runs in: the one `dagster dev` and `make ui` show.
 
+Each warehouse has its own (#28): a folder under DAGSTER_HOME, `warehouses/<file>-<hash of its path>/`, that
+links to DAGSTER_HOME's dagster.yaml (its settings and queue limits) and holds its own storage, so a failed run
+on one warehouse never paints another's assets red (materialisations and checks are per asset key). A storage
+that dagster.yaml puts elsewhere (PostgreSQL, deploy/postgres/) stays one for all warehouses.
+
 Its dagster.yaml must keep the one-writer-per-warehouse limit (a queue with a concurrency limit on
 the `amazon-orders/warehouse` tag): a home without it, or with a file that does not load, is
 refused with one line rather than used silently.
@@ -8,6 +13,7 @@ refused with one line rather than used silently.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +21,10 @@ from pathlib import Path
 import yaml
 from dagster import DagsterInstance
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSE_TAG = "amazon-orders/warehouse"
+WAREHOUSES = "warehouses"  # the folder of DAGSTER_HOME holding each warehouse's instance
+SERVES = "warehouse"  # the file of a warehouse's instance folder naming the warehouse it serves
 
 
 class DagsterHomeError(ValueError):
@@ -69,9 +77,41 @@ def check_instance_config(path: Path) -> None:
         )
 
 
-def get_instance() -> DagsterInstance:
-    """The instance of DAGSTER_HOME (the project's .dagster by default), loaded once a process for each home."""
-    return _instance(dagster_home())
+def warehouse_home(db=None) -> Path:
+    """The instance folder of a warehouse (`--db`, AMAZON_ORDERS_DB or the default), made on first use.
+
+    In the processes of `make ui` DAGSTER_HOME is already that folder (it names the warehouse it serves)."""
+    from pipelines.warehouse.connection import warehouse_path
+
+    path = warehouse_path(db).resolve()
+    home = dagster_home()
+    served = _served(home)
+    if served == str(path):
+        return home
+    base = home.parent.parent if served is not None else home
+    folder = base / WAREHOUSES / f"{path.stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "dagster.yaml"
+    if not link.is_symlink():
+        try:  # relative: the home may move with its warehouses' instances
+            link.symlink_to(Path("..") / ".." / "dagster.yaml")
+        except FileExistsError:  # another process of this warehouse made it first
+            pass
+    if _served(folder) is None:
+        (folder / SERVES).write_text(f"{path}\n")
+    return folder
+
+
+def _served(home: Path) -> str | None:
+    try:
+        return (home / SERVES).read_text().strip()
+    except FileNotFoundError:
+        return None
+
+
+def get_instance(db=None) -> DagsterInstance:
+    """The instance of a warehouse (`db`, else AMAZON_ORDERS_DB, else the default), loaded once a process for each."""
+    return _instance(warehouse_home(db))
 
 
 @functools.cache

@@ -139,7 +139,7 @@ def _execute(
     from pipelines.definitions import defs
     from pipelines.orchestration.instance import get_instance
 
-    instance = get_instance()
+    instance = get_instance()  # the warehouse's own (AMAZON_ORDERS_DB, set by the caller)
     follow_channel_registry(instance, registered)
     # progress (pages, orders, rate-limit waits) without Dagster's engine chatter
     run_config = {"ops": ops or {}, "loggers": {"cli_progress": {"config": {"log_level": log_level}}}}

@@ -14,6 +14,7 @@ street address: the PII purge need not chase it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import duckdb
 
 from pipelines.sql import SQL_DIR, read_sql
 from pipelines.warehouse import tables
-from pipelines.warehouse.connection import owner_only_files, transaction, warehouse_path
+from pipelines.warehouse.connection import WarehouseError, owner_only_files, transaction, warehouse_path
 
 MARTS_FOLDER = "marts"
 _DOC = re.compile(r"^--\s*([a-z_][a-z0-9_]*):\s*(.*)$")
@@ -151,11 +152,40 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
                 for statement in _describe(con, table):
                     con.execute(statement)
             con.execute("detach published")  # its checkpoint writes the copy, and may find the disk full
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(duckdb.Error):
                 con.execute("detach published")
+            # asked before the half-written copy goes and frees its room
+            disk_full = _no_room(target.parent) if isinstance(error, duckdb.IOException) else None
             for part in written:  # a half-written copy takes no room; readers keep the last whole one
                 part.unlink(missing_ok=True)
+            if disk_full:
+                raise PublishFailed(
+                    f"the disk holding {target} is full ({os.strerror(disk_full)}): nothing was published, "
+                    "readers keep the last published copy"
+                ) from None
             raise
     os.replace(temporary, target)
     return target
+
+
+class PublishFailed(WarehouseError):
+    """The published copy could not be written; the last one stays."""
+
+
+# DuckDB's block: a disk without room for one more cannot take the copy's next write
+_BLOCK_BYTES = 256 * 1024
+
+
+def _no_room(folder: Path) -> int | None:
+    """ENOSPC (or EDQUOT) when `folder`'s disk cannot take one more block, else None. DuckDB's IOException
+    carries no errno ("CHECKPOINT during DETACH failed" does not even name the cause): the disk is asked."""
+    probe = folder / f".publish-room.{os.getpid()}"
+    try:
+        with probe.open("wb") as handle:
+            os.posix_fallocate(handle.fileno(), 0, _BLOCK_BYTES)
+    except OSError as error:
+        return error.errno if error.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    finally:
+        probe.unlink(missing_ok=True)
+    return None

@@ -167,7 +167,7 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
             from channels c
             left join channel_sync_state s using (channel)
             left join (
-                select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
+                select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc, recorded_seq desc) = 1
             ) r on r.channel = c.channel and r.finished_at >= c.created_at  -- a reused name's own syncs
             where c.removed_at is null  -- a removed channel is not 'never synced' (#28)
             order by c.channel
@@ -467,7 +467,7 @@ def channel_health(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: tim
         from channels c
         left join channel_sync_state s using (channel)
         left join (
-            select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc) = 1
+            select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc, recorded_seq desc) = 1
         ) r on r.channel = c.channel and r.finished_at >= c.created_at
         where c.removed_at is null
         order by c.channel

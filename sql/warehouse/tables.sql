@@ -571,3 +571,8 @@ create table if not exists package_lines (
     product_code varchar not null,
     quantity integer not null
 );
+
+-- The order sync_runs rows were recorded in: a sync that found nothing to do records its run in the same instant
+-- of the clock as a failed one just before it, and the later is the channel's last sync (#28).
+create sequence if not exists sync_run_seq;
+alter table sync_runs add column if not exists recorded_seq bigint default nextval('sync_run_seq');

@@ -110,7 +110,7 @@ def test_a_removed_channel_keeps_its_orders_and_leaves_its_partition(shop, retur
     before = shop.query("select * from orders")
     out = shop.ok("channel", "remove", "Amazon US")
     assert "no longer synced" in out and "its orders are kept" in out
-    assert get_instance().get_dynamic_partitions("channels") == []
+    assert get_instance(shop.db).get_dynamic_partitions("channels") == []
     assert "Amazon US" not in shop.ok("channel", "list")
     assert shop.query("select * from orders") == before
     shop.ok("rebuild")  # a rebuild keeps what the removed channel brought in
@@ -143,9 +143,9 @@ def test_a_channel_removed_with_its_orders_leaves_nothing_of_them(shop, returned
 
 
 def test_removing_a_channel_that_does_not_exist_is_refused(shop, returned_order):
-    runs = dagster_runs()
+    runs = dagster_runs(shop.db)
     assert "no channel named 'Amazon EU'" in refused(shop.capsys, "--db", shop.db, "channel", "remove", "Amazon EU")
-    assert dagster_runs() == runs and get_instance().get_dynamic_partitions("channels") == ["Amazon US"]
+    assert dagster_runs(shop.db) == runs and get_instance(shop.db).get_dynamic_partitions("channels") == ["Amazon US"]
 
 
 @pytest.mark.parametrize(

@@ -174,7 +174,7 @@ def test_a_schedule_asks_for_one_run_per_channel(shop, name):
 
     tick = datetime(2026, 11, 26, 12, 15, tzinfo=UTC)
     with build_schedule_context(
-        instance=get_instance(), scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        instance=get_instance(shop.db), scheduled_execution_time=tick, repository_def=defs.get_repository_def()
     ) as context:
         requests = defs.resolve_schedule_def(name).evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
@@ -194,7 +194,7 @@ def test_the_channel_partitions_follow_the_channels_table(shop):
     with open_for_writing(shop.db) as con:
         add_channel(con, "Amazon CA", ["A2EUQ1WTGCTBG2"], start=shop.marketplace.now)
         con.execute("delete from channels where channel = 'Amazon US'")
-    instance = get_instance()
+    instance = get_instance(shop.db)
     sensor = defs.resolve_sensor_def("channel_registry_sensor")
     with build_sensor_context(instance=instance, resources={"warehouse": WarehouseResource(path=shop.db)}) as context:
         result = sensor(context)
@@ -208,7 +208,7 @@ def test_cli_runs_are_recorded_in_the_dagster_instance_tagged_as_the_clis(shop):
 
     shop.add_channel()
     shop.sync()
-    runs = get_instance().get_runs()
+    runs = get_instance(shop.db).get_runs()
     assert [r.job_name for r in runs] == ["sync_job"]
     assert runs[0].tags.get("dagster/partition") == "Amazon US"
     assert runs[0].tags.get(LAUNCHED_BY_TAG) == "cli"

@@ -159,3 +159,21 @@ def test_channel_check_calls_each_api_and_names_the_roles_amazon_refuses(shop):
     assert "getInventorySummaries" in out and "403" in out
     assert [line for line in out.splitlines() if "403" in line and "searchOrders" in line] == []
     assert all(role in ROLES for role in shop.sandbox.missing_roles)
+
+
+def test_a_no_op_sync_after_failures_clears_the_failure_from_status(shop, monkeypatch):
+    shop.add_channel(start=shop.marketplace.now)
+    with monkeypatch.context() as without_credentials:
+        for name in ("LWA_APP_ID", "LWA_CLIENT_SECRET", "SP_API_REFRESH_TOKEN"):  # no client can be built
+            without_credentials.setenv(name, "")
+        assert shop.run("sync")[0] == 1
+        assert shop.run("sync")[0] == 1
+    assert shop.run("status")[0] == 1
+    # Amazon serves nothing newer than the channel's start yet: the sync decides so before any request, in the
+    # same second of the marketplace's clock as the failures
+    assert "0 page(s)" in shop.ok("sync")
+    code, out, err = shop.run("status")
+    assert code == 0, err
+    [channel] = json.loads(shop.ok("status", "--format", "json"))["channels"]
+    assert channel["last_sync"] == "ok" and channel["healthy"] is True
+    assert "ok" in [line for line in out.splitlines() if line.startswith("Amazon US")][0]

@@ -100,19 +100,19 @@ def test_a_sandbox_on_this_machine_may_use_plain_http(capsys, db):
 @pytest.mark.parametrize("command", [["sync"], ["returns", "import"]])
 def test_an_until_that_cannot_bound_a_window_is_refused_before_any_run(shop, capsys, until, says, command):
     shop.add_channel()
-    runs = dagster_runs()
+    runs = dagster_runs(shop.db)
     line = refused(capsys, "--db", shop.db, *command, "--until", until)
     assert says in line
-    assert dagster_runs() == runs and shop.sandbox.requests == []
+    assert dagster_runs(shop.db) == runs and shop.sandbox.requests == []
 
 
 def test_returns_of_a_channel_that_does_not_exist_are_refused_before_any_run(shop, capsys):
     shop.add_channel()
-    runs = dagster_runs()
+    runs = dagster_runs(shop.db)
     assert "no channel named 'Amazon EU'" in refused(
         capsys, "--db", shop.db, "returns", "import", "--channel", "Amazon EU"
     )
-    assert dagster_runs() == runs and shop.sandbox.requests == []
+    assert dagster_runs(shop.db) == runs and shop.sandbox.requests == []
 
 
 def test_receiving_a_clerks_return_is_refused(shop, capsys):

@@ -190,7 +190,7 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
     from dagster import DagsterInstance
     from playwright.sync_api import sync_playwright
 
-    instance = DagsterInstance.from_config(str(demo_ui["folder"] / "dagster_home"))
+    instance = DagsterInstance.from_config(str(_warehouse_instance_folder(demo_ui)))
     before = {run.run_id for run in instance.get_runs()}
     base = f"http://127.0.0.1:{demo_ui['port']}"
     with sync_playwright() as playwright:
@@ -227,6 +227,47 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
     runs = _until(settled, 300, "the runs Materialize all started")
     failed = [(run.job_name, run.tags.get("dagster/partition"), run.status.value) for run in runs if not run.is_success]
     assert failed == [], demo_ui["log"].read_text()[-3000:]
+
+
+def _warehouse_instance_folder(demo_ui) -> Path:
+    """The demo warehouse's own instance (#28): the one folder under the home, shared by the demo and the UI."""
+    [folder] = (demo_ui["folder"] / "dagster_home" / "warehouses").iterdir()
+    assert (folder / "warehouse").read_text().strip() == str(demo_ui["db"].resolve())
+    return folder
+
+
+def test_the_browser_sees_the_daily_sales_chart_on_its_assets_page(demo_ui):
+    """#28: the chart of net sales per marketplace is in the daily_sales asset's metadata, drawn on its page."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{demo_ui['port']}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.route(
+                "**/*",
+                lambda route: (
+                    route.continue_()
+                    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
+                    else route.abort()
+                ),
+            )
+            page.goto(f"{base}/assets/daily_sales", wait_until="networkidle")
+            # the latest materialisation's metadata: a Markdown value opens from its row, in a dialog
+            row = page.locator("tr", has=page.get_by_text("chart", exact=True))
+            row.first.get_by_text("[Show Markdown]").click(timeout=30_000)
+            chart = page.get_by_role("dialog").locator('img[src^="data:image/svg+xml"]')
+            chart.first.wait_for(state="visible", timeout=30_000)
+            page.screenshot(path=demo_ui["folder"] / "daily-sales.png")
+            assert chart.first.get_attribute("alt").startswith("net sales per marketplace")
+            # drawn, not a broken image: the browser decoded the SVG to its size
+            assert chart.first.evaluate("image => image.complete && image.naturalWidth") == 860
+        finally:
+            browser.close()
 
 
 def test_ctrl_c_stops_the_ui_with_all_its_processes(demo_ui):
@@ -266,7 +307,7 @@ def test_the_ui_is_refused_in_one_line_when_a_channels_sandbox_port_is_taken(cap
         )
         line = refused(capsys, "--db", db, "ui", "--port", str(_free_port()))
     assert "channel 'Sandbox' cannot listen on port" in line
-    assert dagster_runs() == 0
+    assert dagster_runs(db) == 0
 
 
 def test_a_negative_order_rate_is_refused(capsys, db):

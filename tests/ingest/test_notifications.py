@@ -385,7 +385,7 @@ def test_the_sensor_starts_a_run_where_messages_wait(subscribed):
 
     def tick():
         with build_sensor_context(
-            instance=get_instance(), resources={"warehouse": WarehouseResource(path=shop.db)}, definitions=defs
+            instance=get_instance(shop.db), resources={"warehouse": WarehouseResource(path=shop.db)}, definitions=defs
         ) as context:
             return sensor(context)
 
@@ -395,7 +395,7 @@ def test_the_sensor_starts_a_run_where_messages_wait(subscribed):
     [request] = tick()
     assert request.partition_key == "Amazon US"
     result = defs.resolve_job_def("notifications_job").execute_in_process(
-        instance=get_instance(),
+        instance=get_instance(shop.db),
         partition_key="Amazon US",
         run_config={"ops": {"order_notifications": {"config": {"idle_seconds": 0}}}},
         resources={"warehouse": WarehouseResource(path=shop.db)},
@@ -542,7 +542,7 @@ def test_the_sensors_job_survives_poison_and_its_check_fails_with_the_reasons(su
 
     def run():
         return defs.resolve_job_def("notifications_job").execute_in_process(
-            instance=get_instance(),
+            instance=get_instance(shop.db),
             partition_key="Amazon US",
             run_config={"ops": {"order_notifications": {"config": {"idle_seconds": 0}}}},
             resources={"warehouse": WarehouseResource(path=shop.db)},

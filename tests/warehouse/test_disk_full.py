@@ -2,7 +2,8 @@
 there is room again the next sync lands everything, nothing lost or doubled.
 
 The warehouse lives on a small tmpfs the test mounts (and grows with `remount`); where mounting is not
-permitted (not root), the test is skipped, saying so."""
+permitted (not root), the test is skipped, saying so. The published copy, written beside the warehouse after
+its commits, meets a full disk of its own."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import ROOT, warehouse_tables
 
@@ -99,3 +101,58 @@ def test_a_full_disk_is_named_and_the_next_sync_after_it_loses_nothing(small_dis
     assert amazon_orders(reference, "sync").returncode == 0
     assert warehouse_tables(full) == warehouse_tables(reference)
     assert warehouse_tables(full)["orders"]
+
+
+def published_orders(path: Path) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:  # as an analyst's tool reads it
+        return con.execute("select * from orders order by order_id").fetchall()
+
+
+def leave_free(mount: Path, free: int) -> None:
+    """Take all but `free` bytes of the disk (the filler's blocks are reserved at once, not written)."""
+    room = os.statvfs(mount)
+    with (mount / "filler").open("wb") as handle:
+        os.posix_fallocate(handle.fileno(), 0, room.f_bavail * room.f_frsize - free)
+
+
+def test_a_full_disk_while_publishing_names_the_disk_and_keeps_the_last_published_copy(
+    small_disk, tmp_path, marketplace, sandbox
+):
+    db = small_disk / "warehouse.duckdb"
+    published = small_disk / "warehouse.published.duckdb"
+    assert (
+        amazon_orders(
+            db,
+            "channel",
+            "add",
+            "Amazon US",
+            "--marketplace",
+            "ATVPDKIKX0DER",
+            "--start",
+            marketplace.now.isoformat(),
+            "--endpoint",
+            sandbox.url,
+            "--token-url",
+            sandbox.token_url,
+        ).returncode
+        == 0
+    )
+    marketplace.simulate(hours=2, orders_per_hour=10, skus=["SKU-A"], marketplaces=("ATVPDKIKX0DER",))
+    marketplace.advance(minutes=3)
+    assert amazon_orders(db, "sync").returncode == 0
+    before = published_orders(published)
+    assert before and published.stat().st_size > 512 * 1024
+    # room for the sync's own commits (the warehouse grows by about half the published copy's size for these
+    # orders), not for a new published copy beside the last one
+    marketplace.simulate(hours=1, orders_per_hour=10, skus=["SKU-A"], marketplaces=("ATVPDKIKX0DER",))
+    marketplace.advance(minutes=3)
+    leave_free(small_disk, published.stat().st_size * 3 // 4)
+
+    sync = amazon_orders(db, "sync")
+    assert sync.returncode == 1, sync.stdout + sync.stderr
+    line = sync.stderr.strip().splitlines()[-1]
+    assert line.startswith("amazon-orders: ") and sync.stderr.count("amazon-orders: ") == 1, sync.stderr
+    assert "No space left on device" in line and str(published) in line, line
+    assert "CHECKPOINT" not in sync.stderr and "Traceback" not in sync.stderr
+    assert published_orders(published) == before
+    assert not [path.name for path in small_disk.iterdir() if "publish" in path.name and path != published]
