@@ -150,7 +150,7 @@ def main() -> int:
         from pipelines.orchestration.instance import get_instance
         from pipelines.orchestration.resources import WarehouseResource
 
-        instance = get_instance()
+        instance = get_instance(db)
         job = defs.resolve_job_def("shipments_job")
         interval = shipments_sensor.minimum_interval_seconds
         stop = threading.Event()
