@@ -436,7 +436,7 @@ def cmd_status(args) -> None:
     import json
 
     from pipelines import clock
-    from pipelines.warehouse.status import channel_health, max_lag, status_json, status_report
+    from pipelines.warehouse.status import channel_health, max_lag, publish_problem, status_json, status_report
 
     limit = max_lag(args.max_lag)
     with open_for_reading(args.db, on_wait=_waiting) as con:
@@ -448,10 +448,12 @@ def cmd_status(args) -> None:
         else:
             _say(status_report(con, now))
             health = channel_health(con, now, limit)
-    # #28: a failed last sync or a lag past --max-lag is the exit status too, for cron, monitoring and scripts
-    failing = [c for c in health if not c["healthy"]]
-    if failing:
-        raise CommandError("; ".join(f"channel {c['channel']!r}: {', '.join(c['problems'])}" for c in failing))
+        published = publish_problem(con)
+    # #28: a failed last sync, a lag past --max-lag or a published copy that keeps failing is the exit status
+    # too, for cron, monitoring and scripts
+    failing = [f"channel {c['channel']!r}: {', '.join(c['problems'])}" for c in health if not c["healthy"]]
+    if failing or published:
+        raise CommandError("; ".join(failing + ([published] if published else [])))
 
 
 def cmd_channel_check(args) -> None:

@@ -169,6 +169,25 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
     return target
 
 
+def record_publish(con: duckdb.DuckDBPyConnection, at: datetime, error: BaseException | None) -> None:
+    """Keep the published copy's failure until a copy is written (`error` None): status shows it."""
+    if error is None:
+        con.execute("delete from publish_failures")
+        return
+    at = at.replace(tzinfo=None)  # UTC, as every time in the warehouse
+    line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    since = con.execute("select min(failed_since) from publish_failures").fetchone()[0] or at
+    with transaction(con):
+        con.execute("delete from publish_failures")
+        con.execute("insert into publish_failures values (?, ?, ?)", [since, at, line])
+
+
+def publish_failure(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """The published copy's failure that lasts, if any."""
+    row = con.execute("select failed_since, failed_at, error from publish_failures").fetchone()
+    return dict(zip(("failed_since", "failed_at", "error"), row)) if row else None
+
+
 class PublishFailed(WarehouseError):
     """The published copy could not be written; the last one stays."""
 

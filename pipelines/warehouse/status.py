@@ -10,6 +10,7 @@ import duckdb
 
 from pipelines.clock import iso, parse_age
 from pipelines.sql import read_sql
+from pipelines.warehouse.marts import publish_failure
 
 FALLING_BEHIND_SECONDS = 300  # notifications arriving this long after their change: the listener is behind
 
@@ -143,6 +144,17 @@ SET_ASIDE_NOTIFICATIONS = """
     from raw_notifications where outcome = 'rejected'
     group by channel, reason order by channel, messages desc, reason limit 20
 """
+
+
+def publish_problem(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The published copy's lasting failure as one line (#28: one that repeats every sync is never quiet)."""
+    failure = publish_failure(con)
+    if failure is None:
+        return None
+    return (
+        f"the published copy has not been written since {iso(failure['failed_since'])} "
+        f"(last tried {iso(failure['failed_at'])}): {failure['error']}"
+    )
 
 
 def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
@@ -312,6 +324,9 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
     untold = table(con, NOT_TOLD_TO_AMAZON)
     if untold != "(none)":
         sections += ["", "Marked shipped here, Amazon not told (ship ORDER --carrier CODE --tracking NUMBER)", untold]
+    problem = publish_problem(con)
+    if problem:
+        sections += ["", "PUBLISHED COPY NOT UPDATED (readers see the last one written)", problem]
     return "\n".join(sections)
 
 
@@ -508,11 +523,13 @@ def status_json(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timede
     ]
     awaiting = con.execute("select count(*) from sales_returns where status = 'awaiting_receipt'").fetchone()[0]
     channels = channel_health(con, now, lag_limit)
+    failure = publish_failure(con)
     return {
         "now": iso(now),
         "max_lag_minutes": lag_limit.total_seconds() / 60,
-        "healthy": all(c["healthy"] for c in channels),
+        "healthy": all(c["healthy"] for c in channels) and failure is None,
         "channels": channels,
+        "publish_failure": failure and {key: iso(value) if key != "error" else value for key, value in failure.items()},
         "orders_by_status": by_status,
         **counts,
         "returns_awaiting_receipt": awaiting,

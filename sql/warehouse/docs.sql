@@ -156,3 +156,7 @@ comment on column orders.marketplace_name is 'The marketplace''s name (Amazon.co
 comment on column orders.shipped_at is 'When it shipped (UTC): its first package''s shipTime, else when Amazon first reported a unit of it shipped (all Amazon tells of an order it fulfils), else when it was marked shipped here; empty until then.';
 comment on column order_lines.net_line_amount is 'Unit price times the units not cancelled; for gift wrap, its charge unless it was cancelled with its item.';
 comment on column sales_returns.clerk_reason is 'What the clerk said confirming a return Amazon''s returns report brought (the reason column keeps Amazon''s).';
+comment on table publish_failures is 'The published copy''s failure while it lasts: one row from the first failed copy until one is written; status shows it and exits non-zero';
+comment on column publish_failures.failed_since is 'When the first copy of this run of failures failed (sync clock, UTC)';
+comment on column publish_failures.failed_at is 'When the latest copy failed';
+comment on column publish_failures.error is 'The latest failure, one line';

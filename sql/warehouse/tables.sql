@@ -576,3 +576,10 @@ create table if not exists package_lines (
 -- of the clock as a failed one just before it, and the later is the channel's last sync (#28).
 create sequence if not exists sync_run_seq;
 alter table sync_runs add column if not exists recorded_seq bigint default nextval('sync_run_seq');
+
+-- The published copy's last failure, while it lasts: one row, gone at the next copy written (#28)
+create table if not exists publish_failures (
+    failed_since timestamp not null,
+    failed_at timestamp not null,
+    error varchar not null
+);

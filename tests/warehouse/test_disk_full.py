@@ -156,3 +156,17 @@ def test_a_full_disk_while_publishing_names_the_disk_and_keeps_the_last_publishe
     assert "CHECKPOINT" not in sync.stderr and "Traceback" not in sync.stderr
     assert published_orders(published) == before
     assert not [path.name for path in small_disk.iterdir() if "publish" in path.name and path != published]
+    # a copy that keeps failing is never quiet: status names it and exits 1, until a copy is written again
+    for _ in range(2):
+        status = amazon_orders(db, "status")
+        assert status.returncode == 1 and "PUBLISHED COPY NOT UPDATED" in status.stdout, status.stdout
+        assert "has not been written since" in status.stderr and "No space left on device" in status.stderr
+        marketplace.advance(minutes=3)
+        amazon_orders(db, "sync")
+    (small_disk / "filler").unlink()
+    marketplace.simulate(hours=1, orders_per_hour=10, skus=["SKU-A"], marketplaces=("ATVPDKIKX0DER",))
+    marketplace.advance(minutes=3)
+    assert amazon_orders(db, "sync").returncode == 0
+    status = amazon_orders(db, "status")
+    assert status.returncode == 0 and "PUBLISHED COPY" not in status.stdout, status.stdout + status.stderr
+    assert published_orders(published) != before
