@@ -18,7 +18,7 @@ class PurgeConfig(Config):
     "cancelled more than `days` ago, raw payloads included.",
 )
 def purged_buyer_pii(context, config: PurgeConfig, warehouse: WarehouseResource) -> MaterializeResult:
-    result = purge_pii(warehouse.resolved_path, config.days, progress=progress(context))
+    result = purge_pii(warehouse.resolved_path, config.days, say=progress(context))
     return MaterializeResult(
         metadata={
             "days": config.days,

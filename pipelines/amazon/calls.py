@@ -27,13 +27,13 @@ class CallPolicy:
         bucket: TokenBucket,
         *,
         sleep: Callable[[float], None],
-        emit: Callable[[Event], None],
+        on_event: Callable[[Event], None],
         refresh_access_token: Callable[[], None],
         max_attempts: int | None = None,
     ):
         self.bucket = bucket
         self.sleep = sleep
-        self.emit = emit
+        self.on_event = on_event
         self.refresh_access_token = refresh_access_token
         self.max_attempts = max_attempts or MAX_ATTEMPTS
         self.calls = 0
@@ -46,7 +46,7 @@ class CallPolicy:
         while True:
             wait = self.bucket.wait_time()
             if wait > 0:
-                self.emit(RateLimitWait(wait))
+                self.on_event(RateLimitWait(wait))
                 self.waited_seconds += wait
                 self.sleep(wait)
             self.bucket.take()
@@ -59,7 +59,7 @@ class CallPolicy:
                     # an access token lives an hour: a 403 is first taken to mean it has expired
                     self.refresh_access_token()
                     refreshed = True
-                    self.emit(AccessTokenRefreshed())
+                    self.on_event(AccessTokenRefreshed())
                     continue
                 if meaning not in (THROTTLED, TRANSIENT):
                     raise
@@ -71,8 +71,8 @@ class CallPolicy:
                     # the server's bucket is empty: the next token, not a guess, says when to retry
                     self.bucket.observe_rate((getattr(error, "headers", None) or {}).get("x-amzn-RateLimit-Limit"))
                     self.bucket.empty()
-                    self.emit(Retry(attempt, describe(error), None))
+                    self.on_event(Retry(attempt, describe(error), None))
                     continue
                 delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (attempt - 1))
-                self.emit(Retry(attempt, describe(error), delay))
+                self.on_event(Retry(attempt, describe(error), delay))
                 self.sleep(delay)

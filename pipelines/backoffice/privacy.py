@@ -49,12 +49,12 @@ class PurgeResult:
     accounts: int
 
 
-def purge_pii(db=None, days: int = 30, *, progress: Callable[[str], None] = lambda line: None) -> PurgeResult:
+def purge_pii(db=None, days: int = 30, *, say: Callable[[str], None] = lambda line: None) -> PurgeResult:
     """Redact the PII of orders final for over `days` days, then rewrite the file so no byte of it stays."""
     if days < 0:
         raise ValueError(f"--days must be zero or more (got {days})")
     path = warehouse_path(db)
-    with writer_lock(path, on_wait=progress), owner_only_files():
+    with writer_lock(path, on_wait=say), owner_only_files():
         con = connect(path)
         try:
             result = redact(con, days)
@@ -62,7 +62,7 @@ def purge_pii(db=None, days: int = 30, *, progress: Callable[[str], None] = lamb
         finally:
             con.close()
         if pending:
-            progress(f"rewriting warehouse {path} so that no byte of the removed values stays in it")
+            say(f"rewriting warehouse {path} so that no byte of the removed values stays in it")
             rewrite(path)
         # a report document refused as too large was kept whole, buyers' comments and all: only for `days`
         cutoff = time.time() - days * 86400

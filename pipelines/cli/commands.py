@@ -375,7 +375,7 @@ def cmd_returns_receive(args) -> None:
 def cmd_purge_pii(args) -> None:
     from pipelines.backoffice.privacy import purge_pii
 
-    result = purge_pii(args.db, args.days, progress=_say)
+    result = purge_pii(args.db, args.days, say=_say)
     _say(
         f"buyer PII removed from {result.orders} orders shipped or cancelled over {args.days} days ago "
         f"({result.raw_versions} raw versions, {result.contacts} contacts, {result.accounts} accounts)"

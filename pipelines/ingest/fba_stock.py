@@ -78,7 +78,7 @@ def fetch_fba_inventory(
     policy = CallPolicy(
         TokenBucket(rate=INVENTORY_RATE, burst=INVENTORY_BURST, tokens=INVENTORY_BURST, clock=clock),
         sleep=sleep,
-        emit=on_event,
+        on_event=on_event,
         refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     found = {}

@@ -186,10 +186,10 @@ class _ChannelSync:
         policy: CallPolicy,
         bucket: TokenBucket,
         now: Clock,
-        emit: Callable[[Event], None],
+        on_event: Callable[[Event], None],
     ):
         self.write, self.channel, self.client, self.policy, self.bucket = write, channel, client, policy, bucket
-        self.now, self.emit = now, emit
+        self.now, self.on_event = now, on_event
         self.result = SyncResult(channel.name, run_id)
         with write() as con:
             self.state: SyncState = load_state(con, channel)
@@ -218,7 +218,7 @@ class _ChannelSync:
                 [self.channel.name, bound],
             ).fetchone()[0]
             pulled = max(trusted or self.channel.start_at, self.channel.start_at)
-            self.emit(WatermarkPulledBack(self.state.watermark, pulled))
+            self.on_event(WatermarkPulledBack(self.state.watermark, pulled))
             self.state.watermark, self.state.window = pulled, None
             save_state(con, self.state)
 
@@ -226,14 +226,14 @@ class _ChannelSync:
         """A new window from the watermark; None when Amazon has nothing newer to serve yet."""
         state = self.state
         if before <= state.watermark:
-            self.emit(NothingToFetch(state.watermark, before))
+            self.on_event(NothingToFetch(state.watermark, before))
             return None
         after = state.watermark if state.first_sync else max(self.channel.start_at, state.watermark - OVERLAP)
         # a watermark grown older than Amazon serves (a channel left unsynced for years) would be refused on
         # every run: ask from a day inside what Amazon serves, and say what is out of reach
         served = limits.earliest_start(self.channel.marketplace_ids, self.now()) + HISTORY_MARGIN
         if after < served:
-            self.emit(HistoryOutOfReach(after, served))
+            self.on_event(HistoryOutOfReach(after, served))
             after = served
         state.window = Window(after, before)
         return state.window
@@ -253,7 +253,7 @@ class _ChannelSync:
         return received is None or self.now() - received >= limits.PAGINATION_TOKEN_LIFETIME - TOKEN_MARGIN
 
     def _restart(self, window: Window, reason: str) -> None:
-        self.emit(WindowRestarted(reason))
+        self.on_event(WindowRestarted(reason))
         window.next_token = window.token_received_at = None
         with self.write() as con, transaction(con):  # a later sync must not send the token either
             save_state(con, self.state)
@@ -261,7 +261,7 @@ class _ChannelSync:
     def _page(self, window: Window, *, resumed: bool) -> None:
         """Page the window (from its saved cursor, if any) until its last page has landed."""
         self.result.window = (window.after, window.before)
-        self.emit(WindowOpened(window.after, window.before, resumed=resumed and bool(window.next_token)))
+        self.on_event(WindowOpened(window.after, window.before, resumed=resumed and bool(window.next_token)))
         filters = self._filters(window)
         restarted = False
         while True:
@@ -292,7 +292,7 @@ class _ChannelSync:
             self.result.pages += 1
             self.result.orders_fetched += len(page.orders)
             self.result.orders_stored += stored
-            self.emit(
+            self.on_event(
                 PageLanded(
                     self.result.pages,
                     len(page.orders),
@@ -302,7 +302,7 @@ class _ChannelSync:
                 )
             )
             if not page.next_token:
-                self.emit(WindowDone(self.state.watermark))
+                self.on_event(WindowDone(self.state.watermark))
                 return
 
     def _land(self, window: Window, page: Page) -> int:
@@ -366,10 +366,10 @@ def sync_channel(
         client = amazon.orders_client(channel, account)
         bucket = TokenBucket(clock=clock)
         policy = CallPolicy(
-            bucket, sleep=sleep, emit=on_event, refresh_access_token=lambda: amazon.forget_access_token(client)
+            bucket, sleep=sleep, on_event=on_event, refresh_access_token=lambda: amazon.forget_access_token(client)
         )
         sync = _ChannelSync(
-            write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now, emit=on_event
+            write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now, on_event=on_event
         )
         result = sync.run(until)
     except Exception as error:

@@ -227,7 +227,7 @@ class ReportFetcher:
             operation: CallPolicy(
                 TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock),
                 sleep=sleep,
-                emit=on_event,
+                on_event=on_event,
                 refresh_access_token=lambda: amazon.forget_access_token(self.client),
             )
             for operation, (rate, burst) in REPORTS_USAGE_PLANS.items()

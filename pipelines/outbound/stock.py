@@ -467,7 +467,7 @@ def push_stock(
             ).fetchall()
         }
 
-    def emit(event: Event) -> None:
+    def counting(event: Event) -> None:
         if isinstance(event, Retry) and event.cause.startswith("HTTP 429"):
             result.throttled += 1
             # Amazon sends no x-amzn-RateLimit-Limit with a 429: until a 200 says the rate, a 429 in a row halves
@@ -476,7 +476,9 @@ def push_stock(
         on_event(event)
 
     client = amazon.listings_client(channel, account)
-    policy = CallPolicy(bucket, sleep=sleep, emit=emit, refresh_access_token=lambda: amazon.forget_access_token(client))
+    policy = CallPolicy(
+        bucket, sleep=sleep, on_event=counting, refresh_access_token=lambda: amazon.forget_access_token(client)
+    )
 
     def observe(rate: str | None) -> None:
         bucket.observe_rate(rate)
@@ -563,7 +565,7 @@ def push_stock(
                 account=account,
                 sleep=sleep,
                 clock=clock,
-                emit=emit,
+                on_event=counting,
                 wait_seconds=feed_wait_seconds,
             )
         else:
@@ -759,7 +761,7 @@ def _send_feeds(
     account,
     sleep,
     clock,
-    emit,
+    on_event,
     wait_seconds: float,
 ) -> None:
     """One JSON_LISTINGS_FEED per pool, its processing report read back and mapped to SKUs by messageId."""
@@ -767,7 +769,7 @@ def _send_feeds(
     policy = CallPolicy(
         TokenBucket(rate=CREATE_FEED_RATE, burst=CREATE_FEED_BURST, tokens=CREATE_FEED_BURST, clock=clock),
         sleep=sleep,
-        emit=emit,
+        on_event=on_event,
         refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     by_pool: dict[str, list] = {}
@@ -905,7 +907,7 @@ def settle_open_feeds(
     policy = CallPolicy(
         TokenBucket(rate=GET_FEED_RATE, burst=GET_FEED_BURST, tokens=GET_FEED_BURST),
         sleep=sleep,
-        emit=lambda event: None,
+        on_event=lambda event: None,
         refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     for feed_id in waiting:

@@ -29,7 +29,9 @@ class Clock:
 
 def policy(clock, events, refreshed, tokens=20.0):
     bucket = TokenBucket(rate=1.0, burst=20, tokens=tokens, checked_at=clock.now, clock=clock)
-    return CallPolicy(bucket, sleep=clock.sleep, emit=events.append, refresh_access_token=lambda: refreshed.append(1))
+    return CallPolicy(
+        bucket, sleep=clock.sleep, on_event=events.append, refresh_access_token=lambda: refreshed.append(1)
+    )
 
 
 def failing(*errors, then="page"):
