@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import Warehouse
+from conftest import Warehouse, channel_add
 from sp_api.api import OrdersV20260101
 from sp_api.auth import AccessTokenClient
 from sp_api.base import Marketplaces
@@ -139,22 +139,7 @@ def examples_synced(tmp_path_factory):
         )
         assert cli.main(["--db", db, "products", "import", str(catalog)]) == 0
         for name, marketplaces in CHANNELS.items():
-            args = [
-                "--db",
-                db,
-                "channel",
-                "add",
-                name,
-                "--start",
-                "2024-12-01T00:00:00Z",
-                "--endpoint",
-                server.url,
-                "--token-url",
-                server.token_url,
-            ]
-            for marketplace_id in marketplaces:
-                args += ["--marketplace", marketplace_id]
-            assert cli.main(args) == 0
+            assert cli.main(["--db", db, *channel_add(server, name, "2024-12-01T00:00:00Z", marketplaces)]) == 0
         assert cli.main(["--db", db, "sync"]) == 0
     return Warehouse(db)  # synced once from a sandbox holding Amazon's example orders: read-only for the tests
 
