@@ -285,3 +285,32 @@ def paced(marketplace, monkeypatch):
         live_in_sandbox_time(monkeypatch, server)
         yield server
 
+
+def sandbox_client(server, api, marketplace_id: str = "ATVPDKIKX0DER"):
+    """python-amazon-sp-api's `api` client (OrdersV20260101, ListingsItemsV20210801, ...) talking to `server`,
+    its access tokens from the sandbox's token URL."""
+    import types
+
+    from sp_api.auth import AccessTokenClient
+
+    class SandboxTokenClient(AccessTokenClient):
+        scheme = "http://"
+        host = server.url.removeprefix("http://")
+        path = "/auth/o2/token"
+
+    return api(
+        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=marketplace_id, region="us-east-1"),
+        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
+        auth_token_client_class=SandboxTokenClient,
+    )
+
+
+def simulate_orders(marketplace, hours: float, per_hour: float, skus, marketplaces=MARKETPLACES, **rates) -> None:
+    """Seeded activity: orders placed, confirmed, shipped, cancelled whole or in part, a fifth of them gifts."""
+    marketplace.simulate(
+        hours=hours,
+        orders_per_hour=per_hour,
+        skus=skus,
+        marketplaces=marketplaces,
+        **{"gift_rate": 0.2, "cancel_rate": 0.1, "item_cancel_rate": 0.1, **rates},
+    )
