@@ -22,13 +22,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.workspace import channel_add_args, log, temporary_home
+from benchmarks.workspace import channel_add_args, log, start_listener, temporary_home
 from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_RATE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks.runner import perfect_client_seconds
     from benchmarks.sqs import start_queue
     from pipelines.cli import commands as cli
-    from pipelines.ingest.notifications import drain, subscribe
+    from pipelines.ingest.notifications import subscribe
     from pipelines.sandbox import Buyer, Item, Marketplace, SandboxServer
     from pipelines.warehouse.channels import get_channel
     from pipelines.warehouse.connection import open_for_writing
@@ -112,24 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 channel = get_channel(con, "Bench")
 
             reserved_at: dict[str, float] = {}
-
-            @contextmanager
-            def write():
-                with open_for_writing(db, who="the notifications of channel 'Bench'") as con:
-                    yield con
-                    for (order_id,) in con.execute(
-                        "select distinct amazon_order_id from raw_notifications where outcome = 'applied'"
-                    ).fetchall():
-                        reserved_at.setdefault(order_id, time.monotonic())
-
-            stop = threading.Event()
-            listener = threading.Thread(
-                target=drain,
-                args=(channel, url, write),
-                kwargs={"idle_seconds": 3600, "clock": market.naive_now, "should_stop": stop.is_set},
-                daemon=True,
+            listener, stop = start_listener(
+                db, channel, url, market.naive_now, 3600, reserved_at, who="the notifications of channel 'Bench'"
             )
-            listener.start()
             rng = random.Random(5)
 
             def measure(rounds: int, during: subprocess.Popen | None = None) -> dict:

@@ -500,16 +500,7 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
         with _roomy(con):
             for low in range(0, p.n_orders, GENERATE_BATCH):
                 high = min(p.n_orders, low + GENERATE_BATCH)
-                inserted += con.execute(
-                    f"""
-                    insert into raw_amazon_orders
-                        (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
-                    select channel, amazon_order_id, last_updated_time, payload, md5(payload), now()::timestamp, ?
-                    from ({_render_sql(p, f"select range as n from range({low}, {high})")})
-                    order by n
-                """,
-                    [run_id],
-                ).fetchone()[0]
+                inserted += _land(con, p, f"select range as n from range({low}, {high})", run_id, in_order=True)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -521,6 +512,21 @@ def generate(con: duckdb.DuckDBPyConnection, params: GeneratorParams, *, run_id:
         "catalog_seconds": round(catalog_seconds, 3),
         "params": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(p).items()},
     }
+
+
+def _land(con, p, numbers: str, run_id: str, in_order: bool = False) -> int:
+    """Insert the orders numbered by `numbers` (a select of `n`) into raw_amazon_orders, as fetched by `run_id`
+    (in their numbers' order if asked); how many."""
+    return con.execute(
+        f"""
+        insert into raw_amazon_orders
+            (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
+        select channel, amazon_order_id, last_updated_time, payload, md5(payload), now()::timestamp, ?
+        from ({_render_sql(p, numbers)})
+        {"order by n" if in_order else ""}
+    """,
+        [run_id],
+    ).fetchone()[0]
 
 
 # changes an order can go through, with the share of a batch each takes
@@ -554,15 +560,7 @@ def _append_changes(con, count: int, run_id: str) -> dict:
             """,
                 [after, moment, batch, before, batch],
             )
-        inserted = con.execute(
-            f"""
-            insert into raw_amazon_orders
-                (channel, amazon_order_id, last_updated_time, payload, payload_hash, fetched_at, run_id)
-            select channel, amazon_order_id, last_updated_time, payload, md5(payload), now()::timestamp, ?
-            from ({_render_sql(p, f"select n from bench_changes where batch = {int(batch)}")})
-        """,
-            [run_id],
-        ).fetchone()[0]
+        inserted = _land(con, p, f"select n from bench_changes where batch = {int(batch)}", run_id)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

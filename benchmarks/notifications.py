@@ -28,11 +28,10 @@ import statistics
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks.workspace import channel_add_args, log, temporary_home
+from benchmarks.workspace import channel_add_args, log, start_listener, temporary_home
 
 TARGET_MEDIAN_SECONDS = 5.0
 POLLING_CEILING_PER_HOUR = 0.0056 * 3600 * 100  # searchOrders' usage plan, 100 orders a page
@@ -63,25 +62,7 @@ def main() -> int:
 
         # 1. latency, against a listener that keeps reading as a sensor-started run does
         reserved_at: dict[str, float] = {}
-
-        @contextmanager
-        def write():
-            with open_for_writing(db) as con:
-                yield con
-                # the batch's reservations are committed (apply_messages has run the transform)
-                for (order_id,) in con.execute(
-                    "select distinct amazon_order_id from raw_notifications where outcome = 'applied'"
-                ).fetchall():
-                    reserved_at.setdefault(order_id, time.monotonic())
-
-        stop = threading.Event()
-        listener = threading.Thread(
-            target=drain,
-            args=(channel, url, write),
-            kwargs={"idle_seconds": 30, "clock": market.naive_now, "should_stop": stop.is_set},
-            daemon=True,
-        )
-        listener.start()
+        listener, stop = start_listener(db, channel, url, market.naive_now, 30, reserved_at)
         rng, placed = random.Random(5), {}
         for n in range(40):
             time.sleep(rng.expovariate(1 / 1.5))

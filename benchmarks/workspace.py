@@ -33,3 +33,36 @@ def channel_add_args(name: str, sandbox, start: datetime, marketplace: str = "AT
         *("channel", "add", name, "--marketplace", marketplace, "--start", start.isoformat()),
         *("--endpoint", sandbox.url, "--token-url", sandbox.token_url),
     ]
+
+
+def start_listener(
+    db: str, channel, queue_url: str, clock, idle_seconds: float, reserved_at: dict[str, float], who=None
+):
+    """A listener draining the channel's queue in a thread, as a sensor-started run does; the moment each
+    order's reservation is committed goes into `reserved_at`. Returns the thread and the event that stops it."""
+    import threading
+    import time
+    from contextlib import contextmanager
+
+    from pipelines.ingest.notifications import drain
+    from pipelines.warehouse.connection import open_for_writing
+
+    @contextmanager
+    def write():
+        with open_for_writing(db, who=who) as con:
+            yield con
+            # the batch's reservations are committed (apply_messages has run the transform)
+            for (order_id,) in con.execute(
+                "select distinct amazon_order_id from raw_notifications where outcome = 'applied'"
+            ).fetchall():
+                reserved_at.setdefault(order_id, time.monotonic())
+
+    stop = threading.Event()
+    listener = threading.Thread(
+        target=drain,
+        args=(channel, queue_url, write),
+        kwargs={"idle_seconds": idle_seconds, "clock": clock, "should_stop": stop.is_set},
+        daemon=True,
+    )
+    listener.start()
+    return listener, stop

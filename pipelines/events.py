@@ -5,10 +5,21 @@ Each event's text is the progress line (without the channel's name, which the ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import ClassVar
 
 from pipelines.clock import iso
+
+
+class _Line:
+    """An event whose progress line is its `line` filled in with its fields, times written as ISO 8601."""
+
+    line: ClassVar[str]
+
+    def __str__(self) -> str:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return self.line.format(**{k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -24,27 +35,20 @@ class WindowOpened:
 
 
 @dataclass(frozen=True)
-class NothingToFetch:
+class NothingToFetch(_Line):
     watermark: datetime
     bound: datetime
-
-    def __str__(self) -> str:
-        return (
-            f"nothing to fetch: the watermark {iso(self.watermark)} is as recent as Amazon serves "
-            f"(up to {iso(self.bound)})"
-        )
+    line = "nothing to fetch: the watermark {watermark} is as recent as Amazon serves (up to {bound})"
 
 
 @dataclass(frozen=True)
-class PageLanded:
+class PageLanded(_Line):
     page: int
     orders: int
     orders_fetched: int
     new_versions: int
     land_seconds: float = 0.0  # the landing transaction's time
-
-    def __str__(self) -> str:
-        return f"page {self.page}, {self.orders_fetched} orders fetched, {self.new_versions} new versions"
+    line = "page {page}, {orders_fetched} orders fetched, {new_versions} new versions"
 
 
 @dataclass(frozen=True)
@@ -57,43 +61,32 @@ class WindowRestarted:
 
 
 @dataclass(frozen=True)
-class WindowDone:
+class WindowDone(_Line):
     watermark: datetime
-
-    def __str__(self) -> str:
-        return f"window done, watermark {iso(self.watermark)}"
+    line = "window done, watermark {watermark}"
 
 
 @dataclass(frozen=True)
-class WatermarkPulledBack:
+class WatermarkPulledBack(_Line):
     was: datetime
     now: datetime
-
-    def __str__(self) -> str:
-        return (
-            f"warning: the watermark {iso(self.was)} was ahead of what has passed on both clocks; "
-            f"pulled back to {iso(self.now)}"
-        )
+    line = "warning: the watermark {was} was ahead of what has passed on both clocks; pulled back to {now}"
 
 
 @dataclass(frozen=True)
-class HistoryOutOfReach:
+class HistoryOutOfReach(_Line):
     was: datetime
     now: datetime
-
-    def __str__(self) -> str:
-        return (
-            f"warning: changes from {iso(self.was)} to {iso(self.now)} are older than Amazon serves orders "
-            f"and cannot be fetched; reading from {iso(self.now)}"
-        )
+    line = (
+        "warning: changes from {was} to {now} are older than Amazon serves orders and cannot be fetched; "
+        "reading from {now}"
+    )
 
 
 @dataclass(frozen=True)
-class RateLimitWait:
+class RateLimitWait(_Line):
     seconds: float
-
-    def __str__(self) -> str:
-        return f"rate limit, waiting {self.seconds:.1f} s"
+    line = "rate limit, waiting {seconds:.1f} s"
 
 
 @dataclass(frozen=True)
@@ -108,9 +101,8 @@ class Retry:
 
 
 @dataclass(frozen=True)
-class AccessTokenRefreshed:
-    def __str__(self) -> str:
-        return "access token refused (HTTP 403); asking for a fresh one"
+class AccessTokenRefreshed(_Line):
+    line = "access token refused (HTTP 403); asking for a fresh one"
 
 
 Event = (
@@ -120,6 +112,7 @@ Event = (
     | WindowRestarted
     | WindowDone
     | WatermarkPulledBack
+    | HistoryOutOfReach
     | RateLimitWait
     | Retry
     | AccessTokenRefreshed

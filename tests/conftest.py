@@ -144,21 +144,11 @@ class Shop(Warehouse):
         return out
 
     def add_channel(self, name="Amazon US", start=None, marketplaces=("ATVPDKIKX0DER",)):
-        start = start or self.marketplace.now
-        args = [
-            "channel",
-            "add",
-            name,
-            "--start",
-            start.isoformat(),
-            "--endpoint",
-            self.sandbox.url,
-            "--token-url",
-            self.sandbox.token_url,
-        ]
-        for marketplace_id in marketplaces:
-            args += ["--marketplace", marketplace_id]
-        return self.ok(*args)
+        return self.ok(*channel_add(self.sandbox, name, start or self.marketplace.now, marketplaces))
+
+    def subscribe(self, sqs) -> str:
+        """Send the channel's ORDER_CHANGE notifications to the `sqs` fixture's queue."""
+        return self.ok(*channel_notifications(self.sandbox, sqs))
 
     def sync(self, *args: str) -> str:
         # Amazon only serves what is at least two minutes old
@@ -262,18 +252,66 @@ def cli_ok(db, *args):
     assert cli.main(["--db", str(db), *args]) == 0, args
 
 
-def cli_add_channel(db, server, start):
-    args = [
-        "channel",
-        "add",
-        CHANNEL,
-        "--start",
-        start.isoformat(),
-        "--endpoint",
-        server.url,
-        "--token-url",
-        server.token_url,
-    ]
-    for marketplace_id in MARKETPLACES:
+def cli_add_channel(db, server, start, marketplaces=MARKETPLACES):
+    cli_ok(db, *channel_add(server, CHANNEL, start, marketplaces))
+
+
+def channel_add(server, name=CHANNEL, start=None, marketplaces=("ATVPDKIKX0DER",)) -> list[str]:
+    """The `channel add` arguments of a channel reaching `server`: a sandbox, the base URL of one, or None for
+    Amazon's own endpoints."""
+    args = ["channel", "add", name]
+    if isinstance(server, str):
+        args += ["--endpoint", server, "--token-url", server + "/auth/o2/token"]
+    elif server is not None:
+        args += ["--endpoint", server.url, "--token-url", server.token_url]
+    if start is not None:
+        args += ["--start", start if isinstance(start, str) else start.isoformat()]
+    for marketplace_id in marketplaces:
         args += ["--marketplace", marketplace_id]
-    cli_ok(db, *args)
+    return args
+
+
+def channel_notifications(server, sqs, name=CHANNEL) -> list[str]:
+    """The `channel notifications` arguments sending the channel's notifications to the `sqs` fixture's queue."""
+    return [
+        *("channel", "notifications", name, "--queue-arn", sqs["arn"], "--queue-url", sqs["url"]),
+        *("--seller-id", server.notifications.seller_id),
+    ]
+
+
+@pytest.fixture
+def paced(marketplace, monkeypatch):
+    """A sandbox whose searchOrders allows a burst of 2, then about 3 requests a second."""
+    with SandboxServer(marketplace, speedup=500, search_burst=2) as server:
+        live_in_sandbox_time(monkeypatch, server)
+        yield server
+
+
+def sandbox_client(server, api, marketplace_id: str = "ATVPDKIKX0DER"):
+    """python-amazon-sp-api's `api` client (OrdersV20260101, ListingsItemsV20210801, ...) talking to `server`,
+    its access tokens from the sandbox's token URL."""
+    import types
+
+    from sp_api.auth import AccessTokenClient
+
+    class SandboxTokenClient(AccessTokenClient):
+        scheme = "http://"
+        host = server.url.removeprefix("http://")
+        path = "/auth/o2/token"
+
+    return api(
+        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=marketplace_id, region="us-east-1"),
+        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
+        auth_token_client_class=SandboxTokenClient,
+    )
+
+
+def simulate_orders(marketplace, hours: float, per_hour: float, skus, marketplaces=MARKETPLACES, **rates) -> None:
+    """Seeded activity: orders placed, confirmed, shipped, cancelled whole or in part, a fifth of them gifts."""
+    marketplace.simulate(
+        hours=hours,
+        orders_per_hour=per_hour,
+        skus=skus,
+        marketplaces=marketplaces,
+        **{"gift_rate": 0.2, "cancel_rate": 0.1, "item_cancel_rate": 0.1, **rates},
+    )

@@ -36,6 +36,27 @@ def _check_channel(con, channel: str) -> None:
         raise EntryRefused(f"no channel named {channel!r}; `amazon-orders channel list` shows them")
 
 
+def _filter_channel(con, channel: str, where: list[str], params: dict) -> None:
+    """Keep only the orders (`o`) of `channel`, which must exist."""
+    _check_channel(con, channel)
+    params["channel"] = channel
+    where.append("o.channel = $channel")
+
+
+def _select(con, query: str, where: list[str], params: dict, order_by: str, limit: int | None):
+    """(columns, rows) of `query` with every condition of `where`, in `order_by` order, the first `limit` only."""
+    result = con.execute(
+        f"""
+        {query}
+        {"where " + " and ".join(where) if where else ""}
+        order by {order_by}
+        {f"limit {int(limit)}" if limit else ""}
+    """,
+        params,
+    )
+    return [column[0] for column in result.description], result.fetchall()
+
+
 def list_orders(
     con: duckdb.DuckDBPyConnection,
     now: datetime,
@@ -66,11 +87,10 @@ def list_orders(
             "and lower(l.product_code) = lower($sku))"
         )
     if channel:
-        _check_channel(con, channel)
-        params["channel"] = channel
-        where.append("o.channel = $channel")
-    result = con.execute(
-        f"""
+        _filter_channel(con, channel, where, params)
+    return _select(
+        con,
+        """
         select o.channel, o.channel_order_id, o.order_id, o.status, o.payment_status, o.fulfilled_by,
                strftime(o.purchased_at, '%Y-%m-%d %H:%M') as purchased_at,
                round(date_diff('minute', o.purchased_at, $now) / 1440.0, 1) as age_days,
@@ -81,13 +101,12 @@ def list_orders(
         from orders o
         left join accounts a using (account_id)
         left join contacts c using (contact_id)
-        {"where " + " and ".join(where) if where else ""}
-        order by o.purchased_at, o.channel_order_id
-        {f"limit {int(limit)}" if limit else ""}
-    """,
+        """,
+        where,
         params,
+        "o.purchased_at, o.channel_order_id",
+        limit,
     )
-    return [column[0] for column in result.description], result.fetchall()
 
 
 def list_returns(
@@ -102,23 +121,21 @@ def list_returns(
     if awaiting_receipt:
         where.append("r.status = 'awaiting_receipt'")
     if channel:
-        _check_channel(con, channel)
-        params["channel"] = channel
-        where.append("o.channel = $channel")
-    result = con.execute(
-        f"""
+        _filter_channel(con, channel, where, params)
+    return _select(
+        con,
+        """
         select r.return_id, o.channel, o.channel_order_id, r.source, r.status, r.location,
                l.quantity || ' x ' || l.product_code as units, l.is_restocked,
                strftime(r.created_at, '%Y-%m-%d') as returned_on, coalesce(r.reason, '') as reason,
                coalesce(r.clerk_reason, '') as clerk_reason
         from sales_returns r join sales_return_lines l using (return_id) join orders o using (order_id)
-        {"where " + " and ".join(where) if where else ""}
-        order by r.created_at, r.return_id, l.line_number
-        {f"limit {int(limit)}" if limit else ""}
-    """,
+        """,
+        where,
         params,
+        "r.created_at, r.return_id, l.line_number",
+        limit,
     )
-    return [column[0] for column in result.description], result.fetchall()
 
 
 def lookup_order(con: duckdb.DuckDBPyConnection, given: str, channel: str | None) -> tuple[str, str | None]:

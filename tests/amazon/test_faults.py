@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import core_tables
+from conftest import core_tables, simulate_orders
 
 from pipelines.amazon import calls, limits
 from pipelines.amazon import client as amazon
@@ -163,17 +163,8 @@ def short_timeout(monkeypatch, faulty):
 
 
 def populate(marketplace, hours=2.0, per_hour=10.0):
-    """Seeded activity: orders placed, confirmed, shipped, cancelled across the channel's marketplaces."""
-    marketplace.simulate(
-        hours=hours,
-        orders_per_hour=per_hour,
-        skus=SKUS,
-        marketplaces=MARKETPLACES,
-        gift_rate=0.2,
-        cancel_rate=0.1,
-        item_cancel_rate=0.1,
-        pending_rate=0.1,
-    )
+    """Seeded activity across the channel's marketplaces, some orders left pending."""
+    simulate_orders(marketplace, hours, per_hour, SKUS, MARKETPLACES, pending_rate=0.1)
     marketplace.advance(minutes=3)  # Amazon serves what is at least two minutes old
 
 

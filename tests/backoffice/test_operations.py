@@ -280,13 +280,19 @@ def test_a_return_is_refused_for_units_that_never_shipped(shop, tmp_path):
     assert on_hand(shop, "MUG-01") == 9  # the cancellation gave back 2, and no return added any
 
 
-def test_units_shipped_here_stay_gone_whatever_a_later_version_says(shop, tmp_path):
+def shipped_here(shop, tmp_path) -> str:
+    """An order for 3 of 10 mugs in stock, confirmed by Amazon and marked shipped here."""
     shop.add_channel()
     shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
     order = shop.place(Item("MUG-01", 3, "12.50"))
     shop.marketplace.confirm(order)
     shop.sync()
     shop.ok("ship", order)
+    return order
+
+
+def test_units_shipped_here_stay_gone_whatever_a_later_version_says(shop, tmp_path):
+    order = shipped_here(shop, tmp_path)
     assert on_hand(shop, "MUG-01") == 7
     smaller = shop.marketplace.order(order)
     smaller["orderItems"][0]["quantityOrdered"] = 1
@@ -304,12 +310,7 @@ def test_units_shipped_here_stay_gone_whatever_a_later_version_says(shop, tmp_pa
 
 
 def test_goods_shipped_here_then_cancelled_by_amazon_can_come_back(shop, tmp_path):
-    shop.add_channel()
-    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
-    order = shop.place(Item("MUG-01", 3, "12.50"))
-    shop.marketplace.confirm(order)
-    shop.sync()
-    shop.ok("ship", order)
+    order = shipped_here(shop, tmp_path)
     shop.marketplace.cancel(order)
     shop.sync()
     assert shop.one("select status from orders") == "Canceled" and on_hand(shop, "MUG-01") == 7

@@ -124,17 +124,7 @@ def test_purge_removes_a_returns_customer_comments_from_the_raw_reports(shop):
 def test_purge_leaves_no_byte_of_a_postal_code_a_notification_carried(shop, sqs):
     postal_code = "99417-0042"
     shop.add_channel()
-    shop.ok(
-        "channel",
-        "notifications",
-        "Amazon US",
-        "--queue-arn",
-        sqs["arn"],
-        "--queue-url",
-        sqs["url"],
-        "--seller-id",
-        shop.sandbox.notifications.seller_id,
-    )
+    shop.subscribe(sqs)
     order = shop.place(
         Item("MUG-01", 1, "9.00"),
         buyer=Buyer("Grace Hopper", "grace@marketplace.amazon.com", postal_code=postal_code, country_code="US"),

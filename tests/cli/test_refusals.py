@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, dagster_runs, refused
+from conftest import ROOT, channel_add, dagster_runs, refused
 
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Buyer, Item
@@ -69,24 +69,7 @@ def test_a_channel_name_that_could_forge_a_log_line_is_refused(capsys, db, name)
 
 
 def test_a_sandbox_on_this_machine_may_use_plain_http(capsys, db):
-    assert (
-        cli.main(
-            [
-                "--db",
-                db,
-                "channel",
-                "add",
-                "Sandbox",
-                "--marketplace",
-                "ATVPDKIKX0DER",
-                "--endpoint",
-                "http://127.0.0.1:9",
-                "--token-url",
-                "http://127.0.0.1:9/auth/o2/token",
-            ]
-        )
-        == 0
-    )
+    assert cli.main(["--db", db, *channel_add("http://127.0.0.1:9", "Sandbox")]) == 0
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import live_in_sandbox_time, seller_environment
+from conftest import channel_add, live_in_sandbox_time, seller_environment
 
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, Marketplace, SandboxServer
@@ -149,21 +149,7 @@ def corpus(tmp_path_factory):
         def run(*args):
             return cli.main(["--db", db, *args])
 
-        codes = [
-            run(
-                "channel",
-                "add",
-                CHANNEL,
-                "--start",
-                START.isoformat(),
-                "--endpoint",
-                server.url,
-                "--token-url",
-                server.token_url,
-                "--marketplace",
-                "ATVPDKIKX0DER",
-            )
-        ]
+        codes = [run(*channel_add(server, CHANNEL, START))]
         market.advance(minutes=1)
         good_ids = []
         for n in range(3):  # good orders before the bad ones...
@@ -307,26 +293,7 @@ def test_an_empty_page(tmp_path, capsys, monkeypatch):
     market = Marketplace(seed=3, start=START)
     with SandboxServer(market, speedup=5000) as server:
         live_in_sandbox_time(monkeypatch, server)
-        assert (
-            cli.main(
-                [
-                    "--db",
-                    db,
-                    "channel",
-                    "add",
-                    CHANNEL,
-                    "--start",
-                    START.isoformat(),
-                    "--endpoint",
-                    server.url,
-                    "--token-url",
-                    server.token_url,
-                    "--marketplace",
-                    "ATVPDKIKX0DER",
-                ]
-            )
-            == 0
-        )
+        assert cli.main(["--db", db, *channel_add(server, CHANNEL, START)]) == 0
         market.advance(minutes=10)
         capsys.readouterr()
         assert cli.main(["--db", db, "sync"]) == 0

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import warehouse_tables
+from conftest import channel_add, warehouse_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -203,24 +203,7 @@ def test_any_body_is_read_or_refused_with_a_reason_and_never_loses_or_doubles_un
 @pytest.fixture
 def warehouse(tmp_path):
     db = str(tmp_path / "warehouse.duckdb")
-    assert (
-        cli.main(
-            [
-                "--db",
-                db,
-                "channel",
-                "add",
-                "Amazon US",
-                "--marketplace",
-                "ATVPDKIKX0DER",
-                "--start",
-                "2026-01-01T00:00:00Z",
-                "--seller-id",
-                SELLER,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(["--db", db, *channel_add(None, "Amazon US", "2026-01-01T00:00:00Z"), "--seller-id", SELLER]) == 0
     with open_for_writing(db) as con:
         con.execute(
             "insert into channel_notifications values ('Amazon US', 'http://127.0.0.1:1/1/q', "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import core_tables, warehouse_tables
+from conftest import channel_add, core_tables, warehouse_tables
 
 from pipelines.cli import commands as cli
 from pipelines.ingest.notifications import apply_messages
@@ -31,17 +31,7 @@ ORDER_CHANGE_SCHEMA = json.loads((MODELS / "OrderChangeNotification.json").read_
 @pytest.fixture
 def subscribed(shop, sqs):
     shop.add_channel()
-    shop.ok(
-        "channel",
-        "notifications",
-        "Amazon US",
-        "--queue-arn",
-        sqs["arn"],
-        "--queue-url",
-        sqs["url"],
-        "--seller-id",
-        shop.sandbox.notifications.seller_id,
-    )
+    shop.subscribe(sqs)
     shop.sqs = sqs
     yield shop
     # every ORDER_CHANGE message the sandbox sent in the test is one Amazon's schema allows
@@ -85,24 +75,7 @@ def polled_only_twin(shop, tmp_path) -> str:
     """The same channel in a second warehouse that only polls."""
     db = str(tmp_path / "polled.duckdb")
     assert (
-        cli.main(
-            [
-                "--db",
-                db,
-                "channel",
-                "add",
-                "Amazon US",
-                "--start",
-                shop.one("select start_at from channels").isoformat(),
-                "--endpoint",
-                shop.sandbox.url,
-                "--token-url",
-                shop.sandbox.token_url,
-                "--marketplace",
-                "ATVPDKIKX0DER",
-            ]
-        )
-        == 0
+        cli.main(["--db", db, *channel_add(shop.sandbox, "Amazon US", shop.one("select start_at from channels"))]) == 0
     )
     return db
 
@@ -134,17 +107,7 @@ def waiting(shop) -> int:
 
 def test_the_subscription_is_made_through_the_real_client_and_deleted_with_off(shop, sqs):
     shop.add_channel()
-    out = shop.ok(
-        "channel",
-        "notifications",
-        "Amazon US",
-        "--queue-arn",
-        sqs["arn"],
-        "--queue-url",
-        sqs["url"],
-        "--seller-id",
-        shop.sandbox.notifications.seller_id,
-    )
+    out = shop.subscribe(sqs)
     assert "ORDER_CHANGE notifications go to" in out
     served = [(r["method"], r["path"], r["params"]) for r in shop.sandbox.requests]
     assert ("POST", "/auth/o2/token", {"grant_type": "client_credentials"}) in served  # the grantless token
@@ -207,24 +170,7 @@ def test_the_sandbox_keeps_the_notifications_models_rules(shop, sqs):
 
 def test_a_notification_reserves_stock_before_any_poll_and_the_poll_converges(subscribed, tmp_path):
     shop = subscribed
-    polled_only = str(tmp_path / "polled.duckdb")  # the same channel, synced without notifications
-    cli.main(
-        [
-            "--db",
-            polled_only,
-            "channel",
-            "add",
-            "Amazon US",
-            "--start",
-            shop.one("select start_at from channels").isoformat(),
-            "--endpoint",
-            shop.sandbox.url,
-            "--token-url",
-            shop.sandbox.token_url,
-            "--marketplace",
-            "ATVPDKIKX0DER",
-        ]
-    )
+    polled_only = polled_only_twin(shop, tmp_path)  # the same channel, synced without notifications
     order_id = shop.place(Item("MUG-01", 2, "12.50"), buyer=ADA)
     before = polls(shop)
     out = listen(shop)

@@ -3,14 +3,12 @@ seeded with Amazon's example orders, through the real python-amazon-sp-api clien
 
 from __future__ import annotations
 
-import types
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import Warehouse
+from conftest import Warehouse, channel_add, sandbox_client
 from sp_api.api import OrdersV20260101
-from sp_api.auth import AccessTokenClient
 from sp_api.base import Marketplaces
 from sp_api.base.exceptions import SellingApiException
 
@@ -40,16 +38,7 @@ def marketplace_for(case) -> Marketplace:
 
 
 def client_for(server) -> OrdersV20260101:
-    class SandboxTokenClient(AccessTokenClient):
-        scheme = "http://"
-        host = server.url.removeprefix("http://")
-        path = "/auth/o2/token"
-
-    return OrdersV20260101(
-        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id="ATVPDKIKX0DER", region="us-east-1"),
-        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
-        auth_token_client_class=SandboxTokenClient,
-    )
+    return sandbox_client(server, OrdersV20260101)
 
 
 def test_the_model_documents_the_cases_this_file_replays():
@@ -139,22 +128,7 @@ def examples_synced(tmp_path_factory):
         )
         assert cli.main(["--db", db, "products", "import", str(catalog)]) == 0
         for name, marketplaces in CHANNELS.items():
-            args = [
-                "--db",
-                db,
-                "channel",
-                "add",
-                name,
-                "--start",
-                "2024-12-01T00:00:00Z",
-                "--endpoint",
-                server.url,
-                "--token-url",
-                server.token_url,
-            ]
-            for marketplace_id in marketplaces:
-                args += ["--marketplace", marketplace_id]
-            assert cli.main(args) == 0
+            assert cli.main(["--db", db, *channel_add(server, name, "2024-12-01T00:00:00Z", marketplaces)]) == 0
         assert cli.main(["--db", db, "sync"]) == 0
     return Warehouse(db)  # synced once from a sandbox holding Amazon's example orders: read-only for the tests
 

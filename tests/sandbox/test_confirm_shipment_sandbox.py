@@ -3,11 +3,9 @@ model's static cases, its rules, its usage plan, and the package searchOrders sh
 
 from __future__ import annotations
 
-import types
-
 import pytest
+from conftest import sandbox_client
 from sp_api.api import OrdersV0, OrdersV20260101
-from sp_api.auth import AccessTokenClient
 from sp_api.base.exceptions import SellingApiException
 
 from pipelines.sandbox import Item, Marketplace, SandboxServer
@@ -15,16 +13,7 @@ from pipelines.sandbox.shipments import seed_static_cases, static_cases
 
 
 def client_for(server, api=OrdersV0):
-    class SandboxTokenClient(AccessTokenClient):
-        scheme = "http://"
-        host = server.url.removeprefix("http://")
-        path = "/auth/o2/token"
-
-    return api(
-        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id="ATVPDKIKX0DER", region="us-east-1"),
-        credentials={"lwa_app_id": "x", "lwa_client_secret": "y", "refresh_token": "z"},
-        auth_token_client_class=SandboxTokenClient,
-    )
+    return sandbox_client(server, api)
 
 
 def confirm(client, order_id: str, body: dict) -> tuple[int, list[str]]:

@@ -4,15 +4,13 @@ parameters, merge keeping the handling time, replace wiping it, an FBA code neve
 
 from __future__ import annotations
 
-import types
-
 import httpx
 import pytest
 from amazon_models import for_generation, problems, response_schema, schema
+from conftest import sandbox_client
 from hypothesis import HealthCheck, given, settings
 from hypothesis_jsonschema import from_schema
 from sp_api.api import ListingsItemsV20210801
-from sp_api.auth import AccessTokenClient
 from sp_api.base.exceptions import SellingApiBadRequestException
 
 from pipelines.sandbox import Item, Marketplace, SandboxServer
@@ -39,16 +37,21 @@ def cases(operation_id: str) -> list[tuple[int, dict, dict]]:
 
 
 def client_for(server) -> ListingsItemsV20210801:
-    class SandboxTokenClient(AccessTokenClient):
-        scheme = "http://"
-        host = server.url.removeprefix("http://")
-        path = "/auth/o2/token"
+    return sandbox_client(server, ListingsItemsV20210801, US)
 
-    return ListingsItemsV20210801(
-        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=US, region="us-east-1"),
-        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
-        auth_token_client_class=SandboxTokenClient,
-    )
+
+def quantity_patch(quantity: int, product_type="PRODUCT", op="merge", code="DEFAULT") -> dict:
+    """A patchListingsItem body setting the quantity a fulfilment channel offers, as the stock push sends it."""
+    return {
+        "productType": product_type,
+        "patches": [
+            {
+                "op": op,
+                "path": "/attributes/fulfillment_availability",
+                "value": [{"fulfillment_channel_code": code, "quantity": quantity}],
+            }
+        ],
+    }
 
 
 def token(server) -> str:
@@ -159,16 +162,7 @@ def test_patch_answers_accepted_valid_and_invalid_as_documented(server):
     server.listings.list_item("VALIDATION_VALID", 1, asin="B07N4M94X4")
     server.listings.list_item("VALIDATION_INVALID", 1)
     client = client_for(server)
-    quantity = {
-        "productType": "LUGGAGE",
-        "patches": [
-            {
-                "op": "merge",
-                "path": "/attributes/fulfillment_availability",
-                "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 7}],
-            }
-        ],
-    }
+    quantity = quantity_patch(7, "LUGGAGE")
     accepted, valid, invalid = [c for c in cases("patchListingsItem") if c[0] == 200]
     answer = client.patch_listings_item(SELLER, "GM-ZDPI-9B4E", marketplaceIds=US, body=quantity).payload
     assert problems(answer, response_schema(MODEL, ITEM_PATH, "200", "patch")) == []
@@ -207,16 +201,7 @@ def test_merge_keeps_the_handling_time_replace_wipes_it_and_an_fba_code_is_a_sec
         server.listings.list_item(sku, 3, handling_days=4)
 
     def patch(sku, op, code="DEFAULT"):
-        body = {
-            "productType": "PRODUCT",
-            "patches": [
-                {
-                    "op": op,
-                    "path": "/attributes/fulfillment_availability",
-                    "value": [{"fulfillment_channel_code": code, "quantity": 9}],
-                }
-            ],
-        }
+        body = quantity_patch(9, op=op, code=code)
         assert client.patch_listings_item(SELLER, sku, marketplaceIds=US, body=body).payload["status"] == "ACCEPTED"
 
     patch("MERGED", "merge")
@@ -237,11 +222,7 @@ def test_merge_keeps_the_handling_time_replace_wipes_it_and_an_fba_code_is_a_sec
 def test_the_sandbox_refuses_what_the_model_does_not_allow(server):
     server.listings.list_item("MUG", 3)
     client = client_for(server)
-    good = {
-        "op": "merge",
-        "path": "/attributes/fulfillment_availability",
-        "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}],
-    }
+    [good] = quantity_patch(1)["patches"]
     for params, body in (
         ({"marketplaceIds": US}, {"patches": [good]}),  # "required": ["productType", "patches"]
         ({"marketplaceIds": US}, {"productType": "PRODUCT", "patches": []}),  # "minItems": 1
@@ -292,16 +273,7 @@ def test_the_usage_plan_is_the_models_and_the_rate_header_is_sent(server):
     assert statuses == [(200, "5")] * 7
     with SandboxServer(Marketplace(seed=5), real_clock=lambda: clock[0]) as slow:
         slow.listings.list_item("MUG", 3)
-        body = {
-            "productType": "PRODUCT",
-            "patches": [
-                {
-                    "op": "merge",
-                    "path": "/attributes/fulfillment_availability",
-                    "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": 1}],
-                }
-            ],
-        }
+        body = quantity_patch(1)
         answers = []
         for _ in range(6):
             try:

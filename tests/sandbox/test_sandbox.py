@@ -3,7 +3,6 @@
 import json
 import re
 import time
-import types
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -648,21 +647,11 @@ def test_admin_endpoints(server, market):
 
 
 def test_real_sp_api_client(server, market):
+    from conftest import sandbox_client
     from sp_api.api import OrdersV20260101
-    from sp_api.auth import AccessTokenClient
 
     place(market, 15)
-
-    class SandboxTokenClient(AccessTokenClient):
-        scheme = "http://"
-        host = server.url.removeprefix("http://")
-        path = "/auth/o2/token"
-
-    client = OrdersV20260101(
-        marketplace=types.SimpleNamespace(endpoint=server.url, marketplace_id=US, region="us-east-1"),
-        credentials=dict(lwa_app_id="x", lwa_client_secret="y", refresh_token="z"),
-        auth_token_client_class=SandboxTokenClient,
-    )
+    client = sandbox_client(server, OrdersV20260101, US)
     first = client.search_orders(
         lastUpdatedAfter=SINCE, marketplaceIds=[US], includedData=["BUYER"], maxResultsPerPage=10
     )

@@ -9,36 +9,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, warehouse_tables
+from conftest import AMAZON_ORDERS, MARKETPLACES, ROOT, warehouse_tables
+from conftest import cli_add_channel as add_channel
 
 from pipelines.cli import commands as cli
 from pipelines.sandbox import Item, SandboxServer
 from pipelines.warehouse.connection import connect
 
 pytestmark = pytest.mark.slow
-
-AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
-CHANNEL = "Amazon US"
-MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2")
-
-
-def add_channel(db, server, start):
-    args = [
-        "--db",
-        str(db),
-        "channel",
-        "add",
-        CHANNEL,
-        "--start",
-        start.isoformat(),
-        "--endpoint",
-        server.url,
-        "--token-url",
-        server.token_url,
-    ]
-    for marketplace_id in MARKETPLACES:
-        args += ["--marketplace", marketplace_id]
-    assert cli.main(args) == 0
 
 
 @pytest.fixture

@@ -16,52 +16,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, warehouse_tables
+from conftest import AMAZON_ORDERS, channel_notifications, cli_add_channel, warehouse_tables
 
 from pipelines.cli import commands as cli
-from pipelines.sandbox import Buyer, Item, SandboxServer
+from pipelines.sandbox import Buyer, Item
 from pipelines.warehouse.connection import open_for_reading
 
 pytestmark = pytest.mark.slow
 
-AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
-CHANNEL = "Amazon US"
 SKUS = [f"SKU-{n:02d}" for n in range(8)]
 ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
 
 
-@pytest.fixture
-def paced(marketplace, monkeypatch):
-    """A sandbox whose searchOrders allows a burst of 2, then about 3 requests a second."""
-    from conftest import live_in_sandbox_time
-
-    with SandboxServer(marketplace, speedup=500, search_burst=2) as server:
-        live_in_sandbox_time(monkeypatch, server)
-        yield server
-
-
-def add_channel(db, server, start, *extra: str) -> None:
-    assert (
-        cli.main(
-            [
-                "--db",
-                str(db),
-                "channel",
-                "add",
-                CHANNEL,
-                "--start",
-                start.isoformat(),
-                "--endpoint",
-                server.url,
-                "--token-url",
-                server.token_url,
-                "--marketplace",
-                "ATVPDKIKX0DER",
-                *extra,
-            ]
-        )
-        == 0
-    )
+def add_channel(db, server, start) -> None:
+    cli_add_channel(db, server, start, marketplaces=("ATVPDKIKX0DER",))
 
 
 def start_sync(db, **env) -> subprocess.Popen:
@@ -92,24 +60,7 @@ def test_during_a_rate_limited_sync_the_listener_the_clerk_and_readers_go_on(tmp
         assert cli.main(["--db", str(warehouse), "sync"]) == 0
     marketplace.simulate(hours=10, orders_per_hour=60, skus=SKUS, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
-    assert (
-        cli.main(
-            [
-                "--db",
-                str(db),
-                "channel",
-                "notifications",
-                CHANNEL,
-                "--queue-arn",
-                sqs["arn"],
-                "--queue-url",
-                sqs["url"],
-                "--seller-id",
-                paced.notifications.seller_id,
-            ]
-        )
-        == 0
-    )
+    assert cli.main(["--db", str(db), *channel_notifications(paced, sqs)]) == 0
 
     paced.hold("searchOrders", after=2)  # the third page's answer waits for the test
     sync = start_sync(db)
@@ -161,13 +112,19 @@ def holder(db: Path) -> str:
         return ""
 
 
-def test_a_sync_killed_inside_a_page_commit_converges(tmp_path, marketplace, paced):
+def killed_and_reference(tmp_path, marketplace, server) -> tuple[Path, Path]:
+    """Two warehouses with the same channel on `server`, and ten hours of orders for them to sync."""
     start = marketplace.now.replace(microsecond=0)
     db, reference = tmp_path / "killed.duckdb", tmp_path / "reference.duckdb"
-    add_channel(db, paced, start)
-    add_channel(reference, paced, start)
+    add_channel(db, server, start)
+    add_channel(reference, server, start)
     marketplace.simulate(hours=10, orders_per_hour=60, skus=SKUS, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
+    return db, reference
+
+
+def test_a_sync_killed_inside_a_page_commit_converges(tmp_path, marketplace, paced):
+    db, reference = killed_and_reference(tmp_path, marketplace, paced)
     served = len(paced.requests)
     sync = start_sync(db)
     # once the third page is served, the next hold of the writer lock is that page's commit
@@ -185,12 +142,7 @@ def test_a_sync_killed_inside_a_page_commit_converges(tmp_path, marketplace, pac
 
 
 def test_a_sync_killed_between_two_transform_batches_converges(tmp_path, marketplace, sandbox):
-    start = marketplace.now.replace(microsecond=0)
-    db, reference = tmp_path / "killed.duckdb", tmp_path / "reference.duckdb"
-    add_channel(db, sandbox, start)
-    add_channel(reference, sandbox, start)
-    marketplace.simulate(hours=10, orders_per_hour=60, skus=SKUS, marketplaces=("ATVPDKIKX0DER",))
-    marketplace.advance(minutes=3)
+    db, reference = killed_and_reference(tmp_path, marketplace, sandbox)
     sync = start_sync(db, AMAZON_ORDERS_TRANSFORM_BATCH="100")
     while True:
         assert sync.poll() is None, finished(sync)

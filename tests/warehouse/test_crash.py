@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import AMAZON_ORDERS, CHANNEL, MARKETPLACES, cli_add_channel, cli_ok, warehouse_tables
+from conftest import AMAZON_ORDERS, CHANNEL, cli_add_channel, cli_ok, simulate_orders, warehouse_tables
 
 from pipelines.sandbox import SandboxServer
 from pipelines.warehouse.connection import connect
@@ -40,15 +40,7 @@ def differences(got: dict, expected: dict, limit: int = 6) -> str:
 
 
 def populate(marketplace, hours, per_hour=25.0):
-    marketplace.simulate(
-        hours=hours,
-        orders_per_hour=per_hour,
-        skus=SKUS,
-        marketplaces=MARKETPLACES,
-        gift_rate=0.2,
-        cancel_rate=0.1,
-        item_cancel_rate=0.1,
-    )
+    simulate_orders(marketplace, hours, per_hour, SKUS)
     marketplace.advance(minutes=3)
 
 

@@ -5,23 +5,13 @@ each sync, swapped in whole, so duckdb (a notebook, the CLI, a BI tool) reads th
 from __future__ import annotations
 
 import duckdb
-import pytest
-from conftest import live_in_sandbox_time
 
 from pipelines.cli import commands as cli
-from pipelines.sandbox import Buyer, Item, SandboxServer
+from pipelines.sandbox import Buyer, Item
 from pipelines.warehouse.marts import published_path
 
 SKUS = [f"SKU-{n:02d}" for n in range(4)]
 ADA = Buyer("Ada Lovelace", "ada@marketplace.amazon.com")
-
-
-@pytest.fixture
-def paced(marketplace, monkeypatch):
-    """A sandbox whose searchOrders allows a burst of 2, then about 3 requests a second."""
-    with SandboxServer(marketplace, speedup=500, search_burst=2) as server:
-        live_in_sandbox_time(monkeypatch, server)
-        yield server
 
 
 def read_published(path) -> tuple:
