@@ -378,15 +378,19 @@ def _schema() -> tuple[str, str, str]:
     return schema, hashlib.sha256(schema.encode()).hexdigest(), ";\n".join(temp)
 
 
-def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Migrate the warehouse to the schema when sql/warehouse/ changed since it was applied; declare this
-    connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
-    schema, digest, temp_tables = _schema()
+def _schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     applied = (
         con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall()
         and con.execute("select digest from applied_schema").fetchall()
     )
-    if applied == [(digest,)]:
+    return applied == [(_schema()[1],)]
+
+
+def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Migrate the warehouse to the schema when sql/warehouse/ changed since it was applied; declare this
+    connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
+    schema, digest, temp_tables = _schema()
+    if _schema_is_current(con):
         con.execute(temp_tables)
         return
     con.execute(schema)
@@ -414,12 +418,20 @@ def open_for_reading(db=None, *, on_wait=None) -> Iterator[duckdb.DuckDBPyConnec
     path = warehouse_path(db)
     if not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: add a channel or run a sync first")
-    with reader_lock(path, on_wait=on_wait):
-        con = connect(path, read_only=True)
-        try:
-            yield con
-        finally:
+    for upgraded in (False, True):
+        with reader_lock(path, on_wait=on_wait):
+            con = connect(path, read_only=True)
+            if upgraded or _schema_is_current(con):
+                try:
+                    yield con
+                finally:
+                    con.close()
+                return
             con.close()
+        # a warehouse last written by an older version of this program: a reader cannot migrate it, so the
+        # writer does, once, and the reader then finds the tables it asks for
+        with open_for_writing(path, on_wait=on_wait, who="a schema upgrade"):
+            pass
 
 
 @contextmanager
