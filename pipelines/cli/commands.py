@@ -1065,14 +1065,7 @@ def build_parser() -> argparse.ArgumentParser:
         'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"',
     )
     sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
-    sql.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
-    sql.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
-    sql.add_argument(
-        "--format",
-        choices=["table", "csv", "json"],
-        default="table",
-        help="table for reading (default), or every row as CSV or JSON for a spreadsheet",
-    )
+    _listing_options(sql)
     sql.add_argument(
         "--timeout",
         type=float,
