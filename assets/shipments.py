@@ -6,11 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     DefaultSensorStatus,
     MaterializeResult,
-    MetadataValue,
     RunRequest,
     SkipReason,
     asset,
@@ -18,6 +16,7 @@ from dagster import (
 )
 
 from pipelines import clock
+from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
@@ -82,16 +81,12 @@ def shipment_confirmations(context, warehouse: WarehouseResource, amazon: Amazon
 
 
 def _check(refused: list[tuple]) -> AssetCheckResult:
-    metadata = {"refused": len(refused)}
-    if refused:
-        metadata["packages"] = MetadataValue.md(
-            "\n".join(
-                ["| channel | order | package | code | message | sent |", "|---|---|---|---|---|---|"]
-                + [f"| {c} | {o} | {p} | {code} | {m} | {iso(s) if s else ''} |" for c, o, p, code, m, s in refused]
-            )
-        )
-    return AssetCheckResult(
-        check_name="no_package_refused", passed=not refused, severity=AssetCheckSeverity.ERROR, metadata=metadata
+    return rows_check(
+        "no_package_refused",
+        {"refused": len(refused)},
+        "packages",
+        ("channel", "order", "package", "code", "message", "sent"),
+        [(c, o, p, code, m, iso(s) if s else "") for c, o, p, code, m, s in refused],
     )
 
 
