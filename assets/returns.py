@@ -5,15 +5,14 @@ from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 
 from pipelines import clock
+from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.clock import iso, parse_instant
 from pipelines.ingest.returns import ReportFetcher, ReturnsReportError, import_returns
@@ -94,14 +93,10 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
 
 
 def _check(found: list[tuple]) -> AssetCheckResult:
-    metadata = {"failing": sum(row[3] for row in found)}
-    if found:
-        metadata["failures"] = MetadataValue.md(
-            "\n".join(
-                ["| channel | report | failure | count | since | reason |", "|---|---|---|---|---|---|"]
-                + [f"| {c} | {t} | {f} | {n} | {iso(since)} | {reason} |" for c, t, f, n, since, reason in found]
-            )
-        )
-    return AssetCheckResult(
-        check_name="no_return_keeps_failing", passed=not found, severity=AssetCheckSeverity.ERROR, metadata=metadata
+    return rows_check(
+        "no_return_keeps_failing",
+        {"failing": sum(row[3] for row in found)},
+        "failures",
+        ("channel", "report", "failure", "count", "since", "reason"),
+        [(c, t, f, n, iso(since), reason) for c, t, f, n, since, reason in found],
     )

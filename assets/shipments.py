@@ -2,28 +2,23 @@
 refuses some, and the sensor that starts a run within seconds of a new package."""
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
-    DefaultSensorStatus,
     MaterializeResult,
-    MetadataValue,
-    RunRequest,
-    SkipReason,
     asset,
-    sensor,
 )
 
 from pipelines import clock
+from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
-from pipelines.orchestration.instance import running_channels
 from pipelines.orchestration.progress import progress
-from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.sensors import channel_runs_sensor
 from pipelines.outbound.shipments import confirm_packages
 from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
@@ -82,16 +77,12 @@ def shipment_confirmations(context, warehouse: WarehouseResource, amazon: Amazon
 
 
 def _check(refused: list[tuple]) -> AssetCheckResult:
-    metadata = {"refused": len(refused)}
-    if refused:
-        metadata["packages"] = MetadataValue.md(
-            "\n".join(
-                ["| channel | order | package | code | message | sent |", "|---|---|---|---|---|---|"]
-                + [f"| {c} | {o} | {p} | {code} | {m} | {iso(s) if s else ''} |" for c, o, p, code, m, s in refused]
-            )
-        )
-    return AssetCheckResult(
-        check_name="no_package_refused", passed=not refused, severity=AssetCheckSeverity.ERROR, metadata=metadata
+    return rows_check(
+        "no_package_refused",
+        {"refused": len(refused)},
+        "packages",
+        ("channel", "order", "package", "code", "message", "sent"),
+        [(c, o, p, code, m, iso(s) if s else "") for c, o, p, code, m, s in refused],
     )
 
 
@@ -114,22 +105,15 @@ def due_channels(con) -> list[str]:
 
 
 def shipments_sensor_for(job):
-    @sensor(
-        job=job,
-        minimum_interval_seconds=sensor_interval(),
-        default_status=DefaultSensorStatus.RUNNING,
-        description="Start a confirmation run of a channel within seconds of a package to send there "
+    return channel_runs_sensor(
+        job,
+        "shipments_sensor",
+        sensor_interval(),
+        "Start a confirmation run of a channel within seconds of a package to send there "
         "(AMAZON_ORDERS_SHIPMENTS_INTERVAL, every 2 s by default), unless one is running.",
-    )
-    def shipments_sensor(context, warehouse: WarehouseResource):
-        try:
-            channels = warehouse.glance(due_channels)
-        except UNREADABLE as reason:
-            return SkipReason(str(reason))
+        due_channels,
+        "no package to send",
         # a run still STARTED after half an hour was killed (a CLI's in-process run leaves no one to end it): it
         # no longer keeps its channel waiting; the run lock keeps two live runs of a channel apart anyway
-        active = running_channels(context.instance, job.name, created_after=datetime.now(UTC) - STALE_RUN)
-        requests = [RunRequest(partition_key=channel) for channel in channels if channel not in active]
-        return requests or SkipReason("no package to send")
-
-    return shipments_sensor
+        stale_after=STALE_RUN,
+    )

@@ -34,6 +34,7 @@ from pipelines.assets.stock import amazon_listings_stock, listings_accept_pushed
 from pipelines.orchestration.instance import WAREHOUSE_TAG, running_channels, warehouse_tag
 from pipelines.orchestration.progress import cli_progress
 from pipelines.orchestration.resources import UNREADABLE, AmazonSellerResource, WarehouseResource
+from pipelines.orchestration.sensors import channel_runs_sensor
 
 sync_job = define_asset_job(
     "sync_job",
@@ -58,12 +59,14 @@ def sync_job_schedule(context):
     return _every_channel(context)
 
 
-def _every_channel(context):
+def _every_channel(context, run_config=None):
     channels = context.instance.get_dynamic_partitions(channels_partitions.name)
     if not channels:
         return SkipReason("no channel yet: add one with `amazon-orders channel add`")
     tick = context.scheduled_execution_time
-    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
+    return [
+        RunRequest(run_key=f"{channel}@{tick}", partition_key=channel, run_config=run_config) for channel in channels
+    ]
 
 
 @sensor(
@@ -172,26 +175,22 @@ def _stock_interval() -> int:
     return int(os.environ.get("AMAZON_ORDERS_STOCK_PUSH_INTERVAL", "5"))
 
 
-@sensor(
-    job=stock_push_job,
-    minimum_interval_seconds=_stock_interval(),
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Start a stock push for each channel with a seller id whose stock moved (a ledger movement past "
-    "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
-)
-def stock_push_sensor(context, warehouse: WarehouseResource):
+def _moved_channels(con) -> list[str]:
     from pipelines import clock
     from pipelines.outbound.stock import unmarked_movements
 
-    try:
-        moved = warehouse.glance(lambda con: unmarked_movements(con, clock.from_environment()()))
-    except UNREADABLE as reason:
-        return SkipReason(str(reason))
-    active = running_channels(context.instance, "stock_push_job")
-    requests = [
-        RunRequest(partition_key=channel) for channel, count in sorted(moved.items()) if count and channel not in active
-    ]
-    return requests or SkipReason("no stock moved since the last push")
+    return [channel for channel, count in sorted(unmarked_movements(con, clock.from_environment()()).items()) if count]
+
+
+stock_push_sensor = channel_runs_sensor(
+    stock_push_job,
+    "stock_push_sensor",
+    _stock_interval(),
+    "Start a stock push for each channel with a seller id whose stock moved (a ledger movement past "
+    "its watermark, or a SKU still marked), within seconds (AMAZON_ORDERS_STOCK_PUSH_INTERVAL, 5 s by default).",
+    _moved_channels,
+    "no stock moved since the last push",
+)
 
 
 @schedule(
@@ -202,12 +201,7 @@ def stock_push_sensor(context, warehouse: WarehouseResource):
     "not accepted sent), every night at 02:00 UTC by default (AMAZON_ORDERS_STOCK_PUSH_CRON).",
 )
 def stock_push_job_schedule(context):
-    channels = context.instance.get_dynamic_partitions(channels_partitions.name)
-    if not channels:
-        return SkipReason("no channel yet: add one with `amazon-orders channel add`")
-    tick = context.scheduled_execution_time
-    config = {"ops": {"amazon_listings_stock": {"config": {"full": True}}}}
-    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel, run_config=config) for channel in channels]
+    return _every_channel(context, run_config={"ops": {"amazon_listings_stock": {"config": {"full": True}}}})
 
 
 shipments_job = define_asset_job(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from pipelines.amazon.client import FORBIDDEN, THROTTLED, TRANSIENT, classify, describe
+from pipelines.amazon.client import FORBIDDEN, THROTTLED, TRANSIENT, classify, describe, forget_access_token
 from pipelines.amazon.ratelimit import TokenBucket
 from pipelines.events import AccessTokenRefreshed, Event, RateLimitWait, Retry
 
@@ -39,6 +39,13 @@ class CallPolicy:
         self.calls = 0
         self.waited_seconds = 0.0
         self.retries: list[str] = []
+
+    @classmethod
+    def for_client(
+        cls, client, bucket: TokenBucket, *, sleep: Callable[[float], None], on_event: Callable[[Event], None]
+    ) -> CallPolicy:
+        """The policy of one python-amazon-sp-api client's calls: after a 403 it drops that client's access token."""
+        return cls(bucket, sleep=sleep, on_event=on_event, refresh_access_token=lambda: forget_access_token(client))
 
     def call(self, send: Callable[[], T]) -> T:
         """send() once the usage plan allows; raise its error when retrying cannot help."""

@@ -710,6 +710,13 @@ def _group(sub, name: str, summary: str, description: str, *, default=None, **de
     return parser.add_subparsers(dest=f"{name}_command", required=default is None, metavar="ACTION")
 
 
+def _channel_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
+    """A command on one channel, named as `channel list` shows it."""
+    parser = _command(sub, name, func, summary, example)
+    parser.add_argument("name", help="the channel's name")
+    return parser
+
+
 def _order_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
     """A command on one order, named by Amazon's id (and its channel where two channels share it)."""
     parser = _command(sub, name, func, summary, example)
@@ -794,14 +801,13 @@ def build_parser() -> argparse.ArgumentParser:
         "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry",
     )
     _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
-    remove = _command(
+    remove = _channel_command(
         channel_sub,
         "remove",
         cmd_channel_remove,
         "Stop syncing a channel and drop its Dagster partition; its orders are kept unless --delete-orders.",
         'amazon-orders channel remove "Amazon US" --keep-orders',
     )
-    remove.add_argument("name", help="the channel's name")
     keep = remove.add_mutually_exclusive_group()
     keep.add_argument(
         "--keep-orders",
@@ -817,7 +823,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete the channel's orders with their lines, stock movements, shipments, returns and raw versions",
     )
 
-    check = _command(
+    _channel_command(
         channel_sub,
         "check",
         cmd_channel_check,
@@ -825,9 +831,8 @@ def build_parser() -> argparse.ArgumentParser:
         "name the roles Amazon refuses (403).",
         'amazon-orders channel check "Amazon US"',
     )
-    check.add_argument("name", help="the channel's name")
 
-    notify = _command(
+    notify = _channel_command(
         channel_sub,
         "notifications",
         cmd_channel_notifications,
@@ -836,7 +841,6 @@ def build_parser() -> argparse.ArgumentParser:
         'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
         "orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM",
     )
-    notify.add_argument("name", help="the channel's name")
     notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
     notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
     notify.add_argument(
@@ -1065,14 +1069,7 @@ def build_parser() -> argparse.ArgumentParser:
         'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"',
     )
     sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
-    sql.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
-    sql.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
-    sql.add_argument(
-        "--format",
-        choices=["table", "csv", "json"],
-        default="table",
-        help="table for reading (default), or every row as CSV or JSON for a spreadsheet",
-    )
+    _listing_options(sql)
     sql.add_argument(
         "--timeout",
         type=float,
@@ -1141,14 +1138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "amazon-orders demo",
     )
 
-    chset = _command(
+    chset = _channel_command(
         channel_sub,
         "set",
         cmd_channel_set,
         "Change a channel: its seller id (Merchant Token), which the Listings API needs to push stock.",
         'amazon-orders channel set "Amazon US" --seller-id A3TH9S8BH6GOGM',
     )
-    chset.add_argument("name", help="the channel's name")
     chset.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info)")
 
     stock_sub = _group(

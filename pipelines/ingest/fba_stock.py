@@ -75,11 +75,11 @@ def fetch_fba_inventory(
 ) -> tuple[dict[str, list], int]:
     """Every summary of each of the channel's marketplaces, every page; and the number of calls made."""
     client = amazon.inventory_client(channel, account)
-    policy = CallPolicy(
+    policy = CallPolicy.for_client(
+        client,
         TokenBucket(rate=INVENTORY_RATE, burst=INVENTORY_BURST, tokens=INVENTORY_BURST, clock=clock),
         sleep=sleep,
         on_event=on_event,
-        refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     found = {}
     for marketplace_id in channel.marketplace_ids:

@@ -365,9 +365,7 @@ def sync_channel(
     try:
         client = amazon.orders_client(channel, account)
         bucket = TokenBucket(clock=clock)
-        policy = CallPolicy(
-            bucket, sleep=sleep, on_event=on_event, refresh_access_token=lambda: amazon.forget_access_token(client)
-        )
+        policy = CallPolicy.for_client(client, bucket, sleep=sleep, on_event=on_event)
         sync = _ChannelSync(
             write, channel, run_id=run_id, client=client, policy=policy, bucket=bucket, now=now, on_event=on_event
         )

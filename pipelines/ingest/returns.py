@@ -224,11 +224,11 @@ class ReportFetcher:
         self.folder = folder  # where documents are downloaded (a temporary folder by default)
         self.client = amazon.reports_client(channel, account)
         self.policies = {
-            operation: CallPolicy(
+            operation: CallPolicy.for_client(
+                self.client,
                 TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock),
                 sleep=sleep,
                 on_event=on_event,
-                refresh_access_token=lambda: amazon.forget_access_token(self.client),
             )
             for operation, (rate, burst) in REPORTS_USAGE_PLANS.items()
         }

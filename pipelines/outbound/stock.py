@@ -476,9 +476,7 @@ def push_stock(
         on_event(event)
 
     client = amazon.listings_client(channel, account)
-    policy = CallPolicy(
-        bucket, sleep=sleep, on_event=counting, refresh_access_token=lambda: amazon.forget_access_token(client)
-    )
+    policy = CallPolicy.for_client(client, bucket, sleep=sleep, on_event=counting)
 
     def observe(rate: str | None) -> None:
         bucket.observe_rate(rate)
@@ -766,11 +764,11 @@ def _send_feeds(
 ) -> None:
     """One JSON_LISTINGS_FEED per pool, its processing report read back and mapped to SKUs by messageId."""
     client = amazon.feeds_client(channel, account)
-    policy = CallPolicy(
+    policy = CallPolicy.for_client(
+        client,
         TokenBucket(rate=CREATE_FEED_RATE, burst=CREATE_FEED_BURST, tokens=CREATE_FEED_BURST, clock=clock),
         sleep=sleep,
         on_event=on_event,
-        refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     by_pool: dict[str, list] = {}
     for sku, pool, listing, quantity in sends:
@@ -904,11 +902,11 @@ def settle_open_feeds(
     if not waiting:
         return
     client = amazon.feeds_client(channel, account)
-    policy = CallPolicy(
+    policy = CallPolicy.for_client(
+        client,
         TokenBucket(rate=GET_FEED_RATE, burst=GET_FEED_BURST, tokens=GET_FEED_BURST),
         sleep=sleep,
         on_event=lambda event: None,
-        refresh_access_token=lambda: amazon.forget_access_token(client),
     )
     for feed_id in waiting:
         try:

@@ -162,6 +162,12 @@ def short_timeout(monkeypatch, faulty):
     faulty.slow_seconds = HELD_SECONDS
 
 
+@pytest.fixture
+def small_pages(monkeypatch):
+    """searchOrders pages of 5 orders: the populated window takes several pages."""
+    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
+
+
 def populate(marketplace, hours=2.0, per_hour=10.0):
     """Seeded activity across the channel's marketplaces, some orders left pending."""
     simulate_orders(marketplace, hours, per_hour, SKUS, MARKETPLACES, pending_rate=0.1)
@@ -194,10 +200,9 @@ def test_a_429_then_success(marketplace, warehouses, faulty):
 
 @pytest.mark.parametrize("where", ["first page", "later page"])
 @pytest.mark.parametrize("kind", sorted(RETRYABLE))
-def test_retryable_fault_burst(marketplace, warehouses, faulty, monkeypatch, short_timeout, kind, where):
+def test_retryable_fault_burst(marketplace, warehouses, faulty, small_pages, short_timeout, kind, where):
     """Two faults in a row on one request: retried after 1 s and 2 s (a 429 as soon as the rate allows),
     then the same tables as a clean run."""
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -227,8 +232,7 @@ def test_a_timeout_is_described_with_the_timeout_in_force(marketplace, warehouse
     assert result.retries == ["no answer within 2 s (timeout)"]
 
 
-def test_expired_access_token_is_refreshed_once(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
+def test_expired_access_token_is_refreshed_once(marketplace, warehouses, faulty, small_pages):
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -251,8 +255,7 @@ def test_an_access_token_refused_twice_stops_the_sync(marketplace, warehouses, f
     assert warehouse.tables() == clean.tables()
 
 
-def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
+def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, faulty, small_pages):
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -270,9 +273,8 @@ def test_invalid_pagination_token_restarts_the_window(marketplace, warehouses, f
     warehouse.assert_nothing_doubled()
 
 
-def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace, warehouses, faulty, monkeypatch):
+def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace, warehouses, faulty, small_pages):
     """No endless restart: a bounded number of restarts, then one clear line and the watermark where it was."""
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     faulty.orders.token_ttl = timedelta(seconds=-1)  # every pagination token has expired when it is used
@@ -293,8 +295,7 @@ def test_a_server_that_refuses_every_pagination_token_stops_the_sync(marketplace
     assert warehouse.tables() == clean.tables()
 
 
-def test_a_page_that_repeats_an_order_from_the_previous_page(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
+def test_a_page_that_repeats_an_order_from_the_previous_page(marketplace, warehouses, faulty, small_pages):
     clean, warehouse = warehouses()
     populate(marketplace)
     clean.sync()
@@ -326,8 +327,7 @@ def test_a_server_that_keeps_answering_500(marketplace, warehouses, faulty):
     assert warehouse.watermark() == clean.watermark()
 
 
-def test_a_server_that_fails_mid_window_resumes_at_its_cursor(marketplace, warehouses, faulty, monkeypatch):
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
+def test_a_server_that_fails_mid_window_resumes_at_its_cursor(marketplace, warehouses, faulty, small_pages):
     clean, warehouse = warehouses()
     populate(marketplace)
     warehouse.on_page = lambda page: page == 2 and faulty.inject("503", calls.MAX_ATTEMPTS)
@@ -446,11 +446,10 @@ def test_a_failing_token_endpoint_is_retried_and_a_refused_grant_is_not(marketpl
 
 
 def test_an_interrupted_window_resumed_25_hours_later_starts_again_and_lands_everything_once(
-    marketplace, warehouses, faulty, monkeypatch
+    marketplace, warehouses, faulty, small_pages
 ):
     """Amazon's model: "The token will expire after 24 hours." A cursor that old is not sent; the window starts
     again from its beginning, without a failed request first."""
-    monkeypatch.setattr(limits, "SEARCH_ORDERS_PAGE_SIZE", 5)
     clean, warehouse = warehouses()
     populate(marketplace)
     warehouse.on_page = lambda page: page == 2 and faulty.inject("503", calls.MAX_ATTEMPTS)

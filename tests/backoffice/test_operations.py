@@ -161,7 +161,7 @@ def test_the_returns_schedule_is_configurable():
     assert found.stdout.strip() == "30 1 * * *"
 
 
-@pytest.mark.parametrize("name", ["sync_job_schedule", "returns_job_schedule"])
+@pytest.mark.parametrize("name", ["sync_job_schedule", "returns_job_schedule", "stock_push_job_schedule"])
 def test_a_schedule_asks_for_one_run_per_channel(shop, name):
     from dagster import build_schedule_context
 
@@ -178,6 +178,8 @@ def test_a_schedule_asks_for_one_run_per_channel(shop, name):
     ) as context:
         requests = defs.resolve_schedule_def(name).evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["Amazon CA", "Amazon US"]
+    full = {"ops": {"amazon_listings_stock": {"config": {"full": True}}}}  # the nightly push reads every listing
+    assert all(r.run_config == (full if name == "stock_push_job_schedule" else {}) for r in requests)
 
 
 def test_the_channel_partitions_follow_the_channels_table(shop):

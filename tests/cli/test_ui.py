@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -127,6 +128,31 @@ def demo_ui(tmp_path_factory):
         log.close()
 
 
+@contextmanager
+def _browser_page():
+    """A page of Debian's chromium that reaches only this machine (the UI may ask for fonts or dagster.io's
+    pop-up: nothing leaves it); the test skips, saying so, where chromium is not installed."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
+    from playwright.sync_api import sync_playwright
+
+    def loopback_only(route):
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.route("**/*", loopback_only)
+            yield page
+        finally:
+            browser.close()
+
+
 def test_a_sync_launched_from_the_ui_brings_the_live_sandboxs_orders_in(demo_ui):
     from dagster_graphql import DagsterGraphQLClient
 
@@ -141,42 +167,24 @@ def test_a_sync_launched_from_the_ui_brings_the_live_sandboxs_orders_in(demo_ui)
 
 
 def test_the_browser_sees_the_lineage_and_the_tables_metadata_without_a_pop_up(demo_ui):
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
-    from playwright.sync_api import sync_playwright
-
     base = f"http://127.0.0.1:{demo_ui['port']}"
 
-    def loopback_only(route):  # the UI may ask for fonts or dagster.io's pop-up: nothing leaves this machine
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            route.abort()
+    with _browser_page() as page:
+        page.goto(f"{base}/asset-groups/amazon_orders", wait_until="networkidle")
+        lineage = page.locator("body")
+        for asset in ("raw_amazon_orders", "orders", "order_lines", "inventory_movements"):
+            lineage.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
+        page.screenshot(path=demo_ui["folder"] / "lineage.png")
+        assert "Join the Dagster community" not in page.content()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.route("**/*", loopback_only)
-
-            page.goto(f"{base}/asset-groups/amazon_orders", wait_until="networkidle")
-            lineage = page.locator("body")
-            for asset in ("raw_amazon_orders", "orders", "order_lines", "inventory_movements"):
-                lineage.get_by_text(asset, exact=True).first.wait_for(timeout=30_000)
-            page.screenshot(path=demo_ui["folder"] / "lineage.png")
-            assert "Join the Dagster community" not in page.content()
-
-            page.goto(f"{base}/assets/orders", wait_until="networkidle")
-            row_count = page.get_by_text("Row count", exact=True).locator("xpath=..")
-            row_count.wait_for(timeout=30_000)
-            assert row_count.inner_text().split() == ["Row", "count", str(_orders(demo_ui["db"]))]
-            page.get_by_text("channel_order_id").first.wait_for(timeout=30_000)
-            page.screenshot(path=demo_ui["folder"] / "orders.png")
-            assert "Join the Dagster community" not in page.content()
-            assert "will not be used to configure Dagster" not in demo_ui["log"].read_text()
-        finally:
-            browser.close()
+        page.goto(f"{base}/assets/orders", wait_until="networkidle")
+        row_count = page.get_by_text("Row count", exact=True).locator("xpath=..")
+        row_count.wait_for(timeout=30_000)
+        assert row_count.inner_text().split() == ["Row", "count", str(_orders(demo_ui["db"]))]
+        page.get_by_text("channel_order_id").first.wait_for(timeout=30_000)
+        page.screenshot(path=demo_ui["folder"] / "orders.png")
+        assert "Join the Dagster community" not in page.content()
+        assert "will not be used to configure Dagster" not in demo_ui["log"].read_text()
 
 
 def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
@@ -184,39 +192,22 @@ def test_materialize_all_on_the_lineage_page_ends_green(demo_ui):
     itself, and every run it starts succeeds."""
     import re
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
     from dagster import DagsterInstance
-    from playwright.sync_api import sync_playwright
 
     instance = DagsterInstance.from_config(str(_warehouse_instance_folder(demo_ui)))
     before = {run.run_id for run in instance.get_runs()}
     base = f"http://127.0.0.1:{demo_ui['port']}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
-                    else route.abort()
-                ),
-            )
-            page.goto(f"{base}/asset-groups/amazon_orders", wait_until="networkidle")
-            page.get_by_role("button", name=re.compile("Materialize all")).first.click(timeout=30_000)
-            # partitioned assets: the dialog choosing their partitions (every channel), then launch
-            launch = page.get_by_role("button", name=re.compile(r"^Launch"))
-            launch.last.wait_for(timeout=30_000)
-            page.get_by_role("dialog").get_by_role("button", name="All", exact=True).click(timeout=30_000)
-            page.screenshot(path=demo_ui["folder"] / "materialize-all.png")
-            launch.last.click()
-            page.wait_for_timeout(2_000)
-            page.screenshot(path=demo_ui["folder"] / "materialize-all-launched.png")
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(f"{base}/asset-groups/amazon_orders", wait_until="networkidle")
+        page.get_by_role("button", name=re.compile("Materialize all")).first.click(timeout=30_000)
+        # partitioned assets: the dialog choosing their partitions (every channel), then launch
+        launch = page.get_by_role("button", name=re.compile(r"^Launch"))
+        launch.last.wait_for(timeout=30_000)
+        page.get_by_role("dialog").get_by_role("button", name="All", exact=True).click(timeout=30_000)
+        page.screenshot(path=demo_ui["folder"] / "materialize-all.png")
+        launch.last.click()
+        page.wait_for_timeout(2_000)
+        page.screenshot(path=demo_ui["folder"] / "materialize-all-launched.png")
 
     def settled():
         runs = [run for run in instance.get_runs() if run.run_id not in before]
@@ -238,36 +229,19 @@ def _warehouse_instance_folder(demo_ui) -> Path:
 
 def test_the_browser_sees_the_daily_sales_chart_on_its_assets_page(demo_ui):
     """#28: the chart of net sales per marketplace is in the daily_sales asset's metadata, drawn on its page."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("NO BROWSER CHECK OF THE UI: Debian's chromium is not installed (`make test` installs it)")
-    from playwright.sync_api import sync_playwright
 
     base = f"http://127.0.0.1:{demo_ui['port']}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.route(
-                "**/*",
-                lambda route: (
-                    route.continue_()
-                    if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
-                    else route.abort()
-                ),
-            )
-            page.goto(f"{base}/assets/daily_sales", wait_until="networkidle")
-            # the latest materialisation's metadata: a Markdown value opens from its row, in a dialog
-            row = page.locator("tr", has=page.get_by_text("chart", exact=True))
-            row.first.get_by_text("[Show Markdown]").click(timeout=30_000)
-            chart = page.get_by_role("dialog").locator('img[src^="data:image/svg+xml"]')
-            chart.first.wait_for(state="visible", timeout=30_000)
-            page.screenshot(path=demo_ui["folder"] / "daily-sales.png")
-            assert chart.first.get_attribute("alt").startswith("net sales per marketplace")
-            # drawn, not a broken image: the browser decoded the SVG to its size
-            assert chart.first.evaluate("image => image.complete && image.naturalWidth") == 860
-        finally:
-            browser.close()
+    with _browser_page() as page:
+        page.goto(f"{base}/assets/daily_sales", wait_until="networkidle")
+        # the latest materialisation's metadata: a Markdown value opens from its row, in a dialog
+        row = page.locator("tr", has=page.get_by_text("chart", exact=True))
+        row.first.get_by_text("[Show Markdown]").click(timeout=30_000)
+        chart = page.get_by_role("dialog").locator('img[src^="data:image/svg+xml"]')
+        chart.first.wait_for(state="visible", timeout=30_000)
+        page.screenshot(path=demo_ui["folder"] / "daily-sales.png")
+        assert chart.first.get_attribute("alt").startswith("net sales per marketplace")
+        # drawn, not a broken image: the browser decoded the SVG to its size
+        assert chart.first.evaluate("image => image.complete && image.naturalWidth") == 860
 
 
 def test_ctrl_c_stops_the_ui_with_all_its_processes(demo_ui):

@@ -40,6 +40,24 @@ def seller_channel(shop, name="Amazon US", marketplaces=(US,)) -> None:
     shop.ok("channel", "set", name, "--seller-id", SELLER)
 
 
+def listed_and_pushed(shop, tmp_path, on_hand: dict[str, int]) -> None:
+    """Each SKU listed on Amazon at 0 and counted `on_hand` here, the seller's channel added, and a first push."""
+    for sku in on_hand:
+        shop.sandbox.listings.list_item(sku, 0)
+    catalog(shop, tmp_path, on_hand)
+    seller_channel(shop)
+    shop.ok("stock", "push")
+
+
+def listed_on_two_channels(shop, tmp_path, sku: str, on_hand: int) -> None:
+    """The SKU listed at 0 in the US and in Canada, each marketplace a channel of the seller's, `on_hand` here."""
+    for marketplace_id in (US, CA):
+        shop.sandbox.listings.list_item(sku, 0, marketplace_id=marketplace_id)
+    catalog(shop, tmp_path, {sku: on_hand})
+    seller_channel(shop, "Amazon US", (US,))
+    seller_channel(shop, "Amazon CA", (CA,))
+
+
 def patches(shop, since: int = 0) -> list[dict]:
     return shop.sandbox.listings.patches[since:]
 
@@ -152,11 +170,7 @@ def test_a_channel_without_seller_id_pushes_nothing_and_says_so(shop, tmp_path):
 
 def test_invalid_is_kept_per_sku_with_its_issues_and_shown(shop, tmp_path):
     listings = shop.sandbox.listings
-    listings.list_item("MUG-01", 0)
-    listings.list_item("CUP-02", 0)
-    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 2})
-    seller_channel(shop)
-    shop.ok("stock", "push")
+    listed_and_pushed(shop, tmp_path, {"MUG-01": 6, "CUP-02": 2})
     # the seller closes the cup's listing on Amazon; the push still knows it from its hour-old read
     listings.delist("CUP-02")
     shop.place(Item("CUP-02", 1, "5.00"), buyer=ADA, fulfilled_by="AMAZON")  # not from the warehouse
@@ -194,12 +208,7 @@ def test_a_pooled_european_quantity_is_pushed_once_per_sku(shop, tmp_path):
 
 
 def test_a_sale_on_one_channel_lowers_the_other_channels_listing(shop, tmp_path):
-    listings = shop.sandbox.listings
-    listings.list_item("MUG-01", 0, marketplace_id=US)
-    listings.list_item("MUG-01", 0, marketplace_id=CA)
-    catalog(shop, tmp_path, {"MUG-01": 5})
-    seller_channel(shop, "Amazon US", (US,))
-    seller_channel(shop, "Amazon CA", (CA,))
+    listed_on_two_channels(shop, tmp_path, "MUG-01", 5)
     shop.ok("stock", "push")
     shop.marketplace.advance(seconds=5)
     assert listed(shop, "MUG-01", US) == listed(shop, "MUG-01", CA) == 5
@@ -387,11 +396,7 @@ def test_the_sensor_starts_a_push_within_seconds_of_a_change_and_the_asset_tells
     from pipelines.orchestration.instance import get_instance
     from pipelines.orchestration.resources import WarehouseResource
 
-    shop.sandbox.listings.list_item("MUG-01", 0)
-    shop.sandbox.listings.list_item("CUP-02", 0)
-    catalog(shop, tmp_path, {"MUG-01": 3, "CUP-02": 4})
-    seller_channel(shop)
-    shop.ok("stock", "push")
+    listed_and_pushed(shop, tmp_path, {"MUG-01": 3, "CUP-02": 4})
     sensor = defs.resolve_sensor_def("stock_push_sensor")
     assert sensor.minimum_interval_seconds <= 10  # "within seconds"
 
@@ -427,11 +432,7 @@ def test_the_sensor_starts_a_push_within_seconds_of_a_change_and_the_asset_tells
 
 def test_drift_is_measured_by_reading_the_listings_back_and_shown(shop, tmp_path):
     listings = shop.sandbox.listings
-    listings.list_item("MUG-01", 0)
-    listings.list_item("CUP-02", 0)
-    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 6})
-    seller_channel(shop)
-    shop.ok("stock", "push")
+    listed_and_pushed(shop, tmp_path, {"MUG-01": 6, "CUP-02": 6})
     shop.marketplace.advance(minutes=10)
     shop.place(Item("CUP-02", 2, "5.00"), buyer=ADA)  # Amazon's own decrement: not drift
     listings.list_item("MUG-01", 40)  # someone set 40 in Seller Central

@@ -5,7 +5,17 @@ sent every few seconds forever. Through the real python-amazon-sp-api client ove
 from __future__ import annotations
 
 import pytest
-from test_stock_push import ADA, CA, US, catalog, listed, patches, seller_channel
+from test_stock_push import (
+    ADA,
+    CA,
+    US,
+    catalog,
+    listed,
+    listed_and_pushed,
+    listed_on_two_channels,
+    patches,
+    seller_channel,
+)
 
 from pipelines.sandbox import Item
 from pipelines.sandbox.marketplace import OrderRefused
@@ -105,11 +115,7 @@ def test_a_quantity_amazon_refuses_backs_off_doubling_to_an_hour_and_goes_at_onc
     from pipelines.warehouse.connection import open_for_writing
 
     listings = shop.sandbox.listings
-    listings.list_item("MUG-01", 0)
-    listings.list_item("CUP-02", 0)
-    catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 2})
-    seller_channel(shop)
-    shop.ok("stock", "push")
+    listed_and_pushed(shop, tmp_path, {"MUG-01": 6, "CUP-02": 2})
     # the seller closes the cup's listing on Amazon; the push knows it from its read (an hour fresh)
     listings.delist("CUP-02")
     catalog(shop, tmp_path, {"MUG-01": 6, "CUP-02": 1})  # a recount: the cup is marked
@@ -189,12 +195,7 @@ def test_a_channel_that_starts_listing_a_sku_marks_it_for_the_channels_sharing_i
     from pipelines.outbound.stock import unmarked_movements
     from pipelines.warehouse.connection import open_for_writing
 
-    listings = shop.sandbox.listings
-    listings.list_item("PEN-03", 0, marketplace_id=US)
-    listings.list_item("PEN-03", 0, marketplace_id=CA)
-    catalog(shop, tmp_path, {"PEN-03": 2})
-    seller_channel(shop, "Amazon US", (US,))
-    seller_channel(shop, "Amazon CA", (CA,))
+    listed_on_two_channels(shop, tmp_path, "PEN-03", 2)
     shop.ok("stock", "push", "--channel", "Amazon US")  # the only pool it knows of: both units
     assert patches(shop)[-1]["body"]["patches"][0]["value"][0]["quantity"] == 2
     shop.ok("stock", "push", "--channel", "Amazon CA")  # two pools, two units: one each

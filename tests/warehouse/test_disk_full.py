@@ -13,11 +13,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, warehouse_tables
+from conftest import AMAZON_ORDERS, channel_add, warehouse_tables
 
 pytestmark = pytest.mark.slow
-
-AMAZON_ORDERS = str(ROOT / ".venv" / "bin" / "amazon-orders")
 
 
 @pytest.fixture
@@ -65,23 +63,7 @@ def test_a_full_disk_is_named_and_the_next_sync_after_it_loses_nothing(small_dis
     catalog = tmp_path / "catalog.csv"
     catalog.write_text("product_code,product_name,list_price,on_hand\nSKU-A,A,1.00,100\n")
     for db in (full, reference):
-        assert (
-            amazon_orders(
-                db,
-                "channel",
-                "add",
-                "Amazon US",
-                "--marketplace",
-                "ATVPDKIKX0DER",
-                "--start",
-                start,
-                "--endpoint",
-                sandbox.url,
-                "--token-url",
-                sandbox.token_url,
-            ).returncode
-            == 0
-        )
+        assert amazon_orders(db, *channel_add(sandbox, start=start)).returncode == 0
     skus = ["SKU-A", "SKU-B", "SKU-C"]
     marketplace.simulate(hours=24, orders_per_hour=20, skus=skus, marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
@@ -120,23 +102,7 @@ def test_a_full_disk_while_publishing_names_the_disk_and_keeps_the_last_publishe
 ):
     db = small_disk / "warehouse.duckdb"
     published = small_disk / "warehouse.published.duckdb"
-    assert (
-        amazon_orders(
-            db,
-            "channel",
-            "add",
-            "Amazon US",
-            "--marketplace",
-            "ATVPDKIKX0DER",
-            "--start",
-            marketplace.now.isoformat(),
-            "--endpoint",
-            sandbox.url,
-            "--token-url",
-            sandbox.token_url,
-        ).returncode
-        == 0
-    )
+    assert amazon_orders(db, *channel_add(sandbox, start=marketplace.now)).returncode == 0
     marketplace.simulate(hours=2, orders_per_hour=10, skus=["SKU-A"], marketplaces=("ATVPDKIKX0DER",))
     marketplace.advance(minutes=3)
     assert amazon_orders(db, "sync").returncode == 0
