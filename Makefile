@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,scale]'
+	$(BIN)/pip install --quiet --no-compile -e '.[test,scale]'  # bytecode is written as modules are first imported
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml:
