@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --no-compile -e '.[test,scale]'  # bytecode is written as modules are first imported
+	$(BIN)/pip install --quiet -e '.[test,scale]'
 	touch $(STAMP)
 
 $(DAGSTER_HOME)/dagster.yaml:
@@ -35,6 +35,9 @@ chromium:
 # would otherwise wait on the disk's flushes. Only the tests' temporary files; nothing else moves.
 TEST_TMPDIR := $(shell test -d /dev/shm && test -w /dev/shm && echo /dev/shm)
 test test-fast test-loaded test-crash: export TMPDIR := $(or $(TEST_TMPDIR),$(TMPDIR),/tmp)
+# and the project's own modules keep their bytecode between the suite's hundreds of processes, even where the
+# environment asks Python not to write it (PYTHONDONTWRITEBYTECODE)
+test test-fast test-loaded test-crash: unexport PYTHONDONTWRITEBYTECODE
 
 # pytest-xdist workers, each taking whole files so a module's fixtures stay in one process: one more than the
 # cores, since about a third of a test's time is spent waiting on its sandbox, subprocesses and sockets.
