@@ -37,7 +37,7 @@ TEST_TMPDIR := $(shell test -d /dev/shm && test -w /dev/shm && echo /dev/shm)
 test test-fast test-loaded test-crash: export TMPDIR := $(or $(TEST_TMPDIR),$(TMPDIR),/tmp)
 # and the project's own modules keep their bytecode between the suite's hundreds of processes, even where the
 # environment asks Python not to write it (PYTHONDONTWRITEBYTECODE)
-test test-fast test-loaded test-crash: unexport PYTHONDONTWRITEBYTECODE
+test test-fast test-loaded test-crash: export PYTHONDONTWRITEBYTECODE :=
 
 # pytest-xdist workers, each taking whole files so a module's fixtures stay in one process: one more than the
 # cores, since about a third of a test's time is spent waiting on its sandbox, subprocesses and sockets.
