@@ -253,7 +253,28 @@ def test_ctrl_c_stops_the_ui_with_all_its_processes(demo_ui):
     with pytest.raises(OSError):
         urlopen(f"http://127.0.0.1:{demo_ui['port']}/server_info", timeout=2)
     log = demo_ui["log"].read_text()
-    assert "SupersessionWarning" not in log and "Traceback" not in log, log
+    assert "SupersessionWarning" not in log, log
+    # A run the daemon had in flight is interrupted, as under any `dagster dev`: it must end recorded as such
+    # (never left "started" for ever), and the only tracebacks are those of the interruption
+    assert _runs_going(demo_ui) == []
+    assert [error for error in _traceback_errors(log) if error != "KeyboardInterrupt"] == [], log
+
+
+def _runs_going(demo_ui) -> list[str]:
+    from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+
+    going = [DagsterRunStatus.QUEUED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
+    instance = DagsterInstance.from_config(str(_warehouse_instance_folder(demo_ui)))
+    return [run.job_name for run in instance.get_runs(RunsFilter(statuses=going))]
+
+
+def _traceback_errors(log: str) -> list[str]:
+    """The exception line ending each Python traceback in a log."""
+    errors = []
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        lines = block.splitlines()[1:]
+        errors.append(next((line.strip() for line in lines if line and not line[0].isspace()), "?"))
+    return errors
 
 
 def test_the_ui_is_refused_in_one_line_when_a_channels_sandbox_port_is_taken(capsys, db):
