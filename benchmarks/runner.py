@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,32 +26,9 @@ from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
-TARGETS = {
-    "api_calls_per_1000": 10.5,
-    "extract_time_ratio": 1.15,
-    "rebuild_ratio": 2.0,
-    "rebuild_peak_mb_at_1m": 2048,
-    "incremental_fraction": 0.03,
-    "nochange_seconds": 3.0,
-}
-QUICK = {
-    "sizes": [2000, 20000],
-    "extract_orders": 3000,
-    "extract_repeats": 1,
-    "nochange_repeats": 1,
-    "profile": False,
-    "nochange_at_size": False,
-    "repeat": 1,
-}
-FULL = {
-    "sizes": [100000, 1000000],
-    "extract_orders": 10000,
-    "extract_repeats": 3,
-    "nochange_repeats": 3,
-    "profile": True,
-    "nochange_at_size": True,
-    "repeat": 5,
-}
+# the targets and the --quick and full presets
+PRESETS = tomllib.loads((BENCH_DIR / "presets.toml").read_text())
+TARGETS = PRESETS["targets"]
 CHANGED_ORDERS = 1000
 
 
@@ -1092,7 +1070,7 @@ def run(argv: list[str] | None = None) -> dict:
         assert Path(pipelines.__file__).resolve().is_relative_to(Path(os.environ["BENCH_PRODUCT_DIR"]).resolve()), (
             f"pipelines imported from {pipelines.__file__}, not from the snapshot"
         )
-    preset = dict(QUICK if args.quick else FULL)
+    preset = PRESETS["quick" if args.quick else "full"]
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else preset["sizes"]
     options = {
         "extract_orders": args.extract_orders or preset["extract_orders"],
