@@ -494,6 +494,14 @@ def bench_nochange(db: Path, sandbox, env: dict, repeats: int, channel: str | No
 
 
 # -- 2./3. rebuild and incremental at a size ----------------------------------------------------------
+def validation(con) -> dict:
+    """The warehouse against what the generated orders should give: orders, lines and the inventory."""
+    from benchmarks.generate import actual, expected, inventory_mismatches
+
+    want, got, mismatches = expected(con), actual(con), inventory_mismatches(con)
+    return {"ok": want == got and not mismatches, "expected": want, "actual": got, "mismatches": mismatches}
+
+
 def bench_size(
     n: int,
     work: Path,
@@ -506,7 +514,7 @@ def bench_size(
     nochange_at_size: bool,
     dagster_env: dict | None,
 ) -> dict:
-    from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
+    from benchmarks.generate import GeneratorParams, append_changes, generate
     from benchmarks.shapes import compare
     from pipelines.warehouse.connection import connect
 
@@ -579,26 +587,14 @@ def bench_size(
     )
 
     con = connect(db)
-    want, got = expected(con), actual(con)
-    entry["validation_after_rebuild"] = {
-        "ok": want == got and not inventory_mismatches(con),
-        "expected": want,
-        "actual": got,
-        "mismatches": inventory_mismatches(con),
-    }
+    entry["validation_after_rebuild"] = validation(con)
     changes = append_changes(con, CHANGED_ORDERS)
     con.execute("checkpoint")
     con.close()
     log(f"{n:,} orders: {changes['changed_orders']} changed versions appended; incremental transform")
     incremental = run_probe("incremental", str(db), env=env)
     con = connect(db)
-    want, got = expected(con), actual(con)
-    entry["validation_after_incremental"] = {
-        "ok": want == got and not inventory_mismatches(con),
-        "expected": want,
-        "actual": got,
-        "mismatches": inventory_mismatches(con),
-    }
+    entry["validation_after_incremental"] = validation(con)
     con.close()
     entry["incremental"] = {
         "changed_orders": changes["changed_orders"],
