@@ -192,6 +192,7 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
         if path.suffix in (".sql", ".py")
     }
     shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
+    shipped |= {f"pipelines/sandbox/{path.name}" for path in (ROOT / "pipelines/sandbox").glob("*.toml")}
     assert shipped - names == set()
 
 
