@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,32 +26,9 @@ from pipelines.amazon.limits import SEARCH_ORDERS_BURST, SEARCH_ORDERS_PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
-TARGETS = {
-    "api_calls_per_1000": 10.5,
-    "extract_time_ratio": 1.15,
-    "rebuild_ratio": 2.0,
-    "rebuild_peak_mb_at_1m": 2048,
-    "incremental_fraction": 0.03,
-    "nochange_seconds": 3.0,
-}
-QUICK = {
-    "sizes": [2000, 20000],
-    "extract_orders": 3000,
-    "extract_repeats": 1,
-    "nochange_repeats": 1,
-    "profile": False,
-    "nochange_at_size": False,
-    "repeat": 1,
-}
-FULL = {
-    "sizes": [100000, 1000000],
-    "extract_orders": 10000,
-    "extract_repeats": 3,
-    "nochange_repeats": 3,
-    "profile": True,
-    "nochange_at_size": True,
-    "repeat": 5,
-}
+# the targets and the --quick and full presets
+PRESETS = tomllib.loads((BENCH_DIR / "presets.toml").read_text())
+TARGETS = PRESETS["targets"]
 CHANGED_ORDERS = 1000
 
 
@@ -516,6 +494,14 @@ def bench_nochange(db: Path, sandbox, env: dict, repeats: int, channel: str | No
 
 
 # -- 2./3. rebuild and incremental at a size ----------------------------------------------------------
+def validation(con) -> dict:
+    """The warehouse against what the generated orders should give: orders, lines and the inventory."""
+    from benchmarks.generate import actual, expected, inventory_mismatches
+
+    want, got, mismatches = expected(con), actual(con), inventory_mismatches(con)
+    return {"ok": want == got and not mismatches, "expected": want, "actual": got, "mismatches": mismatches}
+
+
 def bench_size(
     n: int,
     work: Path,
@@ -528,7 +514,7 @@ def bench_size(
     nochange_at_size: bool,
     dagster_env: dict | None,
 ) -> dict:
-    from benchmarks.generate import GeneratorParams, actual, append_changes, expected, generate, inventory_mismatches
+    from benchmarks.generate import GeneratorParams, append_changes, generate
     from benchmarks.shapes import compare
     from pipelines.warehouse.connection import connect
 
@@ -601,26 +587,14 @@ def bench_size(
     )
 
     con = connect(db)
-    want, got = expected(con), actual(con)
-    entry["validation_after_rebuild"] = {
-        "ok": want == got and not inventory_mismatches(con),
-        "expected": want,
-        "actual": got,
-        "mismatches": inventory_mismatches(con),
-    }
+    entry["validation_after_rebuild"] = validation(con)
     changes = append_changes(con, CHANGED_ORDERS)
     con.execute("checkpoint")
     con.close()
     log(f"{n:,} orders: {changes['changed_orders']} changed versions appended; incremental transform")
     incremental = run_probe("incremental", str(db), env=env)
     con = connect(db)
-    want, got = expected(con), actual(con)
-    entry["validation_after_incremental"] = {
-        "ok": want == got and not inventory_mismatches(con),
-        "expected": want,
-        "actual": got,
-        "mismatches": inventory_mismatches(con),
-    }
+    entry["validation_after_incremental"] = validation(con)
     con.close()
     entry["incremental"] = {
         "changed_orders": changes["changed_orders"],
@@ -1092,7 +1066,7 @@ def run(argv: list[str] | None = None) -> dict:
         assert Path(pipelines.__file__).resolve().is_relative_to(Path(os.environ["BENCH_PRODUCT_DIR"]).resolve()), (
             f"pipelines imported from {pipelines.__file__}, not from the snapshot"
         )
-    preset = dict(QUICK if args.quick else FULL)
+    preset = PRESETS["quick" if args.quick else "full"]
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",")] if args.sizes else preset["sizes"]
     options = {
         "extract_orders": args.extract_orders or preset["extract_orders"],

@@ -189,15 +189,24 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
         f"pipelines/{folder}/{path.relative_to(ROOT / folder)}"
         for folder in ("sql", "assets")
         for path in (ROOT / folder).rglob("*")
-        if path.suffix in (".sql", ".py")
+        if path.suffix in (".sql", ".yml", ".py")
     }
     shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
+    shipped |= {f"pipelines/sandbox/{path.name}" for path in (ROOT / "pipelines/sandbox").glob("*.toml")}
     assert shipped - names == set()
 
 
-def test_the_table_reference_describes_the_tables_as_docs_sql_does():
+def test_the_table_reference_describes_the_tables_as_docs_yml_does():
     from pipelines.warehouse.tables import CORE_TABLES, markdown_reference
 
     reference = (ROOT / "docs" / "tables.md").read_text()
     section = reference.split("<!-- tables:start", 1)[1].split("-->", 1)[1].split("<!-- tables:end -->")[0]
     assert section.strip() == markdown_reference(CORE_TABLES)
+
+
+def test_docs_yml_describes_every_core_table_and_column():
+    from pipelines.warehouse.tables import CORE_TABLES, table
+
+    undescribed = [name for name in CORE_TABLES if not table(name).description]
+    undescribed += [f"{name}.{c.name}" for name in CORE_TABLES for c in table(name).columns if not c.description]
+    assert not undescribed, f"sql/warehouse/docs.yml does not describe {', '.join(undescribed)}"

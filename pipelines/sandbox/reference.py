@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,96 +23,21 @@ class MarketplaceInfo:
     email_domain: str
 
 
-# Amazon's marketplaces (the ids of Amazon's marketplace table), with what the simulation needs of each.
+# Amazon's marketplaces and the Pan-European FBA pool, with their sources: data, beside this module.
+_DATA = tomllib.loads((Path(__file__).parent / "marketplaces.toml").read_text())
 MARKETPLACES = {
-    # North America
-    "ATVPDKIKX0DER": MarketplaceInfo(
-        "Amazon.com", "US", "USD", Decimal("0.08"), Decimal("1"), "marketplace.amazon.com"
-    ),
-    "A2EUQ1WTGCTBG2": MarketplaceInfo(
-        "Amazon.ca", "CA", "CAD", Decimal("0.13"), Decimal("1.35"), "marketplace.amazon.ca"
-    ),
-    "A1AM78C64UM0Y8": MarketplaceInfo(
-        "Amazon.com.mx", "MX", "MXN", Decimal("0.16"), Decimal("17"), "marketplace.amazon.com.mx"
-    ),
-    "A2Q3Y263D00KWC": MarketplaceInfo(
-        "Amazon.com.br", "BR", "BRL", Decimal("0.17"), Decimal("5"), "marketplace.amazon.com.br"
-    ),
-    # Europe, the Middle East, Africa and India
-    "A1F83G8C2ARO7P": MarketplaceInfo(
-        "Amazon.co.uk", "GB", "GBP", Decimal("0.20"), Decimal("0.8"), "marketplace.amazon.co.uk"
-    ),
-    "A1PA6795UKMFR9": MarketplaceInfo(
-        "Amazon.de", "DE", "EUR", Decimal("0.19"), Decimal("0.92"), "marketplace.amazon.de"
-    ),
-    "A13V1IB3VIYZZH": MarketplaceInfo(
-        "Amazon.fr", "FR", "EUR", Decimal("0.20"), Decimal("0.92"), "marketplace.amazon.fr"
-    ),
-    "APJ6JRA9NG5V4": MarketplaceInfo(
-        "Amazon.it", "IT", "EUR", Decimal("0.22"), Decimal("0.92"), "marketplace.amazon.it"
-    ),
-    "A1RKKUPIHCS9HS": MarketplaceInfo(
-        "Amazon.es", "ES", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.es"
-    ),
-    "A1805IZSGTT6HS": MarketplaceInfo(
-        "Amazon.nl", "NL", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.nl"
-    ),
-    "AMEN7PMS3EDWL": MarketplaceInfo(
-        "Amazon.com.be", "BE", "EUR", Decimal("0.21"), Decimal("0.92"), "marketplace.amazon.com.be"
-    ),
-    "A28R8C7NBKEWEA": MarketplaceInfo(
-        "Amazon.ie", "IE", "EUR", Decimal("0.23"), Decimal("0.92"), "marketplace.amazon.ie"
-    ),
-    "A2NODRKZP88ZB9": MarketplaceInfo(
-        "Amazon.se", "SE", "SEK", Decimal("0.25"), Decimal("10.5"), "marketplace.amazon.se"
-    ),
-    "A1C3SOZRARQ6R3": MarketplaceInfo("Amazon.pl", "PL", "PLN", Decimal("0.23"), Decimal("4"), "marketplace.amazon.pl"),
-    "A33AVAJ2PDY3EV": MarketplaceInfo(
-        "Amazon.com.tr", "TR", "TRY", Decimal("0.20"), Decimal("34"), "marketplace.amazon.com.tr"
-    ),
-    "A2VIGQ35RCS4UG": MarketplaceInfo(
-        "Amazon.ae", "AE", "AED", Decimal("0.05"), Decimal("3.67"), "marketplace.amazon.ae"
-    ),
-    "A17E79C6D8DWNP": MarketplaceInfo(
-        "Amazon.sa", "SA", "SAR", Decimal("0.15"), Decimal("3.75"), "marketplace.amazon.sa"
-    ),
-    "ARBP9OOSHTCHU": MarketplaceInfo("Amazon.eg", "EG", "EGP", Decimal("0.14"), Decimal("48"), "marketplace.amazon.eg"),
-    "AE08WJ6YKNBMC": MarketplaceInfo(
-        "Amazon.co.za", "ZA", "ZAR", Decimal("0.15"), Decimal("18"), "marketplace.amazon.co.za"
-    ),
-    "A21TJRUUN4KGV": MarketplaceInfo("Amazon.in", "IN", "INR", Decimal("0.18"), Decimal("84"), "marketplace.amazon.in"),
-    # Far East
-    "A1VC38T7YXB528": MarketplaceInfo(
-        "Amazon.co.jp", "JP", "JPY", Decimal("0.10"), Decimal("150"), "marketplace.amazon.co.jp"
-    ),
-    "A39IBJ37TRP1C6": MarketplaceInfo(
-        "Amazon.com.au", "AU", "AUD", Decimal("0.10"), Decimal("1.5"), "marketplace.amazon.com.au"
-    ),
-    "A19VAU5U5O7RUS": MarketplaceInfo(
-        "Amazon.sg", "SG", "SGD", Decimal("0.09"), Decimal("1.35"), "marketplace.amazon.sg"
-    ),
+    marketplace_id: MarketplaceInfo(
+        fields["name"],
+        fields["country"],
+        fields["currency"],
+        Decimal(fields["tax_rate"]),
+        Decimal(fields["usd_rate"]),
+        fields["email_domain"],
+    )
+    for marketplace_id, fields in _DATA["marketplaces"].items()
 }
-
-# Pan-European FBA: one stock for the EU marketplaces, and getInventorySummaries "returns the same values for
-# each EU marketplace - a sum of inventory quantities from all the EU marketplaces (except the UK and other
-# marketplaces, which technically fall under the "EU" definition, but aren't part of the Pan-EU FBA
-# programme)" (amzn/selling-partner-api-models#452; #360: "this operation returns a sum of inventory quantities
-# from all the EU marketplaces"). The UK keeps its own stock (Amazon's Pan-European FBA help: since Brexit no
-# FBA stock moves between the UK and the EU; amzn/selling-partner-api-docs#129 saw the UK answer differently).
-# Amazon.ie and Amazon.com.tr keep their own too: no source says they are pooled. Every other marketplace is
-# a stock of its own.
-PAN_EUROPEAN = frozenset(
-    {
-        "A1PA6795UKMFR9",
-        "A13V1IB3VIYZZH",
-        "APJ6JRA9NG5V4",
-        "A1RKKUPIHCS9HS",
-        "A1805IZSGTT6HS",
-        "A1C3SOZRARQ6R3",
-        "A2NODRKZP88ZB9",
-        "AMEN7PMS3EDWL",
-    }
-)
+# The marketplaces that answer one pooled FBA stock (their sources: marketplaces.toml).
+PAN_EUROPEAN = frozenset(_DATA["fba"]["pan_european"])
 
 
 def fba_pool(marketplace_id: str) -> str:

@@ -1,7 +1,7 @@
 """The table contracts: pandera schemas of what every row an analyst queries is promised to be.
 
 They gate the transform (an order version whose rows break them is quarantined, not written) and
-back the asset checks. Statuses and column descriptions come from sql/warehouse/ (reference.sql, docs.sql).
+back the asset checks. Statuses and column descriptions come from sql/warehouse/ (reference.sql, docs.yml).
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ SCHEMAS = {
 
 
 def contract(table: str) -> pa.DataFrameSchema:
-    """The table's schema, its columns described as sql/warehouse/docs.sql describes them."""
+    """The table's schema, its columns described as sql/warehouse/docs.yml describes them."""
     schema = SCHEMAS[table].to_schema()
     described = {column.name: column.description for column in tables.table(table).columns}
     return schema.update_columns({name: {"description": described.get(name)} for name in schema.columns})

@@ -3,7 +3,8 @@ tables and marts that any tool may read while the next sync writes (`<warehouse>
 
 A mart is one select in one file, rebuilt whole after the core tables change. Its first comment line is its
 grain (the table's description), each `-- column: text` line after it a column's description. A mart may use
-`$as_of` (the product's clock) for what depends on the time it is built at, such as an order's age.
+`$as_of` (the product's clock) for what depends on the time it is built at, such as an order's age. A step
+marts share is an intermediate model (sql/intermediate/) over declared tables, materialised for the build.
 
 Readers never meet the writer: the published copy is written to a temporary file beside it and moved over
 it in one rename, so a reader opens the old copy or the new one, never a half-written one, and never waits
@@ -25,7 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.sql import SQL_DIR, read_sql
-from pipelines.warehouse import tables
+from pipelines.warehouse import models, tables
 from pipelines.warehouse.connection import WarehouseError, owner_only_files, transaction, warehouse_path
 
 MARTS_FOLDER = "marts"
@@ -63,16 +64,27 @@ def _read_header(name: str) -> Mart:
 
 @cache
 def marts() -> tuple[Mart, ...]:
-    """Every mart, in file-name order; each reads the core tables and the reference tables only."""
+    """Every mart, in file-name order; each reads the core tables, the reference tables and intermediate models
+    over those only."""
     found = tuple(_read_header(path.stem) for path in sorted((SQL_DIR / MARTS_FOLDER).glob("*.sql")))
     declared = tables.declared_relations()
+    shareable = {
+        model.relation for model in models.models() if model.layer == "intermediate" and model.reads <= declared
+    }
     for mart in found:
-        unknown = tables.relations_read(mart.sql) - declared
+        unknown = tables.relations_read(mart.sql) - declared - shareable
         if unknown:
             raise LookupError(
                 f"mart {mart.name} reads {', '.join(sorted(unknown))}, which sql/warehouse/ does not declare"
             )
     return found
+
+
+@cache
+def shared_models() -> tuple[models.Model, ...]:
+    """The intermediate models the marts read, materialised for their build."""
+    read = set().union(*(tables.relations_read(mart.sql) for mart in marts()))
+    return tuple(model for model in models.models() if model.relation in read)
 
 
 def _quote(text: str) -> str:
@@ -83,12 +95,16 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, in
     """Rebuild every mart from the core tables in one transaction; return each one's row count."""
     counts = {}
     with transaction(con):
+        for model in shared_models():
+            con.execute(f"create or replace temp table {model.relation} as {model.sql}")
         for mart in marts():
             con.execute(f"create or replace table {mart.name} as {mart.sql}", mart.parameters({"as_of": as_of}))
             con.execute(f"comment on table {mart.name} is {_quote(mart.description)}")
             for column, text in mart.columns:
                 con.execute(f"comment on column {mart.name}.{column} is {_quote(text)}")
             counts[mart.name] = con.execute(f"select count(*) from {mart.name}").fetchall()[0][0]
+    for model in shared_models():
+        con.execute(f"drop table {model.relation}")  # a temp table's memory comes back outside a transaction
     return counts
 
 

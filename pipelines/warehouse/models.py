@@ -72,7 +72,8 @@ def models() -> tuple[Model, ...]:
 
 
 def run_order(steps: tuple[Step, ...] = ()) -> list[Model | Step]:
-    """Models and steps in an order where each comes after whatever produces what it reads.
+    """Models and steps in an order where each comes after whatever produces what it reads; a scratch
+    model that no core model or step needs (one only the marts read) is left out.
 
     A relation that no model or step produces must be declared in sql/warehouse/: it is read as it
     stands (the way a staging model reads raw_amazon_orders, or a core model its own table).
@@ -93,7 +94,13 @@ def run_order(steps: tuple[Step, ...] = ()) -> list[Model | Step]:
                 )
         graph.add(node.name, *inputs)
     by_name = {node.name: node for node in nodes}
-    return [by_name[name] for name in graph.static_order()]
+    needed: set[str] = set()
+    kept: list[Model | Step] = []
+    for node in reversed([by_name[name] for name in graph.static_order()]):
+        if not node.is_scratch or node.relation in needed:
+            needed |= node.reads
+            kept.append(node)
+    return kept[::-1]
 
 
 def before_any_core(order: list[Model | Step]) -> tuple[list[Model | Step], list[Model | Step]]:

@@ -1,7 +1,7 @@
 """What the warehouse declares in sql/warehouse/, read from those files alone.
 
 An in-memory warehouse built from the same file answers: which tables and views exist, each
-column's type and description (the `comment on` statements are the one description of each), the
+column's type and description (docs.yml, applied as `comment on`, is the one description of each), the
 rows of the reference tables, and which relations a query reads (DuckDB's own parser).
 """
 

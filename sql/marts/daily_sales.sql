@@ -27,10 +27,7 @@ marketplaces as (
 ),
 
 returned as (
-    select sales_returns.order_id, sales_return_lines.product_code, sum(sales_return_lines.quantity) as units
-    from sales_returns
-    inner join sales_return_lines using (return_id)
-    group by all
+    select * from int_returned_units
 ),
 
 line_values as (

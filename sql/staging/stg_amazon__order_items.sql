@@ -63,13 +63,8 @@ final as (
         unreadable_amounts(list_filter(item.proceeds.breakdowns, lambda b: b.type = 'GIFT_WRAP')) > 0
             as has_unreadable_gift_wrap_charge,
         amounts_finer_than_cents(item.proceeds.breakdowns) > 0 as has_amount_finer_than_cents,
-        proceeds_of(item.proceeds.breakdowns, 'ITEM') as item_amount,
-        proceeds_of(item.proceeds.breakdowns, 'SHIPPING') as shipping_amount,
-        proceeds_of(item.proceeds.breakdowns, 'GIFT_WRAP') as gift_wrap_amount,
-        proceeds_of(item.proceeds.breakdowns, 'TAX') as tax_amount,
-        proceeds_of(item.proceeds.breakdowns, 'DISCOUNT') as discount_amount,
-        coalesce(proceeds_of(item.proceeds.breakdowns, 'COD_FEE'), 0)
-            + coalesce(proceeds_of(item.proceeds.breakdowns, 'OTHER'), 0) as other_amount,
+        -- item_amount, shipping_amount, gift_wrap_amount, tax_amount, discount_amount, other_amount
+        unnest(proceeds_amounts(item.proceeds.breakdowns)),
         -- the detailed breakdowns say how much of the tax and the promotions fall on the gift wrap
         detailed_proceeds_of(item.proceeds.breakdowns, 'TAX', 'GIFT_WRAP') as gift_wrap_tax_amount,
         detailed_proceeds_of(item.proceeds.breakdowns, 'DISCOUNT', 'GIFT_WRAP') as gift_wrap_discount_amount,

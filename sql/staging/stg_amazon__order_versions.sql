@@ -55,13 +55,7 @@ final as (
         o.proceeds.grandTotal.currencyCode as grand_total_currency,
         -- Amazon's order-level proceeds, when it sends them (they aggregate the items' and add a delivery tip)
         len(o.proceeds.breakdowns) > 0 as has_order_proceeds,
-        proceeds_of(o.proceeds.breakdowns, 'ITEM') as order_item_amount,
-        proceeds_of(o.proceeds.breakdowns, 'SHIPPING') as order_shipping_amount,
-        proceeds_of(o.proceeds.breakdowns, 'GIFT_WRAP') as order_gift_wrap_amount,
-        proceeds_of(o.proceeds.breakdowns, 'TAX') as order_tax_amount,
-        proceeds_of(o.proceeds.breakdowns, 'DISCOUNT') as order_discount_amount,
-        coalesce(proceeds_of(o.proceeds.breakdowns, 'COD_FEE'), 0) + coalesce(proceeds_of(o.proceeds.breakdowns, 'DELIVERY_TIP'), 0)
-            + coalesce(proceeds_of(o.proceeds.breakdowns, 'OTHER'), 0) as order_other_amount,
+        proceeds_amounts(o.proceeds.breakdowns) as order_proceeds,
         unreadable_amounts(o.proceeds.breakdowns) > 0 as has_unreadable_order_amount,
         amounts_finer_than_cents(o.proceeds.breakdowns) > 0 as has_order_amount_finer_than_cents,
         o.fulfillment.fulfillmentStatus as fulfillment_status,
@@ -75,4 +69,5 @@ final as (
     from versions
 )
 
-select * from final
+-- the order's proceeds as order_item_amount, order_shipping_amount ... order_other_amount
+select * exclude (order_proceeds), columns(order_proceeds.*) as 'order_\0' from final

@@ -53,6 +53,17 @@ create or replace macro order_payload(payload) as
 create or replace macro proceeds_of(breakdowns, kind) as
     list_sum(list_transform(list_filter(breakdowns, lambda b: b.type = kind),
                             lambda b: try_cast(b.subtotal.amount as decimal(18, 2))));
+-- A breakdown's amounts in the categories the tables keep (an item's breakdowns and an order's alike):
+-- COD fees, delivery tips (an order's only) and other charges together as other_amount.
+create or replace macro proceeds_amounts(breakdowns) as {
+    'item_amount': proceeds_of(breakdowns, 'ITEM'),
+    'shipping_amount': proceeds_of(breakdowns, 'SHIPPING'),
+    'gift_wrap_amount': proceeds_of(breakdowns, 'GIFT_WRAP'),
+    'tax_amount': proceeds_of(breakdowns, 'TAX'),
+    'discount_amount': proceeds_of(breakdowns, 'DISCOUNT'),
+    'other_amount': coalesce(proceeds_of(breakdowns, 'COD_FEE'), 0) + coalesce(proceeds_of(breakdowns, 'DELIVERY_TIP'), 0)
+        + coalesce(proceeds_of(breakdowns, 'OTHER'), 0)
+};
 create or replace macro unreadable_amounts(breakdowns) as
     len(list_filter(breakdowns, lambda b: b.subtotal.amount is not null
                                           and try_cast(b.subtotal.amount as decimal(18, 2)) is null));

@@ -1,6 +1,6 @@
 -- The warehouse's tables: landing tables, sync state, local inputs (catalog, shipments, returns) and the
 -- core order-management tables. Every statement is idempotent, so opening a warehouse migrates it; what
--- each table and column means is in docs.sql.
+-- each table and column means is in docs.yml.
 -- Keys of the large tables are enforced by the asset checks rather than indexes: ART indexes
 -- make bulk merges slow and memory-hungry.
 

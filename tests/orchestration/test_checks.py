@@ -82,7 +82,7 @@ def test_a_version_the_table_contract_refuses_leaves_its_order_as_it_was(shop, t
     assert shop.one("select on_hand from inventory where product_code = 'MUG-01'") == 10 - 1
 
 
-def test_the_ui_shows_each_core_tables_columns_as_docs_sql_describes_them():
+def test_the_ui_shows_each_core_tables_columns_as_docs_yml_describes_them():
     from pipelines.definitions import defs
     from pipelines.warehouse import tables
 
