@@ -21,6 +21,11 @@ def _say(message: str) -> None:
     print(message, flush=True)
 
 
+def _given(args, *names: str) -> dict:
+    """The options `names`, as keyword arguments of a function whose parameters bear their names."""
+    return {name: getattr(args, name) for name in names}
+
+
 def _waiting(message: str) -> None:
     """A wait for the warehouse, told on stderr: what a reader prints on stdout stays its answer."""
     print(message, file=sys.stderr, flush=True)
@@ -38,11 +43,8 @@ def cmd_channel_add(args) -> None:
             con,
             args.name,
             args.marketplace,
-            start=args.start,
-            endpoint=args.endpoint,
-            token_url=args.token_url,
-            seller_id=args.seller_id,
             now=clock.from_environment(),
+            **_given(args, "start", "endpoint", "token_url", "seller_id"),
         )
         registered = [c.name for c in list_channels(con)]
     follow_channel_registry(get_instance(args.db), registered)
@@ -231,14 +233,30 @@ def _sku_lines(args) -> list[tuple[str, int]]:
     return list(zip(skus, quantities))
 
 
+def _package(args) -> dict:
+    """The package as --carrier, --tracking, --carrier-name, --service, --ship-date and --sku/--quantity give it."""
+    return _given(args, "carrier", "tracking", "carrier_name", "service", "ship_date") | {"lines": _sku_lines(args)}
+
+
 def _confirm_at_once(args, channels) -> None:
     from pipelines.orchestration.runs import run_confirmations
 
     run_confirmations(args.db, sorted(set(channels)), on_report=lambda report: _say(report["line"]))
 
 
-def _ship_package(args) -> None:
+def _record_and_confirm(args, record, told) -> None:
+    """`record(con, now)`'s packages, recorded with the writer held; the lines `told(packages)`; then the packages
+    confirmed to Amazon at once, the warehouse free meanwhile."""
     from pipelines import clock
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        packages = record(con, clock.from_environment()())
+    for line in told(packages):
+        _say(line)
+    _confirm_at_once(args, [package.channel for package in packages])
+
+
+def _ship_package(args) -> None:
     from pipelines.backoffice.shipments import PackageRequest, record_package
 
     if not args.carrier or not args.tracking:
@@ -246,63 +264,45 @@ def _ship_package(args) -> None:
             "give both --carrier (Amazon's carrier code, such as UPS) and --tracking: Amazon "
             "requires them to confirm a shipment"
         )
-    request = PackageRequest(
-        args.channel_order_id,
-        args.carrier,
-        args.tracking,
-        carrier_name=args.carrier_name,
-        service=args.service,
-        ship_date=args.ship_date,
-        lines=_sku_lines(args),
-        channel=args.channel,
-        force=args.force,
+    request = PackageRequest(args.channel_order_id, channel=args.channel, force=args.force, **_package(args))
+    _record_and_confirm(
+        args,
+        lambda con, now: [record_package(con, request, now)],
+        lambda recorded: [
+            f"order {r.channel_order_id}: package {r.package_reference_id} ({r.units}) shipped here; confirming "
+            "it to Amazon"
+            for r in recorded
+        ],
     )
-    with open_for_writing(args.db, on_wait=_say) as con:
-        recorded = record_package(con, request, clock.from_environment()())
-    _say(
-        f"order {recorded.channel_order_id}: package {recorded.package_reference_id} ({recorded.units}) shipped "
-        "here; confirming it to Amazon"
-    )
-    _confirm_at_once(args, [recorded.channel])
 
 
 def cmd_shipments_import(args) -> None:
-    from pipelines import clock
     from pipelines.backoffice.shipments import import_shipments
 
-    with open_for_writing(args.db, on_wait=_say) as con:
-        recorded = import_shipments(con, args.file, clock.from_environment()())
-    _say(
-        f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming them "
-        "to Amazon"
+    _record_and_confirm(
+        args,
+        lambda con, now: import_shipments(con, args.file, now),
+        lambda recorded: [
+            f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming "
+            "them to Amazon"
+        ],
     )
-    _confirm_at_once(args, [r.channel for r in recorded])
 
 
 def cmd_shipments_resend(args) -> None:
-    from pipelines import clock
     from pipelines.backoffice.shipments import correct_refused
 
-    with open_for_writing(args.db, on_wait=_say) as con:
-        corrected = correct_refused(
-            con,
-            args.channel_order_id,
-            args.channel,
-            reference=args.package,
-            carrier=args.carrier,
-            carrier_name=args.carrier_name,
-            tracking=args.tracking,
-            service=args.service,
-            ship_date=args.ship_date,
-            lines=_sku_lines(args),
-            now=clock.from_environment()(),
-        )
-    for package in corrected:
-        _say(
-            f"order {package.channel_order_id}: package {package.package_reference_id} ({package.units}) "
-            "corrected; sending it to Amazon again"
-        )
-    _confirm_at_once(args, [package.channel for package in corrected])
+    _record_and_confirm(
+        args,
+        lambda con, now: correct_refused(
+            con, args.channel_order_id, args.channel, reference=args.package, now=now, **_package(args)
+        ),
+        lambda corrected: [
+            f"order {p.channel_order_id}: package {p.package_reference_id} ({p.units}) corrected; sending it to "
+            "Amazon again"
+            for p in corrected
+        ],
+    )
 
 
 def cmd_shipments_send(args) -> None:
@@ -571,14 +571,7 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(
-        port=args.port,
-        seed=args.seed,
-        speedup=args.speedup,
-        live=args.live,
-        orders_per_hour=args.orders_per_hour,
-        missing_roles=args.missing_role,
-    )
+    serve(missing_roles=args.missing_role, **_given(args, "port", "seed", "speedup", "live", "orders_per_hour"))
 
 
 def cmd_ui(args) -> None:
@@ -661,11 +654,8 @@ def cmd_stock_buffer(args) -> None:
                 con,
                 channel.name,
                 args.sku,
-                units=args.units,
-                percent=args.percent,
-                max_listed=args.max_listed,
-                clear=args.clear,
                 now=clock.from_environment()(),
+                **_given(args, "units", "percent", "max_listed", "clear"),
             )
         except StockPushRefused as refused:
             raise CommandError(str(refused)) from None
