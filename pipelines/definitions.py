@@ -45,15 +45,21 @@ sync_job = define_asset_job(
 )
 
 
-def _sync_cron() -> str:
-    return os.environ.get("AMAZON_ORDERS_SYNC_CRON", "*/15 * * * *")
+def _running_schedule(job, cron_variable: str, default_cron: str, description: str):
+    """A schedule of `job`, running from the start, at the cron in $`cron_variable` (`default_cron` without it)."""
+    return schedule(
+        job=job,
+        cron_schedule=os.environ.get(cron_variable, default_cron),
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=description,
+    )
 
 
-@schedule(
-    job=sync_job,
-    cron_schedule=_sync_cron(),
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Sync every channel (AMAZON_ORDERS_SYNC_CRON, every 15 minutes by default).",
+@_running_schedule(
+    sync_job,
+    "AMAZON_ORDERS_SYNC_CRON",
+    "*/15 * * * *",
+    "Sync every channel (AMAZON_ORDERS_SYNC_CRON, every 15 minutes by default).",
 )
 def sync_job_schedule(context):
     return _every_channel(context)
@@ -98,11 +104,11 @@ returns_job = define_asset_job(
 )
 
 
-@schedule(
-    job=returns_job,
-    cron_schedule=os.environ.get("AMAZON_ORDERS_RETURNS_CRON", "0 */6 * * *"),
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Import every channel's returns (AMAZON_ORDERS_RETURNS_CRON, every 6 hours by default).",
+@_running_schedule(
+    returns_job,
+    "AMAZON_ORDERS_RETURNS_CRON",
+    "0 */6 * * *",
+    "Import every channel's returns (AMAZON_ORDERS_RETURNS_CRON, every 6 hours by default).",
 )
 def returns_job_schedule(context):
     return _every_channel(context)
@@ -193,11 +199,11 @@ stock_push_sensor = channel_runs_sensor(
 )
 
 
-@schedule(
-    job=stock_push_job,
-    cron_schedule=os.environ.get("AMAZON_ORDERS_STOCK_PUSH_CRON", "0 2 * * *"),
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="The backstop: a full stock push of every channel (listings read afresh, every quantity Amazon has "
+@_running_schedule(
+    stock_push_job,
+    "AMAZON_ORDERS_STOCK_PUSH_CRON",
+    "0 2 * * *",
+    "The backstop: a full stock push of every channel (listings read afresh, every quantity Amazon has "
     "not accepted sent), every night at 02:00 UTC by default (AMAZON_ORDERS_STOCK_PUSH_CRON).",
 )
 def stock_push_job_schedule(context):
@@ -213,11 +219,11 @@ shipments_job = define_asset_job(
 shipments_sensor = shipments_sensor_for(shipments_job)
 
 
-@schedule(
-    job=shipments_job,
-    cron_schedule=os.environ.get("AMAZON_ORDERS_SHIPMENTS_CRON", "*/5 * * * *"),
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Backstop of the shipments sensor: a run for each channel with packages to send "
+@_running_schedule(
+    shipments_job,
+    "AMAZON_ORDERS_SHIPMENTS_CRON",
+    "*/5 * * * *",
+    "Backstop of the shipments sensor: a run for each channel with packages to send "
     "(AMAZON_ORDERS_SHIPMENTS_CRON, every 5 minutes by default).",
 )
 def shipments_job_schedule(context, warehouse: WarehouseResource):

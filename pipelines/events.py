@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, dataclass_transform
 
 from pipelines.clock import iso
 
 
-class _Line:
+@dataclass_transform(frozen_default=True)
+class _Event:
+    """An event: each subclass is a frozen dataclass of its annotated fields (PEP 681 tells type checkers so)."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclass(frozen=True)(cls)
+
+
+class _Line(_Event):
     """An event whose progress line is its `line` filled in with its fields, times written as ISO 8601."""
 
     line: ClassVar[str]
@@ -22,8 +31,7 @@ class _Line:
         return self.line.format(**{k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()})
 
 
-@dataclass(frozen=True)
-class WindowOpened:
+class WindowOpened(_Event):
     after: datetime
     before: datetime
     resumed: bool = False
@@ -34,14 +42,12 @@ class WindowOpened:
         return f"window {iso(self.after)} .. {iso(self.before)}"
 
 
-@dataclass(frozen=True)
 class NothingToFetch(_Line):
     watermark: datetime
     bound: datetime
     line = "nothing to fetch: the watermark {watermark} is as recent as Amazon serves (up to {bound})"
 
 
-@dataclass(frozen=True)
 class PageLanded(_Line):
     page: int
     orders: int
@@ -51,8 +57,7 @@ class PageLanded(_Line):
     line = "page {page}, {orders_fetched} orders fetched, {new_versions} new versions"
 
 
-@dataclass(frozen=True)
-class WindowRestarted:
+class WindowRestarted(_Event):
     reason: str  # "expired": the saved cursor is too old to send; "refused": Amazon refused it
 
     def __str__(self) -> str:
@@ -60,20 +65,17 @@ class WindowRestarted:
         return f"pagination token {why}; restarting the window from its beginning"
 
 
-@dataclass(frozen=True)
 class WindowDone(_Line):
     watermark: datetime
     line = "window done, watermark {watermark}"
 
 
-@dataclass(frozen=True)
 class WatermarkPulledBack(_Line):
     was: datetime
     now: datetime
     line = "warning: the watermark {was} was ahead of what has passed on both clocks; pulled back to {now}"
 
 
-@dataclass(frozen=True)
 class HistoryOutOfReach(_Line):
     was: datetime
     now: datetime
@@ -83,14 +85,12 @@ class HistoryOutOfReach(_Line):
     )
 
 
-@dataclass(frozen=True)
 class RateLimitWait(_Line):
     seconds: float
     line = "rate limit, waiting {seconds:.1f} s"
 
 
-@dataclass(frozen=True)
-class Retry:
+class Retry(_Event):
     attempt: int
     cause: str
     delay: float | None  # None: as soon as the usage plan allows another request
@@ -100,7 +100,6 @@ class Retry:
         return f"{self.cause}; retry {self.attempt} {when}"
 
 
-@dataclass(frozen=True)
 class AccessTokenRefreshed(_Line):
     line = "access token refused (HTTP 403); asking for a fresh one"
 

@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 import textwrap
+import tomllib
+from pathlib import Path
 
 import duckdb
 
@@ -19,6 +21,11 @@ class CommandError(Exception):
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _given(args, *names: str) -> dict:
+    """The options `names`, as keyword arguments of a function whose parameters bear their names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def _waiting(message: str) -> None:
@@ -38,11 +45,8 @@ def cmd_channel_add(args) -> None:
             con,
             args.name,
             args.marketplace,
-            start=args.start,
-            endpoint=args.endpoint,
-            token_url=args.token_url,
-            seller_id=args.seller_id,
             now=clock.from_environment(),
+            **_given(args, "start", "endpoint", "token_url", "seller_id"),
         )
         registered = [c.name for c in list_channels(con)]
     follow_channel_registry(get_instance(args.db), registered)
@@ -231,14 +235,30 @@ def _sku_lines(args) -> list[tuple[str, int]]:
     return list(zip(skus, quantities))
 
 
+def _package(args) -> dict:
+    """The package as --carrier, --tracking, --carrier-name, --service, --ship-date and --sku/--quantity give it."""
+    return _given(args, "carrier", "tracking", "carrier_name", "service", "ship_date") | {"lines": _sku_lines(args)}
+
+
 def _confirm_at_once(args, channels) -> None:
     from pipelines.orchestration.runs import run_confirmations
 
     run_confirmations(args.db, sorted(set(channels)), on_report=lambda report: _say(report["line"]))
 
 
-def _ship_package(args) -> None:
+def _record_and_confirm(args, record, told) -> None:
+    """`record(con, now)`'s packages, recorded with the writer held; the lines `told(packages)`; then the packages
+    confirmed to Amazon at once, the warehouse free meanwhile."""
     from pipelines import clock
+
+    with open_for_writing(args.db, on_wait=_say) as con:
+        packages = record(con, clock.from_environment()())
+    for line in told(packages):
+        _say(line)
+    _confirm_at_once(args, [package.channel for package in packages])
+
+
+def _ship_package(args) -> None:
     from pipelines.backoffice.shipments import PackageRequest, record_package
 
     if not args.carrier or not args.tracking:
@@ -246,63 +266,45 @@ def _ship_package(args) -> None:
             "give both --carrier (Amazon's carrier code, such as UPS) and --tracking: Amazon "
             "requires them to confirm a shipment"
         )
-    request = PackageRequest(
-        args.channel_order_id,
-        args.carrier,
-        args.tracking,
-        carrier_name=args.carrier_name,
-        service=args.service,
-        ship_date=args.ship_date,
-        lines=_sku_lines(args),
-        channel=args.channel,
-        force=args.force,
+    request = PackageRequest(args.channel_order_id, channel=args.channel, force=args.force, **_package(args))
+    _record_and_confirm(
+        args,
+        lambda con, now: [record_package(con, request, now)],
+        lambda recorded: [
+            f"order {r.channel_order_id}: package {r.package_reference_id} ({r.units}) shipped here; confirming "
+            "it to Amazon"
+            for r in recorded
+        ],
     )
-    with open_for_writing(args.db, on_wait=_say) as con:
-        recorded = record_package(con, request, clock.from_environment()())
-    _say(
-        f"order {recorded.channel_order_id}: package {recorded.package_reference_id} ({recorded.units}) shipped "
-        "here; confirming it to Amazon"
-    )
-    _confirm_at_once(args, [recorded.channel])
 
 
 def cmd_shipments_import(args) -> None:
-    from pipelines import clock
     from pipelines.backoffice.shipments import import_shipments
 
-    with open_for_writing(args.db, on_wait=_say) as con:
-        recorded = import_shipments(con, args.file, clock.from_environment()())
-    _say(
-        f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming them "
-        "to Amazon"
+    _record_and_confirm(
+        args,
+        lambda con, now: import_shipments(con, args.file, now),
+        lambda recorded: [
+            f"imported {len(recorded)} package(s) of {len({r.order_id for r in recorded})} order(s); confirming "
+            "them to Amazon"
+        ],
     )
-    _confirm_at_once(args, [r.channel for r in recorded])
 
 
 def cmd_shipments_resend(args) -> None:
-    from pipelines import clock
     from pipelines.backoffice.shipments import correct_refused
 
-    with open_for_writing(args.db, on_wait=_say) as con:
-        corrected = correct_refused(
-            con,
-            args.channel_order_id,
-            args.channel,
-            reference=args.package,
-            carrier=args.carrier,
-            carrier_name=args.carrier_name,
-            tracking=args.tracking,
-            service=args.service,
-            ship_date=args.ship_date,
-            lines=_sku_lines(args),
-            now=clock.from_environment()(),
-        )
-    for package in corrected:
-        _say(
-            f"order {package.channel_order_id}: package {package.package_reference_id} ({package.units}) "
-            "corrected; sending it to Amazon again"
-        )
-    _confirm_at_once(args, [package.channel for package in corrected])
+    _record_and_confirm(
+        args,
+        lambda con, now: correct_refused(
+            con, args.channel_order_id, args.channel, reference=args.package, now=now, **_package(args)
+        ),
+        lambda corrected: [
+            f"order {p.channel_order_id}: package {p.package_reference_id} ({p.units}) corrected; sending it to "
+            "Amazon again"
+            for p in corrected
+        ],
+    )
 
 
 def cmd_shipments_send(args) -> None:
@@ -571,14 +573,7 @@ def _write_rows(columns: list[str], rows: list[tuple], args) -> None:
 def cmd_sandbox(args) -> None:
     from pipelines.sandbox.server import serve
 
-    serve(
-        port=args.port,
-        seed=args.seed,
-        speedup=args.speedup,
-        live=args.live,
-        orders_per_hour=args.orders_per_hour,
-        missing_roles=args.missing_role,
-    )
+    serve(missing_roles=args.missing_role, **_given(args, "port", "seed", "speedup", "live", "orders_per_hour"))
 
 
 def cmd_ui(args) -> None:
@@ -661,11 +656,8 @@ def cmd_stock_buffer(args) -> None:
                 con,
                 channel.name,
                 args.sku,
-                units=args.units,
-                percent=args.percent,
-                max_listed=args.max_listed,
-                clear=args.clear,
                 now=clock.from_environment()(),
+                **_given(args, "units", "percent", "max_listed", "clear"),
             )
         except StockPushRefused as refused:
             raise CommandError(str(refused)) from None
@@ -689,69 +681,51 @@ def cmd_stock_push(args) -> None:
     )
 
 
-def _command(sub, name: str, func, summary: str, example: str, **kwargs) -> argparse.ArgumentParser:
+_TYPES = {"int": int, "float": float}
+
+
+def _add_options(parser: argparse.ArgumentParser, options: list[dict], sets: dict[str, list[dict]]) -> None:
+    """The options commands.toml lists for a command, in its order (a `use` entry: that set's options)."""
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in options:
+        if "use" in option:
+            _add_options(parser, sets[option["use"]], sets)
+            continue
+        keywords = {key: value for key, value in option.items() if key not in ("flags", "exclusive")}
+        if "type" in keywords:
+            keywords["type"] = _TYPES[keywords["type"]]
+        where = parser
+        if "exclusive" in option:
+            if option["exclusive"] not in exclusive:
+                exclusive[option["exclusive"]] = parser.add_mutually_exclusive_group()
+            where = exclusive[option["exclusive"]]
+        where.add_argument(*option["flags"], **keywords)
+
+
+def _command(sub, command: dict, sets: dict[str, list[dict]]) -> argparse.ArgumentParser:
+    """A command (or an action of one) as commands.toml declares it: its texts, options and function."""
     parser = sub.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog=f"example:\n  {example}",
+        command["name"],
+        help=command["summary"],
+        description=command["summary"],
+        epilog=f"example:\n  {command['example']}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        **kwargs,
     )
-    parser.set_defaults(func=func)
+    parser.set_defaults(func=globals()[command["run"]])
+    _add_options(parser, command.get("options", []), sets)
     return parser
 
 
-def _group(sub, name: str, summary: str, description: str, *, default=None, **defaults):
-    """A command of actions (`channel add`, `channel list` ...); with `default`, the command alone runs it."""
-    parser = sub.add_parser(name, help=summary, description=description)
-    if default is not None:
-        parser.set_defaults(func=default, **defaults)
-    return parser.add_subparsers(dest=f"{name}_command", required=default is None, metavar="ACTION")
-
-
-def _channel_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
-    """A command on one channel, named as `channel list` shows it."""
-    parser = _command(sub, name, func, summary, example)
-    parser.add_argument("name", help="the channel's name")
-    return parser
-
-
-def _order_command(sub, name: str, func, summary: str, example: str) -> argparse.ArgumentParser:
-    """A command on one order, named by Amazon's id (and its channel where two channels share it)."""
-    parser = _command(sub, name, func, summary, example)
-    parser.add_argument("channel_order_id", metavar="CHANNEL_ORDER_ID", help="Amazon's order id")
-    parser.add_argument("--channel", help="the order's channel, when several have an order with that id")
-    return parser
-
-
-def _package_arguments(ship) -> None:
-    ship.add_argument(
-        "--carrier",
-        help="Amazon's carrier code (UPS, USPS, FedEx, DHL, Royal Mail ...; Other with "
-        "--carrier-name): the package is confirmed to Amazon at once",
+def _group(sub, command: dict, sets: dict[str, list[dict]]) -> None:
+    """A command of actions (`channel add`, `channel list` ...); with `default`, the command alone runs that action."""
+    parser = sub.add_parser(command["name"], help=command["summary"], description=command["description"])
+    actions = parser.add_subparsers(
+        dest=f"{command['name']}_command", required="default" not in command, metavar="ACTION"
     )
-    ship.add_argument("--tracking", help="the carrier's tracking number (required with --carrier)")
-    ship.add_argument("--carrier-name", help="the carrier's name, for a carrier Amazon does not list")
-    ship.add_argument("--service", help="the carrier's shipping service, such as UPS Ground")
-    ship.add_argument("--ship-date", help="ISO 8601 time the package left (default: now)")
-    ship.add_argument(
-        "--sku",
-        action="append",
-        help="ship only this SKU (repeat, each with --quantity); default: every unit not shipped yet",
-    )
-    ship.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
-
-
-def _listing_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-rows", type=int, default=50, help="rows a table shows (default 50)")
-    parser.add_argument("--wide", action="store_true", help="show every cell whole, however wide")
-    parser.add_argument(
-        "--format",
-        choices=["table", "csv", "json"],
-        default="table",
-        help="table for reading (default), or every row as CSV or JSON for a spreadsheet",
-    )
+    for action in command["action"]:
+        action_parser = _command(actions, action, sets)
+        if action["name"] == command.get("default"):
+            parser.set_defaults(**vars(action_parser.parse_args([])))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -770,430 +744,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", help="warehouse file (default: $AMAZON_ORDERS_DB or data/warehouse.duckdb)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    channel_sub = _group(
-        sub, "channel", "add or list Amazon channels", "Add or list Amazon channels (one seller connection each)."
-    )
-    add = _command(
-        channel_sub,
-        "add",
-        cmd_channel_add,
-        "Add a channel; only orders created from --start (default: now) on are imported.",
-        'amazon-orders channel add "Amazon US" --marketplace ATVPDKIKX0DER --start 2026-11-01T00:00:00Z',
-    )
-    add.add_argument("name", help="the channel's name, recorded on every order")
-    add.add_argument(
-        "--marketplace",
-        action="append",
-        required=True,
-        metavar="ID",
-        help="an Amazon marketplace id; repeat for several",
-    )
-    add.add_argument("--start", help="ISO 8601 time from which orders are imported (default: now)")
-    add.add_argument(
-        "--endpoint",
-        help="an SP-API-compatible server instead of Amazon's region endpoint (https, "
-        "or http on 127.0.0.1 for the sandbox)",
-    )
-    add.add_argument("--token-url", help="the LWA token URL to use with --endpoint")
-    add.add_argument(
-        "--seller-id",
-        help="the seller's Merchant Token (Seller Central, account info), such as "
-        "A3TH9S8BH6GOGM: what Amazon's notifications about its orders carry",
-    )
-    _command(channel_sub, "list", cmd_channel_list, "List the channels.", "amazon-orders channel list")
-    remove = _channel_command(
-        channel_sub,
-        "remove",
-        cmd_channel_remove,
-        "Stop syncing a channel and drop its Dagster partition; its orders are kept unless --delete-orders.",
-        'amazon-orders channel remove "Amazon US" --keep-orders',
-    )
-    keep = remove.add_mutually_exclusive_group()
-    keep.add_argument(
-        "--keep-orders",
-        dest="delete_orders",
-        action="store_false",
-        default=False,
-        help="keep the channel's orders, stock movements and raw versions (the default)",
-    )
-    keep.add_argument(
-        "--delete-orders",
-        dest="delete_orders",
-        action="store_true",
-        help="delete the channel's orders with their lines, stock movements, shipments, returns and raw versions",
-    )
-
-    _channel_command(
-        channel_sub,
-        "check",
-        cmd_channel_check,
-        "Call one cheap read of each Amazon API the product uses with the channel's credentials, and "
-        "name the roles Amazon refuses (403).",
-        'amazon-orders channel check "Amazon US"',
-    )
-
-    notify = _channel_command(
-        channel_sub,
-        "notifications",
-        cmd_channel_notifications,
-        "Have Amazon send the channel's ORDER_CHANGE notifications to an SQS queue (destination and "
-        "subscription through the Notifications API), or stop with --off. Polling goes on either way.",
-        'amazon-orders channel notifications "Amazon US" --queue-arn arn:aws:sqs:us-east-1:123456789012:'
-        "orders --queue-url https://sqs.us-east-1.amazonaws.com/123456789012/orders --seller-id A3TH9S8BH6GOGM",
-    )
-    notify.add_argument("--queue-arn", help="the SQS queue's ARN (Amazon's destination)")
-    notify.add_argument("--queue-url", help="the same queue's URL (what this program reads)")
-    notify.add_argument(
-        "--seller-id",
-        help="the seller's Merchant Token (Seller Central, account info): a message "
-        "is trusted only with it as SellerId (alone: set it on the channel)",
-    )
-    notify.add_argument("--off", action="store_true", help="delete the ORDER_CHANGE subscription")
-
-    listen = _command(
-        sub,
-        "listen",
-        cmd_listen,
-        "Read the channels' notification queues and reserve stock as orders change, until Ctrl-C "
-        "(the Dagster sensor does the same on its own).",
-        'amazon-orders listen --channel "Amazon US"',
-    )
-    listen.add_argument("--channel", help="only this channel (default: every channel with a queue)")
-    listen.add_argument("--once", action="store_true", help="read what is in the queues now, then exit")
-
-    sync = _command(
-        sub,
-        "sync",
-        cmd_sync,
-        "Fetch what changed on Amazon and bring the order tables up to date (a Dagster run).",
-        'amazon-orders sync --channel "Amazon US" --until 2026-11-02T00:00:00Z',
-    )
-    sync.add_argument("--channel", help="sync only this channel (default: every channel)")
-    sync.add_argument("--until", help="ISO 8601 upper bound of the window, for walking a backfill")
-
-    _command(sub, "rebuild", cmd_rebuild, "Recompute every core table from the raw layer.", "amazon-orders rebuild")
-
-    products_sub = _group(sub, "products", "import the product catalog", "Manage the product catalog.")
-    imp = _command(
-        products_sub,
-        "import",
-        cmd_products_import,
-        "Import a catalog CSV (product_code,product_name,list_price,on_hand). on_hand is the physical "
-        "count: what open orders reserve of it is not available to sell.",
-        "amazon-orders products import catalog.csv",
-    )
-    imp.add_argument("file", help="a UTF-8 CSV with the header product_code,product_name,list_price,on_hand")
-
-    ship = _order_command(
-        sub,
-        "ship",
-        cmd_ship,
-        "Mark an order shipped here (a later Amazon cancel returns no "
-        "stock); with --carrier and --tracking, as a package confirmed to Amazon at once.",
-        "amazon-orders ship 112-1234567-1234567 --carrier UPS --tracking 1Z999AA10123456784",
-    )
-    ship.add_argument(
-        "--force",
-        action="store_true",
-        help="ship although the buyer asked Amazon to cancel (the request is not carried out yet)",
-    )
-    _package_arguments(ship)
-
-    ret = _order_command(
-        sub,
-        "return",
-        cmd_return,
-        "Enter a sales return created from the sales order.",
-        "amazon-orders return 112-1234567-1234567 --sku MUG-01 --quantity 1 --reason damaged",
-    )
-    ret.add_argument("--sku", required=True, help="the SKU returned (a product line of the order)")
-    ret.add_argument("--quantity", type=int, required=True, help="units returned, at most what shipped")
-    ret.add_argument("--reason", help="why the buyer returned them")
-    ret.add_argument("--no-restock", action="store_true", help="the units do not go back on hand")
-
-    # `returns` alone lists them (#28)
-    returns_sub = _group(
-        sub,
-        "returns",
-        "import Amazon's returns, receive returned parcels",
-        "Customer returns from Amazon's returns reports.",
-        default=cmd_returns_list,
-        awaiting_receipt=False,
-        channel=None,
-        format="table",
-        max_rows=50,
-        wide=False,
-    )
-    rimp = _command(
-        returns_sub,
-        "import",
-        cmd_returns_import,
-        "Read Amazon's merchant-fulfilled and FBA returns reports and enter each return as a sales "
-        "return (a Dagster run; the schedule does it every 6 hours).",
-        'amazon-orders returns import --channel "Amazon US"',
-    )
-    rimp.add_argument("--channel", help="only this channel (default: every channel)")
-    rimp.add_argument("--until", help="ISO 8601 end of the reports' windows (default: now)")
-    receive = _command(
-        returns_sub,
-        "receive",
-        cmd_returns_receive,
-        "A merchant-fulfilled return's parcel arrived: book its units back into the warehouse.",
-        "amazon-orders returns receive RET-000012",
-    )
-    receive.add_argument("return_id", metavar="RETURN_ID", help="the sales return (RET-...), as status lists them")
-    receive.add_argument("--no-restock", action="store_true", help="the units do not go back on hand (damaged)")
-
-    shipments_sub = _group(
-        sub,
-        "shipments",
-        "import the warehouse's shipments, resend a refused package",
-        "Packages shipped here, confirmed to Amazon.",
-    )
-    simp = _command(
-        shipments_sub,
-        "import",
-        cmd_shipments_import,
-        "Record a day's packages from a CSV (order,sku,quantity,carrier,tracking,date; rows of one order, "
-        "carrier, tracking and date make one package) and confirm them to Amazon at once. A wrong row "
-        "refuses the whole file.",
-        "amazon-orders shipments import shipped-2026-11-02.csv",
-    )
-    simp.add_argument("file", help="a UTF-8 CSV with the header order,sku,quantity,carrier,tracking,date")
-    send = _command(
-        shipments_sub,
-        "send",
-        cmd_shipments_send,
-        "Send the packages still due to Amazon now (pending, interrupted or retrying; the Dagster "
-        "sensor does it within seconds on its own).",
-        'amazon-orders shipments send --channel "Amazon US"',
-    )
-    send.add_argument("--channel", help="only this channel (default: every channel)")
-    resend = _order_command(
-        shipments_sub,
-        "resend",
-        cmd_shipments_resend,
-        "Correct a package Amazon refused and send it again (the same packageReferenceId: "
-        "Amazon edits it, never adds a second).",
-        "amazon-orders shipments resend 112-1234567-1234567 --sku MUG-01 --quantity 1",
-    )
-    resend.add_argument("--package", help="the package's number, when the order has several refused")
-    resend.add_argument("--carrier", help="the corrected carrier code")
-    resend.add_argument("--tracking", help="the corrected tracking number")
-    resend.add_argument("--carrier-name", help="the corrected carrier name (with --carrier Other)")
-    resend.add_argument("--service", help="the corrected shipping service")
-    resend.add_argument("--ship-date", help="the corrected ISO 8601 ship date")
-    resend.add_argument("--sku", action="append", help="a SKU of the package, with its corrected --quantity")
-    resend.add_argument("--quantity", action="append", type=int, help="the units of the --sku before it")
-
-    rlist = _command(
-        returns_sub,
-        "list",
-        cmd_returns_list,
-        "The sales returns, oldest first (what `returns` alone shows).",
-        "amazon-orders returns list --awaiting-receipt",
-    )
-    rlist.add_argument(
-        "--awaiting-receipt",
-        action="store_true",
-        help="only merchant-fulfilled returns whose parcel has not arrived yet",
-    )
-    rlist.add_argument("--channel", help="only this channel's returns")
-    _listing_options(rlist)
-
-    orders_sub = _group(sub, "orders", "list orders", "List orders.")
-    olist = _command(
-        orders_sub,
-        "list",
-        cmd_orders_list,
-        "The orders matching every filter given, oldest first.",
-        "amazon-orders orders list --status pending --older-than 1d",
-    )
-    olist.add_argument(
-        "--status",
-        help="an order status in any case: pending (both of Amazon's pending kinds), "
-        "pending availability, unshipped, partially shipped, shipped, canceled, "
-        "unfulfillable",
-    )
-    olist.add_argument("--older-than", metavar="AGE", help="purchased longer ago than AGE: 30m, 12h, 1d, 2w")
-    olist.add_argument("--buyer", metavar="TEXT", help="part of the buyer's name or email, in any case")
-    olist.add_argument("--sku", help="orders with a line of this SKU")
-    olist.add_argument("--channel", help="only this channel's orders")
-    _listing_options(olist)
-
-    order_sub = _group(sub, "order", "look an order up", "Look an order up.")
-    _order_command(
-        order_sub,
-        "show",
-        cmd_order_show,
-        "The order, its lines and notes, buyer, stock movements, shipments and returns, on one screen.",
-        "amazon-orders order show 112-1234567-1234567",
-    )
-
-    purge = _command(
-        sub,
-        "purge-pii",
-        cmd_purge_pii,
-        "Remove buyer names, emails, phones and street addresses from orders shipped or "
-        "cancelled over --days ago (raw payloads too); ids, dates, amounts, city/state/country stay.",
-        "amazon-orders purge-pii --days 30",
-    )
-    purge.add_argument(
-        "--days",
-        type=int,
-        default=30,
-        help="keep buyer details this many days after an order ships or is cancelled (default 30)",
-    )
-
-    status = _command(
-        sub,
-        "status",
-        cmd_status,
-        "Per channel: watermark and lag, last sync, orders by status, pending, placeholders, quarantine. "
-        "Exits 1 when a channel's last sync failed or it lags past --max-lag.",
-        "amazon-orders status --max-lag 1h --format json",
-    )
-    status.add_argument(
-        "--format", choices=["text", "json"], default="text", help="text for reading (default), or JSON for monitoring"
-    )
-    status.add_argument(
-        "--max-lag",
-        metavar="AGE",
-        help="a channel lagging longer behind Amazon is a failure: 30m, 2h, 1d (default: $AMAZON_ORDERS_MAX_LAG or 2h)",
-    )
-    sql = _command(
-        sub,
-        "sql",
-        cmd_sql,
-        "Run one read-only query on the warehouse and print a table.",
-        'amazon-orders sql "select channel_order_id, status, total_amount from orders limit 10"',
-    )
-    sql.add_argument("query", help="one SELECT (or WITH ... SELECT)")
-    _listing_options(sql)
-    sql.add_argument(
-        "--timeout",
-        type=float,
-        default=300,
-        help="stop the query after this many seconds (default 300): a sync waits for it meanwhile",
-    )
-
-    sandbox = _command(
-        sub,
-        "sandbox",
-        cmd_sandbox,
-        "Serve a simulated SP-API marketplace (LWA token + Orders v2026-01-01) on 127.0.0.1.",
-        "amazon-orders sandbox --port 8000 --seed 7",
-    )
-    sandbox.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default 8000)")
-    sandbox.add_argument("--seed", type=int, default=0, help="seed of the simulated activity")
-    sandbox.add_argument("--speedup", type=float, default=1.0, help="multiply the usage-plan rates")
-    sandbox.add_argument(
-        "--live",
-        action="store_true",
-        help="a marketplace whose clock follows the real one, with orders arriving as it goes",
-    )
-    sandbox.add_argument("--orders-per-hour", type=float, default=30, help="how often orders arrive with --live")
-    sandbox.add_argument(
-        "--missing-role",
-        action="append",
-        default=[],
-        metavar="ROLE",
-        help="a role the seller's application lacks: what needs it is answered 403 (repeat)",
-    )
-
-    ui = _command(
-        sub,
-        "ui",
-        cmd_ui,
-        "Dagster's UI on this warehouse; a channel on a sandbox on this machine (the demo's) gets a live "
-        "one, its clock following the real one. Ctrl-C stops it all.",
-        "amazon-orders --db data/demo.duckdb ui",
-    )
-    ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
-    ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
-    ui.add_argument(
-        "--orders-per-hour",
-        type=float,
-        default=30,
-        help="how often orders arrive on a channel's live sandbox (default 30)",
-    )
-
-    report = _command(
-        sub,
-        "report",
-        cmd_report,
-        "Draw net sales per marketplace and day (the daily_sales mart) as an SVG file to open in a browser.",
-        "amazon-orders report --out sales.svg",
-    )
-    report.add_argument(
-        "--out", help="the SVG file to write (default: beside the warehouse, <warehouse>.daily-sales.svg)"
-    )
-    report.add_argument("--days", type=int, default=30, help="how many days, up to today (default 30)")
-
-    _command(
-        sub,
-        "demo",
-        cmd_demo,
-        "Walk a simulated marketplace through several syncs and show each change.",
-        "amazon-orders demo",
-    )
-
-    chset = _channel_command(
-        channel_sub,
-        "set",
-        cmd_channel_set,
-        "Change a channel: its seller id (Merchant Token), which the Listings API needs to push stock.",
-        'amazon-orders channel set "Amazon US" --seller-id A3TH9S8BH6GOGM',
-    )
-    chset.add_argument("--seller-id", help="the seller's Merchant Token (Seller Central, account info)")
-
-    stock_sub = _group(
-        sub,
-        "stock",
-        "stock available to sell, and pushed to Amazon's listings",
-        "What each channel's merchant-fulfilled listings may show (on hand less what "
-        "every channel's unshipped orders reserve, less the channel's buffer, never below 0), "
-        "what Amazon lists, and what was last pushed. FBA listings are never pushed.",
-        default=cmd_stock_show,
-        channel=None,
-        sku=None,
-    )
-    show = _command(
-        stock_sub,
-        "show",
-        cmd_stock_show,
-        "Per channel and SKU: physical, reserved, available, listed on Amazon, last pushed and its answer.",
-        'amazon-orders stock show --channel "Amazon US"',
-    )
-    show.add_argument("--channel", help="only this channel")
-    show.add_argument("--sku", help="only this SKU")
-    buffer = _command(
-        stock_sub,
-        "buffer",
-        cmd_stock_buffer,
-        "Hold units back from a channel's listings: for every SKU, or with --sku for one (its values "
-        "override the channel's). Available = on hand - units - percent (rounded up), at most "
-        "--max-listed, never below 0.",
-        'amazon-orders stock buffer "Amazon US" --units 2 --percent 10 --max-listed 50',
-    )
-    buffer.add_argument("channel", metavar="CHANNEL", help="the channel's name")
-    buffer.add_argument("--sku", help="one SKU (default: the channel's buffer for every SKU)")
-    buffer.add_argument("--units", type=int, help="units never listed")
-    buffer.add_argument("--percent", type=float, help="percentage of the available units never listed")
-    buffer.add_argument("--max-listed", type=int, help="the most units a listing shows")
-    buffer.add_argument("--clear", action="store_true", help="remove this buffer")
-    push = _command(
-        stock_sub,
-        "push",
-        cmd_stock_push,
-        "Push the marked SKUs' available stock to the channel's merchant-fulfilled Amazon listings now "
-        "(the Dagster asset amazon_listings_stock, once). A channel without a seller id is refused.",
-        'amazon-orders stock push --channel "Amazon US"',
-    )
-    push.add_argument("--channel", help="only this channel (default: every channel with a seller id)")
-    push.add_argument(
-        "--full", action="store_true", help="read every listing afresh and send every quantity Amazon has not accepted"
-    )
+    table = tomllib.loads(Path(__file__).with_name("commands.toml").read_text(encoding="utf-8"))
+    for command in table["command"]:
+        (_group if "action" in command else _command)(sub, command, table["sets"])
     return parser
 
 

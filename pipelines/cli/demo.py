@@ -75,6 +75,21 @@ def _step(db: str, marketplace: Marketplace, title: str) -> None:
     _show(db, "orders", ORDERS)
 
 
+def _sandbox_channel(
+    con, marketplace: Marketplace, sandbox: SandboxServer, name: str, marketplace_id: str, seller_id: str | None = None
+) -> None:
+    """A channel reaching the demo's sandbox, its orders from the marketplace's now on."""
+    add_channel(
+        con,
+        name,
+        [marketplace_id],
+        start=marketplace.now,
+        endpoint=sandbox.url,
+        token_url=sandbox.token_url,
+        seller_id=seller_id,
+    )
+
+
 def _notifications(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> None:
     """ORDER_CHANGE notifications through an SQS queue (moto's server here, Amazon SQS for a seller)."""
     import logging
@@ -137,15 +152,7 @@ def _stock_push(db: str, marketplace: Marketplace, sandbox: SandboxServer) -> No
     with open_for_writing(db) as con:
         with transaction(con):
             set_seller_id(con, "Amazon Demo", seller)
-            add_channel(
-                con,
-                "Amazon Canada",
-                ["A2EUQ1WTGCTBG2"],
-                start=marketplace.now,
-                endpoint=sandbox.url,
-                token_url=sandbox.token_url,
-                seller_id=seller,
-            )
+            _sandbox_channel(con, marketplace, sandbox, "Amazon Canada", "A2EUQ1WTGCTBG2", seller_id=seller)
     for marketplace_id in ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2"):
         for sku in ("TEA-02", "PEN-03"):
             sandbox.listings.list_item(sku, 0, marketplace_id=marketplace_id)
@@ -202,14 +209,7 @@ def run_demo(db: str | None = None) -> None:
         os.environ[CLOCK_URL_VARIABLE] = sandbox.url + "/_sandbox/clock"
         print(f"sandbox marketplace at {sandbox.url}; warehouse {db}")
         with open_for_writing(db) as con:
-            add_channel(
-                con,
-                "Amazon Demo",
-                ["ATVPDKIKX0DER"],
-                start=marketplace.now,
-                endpoint=sandbox.url,
-                token_url=sandbox.token_url,
-            )
+            _sandbox_channel(con, marketplace, sandbox, "Amazon Demo", "ATVPDKIKX0DER")
             with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as handle:
                 handle.write(CATALOG)
             import_products(con, handle.name)
