@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections import Counter
+import subprocess
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from sp_api.auth import access_token_client
 
 from pipelines.cli import commands as cli
@@ -18,15 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def pytest_collection_modifyitems(items):
     """A test that drives syncs through the sandbox, a warehouse and Dagster runs (the `shop` fixture) is slow,
-    as is one marked so: `make test-fast` leaves them out for the edit-test loop.
-
-    The files with the most slow tests go first: pytest-xdist hands out whole files (`--dist loadfile`), and a
-    long file started last keeps one worker busy while the others have nothing left to do."""
+    as is one marked so: `make test-fast` leaves them out for the edit-test loop."""
     for item in items:
         if "shop" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
-    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
-    items.sort(key=lambda item: (-slow[item.path], str(item.path)))
 
 
 SECRET = "lwa-secret-" + "7f3a9c1e5b"
@@ -81,6 +78,42 @@ def seller_environment(folder: Path, monkeypatch) -> Path:
     # may get an earlier one's port
     access_token_client.cache.clear()
     return home
+
+
+@pytest.fixture(scope="session")
+def demo_made(tmp_path_factory, worker_id) -> tuple[Path, str]:
+    """`amazon-orders demo` run once for the whole session, as `make demo` runs it (the console script, no seller
+    credentials, a fresh DAGSTER_HOME): its warehouse and what it printed. The first xdist worker to ask runs it
+    while the others wait (pytest-xdist's recipe); a test copies the warehouse before writing to it."""
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    folder = shared / "demo_made"
+    with FileLock(str(shared / "demo_made.lock")):
+        if not (folder / "output.txt").exists():
+            folder.mkdir(exist_ok=True)
+            home = folder / "dagster_home"
+            home.mkdir(exist_ok=True)
+            shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+            done = subprocess.run(
+                [AMAZON_ORDERS, "--db", str(folder / "demo.duckdb"), "demo"],
+                env=demo_environment(home),
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            (folder / "output.txt").write_text(done.stdout)
+    return folder / "demo.duckdb", (folder / "output.txt").read_text()
+
+
+def demo_environment(home: Path) -> dict[str, str]:
+    """The environment of a person trying the demo: no seller credentials or settings, the stdout a pipe's
+    (buffered: the demo must flush what it printed before it leaves), and `home` as DAGSTER_HOME."""
+    kept = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_", "AWS_")) and name != "PYTHONUNBUFFERED"
+    }
+    return kept | {"DAGSTER_HOME": str(home)}
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from datetime import UTC
-from pathlib import Path
 
 import pytest
-from conftest import catalog, on_hand
+from conftest import AMAZON_ORDERS, ROOT, catalog, demo_environment, on_hand
 
 from pipelines.cli.commands import build_parser
 from pipelines.orchestration.resources import WarehouseResource
@@ -247,20 +247,25 @@ def test_a_sync_materialisation_carries_what_an_operator_reads(shop):
 
 
 @pytest.mark.slow
-def test_the_demo_runs_and_runs_again(tmp_path):
-    # through the console script, as `make demo` runs it: it leaves through os._exit, so this also
-    # shows that nothing is left in a buffer (a pipe's stdout is buffered) and the status comes out
-    script = [str(Path(__file__).parents[2] / ".venv" / "bin" / "amazon-orders"), "--db", str(tmp_path / "demo.duckdb")]
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    for _ in range(2):
-        done = subprocess.run([*script, "demo"], capture_output=True, text=True, env=env)
-        assert done.returncode == 0, done.stderr
-        assert "5 added" in done.stdout and "5 updated" in done.stdout
-        assert "RET-000001" in done.stdout and "Generic Product" in done.stdout
-        assert "Gift message: Happy birthday" in done.stdout and "done: query it with" in done.stdout
-        assert "shipping, tax and a promotion add up to Amazon's grand total" in done.stdout
-        assert "takes Amazon's stock, not the warehouse's" in done.stdout and "amazon_fba" in done.stdout
-        assert "ship anyway with --force" in done.stdout
+def test_the_demo_runs_and_runs_again(demo_made, tmp_path):
+    # through the console script, as `make demo` runs it: it leaves through os._exit, so this also shows that
+    # nothing is left in a buffer (a pipe's stdout is buffered) and the status comes out. Again on a copy of the
+    # first run's warehouse, with a Dagster home of its own.
+    db, first = demo_made
+    shutil.copy(db, tmp_path / "demo.duckdb")
+    home = tmp_path / "again_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    script = [AMAZON_ORDERS, "--db", str(tmp_path / "demo.duckdb")]
+    again = subprocess.run([*script, "demo"], capture_output=True, text=True, env=demo_environment(home))
+    assert again.returncode == 0, again.stderr
+    for output in (first, again.stdout):
+        assert "5 added" in output and "5 updated" in output
+        assert "RET-000001" in output and "Generic Product" in output
+        assert "Gift message: Happy birthday" in output and "done: query it with" in output
+        assert "shipping, tax and a promotion add up to Amazon's grand total" in output
+        assert "takes Amazon's stock, not the warehouse's" in output and "amazon_fba" in output
+        assert "ship anyway with --force" in output
     refused = subprocess.run([*script[:-1], str(tmp_path / "missing.duckdb"), "status"], capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr.startswith("amazon-orders: no warehouse at")
 

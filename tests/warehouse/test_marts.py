@@ -4,15 +4,12 @@ against what the test computes by hand from Amazon's order JSON."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import ROOT
 
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.marts import build_marts, marts
@@ -257,30 +254,8 @@ def _item_total(item: dict) -> Decimal:
     return sum((D(b["subtotal"]["amount"]) for b in item.get("proceeds", {}).get("breakdowns", [])), D(0))
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The demo's warehouse, made by `amazon-orders demo` as a person runs it."""
-    folder = tmp_path_factory.mktemp("demo")
-    home = folder / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LWA_", "SP_API_", "AMAZON_ORDERS_", "AWS_"))} | {
-        "DAGSTER_HOME": str(home)
-    }
-    db = folder / "demo.duckdb"
-    out = subprocess.run(
-        [str(ROOT / ".venv/bin/amazon-orders"), "--db", str(db), "demo"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    return db, out.stdout
-
-
-def test_the_demos_marts_match_what_its_orders_json_says(demo):
-    db, output = demo
+def test_the_demos_marts_match_what_its_orders_json_says(demo_made):
+    db, output = demo_made
     con = connect(db, read_only=True)
     try:
         versions = con.execute("select amazon_order_id, ingest_id, payload from raw_amazon_orders").fetchall()
@@ -390,8 +365,8 @@ def test_the_demos_marts_match_what_its_orders_json_says(demo):
     assert sum(1 for values in fulfilment.values() if values[0] is not None) >= 3  # FBA, on Amazon, marked here
 
 
-def test_the_demo_ends_with_the_charts_file_name(demo):
-    db, output = demo
+def test_the_demo_ends_with_the_charts_file_name(demo_made):
+    db, output = demo_made
     last = output.strip().splitlines()[-1]
     chart = db.with_name("demo.daily-sales.svg")
     assert last.endswith(str(chart))
