@@ -2,13 +2,11 @@
 
 from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
-from pipelines import clock
+from pipelines.assets.per_channel import channel_result, channel_run
 from pipelines.clock import iso, parse_instant
 from pipelines.ingest.orders import sync_channel
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.channels import get_channel
-from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
+from pipelines.warehouse.connection import Holds, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
@@ -41,9 +39,7 @@ class ExtractConfig(Config):
 def raw_amazon_orders(
     context, config: ExtractConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
-    now, say = clock.from_environment(), progress(context)
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, now = channel_run(context, warehouse)
     who = f"the sync of channel {channel.name!r}"
     # one sync of a channel at a time; between its pages the warehouse is free for everyone else
     holds = Holds()
@@ -58,18 +54,13 @@ def raw_amazon_orders(
             on_event=lambda event: say(f"{channel.name}: {event}"),
         )
     lag = (now() - result.watermark).total_seconds() / 60 if result.watermark else None
-    return MaterializeResult(
-        metadata={
-            "channel": channel.name,
-            "pages": result.pages,
-            "api_calls": result.api_calls,
-            "orders_fetched": result.orders_fetched,
-            "new_order_versions": result.orders_stored,
-            "skipped_created_before_start": result.skipped_before_start,
-            "rate_limit_wait_seconds": round(result.rate_limit_wait_seconds, 1),
-            "watermark": iso(result.watermark) if result.watermark else None,
-            "watermark_lag_minutes": MetadataValue.float(round(lag, 1)) if lag is not None else None,
-            "retries": len(result.retries),
-            **holds.metadata(),
-        }
+    return channel_result(
+        context,
+        channel,
+        result,
+        rate_limit_wait_seconds=round(result.rate_limit_wait_seconds, 1),
+        watermark=iso(result.watermark) if result.watermark else None,
+        watermark_lag_minutes=MetadataValue.float(round(lag, 1)) if lag is not None else None,
+        retries=len(result.retries),
+        **holds.metadata(),
     )

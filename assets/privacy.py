@@ -2,6 +2,7 @@
 
 from dagster import Config, MaterializeResult, asset
 
+from pipelines.assets.per_channel import figures
 from pipelines.backoffice.privacy import purge_pii
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import WarehouseResource
@@ -19,12 +20,4 @@ class PurgeConfig(Config):
 )
 def purged_buyer_pii(context, config: PurgeConfig, warehouse: WarehouseResource) -> MaterializeResult:
     result = purge_pii(warehouse.resolved_path, config.days, say=progress(context))
-    return MaterializeResult(
-        metadata={
-            "days": config.days,
-            "orders_in_scope": result.orders,
-            "raw_versions_redacted": result.raw_versions,
-            "contacts_redacted": result.contacts,
-            "accounts_redacted": result.accounts,
-        }
-    )
+    return MaterializeResult(metadata={"days": config.days, **figures(context, result)})

@@ -7,18 +7,15 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
     Config,
-    MaterializeResult,
     asset,
 )
 
-from pipelines import clock
 from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
+from pipelines.assets.per_channel import channel_result, channel_run
 from pipelines.clock import iso, parse_instant
 from pipelines.ingest.returns import ReportFetcher, ReturnsReportError, import_returns
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, refused_reports_folder
 from pipelines.warehouse.status import returns_failures
 
@@ -41,9 +38,8 @@ class ReturnsConfig(Config):
     ],
 )
 def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say, now = progress(context), clock.from_environment()()
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, clock = channel_run(context, warehouse)
+    now = clock()
     fetcher = ReportFetcher(
         channel,
         amazon.credentials_account,
@@ -64,23 +60,15 @@ def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource,
     with open_for_reading(warehouse.resolved_path) as con:
         failing = returns_failures(con, now)
     # what this run could import is recorded, and the check tells what keeps failing, before the run fails for it
-    yield MaterializeResult(
-        metadata={
-            "channel": channel.name,
-            "reports": counts.reports,
-            "reports_cancelled_no_data": counts.cancelled,
-            "returns_imported": counts.imported,
-            "matched_to_clerk_returns": counts.matched,
-            "awaiting_receipt": counts.awaiting_receipt,
-            "restocked_at_amazon_fba": counts.restocked,
-            "returnless_refunds": counts.returnless,
-            "quarantined": counts.quarantined,
-            # both report types have been read up to here
-            "window_reached": iso(min(counts.reached.values())) if counts.reached else None,
-            "api_calls": fetcher.calls,
-            **holds.metadata(),
-        },
+    yield channel_result(
+        context,
+        channel,
+        counts,
         check_results=[_check(failing)],
+        # both report types have been read up to here
+        window_reached=iso(min(counts.reached.values())) if counts.reached else None,
+        api_calls=fetcher.calls,
+        **holds.metadata(),
     )
     if counts.error:
         raise ReturnsReportError(counts.error)

@@ -7,20 +7,17 @@ from datetime import timedelta
 from dagster import (
     AssetCheckResult,
     AssetCheckSpec,
-    MaterializeResult,
     asset,
 )
 
-from pipelines import clock
 from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
+from pipelines.assets.per_channel import channel_result, channel_run
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.orchestration.sensors import channel_runs_sensor
 from pipelines.outbound.shipments import confirm_packages
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 
@@ -42,9 +39,7 @@ class AmazonRefusedPackages(RuntimeError):
     ],
 )
 def shipment_confirmations(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say, now = progress(context), clock.from_environment()
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, now = channel_run(context, warehouse)
     who, holds = f"the shipment confirmations of channel {channel.name!r}", Holds()
     # one confirmation run of a channel at a time: a second would send the first one's packages again
     with run_lock(warehouse.resolved_path, who, on_wait=say):
@@ -58,17 +53,13 @@ def shipment_confirmations(context, warehouse: WarehouseResource, amazon: Amazon
         )
     with open_for_reading(warehouse.resolved_path) as con:
         refused = refused_packages(con, channel.name)
-    yield MaterializeResult(
-        metadata={
-            "channel": channel.name,
-            "requests": counts.sent,
-            "packages_confirmed": counts.confirmed,
-            "packages_refused": counts.refused,
-            "packages_retrying": counts.retrying,
-            "refusals": "; ".join(counts.refusals),
-            **holds.metadata(),
-        },
+    yield channel_result(
+        context,
+        channel,
+        counts,
         check_results=[_check(refused)],
+        refusals="; ".join(counts.refusals),
+        **holds.metadata(),
     )
     if counts.refusals:
         raise AmazonRefusedPackages(

@@ -189,7 +189,7 @@ def test_the_wheel_ships_one_top_level_package_with_every_model_and_sql_file(tmp
         f"pipelines/{folder}/{path.relative_to(ROOT / folder)}"
         for folder in ("sql", "assets")
         for path in (ROOT / folder).rglob("*")
-        if path.suffix in (".sql", ".py")
+        if path.suffix in (".sql", ".py", ".toml")
     }
     shipped |= {f"pipelines/sandbox/models/{path.name}" for path in (ROOT / "pipelines/sandbox/models").glob("*.json")}
     assert shipped - names == set()
