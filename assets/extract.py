@@ -2,13 +2,11 @@
 
 from dagster import Config, DynamicPartitionsDefinition, MaterializeResult, MetadataValue, asset
 
-from pipelines import clock
+from pipelines.assets.per_channel import channel_run
 from pipelines.clock import iso, parse_instant
 from pipelines.ingest.orders import sync_channel
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.channels import get_channel
-from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
+from pipelines.warehouse.connection import Holds, run_lock
 
 # One partition per channel. The channels table is the registry; the partitions follow it.
 channels_partitions = DynamicPartitionsDefinition(name="channels")
@@ -41,9 +39,7 @@ class ExtractConfig(Config):
 def raw_amazon_orders(
     context, config: ExtractConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
-    now, say = clock.from_environment(), progress(context)
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, now = channel_run(context, warehouse)
     who = f"the sync of channel {channel.name!r}"
     # one sync of a channel at a time; between its pages the warehouse is free for everyone else
     holds = Holds()

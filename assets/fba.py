@@ -2,12 +2,10 @@
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MaterializeResult, MetadataValue, asset, asset_check
 
-from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL, raw_amazon_orders
+from pipelines.assets.per_channel import channel_run
 from pipelines.ingest.fba_stock import FbaInventoryError, fetch_fba_inventory, record_fba_snapshot, snapshot_due
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
 from pipelines.warehouse.status import fba_summaries_set_aside
 
@@ -21,9 +19,8 @@ from pipelines.warehouse.status import fba_summaries_set_aside
     "adjustments that bring amazon_fba on hand to Amazon's count.",
 )
 def fba_inventory(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say, now = progress(context), clock.from_environment()
+    channel, say, now = channel_run(context, warehouse)
     with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
         due = snapshot_due(con, channel, context.run.run_id, now())
     if not due:
         say(f"{channel.name}: FBA stock not counted this time (nothing new since the last count)")

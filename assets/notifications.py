@@ -4,14 +4,12 @@ import os
 
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, MetadataValue, asset, asset_check
 
-from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
+from pipelines.assets.per_channel import channel_run
 from pipelines.ingest.notifications import SET_ASIDE_ALERT_HOURS, drain, queue_url_of, set_aside_recently
 from pipelines.orchestration.instance import running_channels
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.outbound.stock import push_moved_stock
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
 
 
@@ -33,9 +31,8 @@ class NotificationsConfig(Config):
 def order_notifications(
     context, config: NotificationsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ):
-    say, now = progress(context), clock.from_environment()
+    channel, say, now = channel_run(context, warehouse)
     with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
         queue_url = queue_url_of(con, channel)
     if queue_url is None:  # "Materialize all" in the UI must not fail on it (#28)
         say(

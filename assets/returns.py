@@ -11,14 +11,12 @@ from dagster import (
     asset,
 )
 
-from pipelines import clock
 from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
+from pipelines.assets.per_channel import channel_run
 from pipelines.clock import iso, parse_instant
 from pipelines.ingest.returns import ReportFetcher, ReturnsReportError, import_returns
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, refused_reports_folder
 from pipelines.warehouse.status import returns_failures
 
@@ -41,9 +39,8 @@ class ReturnsConfig(Config):
     ],
 )
 def amazon_returns(context, config: ReturnsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say, now = progress(context), clock.from_environment()()
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, clock = channel_run(context, warehouse)
+    now = clock()
     fetcher = ReportFetcher(
         channel,
         amazon.credentials_account,

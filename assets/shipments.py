@@ -11,16 +11,14 @@ from dagster import (
     asset,
 )
 
-from pipelines import clock
 from pipelines.assets.checks import rows_check
 from pipelines.assets.extract import PER_CHANNEL
+from pipelines.assets.per_channel import channel_run
 from pipelines.backoffice.shipments import refused_packages
 from pipelines.clock import iso
-from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.orchestration.sensors import channel_runs_sensor
 from pipelines.outbound.shipments import confirm_packages
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import Holds, open_for_reading, run_lock
 
 
@@ -42,9 +40,7 @@ class AmazonRefusedPackages(RuntimeError):
     ],
 )
 def shipment_confirmations(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    say, now = progress(context), clock.from_environment()
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, now = channel_run(context, warehouse)
     who, holds = f"the shipment confirmations of channel {channel.name!r}", Holds()
     # one confirmation run of a channel at a time: a second would send the first one's packages again
     with run_lock(warehouse.resolved_path, who, on_wait=say):

@@ -348,3 +348,14 @@ def simulate_orders(marketplace, hours: float, per_hour: float, skus, marketplac
         marketplaces=marketplaces,
         **{"gift_rate": 0.2, "cancel_rate": 0.1, "item_cancel_rate": 0.1, **rates},
     )
+
+
+def pending_and_confirmed(shop, tmp_path, pending: int, confirmed: int) -> tuple[str, str]:
+    """A channel selling MUG-01 (10 on hand) and two orders for it, synced: one for `pending` mugs that Amazon
+    leaves Pending, and one for `confirmed` mugs that it has confirmed."""
+    shop.add_channel()
+    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
+    orders = shop.place(Item("MUG-01", pending, "12.50")), shop.place(Item("MUG-01", confirmed, "12.50"))
+    shop.marketplace.confirm(orders[1])
+    shop.sync()
+    return orders

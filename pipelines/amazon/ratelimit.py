@@ -21,6 +21,11 @@ class TokenBucket:
     checked_at: float = field(default_factory=time.time)
     clock: Callable[[], float] = time.time
 
+    @classmethod
+    def full(cls, rate: float, burst: float, clock: Callable[[], float] = time.time) -> TokenBucket:
+        """A bucket of a usage plan (`rate` requests a second, `burst` at once) with its whole burst to spend."""
+        return cls(rate=rate, burst=burst, tokens=burst, checked_at=clock(), clock=clock)
+
     def _refill(self) -> None:
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.checked_at) * self.rate)

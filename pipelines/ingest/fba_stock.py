@@ -76,10 +76,7 @@ def fetch_fba_inventory(
     """Every summary of each of the channel's marketplaces, every page; and the number of calls made."""
     client = amazon.inventory_client(channel, account)
     policy = CallPolicy.for_client(
-        client,
-        TokenBucket(rate=INVENTORY_RATE, burst=INVENTORY_BURST, tokens=INVENTORY_BURST, clock=clock),
-        sleep=sleep,
-        on_event=on_event,
+        client, TokenBucket.full(INVENTORY_RATE, INVENTORY_BURST, clock), sleep=sleep, on_event=on_event
     )
     found = {}
     for marketplace_id in channel.marketplace_ids:

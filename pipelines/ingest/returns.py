@@ -226,7 +226,7 @@ class ReportFetcher:
         self.policies = {
             operation: CallPolicy.for_client(
                 self.client,
-                TokenBucket(rate=rate, burst=burst, tokens=burst, clock=clock),
+                TokenBucket.full(rate, burst, clock),
                 sleep=sleep,
                 on_event=on_event,
             )

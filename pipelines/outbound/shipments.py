@@ -62,13 +62,7 @@ def confirm_packages(
 ) -> Counts:
     """Send every due package of `channel` once (and again while Amazon is throttled or unavailable)."""
     counts, done = Counts(), []
-    bucket = bucket or TokenBucket(
-        rate=CONFIRM_SHIPMENT_RATE,
-        burst=CONFIRM_SHIPMENT_BURST,
-        tokens=CONFIRM_SHIPMENT_BURST,
-        checked_at=clock(),
-        clock=clock,
-    )
+    bucket = bucket or TokenBucket.full(CONFIRM_SHIPMENT_RATE, CONFIRM_SHIPMENT_BURST, clock)
     client = None
     while True:
         with read() as con:

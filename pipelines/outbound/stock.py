@@ -765,10 +765,7 @@ def _send_feeds(
     """One JSON_LISTINGS_FEED per pool, its processing report read back and mapped to SKUs by messageId."""
     client = amazon.feeds_client(channel, account)
     policy = CallPolicy.for_client(
-        client,
-        TokenBucket(rate=CREATE_FEED_RATE, burst=CREATE_FEED_BURST, tokens=CREATE_FEED_BURST, clock=clock),
-        sleep=sleep,
-        on_event=on_event,
+        client, TokenBucket.full(CREATE_FEED_RATE, CREATE_FEED_BURST, clock), sleep=sleep, on_event=on_event
     )
     by_pool: dict[str, list] = {}
     for sku, pool, listing, quantity in sends:
@@ -903,10 +900,7 @@ def settle_open_feeds(
         return
     client = amazon.feeds_client(channel, account)
     policy = CallPolicy.for_client(
-        client,
-        TokenBucket(rate=GET_FEED_RATE, burst=GET_FEED_BURST, tokens=GET_FEED_BURST),
-        sleep=sleep,
-        on_event=lambda event: None,
+        client, TokenBucket.full(GET_FEED_RATE, GET_FEED_BURST), sleep=sleep, on_event=lambda event: None
     )
     for feed_id in waiting:
         try:

@@ -35,35 +35,29 @@ INCLUDED_DATA = _enum("includedData")
 FULFILLMENT_STATUSES = _enum("fulfillmentStatuses")
 FULFILLED_BY = _enum("fulfilledBy")
 MAX_MARKETPLACE_IDS = _SEARCH_PARAMETERS["marketplaceIds"]["maxItems"]
-# Which order and item fields each includedData value adds.
-_ORDER_FIELDS = {
-    "BUYER": "buyer",
-    "RECIPIENT": "recipient",
-    "PROCEEDS": "proceeds",
-    "FULFILLMENT": "fulfillment",
-    "PACKAGES": "packages",
-    "TAX": "tax",
-    "PAYMENT": "payment",
-    "FULFILLMENT_ORDERS": "fulfillmentOrders",
-}
-_ITEM_FIELDS = {
-    "PROCEEDS": "proceeds",
-    "FULFILLMENT": "fulfillment",
-    "CANCELLATION": "cancellation",
-    "EXPENSE": "expense",
-    "PROMOTION": "promotion",
-    "TAX": "tax",
-}
-_BASE_ORDER_FIELDS = (
-    "orderId",
-    "orderAliases",
-    "createdTime",
-    "lastUpdatedTime",
-    "programs",
-    "associatedOrders",
-    "salesChannel",
-)
-_BASE_ITEM_FIELDS = ("orderItemId", "quantityOrdered", "measurement", "associatedOrderItems", "programs", "product")
+_ORDER_PROPERTIES = MODEL["definitions"]["Order"]["properties"]
+_ITEM_PROPERTIES = MODEL["definitions"]["OrderItem"]["properties"]
+
+
+def _dataset_fields(properties: dict) -> dict[str, str]:
+    """Which field of an order (or item) each includedData value adds: the field the value names, in camelCase
+    (FULFILLMENT_ORDERS: fulfillmentOrders), where the model's schema has one."""
+    fields = {}
+    for dataset in INCLUDED_DATA:
+        first, *rest = dataset.lower().split("_")
+        if (name := first + "".join(word.title() for word in rest)) in properties:
+            fields[dataset] = name
+    return fields
+
+
+_ORDER_FIELDS = _dataset_fields(_ORDER_PROPERTIES)
+_ITEM_FIELDS = _dataset_fields(_ITEM_PROPERTIES)
+if _unnamed := set(INCLUDED_DATA) - set(_ORDER_FIELDS) - set(_ITEM_FIELDS):  # a model with a dataset named otherwise
+    raise RuntimeError(f"includedData values naming no field of the Orders model: {sorted(_unnamed)}")
+# "A list of datasets to include in the response": every other field of the model's Order and OrderItem comes
+# without asking (orderItems is projected item by item)
+_BASE_ORDER_FIELDS = tuple(k for k in _ORDER_PROPERTIES if k not in {*_ORDER_FIELDS.values(), "orderItems"})
+_BASE_ITEM_FIELDS = tuple(k for k in _ITEM_PROPERTIES if k not in _ITEM_FIELDS.values())
 # The parameters a pagination token is bound to: "All other parameters must be provided with the same
 # values that were provided with the request that generated this token, with the exception of
 # `maxResultsPerPage` and `includedData`, which can be modified between calls."

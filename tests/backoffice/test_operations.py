@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC
 
 import pytest
-from conftest import AMAZON_ORDERS, ROOT, catalog, demo_environment, on_hand
+from conftest import AMAZON_ORDERS, ROOT, catalog, demo_environment, on_hand, pending_and_confirmed
 
 from pipelines.cli.commands import build_parser
 from pipelines.orchestration.resources import WarehouseResource
@@ -272,12 +272,7 @@ def test_the_demo_runs_and_runs_again(demo_made, tmp_path):
 
 # -- stock that must not go wrong (issue: nothing lost) ----------------------------------------------
 def test_a_return_is_refused_for_units_that_never_shipped(shop, tmp_path):
-    shop.add_channel()
-    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
-    pending = shop.place(Item("MUG-01", 2, "12.50"))
-    unshipped = shop.place(Item("MUG-01", 1, "12.50"))
-    shop.marketplace.confirm(unshipped)
-    shop.sync()
+    pending, unshipped = pending_and_confirmed(shop, tmp_path, 2, 1)
     assert on_hand(shop, "MUG-01") == 7
     for order in (pending, unshipped):
         code, _, err = shop.run("return", order, "--sku", "MUG-01", "--quantity", "1")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from conftest import CORE_SNAPSHOT, catalog, on_hand, snapshot
+from conftest import CORE_SNAPSHOT, catalog, on_hand, pending_and_confirmed, snapshot
 
 from pipelines.sandbox import Buyer, Item
 from pipelines.warehouse.channels import add_channel
@@ -113,12 +113,7 @@ def test_gift_wrap_is_its_own_line_right_after_the_item_with_the_message_exactly
 
 
 def test_a_cancelled_order_returns_its_stock_unless_it_was_shipped_here_first(shop, tmp_path):
-    shop.add_channel()
-    shop.ok("products", "import", catalog(tmp_path, "MUG-01,Mug,12.50,10"))
-    cancelled = shop.place(Item("MUG-01", 2, "12.50"))
-    shipped_then_cancelled = shop.place(Item("MUG-01", 3, "12.50"))
-    shop.marketplace.confirm(shipped_then_cancelled)
-    shop.sync()
+    cancelled, shipped_then_cancelled = pending_and_confirmed(shop, tmp_path, 2, 3)
     assert on_hand(shop, "MUG-01") == 5
     shop.ok("ship", shipped_then_cancelled)
     shop.marketplace.cancel(cancelled)
