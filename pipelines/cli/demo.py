@@ -30,7 +30,7 @@ ORDERS = """
 select o.channel_order_id, o.status, o.payment_status, a.account_name, o.currency, o.total_amount,
        string_agg(l.quantity || ' x ' || coalesce(l.product_code, 'gift wrap'), ', ' order by l.line_number) as lines
 from orders o join accounts a using (account_id) join order_lines l using (order_id)
-group by all order by min(o.purchased_at)
+group by all order by min(o.purchased_at), o.channel_order_id  -- ties listed by id, the same every run
 """
 STOCK = """
 select p.product_code, p.product_name, p.is_placeholder, coalesce(i.on_hand, 0) as on_hand
