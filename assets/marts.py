@@ -9,7 +9,7 @@ from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import WarehouseResource
 from pipelines.warehouse import tables
 from pipelines.warehouse.chart import chart_path, markdown_image, write_chart
-from pipelines.warehouse.marts import build_marts, marts, publish, record_publish
+from pipelines.warehouse.marts import build_marts, marts, publish
 
 
 def _spec(mart) -> AssetSpec:
@@ -32,12 +32,7 @@ def analyst_marts(context, warehouse: WarehouseResource):
     say, as_of = progress(context), clock.from_environment()()
     with warehouse.writer(on_wait=say, who="the marts") as con:
         counts = build_marts(con, as_of)
-        try:
-            published = publish(con, warehouse.resolved_path)
-        except Exception as error:
-            record_publish(con, as_of, error)  # a copy failing run after run shows in status
-            raise
-        record_publish(con, as_of, None)
+        published = publish(con, as_of, warehouse.resolved_path)
         chart = write_chart(con, chart_path(warehouse.resolved_path), as_of)
     say(f"marts rebuilt ({', '.join(f'{name} {rows}' for name, rows in counts.items())}); published to {published}")
     for name, rows in counts.items():

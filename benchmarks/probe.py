@@ -197,9 +197,10 @@ def marts_and_publish(db: str) -> dict:
 
     con = connect(db)
     started = time.perf_counter()
-    rows = build_marts(con, datetime.now(UTC))
+    now = datetime.now(UTC)
+    rows = build_marts(con, now)
     built = time.perf_counter()
-    published = publish(con, db)
+    published = publish(con, now, db)
     done = time.perf_counter()
     con.close()
     size = published.stat().st_size

@@ -187,8 +187,9 @@ def cmd_rebuild(args) -> None:
 
     with open_for_writing(args.db, on_wait=_say) as con:
         result = transform(con, rebuild=True)
-        build_marts(con, clock.from_environment()())
-        publish(con, args.db)
+        now = clock.from_environment()()
+        build_marts(con, now)
+        publish(con, now, args.db)
     _say(
         f"rebuilt from the raw layer: {result.orders_changed} orders, {result.versions_quarantined} "
         f"versions quarantined, {result.movements_booked} stock movements"

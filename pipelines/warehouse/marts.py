@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.sql import SQL_DIR, read_sql
+from pipelines.sql import SQL_DIR, quote, read_sql
 from pipelines.warehouse import models, tables
 from pipelines.warehouse.connection import WarehouseError, owner_only_files, transaction, warehouse_path
 
@@ -87,10 +87,6 @@ def shared_models() -> tuple[models.Model, ...]:
     return tuple(model for model in models.models() if model.relation in read)
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, int]:
     """Rebuild every mart from the core tables in one transaction; return each one's row count."""
     counts = {}
@@ -99,9 +95,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: datetime) -> dict[str, in
             con.execute(f"create or replace temp table {model.relation} as {model.sql}")
         for mart in marts():
             con.execute(f"create or replace table {mart.name} as {mart.sql}", mart.parameters({"as_of": as_of}))
-            con.execute(f"comment on table {mart.name} is {_quote(mart.description)}")
+            con.execute(f"comment on table {mart.name} is {quote(mart.description)}")
             for column, text in mart.columns:
-                con.execute(f"comment on column {mart.name}.{column} is {_quote(text)}")
+                con.execute(f"comment on column {mart.name}.{column} is {quote(text)}")
             counts[mart.name] = con.execute(f"select count(*) from {mart.name}").fetchall()[0][0]
     for model in shared_models():
         con.execute(f"drop table {model.relation}")  # a temp table's memory comes back outside a transaction
@@ -140,7 +136,7 @@ def _describe(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         "where view_name = ? and comment is not null and database_name = current_database()",
         [table, table],
     ).fetchall():
-        statements.append(f"comment on table published.{table} is {_quote(comment)}")
+        statements.append(f"comment on table published.{table} is {quote(comment)}")
     for column, comment in con.execute(
         "select column_name, comment from duckdb_columns() where table_name = ? "
         "and comment is not null and database_name = current_database() and column_name "
@@ -148,12 +144,23 @@ def _describe(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
         "and table_name = ?)",
         [table, table],
     ).fetchall():
-        statements.append(f"comment on column published.{table}.{column} is {_quote(comment)}")
+        statements.append(f"comment on column published.{table}.{column} is {quote(comment)}")
     return statements
 
 
-def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
-    """Copy the core tables and marts to the published file, swapped in whole (see the module's docstring)."""
+def publish(con: duckdb.DuckDBPyConnection, at: datetime, db=None) -> Path:
+    """Copy the core tables and marts to the published file, swapped in whole (see the module's docstring); a
+    failure is kept until a copy is written, so one that lasts shows in status."""
+    try:
+        published = _write_copy(con, db)
+    except Exception as error:
+        _record_publish(con, at, error)
+        raise
+    _record_publish(con, at, None)
+    return published
+
+
+def _write_copy(con: duckdb.DuckDBPyConnection, db) -> Path:
     target = published_path(db)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     written = (temporary, temporary.with_name(temporary.name + ".wal"))
@@ -161,7 +168,7 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
         leftover.unlink(missing_ok=True)
     copied = {**PUBLISHED_CORE, **{mart.name: f"select * from {mart.name}" for mart in marts()}}
     with owner_only_files():  # it holds what the warehouse holds, but the buyers' details
-        con.execute(f"attach {_quote(str(temporary))} as published")
+        con.execute(f"attach {quote(str(temporary))} as published")
         try:
             for table, query in copied.items():
                 con.execute(f"create table published.{table} as {query}")
@@ -185,7 +192,7 @@ def publish(con: duckdb.DuckDBPyConnection, db=None) -> Path:
     return target
 
 
-def record_publish(con: duckdb.DuckDBPyConnection, at: datetime, error: BaseException | None) -> None:
+def _record_publish(con: duckdb.DuckDBPyConnection, at: datetime, error: BaseException | None) -> None:
     """Keep the published copy's failure until a copy is written (`error` None): status shows it."""
     if error is None:
         con.execute("delete from publish_failures")

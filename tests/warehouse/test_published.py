@@ -133,3 +133,22 @@ def test_a_sync_that_brought_nothing_new_publishes_nothing(shop):
     written = published.stat().st_mtime_ns, published.stat().st_ino
     shop.sync()  # no new order version: the core tables, and so the marts, are skipped
     assert (published.stat().st_mtime_ns, published.stat().st_ino) == written
+
+
+def test_a_publish_failure_lasts_in_status_until_a_rebuild_or_a_sync_writes_the_copy(shop):
+    """`rebuild` publishes through the same step as a sync's marts: its failure is kept, and its copy ends it."""
+    shop.add_channel()
+    shop.marketplace.confirm(shop.place(Item("MUG-01", 1, "12.50"), buyer=ADA))
+    shop.sync()
+    published = published_path(shop.db)
+    published.unlink()
+    published.mkdir()  # the copy cannot be swapped in over a folder
+    code, _, err = shop.run("rebuild")
+    assert code == 1 and "Is a directory" in err, err
+    code, out, _ = shop.run("status")
+    assert code == 1 and "PUBLISHED COPY NOT UPDATED" in out, out
+    published.rmdir()
+    shop.ok("rebuild")
+    code, out, err = shop.run("status")
+    assert code == 0 and "PUBLISHED COPY" not in out, out + err
+    assert read_published(published)[0] == 1
