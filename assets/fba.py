@@ -19,8 +19,8 @@ from pipelines.warehouse.status import fba_summaries_set_aside
     "adjustments that bring amazon_fba on hand to Amazon's count.",
 )
 def fba_inventory(context, warehouse: WarehouseResource, amazon: AmazonSellerResource):
-    channel, say, now = channel_run(context, warehouse)
     with open_for_reading(warehouse.resolved_path) as con:
+        channel, say, now = channel_run(context, warehouse, con)
         due = snapshot_due(con, channel, context.run.run_id, now())
     if not due:
         say(f"{channel.name}: FBA stock not counted this time (nothing new since the last count)")

@@ -31,8 +31,8 @@ class NotificationsConfig(Config):
 def order_notifications(
     context, config: NotificationsConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ):
-    channel, say, now = channel_run(context, warehouse)
     with open_for_reading(warehouse.resolved_path) as con:
+        channel, say, now = channel_run(context, warehouse, con)
         queue_url = queue_url_of(con, channel)
     if queue_url is None:  # "Materialize all" in the UI must not fail on it (#28)
         say(

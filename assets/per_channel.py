@@ -4,6 +4,8 @@ lines and clock a run starts from."""
 from collections.abc import Callable
 from typing import NamedTuple
 
+import duckdb
+
 from pipelines import clock
 from pipelines.orchestration.progress import progress
 from pipelines.orchestration.resources import WarehouseResource
@@ -17,8 +19,10 @@ class ChannelRun(NamedTuple):
     now: clock.Clock
 
 
-def channel_run(context, warehouse: WarehouseResource) -> ChannelRun:
-    """The channel the run's partition names (as the channels table has it now), its progress lines and the clock."""
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
-    return ChannelRun(channel, progress(context), clock.from_environment())
+def channel_run(context, warehouse: WarehouseResource, con: duckdb.DuckDBPyConnection | None = None) -> ChannelRun:
+    """The channel the run's partition names (as the channels table has it now), its progress lines and the clock;
+    read on `con` where the asset has the warehouse open for more."""
+    if con is None:
+        with open_for_reading(warehouse.resolved_path) as opened:
+            return channel_run(context, warehouse, opened)
+    return ChannelRun(get_channel(con, context.partition_key), progress(context), clock.from_environment())

@@ -3,12 +3,10 @@ merchant-fulfilled listings, with what was pushed, refused and drifting as metad
 
 from dagster import AssetCheckResult, AssetCheckSeverity, Config, MaterializeResult, MetadataValue, asset, asset_check
 
-from pipelines import clock
 from pipelines.assets.extract import PER_CHANNEL
-from pipelines.orchestration.progress import progress
+from pipelines.assets.per_channel import channel_run
 from pipelines.orchestration.resources import AmazonSellerResource, WarehouseResource
 from pipelines.outbound.stock import push_stock
-from pipelines.warehouse.channels import get_channel
 from pipelines.warehouse.connection import open_for_reading
 from pipelines.warehouse.status import invalid_listings
 
@@ -25,9 +23,7 @@ class StockPushConfig(Config):
 def amazon_listings_stock(
     context, config: StockPushConfig, warehouse: WarehouseResource, amazon: AmazonSellerResource
 ) -> MaterializeResult:
-    say, now = progress(context), clock.from_environment()
-    with open_for_reading(warehouse.resolved_path) as con:
-        channel = get_channel(con, context.partition_key)
+    channel, say, now = channel_run(context, warehouse)
     result = push_stock(
         channel,
         lambda: warehouse.writer(on_wait=say),

@@ -995,8 +995,18 @@ def write_markdown(path: Path, block: str, section_name: str = "main") -> None:
 # -- main --------------------------------------------------------------------------------------------
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 and 20,000 orders, one repeat: seconds")
-    parser.add_argument("--sizes", help="comma-separated order counts (default: 100000,1000000; quick: 2000,20000)")
+    sizes = {name: PRESETS[name]["sizes"] for name in ("full", "quick")}
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{' and '.join(f'{n:,}' for n in sizes['quick'])} orders, one repeat: seconds",
+    )
+    parser.add_argument(
+        "--sizes",
+        help="comma-separated order counts (default: {}; quick: {})".format(
+            *(",".join(map(str, sizes[name])) for name in ("full", "quick"))
+        ),
+    )
     parser.add_argument(
         "--only", default="extraction,nochange,sizes", help="comma-separated parts to run: extraction, nochange, sizes"
     )

@@ -69,6 +69,11 @@ def _every_channel(context, run_config=None):
     channels = context.instance.get_dynamic_partitions(channels_partitions.name)
     if not channels:
         return SkipReason("no channel yet: add one with `amazon-orders channel add`")
+    return _runs(context, channels, run_config)
+
+
+def _runs(context, channels, run_config=None) -> list[RunRequest]:
+    """A run for each channel at this tick (its run key keeps a tick from starting one twice)."""
     tick = context.scheduled_execution_time
     return [
         RunRequest(run_key=f"{channel}@{tick}", partition_key=channel, run_config=run_config) for channel in channels
@@ -233,8 +238,7 @@ def shipments_job_schedule(context, warehouse: WarehouseResource):
         return SkipReason(str(reason))
     if not channels:
         return SkipReason("no package to send")
-    tick = context.scheduled_execution_time
-    return [RunRequest(run_key=f"{channel}@{tick}", partition_key=channel) for channel in channels]
+    return _runs(context, channels)
 
 
 # #28: the core tables follow the raw orders materialised alone (their AutomationCondition.eager()); the runs

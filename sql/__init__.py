@@ -5,8 +5,6 @@ staging/ → intermediate/ → core/, and ledger/; marts/ answer the questions a
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 SQL_DIR = Path(__file__).parent
 # applied in this order: the tables and views use the reference data and formulas; the comments need the tables
 SCHEMA_FILES = (
@@ -23,22 +21,27 @@ def read_sql(name: str) -> str:
     return (SQL_DIR / name).read_text()
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """A SQL string literal of `text`."""
     return "'" + text.replace("'", "''") + "'"
 
 
 @cache
 def comments_sql(name: str) -> str:
     """A docs file's descriptions (tables and views: description, columns) as `comment on` statements."""
+    import yaml  # imported here: the CLI's quick commands do not need it (their schema comes from cache)
+
+    # libyaml's parser where installed: the pure-Python one takes 10 ms over docs.yml at each process's start
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     statements = []
-    for kind, relations in yaml.safe_load((SQL_DIR / name).read_text()).items():
+    for kind, relations in yaml.load((SQL_DIR / name).read_text(), Loader=loader).items():
         for relation, described in relations.items():
             if "description" in described:
                 statements.append(
-                    f"comment on {kind.removesuffix('s')} {relation} is {_quote(described['description'])};"
+                    f"comment on {kind.removesuffix('s')} {relation} is {quote(described['description'])};"
                 )
             statements += [
-                f"comment on column {relation}.{column} is {_quote(text)};"
+                f"comment on column {relation}.{column} is {quote(text)};"
                 for column, text in described.get("columns", {}).items()
             ]
     return "\n".join(statements)

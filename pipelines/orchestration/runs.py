@@ -1,5 +1,5 @@
 """Runs started outside the daemon (the CLI and the demo): Dagster's sync_job and returns_job, executed
-in-process and recorded in the project's Dagster instance, so the UI shows them beside scheduled runs."""
+in-process and recorded in the warehouse's own Dagster instance, so the UI shows them beside scheduled runs."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _execute(
     launched_by: str = "cli",
     on_report: Callable[[dict], None] = lambda report: None,
 ) -> list[dict]:
-    """Run `job` in-process once per channel, recorded in the project's Dagster instance, each run summarised
+    """Run `job` in-process once per channel, recorded in the warehouse's own Dagster instance, each run summarised
     (and told through `on_report` when it succeeded); SyncFailed names every run that failed."""
     from pipelines.assets.extract import follow_channel_registry
     from pipelines.definitions import defs

@@ -40,7 +40,7 @@ from pipelines.amazon.limits import (
 from pipelines.amazon.ratelimit import MARGIN_TOKENS, TokenBucket
 from pipelines.events import Event, Retry
 from pipelines.ingest.fba_stock import PAN_EUROPEAN
-from pipelines.sql import read_sql
+from pipelines.sql import quote, read_sql
 from pipelines.warehouse.channels import REGIONS, Channel, get_channel
 from pipelines.warehouse.connection import transaction
 
@@ -139,12 +139,8 @@ def buffers(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def available_to_sell(con: duckdb.DuckDBPyConnection, channel: str | None = None):
     relation = con.sql(read_sql("stock/available_to_sell.sql"))
     if channel is not None:
-        relation = relation.filter(f"channel = {_quote(channel)}")
+        relation = relation.filter(f"channel = {quote(channel)}")
     return relation
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # -- marks ----------------------------------------------------------------------------------------------
@@ -628,7 +624,7 @@ def push_moved_stock(
 # -- what status and the `stock` command show -----------------------------------------------------------
 def stock_table(con: duckdb.DuckDBPyConnection, channel: str | None = None):
     """Per channel and SKU: available, listed on Amazon (as last read), last pushed and its answer."""
-    where = f"where a.channel = {_quote(channel)}" if channel else ""
+    where = f"where a.channel = {quote(channel)}" if channel else ""
     return con.sql(f"""
         with pushes as (
             select channel, seller_sku, pool, arg_max(quantity, pushed_at) as last_pushed,
@@ -650,7 +646,7 @@ def drifting(con: duckdb.DuckDBPyConnection, channel: str | None = None):
     """Merchant-fulfilled listings whose quantity, as last read from Amazon, differs from the last accepted push
     by more than the units of the channel's merchant orders since (Amazon's own decrements): more than was pushed,
     or less than that less those orders. Pushes younger than DRIFT_GRACE at the read are not judged."""
-    where = f"and l.channel = {_quote(channel)}" if channel else ""
+    where = f"and l.channel = {quote(channel)}" if channel else ""
     return con.sql(f"""
         with accepted as (
             select channel, pool, seller_sku, arg_max(quantity, pushed_at) as pushed, max(pushed_at) as pushed_at

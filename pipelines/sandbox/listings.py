@@ -11,7 +11,7 @@ the model does not say, and how the sandbox copies it:
   until then reads show the quantity as it was;
 - Europe's marketplaces share one merchant-fulfilled quantity per seller SKU (issue #26: "Amazon keeps one
   merchant-fulfilled quantity per seller SKU across a region's marketplaces (Europe)"): the pool is the
-  Pan-European one of marketplace.fba_pool;
+  Pan-European one of reference.fba_pool;
 - a 200 whose status is INVALID, with its issues, is how Amazon refuses a patch's content (jlevers/selling-
   partner-api#493 and #861, amzn/selling-partner-api-models#5219: "HTTP 200 only means ..."); a 400 is for a
   request it cannot parse;
@@ -133,7 +133,6 @@ class ListingsService:
         # what reached the sandbox: every patch, its answer, and every order refused for want of stock
         self.patches: list[dict] = []
         self.refused_orders: list[dict] = []
-        self.taken_units: dict[tuple[str, str], int] = {}  # (pool, sku) -> units Amazon's orders took
         self._taken_by_order: dict[str, dict[str, int]] = {}  # order id -> {sku: units it took}
 
     # -- the seller's listings (a test or the demo lists them) ---------------------------------------------
@@ -209,7 +208,7 @@ class ListingsService:
         return next((e for e in offer.entries if e["fulfillment_channel_code"] == DEFAULT_CHANNEL), None)
 
     # -- orders draw the listing down --------------------------------------------------------------------
-    def take_order(self, marketplace_id: str, fulfilled_by: str, items, order_id: str | None = None) -> None:
+    def take_order(self, marketplace_id: str, fulfilled_by: str, items, order_id: str) -> None:
         """Called by the marketplace before it places an order: a merchant-fulfilled order takes its units from
         the listing's quantity, and is refused (OutOfStock) when a listed SKU shows fewer than it asks."""
         if fulfilled_by != "MERCHANT":
@@ -238,8 +237,7 @@ class ListingsService:
                     )
             for sku, units in wanted.items():
                 entries[sku]["quantity"] -= units
-                self.taken_units[(pool, sku)] = self.taken_units.get((pool, sku), 0) + units
-            if order_id is not None and wanted:
+            if wanted:
                 self._taken_by_order[order_id] = wanted
 
     def give_back(self, order_id: str, marketplace_id: str, fulfilled_by: str, reason: str, units: dict) -> None:
@@ -260,7 +258,6 @@ class ListingsService:
                 if back and entry is not None:  # a listing deleted meanwhile gets nothing back
                     taken[sku] -= back
                     entry["quantity"] = entry.get("quantity", 0) + back
-                    self.taken_units[(pool, sku)] -= back
 
     # -- the API ------------------------------------------------------------------------------------------
     def _check_seller(self, seller_id: str) -> None:

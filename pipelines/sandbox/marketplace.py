@@ -1,7 +1,7 @@
 """The simulated Amazon marketplace's state machine: its clock, its orders and their statuses and the steps
 between them (placed, confirmed, shipped, cancelled, returned), the FBA stock they move, and the searches the
 Orders API answers from. Orders are kept as records (records.py) and written as Amazon's JSON on demand
-(rendering.py); the HTTP server projects them by ``includedData``; random traffic (traffic.py) moves them
+(rendering.py); the Orders API (orders.py) projects them by ``includedData``; random traffic (traffic.py) moves them
 through the same steps as a test or the admin endpoints do.
 """
 

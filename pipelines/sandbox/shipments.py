@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from .reference import MARKETPLACES, format_time, parse_time
+from .reference import MARKETPLACES, format_time, json_object, parse_time
 from .reports import usage_plan
 
 V0_MODEL = json.loads((Path(__file__).parent / "models" / "ordersV0.json").read_text())
@@ -74,11 +74,8 @@ def read_request(order_id: str, body: bytes) -> dict:
     """The request's JSON checked against the model's schema; the payload, or Refused."""
     if not _ORDER_ID.fullmatch(order_id):
         raise _invalid("orderId")
-    try:
-        request = json.loads(body)
-    except ValueError:
-        raise _invalid("body") from None
-    if not isinstance(request, dict) or any(name not in request for name in _REQUEST_REQUIRED):
+    request = json_object(body, _invalid)
+    if any(name not in request for name in _REQUEST_REQUIRED):
         raise _invalid("required")
     if request["marketplaceId"] not in MARKETPLACES:
         raise _invalid("marketplaceId")

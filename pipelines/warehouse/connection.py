@@ -366,16 +366,20 @@ def connect(
 
 
 @functools.cache
-def _schema() -> tuple[str, str, str]:
-    """The schema (sql/warehouse/), its digest, and its temp work tables' statements: read and parsed once a process (a
+def _schema_digest() -> str:
+    """The digest of the schema (sql/warehouse/) a warehouse records when it is applied: read once a process (a
     warehouse is opened for every commit)."""
-    schema = schema_sql()
-    temp = [
+    return hashlib.sha256(schema_sql().encode()).hexdigest()
+
+
+@functools.cache
+def _temp_tables() -> str:
+    """The schema's temp work tables' statements, parsed once a process: a writer's connection declares them."""
+    return ";\n".join(
         statement.query
-        for statement in duckdb.extract_statements(schema)
+        for statement in duckdb.extract_statements(schema_sql())
         if statement.type == duckdb.StatementType.CREATE and "create temp table" in statement.query.lower()
-    ]
-    return schema, hashlib.sha256(schema.encode()).hexdigest(), ";\n".join(temp)
+    )
 
 
 def _schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
@@ -383,19 +387,18 @@ def _schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
         con.execute("select table_name from duckdb_tables() where table_name = 'applied_schema'").fetchall()
         and con.execute("select digest from applied_schema").fetchall()
     )
-    return applied == [(_schema()[1],)]
+    return applied == [(_schema_digest(),)]
 
 
 def _apply_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Migrate the warehouse to the schema when sql/warehouse/ changed since it was applied; declare this
     connection's temp work tables either way (applying the whole file takes a tenth of a second)."""
-    schema, digest, temp_tables = _schema()
     if _schema_is_current(con):
-        con.execute(temp_tables)
+        con.execute(_temp_tables())
         return
-    con.execute(schema)
+    con.execute(schema_sql())
     con.execute("delete from applied_schema")
-    con.execute("insert into applied_schema values (?)", [digest])
+    con.execute("insert into applied_schema values (?)", [_schema_digest()])
 
 
 @contextmanager

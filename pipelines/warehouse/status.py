@@ -138,6 +138,8 @@ def _plain(frame) -> str:
     return frame.astype(object).where(frame.notna(), "").to_markdown(index=False, tablefmt="simple")
 
 
+# each channel's last sync run; of two finished in the same instant, the one recorded last
+LATEST_SYNC_RUN = "select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc, recorded_seq desc) = 1"
 SET_ASIDE_NOTIFICATIONS = """
     select channel, reason, count(*) as messages, strftime(min(received_at), '%Y-%m-%dT%H:%M:%SZ') as since,
            strftime(max(received_at), '%Y-%m-%dT%H:%M:%SZ') as last
@@ -162,7 +164,7 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
         "Channels",
         table(
             con,
-            """
+            f"""
             select
                 c.channel,
                 strftime(coalesce(s.watermark, c.start_at), '%Y-%m-%dT%H:%M:%SZ') as watermark,
@@ -179,7 +181,7 @@ def status_report(con: duckdb.DuckDBPyConnection, now: datetime) -> str:
             from channels c
             left join channel_sync_state s using (channel)
             left join (
-                select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc, recorded_seq desc) = 1
+                {LATEST_SYNC_RUN}
             ) r on r.channel = c.channel and r.finished_at >= c.created_at  -- a reused name's own syncs
             where c.removed_at is null  -- a removed channel is not 'never synced' (#28)
             order by c.channel
@@ -476,13 +478,13 @@ def max_lag(given: str | None = None) -> timedelta:
 
 def channel_health(con: duckdb.DuckDBPyConnection, now: datetime, lag_limit: timedelta) -> list[dict]:
     """Per channel in use: its watermark, lag, last sync and what is wrong with it (`problems`)."""
-    rows = con.execute("""
+    rows = con.execute(f"""
         select c.channel, coalesce(s.watermark, c.start_at) as watermark, s.watermark is not null as synced,
                r.status, r.finished_at, r.error
         from channels c
         left join channel_sync_state s using (channel)
         left join (
-            select * from sync_runs qualify row_number() over (partition by channel order by finished_at desc, recorded_seq desc) = 1
+            {LATEST_SYNC_RUN}
         ) r on r.channel = c.channel and r.finished_at >= c.created_at
         where c.removed_at is null
         order by c.channel
