@@ -54,6 +54,8 @@ FEED_POLL_SECONDS = 5.0  # searchListingsItems' identifiers: "maxItems": 20
 # refusal in a row, from a minute to at most an hour: a listing Amazon keeps refusing is not asked every few seconds
 REFUSED_BACKOFF_FIRST = timedelta(minutes=1)
 REFUSED_BACKOFF_MOST = timedelta(hours=1)
+# a SKU marked again keeps its first mark's time: the push owes its quantity since then
+KEEP_EARLIEST_MARK = "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)"
 
 
 class StockPushRefused(ValueError):
@@ -123,8 +125,7 @@ def set_buffer(
         # what the buffer covers is pushed again
         con.execute(
             "insert into stock_marks select ?, product_code, ? from products "
-            "where not is_placeholder and (? = '' or product_code = ?) "
-            "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)",
+            f"where not is_placeholder and (? = '' or product_code = ?) {KEEP_EARLIEST_MARK}",
             [channel, now.replace(tzinfo=None), code, code],
         )
 
@@ -154,12 +155,12 @@ def mark_changes(con: duckdb.DuckDBPyConnection, channel: str, now: datetime) ->
         seen = (0,)
     after = seen[0] if newest >= seen[0] else 0
     marked = con.execute(
-        """
+        f"""
         insert into stock_marks
         select ?, product_code, ? from inventory_movements
         where movement_id > ? and location = 'warehouse'
         group by product_code
-        on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)
+        {KEEP_EARLIEST_MARK}
         """,
         [channel, now.replace(tzinfo=None), after],
     ).fetchone()[0]
@@ -503,8 +504,7 @@ def push_stock(
                     "insert into stock_marks select l.channel, l.seller_sku, ? from amazon_listings l "
                     "join channels c using (channel) where l.channel <> ? and l.is_merchant_fulfilled "
                     "and c.removed_at is null and c.seller_id is not null "
-                    "and l.seller_sku in (select unnest(?::varchar[])) group by all "
-                    "on conflict do update set marked_at = least(stock_marks.marked_at, excluded.marked_at)",
+                    f"and l.seller_sku in (select unnest(?::varchar[])) group by all {KEEP_EARLIEST_MARK}",
                     [now().replace(tzinfo=None), channel.name, moved_pools],
                 )
             if whole:  # read back whole: what drifts from the last accepted push, before this push changes it

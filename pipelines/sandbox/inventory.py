@@ -5,14 +5,14 @@ startDateTime at most 18 months back), answering the simulated marketplace's ful
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .marketplace import MARKETPLACES, Marketplace, parse_time
+from .marketplace import Marketplace
+from .reference import MARKETPLACES, csv_list, date_time, parse_time
 
 INVENTORY_PATH = "/fba/inventory/v1/summaries"
 INVENTORY_MODEL = json.loads((Path(__file__).parent / "models" / "fbaInventory.json").read_text())
@@ -21,19 +21,14 @@ INVENTORY_PAGE_SIZE = 50
 _INVENTORY_TOKEN_TTL = timedelta(seconds=30)
 _INVENTORY_LOOKBACK = timedelta(days=548)
 # "The date must be in ISO 8601 format", `"format": "date-time"`: RFC 3339, offset included
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 class InvalidInventoryRequest(Exception):
     """Answered 400 InvalidInput."""
 
 
-def _listed(value: str | None) -> list[str] | None:
-    return [part.strip() for part in (value or "").split(",") if part.strip()] or None
-
-
 def _date_time(params: dict, key: str) -> datetime:
-    moment = parse_time(params[key]) if _DATE_TIME.fullmatch(params[key]) else None
+    moment = date_time(params[key])
     if moment is None:
         raise InvalidInventoryRequest(key)
     return moment
@@ -49,7 +44,7 @@ class InventoryService:
         """getInventorySummaries' answer, or InvalidInventoryRequest naming the parameter Amazon would refuse."""
         if params.get("granularityType") not in _INVENTORY_PARAMETERS["granularityType"]["enum"]:
             raise InvalidInventoryRequest("granularityType")
-        markets = _listed(params.get("marketplaceIds"))
+        markets = csv_list(params.get("marketplaceIds"))
         if (
             not markets
             or len(markets) > _INVENTORY_PARAMETERS["marketplaceIds"]["maxItems"]
@@ -59,7 +54,7 @@ class InventoryService:
             raise InvalidInventoryRequest("marketplaceIds")
         if params.get("details", "false") not in ("true", "false"):
             raise InvalidInventoryRequest("details")
-        skus = _listed(params.get("sellerSkus"))
+        skus = csv_list(params.get("sellerSkus"))
         if skus and len(skus) > _INVENTORY_PARAMETERS["sellerSkus"]["maxItems"]:
             raise InvalidInventoryRequest("sellerSkus")
         since = None

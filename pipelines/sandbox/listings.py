@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from .records import OrderRefused
-from .reference import MARKETPLACES, fba_pool, format_time, json_object
+from .reference import DATE_TIME, MARKETPLACES, fba_pool, format_time, json_object
 
 LISTINGS_PATH = "/listings/2021-08-01/items"
 LISTINGS_MODEL = json.loads((Path(__file__).parent / "models" / "listingsItems_2021-08-01.json").read_text())
@@ -69,7 +68,6 @@ SEARCH_MAX_RESULTS = 1000
 NO_INVENTORY = frozenset({"No Inventory", "NoInventory"})
 # FulfillmentAvailability.quantity: "minimum": 0
 DEFAULT_CHANNEL = "DEFAULT"  # the merchant's own fulfilment network
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 def mfn_pool(marketplace_id: str) -> str:
@@ -357,7 +355,7 @@ class ListingsService:
         ):
             raise InvalidListingsRequest("identifiers")
         for name in ("createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore"):
-            if name in params and not _DATE_TIME.fullmatch(params[name]):
+            if name in params and not DATE_TIME.fullmatch(params[name]):
                 raise InvalidListingsRequest(name)
         if params.get("sortOrder", "DESC") not in ("ASC", "DESC"):
             raise InvalidListingsRequest("sortOrder")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from .marketplace import Marketplace
-from .reference import MARKETPLACES, format_time, parse_time
+from .reference import MARKETPLACES, csv_list, date_time, format_time
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
 
@@ -82,7 +82,6 @@ _BEFORE_MARGIN = timedelta(minutes=2)  # Amazon: a before-bound must be at least
 # "Amazon-defined order identifier" has the 3-7-7 digit form.
 _ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 # `"format": "date-time"`: RFC 3339, with its offset.
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 # info.description: "This API does not display order data that is more than two years old, except in the JP, AU,
@@ -137,11 +136,6 @@ class _Snapshot:
     tokens: dict[int, str] = field(default_factory=dict)  # offset -> token of the page starting there
 
 
-def _csv(value: str | None) -> list[str] | None:
-    """A comma-separated list parameter; None when absent or empty."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()] or None
-
-
 class OrdersService:
     """searchOrders and getOrder, with the pagination snapshots their tokens point at."""
 
@@ -159,7 +153,7 @@ class OrdersService:
     @staticmethod
     def _included(params: dict) -> set[str]:
         # includedData: `"items": {"enum": [...]}`
-        included = set(_csv(params.get("includedData")) or [])
+        included = set(csv_list(params.get("includedData")) or [])
         if included - set(INCLUDED_DATA):
             raise InvalidOrdersRequest("includedData")
         return included
@@ -217,7 +211,7 @@ class OrdersService:
 
     @staticmethod
     def _listed(params: dict, name: str, allowed: tuple[str, ...]) -> list[str] | None:
-        values = _csv(params.get(name))
+        values = csv_list(params.get(name))
         if name in params and not values or values and set(values) - set(allowed):
             raise InvalidOrdersRequest(name)
         return values
@@ -327,7 +321,7 @@ class OrdersService:
     @staticmethod
     def _parse_date(params: dict, key: str) -> datetime:
         # "The date must be in ISO 8601 format", `"format": "date-time"`: RFC 3339, offset included
-        moment = parse_time(params[key]) if _DATE_TIME.fullmatch(params[key]) else None
+        moment = date_time(params[key])
         if moment is None:
             raise InvalidOrdersRequest(key)
         return moment

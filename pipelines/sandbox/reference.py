@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -48,6 +49,20 @@ def fba_pool(marketplace_id: str) -> str:
 def format_time(moment: datetime) -> str:
     """ISO 8601 in UTC with second precision, the way Amazon writes times."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# the models' `"format": "date-time"`: RFC 3339, its offset included (a naive time is refused)
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def date_time(value) -> datetime | None:
+    """A request's date-time as the models ask for it, in UTC; None if it is not one."""
+    return parse_time(value) if isinstance(value, str) and DATE_TIME.fullmatch(value) else None
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """A comma-separated list parameter; None when absent or empty."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()] or None
 
 
 def parse_time(value) -> datetime | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .reference import MARKETPLACES, format_time, json_object, parse_time
+from .reference import MARKETPLACES, date_time, format_time, json_object
 from .rendering import DOCUMENT_ENCODINGS, EUROPE, RETURNS_REPORTS
 
 REPORTS_PATH = "/reports/2021-06-30/reports"
@@ -53,7 +53,6 @@ _MARKETPLACES_ITEMS = (
 MAX_REPORT_SPAN = timedelta(days=30)
 # ReportDocument.url: "This URL expires after 5 minutes."
 DOCUMENT_URL_TTL = timedelta(minutes=5)
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 class InvalidReportRequest(Exception):
@@ -105,7 +104,7 @@ class ReportsService:
         if key not in body:
             return self.server.now
         value = body[key]
-        moment = parse_time(value) if isinstance(value, str) and _DATE_TIME.fullmatch(value) else None
+        moment = date_time(value)
         if moment is None or moment > self.server.now:
             raise InvalidReportRequest(key)
         return moment

@@ -37,7 +37,7 @@ from .feeds import (
 )
 from .inventory import INVENTORY_PATH, InvalidInventoryRequest, InventoryService
 from .listings import BAD_REQUEST, LISTINGS_MODEL, LISTINGS_PATH, InvalidListingsRequest, ListingsService
-from .marketplace import Buyer, Item, Marketplace, format_time, parse_time
+from .marketplace import Buyer, Item, Marketplace
 from .notifications import (
     DESTINATIONS_PATH,
     GRANTLESS_OPERATIONS,
@@ -48,6 +48,7 @@ from .notifications import (
     SubscriptionConflict,
 )
 from .orders import ORDERS_PATH, InvalidOrdersRequest, OrdersService
+from .reference import format_time, parse_time
 from .reports import DOCUMENTS_PATH, DOWNLOAD_PATH, REPORTS_PATH, InvalidReportRequest, ReportsService, usage_plan
 from .roles import ROLES, InvalidRolesRequest, roles_needed
 from .roles import answer as roles_answer

@@ -14,7 +14,7 @@ import threading
 from collections import deque
 from pathlib import Path
 
-from .reference import MARKETPLACES, format_time, json_object, parse_time
+from .reference import DATE_TIME, MARKETPLACES, format_time, json_object, parse_time
 from .reports import usage_plan
 
 V0_MODEL = json.loads((Path(__file__).parent / "models" / "ordersV0.json").read_text())
@@ -37,7 +37,6 @@ _JAPAN = "A1VC38T7YXB528"
 _POSITIVE_NUMBER = re.compile(r"0*[1-9]\d*")
 # shipDate: "Must be in ISO 8601 date/time format", "format": "date-time" (the 400 static case sends
 # "02/21/2022"): RFC 3339, with its offset
-_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 # "An Amazon-defined order identifier, in 3-7-7 format."
 _ORDER_ID = re.compile(r"\d{3}-\d{7}-\d{7}")
 # The model's only documented 400 body for this operation (its static case): code and message "Invalid Input".
@@ -101,7 +100,7 @@ def read_request(order_id: str, body: bytes) -> dict:
         raise _invalid("carrierName")
     if (
         not isinstance(package["shipDate"], str)
-        or not _DATE_TIME.fullmatch(package["shipDate"])
+        or not DATE_TIME.fullmatch(package["shipDate"])
         or parse_time(package["shipDate"]) is None
     ):
         raise _invalid("shipDate")
